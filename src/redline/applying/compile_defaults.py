@@ -1,0 +1,71 @@
+"""Defaults for Model.compile arguments, patched in visibly and reversibly.
+
+Some settings (steps_per_execution, jit_compile) exist only as arguments of
+``Model.compile``. Like autologging tools, redline wraps ``keras.Model.compile``
+so that a call which does not pass them gets the plan's value, logs one line
+saying so, and ``uninstall()`` puts the original back. An argument the script
+passes itself always wins.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import sys
+
+_MARK = "__redline_original__"
+
+
+def _owner():
+    """The class that defines Model.compile (Keras' Trainer); patching it there keeps
+    checks such as ``cls.compile != Trainer.compile`` in model loading true to form."""
+    keras = sys.modules.get("keras")
+    model = getattr(keras, "Model", None)
+    for cls in getattr(model, "__mro__", ()):
+        if "compile" in vars(cls):
+            return cls
+    return None
+
+
+def installed() -> dict | None:
+    """The defaults currently patched in, or None."""
+    owner = _owner()
+    return getattr(vars(owner)["compile"], "__redline_defaults__", None) if owner else None
+
+
+def install(defaults: dict, *, log=None) -> dict:
+    """Patch Model.compile so that missing arguments take ``defaults``. Returns them."""
+    import keras  # noqa: F401  (makes _owner() find the class)
+
+    uninstall()
+    owner = _owner()
+    original = vars(owner)["compile"]
+    signature = inspect.signature(original)
+    unknown = set(defaults) - set(signature.parameters)
+    if unknown:
+        raise TypeError(f"Model.compile has no argument(s) {', '.join(sorted(unknown))}")
+    log = log or (lambda msg: print(msg, file=sys.stderr))
+
+    @functools.wraps(original)
+    def compile(self, *args, **kwargs):
+        bound = signature.bind_partial(self, *args, **kwargs)
+        added = {k: v for k, v in defaults.items() if k not in bound.arguments}
+        if added:
+            shown = ", ".join(f"{k}={v!r}" for k, v in added.items())
+            log(f"redline: {type(self).__name__}.compile({shown}) set by redline; pass it to compile() to override")
+        return original(self, *args, **{**kwargs, **added})
+
+    setattr(compile, _MARK, original)
+    compile.__redline_defaults__ = dict(defaults)
+    owner.compile = compile
+    return dict(defaults)
+
+
+def uninstall() -> bool:
+    """Restore the original Model.compile. True if a patch was removed."""
+    owner = _owner()
+    original = getattr(vars(owner)["compile"], _MARK, None) if owner else None
+    if original is None:
+        return False
+    owner.compile = original
+    return True

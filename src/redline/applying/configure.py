@@ -1,0 +1,151 @@
+"""configure(): the one place where redline changes the runtime."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import sys
+import warnings
+from dataclasses import dataclass, field
+
+from ..detection import detect
+from ..detection.snapshot import Snapshot
+from ..errors import LateConfigurationError, UsageError
+from ..planning import AUTO, ENVIRONMENT, USER, Plan, plan as make_plan
+from . import compile_defaults
+from .actions import APPLIED, FAILED, KEPT, LATE_FIX, SKIPPED, Action
+
+ON_LATE = ("raise", "warn")
+# Variables that only count if set before the named module is imported.
+_READ_AT_IMPORT = {"TF_ENABLE_ONEDNN_OPTS": "tensorflow", "OMP_NUM_THREADS": None, "MKL_NUM_THREADS": None}
+
+
+@dataclass(frozen=True)
+class AppliedPlan(Plan):
+    """A Plan after configure(): what was done, and the strategy scope."""
+
+    actions: tuple = ()
+    _cache: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def failed(self) -> tuple:
+        return tuple(a for a in self.actions if a.status == FAILED)
+
+    @property
+    def strategy_object(self):
+        """The tf.distribute strategy (TensorFlow backend), made on first use."""
+        if "strategy" not in self._cache:
+            if self.backend.value != "tensorflow":
+                self._cache["strategy"] = None
+            else:
+                from . import tensorflow as tf_apply
+
+                self._cache["strategy"] = tf_apply.strategy(self)
+        return self._cache["strategy"]
+
+    def scope(self):
+        """Build and compile the model inside this: ``with plan.scope(): model = ...``."""
+        strategy = self.strategy_object
+        return strategy.scope() if strategy is not None else contextlib.nullcontext()
+
+
+def _apply_env(plan: Plan, environ) -> list[Action]:
+    actions = []
+    for var, value in plan.env().items():
+        if var in environ and environ[var] != value:
+            actions.append(Action(var, environ[var], KEPT, f"{var}={environ[var]} was set after the snapshot; left as it is"))
+            continue
+        environ[var] = value
+        module = _READ_AT_IMPORT.get(var, "")
+        if module and module in sys.modules:
+            actions.append(Action(var, value, FAILED, f"{module} reads {var} when imported and is already imported; fix: {LATE_FIX}"))
+        else:
+            actions.append(Action(var, value, APPLIED, "environment"))
+    backend = plan.backend
+    if backend.source == USER:
+        keras = sys.modules.get("keras")
+        if keras is not None and keras.backend.backend() != backend.value:
+            actions.append(Action("backend", backend.value, FAILED,
+                                  f"Keras is already imported with the {keras.backend.backend()} backend; set KERAS_BACKEND before importing keras"))
+        elif keras is None:
+            environ["KERAS_BACKEND"] = backend.value
+            actions.append(Action("backend", backend.value, APPLIED, "KERAS_BACKEND"))
+    return actions
+
+
+def _apply_keras(plan: Plan, log) -> list[Action]:
+    actions = []
+    prec = plan.precision
+    if prec.applied:
+        import keras
+
+        keras.mixed_precision.set_global_policy(prec.value)
+        actions.append(Action("precision", prec.value, APPLIED, "keras.mixed_precision.set_global_policy"))
+    else:
+        actions.append(Action("precision", prec.value, SKIPPED, "recommendation only; opt in with precision='auto'"))
+    knobs = {name: s.value for name, s in (("steps_per_execution", plan.steps_per_execution), ("jit_compile", plan.jit_compile)) if s.applied}
+    if knobs:
+        compile_defaults.install(knobs, log=log)
+        for name, value in knobs.items():
+            actions.append(Action(name, value, APPLIED, "default for Model.compile (patched; redline.apply.compile_defaults.uninstall() reverts)"))
+    return actions
+
+
+def configure(
+    plan: Plan | None = None,
+    *,
+    snapshot: Snapshot | None = None,
+    on_late: str = "raise",
+    environ=None,
+    log=None,
+    **choices,
+) -> AppliedPlan:
+    """Apply a plan (made from ``choices`` if not given) to this process.
+
+    Call it before building any tensor or model. Settings the user made are
+    kept. If TensorFlow has already started, whatever can still be applied is
+    applied and the rest is listed in a LateConfigurationError (``on_late=
+    "raise"``) or a RuntimeWarning (``on_late="warn"``), with the fix.
+    """
+    if on_late not in ON_LATE:
+        raise UsageError(f"on_late={on_late!r} is not valid: use 'raise' or 'warn'")
+    if plan is not None and (choices or snapshot is not None):
+        raise UsageError("configure() takes either a ready plan or choices to make one, not both")
+    environ = os.environ if environ is None else environ
+    if plan is None:
+        snapshot = snapshot if snapshot is not None else detect(environ=environ)
+        plan = make_plan(snapshot, **choices)
+        gpus = snapshot.gpus.visible
+    else:
+        gpus = detect(environ=environ).gpus.visible if plan.gpu_memory.value not in (None, "growth", "full") else ()
+
+    actions = _apply_env(plan, environ)
+    backend = plan.backend.value
+    if backend == "tensorflow":
+        from . import tensorflow as tf_apply
+
+        actions += tf_apply.apply(plan)
+    elif backend == "jax":
+        from .other_backends import apply_jax
+
+        actions += apply_jax(plan, gpus, environ)
+    elif backend == "torch":
+        from .other_backends import apply_torch
+
+        actions += apply_torch(plan, gpus)
+    else:
+        actions.append(Action("backend", backend, SKIPPED, f"redline has no runtime settings for the {backend} backend"))
+    actions += _apply_keras(plan, log)
+
+    applied = AppliedPlan(**{f.name: getattr(plan, f.name) for f in dataclasses.fields(Plan)}, actions=tuple(actions))
+    failed = applied.failed()
+    if failed:
+        lines = "; ".join(f"{a.name}={a.value!r}: {a.detail}" for a in failed)
+        message = f"redline could not apply {len(failed)} setting(s) because the runtime had already started: {lines}"
+        if on_late == "raise":
+            raise LateConfigurationError(message, failed)
+        warnings.warn(message, RuntimeWarning, stacklevel=2)
+    return applied
+
+
+__all__ = ["AUTO", "ENVIRONMENT", "AppliedPlan", "configure"]

@@ -1,0 +1,31 @@
+"""The command line: one module per subcommand over the library."""
+
+from __future__ import annotations
+
+import sys
+
+from ..errors import UsageError
+from . import demo, doctor, run
+from .common import Parser
+
+COMMANDS = (doctor, run, demo)
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="redline", description="Make Keras use the CPU cores and GPUs it has.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    sub.required = True
+    for module in COMMANDS:
+        module.register(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        return args.func(args)
+    except UsageError as exc:
+        if getattr(args, "script_started", False):
+            raise  # the script's own error: Python reports it as the script would
+        sys.stderr.write(f"redline {args.command}: error: {exc}\n")
+        return 2

@@ -1,0 +1,79 @@
+"""What every subcommand shares: a parser that fails in one line, and the plan options."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..errors import UsageError
+from ..planning import GPU_MEMORY_MODES, POLICIES, STRATEGIES
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a bad command line is one clear line on stderr and exit code 2."""
+
+    def error(self, message):
+        sys.stderr.write(f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+        raise SystemExit(2)
+
+
+def _gpu_memory(text: str):
+    if text in GPU_MEMORY_MODES:
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not valid: use growth, full or a per-GPU limit in MiB such as 4096") from None
+
+
+def _jit(text: str):
+    value = {"true": True, "false": False, "auto": "auto"}.get(text.lower())
+    if value is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not valid: use true, false or auto")
+    return value
+
+
+def _onednn(text: str):
+    value = {"on": True, "off": False}.get(text.lower())
+    if value is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not valid: use on or off")
+    return value
+
+
+def add_plan_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("plan options (unset: redline decides, and says why)")
+    g.add_argument("--intra-threads", type=int, metavar="N", help="intra-op threads")
+    g.add_argument("--inter-threads", type=int, metavar="N", help="inter-op threads")
+    g.add_argument("--gpu-memory", type=_gpu_memory, metavar="MODE", help="growth, full or a per-GPU limit in MiB")
+    g.add_argument("--strategy", choices=STRATEGIES, default="auto", help="device layout (default: auto)")
+    g.add_argument("--cpu-devices", type=int, metavar="N", help="logical CPU devices for --strategy mirrored without a GPU")
+    g.add_argument("--batch-size", type=int, metavar="N", help="per-replica batch size, to plan the global batch")
+    g.add_argument("--precision", metavar="POLICY", help=f"apply a precision policy: auto or one of {', '.join(POLICIES)}")
+    g.add_argument("--onednn", type=_onednn, metavar="on|off", help="TF_ENABLE_ONEDNN_OPTS")
+    g.add_argument("--steps-per-execution", type=int, metavar="N", help="Model.compile default")
+    g.add_argument("--jit-compile", type=_jit, metavar="true|false|auto", help="Model.compile default")
+    g.add_argument("--backend", metavar="NAME", help="Keras backend: tensorflow, jax or torch")
+
+
+def plan_choices(args) -> dict:
+    return dict(
+        intra_threads=args.intra_threads,
+        inter_threads=args.inter_threads,
+        gpu_memory=args.gpu_memory,
+        strategy=args.strategy,
+        cpu_devices=args.cpu_devices,
+        batch_size=args.batch_size,
+        precision=args.precision,
+        onednn=args.onednn,
+        steps_per_execution=args.steps_per_execution,
+        jit_compile=args.jit_compile,
+        backend=args.backend,
+    )
+
+
+def fail(message: str) -> int:
+    sys.stderr.write(f"redline: error: {message}\n")
+    return 2
+
+
+__all__ = ["Parser", "UsageError", "add_plan_options", "fail", "plan_choices"]
