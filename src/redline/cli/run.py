@@ -12,7 +12,7 @@ import runpy
 import sys
 
 from ..applying import configure
-from ..applying.actions import APPLIED, FAILED
+from ..applying.actions import APPLIED
 from ..detection import detect
 from ..errors import UsageError
 from ..planning import AUTO, plan
@@ -36,16 +36,15 @@ def register(sub) -> None:
 
 def _summary(applied) -> str:
     rows = [(name, s.value, s.reason) for name, s in applied.settings() if s.source == AUTO and s.applied and s.value is not None]
-    done = {a.name for a in applied.actions if a.status == APPLIED}
     patched = [f"{a.name}={a.value!r}" for a in applied.actions if a.status == APPLIED and a.detail.startswith("default for Model.compile")]
     kept = [f"{n}={s.value} ({s.source})" for n, s in applied.settings() if s.source != AUTO]
-    lines = [f"redline: chose {len(rows)} setting(s) for this run ({len(done)} applied to the runtime):", table(rows, width=100)]
+    lines = [f"redline: chose {len(rows)} setting(s) automatically for this run (`redline run --dry-run` shows all, with advice):",
+             table(rows, width=100)]
     if patched:
         lines.append(f"  Model.compile defaults patched in: {', '.join(patched)} (the script's own arguments win)")
     if kept:
         lines.append(f"  left as you set them: {', '.join(kept)}")
-    failed = [a for a in applied.actions if a.status == FAILED]
-    for a in failed:
+    for a in applied.failed():
         lines.append(f"  NOT applied: {a.name}={a.value!r}: {a.detail}")
     return "\n".join(lines)
 
