@@ -1,6 +1,7 @@
 """Planning on named fake machines: pure, fast, no TensorFlow."""
 
 import json
+import subprocess
 import sys
 
 import pytest
@@ -10,9 +11,11 @@ from redline import UsageError, plan
 from redline.planning import AUTO, ENVIRONMENT, USER
 
 
-def test_planning_imports_no_runtime():
-    plan(m.vm_2core())
-    assert "tensorflow" not in sys.modules and "keras" not in sys.modules
+def test_detect_and_plan_import_no_runtime():
+    code = "import sys, redline; redline.plan(redline.detect()); print(sorted(set(sys.modules) & {'tensorflow', 'keras', 'jax', 'torch'}))"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"
 
 
 def test_this_2core_vm():

@@ -1,5 +1,6 @@
 """configure() and `redline run` with real TensorFlow on the CPU, each in a fresh process."""
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -8,7 +9,8 @@ import textwrap
 
 import pytest
 
-pytest.importorskip("tensorflow", reason="TensorFlow is not installed")
+if importlib.util.find_spec("tensorflow") is None:  # checked without importing it into the test process
+    pytest.skip("TensorFlow is not installed", allow_module_level=True)
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow"}
 for var in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_CONFIG"):
