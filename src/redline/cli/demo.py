@@ -21,7 +21,11 @@ def register(sub) -> None:
 
 
 def main(args) -> int:
+    import os
+
     from ..errors import UsageError
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # TensorFlow's start-up chatter, not the user's output
 
     if args.epochs < 1 or args.samples < 1:
         raise UsageError(f"--epochs {args.epochs} --samples {args.samples}: both must be 1 or more")

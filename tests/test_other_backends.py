@@ -1,0 +1,47 @@
+"""configure() on the JAX and torch Keras backends, each in a fresh process (skipped where not installed)."""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+
+def run_with_backend(backend, code):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_NUM", "OMP_", "MKL_", "XLA_"))}
+    env["KERAS_BACKEND"] = backend
+    r = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env, timeout=240)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch is not installed (optional backend)")
+def test_torch_threads_are_applied():
+    d = run_with_backend("torch", """
+        import json, redline
+        p = redline.configure(intra_threads=1, inter_threads=1, strategy="cpu")
+        import torch
+        print(json.dumps({"threads": [torch.get_num_threads(), torch.get_num_interop_threads()],
+                          "status": {a.name: a.status for a in p.actions}}))
+    """)
+    assert d["threads"] == [1, 1]
+    assert d["status"]["intra_op_threads"] == d["status"]["inter_op_threads"] == "applied"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed (optional backend)")
+def test_jax_mirrored_over_cpu_devices_and_skipped_threads():
+    d = run_with_backend("jax", """
+        import json, os, redline
+        p = redline.configure(strategy="mirrored", cpu_devices=2)
+        import jax, keras
+        print(json.dumps({"devices": len(jax.devices()), "xla": os.environ.get("XLA_FLAGS"),
+                          "dist": type(keras.distribution.distribution()).__name__,
+                          "status": {a.name: [a.status, a.detail] for a in p.actions}}))
+    """)
+    assert d["devices"] == 2 and "xla_force_host_platform_device_count=2" in d["xla"]
+    assert d["dist"] == "DataParallel"
+    assert d["status"]["intra_op_threads"][0] == "skipped" and "JAX has no supported thread-count" in d["status"]["intra_op_threads"][1]
+    assert d["status"]["strategy"][0] == "applied"
