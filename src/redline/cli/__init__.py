@@ -5,10 +5,10 @@ from __future__ import annotations
 import sys
 
 from ..errors import UsageError
-from . import demo, doctor, run
+from . import bench, demo, doctor, run
 from .common import Parser
 
-COMMANDS = (doctor, run, demo)
+COMMANDS = (doctor, run, bench, demo)
 
 
 def build_parser() -> Parser:
