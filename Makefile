@@ -1,11 +1,11 @@
-# Two entry points: `make demo` (set up, then doctor + a short training) and `make test`.
+# Two entry points: `make bench` (set up, then doctor + the bench on the default workload) and `make test`.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 # The CUDA build of TensorFlow where nvidia-smi lists a GPU, the CPU build elsewhere.
 TF_EXTRA := $(shell nvidia-smi -L >/dev/null 2>&1 && echo gpu || echo cpu)
 
-.PHONY: install demo test clean
+.PHONY: install bench test clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,9 +14,9 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-demo: install
+bench: install
 	-$(BIN)/redline doctor
-	$(BIN)/redline demo
+	$(BIN)/redline bench --quick --repeats 3 mlp
 
 test: install
 	$(BIN)/python -m pytest -q

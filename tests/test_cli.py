@@ -34,7 +34,6 @@ def cli(capsys, *argv):
     (["doctor", "--strategy", "tpu"], "invalid choice: 'tpu'"),
     (["run", "does-not-exist.py"], "script 'does-not-exist.py' does not exist; give the path of a Python file"),
     (["run"], "the following arguments are required: script"),
-    (["demo", "--epochs", "0"], "--epochs 0"),
 ])
 def test_bad_input_is_one_line_and_exit_2(capsys, argv, fragment):
     code, out, err = cli(capsys, *argv)

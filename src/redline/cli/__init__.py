@@ -5,10 +5,10 @@ from __future__ import annotations
 import sys
 
 from ..errors import UsageError
-from . import bench, demo, doctor, run
+from . import bench, doctor, run
 from .common import Parser
 
-COMMANDS = (doctor, run, bench, demo)
+COMMANDS = (doctor, run, bench)
 
 
 def build_parser() -> Parser:

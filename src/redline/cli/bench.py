@@ -26,13 +26,20 @@ def register(sub) -> None:
 
 
 def _check_writable(path: str) -> None:
+    """Fail before the bench runs, not after: try to open the file for writing."""
     folder = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
         raise UsageError(f"--json {path!r} is a directory; give a file path such as results.json")
     if not os.path.isdir(folder):
         raise UsageError(f"--json {path!r}: folder {folder!r} does not exist; create it or choose another path")
-    if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
-        raise UsageError(f"--json {path!r} is not writable; choose a path you can write to")
+    existed = os.path.exists(path)
+    try:
+        with open(path, "a"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"--json {path!r} is not writable ({exc.strerror}); choose a path you can write to") from None
+    if not existed:
+        os.unlink(path)
 
 
 def main(args) -> int:

@@ -1,0 +1,87 @@
+"""The bench machinery end to end on the tiny workload, its JSON schema, and its bad input."""
+
+import json
+from importlib import resources
+
+import pytest
+
+from redline.cli import main
+from redline.measuring.bench import bench
+from redline.measuring.run_once import epoch_start_stall
+
+jsonschema = pytest.importorskip("jsonschema")
+SCHEMA = json.loads(resources.files("redline.measuring").joinpath("bench.schema.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def tiny_result():
+    return bench(["tiny"], repeats=1, quick=True)
+
+
+def test_bench_runs_tiny_once(tiny_result):
+    r = tiny_result
+    jsonschema.validate(r, SCHEMA)
+    row = r["workloads"][0]
+    assert row["workload"] == "tiny" and r["repeats"] == 1 and r["quick"] is True
+    for config in ("baseline", "redline"):
+        rates = row[config]["samples_per_s"]
+        assert rates["runs"] == [rates["median"]] and rates["median"] > 0
+    assert row["ratio"] == pytest.approx(row["redline"]["samples_per_s"]["median"] / row["baseline"]["samples_per_s"]["median"])
+    assert row["achieved_flops"] == pytest.approx(row["redline"]["samples_per_s"]["median"] * row["flops_per_sample"])
+    assert 0 < row["peak_fraction"] < 1
+    assert row["knobs"]["intra_op_threads"] >= 1 and row["knobs"]["steps_per_execution"] in (1, 16)
+    assert r["geomean_ratio"] == pytest.approx(row["ratio"])
+    assert r["machine"]["cpu"]["usable"] >= 1
+
+
+def test_schema_rejects_a_broken_result(tiny_result):
+    broken = json.loads(json.dumps(tiny_result))
+    del broken["workloads"][0]["redline"]["samples_per_s"]["median"]
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, SCHEMA)
+    broken = json.loads(json.dumps(tiny_result))
+    broken["workloads"][0]["workload"] = "resnet"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, SCHEMA)
+
+
+def test_epoch_start_stall_arithmetic():
+    # epoch begins at 0; batch ends at 2.0, 2.1, 2.2, 2.3: first step took 2.0 s against 0.1 s typical
+    assert epoch_start_stall([[0.0, 2.0, 2.1, 2.2, 2.3], [10.0, 10.1, 10.2, 10.3, 10.4]]) == pytest.approx((1.9 + 0.0) / 2)
+    assert epoch_start_stall([[0.0, 1.0]]) is None
+
+
+def run_cli(capsys, *argv):
+    try:
+        code = main(list(argv))
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["bench", "resnet"], "unknown workload 'resnet': valid are mlp, cnn, input, embed, tiny"),
+    (["bench", "--repeats", "0"], "--repeats 0 is not valid: give 1 or more"),
+    (["bench", "--allow", "batch,dropout"], "--allow dropout is not valid: the knobs that change the math are batch, precision"),
+    (["bench", "--json", "/nonexistent-folder/r.json"], "folder '/nonexistent-folder' does not exist"),
+    (["bench", "--json", "/"], "is a directory"),
+])
+def test_bench_bad_input(capsys, argv, fragment):
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 2 and fragment in err and len(err.strip().splitlines()) == 1 and out == ""
+
+
+def test_bench_unwritable_json(capsys):
+    # /proc takes no new files, not even from root
+    code, _, err = run_cli(capsys, "bench", "--json", "/proc/redline-bench.json")
+    assert code == 2 and "'/proc/redline-bench.json' is not writable" in err and len(err.strip().splitlines()) == 1
+
+
+def test_bench_json_check_leaves_no_file(capsys, tmp_path, monkeypatch):
+    import redline.cli.bench as cli_bench
+
+    monkeypatch.setattr(cli_bench, "bench", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
+    with pytest.raises(KeyboardInterrupt):
+        main(["bench", "--json", str(tmp_path / "r.json")])
+    assert not (tmp_path / "r.json").exists()
