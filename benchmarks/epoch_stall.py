@@ -18,14 +18,14 @@ import time
 CONFIGS = {
     "numpy-fit": "fit(x, y) on numpy arrays (Keras builds a finite tf.data pipeline with AUTOTUNE each epoch)",
     "finite-autotune": "fit(ds) on a finite tf.data pipeline: shuffle, map(AUTOTUNE), batch, prefetch(AUTOTUNE)",
-    "redline-repeat": "fit(ds, steps_per_epoch) on redline's planned pipeline: repeat(), fixed parallelism, autotune off",
+    "redline-repeat": "fit(ds, steps_per_epoch) on a redline.data pipeline: repeat(), fixed parallelism, autotune off",
 }
 
 
 def child(config: str, epochs: int, samples: int) -> dict:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import redline
-    from redline.measuring import pipelines
+    import redline.data as rd
     from redline.measuring.run_once import _callback
     from redline.workloads import get
 
@@ -47,8 +47,8 @@ def child(config: str, epochs: int, samples: int) -> dict:
               .batch(batch).prefetch(tf.data.AUTOTUNE))
         fit = lambda cb, e: model.fit(ds, epochs=e, verbose=0, callbacks=cb)  # noqa: E731
     else:
-        ds = pipelines.planned(w, x, y, batch, plan)
-        fit = lambda cb, e: model.fit(ds, steps_per_epoch=len(x) // batch, epochs=e, verbose=0, callbacks=cb)  # noqa: E731
+        ds = rd.pipeline((x, y), batch_size=batch, augment=w.augment, plan=plan)
+        fit = lambda cb, e: model.fit(ds, epochs=e, verbose=0, callbacks=cb, **ds.redline.fit_kwargs())  # noqa: E731
     fit([], 1)  # warm-up
     timer = _callback()
     start = time.perf_counter()

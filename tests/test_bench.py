@@ -61,7 +61,7 @@ def run_cli(capsys, *argv):
 
 
 @pytest.mark.parametrize("argv, fragment", [
-    (["bench", "resnet"], "unknown workload 'resnet': valid are mlp, cnn, input, embed, tiny"),
+    (["bench", "resnet"], "unknown workload 'resnet': valid are mlp, cnn, input, embed, tiny, generator"),
     (["bench", "--repeats", "0"], "--repeats 0 is not valid: give 1 or more"),
     (["bench", "--allow", "batch,dropout"], "--allow dropout is not valid: the knobs that change the math are batch, precision"),
     (["bench", "--json", "/nonexistent-folder/r.json"], "folder '/nonexistent-folder' does not exist"),

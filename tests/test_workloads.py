@@ -22,6 +22,8 @@ HAND = {
     "embed": 2048 * 3 + 128 * 3,
     # Dense 16->32: 512 MACs -> 1024; x2. Dense 32->1: 32 MACs -> 64; x3
     "tiny": 1024 * 2 + 64 * 3,
+    # Dense 64->64: 4096 MACs -> 8192; x2 (first layer). Dense 64->10: 640 MACs -> 1280; x3
+    "generator": 8192 * 2 + 1280 * 3,
 }
 
 
@@ -45,11 +47,19 @@ def test_models_have_the_layers_the_counts_assume():
     assert _matmul_shapes(inp) == [(3, 3, 3, 16), (16, 10)] and tuple(inp.layers[0].output.shape) == (None, 16, 16, 16)
     assert _matmul_shapes(get("embed").build_model()) == [(32, 32), (32, 2)]
     assert _matmul_shapes(get("tiny").build_model()) == [(16, 32), (32, 1)]
+    assert _matmul_shapes(get("generator").build_model()) == [(64, 64), (64, 10)]
 
 
 @pytest.mark.parametrize("name", sorted(WORKLOADS))
 def test_data_is_deterministic_and_sized(name):
     w = WORKLOADS[name]
+    if w.generator is not None:
+        first = list(w.generator())
+        assert len(first) == w.samples and w.samples % w.batch_size == 0
+        again = [x for shard in range(3) for x in w.generator(shard=shard, num_shards=3)]
+        assert sorted(float(x[0].sum()) for x in first) == sorted(float(x[0].sum()) for x in again)  # shards cover it once
+        assert first[0][0].shape == (64,)
+        return
     x1, y1 = w.make_data(0)
     x2, y2 = w.make_data(0)
     assert len(x1) == len(y1) == w.samples and w.samples % w.batch_size == 0
@@ -60,5 +70,5 @@ def test_data_is_deterministic_and_sized(name):
 def test_unknown_workload():
     from redline import UsageError
 
-    with pytest.raises(UsageError, match="unknown workload 'resnet': valid are mlp, cnn, input, embed, tiny"):
+    with pytest.raises(UsageError, match="unknown workload 'resnet': valid are mlp, cnn, input, embed, tiny, generator"):
         get("resnet")

@@ -112,13 +112,17 @@ def bench(names=(), *, repeats: int = 3, quick: bool = False, allow=(), progress
                 if use:
                     redline_env["TF_ENABLE_ONEDNN_OPTS"] = "1"
         runs = {"baseline": [], "redline": []}
+        if w.augment is not None:
+            runs["ceiling"] = []  # the same model on pre-augmented arrays: what it does when input costs nothing
         for r in range(repeats):
-            progress(f"{name}: run {r + 1}/{repeats} baseline, redline")
+            progress(f"{name}: run {r + 1}/{repeats} " + ", ".join(runs))
             runs["baseline"].append(run_child({**base_spec, "config": "baseline"}))
             red_spec = {**base_spec, "config": "redline", "tune_rounds": 1}
             if knobs:
                 red_spec["knobs"] = knobs
             runs["redline"].append(run_child(red_spec, redline_env))
+            if "ceiling" in runs:
+                runs["ceiling"].append(run_child({**red_spec, "config": "ceiling"}, redline_env))
         for config, results in runs.items():
             rates = [x["samples_per_s"] for x in results]
             stalls = [x["epoch_start_stall_s"] for x in results if x["epoch_start_stall_s"] is not None]
@@ -133,6 +137,8 @@ def bench(names=(), *, repeats: int = 3, quick: bool = False, allow=(), progress
             }
         row["knobs"] = runs["redline"][0].get("knobs")
         row["ratio"] = row["redline"]["samples_per_s"]["median"] / row["baseline"]["samples_per_s"]["median"]
+        if "ceiling" in runs:
+            row["ceiling_fraction"] = row["redline"]["samples_per_s"]["median"] / row["ceiling"]["samples_per_s"]["median"]
         # ratios of runs taken side by side (A then B), as a spread for the ratio
         pairs = [b["samples_per_s"] / a["samples_per_s"] for a, b in zip(runs["baseline"], runs["redline"])]
         row["pair_ratios"] = pairs

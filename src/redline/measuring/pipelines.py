@@ -1,4 +1,6 @@
-"""Input pipelines for the bench: the naive one tutorials write, and the one the plan calls for."""
+"""The bench's reference pipelines: the naive ones tutorials write, and the no-input-cost ceiling.
+
+redline's own pipelines come from redline.data."""
 
 from __future__ import annotations
 
@@ -13,28 +15,17 @@ def naive(workload, x, y, batch_size):
     return ds.batch(batch_size)
 
 
-def planned(workload, x, y, batch_size, plan):
-    """Endless, shuffled per epoch, parallel map sized by the plan, prefetched, on a private pool.
-
-    Indices are shuffled and the arrays gathered a batch at a time, as Keras
-    does for arrays; repeat() with steps_per_epoch avoids building a new
-    iterator, and its start-up stall, at every epoch.
-    """
+def naive_generator(gen, output_signature, batch_size):
+    """What the usual tutorial writes for a Python generator: from_generator, batch."""
     import tensorflow as tf
 
-    n = len(x)
-    xs, ys = tf.constant(x), tf.constant(y)
-    parallel = plan.data_parallel_calls.value
-    ds = tf.data.Dataset.range(n).shuffle(n, reshuffle_each_iteration=True).repeat()
-    if workload.augment is not None:
-        aug = workload.augment
-        ds = ds.map(lambda i: aug(tf.gather(xs, i), tf.gather(ys, i)), num_parallel_calls=parallel, deterministic=False)
-        ds = ds.batch(batch_size, drop_remainder=True)
-    else:
-        ds = ds.batch(batch_size, drop_remainder=True)
-        ds = ds.map(lambda i: (tf.gather(xs, i), tf.gather(ys, i)), num_parallel_calls=parallel, deterministic=False)
-    ds = ds.prefetch(plan.data_prefetch.value)
-    options = tf.data.Options()
-    options.threading.private_threadpool_size = plan.data_threadpool.value
-    options.autotune.enabled = False  # sizes are explicit; its optimisation thread causes the epoch-start stall
-    return ds.with_options(options)
+    return tf.data.Dataset.from_generator(gen, output_signature=output_signature).batch(batch_size)
+
+
+def pre_augmented(workload, x, y):
+    """The workload's images augmented once, as an array: the ceiling where input costs nothing."""
+    import numpy as np
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).map(workload.augment, num_parallel_calls=tf.data.AUTOTUNE).batch(256)
+    return np.concatenate([images.numpy() for images, _ in ds])

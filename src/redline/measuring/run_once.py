@@ -12,6 +12,7 @@ Configurations:
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import statistics
@@ -126,19 +127,23 @@ def run(spec: dict) -> dict:
     samples = steps * batch
 
     plan = None
-    if config == "redline":
+    if config in ("redline", "ceiling"):
         import redline
 
         plan = redline.configure(precision="auto" if "precision" in allow else None, strategy="auto")
-    import numpy as np  # noqa: F401  (after configure: the thread variables are in place)
     import keras
 
+    import redline.data as rd
+
     from . import pipelines
-    from .sampler import UtilisationWindow
 
     keras.utils.set_random_seed(spec.get("seed", 0))
-    x, y = w.make_data(spec.get("seed", 0))
-    x, y = x[:samples], y[:samples]
+    if w.generator is not None:
+        x = y = None
+        gen = functools.partial(w.generator, n=samples)
+    else:
+        x, y = w.make_data(spec.get("seed", 0))
+        x, y = x[:samples], y[:samples]
     model = w.build_model()
 
     def compile_fn(spe=1, jit=False):
@@ -147,14 +152,26 @@ def run(spec: dict) -> dict:
     result = {"workload": w.name, "config": config, "batch_size": batch, "samples_per_epoch": samples,
               "epochs": epochs, "pid": os.getpid()}
     if config == "baseline":
-        data = pipelines.naive(w, x, y, batch) if w.augment is not None else (x, y)
+        if w.generator is not None:
+            data = pipelines.naive_generator(gen, w.output_signature(), batch)
+        else:
+            data = pipelines.naive(w, x, y, batch) if w.augment is not None else (x, y)
         fit_steps = None
         compile_fn()
     else:
-        data = pipelines.planned(w, x, y, batch, plan)
-        fit_steps = steps
+        if config == "ceiling":
+            if w.augment is None:
+                raise ValueError(f"the ceiling configuration needs a workload with augmentation, not {w.name!r}")
+            x = pipelines.pre_augmented(w, x, y)  # augmented once, then fed from memory: the model alone
+            data = rd.pipeline((x, y), batch_size=batch, plan=plan)
+        elif w.generator is not None:
+            data = rd.pipeline(rd.generator(gen, output_signature=w.output_signature(), size=samples), batch_size=batch,
+                               shuffle=False, plan=plan)
+        else:
+            data = rd.pipeline((x, y), batch_size=batch, augment=w.augment, plan=plan)
+        fit_steps = data.redline.steps_per_epoch
         if not knobs:
-            knobs = tune(model, data, min(steps, 64), compile_fn, rounds=spec.get("tune_rounds", 2))
+            knobs = tune(model, data, min(fit_steps, 64), compile_fn, rounds=spec.get("tune_rounds", 2))
             result["tuning"] = knobs
             if spec.get("mode") == "tune":
                 return result
@@ -162,7 +179,10 @@ def run(spec: dict) -> dict:
         result["knobs"] = {"steps_per_execution": knobs["steps_per_execution"], "jit_compile": knobs["jit_compile"],
                            "intra_op_threads": plan.intra_op_threads.value, "inter_op_threads": plan.inter_op_threads.value,
                            "precision": plan.precision.value if plan.precision.applied else "float32",
-                           "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default")}
+                           "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"),
+                           "data_workers": data.redline.workers}
+
+    from .sampler import UtilisationWindow
 
     warm = _fit_timed(model, data, 1, fit_steps, batch)  # warm-up: tracing, first iterator; excluded
     timer = _callback()

@@ -18,6 +18,8 @@ def _knobs(row) -> str:
     parts = [f"spe={k.get('steps_per_execution')}", f"jit={'on' if k.get('jit_compile') else 'off'}"]
     if k.get("onednn") == "1":
         parts.append("oneDNN")
+    if k.get("data_workers"):
+        parts.append(f"{k['data_workers']} data workers")
     parts += [f"{a}!" for a in row.get("allowed", ())]
     return " ".join(parts)
 
@@ -50,6 +52,11 @@ def bench_text(result: dict) -> str:
         out.append(f"  note: {note}")
     if any(r["allowed"] for r in result["workloads"]):
         out.append("  * rows marked * used knobs that change the math: " + ", ".join(result["allow"]))
+    for r in result["workloads"]:
+        if "ceiling" in r:
+            c = r["ceiling"]["samples_per_s"]
+            out.append(f"  {r['workload']}: the same model on pre-augmented arrays (input for free) runs {_rate(c)} samples/s; "
+                       f"redline reaches {100 * r['ceiling_fraction']:.0f}% of that ceiling")
     stalls = [(r["workload"], r["baseline"]["epoch_start_stall_s"], r["redline"]["epoch_start_stall_s"]) for r in result["workloads"]]
     if any(b or rr for _, b, rr in stalls):
         out.append("  epoch-start stall (first step of an epoch minus a typical step), median s [max]: "

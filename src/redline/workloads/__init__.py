@@ -10,10 +10,10 @@ matmul FLOP/s, the yardstick, leaves it out too.
 
 from __future__ import annotations
 
-from . import cnn, embed, input, mlp, tiny
+from . import cnn, embed, generator, input, mlp, tiny
 from .base import Workload, conv_macs, training_flops
 
-WORKLOADS = {w.name: w for w in (mlp.WORKLOAD, cnn.WORKLOAD, input.WORKLOAD, embed.WORKLOAD, tiny.WORKLOAD)}
+WORKLOADS = {w.name: w for w in (mlp.WORKLOAD, cnn.WORKLOAD, input.WORKLOAD, embed.WORKLOAD, tiny.WORKLOAD, generator.WORKLOAD)}
 DEFAULT = "mlp"
 
 

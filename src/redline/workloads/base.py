@@ -33,12 +33,15 @@ class Workload:
     flops_per_sample: int
     #: () -> an uncompiled keras.Model
     build_model: Callable
-    #: (seed) -> (x, y) numpy arrays
-    make_data: Callable
+    #: (seed) -> (x, y) numpy arrays; None for generator workloads
+    make_data: Callable | None
     loss: str = "sparse_categorical_crossentropy"
     optimizer: str = "adam"
     #: for input-bound workloads: per-example (x, y) -> (x, y) tf function done in the pipeline
     augment: Callable | None = None
+    #: for generator workloads: fn(shard=0, num_shards=1) yielding (x, y), and () -> its output signature
+    generator: Callable | None = None
+    output_signature: Callable | None = None
 
     @property
     def steps_per_epoch(self) -> int:
