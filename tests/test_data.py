@@ -227,3 +227,25 @@ def test_fit_with_the_pipeline():
     model.compile("sgd", "mse")
     hist = model.fit(ds, epochs=2, verbose=0, **ds.redline.fit_kwargs())
     assert len(hist.history["loss"]) == 2
+
+
+def test_py_dataset_batches_run_in_worker_processes():
+    ds = rd.pipeline(gen_fixtures.Squares(), batch_size=4, shuffle=False, repeat=False, plan=PLAN)
+    assert ds.redline.workers == 2 and ds.redline.elements == 22 and ds.redline.steps_per_epoch == 6
+    got = sorted((int(a), float(b)) for xa, xb in ds for a, b in zip(xa.numpy(), xb.numpy()))
+    assert got == [(i, float(i * i)) for i in range(22)]
+
+
+def test_unpicklable_py_dataset_warns_and_still_works():
+    import keras
+
+    class Local(keras.utils.PyDataset):  # a local class cannot be pickled for a worker process
+        def __len__(self):
+            return 2
+
+        def __getitem__(self, idx):
+            return np.arange(3) + 3 * idx, np.zeros(3, np.float32)
+
+    with pytest.warns(UserWarning, match="cannot be sent to worker processes"):
+        ds = rd.pipeline(Local(), batch_size=4, repeat=False, plan=PLAN)
+    assert sorted(int(v) for a, _ in ds for v in a.numpy()) == list(range(6))

@@ -167,8 +167,11 @@ def pipeline(source, map_fn=None, *, batch_size, augment=None, batch_map_fn=None
             ds, workers = _generator_dataset(source, plan, batch_size, notes)
             ds = _map(ds, map_fn, parallel, deterministic, n) if map_fn else ds
         elif _is_py_dataset(source):
-            raise UsageError("a keras.utils.PyDataset is already batched: pass it to model.fit directly with "
-                             "workers=N, use_multiprocessing=True in its constructor, or give pipeline() a generator of single elements")
+            kind = "pydataset"
+            gen_source = _py_dataset_source(source, notes)
+            n = gen_source.size
+            ds, workers = _generator_dataset(gen_source, plan, batch_size, notes)
+            ds = _map(ds, map_fn, parallel, deterministic, n) if map_fn else ds
         elif isinstance(source, FileSource):
             kind = source.kind
             ds, n = _file_dataset(source, map_fn, parallel, deterministic)
@@ -310,6 +313,38 @@ def _array_rows(source, n, shuffle, seed, parallel, deterministic, batch_size, d
     return index.map(take), False
 
 
+def _py_dataset_elements(py_ds, shard=0, num_shards=1):
+    """The single elements of a keras.utils.PyDataset's batches, batch by batch, for one shard of its batches."""
+    for i in range(shard, len(py_ds), num_shards):
+        batch = py_ds[i]
+        batch = batch if isinstance(batch, tuple) else (batch,)
+        for j in range(len(batch[0])):
+            yield tuple(np.asarray(b[j]) for b in batch)
+
+
+def _py_dataset_source(py_ds, notes) -> GeneratorSource:
+    import functools
+    import pickle
+
+    import tensorflow as tf
+
+    if len(py_ds) == 0:
+        raise UsageError("the PyDataset is empty: its __len__ is 0")
+    first, last = py_ds[0], py_ds[len(py_ds) - 1]
+    first = first if isinstance(first, tuple) else (first,)
+    last = last if isinstance(last, tuple) else (last,)
+    spec = tuple(tf.TensorSpec(np.asarray(b).shape[1:], tf.as_dtype(np.asarray(b).dtype)) for b in first)
+    size = (len(py_ds) - 1) * len(first[0]) + len(last[0])
+    fn = functools.partial(_py_dataset_elements, py_ds)
+    try:
+        pickle.dumps(py_ds)
+    except Exception as exc:  # whatever stops pickling, the dataset stays in this process
+        notes.append(f"the PyDataset cannot be sent to worker processes ({type(exc).__name__}: {exc}); it runs in this process under "
+                     "the GIL: define its class at module level and keep its state picklable to run it in parallel")
+        return GeneratorSource(fn=lambda: fn(shard=0, num_shards=1), output_signature=spec, shardable=False, size=size)
+    return GeneratorSource(fn=fn, output_signature=spec, shardable=True, size=size)
+
+
 def _generator_dataset(src: GeneratorSource, plan, batch_size, notes):
     import tensorflow as tf
 
@@ -322,7 +357,7 @@ def _generator_dataset(src: GeneratorSource, plan, batch_size, notes):
         batched_spec = tf.nest.map_structure(lambda s: tf.TensorSpec((None, *s.shape), s.dtype), spec)
         ds = tf.data.Dataset.from_generator(ShardedGenerator(src.fn, workers, chunk), output_signature=batched_spec)
         return ds.unbatch(), workers
-    if not src.shardable:
+    if not src.shardable and getattr(src.fn, "__name__", "") != "<lambda>":
         notes.append(f"the generator {getattr(src.fn, '__name__', src.fn)!r} takes no shard/num_shards arguments, so it runs in "
                      "one process under the GIL; add them (yield every num_shards-th element starting at shard) to run it in parallel")
     fn = src.fn

@@ -97,23 +97,24 @@ def bench(names=(), *, repeats: int = 3, quick: bool = False, allow=(), progress
         if quick:
             knobs = None  # each redline run tunes itself, one round
         else:
-            progress(f"{name}: tuning steps_per_execution / jit_compile")
-            tuned = run_child({**base_spec, "config": "redline", "mode": "tune"})["tuning"]
-            knobs = {"steps_per_execution": tuned["steps_per_execution"], "jit_compile": tuned["jit_compile"]}
-            row["tuning"] = tuned
+            # tune steps_per_execution/jit_compile in-process, and measure; where oneDNN is worth a try, do the
+            # same with it on in a second process, and keep it only if it measures MIN_GAIN faster
+            progress(f"{name}: tuning steps_per_execution / jit_compile" + (", with oneDNN off and on" if try_onednn else ""))
+            trials = {"default": run_child({**base_spec, "config": "redline", "mode": "tune", "measure": True})}
             if try_onednn:
-                progress(f"{name}: trying oneDNN off/on, interleaved")
-                off, on = [], []
-                for _ in range(2):
-                    off.append(run_child({**base_spec, "config": "redline", "knobs": knobs})["samples_per_s"])
-                    on.append(run_child({**base_spec, "config": "redline", "knobs": knobs}, {"TF_ENABLE_ONEDNN_OPTS": "1"})["samples_per_s"])
-                use = statistics.median(on) >= statistics.median(off) * MIN_GAIN
-                row["onednn_trial"] = {"off": off, "on": on, "chosen": use}
-                if use:
-                    redline_env["TF_ENABLE_ONEDNN_OPTS"] = "1"
+                trials["onednn"] = run_child({**base_spec, "config": "redline", "mode": "tune", "measure": True},
+                                             {"TF_ENABLE_ONEDNN_OPTS": "1"})
+            use = "onednn" in trials and trials["onednn"]["samples_per_s"] >= trials["default"]["samples_per_s"] * MIN_GAIN
+            chosen = trials["onednn" if use else "default"]["tuning"]
+            knobs = {"steps_per_execution": chosen["steps_per_execution"], "jit_compile": chosen["jit_compile"]}
+            row["tuning"] = {k: {"tuning": t["tuning"], "samples_per_s": t["samples_per_s"]} for k, t in trials.items()}
+            row["tuning"]["onednn_chosen"] = use
+            if use:
+                redline_env["TF_ENABLE_ONEDNN_OPTS"] = "1"
         runs = {"baseline": [], "redline": []}
         if w.augment is not None:
             runs["ceiling"] = []  # the same model on pre-augmented arrays: what it does when input costs nothing
+            runs["pipeline"] = []  # the input pipeline alone: what input costs on these cores
         for r in range(repeats):
             progress(f"{name}: run {r + 1}/{repeats} " + ", ".join(runs))
             runs["baseline"].append(run_child({**base_spec, "config": "baseline"}))
@@ -123,8 +124,12 @@ def bench(names=(), *, repeats: int = 3, quick: bool = False, allow=(), progress
             runs["redline"].append(run_child(red_spec, redline_env))
             if "ceiling" in runs:
                 runs["ceiling"].append(run_child({**red_spec, "config": "ceiling"}, redline_env))
+                runs["pipeline"].append(run_child({**red_spec, "config": "pipeline"}, redline_env))
         for config, results in runs.items():
             rates = [x["samples_per_s"] for x in results]
+            if config == "pipeline":
+                row[config] = {"samples_per_s": summarise(rates)}
+                continue
             stalls = [x["epoch_start_stall_s"] for x in results if x["epoch_start_stall_s"] is not None]
             row[config] = {
                 "samples_per_s": summarise(rates),
@@ -138,7 +143,11 @@ def bench(names=(), *, repeats: int = 3, quick: bool = False, allow=(), progress
         row["knobs"] = runs["redline"][0].get("knobs")
         row["ratio"] = row["redline"]["samples_per_s"]["median"] / row["baseline"]["samples_per_s"]["median"]
         if "ceiling" in runs:
-            row["ceiling_fraction"] = row["redline"]["samples_per_s"]["median"] / row["ceiling"]["samples_per_s"]["median"]
+            ceiling, pipe = row["ceiling"]["samples_per_s"]["median"], row["pipeline"]["samples_per_s"]["median"]
+            row["ceiling_fraction"] = row["redline"]["samples_per_s"]["median"] / ceiling
+            # input and model share the same cores: each sample costs 1/pipe + 1/ceiling of all of them
+            row["shared_core_bound"] = 1.0 / (1.0 / pipe + 1.0 / ceiling)
+            row["bound_fraction"] = row["redline"]["samples_per_s"]["median"] / row["shared_core_bound"]
         # ratios of runs taken side by side (A then B), as a spread for the ratio
         pairs = [b["samples_per_s"] / a["samples_per_s"] for a, b in zip(runs["baseline"], runs["redline"])]
         row["pair_ratios"] = pairs

@@ -127,7 +127,7 @@ def run(spec: dict) -> dict:
     samples = steps * batch
 
     plan = None
-    if config in ("redline", "ceiling"):
+    if config in ("redline", "ceiling", "pipeline"):
         import redline
 
         plan = redline.configure(precision="auto" if "precision" in allow else None, strategy="auto")
@@ -164,16 +164,20 @@ def run(spec: dict) -> dict:
                 raise ValueError(f"the ceiling configuration needs a workload with augmentation, not {w.name!r}")
             x = pipelines.pre_augmented(w, x, y)  # augmented once, then fed from memory: the model alone
             data = rd.pipeline((x, y), batch_size=batch, plan=plan)
+        elif config == "pipeline" and w.augment is None:
+            raise ValueError(f"the pipeline configuration needs a workload with augmentation, not {w.name!r}")
         elif w.generator is not None:
             data = rd.pipeline(rd.generator(gen, output_signature=w.output_signature(), size=samples), batch_size=batch,
                                shuffle=False, plan=plan)
         else:
             data = rd.pipeline((x, y), batch_size=batch, augment=w.augment, plan=plan)
         fit_steps = data.redline.steps_per_epoch
+        if config == "pipeline":
+            knobs = {"steps_per_execution": 1, "jit_compile": False}
         if not knobs:
             knobs = tune(model, data, min(fit_steps, 64), compile_fn, rounds=spec.get("tune_rounds", 2))
             result["tuning"] = knobs
-            if spec.get("mode") == "tune":
+            if spec.get("mode") == "tune" and not spec.get("measure"):
                 return result
         compile_fn(knobs["steps_per_execution"], knobs["jit_compile"])
         result["knobs"] = {"steps_per_execution": knobs["steps_per_execution"], "jit_compile": knobs["jit_compile"],
@@ -184,6 +188,15 @@ def run(spec: dict) -> dict:
 
     from .sampler import UtilisationWindow
 
+    if config == "pipeline":  # the input pipeline alone, no model: how fast input can be made on these cores
+        it = iter(data)
+        next(it)
+        start = time.perf_counter()
+        for _ in range(fit_steps * epochs):
+            next(it)
+        took = time.perf_counter() - start
+        result.update({"seconds": round(took, 4), "samples_per_s": round(samples * epochs / took, 2)})
+        return result
     warm = _fit_timed(model, data, 1, fit_steps, batch)  # warm-up: tracing, first iterator; excluded
     timer = _callback()
     window = UtilisationWindow().start()
