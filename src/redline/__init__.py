@@ -15,3 +15,12 @@ __all__ = [
     "AppliedPlan", "LateConfigurationError", "NotAvailable", "Plan", "RedlineError", "Setting", "Snapshot",
     "UsageError", "configure", "detect", "plan",
 ]
+
+
+def __getattr__(name):
+    """`redline.data` on first use, so `import redline` stays light."""
+    if name == "data":
+        import importlib
+
+        return importlib.import_module(".data", __name__)
+    raise AttributeError(f"module 'redline' has no attribute {name!r}")

@@ -18,7 +18,7 @@ def register(sub) -> None:
     p = sub.add_parser("bench", help=HELP, description=HELP)
     p.add_argument("workloads", nargs="*", metavar="WORKLOAD", help=f"any of {', '.join(WORKLOADS)} (default: all)")
     p.add_argument("--repeats", type=int, help="interleaved runs per configuration (default 3; 1 with --quick)")
-    p.add_argument("--quick", action="store_true", help="shorter runs, one repeat, tuning inside each run, no oneDNN trial")
+    p.add_argument("--quick", action="store_true", help="shorter runs, one repeat, a short tuning inside each run (no jit or oneDNN trials, no input ceiling)")
     p.add_argument("--allow", default="", metavar="LIST",
                    help=f"comma-separated knobs that change the math, off by default: {', '.join(ALLOWABLE)}")
     p.add_argument("--json", metavar="FILE", help="also write the results, with the machine snapshot, to FILE")

@@ -76,7 +76,7 @@ def _fit_timed(model, data, epochs, steps, batch_size, callbacks=()):
     return time.perf_counter() - start
 
 
-def tune(model, ds, steps, compile_fn, rounds=2) -> dict:
+def tune(model, ds, steps, compile_fn, rounds=2, jit=True) -> dict:
     """Measure (steps_per_execution, jit_compile) candidates in this process, interleaved over ``rounds``.
 
     The Keras default (1, False) is measured first. Several steps per call are
@@ -99,7 +99,7 @@ def tune(model, ds, steps, compile_fn, rounds=2) -> dict:
     default = CANDIDATES[0]
     measure(default)
     dispatch_bound = default in rate and 1.0 / rate[default] < DISPATCH_BOUND_S
-    cands = [c for c in CANDIDATES if dispatch_bound or c[0] == 1]
+    cands = [c for c in CANDIDATES if (dispatch_bound or c[0] == 1) and (jit or not c[1])]
     for r in range(rounds):
         for cand in cands:
             if cand not in errors and (r or cand != default):
@@ -175,7 +175,7 @@ def run(spec: dict) -> dict:
         if config == "pipeline":
             knobs = {"steps_per_execution": 1, "jit_compile": False}
         if not knobs:
-            knobs = tune(model, data, min(fit_steps, 64), compile_fn, rounds=spec.get("tune_rounds", 2))
+            knobs = tune(model, data, min(fit_steps, 64), compile_fn, rounds=spec.get("tune_rounds", 2), jit=spec.get("tune_jit", True))
             result["tuning"] = knobs
             if spec.get("mode") == "tune" and not spec.get("measure"):
                 return result
