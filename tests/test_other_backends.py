@@ -45,3 +45,20 @@ def test_jax_mirrored_over_cpu_devices_and_skipped_threads():
     assert d["dist"] == "DataParallel"
     assert d["status"]["intra_op_threads"][0] == "skipped" and "JAX has no supported thread-count" in d["status"]["intra_op_threads"][1]
     assert d["status"]["strategy"][0] == "applied"
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_redline_data_feeds_other_backends(backend):
+    if importlib.util.find_spec(backend) is None or importlib.util.find_spec("tensorflow") is None:
+        pytest.skip(f"{backend} and tensorflow are both needed (optional backend)")
+    d = run_with_backend(backend, """
+        import json, numpy as np, keras, redline.data as rd
+        x = np.random.default_rng(0).random((96, 4), dtype=np.float32); y = x.sum(axis=1, keepdims=True)
+        ds = rd.pipeline((x, y), batch_size=16)
+        first = next(iter(ds.as_numpy_iterator()))
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+        model.compile("sgd", "mse")
+        h = model.fit(ds, epochs=2, verbose=0, **ds.redline.fit_kwargs())
+        print(json.dumps({"backend": keras.backend.backend(), "numpy": type(first[0]).__name__, "epochs": len(h.history["loss"])}))
+    """)
+    assert d == {"backend": backend, "numpy": "ndarray", "epochs": 2}
