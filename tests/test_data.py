@@ -37,6 +37,7 @@ def arrays():
     return x, x.astype(np.float32) * 10
 
 
+@pytest.mark.filterwarnings("ignore:redline.data. drop_remainder")
 @pytest.mark.parametrize("shuffle", [True, False])
 @pytest.mark.parametrize("drop", [False, True])
 @pytest.mark.parametrize("variant", ["arrays", "arrays+map", "arrays+augment", "dataset", "dataset+map", "cached"])

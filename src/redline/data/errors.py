@@ -58,5 +58,6 @@ def guard_map(ds, fn, parallel, deterministic, n, names=None, in_order=None):
             i = tf.identity(i)
         return count + 1, (i, out)
 
-    guarded = mapped.concatenate(sentinel).scan(tf.constant(0, tf.int64), step)
-    return guarded.filter(lambda i, out: i >= 0).map(lambda i, out: out)
+    plain = tf.autograph.experimental.do_not_convert  # plain graph code: nothing for AutoGraph to convert
+    guarded = mapped.concatenate(sentinel).scan(tf.constant(0, tf.int64), plain(step))
+    return guarded.filter(plain(lambda i, out: i >= 0)).map(plain(lambda i, out: out))
