@@ -191,12 +191,12 @@ def pipeline(source, map_fn=None, *, batch_size, augment=None, batch_map_fn=None
             augmented = augment is not None
         else:
             if kind == "arrays":
-                ds = _map(_array_rows(source, n, False, seed, parallel, deterministic, None, False)[0], map_fn, parallel, deterministic, n)
+                in_order = _array_rows(source, n, False, seed, parallel, deterministic, None, False)[0]
+                ds = _map(in_order, map_fn, parallel, deterministic, n)
             decision = cache_decision(cache, n, _element_bytes(ds.element_spec), budget,
                                       has_map=map_fn is not None or kind in ("tfrecord", "images"))
             if kind == "arrays" and shuffle and not decision.used:
                 # shuffle indices (8 bytes an element) rather than mapped elements
-                in_order = _array_rows(source, n, False, seed, parallel, deterministic, None, False)[0]
                 rows = _array_rows(source, n, True, seed, parallel, deterministic, None, False)[0]
                 ds = _map(rows, map_fn, parallel, deterministic, n, in_order=in_order)
         if decision.used:

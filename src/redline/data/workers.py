@@ -102,7 +102,7 @@ class ShardedGenerator:
                 dead = [p for p in self._procs if not p.is_alive()]
                 if dead:
                     raise GeneratorFailed(f"{len(dead)} generator worker process(es) died (exit code {dead[0].exitcode}); "
-                                          "check that the generator function can be imported by a fresh Python process")
+                                          "check that the generator function can be imported by a fresh Python process") from None
                 continue
             if item_epoch != epoch:
                 continue  # left over from an abandoned epoch

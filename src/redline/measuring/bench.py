@@ -128,7 +128,8 @@ def bench(names=(), *, repeats: int = 3, quick: bool = False, allow=(), progress
         for config, results in runs.items():
             rates = [x["samples_per_s"] for x in results]
             if config == "pipeline":
-                row[config] = {"samples_per_s": summarise(rates)}
+                row[config] = {"samples_per_s": summarise(rates),
+                               "process_cores_busy": statistics.median(x["process_cores_busy"] for x in results)}
                 continue
             stalls = [x["epoch_start_stall_s"] for x in results if x["epoch_start_stall_s"] is not None]
             row[config] = {
@@ -148,6 +149,10 @@ def bench(names=(), *, repeats: int = 3, quick: bool = False, allow=(), progress
             # input then model, one after the other on all the cores: each sample costs 1/pipe + 1/ceiling seconds
             row["serial_estimate"] = 1.0 / (1.0 / pipe + 1.0 / ceiling)
             row["serial_fraction"] = row["redline"]["samples_per_s"]["median"] / row["serial_estimate"]
+            # an upper bound: CPU-seconds per sample of input alone plus model alone, over the usable cores
+            cpu_per_sample = (row["pipeline"]["process_cores_busy"] / pipe + row["ceiling"]["process_cores_busy"] / ceiling)
+            row["cpu_bound"] = snapshot.cpu.usable / cpu_per_sample
+            row["cpu_bound_fraction"] = row["redline"]["samples_per_s"]["median"] / row["cpu_bound"]
         # ratios of runs taken side by side (A then B), as a spread for the ratio
         pairs = [b["samples_per_s"] / a["samples_per_s"] for a, b in zip(runs["baseline"], runs["redline"])]
         row["pair_ratios"] = pairs

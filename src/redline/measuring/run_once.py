@@ -191,11 +191,12 @@ def run(spec: dict) -> dict:
     if config == "pipeline":  # the input pipeline alone, no model: how fast input can be made on these cores
         it = iter(data)
         next(it)
+        window = UtilisationWindow().start()
         start = time.perf_counter()
         for _ in range(fit_steps * epochs):
             next(it)
         took = time.perf_counter() - start
-        result.update({"seconds": round(took, 4), "samples_per_s": round(samples * epochs / took, 2)})
+        result.update({"seconds": round(took, 4), "samples_per_s": round(samples * epochs / took, 2), **window.stop()})
         return result
     warm = _fit_timed(model, data, 1, fit_steps, batch)  # warm-up: tracing, first iterator; excluded
     timer = _callback()

@@ -58,7 +58,10 @@ def bench_text(result: dict) -> str:
             out.append(f"  {r['workload']}: the same model on pre-augmented arrays (input for free) runs {_rate(c)} samples/s, "
                        f"redline {100 * r['ceiling_fraction']:.0f}% of that; the input pipeline alone makes "
                        f"{_rate(r['pipeline']['samples_per_s'])} samples/s; input then model, one after the other on these cores, "
-                       f"would give {r['serial_estimate']:,.0f} samples/s: redline's overlap gets {100 * r['serial_fraction']:.0f}% of that")
+                       f"would give {r['serial_estimate']:,.0f} samples/s: redline's overlap gets {100 * r['serial_fraction']:.0f}% of that. "
+                       f"Input and model together cost {r['pipeline']['process_cores_busy'] / r['pipeline']['samples_per_s']['median'] * 1e6:.0f} + "
+                       f"{r['ceiling']['process_cores_busy'] / r['ceiling']['samples_per_s']['median'] * 1e6:.0f} CPU-microseconds a sample, "
+                       f"so these cores cannot exceed {r['cpu_bound']:,.0f} samples/s: redline reaches {100 * r['cpu_bound_fraction']:.0f}% of that")
     stalls = [(r["workload"], r["baseline"]["epoch_start_stall_s"], r["redline"]["epoch_start_stall_s"]) for r in result["workloads"]]
     if any(b or rr for _, b, rr in stalls):
         out.append("  epoch-start stall (first step of an epoch minus a typical step), median s [max]: "
