@@ -85,7 +85,6 @@ def test_doctor_json_reports_the_usable_cores():
 
 
 def test_doctor_exit_1_on_error_findings(capsys, monkeypatch):
-    monkeypatch.setenv("KERAS_BACKEND", "definitely_not_installed_backend")
     import redline.cli.doctor as doctor
     from redline.diagnosis import ERROR, Finding
     monkeypatch.setattr(doctor, "config_findings", lambda s, p: [Finding("x", ERROR, "broken", "evidence", "fix it")])

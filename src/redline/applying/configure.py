@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from ..detection import detect
 from ..detection.snapshot import Snapshot
 from ..errors import LateConfigurationError, UsageError
-from ..planning import AUTO, ENVIRONMENT, USER, Plan, plan as make_plan
+from ..planning import USER, Plan, plan as make_plan
 from . import compile_defaults
 from .actions import APPLIED, FAILED, KEPT, LATE_FIX, SKIPPED, Action
 
 ON_LATE = ("raise", "warn")
 # Variables that only count if set before the named module is imported.
-_READ_AT_IMPORT = {"TF_ENABLE_ONEDNN_OPTS": "tensorflow", "OMP_NUM_THREADS": None, "MKL_NUM_THREADS": None}
+_READ_AT_IMPORT = {"TF_ENABLE_ONEDNN_OPTS": "tensorflow"}
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ def _apply_env(plan: Plan, environ) -> list[Action]:
             actions.append(Action(var, environ[var], KEPT, f"{var}={environ[var]} was set after the snapshot; left as it is"))
             continue
         environ[var] = value
-        module = _READ_AT_IMPORT.get(var, "")
+        module = _READ_AT_IMPORT.get(var)
         if module and module in sys.modules:
             actions.append(Action(var, value, FAILED, f"{module} reads {var} when imported and is already imported; fix: {LATE_FIX}"))
         else:
@@ -87,7 +87,7 @@ def _apply_keras(plan: Plan, log) -> list[Action]:
     if knobs:
         compile_defaults.install(knobs, log=log)
         for name, value in knobs.items():
-            actions.append(Action(name, value, APPLIED, "default for Model.compile (patched; redline.apply.compile_defaults.uninstall() reverts)"))
+            actions.append(Action(name, value, APPLIED, "default for Model.compile (patched; redline.applying.compile_defaults.uninstall() reverts)"))
     return actions
 
 
@@ -148,4 +148,4 @@ def configure(
     return applied
 
 
-__all__ = ["AUTO", "ENVIRONMENT", "AppliedPlan", "configure"]
+__all__ = ["AppliedPlan", "configure"]

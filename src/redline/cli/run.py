@@ -13,6 +13,8 @@ import sys
 
 from ..applying import configure
 from ..applying.actions import APPLIED
+
+COMPILE_KNOBS = ("steps_per_execution", "jit_compile")  # applied only as Model.compile defaults
 from ..detection import detect
 from ..errors import UsageError
 from ..planning import AUTO, plan
@@ -36,7 +38,7 @@ def register(sub) -> None:
 
 def _summary(applied) -> str:
     rows = [(name, s.value, s.reason) for name, s in applied.settings() if s.source == AUTO and s.applied and s.value is not None]
-    patched = [f"{a.name}={a.value!r}" for a in applied.actions if a.status == APPLIED and a.detail.startswith("default for Model.compile")]
+    patched = [f"{a.name}={a.value!r}" for a in applied.actions if a.status == APPLIED and a.name in COMPILE_KNOBS]
     kept = [f"{n}={s.value} ({s.source})" for n, s in applied.settings() if s.source != AUTO]
     lines = [f"redline: chose {len(rows)} setting(s) automatically for this run (`redline run --dry-run` shows all, with advice):",
              table(rows, width=100)]

@@ -30,6 +30,8 @@ class GeneratorSource:
     num_shards: int | None = None
     #: elements per epoch, when known: it gives steps_per_epoch
     size: int | None = None
+    #: why it cannot be split over worker processes (said when the pipeline is built); None when it can
+    why_serial: str | None = None
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,10 @@ def generator(fn, *, output_signature, size: int | None = None, num_shards: int 
     shardable = "shard" in params and "num_shards" in params
     if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
         raise UsageError(f"size={size!r} is not valid: give the number of elements per epoch, or None if unknown")
-    return GeneratorSource(fn=fn, output_signature=output_signature, shardable=shardable, num_shards=num_shards, size=size)
+    why = None if shardable else (
+        f"the generator {getattr(fn, '__name__', fn)!r} takes no shard/num_shards arguments, so it runs in one process under "
+        "the GIL; add them (yield every num_shards-th element starting at shard) to run it in parallel")
+    return GeneratorSource(fn=fn, output_signature=output_signature, shardable=shardable, num_shards=num_shards, size=size, why_serial=why)
 
 
 def _arrays_length(source) -> int:
@@ -168,7 +173,7 @@ def pipeline(source, map_fn=None, *, batch_size, augment=None, batch_map_fn=None
             ds = _map(ds, map_fn, parallel, deterministic, n) if map_fn else ds
         elif _is_py_dataset(source):
             kind = "pydataset"
-            gen_source = _py_dataset_source(source, notes)
+            gen_source = _py_dataset_source(source)
             n = gen_source.size
             ds, workers = _generator_dataset(gen_source, plan, batch_size, notes)
             ds = _map(ds, map_fn, parallel, deterministic, n) if map_fn else ds
@@ -322,7 +327,7 @@ def _py_dataset_elements(py_ds, shard=0, num_shards=1):
             yield tuple(np.asarray(b[j]) for b in batch)
 
 
-def _py_dataset_source(py_ds, notes) -> GeneratorSource:
+def _py_dataset_source(py_ds) -> GeneratorSource:
     import functools
     import pickle
 
@@ -339,9 +344,9 @@ def _py_dataset_source(py_ds, notes) -> GeneratorSource:
     try:
         pickle.dumps(py_ds)
     except Exception as exc:  # whatever stops pickling, the dataset stays in this process
-        notes.append(f"the PyDataset cannot be sent to worker processes ({type(exc).__name__}: {exc}); it runs in this process under "
-                     "the GIL: define its class at module level and keep its state picklable to run it in parallel")
-        return GeneratorSource(fn=lambda: fn(shard=0, num_shards=1), output_signature=spec, shardable=False, size=size)
+        why = (f"the PyDataset cannot be sent to worker processes ({type(exc).__name__}: {exc}); it runs in this process under "
+               "the GIL: define its class at module level and keep its state picklable to run it in parallel")
+        return GeneratorSource(fn=lambda: fn(shard=0, num_shards=1), output_signature=spec, shardable=False, size=size, why_serial=why)
     return GeneratorSource(fn=fn, output_signature=spec, shardable=True, size=size)
 
 
@@ -357,9 +362,8 @@ def _generator_dataset(src: GeneratorSource, plan, batch_size, notes):
         batched_spec = tf.nest.map_structure(lambda s: tf.TensorSpec((None, *s.shape), s.dtype), spec)
         ds = tf.data.Dataset.from_generator(ShardedGenerator(src.fn, workers, chunk), output_signature=batched_spec)
         return ds.unbatch(), workers
-    if not src.shardable and getattr(src.fn, "__name__", "") != "<lambda>":
-        notes.append(f"the generator {getattr(src.fn, '__name__', src.fn)!r} takes no shard/num_shards arguments, so it runs in "
-                     "one process under the GIL; add them (yield every num_shards-th element starting at shard) to run it in parallel")
+    if src.why_serial:
+        notes.append(src.why_serial)
     fn = src.fn
     return tf.data.Dataset.from_generator(lambda: fn(shard=0, num_shards=1) if src.shardable else fn(), output_signature=spec), 0
 
