@@ -18,9 +18,13 @@ __all__ = [
 
 
 def __getattr__(name):
-    """`redline.data` on first use, so `import redline` stays light."""
-    if name == "data":
-        import importlib
+    """`redline.data`, `redline.Monitor` and `redline.diagnose` on first use, so `import redline` stays light."""
+    import importlib
 
+    if name == "data":
         return importlib.import_module(".data", __name__)
+    if name == "Monitor":
+        return importlib.import_module(".measuring.monitor", __name__).Monitor
+    if name == "diagnose":
+        return importlib.import_module(".measuring.probe", __name__).diagnose
     raise AttributeError(f"module 'redline' has no attribute {name!r}")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import sys
 
 from ..errors import UsageError
-from . import bench, doctor, run
+from . import bench, diagnose, doctor, report, run
 from .common import Parser
 
-COMMANDS = (doctor, run, bench)
+COMMANDS = (doctor, run, bench, diagnose, report)
 
 
 def build_parser() -> Parser:

@@ -102,5 +102,46 @@ def findings_text(findings) -> str:
     for f in findings:
         out.append(f"  [{f.severity}] {f.message}")
         out.append(f"      evidence: {f.evidence}")
-        out.append(f"      fix:      {f.fix}")
+        out.append("      fix:      " + f.fix.replace("\n", "\n                "))
+    return "\n".join(out)
+
+
+def diagnosis_text(diag, summary=None, notes=()) -> str:
+    """The verdict, the measurements behind it, the run's numbers and the findings."""
+    out = []
+    for n in notes:
+        out.append(f"  note: {n}")
+    if diag.breakdown is None:
+        out.append("Verdict: not measured: this record has no probe; redline.diagnose(model, x, y, record=...) "
+                   "measures the pipeline alone, the model alone and the real run")
+    else:
+        b, p = diag.breakdown, diag.probe
+        sh = b.shares()
+        out.append(f"Verdict: {diag.kind} ({diag.input_grade})")
+        out.append(table([
+            ("input pipeline alone", f"{p['pipeline_samples_per_s']:,.0f} samples/s", f"{p['pipeline_cores_busy']:.2f} cores busy"),
+            ("model alone, cached batch", f"{p['model_samples_per_s']:,.0f} samples/s", f"batch {p['batch_size']}"),
+            ("model alone, double batch", f"{p['model_2x_samples_per_s']:,.0f} samples/s", f"batch {2 * p['batch_size']}"),
+            ("real run", f"{p['run_samples_per_s']:,.0f} samples/s", f"{p['run_cores_busy']:.2f} cores busy"),
+        ], ("measured", "throughput", "")))
+        out.append(f"  step {1000 * b.step_s:.2f} ms = input wait {1000 * b.input_s:.2f} ms ({100 * sh['input']:.0f}%)"
+                   f" + fixed per-step overhead {1000 * b.overhead_s:.2f} ms ({100 * sh['overhead']:.0f}%)"
+                   f" + compute {1000 * b.compute_s:.2f} ms ({100 * sh['compute']:.0f}%)")
+    if summary is not None:
+        rate = f"{summary.samples_per_s:,.0f} samples/s" if summary.samples_per_s else (
+            f"{summary.steps_per_s:,.1f} steps/s" if summary.steps_per_s else "n/a")
+        gpu = "; ".join(f"GPU {g['index']} {g['util_mean_pct']:.0f}% busy, memory peak {100 * g['mem_max_frac']:.0f}%"
+                        for g in summary.gpus) or f"not available ({summary.gpu_note})"
+        out.append("\nRun record")
+        out.append(table([
+            ("steps", summary.steps),
+            ("steady throughput", rate),
+            ("median step", f"{1000 * summary.step_time_s:.2f} ms" if summary.step_time_s else "n/a"),
+            ("first step", f"{summary.first_step_s:.2f} s" if summary.first_step_s is not None else "n/a"),
+            ("epoch-start stalls", ", ".join(f"{s:.2f} s" for s in summary.epoch_stalls_s) or "none"),
+            ("process cores busy", f"{summary.process_cores_busy:.2f} of {summary.usable_cpus} usable" if summary.process_cores_busy is not None else "n/a"),
+            ("GPUs", gpu),
+        ]))
+    out.append("\nFindings")
+    out.append(findings_text(diag.findings) if diag.findings else "  no findings: nothing redline checks for holds this run back")
     return "\n".join(out)

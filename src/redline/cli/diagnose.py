@@ -1,0 +1,48 @@
+"""redline diagnose: say what holds a run back, from a run record or by measuring a built-in workload."""
+
+from __future__ import annotations
+
+import json
+
+from ..diagnosis import diagnose_record
+from ..errors import UsageError
+from ..reporting.text import diagnosis_text
+from ..workloads import WORKLOADS
+
+HELP = "classify a run as input-, compute- or overhead-bound and say what to change"
+
+
+def register(sub) -> None:
+    p = sub.add_parser("diagnose", help=HELP, description=HELP + ". Give a run record, or --workload to measure one.")
+    p.add_argument("record", nargs="?", metavar="RUN", help="a run record (.jsonl) written by redline.Monitor or redline.diagnose")
+    p.add_argument("--workload", metavar="NAME", help=f"measure a built-in workload instead: {', '.join(WORKLOADS)}")
+    p.add_argument("--pipeline", choices=("naive", "redline"), default="naive",
+                   help="with --workload: the tutorial's input (naive, default) or redline.data's")
+    p.add_argument("--seconds", type=float, default=2.0, help="with --workload: seconds per measurement (default 2)")
+    p.add_argument("--save", metavar="FILE", help="with --workload: also write the run record to FILE")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=main)
+
+
+def main(args) -> int:
+    if (args.record is None) == (args.workload is None):
+        raise UsageError("give a run record (redline diagnose run.jsonl) or --workload NAME, not both and not neither")
+    if args.record is not None and args.save:
+        raise UsageError("--save goes with --workload; a run record is already saved")
+    if args.workload is not None:
+        from ..measuring.workload_probe import diagnose_workload
+
+        diagnose_workload(args.workload, pipeline=args.pipeline, seconds=args.seconds, record=args.save, out=_print(args))
+        return 0
+    rec, summary, diag = diagnose_record(args.record)
+    _print(args)(diag, summary, rec.notes, rec.path)
+    return 0
+
+
+def _print(args):
+    def show(diag, summary, notes, path):
+        if args.json:
+            print(json.dumps({"record": path, "notes": list(notes), **diag.to_dict()}, indent=1, default=str))
+        else:
+            print(diagnosis_text(diag, summary, notes))
+    return show

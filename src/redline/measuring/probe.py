@@ -1,0 +1,237 @@
+"""redline.diagnose(model, x, y): measure a live setup three ways and say what holds it back.
+
+1. the input pipeline alone: Keras' own input path for this data, iterated without the model;
+2. the model alone on one cached batch, at the batch size B and at 2B (no input cost);
+3. the real run: ``fit`` on the data as given, with a Monitor recording CPU and GPU.
+
+The model's weights and optimizer state are put back afterwards: diagnosing
+trains nothing for good. The classification itself is pure
+(redline.diagnosis.bottleneck).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+
+import keras
+import numpy as np
+import psutil
+
+from ..diagnosis.bottleneck import Diagnosis, diagnose_measured
+from ..diagnosis.run import summarise_record
+from ..errors import UsageError
+from . import record as record_mod
+from .monitor import Monitor
+
+
+def _adapter(x, y, batch_size):
+    from keras.src.trainers.data_adapters import get_data_adapter  # Keras' own input path, as fit builds it
+
+    try:
+        # fit shuffles arrays by default; anything else is expected to come shuffled
+        return get_data_adapter(x, y, batch_size=batch_size, shuffle=hasattr(keras.tree.flatten(x)[0], "__array__"))
+    except ValueError as exc:
+        raise UsageError(f"diagnose cannot read this data as fit would: {exc}") from None
+
+
+def _batches(adapter):
+    """A fresh iterator over one epoch of batches in the backend's form."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        return iter(adapter.get_tf_dataset())
+    if backend == "jax":
+        return iter(adapter.get_jax_iterator())
+    if backend == "torch":
+        return iter(adapter.get_torch_dataloader())
+    return iter(adapter.get_numpy_iterator())
+
+
+def _leading(batch) -> int:
+    return int(keras.tree.flatten(batch)[0].shape[0])
+
+
+def _cores_busy(proc, cpu0, wall) -> float:
+    cpu1 = proc.cpu_times()
+    return round((cpu1.user - cpu0.user + cpu1.system - cpu0.system) / wall, 3) if wall > 0 else 0.0
+
+
+def _pipeline_alone(adapter, seconds) -> tuple[float, float, object]:
+    """samples/s and busy cores of the input path alone, re-opened at each epoch end; and its first batch."""
+    it = _batches(adapter)
+    first = next(it)
+    proc = psutil.Process()
+    cpu0, start, samples = proc.cpu_times(), time.perf_counter(), 0
+    while time.perf_counter() - start < seconds:
+        try:
+            samples += _leading(next(it))
+        except StopIteration:
+            it = _batches(adapter)
+    wall = time.perf_counter() - start
+    return samples / wall, _cores_busy(proc, cpu0, wall), first
+
+
+def _repeat(batch):
+    """The model alone: one batch, fed again and again at no input cost."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.data.Dataset.from_tensors(batch).repeat()
+
+    def forever():
+        while True:
+            yield batch
+
+    return forever()
+
+
+def _to_numpy(batch):
+    return keras.tree.map_structure(lambda t: np.asarray(keras.ops.convert_to_numpy(t)), batch)
+
+
+def _double(batch):
+    return keras.tree.map_structure(lambda a: np.concatenate([a, a]), batch)
+
+
+class _Marks(keras.callbacks.Callback):
+    """Batch-end times, to time steps without fit's own set-up and the first (tracing) step."""
+
+    async_safe = True
+
+    def __init__(self):
+        super().__init__()
+        self.marks = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.marks.append((batch, time.perf_counter()))
+
+    def steady_rate(self) -> tuple[float, float]:
+        """(steps/s, seconds) from the first batch end to the last."""
+        marks = sorted(self.marks, key=lambda m: m[1])
+        (s0, t0), (s1, t1) = marks[0], marks[-1]
+        return ((s1 - s0) / (t1 - t0) if t1 > t0 else 0.0), t1 - t0
+
+
+def _steady_rate(model, data, steps) -> tuple[float, float]:
+    marks = _Marks()
+    model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=[marks], shuffle=False)
+    return marks.steady_rate()
+
+
+def _model_alone(model, batch, seconds, spe) -> float:
+    """samples/s of the model on one batch fed again and again: warm, grow until timed, then about ``seconds``."""
+    data = _repeat(batch)
+    _steady_rate(model, data, 3 * spe)  # tracing
+    n = 8 * spe
+    rate, took = _steady_rate(model, data, n)
+    while took < seconds / 8 and n < 1_000_000:
+        n *= 4
+        rate, took = _steady_rate(model, data, n)
+    if took < seconds:
+        n = int(rate * seconds) + 2 * spe
+        rate, took = _steady_rate(model, data, n - n % spe)
+    return rate * _leading(batch)
+
+
+class _KeepState:
+    """Weights and optimizer variables saved on entry and put back on exit."""
+
+    def __init__(self, model):
+        self.vars = list(model.weights) + list(model.optimizer.variables)
+
+    def __enter__(self):
+        self.saved = [keras.ops.convert_to_numpy(v.value) for v in self.vars]
+        return self
+
+    def __exit__(self, *exc):
+        for v, value in zip(self.vars, self.saved):
+            v.assign(value)
+        return False
+
+
+def _check(model, seconds):
+    if not isinstance(model, keras.Model):
+        raise UsageError(f"diagnose needs a keras.Model, got {type(model).__name__}")
+    if not getattr(model, "compiled", False) or getattr(model, "optimizer", None) is None:
+        raise UsageError("diagnose measures training steps: compile the model first, e.g. model.compile(optimizer='adam', loss=...)")
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0.2 <= seconds <= 600:
+        raise UsageError(f"seconds={seconds!r} is not valid: give the seconds each measurement runs, 0.2 to 600 (default 2)")
+
+
+def diagnose(model, x, y=None, *, batch_size=None, record=None, seconds: float = 2.0, plan=None, nvml=None) -> Diagnosis:
+    """Measure where ``model.fit(x, y, batch_size=...)`` spends its time, and what to change.
+
+    Takes about 5 x ``seconds`` plus tracing. ``record``: also write the run
+    record (Monitor's, plus the probe's figures) there, for
+    ``redline diagnose``/``redline report``. The model's weights and
+    optimizer state are restored afterwards.
+    """
+    _check(model, seconds)
+    adapter = _adapter(x, y, batch_size)
+    spe = int(getattr(model, "steps_per_execution", 1) or 1)
+    P, P_cores, first = _pipeline_alone(adapter, seconds)
+    B = adapter.batch_size or _leading(first)
+    batch = first if keras.backend.backend() == "tensorflow" else _to_numpy(first)
+    if not model.built:
+        model(keras.tree.flatten(batch)[0] if not isinstance(batch, tuple) else batch[0])
+    if not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+
+    tmp = None
+    if record is None:
+        fd, tmp = tempfile.mkstemp(prefix="redline-diagnose-", suffix=".jsonl")
+        os.close(fd)
+    path = record or tmp
+    try:
+        with _KeepState(model):
+            M = _model_alone(model, batch, seconds, spe)
+            M2 = _model_alone(model, _double(_to_numpy(first)), seconds, spe)
+            epochs, n = _real_run_length(model, x, y, batch_size, seconds, spe, adapter.num_batches)
+            proc = psutil.Process()
+            monitor = Monitor(path, interval=min(0.5, max(0.05, seconds / 10)), batch_size=B, plan=plan, nvml=nvml)
+            cpu0, start = proc.cpu_times(), time.perf_counter()
+            model.fit(x, y, batch_size=batch_size, epochs=epochs, steps_per_epoch=n, verbose=0, callbacks=[monitor])
+            R_cores = _cores_busy(proc, cpu0, time.perf_counter() - start)
+        rec = record_mod.load(path)
+        summary = summarise_record(rec)
+        # from the first epoch's begin to the last batch end: epoch restarts count, fit's own set-up does not
+        t_begin = min(e["t"] for e in rec.epochs if e.get("event") == "begin")
+        R = summary.steps * B / (rec.marks[-1][2] - t_begin)
+        probe = {
+            "type": "probe", "batch_size": B, "data_adapter": type(adapter).__name__,
+            "steps_per_execution": spe, "jit_compile": getattr(model, "jit_compile", None),
+            "pipeline_samples_per_s": round(P, 1), "pipeline_cores_busy": P_cores,
+            "model_samples_per_s": round(M, 1), "model_2x_samples_per_s": round(M2, 1),
+            "run_samples_per_s": round(R, 1), "run_cores_busy": R_cores,
+            "seconds_each": seconds, "backend": keras.backend.backend(),
+        }
+        writer = record_mod.RecordWriter(path, mode="a")
+        writer.write(probe)
+        writer.close()
+        return diagnose_measured(probe, summary, rec.header)
+    finally:
+        if tmp is not None:
+            os.unlink(tmp)
+
+
+def _real_run_length(model, x, y, batch_size, seconds, spe, data_steps) -> tuple[int, int | None]:
+    """(epochs, steps_per_epoch) for a real run of about 2 x seconds, never reading past the end of finite data.
+
+    Two epochs of n steps where the data holds 2n batches or is endless; else
+    whole epochs (steps_per_epoch None), so epoch restarts are measured as they happen."""
+    def steps_per_s(steps):
+        marks = _Marks()
+        model.fit(x, y, batch_size=batch_size, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=[marks])
+        return marks.steady_rate()[0]
+
+    calib = 16 * spe if not data_steps else max(3, min(16 * spe, data_steps))
+    steps_per_s(calib)  # warm: tracing
+    total = max(8 * spe, int(2 * seconds * steps_per_s(calib)))
+    if not data_steps or 2 * (total // 2) <= data_steps:
+        n = max(spe, (total // 2) - (total // 2) % spe)
+        return 2, n
+    return max(2, min(10, round(total / data_steps))), None
+
+
+__all__ = ["diagnose"]

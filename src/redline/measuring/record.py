@@ -1,0 +1,137 @@
+"""The run record: one JSON object per line, written as the run goes, so a crash leaves a readable file.
+
+Line types (the ``type`` field):
+- ``header``: first line; schema, start time, model, batch size, compile knobs, snapshot, plan in force;
+- ``sample``: one reading of the sampler (CPU per core, process CPU and RSS, runnable threads, GPUs);
+- ``steps``: batch-end marks since the last such line: ``marks`` = [[epoch, step, t], ...];
+- ``epoch``: an epoch's begin or end time;
+- ``profile``: where a profiler trace went, or why none was written;
+- ``probe``: the three throughputs measured by redline.diagnose();
+- ``sample_stop``: the sampler saw fit leave without finishing (an exception);
+- ``end``: the run finished (absent after a crash).
+Times ``t`` are seconds since the header's ``t0``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import dataclass, field
+
+from ..errors import UsageError
+
+SCHEMA = "redline.run/1"
+
+
+class RecordError(UsageError):
+    """A run record that cannot be read: the message names the file and what is wrong."""
+
+
+class RecordWriter:
+    """Appends one JSON line per call and flushes it, from any thread."""
+
+    def __init__(self, path, mode: str = "w"):
+        self.path = os.fspath(path)
+        self._file = open(self.path, mode, encoding="utf-8")
+        self._lock = threading.Lock()
+
+    def write(self, obj: dict) -> None:
+        line = json.dumps(obj, separators=(",", ":"), default=str) + "\n"
+        with self._lock:
+            if self._file.closed:
+                return
+            self._file.write(line)
+            self._file.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            self._file.close()
+
+
+@dataclass
+class RunRecord:
+    path: str
+    header: dict
+    samples: list = field(default_factory=list)
+    #: (epoch, step, t) batch-end marks, in order of t.
+    marks: list = field(default_factory=list)
+    epochs: list = field(default_factory=list)
+    profile: dict | None = None
+    probe: dict | None = None
+    end: dict | None = None
+    #: what the reader had to say about the file itself (e.g. a truncated last line).
+    notes: list = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return self.end is not None
+
+
+def load(path) -> RunRecord:
+    """Read a run record. Missing or corrupt: RecordError naming the file; truncated: read up to the break."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise RecordError(f"run record {path!r} does not exist; give the file a redline.Monitor(...) or redline.diagnose(..., record=...) wrote")
+    if os.path.isdir(path):
+        raise RecordError(f"run record {path!r} is a directory; give the .jsonl file inside it")
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as exc:
+        raise RecordError(f"run record {path!r} cannot be read: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RecordError(f"run record {path!r} is not a redline run record: not UTF-8 text (byte {exc.start})") from None
+    lines = text.split("\n")
+    ends_cleanly = lines[-1] == ""
+    if ends_cleanly:
+        lines.pop()
+    if not lines or not lines[0].strip():
+        raise RecordError(f"run record {path!r} is empty: the run wrote nothing (it stopped before training began?)")
+    objs, notes = [], []
+    for i, line in enumerate(lines, 1):
+        try:
+            obj = json.loads(line)
+            if not isinstance(obj, dict):
+                raise ValueError("not a JSON object")
+        except ValueError as exc:
+            last = i == len(lines)
+            if last and not ends_cleanly and i > 1:
+                notes.append(f"the last line ({i}) is cut off, as when a run is killed mid-write; the {i - 1} complete lines are read")
+                break
+            if i == 1:
+                raise RecordError(f"run record {path!r} is not a redline run record: line 1 is not JSON ({exc})") from None
+            raise RecordError(f"run record {path!r} is corrupt: line {i} of {len(lines)} is not valid JSON ({exc}); "
+                              f"the record is unreadable past it") from None
+        objs.append(obj)
+    header = objs[0]
+    if header.get("type") != "header" or "schema" not in header:
+        raise RecordError(f"run record {path!r} is not a redline run record: line 1 has no redline header")
+    if header["schema"] != SCHEMA:
+        raise RecordError(f"run record {path!r} has schema {header['schema']!r}; this redline reads {SCHEMA!r}")
+    rec = RunRecord(path=path, header=header, notes=notes)
+    for obj in objs[1:]:
+        kind = obj.get("type")
+        if kind == "sample":
+            rec.samples.append(obj)
+        elif kind == "steps":
+            rec.marks.extend(tuple(m) for m in obj.get("marks", ()))
+        elif kind == "epoch":
+            rec.epochs.append(obj)
+        elif kind == "profile":
+            rec.profile = obj
+        elif kind == "probe":
+            rec.probe = obj
+        elif kind == "end":
+            rec.end = obj
+        elif kind == "sample_stop":
+            notes.append(f"sampling stopped at {obj.get('t')} s: {obj.get('reason')}")
+    rec.marks.sort(key=lambda m: m[2])
+    if rec.end is None:
+        notes.append("no end line: the run did not finish (crashed, killed, or still running); what it wrote is reported")
+    return rec
+
+
+__all__ = ["SCHEMA", "RecordError", "RecordWriter", "RunRecord", "load"]
