@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # The CUDA build of TensorFlow where nvidia-smi lists a GPU, the CPU build elsewhere.
 TF_EXTRA := $(shell nvidia-smi -L >/dev/null 2>&1 && echo gpu || echo cpu)
 
-.PHONY: install bench test clean
+.PHONY: install bench test clean chromium
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,15 @@ bench: install
 	-$(BIN)/redline doctor
 	$(BIN)/redline bench --quick --repeats 3 mlp
 
-test: install
+# The report test screenshots a page in headless Chromium: installed here where apt-get can, else that test skips.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	 { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
+	   { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	     { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1; }; }; } || \
+	 echo "Chromium could not be installed: the HTML report screenshot test will be skipped"
+
+test: install chromium
 	$(BIN)/python -m pytest -q
 
 clean:

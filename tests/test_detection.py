@@ -6,6 +6,7 @@ import types
 import psutil
 import pytest
 
+from fake_nvml import FakeNVML
 from redline import NotAvailable, detect
 from redline.detection.cpu import probe_cpu
 from redline.detection.gpu import probe_gpus
@@ -151,55 +152,6 @@ def test_unreadable_quota(tmp_path, fake_psutil):
 
 
 # ------------------------------------------------------------------ NVML
-
-class NVMLError(Exception):
-    pass
-
-
-class FakeNVML:
-    """A stand-in for the pynvml module. Scenarios are named after real failures."""
-
-    NVMLError = NVMLError
-
-    def __init__(self, gpus=(), init_error=None, lost=(), driver="550.54.15", cuda=12040, no_cc=()):
-        self.gpus, self.init_error, self.lost, self.driver, self.cuda, self.no_cc = list(gpus), init_error, set(lost), driver, cuda, set(no_cc)
-        self.shutdowns = 0
-
-    def nvmlInit(self):
-        if self.init_error:
-            raise NVMLError(self.init_error)
-
-    def nvmlShutdown(self):
-        self.shutdowns += 1
-
-    def nvmlSystemGetDriverVersion(self):
-        return self.driver
-
-    def nvmlSystemGetCudaDriverVersion(self):
-        return self.cuda
-
-    def nvmlDeviceGetCount(self):
-        return len(self.gpus)
-
-    def nvmlDeviceGetHandleByIndex(self, i):
-        if i in self.lost:
-            raise NVMLError("GPU is lost")
-        return i
-
-    def nvmlDeviceGetName(self, h):
-        return self.gpus[h][0].encode()  # older bindings return bytes
-
-    def nvmlDeviceGetMemoryInfo(self, h):
-        return types.SimpleNamespace(total=self.gpus[h][1], free=self.gpus[h][1] // 2, used=0)
-
-    def nvmlDeviceGetCudaComputeCapability(self, h):
-        if h in self.no_cc:
-            raise NVMLError("Not Supported")
-        return self.gpus[h][2]
-
-    def nvmlDeviceGetUUID(self, h):
-        return f"GPU-{h:04d}-aaaa"
-
 
 A100 = ("NVIDIA A100-SXM4-80GB", 80 * GiB, (8, 0))
 

@@ -26,12 +26,16 @@ from . import record as record_mod
 from .monitor import Monitor
 
 
+def _shuffles(x) -> bool:
+    """fit shuffles arrays by default; anything else is expected to come shuffled."""
+    return hasattr(keras.tree.flatten(x)[0], "__array__")
+
+
 def _adapter(x, y, batch_size):
     from keras.src.trainers.data_adapters import get_data_adapter  # Keras' own input path, as fit builds it
 
     try:
-        # fit shuffles arrays by default; anything else is expected to come shuffled
-        return get_data_adapter(x, y, batch_size=batch_size, shuffle=hasattr(keras.tree.flatten(x)[0], "__array__"))
+        return get_data_adapter(x, y, batch_size=batch_size, shuffle=_shuffles(x))
     except ValueError as exc:
         raise UsageError(f"diagnose cannot read this data as fit would: {exc}") from None
 
@@ -141,7 +145,7 @@ class _KeepState:
         self.vars = list(model.weights) + list(model.optimizer.variables)
 
     def __enter__(self):
-        self.saved = [keras.ops.convert_to_numpy(v.value) for v in self.vars]
+        self.saved = [v.numpy() for v in self.vars]
         return self
 
     def __exit__(self, *exc):
@@ -191,7 +195,7 @@ def diagnose(model, x, y=None, *, batch_size=None, record=None, seconds: float =
             proc = psutil.Process()
             monitor = Monitor(path, interval=min(0.5, max(0.05, seconds / 10)), batch_size=B, plan=plan, nvml=nvml)
             cpu0, start = proc.cpu_times(), time.perf_counter()
-            model.fit(x, y, batch_size=batch_size, epochs=epochs, steps_per_epoch=n, verbose=0, callbacks=[monitor])
+            model.fit(x, y, batch_size=batch_size, epochs=epochs, steps_per_epoch=n, verbose=0, callbacks=[monitor], shuffle=_shuffles(x))
             R_cores = _cores_busy(proc, cpu0, time.perf_counter() - start)
         rec = record_mod.load(path)
         summary = summarise_record(rec)
@@ -204,7 +208,7 @@ def diagnose(model, x, y=None, *, batch_size=None, record=None, seconds: float =
             "pipeline_samples_per_s": round(P, 1), "pipeline_cores_busy": P_cores,
             "model_samples_per_s": round(M, 1), "model_2x_samples_per_s": round(M2, 1),
             "run_samples_per_s": round(R, 1), "run_cores_busy": R_cores,
-            "seconds_each": seconds, "backend": keras.backend.backend(),
+            "seconds_each": seconds, "backend": keras.backend.backend(), "usable_cpus": summary.usable_cpus,
         }
         writer = record_mod.RecordWriter(path, mode="a")
         writer.write(probe)
@@ -222,7 +226,7 @@ def _real_run_length(model, x, y, batch_size, seconds, spe, data_steps) -> tuple
     whole epochs (steps_per_epoch None), so epoch restarts are measured as they happen."""
     def steps_per_s(steps):
         marks = _Marks()
-        model.fit(x, y, batch_size=batch_size, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=[marks])
+        model.fit(x, y, batch_size=batch_size, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=[marks], shuffle=_shuffles(x))
         return marks.steady_rate()[0]
 
     calib = 16 * spe if not data_steps else max(3, min(16 * spe, data_steps))

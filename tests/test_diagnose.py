@@ -1,0 +1,80 @@
+"""redline.diagnose on the built-in workloads with real TensorFlow on the CPU.
+
+The verdicts are checked against margins the measurements clear by far on 2
+cores (see the closing figures in BENCHMARKS.md), so machine noise does not
+flip them.
+"""
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+if importlib.util.find_spec("tensorflow") is None:
+    pytest.skip("TensorFlow is not installed", allow_module_level=True)
+
+import keras  # noqa: E402
+
+import redline  # noqa: E402
+import redline.data as rd  # noqa: E402
+from fake_nvml import FakeNVML  # noqa: E402
+from redline import UsageError  # noqa: E402
+from redline.measuring import pipelines  # noqa: E402
+from redline.measuring.run_once import _loss  # noqa: E402
+from redline.workloads import get  # noqa: E402
+
+SECONDS = 1.0
+
+
+def compiled(w):
+    keras.utils.set_random_seed(0)
+    m = w.build_model()
+    m.compile(optimizer=w.optimizer, loss=_loss(w.loss))
+    return m
+
+
+def test_naive_input_pipeline_is_input_bound_and_the_fix_raises_throughput(tmp_path):
+    w = get("input")
+    x, y = w.make_data(0)
+    naive = redline.diagnose(compiled(w), pipelines.naive(w, x, y, w.batch_size), seconds=SECONDS,
+                             record=tmp_path / "naive.jsonl", nvml=FakeNVML())
+    assert naive.kind == "input-bound" and naive.input_grade == "highly input-bound"
+    finding = naive.findings[0]
+    assert finding.code == "input_bound" and "redline.data.pipeline((x, y), batch_size=64, augment=fn)" in finding.fix
+    # the fix, as the finding writes it
+    fixed_ds = rd.pipeline((x, y), batch_size=64, augment=w.augment)
+    fixed = redline.diagnose(compiled(w), fixed_ds, seconds=SECONDS, nvml=FakeNVML())
+    before, after = naive.probe["run_samples_per_s"], fixed.probe["run_samples_per_s"]
+    assert after > 1.15 * before, (before, after)
+    assert fixed.breakdown.shares()["input"] < naive.breakdown.shares()["input"]
+
+
+def test_cnn_is_compute_bound():
+    w = get("cnn")
+    x, y = w.make_data(0)
+    d = redline.diagnose(compiled(w), x, y, batch_size=w.batch_size, seconds=SECONDS, nvml=FakeNVML())
+    assert d.kind == "compute-bound", d.to_dict()
+    assert d.breakdown.shares()["overhead"] < 0.3
+
+
+def test_tiny_is_overhead_bound_and_its_weights_are_left_as_they_were():
+    w = get("tiny")
+    x, y = w.make_data(0)
+    m = compiled(w)
+    before = [v.copy() for v in m.get_weights()]
+    d = redline.diagnose(m, x, y, batch_size=w.batch_size, seconds=SECONDS, nvml=FakeNVML())
+    assert d.kind == "overhead-bound", d.to_dict()
+    assert d.findings[0].code == "dispatch_overhead" and "steps_per_execution=16" in d.findings[0].fix
+    assert all(np.array_equal(a, b) for a, b in zip(before, m.get_weights()))
+    assert all(float(np.abs(v).sum()) == 0.0 for v in (v.numpy() for v in m.optimizer.variables[2:]))
+
+
+def test_diagnose_needs_a_compiled_model_and_sane_seconds():
+    w = get("tiny")
+    x, y = w.make_data(0)
+    with pytest.raises(UsageError, match="compile the model first"):
+        redline.diagnose(w.build_model(), x, y)
+    with pytest.raises(UsageError, match="seconds=0 is not valid"):
+        redline.diagnose(compiled(w), x, y, seconds=0)
+    with pytest.raises(UsageError, match="cannot read this data"):
+        redline.diagnose(compiled(w), x, y[:10], batch_size=16)
