@@ -37,17 +37,26 @@ class RunSummary:
 
 
 def _steps_of(marks, epoch_begins) -> list[tuple[float, int, float]]:
-    """(t, steps in this mark, seconds since the previous mark or the epoch's begin) per batch-end mark."""
-    out, prev = [], {}
+    """(t, steps in this mark, seconds since the previous mark or the epoch's begin) per batch-end mark.
+
+    Keras may run batch-end callbacks on a thread pool, so marks can arrive a
+    little out of order: they are put in step order per epoch, and a time
+    earlier than the previous mark's counts as the previous mark's time."""
+    by_epoch = {}
     for epoch, step, t in marks:
-        if epoch in prev:
-            p_step, p_t = prev[epoch]
+        by_epoch.setdefault(epoch, []).append((step, t))
+    out = []
+    for epoch in sorted(by_epoch):
+        p_step, p_t = -1, epoch_begins.get(epoch)
+        for step, t in sorted(by_epoch[epoch]):
+            if p_t is None:
+                p_t = t
+            t = max(t, p_t)
             n, dt = step - p_step, t - p_t
-        else:
-            n, dt = step + 1, t - epoch_begins.get(epoch, t)
-        prev[epoch] = (step, t)
-        if n > 0:
-            out.append((t, n, dt))
+            if n > 0:
+                out.append((t, n, dt))
+                p_step, p_t = step, t
+    out.sort()
     return out
 
 
@@ -56,7 +65,7 @@ def summarise(header: dict, samples: list, marks: list, epochs: list, notes=()) 
     begins = {e["epoch"]: e["t"] for e in epochs if e.get("event") == "begin"}
     steps = _steps_of(marks, begins)
     firsts = {}
-    for epoch, step, t in marks:
+    for epoch, step, t in sorted(marks, key=lambda m: (m[0], m[1])):
         firsts.setdefault(epoch, t)
     steady = [dt / n for t, n, dt in steps if t not in firsts.values()]
     step_time = statistics.median(steady) if steady else None

@@ -183,6 +183,12 @@ class Monitor(keras.callbacks.Callback):
             self._writer.write({"type": "steps", "marks": [self._marks.popleft() for _ in range(n)]})
 
     def _loop(self, sampler: SystemSampler, main_ident: int, fit_frame) -> None:
+        from ..detection.cpu import probe_cpu
+        from ..detection.memory import probe_memory
+        from ..detection.snapshot import to_jsonable
+
+        # CPU and memory facts, read here, off the training thread (the GPUs are in the header from NVML)
+        self._writer.write({"type": "snapshot", "snapshot": to_jsonable({"cpu": probe_cpu(), "memory": probe_memory()})})
         while not self._stop.wait(self.interval):
             self._writer.write(sampler.sample(self._now()))
             self._flush_marks()
@@ -202,8 +208,6 @@ class Monitor(keras.callbacks.Callback):
         self._epoch, self._epoch_base, self._seen = 0, 0, 0
         self._writer = record_mod.RecordWriter(self.path)
         sampler = SystemSampler(nvml=self._nvml)
-        from ..detection import detect
-
         model = self.model
         try:
             params = model.count_params()
@@ -223,7 +227,6 @@ class Monitor(keras.callbacks.Callback):
             "gpu_names": sampler.gpu_names, "gpu_note": sampler.gpu_note,
             "runtime": _runtime_settings(),
             "plan": _plan_rows(self.plan),
-            "snapshot": detect().to_dict(),
         })
         self._writer.write(sampler.sample(self._now()))
         self._stop.clear()

@@ -2,6 +2,7 @@
 
 Line types (the ``type`` field):
 - ``header``: first line; schema, start time, model, batch size, compile knobs, snapshot, plan in force;
+- ``snapshot``: the machine (redline.detect()), taken off the training thread;
 - ``sample``: one reading of the sampler (CPU per core, process CPU and RSS, runnable threads, GPUs);
 - ``steps``: batch-end marks since the last such line: ``marks`` = [[epoch, step, t], ...];
 - ``epoch``: an epoch's begin or end time;
@@ -126,6 +127,8 @@ def load(path) -> RunRecord:
             rec.probe = obj
         elif kind == "end":
             rec.end = obj
+        elif kind == "snapshot":
+            header["snapshot"] = obj.get("snapshot")
         elif kind == "sample_stop":
             notes.append(f"sampling stopped at {obj.get('t')} s: {obj.get('reason')}")
     rec.marks.sort(key=lambda m: m[2])
