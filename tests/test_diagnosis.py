@@ -113,7 +113,7 @@ def test_gpu_memory_full_with_growth_off_says_so(tmp_path):
 def test_oversubscription_from_runnable_threads(tmp_path):
     f = findings_of(tmp_path, runnable=9, usable=2)  # procs_running counts the sampler itself: 8 others
     assert "8 threads were runnable on 2" in f["oversubscribed"].message
-    assert "oversubscribed" not in findings_of(tmp_path, runnable=3, usable=2)
+    assert "oversubscribed" not in findings_of(tmp_path, runnable=5, usable=2)  # 4: input threads beside the model
 
 
 def test_cores_idle_while_one_thread_works(tmp_path):
@@ -127,3 +127,11 @@ def test_epoch_stall_and_short_steps(tmp_path):
     f = findings_of(tmp_path, stall_s=0.6, step_s=0.01)
     assert "2 of 2 epochs started late" in f["epoch_start_stall"].message
     assert f["short_steps"].severity == "info" and "steps_per_execution=16" in f["short_steps"].fix
+
+
+def test_input_bound_with_the_cpu_saturated_says_more_parallelism_will_not_help():
+    d = diagnose_measured(probe(P=14700, M=25300, M2=31700, R=10000, cores=1.74))
+    f = d.findings[0]
+    assert f.code == "input_bound" and "1.74 of 2 usable CPUs busy" in f.message
+    assert "tf.data service" in f.fix and "num_parallel_calls" not in f.fix
+    assert not [f for f in d.findings if f.code == "input_single_thread"]

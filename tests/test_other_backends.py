@@ -62,3 +62,23 @@ def test_redline_data_feeds_other_backends(backend):
         print(json.dumps({"backend": keras.backend.backend(), "numpy": type(first[0]).__name__, "epochs": len(h.history["loss"])}))
     """)
     assert d == {"backend": backend, "numpy": "ndarray", "epochs": 2}
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_monitor_and_diagnose_on_other_backends(backend, tmp_path):
+    if importlib.util.find_spec(backend) is None:
+        pytest.skip(f"{backend} is not installed (optional backend)")
+    d = run_with_backend(backend, f"""
+        import json, numpy as np, keras, redline
+        from redline.diagnosis import diagnose_record
+        x = np.random.default_rng(0).random((512, 8), dtype=np.float32); y = x.sum(axis=1, keepdims=True)
+        model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
+        model.compile("adam", "mse")
+        model.fit(x, y, batch_size=16, epochs=2, verbose=0, callbacks=[redline.Monitor({str(tmp_path / 'r.jsonl')!r}, interval=0.05)])
+        rec, summary, _ = diagnose_record({str(tmp_path / 'r.jsonl')!r})
+        diag = redline.diagnose(model, x, y, batch_size=16, seconds=0.5)
+        print(json.dumps({{"complete": rec.complete, "steps": summary.steps, "batch": rec.header["batch_size"],
+                          "samples": len(rec.samples), "kind": diag.kind}}))
+    """)
+    assert d["complete"] and d["steps"] == 64 and d["batch"] == 16 and d["samples"] >= 2
+    assert d["kind"] in ("input-bound", "overhead-bound", "compute-bound")

@@ -1,9 +1,7 @@
 """Run records read back (missing, corrupt, truncated), `redline diagnose RUN`, and the HTML report in headless Chromium."""
 
-import os
 import shutil
 import subprocess
-import sys
 
 import pytest
 

@@ -30,7 +30,10 @@ GPU_LOW_PCT, GPU_IDLE_PCT = 50.0, 10.0
 #: GPU memory used above this fraction of the total: nearly full.
 GPU_MEM_FULL = 0.90
 #: median runnable threads above this multiple of usable CPUs (and at least 2 above): oversubscribed.
-OVERSUBSCRIBED = 1.5
+#: (Input threads beside the model's make 2x on purpose; more than that only takes turns.)
+OVERSUBSCRIBED = 2.0
+#: an input pipeline that keeps this share of the usable CPUs busy on its own has no cores left to gain.
+CPU_SATURATED = 0.8
 #: an epoch start slower than a median step by this much is a stall worth fixing.
 STALL_S = 0.1
 #: steps shorter than this with steps_per_execution=1 pay Python dispatch each step.
@@ -40,7 +43,8 @@ THRESHOLDS = {
     "input_highly_bound_share": INPUT_HIGH, "input_moderately_bound_share": INPUT_MODERATE,
     "overhead_share": OVERHEAD_HIGH, "single_thread_cores": SINGLE_THREAD_CORES,
     "gpu_low_util_pct": GPU_LOW_PCT, "gpu_idle_util_pct": GPU_IDLE_PCT, "gpu_memory_full_fraction": GPU_MEM_FULL,
-    "oversubscribed_runnable_per_cpu": OVERSUBSCRIBED, "epoch_stall_s": STALL_S, "short_step_s": SHORT_STEP_S,
+    "oversubscribed_runnable_per_cpu": OVERSUBSCRIBED, "input_cpu_saturated_share": CPU_SATURATED,
+    "epoch_stall_s": STALL_S, "short_step_s": SHORT_STEP_S,
 }
 
 
@@ -139,7 +143,17 @@ def probe_findings(probe: dict, b: Breakdown, usable: int | None, stalls_s: tupl
     if s_in >= INPUT_MODERATE:
         high = s_in >= INPUT_HIGH
         stall_total, wait_total = sum(stalls_s), b.input_s * steps
-        if stall_total and wait_total and stall_total >= wait_total / 2:
+        pc = probe.get("pipeline_cores_busy")
+        saturated = usable and pc is not None and pc >= CPU_SATURATED * usable
+        fix = _pipeline_fix(adapter, B)
+        if saturated:
+            where = (f"the pipeline alone already keeps {pc:.2f} of {usable} usable CPUs busy: "
+                     "input and model together need more CPU than this machine has")
+            fix = ("# the input is parallel already; make it cheaper or give it more CPUs:\n"
+                   "ds = redline.data.pipeline((x, y), batch_size=B, map_fn=decode, augment=fn)   # deterministic work in map_fn is cached once\n"
+                   "# per-batch (vectorised) augmentation: batch_map_fn=...; more CPUs for input: tf.data service "
+                   "(tf.data.experimental.service) on other machines")
+        elif stall_total and wait_total and stall_total >= wait_total / 2:
             where = (f"most of it is the wait at each epoch start ({len(stalls_s)} restarts, {stall_total:.2f} s in all): "
                      "the input is rebuilt every epoch")
         elif P is not None and M and P < M:
@@ -151,7 +165,7 @@ def probe_findings(probe: dict, b: Breakdown, usable: int | None, stalls_s: tupl
             f"{'highly' if high else 'moderately'} input-bound: the model waits for input {_pct(s_in)} of each step; {where}",
             f"input pipeline alone {_rate(P)} samples/s; model alone on a cached batch {_rate(M)} samples/s; "
             f"real run {_rate(R)} samples/s (batch {B}); step {1000 * b.step_s:.1f} ms, of which input wait {1000 * b.input_s:.1f} ms",
-            _pipeline_fix(adapter, B),
+            fix,
         ))
     pc = probe.get("pipeline_cores_busy")
     if usable and usable >= 2 and pc is not None and pc <= SINGLE_THREAD_CORES and s_in >= INPUT_MODERATE and P and M and P < M:

@@ -135,7 +135,7 @@ def profiler_plugin_note() -> str | None:
     if not missing:
         return None
     return (f"TensorBoard cannot show this trace here: {' and '.join(missing)} not installed; "
-            "pip install tensorboard tensorboard-plugin-profile, then tensorboard --logdir DIR (Profile tab)")
+            "pip install 'redline[profile]' (tensorboard, tensorboard-plugin-profile), then tensorboard --logdir DIR (Profile tab)")
 
 
 class Monitor(keras.callbacks.Callback):
