@@ -16,7 +16,9 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from fake_nvml import A100, FakeNVML  # noqa: E402
-from redline import UsageError  # noqa: E402
+from machines import vm_2core  # noqa: E402
+from redline import UsageError, plan  # noqa: E402
+from redline.reporting.html import render  # noqa: E402
 from redline.diagnosis import diagnose_record  # noqa: E402
 from redline.measuring import monitor as monitor_mod  # noqa: E402
 from redline.measuring.monitor import Monitor  # noqa: E402
@@ -55,7 +57,9 @@ def test_record_of_a_fit(tmp_path):
     x, y = data()
     path = tmp_path / "run.jsonl"
     m = model()
-    m.fit(x, y, batch_size=16, epochs=3, verbose=0, callbacks=[Monitor(path, interval=0.05, nvml=FakeNVML(init_error="Driver Not Loaded")), Slow()])
+    the_plan = plan(vm_2core())
+    m.fit(x, y, batch_size=16, epochs=3, verbose=0,
+          callbacks=[Monitor(path, interval=0.05, plan=the_plan, nvml=FakeNVML(init_error="Driver Not Loaded")), Slow()])
     rec = load(path)
     assert rec.complete and rec.notes == []
     assert rec.header["batch_size"] == 16 and rec.header["batch_size_source"] == "inferred from the data"
@@ -66,8 +70,11 @@ def test_record_of_a_fit(tmp_path):
     s = rec.samples[-1]
     assert len(s["cpu_per_core_pct"]) == psutil.cpu_count() and s["rss_bytes"] > 50 * 2**20 and s["threads"] >= 1
     assert "Driver Not Loaded" in s["gpu_note"] and "gpus" not in s
-    _, summary, _ = diagnose_record(path)
-    assert summary.steps == 96 and summary.samples_per_s > 0 and summary.gpus == ()
+    rec, summary, diag = diagnose_record(path)
+    assert summary.steps == 96 and summary.samples_per_s > 0 and summary.gpus == () and summary.usable_cpus >= 1
+    assert {r["name"]: r["value"] for r in rec.header["plan"]}["intra_op_threads"] == the_plan.intra_op_threads.value
+    page = render(rec.header, rec.samples, summary, diag, rec.notes)
+    assert "GPU: not available (NVML: Driver Not Loaded)" in page and "intra_op_threads" in page
 
 
 def test_batch_size_from_a_dataset_and_given(tmp_path):
