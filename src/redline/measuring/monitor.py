@@ -148,8 +148,8 @@ class Monitor(keras.callbacks.Callback):
     batch_size: samples per step; inferred from the data given to fit where
     Keras knows it (else samples/s is not available, steps/s still is).
     plan: the redline plan in force (what configure() returned), for the report.
-    profile_steps: (first, last) global steps to capture a profiler trace of,
-    into profile_dir (default: a folder named after the record).
+    profile_steps: (first, last) global steps, both included, to capture a
+    profiler trace of, into profile_dir (default: a folder named after the record).
     nvml: a pynvml-like module (tests pass a fake).
     """
 
@@ -172,6 +172,7 @@ class Monitor(keras.callbacks.Callback):
         self._stop = threading.Event()
         self._writer = None
         self._profiler = None
+        self._profiled = False
 
     # -- clock and writing -------------------------------------------------
     def _now(self) -> float:
@@ -196,6 +197,7 @@ class Monitor(keras.callbacks.Callback):
                 # fit left without on_train_end (an exception): stop, leave the record as it stands
                 self._writer.write({"type": "sample_stop", "t": round(self._now(), 3),
                                     "reason": "fit returned without on_train_end (an exception?)"})
+                self._writer.close()
                 break
         sampler.close()
 
@@ -246,14 +248,14 @@ class Monitor(keras.callbacks.Callback):
         step = self._epoch_base + batch
         self._seen = batch + getattr(self.model, "steps_per_execution", 1)
         first, last = self.profile_steps
-        if not self._profiler.running and first <= step < last and not getattr(self, "_profiled", False):
+        if not self._profiler.running and first <= step <= last and not self._profiled:
             self._profiled = True
             problem = self._profiler.start()
             self._writer.write({"type": "profile", "first_step": step, "dir": self.profile_dir, "problem": problem,
                                 "viewer": None if problem else profiler_plugin_note()})
             if problem or profiler_plugin_note():
                 warnings.warn(f"redline.Monitor: {problem or profiler_plugin_note().replace('DIR', self.profile_dir)}", stacklevel=2)
-        elif self._profiler.running and step >= last:
+        elif self._profiler.running and step > last:
             self._profiler.stop()
 
     def on_train_batch_end(self, batch, logs=None):

@@ -139,18 +139,21 @@ def _model_alone(model, batch, seconds, spe) -> float:
 
 
 class _KeepState:
-    """Weights and optimizer variables saved on entry and put back on exit."""
+    """Weights, optimizer variables and model.history saved on entry and put back on exit."""
 
     def __init__(self, model):
+        self.model = model
         self.vars = list(model.weights) + list(model.optimizer.variables)
 
     def __enter__(self):
         self.saved = [v.numpy() for v in self.vars]
+        self.history = getattr(self.model, "history", None)
         return self
 
     def __exit__(self, *exc):
         for v, value in zip(self.vars, self.saved):
             v.assign(value)
+        self.model.history = self.history
         return False
 
 

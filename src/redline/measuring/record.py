@@ -1,7 +1,7 @@
 """The run record: one JSON object per line, written as the run goes, so a crash leaves a readable file.
 
 Line types (the ``type`` field):
-- ``header``: first line; schema, start time, model, batch size, compile knobs, snapshot, plan in force;
+- ``header``: first line; schema, start time, model, batch size, compile knobs, GPUs, runtime settings, plan in force;
 - ``snapshot``: the machine (redline.detect()), taken off the training thread;
 - ``sample``: one reading of the sampler (CPU per core, process CPU and RSS, runnable threads, GPUs);
 - ``steps``: batch-end marks since the last such line: ``marks`` = [[epoch, step, t], ...];

@@ -56,7 +56,8 @@ class SystemSampler:
             self.gpu_note = "NVML lists no GPU"
         return handles
 
-    def _gpu_reading(self) -> list | None:
+    def gpu_reading(self) -> list | None:
+        """Per GPU: utilisation, memory, power; None (and gpu_note set) once NVML fails."""
         nvml, out = self._nvml, []
         for i, h in enumerate(self._handles):
             try:
@@ -83,7 +84,7 @@ class SystemSampler:
             "threads": self._proc.num_threads(),
             "runnable": procs_running(self._root),
         }
-        gpus = self._gpu_reading() if self._handles else None
+        gpus = self.gpu_reading() if self._handles else None
         if gpus is not None:
             s["gpus"] = gpus
         else:
