@@ -18,7 +18,8 @@ def register(sub) -> None:
     p.add_argument("--workload", metavar="NAME", help=f"measure a built-in workload instead: {', '.join(WORKLOADS)}")
     p.add_argument("--pipeline", choices=("naive", "redline"), default="naive",
                    help="with --workload: the tutorial's input (naive, default) or redline.data's")
-    p.add_argument("--seconds", type=float, default=2.0, help="with --workload: seconds per measurement (default 2)")
+    p.add_argument("--seconds", type=float, default=1.5, help="with --workload: seconds per measurement (default 1.5)")
+    p.add_argument("--repeats", type=int, default=2, help="with --workload: measurements of each throughput, the fastest kept (default 2)")
     p.add_argument("--save", metavar="FILE", help="with --workload: also write the run record to FILE")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=main)
@@ -32,7 +33,7 @@ def main(args) -> int:
     if args.workload is not None:
         from ..measuring.workload_probe import diagnose_workload
 
-        diagnose_workload(args.workload, pipeline=args.pipeline, seconds=args.seconds, record=args.save, out=_print(args))
+        diagnose_workload(args.workload, pipeline=args.pipeline, seconds=args.seconds, repeats=args.repeats, record=args.save, out=_print(args))
         return 0
     rec, summary, diag = diagnose_record(args.record)
     _print(args)(diag, summary, rec.notes, rec.path)

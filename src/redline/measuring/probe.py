@@ -123,19 +123,24 @@ def _steady_rate(model, data, steps) -> tuple[float, float]:
     return marks.steady_rate()
 
 
-def _model_alone(model, batch, seconds, spe) -> float:
-    """samples/s of the model on one batch fed again and again: warm, grow until timed, then about ``seconds``."""
+def _model_alone(model, batch, seconds, spe, n=None) -> tuple[float, int]:
+    """(samples/s, steps) of the model on one batch fed again and again.
+
+    Without ``n``: warm, grow the step count until it is timed well, then run about ``seconds``."""
     data = _repeat(batch)
-    _steady_rate(model, data, 3 * spe)  # tracing
-    n = 8 * spe
-    rate, took = _steady_rate(model, data, n)
-    while took < seconds / 8 and n < 1_000_000:
-        n *= 4
+    if n is None:
+        _steady_rate(model, data, 3 * spe)  # tracing
+        n = 8 * spe
         rate, took = _steady_rate(model, data, n)
-    if took < seconds:
+        while took < seconds / 8 and n < 1_000_000:
+            n *= 4
+            rate, took = _steady_rate(model, data, n)
+        if took >= seconds:
+            return rate * _leading(batch), n
         n = int(rate * seconds) + 2 * spe
-        rate, took = _steady_rate(model, data, n - n % spe)
-    return rate * _leading(batch)
+        n -= n % spe
+    rate, _ = _steady_rate(model, data, n)
+    return rate * _leading(batch), n
 
 
 class _KeepState:
@@ -157,24 +162,29 @@ class _KeepState:
         return False
 
 
-def _check(model, seconds):
+def _check(model, seconds, repeats):
     if not isinstance(model, keras.Model):
         raise UsageError(f"diagnose needs a keras.Model, got {type(model).__name__}")
     if not getattr(model, "compiled", False) or getattr(model, "optimizer", None) is None:
         raise UsageError("diagnose measures training steps: compile the model first, e.g. model.compile(optimizer='adam', loss=...)")
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0.2 <= seconds <= 600:
-        raise UsageError(f"seconds={seconds!r} is not valid: give the seconds each measurement runs, 0.2 to 600 (default 2)")
+        raise UsageError(f"seconds={seconds!r} is not valid: give the seconds each measurement runs, 0.2 to 600 (default 1.5)")
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or not 1 <= repeats <= 20:
+        raise UsageError(f"repeats={repeats!r} is not valid: give how often each throughput is measured, 1 to 20 (default 2)")
 
 
-def diagnose(model, x, y=None, *, batch_size=None, record=None, seconds: float = 2.0, plan=None, nvml=None) -> Diagnosis:
+def diagnose(model, x, y=None, *, batch_size=None, record=None, seconds: float = 1.5, repeats: int = 2, plan=None,
+             nvml=None) -> Diagnosis:
     """Measure where ``model.fit(x, y, batch_size=...)`` spends its time, and what to change.
 
-    Takes about 5 x ``seconds`` plus tracing. ``record``: also write the run
+    Each of the four throughputs is measured ``repeats`` times, interleaved,
+    and the fastest kept (a slow spell on a shared machine only slows a run
+    down). Takes about 5 x ``seconds`` x ``repeats`` plus tracing. ``record``: also write the run
     record (Monitor's, plus the probe's figures) there, for
     ``redline diagnose``/``redline report``. The model's weights and
     optimizer state are restored afterwards.
     """
-    _check(model, seconds)
+    _check(model, seconds, repeats)
     adapter = _adapter(x, y, batch_size)
     spe = int(getattr(model, "steps_per_execution", 1) or 1)
     P, P_cores, first = _pipeline_alone(adapter, seconds)
@@ -189,29 +199,36 @@ def diagnose(model, x, y=None, *, batch_size=None, record=None, seconds: float =
     if record is None:
         fd, tmp = tempfile.mkstemp(prefix="redline-diagnose-", suffix=".jsonl")
         os.close(fd)
-    path = record or tmp
+    path = os.fspath(record or tmp)
+    best = {"P": (P, P_cores), "M": 0.0, "M2": 0.0, "R": (0.0, 0.0)}
     try:
         with _KeepState(model):
-            M = _model_alone(model, batch, seconds, spe)
-            M2 = _model_alone(model, _double(_to_numpy(first)), seconds, spe)
             epochs, n = _real_run_length(model, x, y, batch_size, seconds, spe, adapter.num_batches)
-            proc = psutil.Process()
-            monitor = Monitor(path, interval=min(0.5, max(0.05, seconds / 10)), batch_size=B, plan=plan, nvml=nvml)
-            cpu0, start = proc.cpu_times(), time.perf_counter()
-            model.fit(x, y, batch_size=batch_size, epochs=epochs, steps_per_epoch=n, verbose=0, callbacks=[monitor], shuffle=_shuffles(x))
-            R_cores = _cores_busy(proc, cpu0, time.perf_counter() - start)
+            n_m = n_m2 = None
+            for r in range(repeats):
+                if r:
+                    p, pc, _ = _pipeline_alone(adapter, seconds)
+                    best["P"] = max(best["P"], (p, pc))
+                m, n_m = _model_alone(model, batch, seconds, spe, n_m)
+                m2, n_m2 = _model_alone(model, _double(_to_numpy(first)), seconds, spe, n_m2)
+                best["M"], best["M2"] = max(best["M"], m), max(best["M2"], m2)
+                R, R_cores = _real_run(model, x, y, batch_size, epochs, n, f"{path}.{r}", B, plan, nvml, seconds)
+                if R > best["R"][0]:
+                    best["R"] = (R, R_cores)
+                    os.replace(f"{path}.{r}", path)  # the record kept is the fastest real run's
+                else:
+                    os.unlink(f"{path}.{r}")
         rec = record_mod.load(path)
         summary = summarise_record(rec)
-        # from the first epoch's begin to the last batch end: epoch restarts count, fit's own set-up does not
-        t_begin = min(e["t"] for e in rec.epochs if e.get("event") == "begin")
-        R = summary.steps * B / (rec.marks[-1][2] - t_begin)
+        (P, P_cores), (R, R_cores) = best["P"], best["R"]
         probe = {
             "type": "probe", "batch_size": B, "data_adapter": type(adapter).__name__,
             "steps_per_execution": spe, "jit_compile": getattr(model, "jit_compile", None),
             "pipeline_samples_per_s": round(P, 1), "pipeline_cores_busy": P_cores,
-            "model_samples_per_s": round(M, 1), "model_2x_samples_per_s": round(M2, 1),
+            "model_samples_per_s": round(best["M"], 1), "model_2x_samples_per_s": round(best["M2"], 1),
             "run_samples_per_s": round(R, 1), "run_cores_busy": R_cores,
-            "seconds_each": seconds, "backend": keras.backend.backend(), "usable_cpus": summary.usable_cpus,
+            "seconds_each": seconds, "repeats": repeats, "backend": keras.backend.backend(),
+            "usable_cpus": summary.usable_cpus,
         }
         writer = record_mod.RecordWriter(path, mode="a")
         writer.write(probe)
@@ -220,6 +237,20 @@ def diagnose(model, x, y=None, *, batch_size=None, record=None, seconds: float =
     finally:
         if tmp is not None:
             os.unlink(tmp)
+
+
+def _real_run(model, x, y, batch_size, epochs, n, path, B, plan, nvml, seconds) -> tuple[float, float]:
+    """(samples/s, busy cores) of fit on the data as given, recorded by a Monitor into ``path``."""
+    proc = psutil.Process()
+    monitor = Monitor(path, interval=min(0.5, max(0.05, seconds / 10)), batch_size=B, plan=plan, nvml=nvml)
+    cpu0, start = proc.cpu_times(), time.perf_counter()
+    model.fit(x, y, batch_size=batch_size, epochs=epochs, steps_per_epoch=n, verbose=0, callbacks=[monitor], shuffle=_shuffles(x))
+    cores = _cores_busy(proc, cpu0, time.perf_counter() - start)
+    rec = record_mod.load(path)
+    steps = summarise_record(rec).steps
+    # from the first epoch's begin to the last batch end: epoch restarts count, fit's own set-up does not
+    t_begin = min(e["t"] for e in rec.epochs if e.get("event") == "begin")
+    return steps * B / (rec.marks[-1][2] - t_begin), cores
 
 
 def _real_run_length(model, x, y, batch_size, seconds, spe, data_steps) -> tuple[int, int | None]:
