@@ -6,8 +6,11 @@ flip them.
 """
 
 import importlib.util
+import json
+import os
 import statistics
-import time
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -18,7 +21,6 @@ if importlib.util.find_spec("tensorflow") is None:
 import keras  # noqa: E402
 
 import redline  # noqa: E402
-import redline.data as rd  # noqa: E402
 from fake_nvml import FakeNVML  # noqa: E402
 from redline import UsageError  # noqa: E402
 from redline.measuring import pipelines  # noqa: E402
@@ -43,22 +45,43 @@ def test_naive_input_pipeline_is_input_bound_and_the_fix_raises_throughput(tmp_p
     assert naive.kind == "input-bound" and naive.input_grade == "highly input-bound"
     finding = naive.findings[0]
     assert finding.code == "input_bound" and "redline.data.pipeline((x, y), batch_size=64, augment=fn)" in finding.fix
-    # the fix, as the finding writes it
-    fixed_ds = rd.pipeline((x, y), batch_size=64, augment=w.augment)
-    # throughput before and after, interleaved (A B A B A B) so a slow spell on a shared machine hits both
-    model, steps = compiled(w), x.shape[0] // 64
-    naive_ds = pipelines.naive(w, x, y, w.batch_size)
-    model.fit(fixed_ds, epochs=1, steps_per_epoch=4, verbose=0, shuffle=False)  # tracing
-    rates = {"naive": [], "fixed": []}
-    for _ in range(3):
-        for arm, run in (("naive", lambda: model.fit(naive_ds, epochs=1, verbose=0, shuffle=False)),
-                         ("fixed", lambda: model.fit(fixed_ds, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False))):
-            start = time.perf_counter()
-            run()
-            rates[arm].append(steps * 64 / (time.perf_counter() - start))
+    # the fix, as the finding writes it, against the naive pipeline: interleaved (A B A B A B) in a fresh process,
+    # as the bench measures, so neither a slow spell nor state left by earlier tests decides it
+    r = subprocess.run([sys.executable, "-c", BEFORE_AFTER], capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert r.returncode == 0, r.stderr[-2000:]
+    rates = json.loads(r.stdout.strip().splitlines()[-1])
     before, after = statistics.median(rates["naive"]), statistics.median(rates["fixed"])
     print(f"naive {before:,.0f} -> fixed {after:,.0f} samples/s ({after / before:.2f}x)")
     assert after > 1.1 * before, rates
+
+
+BEFORE_AFTER = """
+import json, time
+import keras, redline.data as rd
+from redline.measuring import pipelines
+from redline.measuring.run_once import _loss
+from redline.workloads import get
+w = get("input")
+x, y = w.make_data(0)
+keras.utils.set_random_seed(0)
+model = w.build_model()
+model.compile(optimizer=w.optimizer, loss=_loss(w.loss))
+steps = x.shape[0] // 64
+naive_ds = pipelines.naive(w, x, y, 64)
+fixed_ds = rd.pipeline((x, y), batch_size=64, augment=w.augment)
+arms = {"naive": lambda: model.fit(naive_ds, epochs=1, verbose=0, shuffle=False),
+        "fixed": lambda: model.fit(fixed_ds, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False)}
+for run in arms.values():
+    run()  # tracing, first iterators
+rates = {"naive": [], "fixed": []}
+for _ in range(3):
+    for arm, run in arms.items():
+        start = time.perf_counter()
+        run()
+        rates[arm].append(steps * 64 / (time.perf_counter() - start))
+print(json.dumps(rates))
+"""
 
 
 def test_cnn_is_compute_bound():
