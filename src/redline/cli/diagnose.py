@@ -33,17 +33,13 @@ def main(args) -> int:
     if args.workload is not None:
         from ..measuring.workload_probe import diagnose_workload
 
-        diagnose_workload(args.workload, pipeline=args.pipeline, seconds=args.seconds, repeats=args.repeats, record=args.save, out=_print(args))
-        return 0
-    rec, summary, diag = diagnose_record(args.record)
-    _print(args)(diag, summary, rec.notes, rec.path)
+        diag = diagnose_workload(args.workload, pipeline=args.pipeline, seconds=args.seconds, repeats=args.repeats, record=args.save)
+        path, notes = args.save, ()
+    else:
+        rec, _, diag = diagnose_record(args.record)
+        path, notes = rec.path, rec.notes
+    if args.json:
+        print(json.dumps({"record": path, "notes": list(notes), **diag.to_dict()}, indent=1, default=str))
+    else:
+        print(diagnosis_text(diag, diag.summary, notes))
     return 0
-
-
-def _print(args):
-    def show(diag, summary, notes, path):
-        if args.json:
-            print(json.dumps({"record": path, "notes": list(notes), **diag.to_dict()}, indent=1, default=str))
-        else:
-            print(diagnosis_text(diag, summary, notes))
-    return show

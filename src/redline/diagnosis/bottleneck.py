@@ -72,6 +72,8 @@ class Diagnosis:
     probe: dict | None
     findings: tuple = ()
     thresholds: dict = field(default_factory=lambda: dict(THRESHOLDS))
+    #: the run record's numbers behind the findings (a RunSummary), where there was a record.
+    summary: object = None
 
     def to_dict(self) -> dict:
         b = self.breakdown
@@ -139,11 +141,11 @@ def probe_findings(probe: dict, b: Breakdown, usable: int | None, stalls_s: tupl
     shares = b.shares()
     B, adapter = probe.get("batch_size"), probe.get("data_adapter")
     P, M, R = probe.get("pipeline_samples_per_s"), probe.get("model_samples_per_s"), probe.get("run_samples_per_s")
+    pc = probe.get("pipeline_cores_busy")
     s_in = shares["input"]
     if s_in >= INPUT_MODERATE:
         high = s_in >= INPUT_HIGH
         stall_total, wait_total = sum(stalls_s), b.input_s * steps
-        pc = probe.get("pipeline_cores_busy")
         saturated = usable and pc is not None and pc >= CPU_SATURATED * usable
         fix = _pipeline_fix(adapter, B)
         if saturated:
@@ -167,7 +169,6 @@ def probe_findings(probe: dict, b: Breakdown, usable: int | None, stalls_s: tupl
             f"real run {_rate(R)} samples/s (batch {B}); step {1000 * b.step_s:.1f} ms, of which input wait {1000 * b.input_s:.1f} ms",
             fix,
         ))
-    pc = probe.get("pipeline_cores_busy")
     if usable and usable >= 2 and pc is not None and pc <= SINGLE_THREAD_CORES and s_in >= INPUT_MODERATE and P and M and P < M:
         out.append(Finding(
             "input_single_thread", WARNING,
@@ -274,7 +275,7 @@ def diagnose_measured(probe: dict | None, summary=None, header: dict | None = No
     usable = summary.usable_cpus if summary is not None else None
     if probe is None:
         findings = run_findings(summary, header or {}) if summary is not None else []
-        return Diagnosis("not measured", None, None, None, tuple(findings))
+        return Diagnosis("not measured", None, None, None, tuple(findings), summary=summary)
     b = breakdown(probe["batch_size"], probe["model_samples_per_s"], probe["model_2x_samples_per_s"], probe["run_samples_per_s"])
     kind, grade = classify(b)
     findings = probe_findings(probe, b, usable or probe.get("usable_cpus"),
@@ -286,7 +287,7 @@ def diagnose_measured(probe: dict | None, summary=None, header: dict | None = No
     order = {ERROR: 0, WARNING: 1, INFO: 2}
     verdict_code = {"input-bound": "input_bound", "overhead-bound": "dispatch_overhead"}.get(kind)
     findings.sort(key=lambda f: (f.code != verdict_code, order[f.severity]))
-    return Diagnosis(kind, grade, b, probe, tuple(findings))
+    return Diagnosis(kind, grade, b, probe, tuple(findings), summary=summary)
 
 
 __all__ = ["THRESHOLDS", "Breakdown", "Diagnosis", "breakdown", "classify", "diagnose_measured", "probe_findings", "run_findings"]

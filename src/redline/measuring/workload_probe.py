@@ -7,7 +7,7 @@ import functools
 from ..workloads import get as get_workload
 
 
-def diagnose_workload(name: str, pipeline: str = "naive", seconds: float = 1.5, repeats: int = 2, record=None, out=None):
+def diagnose_workload(name: str, pipeline: str = "naive", seconds: float = 1.5, repeats: int = 2, record=None):
     """naive: default runtime settings and the tutorial's input (arrays, a sequential map, from_generator).
     redline: configure() first (before TensorFlow starts), then redline.data's pipeline."""
     w = get_workload(name)
@@ -45,16 +45,7 @@ def diagnose_workload(name: str, pipeline: str = "naive", seconds: float = 1.5, 
             x, y, batch = pipelines.naive(w, xa, ya, w.batch_size), None, None
         else:
             x, y, batch = xa, ya, w.batch_size
-    diag = diagnose(model, x, y, batch_size=batch, record=record, seconds=seconds, repeats=repeats, plan=plan)
-    if out is not None:
-        from ..diagnosis import diagnose_record
-
-        if record is not None:
-            rec, summary, diag = diagnose_record(record)
-            out(diag, summary, rec.notes, record)
-        else:
-            out(diag, None, (), None)
-    return diag
+    return diagnose(model, x, y, batch_size=batch, record=record, seconds=seconds, repeats=repeats, plan=plan)
 
 
 __all__ = ["diagnose_workload"]
