@@ -26,7 +26,7 @@ def child(config: str, epochs: int, samples: int) -> dict:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import redline
     import redline.data as rd
-    from redline.measuring.run_once import _callback
+    from redline.benchmarking.run_once import _callback
     from redline.workloads import get
 
     plan = redline.configure() if config == "redline-repeat" else None

@@ -40,8 +40,8 @@ def child(workload: str, config: str, rounds: int, interval: float) -> dict:
     import keras
 
     import redline.data as rd
-    from redline.measuring.monitor import Monitor
-    from redline.measuring.run_once import _loss
+    from redline.monitoring.monitor import Monitor
+    from redline.benchmarking.run_once import _loss
     from redline.workloads import get
 
     w = get(workload)
@@ -78,8 +78,8 @@ def child(workload: str, config: str, rounds: int, interval: float) -> dict:
 
 def _pieces(folder, interval) -> dict:
     """The Monitor's own costs, timed directly: a batch-end call, and one sampler reading per interval."""
-    from redline.measuring.monitor import Monitor
-    from redline.measuring.system import SystemSampler
+    from redline.monitoring.monitor import Monitor
+    from redline.monitoring.system import SystemSampler
 
     mon = Monitor(os.path.join(folder, "pieces.jsonl"))
     mon._t0, mon._epoch = time.perf_counter(), 0

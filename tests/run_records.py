@@ -2,7 +2,7 @@
 
 import json
 
-from redline.measuring.record import SCHEMA
+from redline.monitoring.record import SCHEMA
 
 GiB = 2**30
 

@@ -6,11 +6,11 @@ from importlib import resources
 import pytest
 
 from redline.cli import main
-from redline.measuring.bench import bench
-from redline.measuring.run_once import epoch_start_stall
+from redline.benchmarking.bench import bench
+from redline.benchmarking.run_once import epoch_start_stall
 
 jsonschema = pytest.importorskip("jsonschema")
-SCHEMA = json.loads(resources.files("redline.measuring").joinpath("bench.schema.json").read_text())
+SCHEMA = json.loads(resources.files("redline.benchmarking").joinpath("bench.schema.json").read_text())
 
 
 @pytest.fixture(scope="module")

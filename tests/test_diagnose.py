@@ -23,8 +23,8 @@ import keras  # noqa: E402
 import redline  # noqa: E402
 from fake_nvml import FakeNVML  # noqa: E402
 from redline import UsageError  # noqa: E402
-from redline.measuring import pipelines  # noqa: E402
-from redline.measuring.run_once import _loss  # noqa: E402
+from redline.benchmarking import pipelines  # noqa: E402
+from redline.benchmarking.run_once import _loss  # noqa: E402
 from redline.workloads import get  # noqa: E402
 
 SECONDS = 1.0
@@ -59,8 +59,8 @@ def test_naive_input_pipeline_is_input_bound_and_the_fix_raises_throughput(tmp_p
 BEFORE_AFTER = """
 import json, time
 import keras, redline.data as rd
-from redline.measuring import pipelines
-from redline.measuring.run_once import _loss
+from redline.benchmarking import pipelines
+from redline.benchmarking.run_once import _loss
 from redline.workloads import get
 w = get("input")
 x, y = w.make_data(0)

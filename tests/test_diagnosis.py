@@ -5,7 +5,7 @@ import pytest
 import run_records as rr
 from redline.diagnosis import diagnose_measured, summarise
 from redline.diagnosis.bottleneck import INPUT_HIGH, INPUT_MODERATE, breakdown, classify
-from redline.measuring.record import load
+from redline.monitoring.record import load
 
 
 def probe(batch=64, P=7000.0, M=24000.0, M2=18000.0, R=6800.0, adapter="TFDatasetAdapter", cores=1.05):

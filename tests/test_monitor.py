@@ -20,9 +20,9 @@ from machines import vm_2core  # noqa: E402
 from redline import UsageError, plan  # noqa: E402
 from redline.reporting.html import render  # noqa: E402
 from redline.diagnosis import diagnose_record  # noqa: E402
-from redline.measuring import monitor as monitor_mod  # noqa: E402
-from redline.measuring.monitor import Monitor  # noqa: E402
-from redline.measuring.record import load  # noqa: E402
+from redline.monitoring import monitor as monitor_mod  # noqa: E402
+from redline.monitoring.monitor import Monitor  # noqa: E402
+from redline.monitoring.record import load  # noqa: E402
 
 N = 512
 

@@ -8,7 +8,7 @@ import pytest
 import run_records as rr
 from redline.cli import main
 from redline.diagnosis import diagnose_record
-from redline.measuring.record import RecordError, load
+from redline.monitoring.record import RecordError, load
 from redline.reporting.html import render
 
 CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)

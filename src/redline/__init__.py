@@ -24,7 +24,7 @@ def __getattr__(name):
     if name == "data":
         return importlib.import_module(".data", __name__)
     if name == "Monitor":
-        return importlib.import_module(".measuring.monitor", __name__).Monitor
+        return importlib.import_module(".monitoring.monitor", __name__).Monitor
     if name == "diagnose":
-        return importlib.import_module(".measuring.probe", __name__).diagnose
+        return importlib.import_module(".diagnosis.probe", __name__).diagnose
     raise AttributeError(f"module 'redline' has no attribute {name!r}")

@@ -7,7 +7,7 @@ import os
 import sys
 
 from ..errors import UsageError
-from ..measuring.bench import ALLOWABLE, bench
+from ..benchmarking.bench import ALLOWABLE, bench
 from ..reporting.bench import bench_text
 from ..workloads import WORKLOADS
 

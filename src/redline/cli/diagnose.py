@@ -31,7 +31,7 @@ def main(args) -> int:
     if args.record is not None and args.save:
         raise UsageError("--save goes with --workload; a run record is already saved")
     if args.workload is not None:
-        from ..measuring.workload_probe import diagnose_workload
+        from ..benchmarking.workload_probe import diagnose_workload
 
         diag = diagnose_workload(args.workload, pipeline=args.pipeline, seconds=args.seconds, repeats=args.repeats, record=args.save)
         path, notes = args.save, ()

@@ -6,7 +6,8 @@
 
 from .errors import ElementError
 from .files import image_folder, tfrecord
-from .pipeline import GeneratorSource, PipelineInfo, generator, pipeline
+from .pipeline import PipelineInfo, pipeline
+from .sources import GeneratorSource, generator
 from .workers import GeneratorFailed
 
 

@@ -6,7 +6,7 @@ import glob
 import os
 
 from ..errors import UsageError
-from .pipeline import FileSource
+from .sources import FileSource
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 

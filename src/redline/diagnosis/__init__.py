@@ -7,7 +7,7 @@ from .run import RunSummary, summarise, summarise_record
 
 def diagnose_record(path):
     """(record, summary, diagnosis) of a run record file; RecordError names the file if it cannot be read."""
-    from ..measuring.record import load
+    from ..monitoring.record import load
 
     rec = load(path)
     summary = summarise_record(rec)

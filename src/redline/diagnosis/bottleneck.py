@@ -1,7 +1,7 @@
 """Where the time of a training step goes, and what to change. Pure: measurements in, a Diagnosis out.
 
 The step of the real run is split three ways from three throughputs measured
-at the same batch size B (see redline.measuring.probe):
+at the same batch size B (see redline.diagnosis.probe):
 
 - model alone on a cached batch at B and at 2B: t(B) = F + C, t(2B) = F + 2C,
   so the fixed per-step cost is F = 2 t(B) - t(2B) (clamped to [0, t(B)]) and

@@ -19,11 +19,11 @@ import keras
 import numpy as np
 import psutil
 
-from ..diagnosis.bottleneck import Diagnosis, diagnose_measured
-from ..diagnosis.run import summarise_record
+from .bottleneck import Diagnosis, diagnose_measured
+from .run import summarise_record
 from ..errors import UsageError
-from . import record as record_mod
-from .monitor import Monitor
+from ..monitoring import record as record_mod
+from ..monitoring.monitor import Monitor
 
 
 def _shuffles(x) -> bool:

@@ -1,6 +1,6 @@
 """One measured run of one workload under one configuration, in this (fresh) process.
 
-``python -m redline.measuring.run_once SPEC_JSON`` prints one JSON line. The
+``python -m redline.benchmarking.run_once SPEC_JSON`` prints one JSON line. The
 bench starts one such process per run so no run inherits another's state.
 
 Configurations:
@@ -186,7 +186,7 @@ def run(spec: dict) -> dict:
                            "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"),
                            "data_workers": data.redline.workers}
 
-    from .sampler import UtilisationWindow
+    from .window import UtilisationWindow
 
     if config == "pipeline":  # the input pipeline alone, no model: how fast input can be made on these cores
         it = iter(data)

@@ -7,7 +7,7 @@ import time
 
 import psutil
 
-from .system import SystemSampler
+from ..monitoring.system import SystemSampler
 
 
 class UtilisationWindow:

@@ -34,7 +34,7 @@ class RunFailed(RedlineError):
 
 def run_child(spec: dict, env_extra: dict | None = None, timeout: float = 300) -> dict:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env_extra or {})}
-    proc = subprocess.run([sys.executable, "-m", "redline.measuring.run_once", json.dumps(spec)],
+    proc = subprocess.run([sys.executable, "-m", "redline.benchmarking.run_once", json.dumps(spec)],
                           capture_output=True, text=True, env=env, timeout=timeout)
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith(MARK):

@@ -19,7 +19,7 @@ def diagnose_workload(name: str, pipeline: str = "naive", seconds: float = 1.5, 
     import keras
 
     from . import pipelines
-    from .probe import diagnose
+    from ..diagnosis.probe import diagnose
     from .run_once import _loss
 
     keras.utils.set_random_seed(0)
