@@ -21,44 +21,6 @@ def cli(capsys, *argv):
     return code, out, err
 
 
-@pytest.mark.parametrize("argv, fragment", [
-    (["doctor", "--bogus"], "unrecognized arguments: --bogus"),
-    (["nosuch"], "invalid choice: 'nosuch'"),
-    (["doctor", "--intra-threads", "0"], "intra_threads=0 is not valid: it must be an integer from 1 to"),
-    (["doctor", "--inter-threads", "-2"], "inter_threads=-2 is not valid"),
-    (["doctor", "--intra-threads", "100000"], "intra_threads=100000 is not valid"),
-    (["doctor", "--intra-threads", "two"], "invalid int value: 'two'"),
-    (["doctor", "--precision", "fp8"], "precision='fp8' is not a known policy: use one of float32, mixed_float16, mixed_bfloat16"),
-    (["run", "--precision", "half", __file__], "precision='half' is not a known policy"),
-    (["doctor", "--gpu-memory", "lots"], "use growth, full or a per-GPU limit in MiB"),
-    (["doctor", "--strategy", "tpu"], "invalid choice: 'tpu'"),
-    (["run", "does-not-exist.py"], "script 'does-not-exist.py' does not exist; give the path of a Python file"),
-    (["run"], "the following arguments are required: script"),
-])
-def test_bad_input_is_one_line_and_exit_2(capsys, argv, fragment):
-    code, out, err = cli(capsys, *argv)
-    assert code == 2
-    assert fragment in err
-    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
-    assert out == ""
-
-
-def test_run_given_a_directory(capsys, tmp_path):
-    code, _, err = cli(capsys, "run", str(tmp_path))
-    assert code == 2 and "is a directory" in err
-
-
-@pytest.mark.parametrize("tf_config, fragment", [
-    ("{bad", "is not valid JSON"),
-    ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 5}}', "task.index 5 is out of range"),
-])
-def test_malformed_tf_config(capsys, monkeypatch, tf_config, fragment):
-    monkeypatch.setenv("TF_CONFIG", tf_config)
-    for argv in (["doctor"], ["run", "--dry-run", __file__]):
-        code, _, err = cli(capsys, *argv)
-        assert code == 2 and fragment in err and "TF_CONFIG=" in err and len(err.strip().splitlines()) == 1
-
-
 def test_bad_input_from_a_real_process_has_no_traceback():
     r = subprocess.run([sys.executable, "-m", "redline", "doctor", "--intra-threads", "0"], capture_output=True, text=True, env=RUN_ENV)
     assert r.returncode == 2 and "Traceback" not in r.stderr and r.stdout == ""
@@ -71,12 +33,27 @@ def test_doctor_on_this_machine(capsys):
     assert "usable" in out and "Plan" in out and "Findings" in out
 
 
+def _cgroup_quota():
+    """The CPU quota in CPUs, read here straight from the cgroup files (v2 then v1), or None."""
+    try:
+        quota, period = open("/sys/fs/cgroup/cpu.max").read().split()
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        quota = int(open("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read())
+        period = int(open("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read())
+        return None if quota <= 0 else quota / period
+    except (OSError, ValueError):
+        return None
+
+
 def test_doctor_json_reports_the_usable_cores():
     r = subprocess.run([sys.executable, "-m", "redline", "doctor", "--json"], capture_output=True, text=True, env=RUN_ENV)
     d = json.loads(r.stdout)
     expected = len(os.sched_getaffinity(0))
-    quota = d["snapshot"]["cpu"]["quota"]
-    if isinstance(quota, (int, float)):
+    quota = _cgroup_quota()
+    if quota is not None:
         expected = min(expected, max(1, int(quota)))
     assert d["snapshot"]["cpu"]["usable"] == expected
     assert d["plan"]["intra_op_threads"]["value"] <= expected
@@ -84,9 +61,13 @@ def test_doctor_json_reports_the_usable_cores():
     assert "tensorflow" not in r.stderr.lower()  # doctor never starts TensorFlow
 
 
-def test_doctor_exit_1_on_error_findings(capsys, monkeypatch):
-    import redline.cli.doctor as doctor
-    from redline.diagnosis import ERROR, Finding
-    monkeypatch.setattr(doctor, "config_findings", lambda s, p: [Finding("x", ERROR, "broken", "evidence", "fix it")])
-    code, out, _ = cli(capsys, "doctor")
-    assert code == 1 and "NOT healthy" in out and "[error] broken" in out
+@pytest.mark.parametrize("script_args", [["a", "--b"], ["--e", "3"], ["--dry"], ["--dry-run", "-h", "--backend", "x"]])
+def test_everything_after_the_script_is_the_script_s(tmp_path, script_args):
+    """No abbreviation of redline's own options is matched among the script's arguments."""
+    script = tmp_path / "train.py"
+    script.write_text("import json, sys\nprint('ARGV', json.dumps(sys.argv[1:]))\n")
+    r = subprocess.run([sys.executable, "-m", "redline", "run", "--quiet", "--backend", "numpy", str(script), *script_args],
+                       capture_output=True, text=True, env=RUN_ENV, timeout=120)
+    assert r.returncode == 0, r.stderr
+    line = [x for x in r.stdout.splitlines() if x.startswith("ARGV ")][0]
+    assert json.loads(line[5:]) == script_args

@@ -10,7 +10,7 @@ ROOT = pathlib.Path(redline.__file__).parent
 
 #: each package may import from its own rank or lower ones only.
 RANKS = {
-    "errors": 0,
+    "errors": 0, "outputs": 0,
     "detection": 1,
     "planning": 2,
     "applying": 3,

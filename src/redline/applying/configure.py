@@ -10,6 +10,7 @@ import warnings
 from dataclasses import dataclass, field
 
 from ..detection import detect
+from ..detection.runtime import missing_packages
 from ..detection.snapshot import Snapshot
 from ..errors import LateConfigurationError, UsageError
 from ..planning import USER, Plan, plan as make_plan
@@ -47,6 +48,21 @@ class AppliedPlan(Plan):
         """Build and compile the model inside this: ``with plan.scope(): model = ...``."""
         strategy = self.strategy_object
         return strategy.scope() if strategy is not None else contextlib.nullcontext()
+
+
+def require_backend(backend: str, reason: str, needed_by: str | None = None) -> None:
+    """UsageError naming the fix when the backend's packages are not installed; before anything imports them."""
+    missing = missing_packages(backend)
+    if not missing:
+        return
+    names = f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed"
+    hint = "pip install 'redline[cpu]' (or 'redline[gpu]')" if backend == "tensorflow" else f"pip install {' '.join(missing)}"
+    if needed_by:
+        raise UsageError(f"{needed_by} needs {backend} ({reason}), but {names}: {hint}")
+    others = [b for b in ("tensorflow", "jax", "torch") if b != backend and not missing_packages(b)]
+    installed = f"installed: {', '.join(others)}" if others else "none of tensorflow, jax, torch is installed"
+    raise UsageError(f"Keras is set to the {backend} backend ({reason}), but {names}: {hint}, "
+                     f"or set KERAS_BACKEND to a backend that is installed ({installed})")
 
 
 def _apply_env(plan: Plan, environ) -> list[Action]:
@@ -119,8 +135,9 @@ def configure(
     else:
         gpus = detect(environ=environ).gpus.visible if plan.gpu_memory.value not in (None, "growth", "full") else ()
 
-    actions = _apply_env(plan, environ)
     backend = plan.backend.value
+    require_backend(backend, plan.backend.reason)
+    actions = _apply_env(plan, environ)
     if backend == "tensorflow":
         from . import tensorflow as tf_apply
 
@@ -148,4 +165,4 @@ def configure(
     return applied
 
 
-__all__ = ["AppliedPlan", "configure"]
+__all__ = ["AppliedPlan", "configure", "require_backend"]

@@ -18,6 +18,7 @@ import sys
 import time
 from typing import Callable
 
+from ..applying import require_backend
 from ..detection import detect
 from ..errors import RedlineError, UsageError
 from ..planning import plan as make_plan
@@ -55,6 +56,7 @@ def onednn_trial_needed(snapshot, the_plan) -> bool:
 
 
 def validate(names, repeats, allow) -> tuple[list, list]:
+    require_backend("tensorflow", "the built-in workloads are TensorFlow models", needed_by="redline bench")
     names = list(names) or list(WORKLOADS)
     for n in names:
         get_workload(n)  # raises UsageError naming the valid ones

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 
+from ..applying import require_backend
 from ..workloads import get as get_workload
 
 
@@ -11,6 +12,7 @@ def diagnose_workload(name: str, pipeline: str = "naive", seconds: float = 1.5, 
     """naive: default runtime settings and the tutorial's input (arrays, a sequential map, from_generator).
     redline: configure() first (before TensorFlow starts), then redline.data's pipeline."""
     w = get_workload(name)
+    require_backend("tensorflow", "the built-in workloads are TensorFlow models", needed_by="redline diagnose --workload")
     plan = None
     if pipeline == "redline":
         from ..applying import configure

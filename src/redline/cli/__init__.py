@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from ..errors import UsageError
+from ..errors import RedlineError
 from . import bench, diagnose, doctor, report, run
 from .common import Parser
 
@@ -24,7 +24,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     try:
         return args.func(args)
-    except UsageError as exc:
+    except RedlineError as exc:
         if getattr(args, "script_started", False):
             raise  # the script's own error: Python reports it as the script would
         sys.stderr.write(f"redline {args.command}: error: {exc}\n")

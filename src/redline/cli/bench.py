@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 
-from ..errors import UsageError
 from ..benchmarking.bench import ALLOWABLE, bench
+from ..outputs import check_output, is_bench_results
 from ..reporting.bench import bench_text
 from ..workloads import WORKLOADS
 
@@ -25,27 +24,10 @@ def register(sub) -> None:
     p.set_defaults(func=main)
 
 
-def _check_writable(path: str) -> None:
-    """Fail before the bench runs, not after: try to open the file for writing."""
-    folder = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        raise UsageError(f"--json {path!r} is a directory; give a file path such as results.json")
-    if not os.path.isdir(folder):
-        raise UsageError(f"--json {path!r}: folder {folder!r} does not exist; create it or choose another path")
-    existed = os.path.exists(path)
-    try:
-        with open(path, "a"):
-            pass
-    except OSError as exc:
-        raise UsageError(f"--json {path!r} is not writable ({exc.strerror}); choose a path you can write to") from None
-    if not existed:
-        os.unlink(path)
-
-
 def main(args) -> int:
     repeats = args.repeats if args.repeats is not None else (1 if args.quick else 3)
     if args.json:
-        _check_writable(args.json)
+        check_output(args.json, "--json", "bench results", replaceable=is_bench_results)
 
     def progress(msg):
         print(f"  .. {msg}", file=sys.stderr, flush=True)

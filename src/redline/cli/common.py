@@ -10,7 +10,12 @@ from ..planning import GPU_MEMORY_MODES, POLICIES, STRATEGIES
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, but a bad command line is one clear line on stderr and exit code 2."""
+    """argparse, but a bad command line is one clear line on stderr and exit code 2, and no option is matched
+    by an abbreviation (so everything after a script's name is the script's, `--b` included)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message):
         sys.stderr.write(f"{self.prog}: error: {message} (see '{self.prog} --help')\n")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 from ..diagnosis import diagnose_record
+from ..diagnosis.bottleneck import check_probe_args
+from ..outputs import check_output, is_run_record
 from ..errors import UsageError
 from ..reporting.text import diagnosis_text
 from ..workloads import WORKLOADS
@@ -32,6 +34,12 @@ def main(args) -> int:
         raise UsageError("--save goes with --workload; a run record is already saved")
     if args.workload is not None:
         from ..benchmarking.workload_probe import diagnose_workload
+        from ..workloads import get as get_workload
+
+        get_workload(args.workload)  # an unknown name fails here, before anything is measured
+        check_probe_args(args.seconds, args.repeats)
+        if args.save:
+            check_output(args.save, "--save", "a run record", replaceable=is_run_record)
 
         diag = diagnose_workload(args.workload, pipeline=args.pipeline, seconds=args.seconds, repeats=args.repeats, record=args.save)
         path, notes = args.save, ()

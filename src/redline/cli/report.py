@@ -6,6 +6,7 @@ import os
 
 from ..diagnosis import diagnose_record
 from ..errors import UsageError
+from ..outputs import check_output, is_html_report, same_file
 from ..reporting.html import render
 
 HELP = "write a self-contained HTML report of a run record: CPU per core, GPU, throughput, step breakdown, findings, plan"
@@ -20,11 +21,10 @@ def register(sub) -> None:
 
 def main(args) -> int:
     out = args.output or os.path.splitext(args.record)[0] + ".html"
-    folder = os.path.dirname(os.path.abspath(out))
-    if not os.path.isdir(folder):
-        raise UsageError(f"--output {out!r}: folder {folder!r} does not exist; create it or choose another path")
-    if os.path.isdir(out):
-        raise UsageError(f"--output {out!r} is a directory; give a file path such as report.html")
+    if os.path.exists(out) and same_file(out, args.record):
+        raise UsageError(f"-o {out!r} is the run record itself: redline refuses to write over its input; "
+                         "give another file, e.g. -o report.html")
+    check_output(out, "-o", "an HTML report", replaceable=is_html_report)
     rec, summary, diag = diagnose_record(args.record)
     page = render(rec.header, rec.samples, summary, diag, rec.notes)
     try:

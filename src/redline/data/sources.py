@@ -59,17 +59,31 @@ def generator(fn, *, output_signature, size: int | None = None, num_shards: int 
     return GeneratorSource(fn=fn, output_signature=output_signature, shardable=shardable, num_shards=num_shards, size=size, why_serial=why)
 
 
+SOURCES = "numpy arrays, a tuple or dict of them, a tf.data.Dataset, redline.data.generator(...), a keras.utils.PyDataset or files"
+
+
 def _arrays_length(source) -> int:
     import tensorflow as tf
 
+    if source is None:
+        raise UsageError(f"source=None: give the data to read: {SOURCES}")
+    if isinstance(source, list):
+        raise UsageError(f"the source is a Python list of {len(source)} item(s): give np.asarray(your_list) for one array, "
+                         "or a tuple (x, y) of arrays for features and labels")
     leaves = tf.nest.flatten(source)
     if not leaves:
-        raise UsageError("the source holds no arrays; give numpy arrays, a tuple or dict of them, a tf.data.Dataset, a generator or files")
+        raise UsageError(f"the source holds no arrays; give {SOURCES}")
+    scalars = [p for p, x in _named_leaves(source) if np.ndim(x) == 0]
+    if scalars:
+        raise UsageError(f"{scalars[0]} is a scalar ({type(dict(_named_leaves(source))[scalars[0]]).__name__}), which has no rows; "
+                         "give arrays with one row per element")
     paths = [p for p, _ in _named_leaves(source)]
     lengths = [len(np.asarray(x)) if np.ndim(x) else 0 for x in leaves]
     if len(set(lengths)) != 1:
         shown = ", ".join(f"{p} has {n}" for p, n in zip(paths, lengths))
         raise UsageError(f"mismatched array lengths: {shown} rows; every array needs one row per element (fix the arrays; nothing is trimmed)")
+    if lengths[0] == 0:
+        raise UsageError(f"the arrays have no rows ({paths[0]} has shape {np.shape(leaves[0])}); give at least one element")
     return lengths[0]
 
 

@@ -20,6 +20,24 @@ from typing import Mapping
 from .snapshot import NotAvailable, RuntimeInfo
 
 BACKENDS = ("tensorflow", "jax", "torch", "numpy", "openvino")
+#: the packages each Keras backend imports.
+BACKEND_PACKAGES = {"tensorflow": ("tensorflow",), "jax": ("jax", "jaxlib"), "torch": ("torch",), "numpy": ("numpy",),
+                    "openvino": ("openvino",)}
+
+
+def missing_packages(backend: str) -> list[str]:
+    """The packages a Keras backend needs that cannot be imported here (found without importing them)."""
+    missing = []
+    for name in BACKEND_PACKAGES.get(backend, (backend,)):
+        if name in sys.modules:
+            continue
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):  # a broken or half-removed install counts as missing
+            found = False
+        if not found:
+            missing.append(name)
+    return missing
 
 
 def _version(*dists: str):

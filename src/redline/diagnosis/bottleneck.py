@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..errors import UsageError
 from .config import ERROR, INFO, WARNING, Finding
 
 #: input share of the step (XProf's grades).
@@ -83,6 +84,14 @@ class Diagnosis:
             "probe": self.probe, "thresholds": self.thresholds,
             "findings": [f.__dict__ for f in self.findings],
         }
+
+
+def check_probe_args(seconds, repeats) -> None:
+    """The probe's timing arguments, checked before anything is measured."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0.2 <= seconds <= 600:
+        raise UsageError(f"seconds={seconds!r} is not valid: give the seconds each measurement runs, 0.2 to 600 (default 1.5)")
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or not 1 <= repeats <= 20:
+        raise UsageError(f"repeats={repeats!r} is not valid: give how often each throughput is measured, 1 to 20 (default 2)")
 
 
 def breakdown(batch_size: int, model_rate: float, model_2x_rate: float, run_rate: float) -> Breakdown:

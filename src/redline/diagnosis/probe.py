@@ -11,6 +11,8 @@ trains nothing for good. The classification itself is pure
 
 from __future__ import annotations
 
+import collections.abc
+import inspect
 import os
 import tempfile
 import time
@@ -19,11 +21,12 @@ import keras
 import numpy as np
 import psutil
 
-from .bottleneck import Diagnosis, diagnose_measured
-from .run import summarise_record
 from ..errors import UsageError
 from ..monitoring import record as record_mod
 from ..monitoring.monitor import Monitor
+from ..outputs import check_output, is_run_record
+from .bottleneck import Diagnosis, check_probe_args, diagnose_measured
+from .run import summarise_record
 
 
 def _shuffles(x) -> bool:
@@ -162,15 +165,22 @@ class _KeepState:
         return False
 
 
-def _check(model, seconds, repeats):
+def _check(model, x, batch_size, seconds, repeats, record):
+    """Everything that can be wrong with the arguments, found before a second is spent measuring."""
     if not isinstance(model, keras.Model):
         raise UsageError(f"diagnose needs a keras.Model, got {type(model).__name__}")
     if not getattr(model, "compiled", False) or getattr(model, "optimizer", None) is None:
         raise UsageError("diagnose measures training steps: compile the model first, e.g. model.compile(optimizer='adam', loss=...)")
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0.2 <= seconds <= 600:
-        raise UsageError(f"seconds={seconds!r} is not valid: give the seconds each measurement runs, 0.2 to 600 (default 1.5)")
-    if isinstance(repeats, bool) or not isinstance(repeats, int) or not 1 <= repeats <= 20:
-        raise UsageError(f"repeats={repeats!r} is not valid: give how often each throughput is measured, 1 to 20 (default 2)")
+    check_probe_args(seconds, repeats)
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+        raise UsageError(f"batch_size={batch_size!r} is not valid: give the samples per step as a whole number of 1 or more, "
+                         "or None where the data is already batched")
+    if inspect.isgenerator(x) or (isinstance(x, collections.abc.Iterator) and not hasattr(x, "__len__")):
+        raise UsageError(f"diagnose got a Python generator ({type(x).__name__}), which can be read only once, and it reads the "
+                         "data several times: wrap the data in a keras.utils.PyDataset or a tf.data.Dataset "
+                         "(e.g. redline.data.pipeline(redline.data.generator(fn, ...), batch_size=...))")
+    if record is not None:
+        check_output(record, "record=", "a run record", replaceable=is_run_record)
 
 
 def diagnose(model, x, y=None, *, batch_size=None, record=None, seconds: float = 1.5, repeats: int = 2, plan=None,
@@ -184,7 +194,7 @@ def diagnose(model, x, y=None, *, batch_size=None, record=None, seconds: float =
     ``redline diagnose``/``redline report``. The model's weights and
     optimizer state are restored afterwards.
     """
-    _check(model, seconds, repeats)
+    _check(model, x, batch_size, seconds, repeats, record)
     adapter = _adapter(x, y, batch_size)
     spe = int(getattr(model, "steps_per_execution", 1) or 1)
     P, P_cores, first = _pipeline_alone(adapter, seconds)

@@ -21,6 +21,7 @@ import warnings
 import keras
 
 from ..errors import UsageError
+from ..outputs import check_output, is_run_record
 from . import record as record_mod
 from .system import SystemSampler
 
@@ -28,11 +29,6 @@ DEFAULT_PATH = "redline-run.jsonl"
 
 
 def _check_args(path, interval, batch_size, profile_steps):
-    folder = os.path.dirname(os.path.abspath(os.fspath(path)))
-    if os.path.isdir(path):
-        raise UsageError(f"Monitor path {os.fspath(path)!r} is a directory; give a file path such as run.jsonl")
-    if not os.path.isdir(folder):
-        raise UsageError(f"Monitor path {os.fspath(path)!r}: folder {folder!r} does not exist; create it or choose another path")
     if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not 0.01 <= interval <= 3600:
         raise UsageError(f"Monitor interval={interval!r} is not valid: give seconds between 0.01 and 3600 (default 0.5)")
     if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
@@ -43,6 +39,8 @@ def _check_args(path, interval, batch_size, profile_steps):
               and 0 <= profile_steps[0] < profile_steps[1])
         if not ok:
             raise UsageError(f"Monitor profile_steps={profile_steps!r} is not valid: give (first, last) steps with 0 <= first < last, e.g. (10, 20)")
+    # last: the path is checked when everything else is right, so a refused file is the only complaint left
+    check_output(path, "Monitor path", "a run record", replaceable=is_run_record)
 
 
 def _fit_frame():

@@ -69,6 +69,51 @@ class RunRecord:
         return self.end is not None
 
 
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _count(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+#: per line type: field -> (test, what it should be, required)
+_FIELDS = {
+    "header": {"batch_size": (lambda v: v is None or (_count(v) and v > 0), "a positive whole number or null", False),
+               "steps_per_execution": (lambda v: v is None or (_count(v) and v > 0), "a positive whole number", False),
+               "gpu_names": (lambda v: v is None or isinstance(v, list), "a list", False),
+               "runtime": (lambda v: v is None or isinstance(v, dict), "an object", False)},
+    "sample": {"t": (_number, "a number of seconds", True),
+               "cpu_per_core_pct": (lambda v: v is None or (isinstance(v, list) and all(map(_number, v))), "a list of numbers", False),
+               "process_cores_busy": (lambda v: v is None or _number(v), "a number", False),
+               "rss_bytes": (lambda v: v is None or _count(v), "a whole number", False),
+               "runnable": (lambda v: v is None or _count(v), "a whole number", False),
+               "gpus": (lambda v: v is None or (isinstance(v, list) and all(
+                   isinstance(g, dict) and _number(g.get("util_pct")) and _count(g.get("mem_used_bytes"))
+                   and _count(g.get("mem_total_bytes")) for g in v)), "a list of GPU readings", False)},
+    "steps": {"marks": (lambda v: isinstance(v, list) and all(
+        isinstance(m, list) and len(m) == 3 and _count(m[0]) and _count(m[1]) and _number(m[2]) for m in v),
+        "a list of [epoch, step, t] marks", True)},
+    "epoch": {"epoch": (_count, "a whole number", True), "event": (lambda v: v in ("begin", "end"), "begin or end", True),
+              "t": (_number, "a number of seconds", True)},
+    "probe": {k: (lambda v: _number(v) and v > 0, "a positive number", True) for k in
+              ("batch_size", "model_samples_per_s", "model_2x_samples_per_s", "run_samples_per_s", "pipeline_samples_per_s")},
+    "end": {"t": (_number, "a number of seconds", True)},
+}
+
+
+def _check_line(obj: dict) -> str | None:
+    """What is wrong with one line's fields, or None."""
+    for key, (ok, what, required) in _FIELDS.get(obj.get("type"), {}).items():
+        if key not in obj:
+            if required:
+                return f"has no {key!r}"
+            continue
+        if not ok(obj[key]):
+            return f"has {key}={json.dumps(obj[key])[:80]}, not {what}"
+    return None
+
+
 def load(path) -> RunRecord:
     """Read a run record. Missing or corrupt: RecordError naming the file; truncated: read up to the break."""
     path = os.fspath(path)
@@ -113,12 +158,18 @@ def load(path) -> RunRecord:
     if header["schema"] != SCHEMA:
         raise RecordError(f"run record {path!r} has schema {header['schema']!r}; this redline reads {SCHEMA!r}")
     rec = RunRecord(path=path, header=header, notes=notes)
-    for obj in objs[1:]:
+    for i, obj in enumerate(objs, 1):
+        problem = _check_line(obj)
+        if problem:
+            raise RecordError(f"run record {path!r} is corrupt: line {i} of {len(objs)} ({obj.get('type', 'no type')}) {problem}; "
+                              "it is not what redline writes (edited or written by another program?)")
+        if i == 1:
+            continue
         kind = obj.get("type")
         if kind == "sample":
             rec.samples.append(obj)
         elif kind == "steps":
-            rec.marks.extend(tuple(m) for m in obj.get("marks", ()))
+            rec.marks.extend(tuple(m) for m in obj["marks"])
         elif kind == "epoch":
             rec.epochs.append(obj)
         elif kind == "profile":

@@ -219,6 +219,7 @@ def plan(
     jit_compile: bool | str | None = None,
     compile_defaults: bool = False,
     backend: str | None = None,
+    **unknown,
 ) -> Plan:
     """Decide every setting from the snapshot and the user's choices.
 
@@ -226,6 +227,12 @@ def plan(
     is kept and reported as such; everything else gets redline's value and the
     reason for it. Raises UsageError for invalid choices.
     """
+    if unknown:
+        import inspect
+
+        valid = [n for n in inspect.signature(plan).parameters if n not in ("snapshot", "unknown")]
+        raise UsageError(f"unknown choice(s) {', '.join(f'{k}={v!r}' for k, v in unknown.items())} for configure()/plan(): "
+                         f"the choices are {', '.join(valid)}")
     s = snapshot
     if backend is not None and backend not in BACKENDS:
         raise UsageError(f"backend={backend!r} is not valid: use one of {', '.join(BACKENDS)}")

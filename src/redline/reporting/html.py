@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 
 from ..diagnosis.bottleneck import Diagnosis
+from ..outputs import HTML_MARK
 from ..diagnosis.run import RunSummary
 
 W, H, PAD_L, PAD_B, PAD_T, PAD_R = 760, 200, 52, 28, 10, 12
@@ -140,7 +141,7 @@ def render(header: dict, samples: list, summary: RunSummary, diag: Diagnosis, no
     t_max = summary.duration_s or 1.0
     model = header.get("model") or {}
     title = f"redline run: {model.get('name', 'model')}"
-    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{esc(title)}</title><style>{CSS}</style></head><body>",
+    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>{HTML_MARK}<title>{esc(title)}</title><style>{CSS}</style></head><body>",
              f"<h1>{esc(title)}</h1>",
              f"<p class='sub'>started {esc(header.get('started'))} · backend {esc((header.get('runtime') or {}).get('backend'))} · "
              f"batch {esc(header.get('batch_size') or 'unknown')} ({esc(header.get('batch_size_source'))}) · data {esc(header.get('data_adapter'))} · "

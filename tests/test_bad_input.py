@@ -1,0 +1,339 @@
+"""Bad input, everywhere: one clear line naming what was given and how to fix it, exit code 2 from the
+command line, no traceback, and no file overwritten or lost.
+
+Three groups: the command line in this process (fast), the command line in a fresh process where what is
+missing must really be missing (a site-packages without tensorflow, jax or torch), and the Python API.
+"""
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import run_records
+from envs import python_without
+from redline.cli import main
+from redline.errors import RedlineError
+
+HERE = os.path.dirname(__file__)
+
+
+def cli(capsys, argv):
+    try:
+        code = main(list(argv))
+    except SystemExit as exc:  # argparse's own errors
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def digest(path):
+    return hashlib.sha256(open(path, "rb").read()).hexdigest() if os.path.isfile(path) else None
+
+
+def record(tmp_path, name="run.jsonl", lines=None, extra=()):
+    lines = lines if lines is not None else run_records.run_lines()
+    return str(run_records.write(tmp_path / name, list(lines) + list(extra)))
+
+
+def bad_record(tmp_path, line):
+    """A record whose JSON is valid but whose content is not what the writer writes."""
+    return record(tmp_path, extra=[line])
+
+
+def notes_file(tmp_path):
+    p = tmp_path / "notes.txt"
+    p.write_text("my own notes, not a report\n")
+    return str(p)
+
+
+# Each case: (setup(tmp_path) -> (argv, files that must not change), key words of the message)
+CLI_CASES = {
+    # report must never write over its input, or over a file it did not write
+    "report -o onto its own record": (lambda t: (lambda r: (["report", r, "-o", r], [r]))(record(t)),
+                                      ["refuses to write over", "run record", "-o"]),
+    "report -o onto a non-HTML file": (lambda t: (lambda r, n: (["report", r, "-o", n], [r, n]))(record(t), notes_file(t)),
+                                       ["refuses to write over", "not an HTML report redline wrote"]),
+    "report default output is the record (.html record)": (
+        lambda t: (lambda r: (["report", r], [r]))(record(t, name="run.html")), ["refuses to write over"]),
+    "report on a missing record": (lambda t: (["report", str(t / "nope.jsonl")], []), ["does not exist"]),
+    "report on a directory": (lambda t: (["report", str(t)], []), ["is a directory"]),
+    "report -o in a missing folder": (lambda t: (lambda r: (["report", r, "-o", str(t / "no" / "r.html")], [r]))(record(t)),
+                                      ["does not exist"]),
+    "report -o a directory": (lambda t: (lambda r: (["report", r, "-o", str(t)], [r]))(record(t)), ["is a directory"]),
+    "report -o unwritable": (lambda t: (lambda r: (["report", r, "-o", "/proc/redline-report.html"], [r]))(record(t)),
+                             ["not writable"]),
+    "diagnose: a mark of 2 fields": (lambda t: (lambda r: (["diagnose", r], [r]))(bad_record(t, {"type": "steps", "marks": [[0, 1]]})),
+                                     ["line", "mark", "[epoch, step, t]"]),
+    "diagnose: a sample without t": (lambda t: (lambda r: (["diagnose", r], [r]))(bad_record(t, {"type": "sample", "cpu_per_core_pct": [1]})),
+                                     ["line", "sample", "'t'"]),
+    "diagnose: marks null": (lambda t: (lambda r: (["diagnose", r], [r]))(bad_record(t, {"type": "steps", "marks": None})),
+                             ["line", "marks"]),
+    "report: an epoch line without its number": (
+        lambda t: (lambda r: (["report", r], [r]))(bad_record(t, {"type": "epoch", "event": "begin", "t": 1.0})), ["line", "epoch"]),
+    "diagnose: a header with a text batch size": (
+        lambda t: (lambda r: (["diagnose", r], [r]))(record(t, lines=[{**run_records.header(), "batch_size": "64"}])),
+        ["batch_size", "header"]),
+    "diagnose: record and --workload": (lambda t: (lambda r: (["diagnose", r, "--workload", "tiny"], [r]))(record(t)),
+                                        ["not both"]),
+    "diagnose: --save with a record": (lambda t: (lambda r: (["diagnose", r, "--save", str(t / "x.jsonl")], [r]))(record(t)),
+                                       ["--save goes with --workload"]),
+    "diagnose --workload: unknown": (lambda t: (["diagnose", "--workload", "resnet"], []), ["resnet", "mlp"]),
+    "diagnose --save: a directory": (lambda t: (["diagnose", "--workload", "tiny", "--save", str(t)], []), ["is a directory"]),
+    "diagnose --save: missing folder": (lambda t: (["diagnose", "--workload", "tiny", "--save", str(t / "no" / "r.jsonl")], []),
+                                        ["does not exist"]),
+    "diagnose --save: unwritable": (lambda t: (["diagnose", "--workload", "tiny", "--save", "/proc/redline.jsonl"], []),
+                                    ["not writable"]),
+    "diagnose --save: over an existing file that is not a record": (
+        lambda t: (lambda n: (["diagnose", "--workload", "tiny", "--save", n], [n]))(notes_file(t)),
+        ["refuses to write over", "not a redline run record"]),
+    "diagnose --seconds 0": (lambda t: (["diagnose", "--workload", "tiny", "--seconds", "0"], []), ["seconds=0"]),
+    "diagnose --repeats 0": (lambda t: (["diagnose", "--workload", "tiny", "--repeats", "0"], []), ["repeats=0"]),
+    "bench: unknown workload": (lambda t: (["bench", "resnet"], []), ["resnet", "mlp"]),
+    "bench --repeats 0": (lambda t: (["bench", "--repeats", "0", "tiny"], []), ["--repeats 0"]),
+    "bench --allow dropout": (lambda t: (["bench", "--allow", "dropout", "tiny"], []), ["dropout", "batch, precision"]),
+    "bench --json a directory": (lambda t: (["bench", "--json", str(t), "tiny"], []), ["is a directory"]),
+    "bench --json unwritable": (lambda t: (["bench", "--json", "/proc/x.json", "tiny"], []), ["not writable"]),
+    "bench --json over a file that is not bench results": (
+        lambda t: (lambda n: (["bench", "--json", n, "tiny"], [n]))(notes_file(t)), ["refuses to write over"]),
+    "doctor --intra-threads 0": (lambda t: (["doctor", "--intra-threads", "0"], []), ["intra_threads=0 is not valid"]),
+    "doctor --inter-threads -2": (lambda t: (["doctor", "--inter-threads", "-2"], []), ["inter_threads=-2 is not valid"]),
+    "doctor --intra-threads two": (lambda t: (["doctor", "--intra-threads", "two"], []), ["invalid int value: 'two'"]),
+    "doctor --precision fp8": (lambda t: (["doctor", "--precision", "fp8"], []), ["precision='fp8'", "mixed_bfloat16"]),
+    "doctor --gpu-memory lots": (lambda t: (["doctor", "--gpu-memory", "lots"], []), ["growth, full or a per-GPU limit"]),
+    "doctor --strategy tpu": (lambda t: (["doctor", "--strategy", "tpu"], []), ["invalid choice: 'tpu'"]),
+    "doctor --bogus": (lambda t: (["doctor", "--bogus"], []), ["unrecognized arguments: --bogus"]),
+    "unknown command": (lambda t: (["nosuch"], []), ["invalid choice: 'nosuch'"]),
+    "run: missing script": (lambda t: (["run", str(t / "train.py")], []), ["does not exist", "path of a Python file"]),
+    "run: a directory as script": (lambda t: (["run", str(t)], []), ["is a directory"]),
+    "run: no script": (lambda t: (["run"], []), ["required: script"]),
+    "run --precision half": (lambda t: (["run", "--precision", "half", __file__], []), ["precision='half'"]),
+    "run --backend mxnet": (lambda t: (["run", "--dry-run", "--backend", "mxnet", __file__], []), ["mxnet", "tensorflow, jax, torch"]),
+}
+
+
+@pytest.mark.parametrize("name", list(CLI_CASES))
+def test_cli_bad_input(capsys, tmp_path, name):
+    setup, words = CLI_CASES[name]
+    argv, files = setup(tmp_path)
+    before = {f: digest(f) for f in files}
+    code, out, err = cli(capsys, argv)
+    assert code == 2, (code, err)
+    for word in words:
+        assert word in err, f"{word!r} not in {err!r}"
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert {f: digest(f) for f in files} == before  # nothing overwritten or lost
+
+
+@pytest.mark.parametrize("tf_config, fragment", [
+    ("{bad", "is not valid JSON"),
+    ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 5}}', "task.index 5 is out of range"),
+])
+def test_malformed_tf_config(capsys, monkeypatch, tf_config, fragment):
+    monkeypatch.setenv("TF_CONFIG", tf_config)
+    for argv in (["doctor"], ["run", "--dry-run", __file__]):
+        code, _, err = cli(capsys, argv)
+        assert code == 2 and fragment in err and "TF_CONFIG=" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_failed_bench_run_is_one_line(capsys, monkeypatch):
+    """A child that fails raises RunFailed, a RedlineError: the CLI reports it, not a traceback."""
+    from redline.benchmarking import bench as bench_mod
+
+    def failing(spec, env_extra=None, timeout=300):
+        raise bench_mod.RunFailed("bench run {'mode': 'peak'} failed with exit code 1: Illegal instruction")
+
+    monkeypatch.setattr(bench_mod, "run_child", failing)
+    code, out, err = cli(capsys, ["bench", "--quick", "tiny"])
+    assert code == 2 and "failed with exit code 1" in err and "Traceback" not in err
+
+
+# -- the command line where a package is really missing -------------------------------------------------------------
+
+SCRIPT = "import sys\nprint('script ran', sys.argv[1:])\n"
+
+MISSING_CASES = {
+    "run: tensorflow backend, tensorflow not installed": (("tensorflow",), {}, ["run", "{script}"],
+                                                           ["tensorflow", "not installed", "KERAS_BACKEND"]),
+    "bench: tensorflow not installed": (("tensorflow",), {}, ["bench", "--quick", "tiny"], ["tensorflow", "not installed"]),
+    "diagnose --workload: tensorflow not installed": (("tensorflow",), {}, ["diagnose", "--workload", "tiny"],
+                                                      ["tensorflow", "not installed"]),
+    "run --backend torch without torch": (("torch",), {}, ["run", "--backend", "torch", "{script}"], ["torch", "not installed"]),
+    "run: KERAS_BACKEND=torch without torch": (("torch",), {"KERAS_BACKEND": "torch"}, ["run", "{script}"],
+                                               ["torch", "not installed", "KERAS_BACKEND"]),
+    "run --backend jax --strategy mirrored without jax": (("jax", "jaxlib"), {}, ["run", "--backend", "jax", "--strategy", "mirrored",
+                                                                                  "{script}"], ["jax", "not installed"]),
+}
+
+
+@pytest.mark.parametrize("name", list(MISSING_CASES))
+def test_cli_with_a_package_missing(tmp_path, name):
+    missing, env, argv, words = MISSING_CASES[name]
+    script = tmp_path / "train.py"
+    script.write_text(SCRIPT)
+    argv = [a.replace("{script}", str(script)) for a in argv]
+    r = python_without(missing, ["-m", "redline", *argv], env=env, timeout=120)
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert "Traceback" not in r.stderr and "script ran" not in r.stdout, r.stderr[-2000:]
+    line = [x for x in r.stderr.strip().splitlines() if x.startswith("redline")][-1]
+    for word in words:
+        assert word in line, f"{word!r} not in {line!r}"
+
+
+def test_doctor_reports_a_missing_backend_as_an_error_finding(tmp_path):
+    """A real error finding: KERAS_BACKEND names a backend that is not installed (not a patched one)."""
+    r = python_without(("torch",), ["-m", "redline", "doctor"], env={"KERAS_BACKEND": "torch"}, timeout=60)
+    assert r.returncode == 1 and "NOT healthy" in r.stdout, r.stdout + r.stderr
+    assert "[error] Keras is set to the torch backend, which is not installed" in r.stdout
+
+
+# -- the Python API ----------------------------------------------------------------------------------------------------
+
+def _model(compiled=True):
+    import keras
+
+    m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    if compiled:
+        m.compile("sgd", "mse")
+    return m
+
+
+XY = (np.ones((32, 4), "float32"), np.ones((32, 1), "float32"))
+
+
+def _configure(**kw):
+    import redline
+
+    return redline.configure(environ={}, **kw)
+
+
+def _plan(**kw):
+    import redline
+    from machines import vm_2core
+
+    return redline.plan(vm_2core(), **kw)
+
+
+def _rd():
+    import redline.data as rd
+
+    return rd
+
+
+def _diagnose(*args, **kw):
+    import redline
+
+    return redline.diagnose(*args, **kw)
+
+
+def _monitor(*args, **kw):
+    import redline
+
+    return redline.Monitor(*args, **kw)
+
+
+def _gen():
+    yield from zip(XY[0], XY[1])
+
+
+def _load(tmp_path, line):
+    from redline.monitoring.record import load
+
+    return load(bad_record(tmp_path, line))
+
+
+def _report(tmp_path, out):
+    from redline.diagnosis import diagnose_record
+
+    return diagnose_record(out)
+
+
+API_CASES = {
+    "configure(foo=1)": (lambda t: _configure(foo=1), ["foo", "intra_threads", "configure"]),
+    "plan(foo=1)": (lambda t: _plan(foo=1), ["foo", "intra_threads"]),
+    "configure(on_late='ignore')": (lambda t: _configure(on_late="ignore"), ["on_late='ignore'", "'raise' or 'warn'"]),
+    "configure(intra_threads=0)": (lambda t: _configure(intra_threads=0), ["intra_threads=0"]),
+    "configure(precision='half')": (lambda t: _configure(precision="half"), ["precision='half'"]),
+    "configure(backend='mxnet')": (lambda t: _configure(backend="mxnet"), ["mxnet", "tensorflow, jax, torch"]),
+    "plan(strategy='tpu')": (lambda t: _plan(strategy="tpu"), ["strategy='tpu'"]),
+    "pipeline(None)": (lambda t: _rd().pipeline(None, batch_size=4), ["source=None", "numpy arrays"]),
+    "pipeline(scalar)": (lambda t: _rd().pipeline(3.0, batch_size=4), ["a scalar", "rows"]),
+    "pipeline(python list)": (lambda t: _rd().pipeline([1, 2, 3], batch_size=4), ["Python list", "np.asarray"]),
+    "pipeline(0 rows)": (lambda t: _rd().pipeline(np.zeros((0, 3)), batch_size=4), ["no rows"]),
+    "pipeline(0 rows in a tuple)": (lambda t: _rd().pipeline((np.zeros((0, 3)), np.zeros(0)), batch_size=4), ["no rows"]),
+    "pipeline(empty dict)": (lambda t: _rd().pipeline({}, batch_size=4), ["holds no arrays"]),
+    "pipeline(batch_size=0)": (lambda t: _rd().pipeline(XY, batch_size=0), ["batch_size=0"]),
+    "pipeline(batch_size='64')": (lambda t: _rd().pipeline(XY, batch_size="64"), ["batch_size='64'"]),
+    "pipeline(mismatched arrays)": (lambda t: _rd().pipeline((XY[0], XY[1][:5]), batch_size=4), ["mismatched array lengths"]),
+    "pipeline(a path)": (lambda t: _rd().pipeline("data/train.tfrecord", batch_size=4), ["is a path", "tfrecord"]),
+    "pipeline(cache='yes')": (lambda t: _rd().pipeline(XY, batch_size=4, cache="yes"), ["cache='yes'"]),
+    "generator(not callable)": (lambda t: _rd().generator(5, output_signature=None), ["needs a generator function"]),
+    "generator(size=-1)": (lambda t: _rd().generator(_gen, output_signature=None, size=-1), ["size=-1"]),
+    "tfrecord(no match)": (lambda t: _rd().tfrecord(str(t / "*.tfrecord")), ["no TFRecord files match"]),
+    "image_folder(missing)": (lambda t: _rd().image_folder(str(t / "photos")), ["does not exist"]),
+    "Monitor(read-only folder)": (lambda t: _monitor("/proc/redline-run.jsonl"), ["not writable"]),
+    "Monitor(a directory)": (lambda t: _monitor(str(t)), ["is a directory"]),
+    "Monitor(interval=0)": (lambda t: _monitor(str(t / "r.jsonl"), interval=0), ["interval=0"]),
+    "Monitor(profile_steps=(5, 2))": (lambda t: _monitor(str(t / "r.jsonl"), profile_steps=(5, 2)), ["profile_steps=(5, 2)"]),
+    "Monitor(over a file that is not a record)": (lambda t: _monitor(notes_file(t)), ["refuses to write over"]),
+    "diagnose(uncompiled model)": (lambda t: _diagnose(_model(False), *XY, batch_size=8), ["compile the model first"]),
+    "diagnose(not a model)": (lambda t: _diagnose("model", *XY), ["needs a keras.Model"]),
+    "diagnose(batch_size='64')": (lambda t: _diagnose(_model(), *XY, batch_size="64"), ["batch_size='64'"]),
+    "diagnose(batch_size=-8)": (lambda t: _diagnose(_model(), *XY, batch_size=-8), ["batch_size=-8"]),
+    "diagnose(batch_size=0)": (lambda t: _diagnose(_model(), *XY, batch_size=0), ["batch_size=0"]),
+    "diagnose(seconds=0)": (lambda t: _diagnose(_model(), *XY, batch_size=8, seconds=0), ["seconds=0"]),
+    "diagnose(a Python generator)": (lambda t: _diagnose(_model(), _gen()), ["Python generator", "PyDataset"]),
+    "diagnose(record=a directory)": (lambda t: _diagnose(_model(), *XY, batch_size=8, record=str(t)), ["is a directory"]),
+    "diagnose(record=unwritable)": (lambda t: _diagnose(_model(), *XY, batch_size=8, record="/proc/r.jsonl"), ["not writable"]),
+    "load(a mark of 2 fields)": (lambda t: _load(t, {"type": "steps", "marks": [[0, 1]]}), ["mark"]),
+    "load(a sample without t)": (lambda t: _load(t, {"type": "sample"}), ["sample", "'t'"]),
+    "load(marks null)": (lambda t: _load(t, {"type": "steps", "marks": None}), ["marks"]),
+    "diagnose_record(a directory)": (lambda t: _report(t, str(t)), ["is a directory"]),
+    "bench(unknown workload)": (lambda t: __import__("redline.benchmarking.bench", fromlist=["bench"]).bench(["resnet"]), ["resnet"]),
+    "bench(repeats=0)": (lambda t: __import__("redline.benchmarking.bench", fromlist=["bench"]).bench(["tiny"], repeats=0),
+                         ["--repeats 0"]),
+}
+
+
+@pytest.mark.parametrize("name", list(API_CASES))
+def test_api_bad_input(tmp_path, name):
+    call, words = API_CASES[name]
+    with pytest.raises(RedlineError) as info:
+        call(tmp_path)
+    message = str(info.value)
+    for word in words:
+        assert word in message, f"{word!r} not in {message!r}"
+    assert "\n" not in message
+    # nothing half-written left behind: only the inputs a case made itself
+    assert set(os.listdir(tmp_path)) <= {"notes.txt", "run.jsonl"}
+
+
+def test_diagnose_checks_the_record_path_before_measuring(tmp_path):
+    model = _model()
+    with pytest.raises(RedlineError):
+        _diagnose(model, *XY, batch_size=8, record=str(tmp_path))
+    assert int(model.optimizer.iterations.numpy()) == 0  # not one training step was spent
+
+
+def test_monitor_refuses_before_fit_starts_not_inside_it(tmp_path):
+    model = _model()
+    with pytest.raises(RedlineError, match="not writable"):
+        model.fit(*XY, epochs=1, verbose=0, callbacks=[_monitor("/proc/redline-run.jsonl")])
+    assert int(model.optimizer.iterations.numpy()) == 0
+
+
+def test_bad_input_cases_number_at_least_40():
+    assert len(CLI_CASES) + len(MISSING_CASES) + len(API_CASES) >= 40
+
+
+def test_report_may_rewrite_its_own_html(capsys, tmp_path):
+    """What report wrote itself it may write again: refusing is only for files that are not its own."""
+    r = record(tmp_path)
+    out = str(tmp_path / "page.html")
+    assert cli(capsys, ["report", r, "-o", out])[0] == 0
+    assert cli(capsys, ["report", r, "-o", out])[0] == 0
+    assert json.loads(open(r).readline())["type"] == "header"
