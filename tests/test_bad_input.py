@@ -8,8 +8,6 @@ missing must really be missing (a site-packages without tensorflow, jax or torch
 import hashlib
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest

@@ -8,6 +8,7 @@ prefetch, on a private thread pool sized by the plan, built on the CPU.
 from __future__ import annotations
 
 import warnings
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,6 +36,24 @@ class PipelineInfo:
     deterministic: bool
     workers: int = 0
     notes: list = field(default_factory=list)
+    _feeder: object = field(default=None, repr=False, compare=False)
+
+    def close(self) -> None:
+        """Stop the pipeline's worker processes now (a generator or PyDataset source); nothing to do otherwise.
+        They also stop when the dataset is garbage-collected and when this process exits."""
+        if self._feeder is not None:
+            self._feeder.close()
+
+    @property
+    def workers_alive(self) -> int:
+        return self._feeder.alive if self._feeder is not None else 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
 
     def fit_kwargs(self) -> dict:
         """Arguments for model.fit that go with this pipeline."""
@@ -93,7 +112,7 @@ def pipeline(source, map_fn=None, *, batch_size, augment=None, batch_map_fn=None
     notes, batched = [], False
 
     with tf.device("/cpu:0"):
-        kind, n, ds, workers = read(source, map_fn, plan, batch_size, parallel, deterministic, notes)
+        kind, n, ds, feeder = read(source, map_fn, plan, batch_size, parallel, deterministic, notes)
 
         augmented = False
         if kind == "arrays" and map_fn is None:
@@ -151,7 +170,9 @@ def pipeline(source, map_fn=None, *, batch_size, augment=None, batch_map_fn=None
     ds.redline = PipelineInfo(source=kind, elements=n, batch_size=batch_size, steps_per_epoch=steps, repeat=repeat,
                               cache=decision, shuffle_buffer=buffer, parallel_calls=parallel, prefetch=prefetch,
                               threadpool=plan.data_threadpool.value, ram_budget_bytes=budget, deterministic=deterministic,
-                              workers=workers, notes=notes)
+                              workers=feeder.num_shards if feeder else 0, notes=notes, _feeder=feeder)
+    if feeder is not None:  # the workers end with the dataset: collected, closed, or at exit
+        weakref.finalize(ds, feeder.close)
     return ds
 
 

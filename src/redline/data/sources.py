@@ -180,19 +180,22 @@ def _py_dataset_source(py_ds) -> GeneratorSource:
 def _generator_dataset(src: GeneratorSource, plan, batch_size, notes):
     import tensorflow as tf
 
-    from .workers import ShardedGenerator
+    from .workers import ShardedGenerator, start_mode
 
     spec = src.output_signature
     workers = src.num_shards or plan.data_threadpool.value
+    why = src.why_serial
     if src.shardable and workers > 1:
-        chunk = max(1, min(batch_size, 256))
-        batched_spec = tf.nest.map_structure(lambda s: tf.TensorSpec((None, *s.shape), s.dtype), spec)
-        ds = tf.data.Dataset.from_generator(ShardedGenerator(src.fn, workers, chunk), output_signature=batched_spec)
-        return ds.unbatch(), workers
-    if src.why_serial:
-        notes.append(src.why_serial)
+        mode, why = start_mode(src.fn)
+        if mode is not None:
+            chunk = max(1, min(batch_size, 256))
+            batched_spec = tf.nest.map_structure(lambda s: tf.TensorSpec((None, *s.shape), s.dtype), spec)
+            gen = ShardedGenerator(src.fn, workers, chunk, mode)
+            return tf.data.Dataset.from_generator(gen, output_signature=batched_spec).unbatch(), gen
+    if why:
+        notes.append(why)
     fn = src.fn
-    return tf.data.Dataset.from_generator(lambda: fn(shard=0, num_shards=1) if src.shardable else fn(), output_signature=spec), 0
+    return tf.data.Dataset.from_generator(lambda: fn(shard=0, num_shards=1) if src.shardable else fn(), output_signature=spec), None
 
 
 def _file_dataset(src: FileSource, map_fn, parallel, deterministic):
@@ -225,12 +228,13 @@ def _file_dataset(src: FileSource, map_fn, parallel, deterministic):
 
 
 def read(source, map_fn, plan, batch_size, parallel, deterministic, notes):
-    """(kind, elements or None, dataset of single elements with map_fn applied or None for plain arrays, workers)."""
+    """(kind, elements or None, dataset of single elements with map_fn applied or None for plain arrays,
+    the ShardedGenerator whose worker processes feed it, or None)."""
     import tensorflow as tf
 
     if isinstance(source, tf.data.Dataset):
         n = _cardinality(source)
-        return "dataset", n, (_map(source, map_fn, parallel, deterministic, n) if map_fn else source), 0
+        return "dataset", n, (_map(source, map_fn, parallel, deterministic, n) if map_fn else source), None
     if isinstance(source, GeneratorSource) or _is_py_dataset(source):
         kind = "generator" if isinstance(source, GeneratorSource) else "pydataset"
         gen = source if kind == "generator" else _py_dataset_source(source)
@@ -238,8 +242,8 @@ def read(source, map_fn, plan, batch_size, parallel, deterministic, notes):
         return kind, gen.size, (_map(ds, map_fn, parallel, deterministic, gen.size) if map_fn else ds), workers
     if isinstance(source, FileSource):
         ds, n = _file_dataset(source, map_fn, parallel, deterministic)
-        return source.kind, n, ds, 0
+        return source.kind, n, ds, None
     if isinstance(source, (str, os.PathLike)):
         raise UsageError(f"source={str(source)!r} is a path: wrap it as redline.data.tfrecord(pattern, parse_fn) or "
                          "redline.data.image_folder(path)")
-    return "arrays", _arrays_length(source), None, 0
+    return "arrays", _arrays_length(source), None, None
