@@ -1,6 +1,7 @@
 """Detection against fake /proc, /sys and NVML, faked at the lowest level redline reads."""
 
 import json
+import sys
 import types
 
 import psutil
@@ -223,4 +224,28 @@ def test_detect_on_this_machine_is_json_and_fails_soft():
 def test_detect_reads_only_relevant_environment():
     s = detect(environ={"OMP_NUM_THREADS": "4", "HOME": "/root", "KMP_BLOCKTIME": "1", "KERAS_BACKEND": "jax"})
     assert s.env == {"KERAS_BACKEND": "jax", "KMP_BLOCKTIME": "1", "OMP_NUM_THREADS": "4"}
-    assert (s.runtime.keras_backend, s.runtime.keras_backend_source) in {("jax", "environment"), (s.runtime.keras_backend, "imported")}
+
+
+@pytest.mark.parametrize("env, keras_json, expected", [
+    ({"KERAS_BACKEND": "jax"}, {"backend": "torch"}, ("jax", "environment")),   # the variable wins over keras.json
+    ({}, {"backend": "torch"}, ("torch", "keras.json")),
+    ({}, "{not json", ("tensorflow", "default")),                             # an unreadable keras.json is Keras' default
+    ({}, None, ("tensorflow", "default")),
+])
+def test_keras_backend_is_resolved_as_keras_does(tmp_path, monkeypatch, env, keras_json, expected):
+    from redline.detection.runtime import keras_backend
+
+    monkeypatch.delitem(sys.modules, "keras", raising=False)  # not imported: the environment and keras.json decide
+    if keras_json is not None:
+        (tmp_path / "keras.json").write_text(keras_json if isinstance(keras_json, str) else json.dumps(keras_json))
+    assert keras_backend({**env, "KERAS_HOME": str(tmp_path)}) == expected
+
+
+def test_an_imported_keras_decides_the_backend(monkeypatch):
+    from types import SimpleNamespace
+
+    from redline.detection.runtime import keras_backend
+
+    fake = SimpleNamespace(backend=SimpleNamespace(backend=lambda: "torch"))
+    monkeypatch.setitem(sys.modules, "keras", fake)
+    assert keras_backend({"KERAS_BACKEND": "jax"}) == ("torch", "imported")

@@ -4,7 +4,7 @@ import pytest
 
 import run_records as rr
 from redline.diagnosis import diagnose_measured, summarise
-from redline.diagnosis.bottleneck import INPUT_HIGH, INPUT_MODERATE, breakdown, classify
+from redline.diagnosis.bottleneck import breakdown, classify
 from redline.monitoring.record import load
 
 
@@ -33,7 +33,6 @@ def test_breakdown_splits_the_real_step():
 def test_input_thresholds_are_xprof_grades(run, kind, grade):
     b = breakdown(64, 24000, 24000, run)
     assert classify(b) == (kind, grade)
-    assert INPUT_HIGH == 0.20 and INPUT_MODERATE == 0.05
 
 
 def test_overhead_bound_when_a_double_batch_costs_no_more():

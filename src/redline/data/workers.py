@@ -155,7 +155,7 @@ class ShardedGenerator:
             for p in self._procs:
                 p.start()
         self._epoch = -1
-        self._finalizer = weakref.finalize(self, _stop, self._procs, self._commands, self._current)
+        self._finalizer = weakref.finalize(self, _stop, self._procs, self._commands, self._results, self._current)
 
     @property
     def alive(self) -> int:
@@ -202,7 +202,7 @@ class ShardedGenerator:
                 yield payload
 
 
-def _stop(procs, commands, current):
+def _stop(procs, commands, results, current):
     current.value = -1
     for c in commands:
         try:
@@ -213,3 +213,7 @@ def _stop(procs, commands, current):
         p.join(timeout=2)
         if p.is_alive():
             p.terminate()
+            p.join(timeout=1)
+    for q in (*commands, results):  # each queue's feeder thread in this process ends with it
+        q.close()
+        q.join_thread()

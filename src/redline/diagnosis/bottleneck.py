@@ -169,8 +169,20 @@ def probe_findings(probe: dict, b: Breakdown, usable: int | None, stalls_s: tupl
                      "the input is rebuilt every epoch")
         elif P is not None and M and P < M:
             where = "the pipeline alone is slower than the model"
+            if probe.get("redline_pipeline"):
+                fix = ("# this is a redline.data pipeline already: parallel, prefetched, on its own thread pool; its per-element\n"
+                       "# work is what limits it, so more parallelism will not help. Make the work cheaper:\n"
+                       "ds = redline.data.pipeline((x, y), batch_size=B, map_fn=decode, batch_map_fn=augment_batch)   "
+                       "# map_fn is cached once; batch_map_fn is vectorised per batch\n"
+                       "# or give input more CPUs: a tf.data service (tf.data.experimental.service) on other machines")
         else:
             where = "the pipeline alone keeps up, but pipeline and model compete for the same cores"
+            if probe.get("redline_pipeline"):
+                where += (f" (the redline.data pipeline alone gives {_rate(P)} samples/s against the model's {_rate(M)}: "
+                          "the model itself is the limit)")
+                fix = ("# the input is not the problem to fix: it keeps up on its own. What is left is CPU shared with the model:\n"
+                       "# a cheaper model step (steps_per_execution, a larger batch), more cores, or input on other machines "
+                       "(tf.data service)")
         out.append(Finding(
             "input_bound", ERROR if high else WARNING,
             f"{'highly' if high else 'moderately'} input-bound: the model waits for input {_pct(s_in)} of each step; {where}",

@@ -137,9 +137,13 @@ def _runtime_findings(s: Snapshot, plan: Plan) -> list[Finding]:
     if plan.strategy.value == "multi-worker" and backend == "tensorflow":
         out.append(Finding(
             "multi_worker_fit", INFO,
-            "TF_CONFIG asks for MultiWorkerMirroredStrategy; Keras 3 model.fit fails under it with the TensorFlow backend",
-            "ValueError: Attempt to convert a value (PerReplica...) from keras/src/backend/tensorflow/trainer.py",
-            "train with a custom strategy.run loop around the Keras model",
+            "TF_CONFIG asks for MultiWorkerMirroredStrategy, and with Keras 3 model.fit does not run under it on the "
+            "TensorFlow backend (a known upstream limit, keras-team/keras#20585, not a measurement of this machine)",
+            f"TF_CONFIG: {len(plan.cluster.workers) if plan.cluster else '?'} member(s), this process is "
+            f"{plan.cluster.task_type if plan.cluster else '?'} {plan.cluster.task_index if plan.cluster else '?'}; "
+            f"Keras {rt.keras_version}, backend {backend} ({rt.keras_backend_source})",
+            "train with the JAX backend and keras.distribution (DataParallel over jax.distributed), "
+            "or write a custom strategy.run loop around the Keras model",
         ))
     return out
 

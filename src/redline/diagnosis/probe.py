@@ -234,6 +234,7 @@ def diagnose(model, x, y=None, *, batch_size=None, record=None, seconds: float =
         probe = {
             "type": "probe", "batch_size": B, "data_adapter": type(adapter).__name__,
             "steps_per_execution": spe, "jit_compile": getattr(model, "jit_compile", None),
+            "redline_pipeline": type(getattr(x, "redline", None)).__name__ == "PipelineInfo",
             "pipeline_samples_per_s": round(P, 1), "pipeline_cores_busy": P_cores,
             "model_samples_per_s": round(best["M"], 1), "model_2x_samples_per_s": round(best["M2"], 1),
             "run_samples_per_s": round(R, 1), "run_cores_busy": R_cores,

@@ -160,9 +160,11 @@ def _precision(s: Snapshot, choice, gpus) -> Setting:
             shown = ", ".join(".".join(map(str, c)) for c in ccs) or "not available"
             value, why = "float32", f"GPU compute capability {shown} is below 7.0: no tensor cores, so float16 gains little"
     elif s.cpu.has("avx512_bf16") or s.cpu.has("amx"):
-        value, why = "mixed_bfloat16", "this CPU computes bfloat16 natively (AVX512_BF16/AMX)"
+        value, why = "mixed_bfloat16", ("this CPU has native bfloat16 instructions (AVX512_BF16/AMX); whether your model runs "
+                                        "faster in it is not measured here: `redline bench --allow precision` measures it")
     else:
-        value, why = "float32", "no native bfloat16 on this CPU (no AVX512_BF16/AMX); emulated bfloat16 is many times slower"
+        value, why = "float32", ("this CPU has no native bfloat16 (no AVX512_BF16/AMX): emulated bfloat16 is many times "
+                                 "slower (general rule)")
     if choice is None:
         return Setting(value, AUTO, f"{why}; not applied: it changes the numerics, opt in with precision='auto'", applied=False)
     if choice == "auto":
@@ -179,18 +181,21 @@ def _onednn(s: Snapshot, choice) -> Setting:
         v = s.env["TF_ENABLE_ONEDNN_OPTS"]
         return Setting(v.strip() not in ("0", "false", "False", ""), ENVIRONMENT, f"TF_ENABLE_ONEDNN_OPTS={v} is set; left as it is")
     return Setting(None, AUTO, "TensorFlow's default is kept (it enables oneDNN on x86 CPUs with AVX-512 VNNI/BF16 or AMX); "
-                   "on other x86 CPUs it can speed up convolutions: confirm with a measurement before opting in", applied=False)
+                   "elsewhere it can speed up convolutions (general rule, not measured here): `redline bench` measures it", applied=False)
 
 
 def _compile_knob(name, choice, gpus, compile_defaults, validate):
     if choice is not None:
         return Setting(validate(choice), USER, f"{name}={choice!r} given; set in Model.compile where the script does not pass it")
     if name == "steps_per_execution":
-        value, why = (16, "several steps per call amortise Python dispatch, which dominates small models; "
-                      "it slowed some convolutional models on CPU: confirm by measurement")
+        value, why = (16, "general rule, not measured on this machine: several steps per call amortise Python dispatch, "
+                      "which dominates small models, and can slow others; `redline bench` measures it")
+    elif gpus:
+        value, why = (True, "general rule, not measured on this machine: XLA often speeds up GPU steps and can fail "
+                      "or slow others; `redline bench` measures it")
     else:
-        value, why = (bool(gpus), "XLA usually speeds up GPU steps; on this CPU it slowed convolutions: confirm by measurement"
-                      if gpus else "XLA slowed convolutions on CPU in measurements; Keras' default 'auto' already leaves it off on CPU")
+        value, why = (False, "Keras' default ('auto') leaves XLA off for TensorFlow on CPU; whether it helps your model "
+                      "on this CPU is not measured here: `redline bench` tries it")
     return Setting(value, AUTO, why, applied=compile_defaults)
 
 

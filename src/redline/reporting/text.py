@@ -144,4 +144,6 @@ def diagnosis_text(diag, summary=None, notes=()) -> str:
         ]))
     out.append("\nFindings")
     out.append(findings_text(diag.findings) if diag.findings else "  no findings: nothing redline checks for holds this run back")
+    out.append("\nThresholds (general rules, the same on every machine; redline/diagnosis/bottleneck.py): "
+               + ", ".join(f"{k} {v:g}" for k, v in diag.thresholds.items()))
     return "\n".join(out)
