@@ -14,19 +14,11 @@ import pytest
 
 import run_records
 from envs import python_without
-from redline.cli import main
+from clirun import cli
 from redline.errors import RedlineError
 
 HERE = os.path.dirname(__file__)
 
-
-def cli(capsys, argv):
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:  # argparse's own errors
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def digest(path):
@@ -119,7 +111,7 @@ def test_cli_bad_input(capsys, tmp_path, name):
     setup, words = CLI_CASES[name]
     argv, files = setup(tmp_path)
     before = {f: digest(f) for f in files}
-    code, out, err = cli(capsys, argv)
+    code, out, err = cli(capsys, *argv)
     assert code == 2, (code, err)
     for word in words:
         assert word in err, f"{word!r} not in {err!r}"
@@ -134,7 +126,7 @@ def test_cli_bad_input(capsys, tmp_path, name):
 def test_malformed_tf_config(capsys, monkeypatch, tf_config, fragment):
     monkeypatch.setenv("TF_CONFIG", tf_config)
     for argv in (["doctor"], ["run", "--dry-run", __file__]):
-        code, _, err = cli(capsys, argv)
+        code, _, err = cli(capsys, *argv)
         assert code == 2 and fragment in err and "TF_CONFIG=" in err and len(err.strip().splitlines()) == 1
 
 
@@ -146,7 +138,7 @@ def test_a_failed_bench_run_is_one_line(capsys, monkeypatch):
         raise bench_mod.RunFailed("bench run {'mode': 'peak'} failed with exit code 1: Illegal instruction")
 
     monkeypatch.setattr(bench_mod, "run_child", failing)
-    code, out, err = cli(capsys, ["bench", "--quick", "tiny"])
+    code, out, err = cli(capsys, "bench", "--quick", "tiny")
     assert code == 2 and "failed with exit code 1" in err and "Traceback" not in err
 
 
@@ -332,6 +324,6 @@ def test_report_may_rewrite_its_own_html(capsys, tmp_path):
     """What report wrote itself it may write again: refusing is only for files that are not its own."""
     r = record(tmp_path)
     out = str(tmp_path / "page.html")
-    assert cli(capsys, ["report", r, "-o", out])[0] == 0
-    assert cli(capsys, ["report", r, "-o", out])[0] == 0
+    assert cli(capsys, "report", r, "-o", out)[0] == 0
+    assert cli(capsys, "report", r, "-o", out)[0] == 0
     assert json.loads(open(r).readline())["type"] == "header"

@@ -5,7 +5,7 @@ from importlib import resources
 
 import pytest
 
-from redline.cli import main
+from clirun import cli
 from redline.benchmarking.bench import bench
 from redline.benchmarking.run_once import epoch_start_stall
 
@@ -53,15 +53,6 @@ def test_epoch_start_stall_arithmetic():
     assert epoch_start_stall([[0.0, 1.0]]) is None
 
 
-def run_cli(capsys, *argv):
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 @pytest.mark.parametrize("argv, fragment", [
     (["bench", "resnet"], "unknown workload 'resnet': valid are mlp, cnn, input, embed, tiny, generator"),
     (["bench", "--repeats", "0"], "--repeats 0 is not valid: give 1 or more"),
@@ -70,13 +61,13 @@ def run_cli(capsys, *argv):
     (["bench", "--json", "/"], "is a directory"),
 ])
 def test_bench_bad_input(capsys, argv, fragment):
-    code, out, err = run_cli(capsys, *argv)
+    code, out, err = cli(capsys, *argv)
     assert code == 2 and fragment in err and len(err.strip().splitlines()) == 1 and out == ""
 
 
 def test_bench_unwritable_json(capsys):
     # /proc takes no new files, not even from root
-    code, _, err = run_cli(capsys, "bench", "--json", "/proc/redline-bench.json")
+    code, _, err = cli(capsys, "bench", "--json", "/proc/redline-bench.json")
     assert code == 2 and "'/proc/redline-bench.json' is not writable" in err and len(err.strip().splitlines()) == 1
 
 
@@ -85,5 +76,5 @@ def test_bench_json_check_leaves_no_file(capsys, tmp_path, monkeypatch):
 
     monkeypatch.setattr(cli_bench, "bench", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
     with pytest.raises(KeyboardInterrupt):
-        main(["bench", "--json", str(tmp_path / "r.json")])
+        cli(None, "bench", "--json", str(tmp_path / "r.json"))
     assert not (tmp_path / "r.json").exists()

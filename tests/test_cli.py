@@ -7,18 +7,10 @@ import sys
 
 import pytest
 
-from redline.cli import main
+from clirun import cli
 
 RUN_ENV = {k: v for k, v in os.environ.items() if k not in ("TF_CONFIG", "OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")}
 
-
-def cli(capsys, *argv):
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:  # argparse's own errors
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_bad_input_from_a_real_process_has_no_traceback():

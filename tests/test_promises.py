@@ -19,21 +19,13 @@ import redline.data as rd  # noqa: E402
 import run_records as rr  # noqa: E402
 from machines import vm_2core  # noqa: E402
 from redline import plan  # noqa: E402
-from redline.cli import main  # noqa: E402
+from clirun import cli  # noqa: E402
 from redline.diagnosis.bottleneck import THRESHOLDS  # noqa: E402
 from redline.monitoring.system import procs_running  # noqa: E402
 
 ENV = {k: v for k, v in os.environ.items() if not k.startswith(("TF_NUM", "OMP_", "MKL_", "KERAS_BACKEND", "TF_CONFIG"))}
 ENV["TF_CPP_MIN_LOG_LEVEL"] = "2"
 
-
-def cli(capsys, *argv):
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def redline_cli(*argv, timeout=240):
@@ -68,7 +60,7 @@ def test_a_measured_record_through_diagnose_and_report(measured_record, capsys, 
     code, out, _ = cli(capsys, "report", str(path), "-o", str(tmp_path / "r.html"))
     assert code == 0 and f"verdict: {d['kind']}" in out
     page = (tmp_path / "r.html").read_text()
-    assert d["kind"] in page and "Step time" in page
+    assert d["kind"] in page and "Step-time breakdown" in page
 
 
 # -- bench's table and --json ------------------------------------------------------------------------------------------

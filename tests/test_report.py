@@ -91,7 +91,6 @@ def test_cli_diagnose_prints_findings_and_json(tmp_path, capsys):
     assert code == 0 and "not measured" in out and "cores sit idle" in out
     code, out, err = cli(capsys, "diagnose", str(p), "--json")
     import json
-import os
 
     d = json.loads(out)
     assert d["kind"] == "not measured" and d["findings"][0]["code"] == "cores_idle"
