@@ -8,6 +8,7 @@ missing must really be missing (a site-packages without tensorflow, jax or torch
 import hashlib
 import json
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -327,3 +328,51 @@ def test_report_may_rewrite_its_own_html(capsys, tmp_path):
     assert cli(capsys, "report", r, "-o", out)[0] == 0
     assert cli(capsys, "report", r, "-o", out)[0] == 0
     assert json.loads(open(r).readline())["type"] == "header"
+
+
+# -- NVML that is missing or broken ------------------------------------------------------------------------------------
+
+class _BrokenLibrary:
+    """A pynvml whose shared library fails while loading with OSError, as a damaged libnvidia-ml.so can."""
+
+    class NVMLError(Exception):
+        pass
+
+    def nvmlInit(self):
+        raise OSError("libnvidia-ml.so.1: invalid ELF header")
+
+
+def test_the_sampler_survives_a_broken_nvml_library():
+    from redline.monitoring.system import SystemSampler
+
+    s = SystemSampler(nvml=_BrokenLibrary())
+    reading = s.sample(0.0)
+    assert "invalid ELF header" in s.gpu_note and reading["gpu_note"] == s.gpu_note and "gpus" not in reading
+    assert reading["cpu_per_core_pct"]  # the rest of the reading stands
+
+
+def test_real_nvml_on_a_machine_whose_library_is_not_a_library(tmp_path):
+    """The real pynvml, pointed at a file that is no shared library: detection and sampling say so and go on."""
+    (tmp_path / "libnvidia-ml.so.1").write_bytes(b"this is not an ELF file")
+    code = ("import json; from redline.monitoring.system import SystemSampler; from redline.detection import detect; "
+            "s = SystemSampler(); r = s.sample(0.0); d = detect().to_dict()['gpus']; "
+            "print(json.dumps({'note': s.gpu_note, 'reading': r.get('gpu_note'), 'detect': d['nvml'], 'devices': d['devices']}))")
+    env = {**os.environ, "LD_LIBRARY_PATH": str(tmp_path)}
+    import subprocess
+
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    d = json.loads(r.stdout.strip().splitlines()[-1])
+    assert d["devices"] == [] and "not_available" in d["detect"]
+    assert d["note"].startswith("NVML") and d["reading"] == d["note"]
+
+
+@pytest.mark.parametrize("missing, call", [
+    (("torch",), "redline.configure(backend='torch')"),
+    (("jax", "jaxlib"), "redline.configure(backend='jax', strategy='mirrored', cpu_devices=2)"),
+])
+def test_configure_names_a_backend_that_is_not_installed(missing, call):
+    code = f"import redline\ntry:\n    {call}\nexcept redline.UsageError as e:\n    print('USAGE', e)\n"
+    r = python_without(missing, ["-c", code], timeout=60)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert f"{missing[0]}" in r.stdout and "not installed" in r.stdout and r.stdout.startswith("USAGE")

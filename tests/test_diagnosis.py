@@ -134,3 +134,18 @@ def test_input_bound_with_the_cpu_saturated_says_more_parallelism_will_not_help(
     assert f.code == "input_bound" and "1.74 of 2 usable CPUs busy" in f.message
     assert "tf.data service" in f.fix and "num_parallel_calls" not in f.fix
     assert not [f for f in d.findings if f.code == "input_single_thread"]
+
+
+def test_a_redline_pipeline_that_keeps_up_is_not_told_to_parallelise():
+    """Seen on a redline.data pipeline at 90% of the model-alone rate: the model, not the input, was the limit."""
+    p = {**probe(P=26000.0, M=24000.0, M2=30000.0, R=15000.0, cores=1.2), "redline_pipeline": True}
+    f = {x.code: x for x in diagnose_measured(p).findings}["input_bound"]
+    assert "the model itself is the limit" in f.message and "ds.map(" not in f.fix and "AUTOTUNE" not in f.fix
+
+
+def test_a_slow_redline_pipeline_is_told_to_make_its_work_cheaper():
+    p = {**probe(P=7000.0, M=24000.0, R=6800.0, cores=1.2), "redline_pipeline": True}
+    f = {x.code: x for x in diagnose_measured(p).findings}["input_bound"]
+    assert "redline.data pipeline already" in f.fix and "batch_map_fn" in f.fix and "ds.map(" not in f.fix
+    plain = {x.code: x for x in diagnose_measured(probe(P=7000.0, M=24000.0, R=6800.0, cores=1.2)).findings}["input_bound"]
+    assert "num_parallel_calls" in plain.fix  # a tutorial's tf.data pipeline still gets the parallel map

@@ -200,3 +200,31 @@ def test_plan_serialises_to_json():
     assert d["strategy"]["value"] == "mirrored" and d["strategy"]["source"] == "auto"
     assert d["thread_env"]["OMP_NUM_THREADS"]["value"] == 32
     assert d["devices"]["value"] == ["/gpu:0", "/gpu:1", "/gpu:2", "/gpu:3"]
+
+
+MACHINES = [m.vm_2core, m.server_2s_64t, m.container_16_quota4, m.node_4xa100, m.old_gpu_61, m.nvml_missing,
+            m.nvml_fails_on_one_of_two]
+
+
+@pytest.mark.parametrize("machine", MACHINES, ids=lambda f: f.__name__)
+def test_advice_says_when_it_is_a_general_rule(machine):
+    """A recommendation nobody measured on this machine says so, and where it can be measured."""
+    p = plan(machine())
+    for name in ("steps_per_execution", "jit_compile"):
+        reason = getattr(p, name).reason
+        assert "not measured" in reason and "redline bench" in reason, (name, reason)
+    if p.precision.value == "mixed_bfloat16":
+        assert "not measured here" in p.precision.reason and "--allow precision" in p.precision.reason
+    gpus = bool(machine().gpus.visible)
+    # nothing said about CPUs on a GPU machine, or the other way round, as if measured here
+    assert ("GPU" in p.jit_compile.reason) == gpus and "slowed" not in p.jit_compile.reason
+
+
+def test_the_multi_worker_finding_gives_facts_not_a_canned_error():
+    from redline.diagnosis import config_findings
+
+    cfg = '{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 1}}'
+    snap = m.vm_2core(TF_CONFIG=cfg)
+    f = [x for x in config_findings(snap, plan(snap)) if x.code == "multi_worker_fit"][0]
+    assert "2 member(s)" in f.evidence and "worker 1" in f.evidence and "PerReplica" not in f.evidence
+    assert "keras-team/keras#20585" in f.message and "keras.distribution" in f.fix

@@ -51,6 +51,9 @@ class SystemSampler:
         except nvml.NVMLError as exc:
             self.gpu_note = f"NVML: {exc}"
             return []
+        except OSError as exc:  # a broken libnvidia-ml.so can fail while loading, outside NVML's own errors
+            self.gpu_note = f"NVML library failed to load ({exc})"
+            return []
         self.gpu_names = [n.decode() if isinstance(n, bytes) else str(n) for n in names]
         if not handles:
             self.gpu_note = "NVML lists no GPU"
@@ -63,7 +66,7 @@ class SystemSampler:
             try:
                 util = nvml.nvmlDeviceGetUtilizationRates(h).gpu
                 mem = nvml.nvmlDeviceGetMemoryInfo(h)
-            except nvml.NVMLError as exc:
+            except (nvml.NVMLError, OSError) as exc:
                 self.gpu_note = f"NVML failed during the run on GPU {i}: {exc}; GPU sampling stopped"
                 self._handles = []
                 return None

@@ -136,7 +136,7 @@ def _strategy(s: Snapshot, choice, cpu_devices, gpus, cluster):
                     Setting(gpu_names, AUTO, "every visible GPU"), one_cpu,
                     Setting(len(gpus), AUTO, "one replica per GPU"))
         n = cpu_devices or 2
-        return (Setting("mirrored", src, "MirroredStrategy over logical CPU devices as asked: useful to test the distributed path; on CPUs it is slower than one device"),
+        return (Setting("mirrored", src, "MirroredStrategy over logical CPU devices as asked: useful to test the distributed path; replicas on one CPU share its cores, so it is usually slower than one device (general rule)"),
                 Setting(tuple(f"/cpu:{i}" for i in range(n)), AUTO, f"{n} logical CPU devices"),
                 Setting(n, USER if cpu_devices else AUTO, f"the CPU split into {n} logical devices"),
                 Setting(n, AUTO, "one replica per logical CPU device"))
