@@ -158,10 +158,13 @@ class _KeepState:
         self.history = getattr(self.model, "history", None)
         return self
 
-    def __exit__(self, *exc):
+    def restore(self) -> None:
         for v, value in zip(self.vars, self.saved):
             v.assign(value)
         self.model.history = self.history
+
+    def __exit__(self, *exc):
+        self.restore()
         return False
 
 

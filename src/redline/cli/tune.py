@@ -1,0 +1,133 @@
+"""redline tune SCRIPT [ARGS...]: find the fastest safe settings for an unchanged script by measuring it; keep them
+for `redline run`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from ..errors import UsageError
+from ..outputs import check_output
+from ..reporting.text import table
+
+HELP = "measure an unchanged training script under candidate settings and keep the fastest for `redline run`"
+ALLOWED_NOW = ("precision",)
+
+
+def _budget(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds; give e.g. --budget 180") from None
+    if not 30 <= value <= 86400:
+        raise argparse.ArgumentTypeError(f"{text!r} is not valid: give 30 to 86400 seconds (default 180)")
+    return value
+
+
+def register(sub) -> None:
+    p = sub.add_parser("tune", help=HELP, description=HELP + ". The script runs unchanged in trial processes until "
+                       "its first Model.fit, where redline measures steady-state steps under each candidate.")
+    p.add_argument("--budget", type=_budget, default=180.0, metavar="SECONDS", help="time for all trials (default 180)")
+    p.add_argument("--allow", default="", metavar="LIST", help="knobs that change the math, off by default: precision")
+    p.add_argument("--json", metavar="FILE", help="also write the full result to FILE")
+    p.add_argument("--show", action="store_true", help="show the saved choice for SCRIPT [ARGS] (or say why there is none)")
+    p.add_argument("--clear", action="store_true", help="forget the saved choice for SCRIPT [ARGS], or every choice without SCRIPT")
+    p.add_argument("script", nargs="?", help="the Python file to tune")
+    p.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the script")
+    p.set_defaults(func=main)
+
+
+def _check_script(script) -> None:
+    if script is None:
+        raise UsageError("give the script to tune, e.g. redline tune train.py --epochs 3")
+    if not os.path.isfile(script):
+        what = "is a directory" if os.path.isdir(script) else "does not exist"
+        raise UsageError(f"script {script!r} {what}; give the path of a Python file, e.g. redline tune train.py")
+
+
+def _rows(result) -> list:
+    rows = []
+    base = result.default.median
+
+    def row(c, ref, chosen, stage):
+        if c.error:
+            return (stage, c.name, "-", "-", f"dropped: {c.error[:70]}")
+        if not c.runs:
+            return (stage, c.name, "-", "-", "not measured: the budget ran out")
+        rng = f"{c.median:,.1f} ({min(c.runs):,.1f}-{max(c.runs):,.1f}) x{len(c.runs)}"
+        ratio = f"{c.median / ref:.2f}x" if ref else "-"
+        return (stage, c.name, rng, ratio, "CHOSEN" if chosen else ("default" if c is result.default else ""))
+
+    for c in result.processes:
+        rows.append(row(c, base, c is result.chosen_process and c is not result.default, "process"))
+    if result.inprocess:
+        ref = result.inprocess[0].median
+        for c in result.inprocess:
+            rows.append(row(c, ref, c is result.chosen_knobs, f"in '{result.chosen_process.name}'"))
+    return rows
+
+
+def text(result) -> str:
+    out = [table(_rows(result), ("stage", "candidate", "steps/s median (range) xN", "ratio", "")),
+           "", "Choice:"]
+    choice = result.choice()
+    parts = [f"{k}={v}" for k, v in choice["env"].items()] + [f"{k}={v!r}" for k, v in choice["compile"].items()]
+    if choice.get("parallel_map"):
+        parts.append(f"parallel Dataset.map ({choice['parallel_map']} calls, order kept)")
+    ratio = result.ratio()
+    out.append("  " + (", ".join(parts) if parts else "the script as written: nothing measured beat it beyond the noise")
+               + (f"   ({ratio:.2f}x the script as written, measured)" if ratio and parts else ""))
+    for r in result.reasons:
+        out.append(f"  because {r}")
+    for n in result.not_measured:
+        out.append(f"  not measured: {n}")
+    out.append(f"  tuning took {result.elapsed_s:.0f} s of a {result.budget_s:.0f} s budget")
+    return "\n".join(out)
+
+
+def main(args) -> int:
+    from ..detection import detect
+    from ..tuning import cache
+
+    snapshot = detect()
+    if args.clear:
+        n = cache.clear(args.script, args.args or ())
+        print(f"redline tune --clear: removed {n} saved choice(s) from {cache.cache_dir()}")
+        return 0
+    _check_script(args.script)
+    if args.show:
+        entry, why = cache.lookup(args.script, args.args or (), snapshot)
+        if entry is None:
+            print(f"redline tune --show {args.script}: no choice applies: {why}")
+            return 0
+        r = entry["result"]
+        print(f"redline tune --show {args.script}: tuned {entry['tuned']}, {r['chosen']['settings']}, "
+              f"ratio {r['chosen']['ratio']}")
+        return 0
+    allow = [a for a in args.allow.split(",") if a]
+    bad = [a for a in allow if a not in ALLOWED_NOW]
+    if bad:
+        raise UsageError(f"--allow {','.join(bad)} is not valid: redline tune measures only {', '.join(ALLOWED_NOW)} of the "
+                         "knobs that change the math (batch and order are not measured by this version)")
+    if args.json:
+        check_output(args.json, "--json", "tune results")
+    from ..applying import require_backend
+
+    require_backend(snapshot.runtime.keras_backend, f"Keras backend from {snapshot.runtime.keras_backend_source}")
+    from ..tuning.search import tune
+
+    def progress(msg):
+        print(f"  .. {msg}", file=sys.stderr, flush=True)
+
+    result = tune(args.script, args.args or (), budget_s=args.budget, allow=allow, snapshot=snapshot, progress=progress)
+    print(text(result))
+    data = result.to_dict()
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=1, default=str)
+        print(f"  results written to {args.json}")
+    path = cache.save(args.script, args.args or (), snapshot, data)
+    print(f"  saved for `redline run {args.script}` in {path}")
+    return 0

@@ -1,0 +1,121 @@
+"""Tuned choices kept between runs, one file per script and arguments, under the user's cache directory.
+
+A choice is applied only while everything it was measured under still holds:
+the script's content, its arguments, the machine (CPU model, usable cores, ISA
+features, GPUs, driver) and the versions of Keras and its backends. Anything
+else is stale, and lookup() says which part changed.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import warnings
+
+from ..errors import UsageError
+
+SCHEMA = "redline.tuned/1"
+
+
+def cache_dir(environ=os.environ) -> str:
+    base = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "redline", "tuned")
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def script_facts(script: str, args) -> dict:
+    path = os.path.abspath(script)
+    with open(path, "rb") as f:
+        content = _sha(f.read())
+    return {"path": path, "sha256": content, "args": list(args)}
+
+
+def machine_facts(snapshot) -> dict:
+    c, g, rt = snapshot.cpu, snapshot.gpus, snapshot.runtime
+    features = sorted(k for k, v in c.features.items() if v) if isinstance(c.features, dict) else str(c.features)
+    return {
+        "cpu_model": str(c.model), "usable_cpus": c.usable, "features": features,
+        "gpus": [str(d.name) for d in g.visible], "driver": str(g.driver_version),
+        "versions": {"keras": str(rt.keras_version), "tensorflow": str(rt.tensorflow_version),
+                     "jax": str(rt.jax_version), "torch": str(rt.torch_version)},
+    }
+
+
+def entry_path(script: str, args, environ=os.environ) -> str:
+    name = _sha(json.dumps([os.path.abspath(script), list(args)]).encode())[:24]
+    return os.path.join(cache_dir(environ), f"{name}.json")
+
+
+def save(script: str, args, snapshot, result: dict, environ=os.environ) -> str:
+    """Write the choice; UsageError (with the folder) when the cache cannot be written."""
+    path = entry_path(script, args, environ)
+    entry = {"schema": SCHEMA, "tuned": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+             "script": script_facts(script, args), "machine": machine_facts(snapshot), "result": result}
+    folder = os.path.dirname(path)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(entry, f, indent=1, default=str)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise UsageError(f"the tuned choice could not be saved in {folder!r} ({exc.strerror}); set XDG_CACHE_HOME to a "
+                         "folder you can write to") from None
+    return path
+
+
+def lookup(script: str, args, snapshot, environ=os.environ) -> tuple[dict | None, str | None]:
+    """(entry, None) when a tuned choice matches; (None, why not) otherwise. A corrupt file is warned about and removed."""
+    path = entry_path(script, args, environ)
+    if not os.path.exists(path):
+        return None, "not tuned yet: `redline tune SCRIPT` measures and keeps a choice"
+    try:
+        with open(path, encoding="utf-8") as f:
+            entry = json.load(f)
+        if not isinstance(entry, dict) or entry.get("schema") != SCHEMA:
+            raise ValueError("not a redline tuned-choice file")
+    except (OSError, ValueError) as exc:
+        warnings.warn(f"redline: the tuned-choice file {path!r} is unreadable ({exc}); it is ignored and will be rebuilt "
+                      "by the next `redline tune`", RuntimeWarning, stacklevel=2)
+        try:
+            os.unlink(path)
+        except OSError:
+            pass  # removing it is a courtesy; the next save replaces it anyway
+        return None, "the saved choice was unreadable and was removed"
+    now_script, now_machine = script_facts(script, args), machine_facts(snapshot)
+    if entry["script"]["sha256"] != now_script["sha256"]:
+        return None, f"stale: the script changed since it was tuned ({entry['tuned']}); run `redline tune` again"
+    for key, what in (("cpu_model", "CPU"), ("usable_cpus", "usable CPUs"), ("features", "CPU features"),
+                      ("gpus", "GPUs"), ("driver", "GPU driver")):
+        if entry["machine"].get(key) != now_machine[key]:
+            return None, f"stale: tuned on another machine ({what} {entry['machine'].get(key)!r}, now {now_machine[key]!r})"
+    for name, version in now_machine["versions"].items():
+        if entry["machine"]["versions"].get(name) != version:
+            return None, (f"stale: {name} was {entry['machine']['versions'].get(name)} when tuned, now {version}; "
+                          "run `redline tune` again")
+    return entry, None
+
+
+def clear(script: str | None, args=(), environ=os.environ) -> int:
+    """Remove one script's choice, or all with script None; the number removed."""
+    if script is not None:
+        path = entry_path(script, args, environ)
+        if os.path.exists(path):
+            os.unlink(path)
+            return 1
+        return 0
+    folder, n = cache_dir(environ), 0
+    if os.path.isdir(folder):
+        for name in os.listdir(folder):
+            if name.endswith(".json"):
+                os.unlink(os.path.join(folder, name))
+                n += 1
+    return n
+
+
+__all__ = ["SCHEMA", "cache_dir", "clear", "entry_path", "lookup", "machine_facts", "save", "script_facts"]

@@ -1,0 +1,217 @@
+"""The trial process: run the user's unchanged script until its first ``fit``, then measure candidates there.
+
+``python -m redline.tuning.harness SCRIPT [ARGS...]`` with the trial in the
+environment variable REDLINE_TRIAL (JSON). The process-wide settings of the
+trial (backend, oneDNN, threads) are already in the environment, set by the
+parent before this process started. The script runs as ``__main__`` with its
+own argv; everything it prints goes where it always goes. At its first
+``Model.fit`` the harness takes over: it measures each in-process candidate
+(steps_per_execution, jit_compile, the input path) from the same starting
+weights and optimizer state, in interleaved rounds, prints one result line
+and ends the process without training further.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import runpy
+import sys
+import time
+import traceback
+
+MARK = "REDLINE-TRIAL "
+ENV = "REDLINE_TRIAL"
+
+
+def _emit(result: dict) -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.write(1, (MARK + json.dumps(result, default=str) + "\n").encode())
+
+
+def _finish(result: dict, code: int = 0) -> None:
+    _emit(result)
+    os._exit(code)  # the script's own training is not needed: end here, without running its clean-up
+
+
+def _parallel_maps(usable: int) -> None:
+    """Sequential Dataset.map calls become parallel ones with the order kept (the script's pipeline, unchanged)."""
+    import tensorflow as tf
+
+    original = tf.data.Dataset.map
+
+    def map(self, map_func, num_parallel_calls=None, deterministic=None, name=None, **kw):  # noqa: A001
+        if num_parallel_calls is None:
+            num_parallel_calls, deterministic = usable, True if deterministic is None else deterministic
+        return original(self, map_func, num_parallel_calls=num_parallel_calls, deterministic=deterministic, name=name, **kw)
+
+    tf.data.Dataset.map = map
+
+
+class _Compiles:
+    """Model.compile, recorded, so a candidate can recompile the model with the script's own arguments."""
+
+    def __init__(self, keras):
+        self.calls = {}
+        owner = keras.Model
+        original = owner.compile
+        calls = self.calls
+
+        def compile(model, *args, **kwargs):
+            calls[id(model)] = (args, dict(kwargs))
+            return original(model, *args, **kwargs)
+
+        owner.compile = compile
+        self.original = original
+
+
+def _steps_in_epoch(x, y, batch_size) -> int | None:
+    from keras.src.trainers.data_adapters import get_data_adapter  # the input path fit builds
+
+    try:
+        return get_data_adapter(x, y, batch_size=batch_size, shuffle=False).num_batches
+    except (ValueError, TypeError):
+        return None
+
+
+def measure_fit(model, fit, fit_args: dict, trial: dict, compiles: _Compiles, log) -> dict:
+    """Every in-process candidate in ``trial["candidates"]``, measured in interleaved rounds from the same state."""
+    import keras
+
+    from ..diagnosis.probe import _KeepState, _Marks
+
+    x, y = fit_args.get("x"), fit_args.get("y")
+    batch_size = fit_args.get("batch_size")
+    if batch_size is None and y is not None or (batch_size is None and hasattr(x, "__array__")):
+        batch_size = 32  # Keras' own default for arrays
+    steps_epoch = _steps_in_epoch(x, y, batch_size)
+    args, kwargs = compiles.calls.get(id(model), ((), {}))
+    own = {k: kwargs[k] for k in ("steps_per_execution", "jit_compile") if k in kwargs}
+    candidates = trial["candidates"]
+    seconds = trial.get("seconds", 1.0)
+    rounds = trial.get("rounds", 3)
+    base_kwargs = {k: v for k, v in fit_args.items() if k not in ("x", "y", "epochs", "callbacks", "verbose",
+                                                                    "steps_per_epoch", "validation_data", "validation_split",
+                                                                    "initial_epoch", "batch_size")}
+    out = {"steps_in_epoch": steps_epoch, "batch_size": batch_size, "script_compile": own,
+           "data": type(x).__name__, "candidates": {}}
+
+    def recompile(cand):
+        if cand.get("own"):
+            kw = kwargs  # the script's own compile arguments, exactly
+        else:
+            kw = {**kwargs, "steps_per_execution": cand["steps_per_execution"], "jit_compile": cand["jit_compile"]}
+        compiles.original(model, *args, **kw)
+
+    def data_for(cand):
+        if cand.get("input") == "redline" and hasattr(x, "__array__"):
+            import redline.data as rd
+
+            ds = rd.pipeline((x, y) if y is not None else x, batch_size=batch_size, shuffle=base_kwargs.get("shuffle", True))
+            return ds, None, None, ds.redline.steps_per_epoch
+        return x, y, (batch_size if hasattr(x, "__array__") else None), steps_epoch
+
+    def run(cand, steps):
+        dx, dy, bs, _ = data_for(cand)
+        marks = _Marks()
+        fit(model, dx, dy, batch_size=bs, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=[marks],
+            **{k: v for k, v in base_kwargs.items() if k in ("shuffle", "class_weight", "sample_weight")})
+        return marks.steady_rate()
+
+    if not model.built or not model.optimizer.built:
+        run({"own": True}, 1)  # one step builds the model and its optimizer, so their whole state can be put back
+    with _KeepState(model) as keep:
+        plan = {}
+        for name, cand in candidates.items():
+            try:
+                recompile(cand)
+                spe = kwargs.get("steps_per_execution", 1) if cand.get("own") else cand["steps_per_execution"]
+                cap = steps_epoch or 10**6
+                warm = max(2 * spe, min(8 * spe, cap))
+                if spe > cap:
+                    raise ValueError(f"steps_per_execution={spe} is more than the {cap} steps of an epoch")
+                run(cand, min(warm, cap))  # trace/compile and warm
+                n = min(max(4 * spe, 16), cap)
+                rate, took = run(cand, n)
+                while took < seconds / 3 and n < cap:  # grow until the timing is worth something
+                    n = min(cap, n * 4)
+                    rate, took = run(cand, n)
+                n = int(rate * seconds) if rate else n
+                n = max(3 * spe, n - n % spe)
+                plan[name] = min(n, cap - cap % spe if cap >= spe else spe)
+                keep.restore()
+            except Exception as exc:  # a candidate the backend cannot run (XLA, memory, ...) is dropped, with why
+                out["candidates"][name] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+                log(f"  dropped {name}: {type(exc).__name__}: {str(exc)[:120]}")
+                try:
+                    keep.restore()
+                except Exception:  # noqa: BLE001  the model may be unusable after a failed compile; the next recompile decides
+                    log(f"  (state could not be restored after {name})")
+        for r in range(rounds):
+            for name, cand in candidates.items():
+                if name not in plan:
+                    continue
+                try:
+                    recompile(cand)
+                    rate, took = run(cand, plan[name])
+                except Exception as exc:  # failed on a later round: dropped as well
+                    out["candidates"][name] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+                    plan.pop(name)
+                    continue
+                finally:
+                    keep.restore()
+                rec = out["candidates"].setdefault(name, {"steps_per_s": [], "steps": plan[name]})
+                rec["steps_per_s"].append(round(rate, 3))
+                rec.setdefault("seconds", []).append(round(took, 3))
+    out["backend"] = keras.backend.backend()
+    return out
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    trial = json.loads(os.environ.get(ENV, "{}"))
+    script = argv[0]
+    started = time.perf_counter()
+    log = (lambda msg: print(msg, file=sys.stderr, flush=True)) if trial.get("verbose") else (lambda msg: None)
+    if trial.get("parallel_map"):
+        _parallel_maps(int(trial["parallel_map"]))
+    import keras
+
+    if trial.get("precision"):
+        keras.mixed_precision.set_global_policy(trial["precision"])
+    compiles = _Compiles(keras)
+    owner = keras.Model
+    original_fit = owner.fit
+    state = {"fits": 0}
+
+    def fit(model, x=None, y=None, *args, **kwargs):
+        state["fits"] += 1
+        names = ("batch_size", "epochs", "verbose", "callbacks", "validation_split", "validation_data", "shuffle")
+        kw = {**dict(zip(names, args)), **kwargs, "x": x, "y": y}
+        t0 = time.perf_counter()
+        try:
+            result = measure_fit(model, original_fit, kw, trial, compiles, log)
+        except Exception as exc:  # the measurement itself failed on this script: say so, with where
+            _finish({"status": "failed", "stage": "measure", "error": f"{type(exc).__name__}: {exc}"[:500],
+                     "trace": traceback.format_exc()[-2000:]}, 3)
+        result.update({"status": "ok", "setup_s": round(t0 - started, 2), "measure_s": round(time.perf_counter() - t0, 2)})
+        _finish(result)
+
+    owner.fit = fit
+    sys.argv = [script, *argv[1:]]
+    sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
+    try:
+        runpy.run_path(script, run_name="__main__")
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        _finish({"status": "no-fit", "exit_code": code, "error": f"the script exited with code {code} before calling fit"}, 0)
+    except BaseException as exc:  # the script's own error before fit: reported with its traceback, as Python would
+        traceback.print_exc()
+        _finish({"status": "script-error", "error": f"{type(exc).__name__}: {exc}"[:500]}, 0)
+    _finish({"status": "no-fit", "exit_code": 0, "error": "the script ended without calling Model.fit"}, 0)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

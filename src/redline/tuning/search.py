@@ -1,0 +1,291 @@
+"""redline tune: measure the user's unchanged script under candidate settings and choose, within a time budget.
+
+First the per-process candidates (backend, oneDNN, threads, parallel maps), each
+in fresh trial processes, alternating; then the in-process knobs
+(steps_per_execution, jit_compile) inside the best process. A candidate wins
+over the default only when its gain is larger than the spread measured for
+both; otherwise the default stays, and the result says so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ..detection.runtime import missing_packages
+from ..errors import UsageError
+from .harness import ENV, MARK
+
+#: smallest gain that counts, even where the measured spread is smaller.
+MIN_GAIN = 0.05
+#: spe ladder: stop doubling when a step gains less than this.
+SPE_FLATTENS = 0.05
+ALLOWABLE = ("precision", "batch", "order")
+
+
+@dataclass
+class Candidate:
+    name: str
+    env: dict = field(default_factory=dict)
+    trial: dict = field(default_factory=dict)
+    why: str = ""
+    runs: list = field(default_factory=list)  # steps/s, all measurements
+    error: str | None = None
+    detail: dict = field(default_factory=dict)
+
+    @property
+    def median(self) -> float | None:
+        return statistics.median(self.runs) if self.runs else None
+
+    @property
+    def spread(self) -> float:
+        """(max - min) / median of what was measured; 0 with fewer than 2 figures."""
+        if len(self.runs) < 2 or not self.median:
+            return 0.0
+        return (max(self.runs) - min(self.runs)) / self.median
+
+
+def better(cand: Candidate, default: Candidate) -> bool:
+    """cand beats default by more than both measured spreads (and MIN_GAIN)."""
+    if not cand.runs or not default.runs or cand.error:
+        return False
+    need = max(MIN_GAIN, cand.spread, default.spread)
+    return cand.median > default.median * (1 + need)
+
+
+def _trial_env(cand: Candidate, trial: dict) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != ENV}
+    env.update({"TF_CPP_MIN_LOG_LEVEL": env.get("TF_CPP_MIN_LOG_LEVEL", "2"), **cand.env})
+    env[ENV] = json.dumps({**trial, **cand.trial})
+    return env
+
+
+def run_trial(script: str, args: list, cand: Candidate, trial: dict, timeout: float) -> dict:
+    """One trial process; its result dict (status ok / no-fit / script-error / failed / timeout)."""
+    cmd = [sys.executable, "-m", "redline.tuning.harness", script, *args]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=_trial_env(cand, trial), timeout=max(5, timeout))
+    except subprocess.TimeoutExpired as exc:
+        return {"status": "timeout", "error": f"no result within {timeout:.0f} s (the budget)",
+                "stderr": (exc.stderr or b"")[-2000:] if isinstance(exc.stderr, bytes) else (exc.stderr or "")[-2000:]}
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith(MARK):
+            out = json.loads(line[len(MARK):])
+            out["stderr"] = proc.stderr[-3000:]
+            out["stdout"] = proc.stdout[: proc.stdout.rfind(MARK)][-3000:]
+            return out
+    tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-6:])
+    return {"status": "failed", "error": f"the trial process ended with exit code {proc.returncode} and no result: {tail}"[-600:],
+            "stderr": proc.stderr[-3000:]}
+
+
+def process_candidates(snapshot, backend: str, allow) -> list[Candidate]:
+    """Per-process candidates for this machine, the default (the script as it is) first."""
+    usable = snapshot.cpu.usable
+    out = [Candidate("as written", why=f"the script as `python script.py` runs it ({backend} backend, runtime defaults)")]
+    for other in ("jax", "torch", "tensorflow"):
+        if other == backend:
+            continue
+        if missing_packages(other):
+            out.append(Candidate(f"backend {other}", {"KERAS_BACKEND": other}, error=f"{other} is not installed"))
+            continue
+        out.append(Candidate(f"backend {other}", {"KERAS_BACKEND": other}, why=f"Keras on {other}"))
+    if backend == "tensorflow":
+        tf_on = snapshot.cpu.has("avx512_vnni") or snapshot.cpu.has("avx512_bf16") or snapshot.cpu.has("amx")
+        if "TF_ENABLE_ONEDNN_OPTS" not in os.environ:
+            flip = "0" if tf_on else "1"
+            out.append(Candidate(f"oneDNN {'off' if tf_on else 'on'}", {"TF_ENABLE_ONEDNN_OPTS": flip},
+                                 why=f"TensorFlow {'enables' if tf_on else 'leaves off'} oneDNN on this CPU by default"))
+        out.append(Candidate("1 intra-op thread", {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"},
+                             why="one thread per op: less hand-over for dispatch-bound steps"))
+        if usable < (snapshot.cpu.logical if isinstance(snapshot.cpu.logical, int) else usable):
+            out.append(Candidate("plan threads", {"TF_NUM_INTRAOP_THREADS": str(snapshot.cpu.usable_physical),
+                                                  "TF_NUM_INTEROP_THREADS": str(min(2, usable))},
+                                 why="threads sized to the usable cores (quota or affinity below the machine's count)"))
+    if "precision" in allow:
+        gpus = snapshot.gpus.visible
+        if gpus:
+            ccs = [g.compute_capability for g in gpus if isinstance(g.compute_capability, tuple)]
+            if ccs and min(ccs) >= (7, 0):
+                out.append(Candidate("mixed_float16", trial={"precision": "mixed_float16"}, why="float16 tensor cores (--allow precision)"))
+            else:
+                out.append(Candidate("mixed_float16", error="no GPU here computes float16 natively (compute capability 7.0+)"))
+        elif snapshot.cpu.has("avx512_bf16") or snapshot.cpu.has("amx"):
+            out.append(Candidate("mixed_bfloat16", trial={"precision": "mixed_bfloat16"},
+                                 why="this CPU has native bfloat16 (AVX512_BF16/AMX) (--allow precision)"))
+        else:
+            out.append(Candidate("mixed_bfloat16", error="this CPU has no native bfloat16 (no AVX512_BF16/AMX): not worth measuring"))
+    return out
+
+
+@dataclass
+class TuneResult:
+    script: str
+    args: list
+    budget_s: float
+    elapsed_s: float
+    default: Candidate
+    processes: list
+    inprocess: list
+    chosen_process: Candidate
+    chosen_knobs: Candidate | None
+    reasons: list
+    not_measured: list
+    status: str = "ok"
+    script_output: str = ""
+
+    def choice(self) -> dict:
+        """What redline run applies: environment variables, Model.compile defaults, the input patch."""
+        env = dict(self.chosen_process.env)
+        trial = dict(self.chosen_process.trial)
+        knobs = dict(self.chosen_knobs.trial.get("knobs", {})) if self.chosen_knobs else {}
+        return {"env": env, "parallel_map": trial.get("parallel_map"), "precision": trial.get("precision"), "compile": knobs}
+
+    def ratio(self) -> float | None:
+        base = self.default.median
+        p = self.chosen_process.median
+        if not base or not p:
+            return None
+        r = p / base
+        if self.chosen_knobs is not None and self.inprocess:
+            inner_default = self.inprocess[0]
+            if inner_default.median and self.chosen_knobs.median:
+                r *= self.chosen_knobs.median / inner_default.median
+        return r
+
+    def to_dict(self) -> dict:
+        def c(x):
+            return {"name": x.name, "why": x.why, "env": x.env, "steps_per_s": x.runs, "median": x.median,
+                    "spread": round(x.spread, 4), "error": x.error, "detail": x.detail}
+        return {"schema": "redline.tune/1", "script": self.script, "args": self.args, "status": self.status,
+                "budget_s": self.budget_s, "elapsed_s": round(self.elapsed_s, 1),
+                "processes": [c(x) for x in self.processes], "inprocess": [c(x) for x in self.inprocess],
+                "chosen": {"process": self.chosen_process.name, "knobs": self.chosen_knobs.name if self.chosen_knobs else None,
+                           "settings": self.choice(), "ratio": self.ratio()},
+                "reasons": self.reasons, "not_measured": self.not_measured}
+
+
+class ScriptProblem(UsageError):
+    """The script cannot be tuned: it fails before fit, or never calls fit."""
+
+
+def _absorb(cand: Candidate, res: dict) -> None:
+    if res.get("status") != "ok":
+        cand.error = cand.error or res.get("error") or res.get("status")
+        return
+    default = res["candidates"].get("default", {})
+    if "error" in default:
+        cand.error = default["error"]
+        return
+    cand.runs.extend(default.get("steps_per_s", []))
+    cand.detail = {k: res.get(k) for k in ("backend", "steps_in_epoch", "batch_size", "data", "setup_s", "measure_s")}
+
+
+def tune(script: str, args=(), *, budget_s: float = 180, allow=(), snapshot=None, seconds: float = 0.8,
+         progress: Callable[[str], None] = lambda s: None) -> TuneResult:
+    """Measure and choose. Raises ScriptProblem when the script fails before fit or never calls it."""
+    from ..detection import detect
+
+    started = time.perf_counter()
+    snapshot = snapshot or detect()
+    backend = snapshot.runtime.keras_backend
+    args = list(args)
+    left = lambda: budget_s - (time.perf_counter() - started)  # noqa: E731
+    base_trial = {"candidates": {"default": {"steps_per_execution": 1, "jit_compile": "auto", "own": True}},
+                  "rounds": 3, "seconds": seconds}
+
+    procs = process_candidates(snapshot, backend, allow)
+    default = procs[0]
+    progress(f"trial 1: the script as written ({backend})")
+    first = run_trial(script, args, default, _own_knobs(base_trial), left())
+    if first.get("status") in ("script-error", "no-fit"):
+        out = (first.get("stdout", "") + first.get("stderr", "")).strip().splitlines()[-8:]
+        raise ScriptProblem(f"{script!r} cannot be tuned: {first['error']}" + (f" (last output: {' | '.join(out)[-300:]})" if out else ""))
+    _absorb(default, first)
+    if default.error:
+        raise ScriptProblem(f"{script!r}: the trial of the script as written failed: {default.error[:300]}")
+    if first.get("data") in ("DatasetV2", "_PrefetchDataset", "PrefetchDataset", "_BatchDataset", "BatchDataset",
+                             "_MapDataset", "MapDataset", "_ShuffleDataset") or "Dataset" in str(first.get("data")):
+        if backend == "tensorflow":
+            procs.append(Candidate("parallel maps", trial={"parallel_map": snapshot.cpu.usable},
+                                   why=f"the script's sequential Dataset.map calls run with {snapshot.cpu.usable} parallel calls, order kept"))
+    not_measured = []
+    # the per-process candidates, alternating with the default, twice where the budget allows
+    live = [c for c in procs[1:] if not c.error]
+    for rep in range(2):
+        for cand in live:
+            if cand.error and rep:
+                continue
+            if left() < 15:
+                not_measured.append(f"{cand.name} (round {rep + 1}): the budget ran out")
+                continue
+            progress(f"trial: {cand.name}" + (" (again)" if rep else ""))
+            _absorb(cand, run_trial(script, args, cand, _own_knobs(base_trial), left()))
+        if rep == 0 and left() >= 15:
+            progress("trial: the script as written (again)")
+            _absorb(default, run_trial(script, args, default, _own_knobs(base_trial), left()))
+    best = default
+    reasons = []
+    for cand in procs[1:]:
+        if better(cand, best):
+            best = cand
+    if best is default:
+        reasons.append("no per-process candidate beat the script as written by more than the spread measured")
+    else:
+        reasons.append(f"{best.name}: {best.median:,.1f} steps/s against {default.median:,.1f} as written "
+                       f"({best.median / default.median:.2f}x; spreads {best.spread:.0%} and {default.spread:.0%})")
+    # in-process knobs inside the best process
+    inprocess, chosen_knobs = [], None
+    steps_epoch = (best.detail or default.detail).get("steps_in_epoch")
+    backend_best = best.detail.get("backend") or backend
+    if left() < 20:
+        not_measured.append("steps_per_execution / jit_compile: the budget ran out")
+    else:
+        cands = {"default": {"steps_per_execution": 1, "jit_compile": "auto", "own": True}}
+        ladder = [s for s in (4, 16, 64) if not steps_epoch or s <= steps_epoch]
+        for s in ladder:
+            cands[f"spe {s}"] = {"steps_per_execution": s, "jit_compile": "auto"}
+        if backend_best == "tensorflow":
+            cands["jit"] = {"steps_per_execution": 1, "jit_compile": True}
+            if ladder:
+                cands[f"spe {ladder[-1]} + jit"] = {"steps_per_execution": ladder[-1], "jit_compile": True}
+        progress(f"trial: steps_per_execution / jit_compile in '{best.name}' ({len(cands)} candidates x 3 rounds)")
+        res = run_trial(script, args, Candidate(best.name, best.env, dict(best.trial)),
+                        {**base_trial, "candidates": cands, "own_knobs": True}, left())
+        if res.get("status") != "ok":
+            not_measured.append(f"steps_per_execution / jit_compile: {res.get('error')}")
+        else:
+            for name, spec in cands.items():
+                r = res["candidates"].get(name, {})
+                c = Candidate(name, trial={"knobs": {k: spec[k] for k in ("steps_per_execution", "jit_compile")}},
+                              runs=list(r.get("steps_per_s", [])), error=r.get("error"))
+                inprocess.append(c)
+            inner_default = inprocess[0]
+            win = inner_default
+            for c in inprocess[1:]:
+                if better(c, win):
+                    win = c
+            if win is not inner_default:
+                chosen_knobs = win
+                reasons.append(f"{win.name}: {win.median:,.1f} against {inner_default.median:,.1f} steps/s with the script's "
+                               f"own compile arguments ({win.median / inner_default.median:.2f}x)")
+            else:
+                reasons.append("steps_per_execution / jit_compile: no candidate beat the script's own compile arguments "
+                               "by more than the spread measured; they stay")
+    return TuneResult(script=script, args=args, budget_s=budget_s, elapsed_s=time.perf_counter() - started,
+                      default=default, processes=procs, inprocess=inprocess, chosen_process=best,
+                      chosen_knobs=chosen_knobs, reasons=reasons, not_measured=not_measured,
+                      script_output=first.get("stdout", ""))
+
+
+def _own_knobs(trial: dict) -> dict:
+    return {**trial, "own_knobs": True}
+
+
+__all__ = ["ALLOWABLE", "Candidate", "ScriptProblem", "TuneResult", "better", "process_candidates", "run_trial", "tune"]
