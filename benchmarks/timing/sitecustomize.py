@@ -1,0 +1,58 @@
+"""Times a script's own Model.fit epochs, for benchmarks/tune_scripts.py, the same way under `python s.py` and
+`redline run s.py`: put this folder on PYTHONPATH and name a file in REDLINE_EPOCH_TIMES.
+
+It patches keras.Model.fit once keras has been imported (by whatever imports it; a watcher thread polls for it), adding a callback that notes
+each epoch's start and end and the steps in it; the figures are written to the file when the process exits.
+"""
+
+import atexit
+import json
+import os
+import sys
+import threading
+import time
+
+OUT = os.environ.get("REDLINE_EPOCH_TIMES")
+
+
+def _patch(keras):
+    epochs = []
+
+    class EpochTimes(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            epochs.append({"epoch": epoch, "begin": time.perf_counter(), "steps": (self.params or {}).get("steps")})
+
+        def on_epoch_end(self, epoch, logs=None):
+            epochs[-1]["end"] = time.perf_counter()
+
+    original = keras.Model.fit
+
+    def fit(self, *args, **kwargs):
+        kwargs["callbacks"] = list(kwargs.get("callbacks") or []) + [EpochTimes()]
+        return original(self, *args, **kwargs)
+
+    keras.Model.fit = fit
+
+    def write():
+        with open(OUT, "w") as f:
+            json.dump({"backend": keras.backend.backend(), "epochs": epochs}, f)
+
+    atexit.register(write)
+
+
+def _watch():
+    """Patch as soon as keras is fully imported (TensorFlow imports it half-way through its own import, so an import
+    hook can see a keras that is not complete yet): poll every 10 ms; scripts build a model before they call fit."""
+    while True:
+        keras = sys.modules.get("keras")
+        if keras is not None and hasattr(keras, "Model") and hasattr(keras, "callbacks") and hasattr(keras, "backend"):
+            try:
+                _patch(keras)
+                return
+            except AttributeError:
+                pass  # still importing
+        time.sleep(0.01)
+
+
+if OUT:
+    threading.Thread(target=_watch, daemon=True, name="redline-epoch-times").start()

@@ -1,0 +1,221 @@
+"""redline tune: the trial harness on real TensorFlow and JAX, the choice and its cache, `redline run` applying it."""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import machines as m
+from envs import python_without
+from redline.tuning import cache
+from redline.tuning.search import Candidate, better, process_candidates, run_trial
+
+if importlib.util.find_spec("tensorflow") is None:
+    pytest.skip("TensorFlow is not installed", allow_module_level=True)
+
+ENV = {k: v for k, v in os.environ.items() if not k.startswith(("TF_NUM", "OMP_", "MKL_", "KERAS_BACKEND", "TF_CONFIG",
+                                                                   "XDG_CACHE_HOME", "TF_ENABLE_ONEDNN"))}
+ENV["TF_CPP_MIN_LOG_LEVEL"] = "2"
+
+TINY = """
+import sys
+import numpy as np
+import keras
+print("ARGV", sys.argv[1:], flush=True)
+x = np.random.default_rng(0).random((512, 8), dtype=np.float32); y = x.sum(axis=1, keepdims=True)
+model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
+model.compile("adam", "mse")
+print("BEFORE FIT", flush=True)
+model.fit(x, y, batch_size=16, epochs=2, verbose=0)
+print("AFTER FIT", keras.backend.backend(), model.steps_per_execution)
+sys.exit(7)
+"""
+
+TF_OPS = """
+import numpy as np, tensorflow as tf, keras
+class Log(keras.layers.Layer):
+    def call(self, x):
+        return tf.math.log1p(tf.abs(x))
+x = np.ones((256, 4), "float32"); y = np.ones((256, 1), "float32")
+model = keras.Sequential([keras.Input((4,)), Log(), keras.layers.Dense(1)])
+model.compile("sgd", "mse")
+model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+"""
+
+
+def script(tmp_path, text, name="train.py"):
+    p = tmp_path / name
+    p.write_text(textwrap.dedent(text))
+    return str(p)
+
+
+def trial(cands=None, rounds=1, seconds=0.2):
+    return {"candidates": cands or {"default": {"own": True, "steps_per_execution": 1, "jit_compile": "auto"}},
+            "rounds": rounds, "seconds": seconds}
+
+
+# -- the harness -----------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_the_first_fit_is_intercepted_and_the_script_s_output_and_argv_kept(tmp_path, monkeypatch, backend):
+    if importlib.util.find_spec(backend) is None:
+        pytest.skip(f"{backend} is not installed")
+    for k in [k for k in os.environ if k not in ENV]:
+        monkeypatch.delenv(k, raising=False)
+    s = script(tmp_path, TINY)
+    cands = {"default": {"own": True, "steps_per_execution": 1, "jit_compile": "auto"},
+             "spe 4": {"steps_per_execution": 4, "jit_compile": "auto"}}
+    res = run_trial(s, ["a", "--b"], Candidate("x", {"KERAS_BACKEND": backend}), trial(cands, rounds=2), 120)
+    assert res["status"] == "ok", res
+    assert "ARGV ['a', '--b']" in res["stdout"] and "BEFORE FIT" in res["stdout"] and "AFTER FIT" not in res["stdout"]
+    assert res["backend"] == backend and res["batch_size"] == 16 and res["steps_in_epoch"] == 32
+    for name in cands:
+        assert len(res["candidates"][name]["steps_per_s"]) == 2 and min(res["candidates"][name]["steps_per_s"]) > 0
+
+
+def test_a_script_that_cannot_run_on_a_backend_is_dropped_with_the_reason(tmp_path):
+    if importlib.util.find_spec("jax") is None:
+        pytest.skip("jax is not installed")
+    res = run_trial(script(tmp_path, TF_OPS), [], Candidate("jax", {"KERAS_BACKEND": "jax"}), trial(), 120)
+    assert res["status"] in ("failed", "script-error") and res["error"], res  # it fails where it meets tf ops
+    c = Candidate("jax")
+    from redline.tuning.search import _absorb
+
+    _absorb(c, res)
+    assert c.error and not c.runs and not better(c, Candidate("as written", runs=[1.0, 1.0, 1.0]))
+
+
+@pytest.mark.parametrize("text, status, words", [
+    ("import sys\nprint('hello')\nraise KeyError('no data file')\n", "script-error", "KeyError: 'no data file'"),
+    ("print('I only print')\n", "no-fit", "without calling Model.fit"),
+    ("import sys\nsys.exit(3)\n", "no-fit", "exited with code 3"),
+])
+def test_scripts_that_never_reach_fit(tmp_path, text, status, words):
+    res = run_trial(script(tmp_path, text), [], Candidate("x"), trial(), 60)
+    assert res["status"] == status and words in res["error"]
+
+
+# -- choosing --------------------------------------------------------------------------------------------------------
+
+def test_a_gain_within_the_spread_is_not_taken():
+    default = Candidate("d", runs=[100.0, 130.0, 115.0])      # 26% spread
+    assert not better(Candidate("c", runs=[125.0, 128.0, 126.0]), default)   # +10%: inside the noise
+    assert better(Candidate("c", runs=[160.0, 162.0, 158.0]), default)       # +39%: beyond it
+    assert not better(Candidate("c", runs=[104.0, 104.0, 104.0]), Candidate("d", runs=[100.0, 100.0, 100.0]))  # < 5%
+
+
+def test_precision_is_a_candidate_only_behind_allow_and_only_where_native():
+    bf16 = m.snapshot(m.cpu(2, 2, avx512_bf16=True, avx2=True))
+    plain = m.snapshot(m.cpu(2, 2, avx2=True))
+    names = lambda cands: {c.name: c.error for c in cands}  # noqa: E731
+    assert "mixed_bfloat16" not in names(process_candidates(bf16, "tensorflow", allow=()))
+    assert names(process_candidates(bf16, "tensorflow", allow=("precision",)))["mixed_bfloat16"] is None
+    assert "no native bfloat16" in names(process_candidates(plain, "tensorflow", allow=("precision",)))["mixed_bfloat16"]
+
+
+# -- the cache -------------------------------------------------------------------------------------------------------
+
+RESULT = {"chosen": {"settings": {"env": {"KERAS_BACKEND": "jax"}, "compile": {"steps_per_execution": 8}}, "ratio": 2.0}}
+
+
+def test_cache_key_staleness_and_corruption(tmp_path):
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    s = script(tmp_path, TINY)
+    vm = m.vm_2core()
+    path = cache.save(s, ["--epochs", "3"], vm, RESULT, env)
+    assert path.startswith(str(tmp_path / "cache" / "redline" / "tuned"))
+    entry, why = cache.lookup(s, ["--epochs", "3"], vm, env)
+    assert why is None and entry["result"] == RESULT
+    assert cache.lookup(s, ["--epochs", "4"], vm, env)[0] is None                     # other arguments: another key
+    assert "another machine" in cache.lookup(s, ["--epochs", "3"], m.server_2s_64t(), env)[1]
+    with open(s, "a") as f:
+        f.write("# edited\n")
+    assert "the script changed" in cache.lookup(s, ["--epochs", "3"], vm, env)[1]
+    cache.save(s, [], vm, RESULT, env)
+    with open(cache.entry_path(s, [], env), "w") as f:
+        f.write("{not json")
+    with pytest.warns(RuntimeWarning, match="unreadable"):
+        entry, why = cache.lookup(s, [], vm, env)
+    assert entry is None and not os.path.exists(cache.entry_path(s, [], env))
+    assert cache.clear(None, environ=env) >= 1
+
+
+def test_new_versions_make_a_choice_stale(tmp_path, monkeypatch):
+    env = {"XDG_CACHE_HOME": str(tmp_path)}
+    s = script(tmp_path, TINY)
+    vm = m.vm_2core()
+    cache.save(s, [], vm, RESULT, env)
+    real = cache.machine_facts
+    monkeypatch.setattr(cache, "machine_facts", lambda snap: {**real(snap), "versions": {**real(snap)["versions"], "keras": "9.9"}})
+    assert "keras was" in cache.lookup(s, [], vm, env)[1]
+
+
+# -- redline run applies it ------------------------------------------------------------------------------------------
+
+def test_redline_run_applies_the_tuned_choice_and_no_tuned_ignores_it(tmp_path):
+    if importlib.util.find_spec("jax") is None:
+        pytest.skip("jax is not installed")
+    import redline
+
+    s = script(tmp_path, TINY)
+    env = {**ENV, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    cache.save(s, [], redline.detect(), RESULT, env)
+    r = subprocess.run([sys.executable, "-m", "redline", "run", s], capture_output=True, text=True, env=env, timeout=180)
+    assert r.returncode == 7, r.stderr[-2000:]                 # the script's own exit code
+    assert "AFTER FIT jax 8" in r.stdout                       # the effective settings, read in the script itself
+    assert "applied the choice tuned" in r.stderr and "--no-tuned ignores it" in r.stderr
+    r = subprocess.run([sys.executable, "-m", "redline", "run", "--no-tuned", s], capture_output=True, text=True, env=env,
+                       timeout=180)
+    assert r.returncode == 7 and "AFTER FIT tensorflow 1" in r.stdout
+
+
+# -- the command, end to end, and its bad input ----------------------------------------------------------------------
+
+def test_tune_end_to_end_within_its_budget_even_when_the_cache_cannot_be_written(tmp_path):
+    s = script(tmp_path, TINY)
+    env = {**ENV, "XDG_CACHE_HOME": "/proc/redline-no-cache"}
+    r = subprocess.run([sys.executable, "-m", "redline", "tune", "--budget", "40", "--json", str(tmp_path / "t.json"), s],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-3000:]
+    assert "could not be saved" in r.stderr.strip().splitlines()[-1] and "XDG_CACHE_HOME" in r.stderr
+    assert "as written" in r.stdout and "Choice:" in r.stdout  # the result is printed all the same
+    d = json.loads((tmp_path / "t.json").read_text())
+    assert d["elapsed_s"] <= 40 + 5 and d["processes"][0]["name"] == "as written" and len(d["processes"][0]["steps_per_s"]) >= 3
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["tune", "nope.py"], "does not exist"),
+    (["tune", "."], "is a directory"),
+    (["tune"], "give the script to tune"),
+    (["tune", "--budget", "0", "x.py"], "'0' is not valid"),
+    (["tune", "--budget", "-5", "x.py"], "'-5' is not valid"),
+    (["tune", "--budget", "soon", "x.py"], "not a number"),
+    (["tune", "--allow", "batch", "{script}"], "--allow batch is not valid"),
+])
+def test_tune_bad_input(capsys, tmp_path, argv, words):
+    from clirun import cli
+
+    s = script(tmp_path, TINY)
+    code, out, err = cli(capsys, *[a.replace("{script}", s) for a in argv])
+    assert code == 2 and words in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("text, words", [
+    ("raise KeyError('no data file')\n", "KeyError: 'no data file'"),
+    ("print('I only print')\n", "without calling Model.fit"),
+])
+def test_tune_on_a_script_that_fails_or_never_fits(tmp_path, text, words):
+    s = script(tmp_path, text)
+    r = subprocess.run([sys.executable, "-m", "redline", "tune", "--budget", "30", s], capture_output=True, text=True,
+                       env={**ENV, "XDG_CACHE_HOME": str(tmp_path)}, timeout=120)
+    assert r.returncode == 2 and words in r.stderr.strip().splitlines()[-1] and "cannot be tuned" in r.stderr
+
+
+def test_tune_with_the_backend_not_installed(tmp_path):
+    s = script(tmp_path, TINY)
+    r = python_without(("torch",), ["-m", "redline", "tune", s], env={"KERAS_BACKEND": "torch"}, timeout=60)
+    assert r.returncode == 2 and "torch" in r.stderr and "not installed" in r.stderr and "Traceback" not in r.stderr
