@@ -178,7 +178,7 @@ def test_image_folder_labels_and_sizes(tmp_path):
     (tmp_path / "cat" / "notes.txt").write_text("not an image")
     src = rd.image_folder(str(tmp_path), image_size=(8, 6))
     assert src.class_names == ("ant", "cat") and src.labels == (0, 1, 1)  # sorted class names; the .txt is skipped
-    ds = rd.pipeline(src, batch_size=3, shuffle=False, repeat=False, plan=plan(vm_2core()))
+    ds = rd.pipeline(src, batch_size=3, shuffle=False, repeat=False, deterministic=True, plan=plan(vm_2core()))
     images, labels = next(iter(ds))
     assert images.shape == (3, 8, 6, 3) and images.dtype == tf.float32
     assert labels.numpy().tolist() == [0, 1, 1]

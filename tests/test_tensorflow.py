@@ -39,9 +39,16 @@ def test_configure_sets_the_planned_threads():
     """)
     assert r.returncode == 0, r.stderr
     d = last_json(r.stdout)
-    assert d["planned"][0] == 1 and d["got"] == d["planned"]
+    assert d["planned"][0] == 1 and d["got"][0] == 1
     assert d["omp"] == "1"
-    assert d["statuses"]["intra_op_threads"] == d["statuses"]["inter_op_threads"] == "applied"
+    assert d["statuses"]["intra_op_threads"] == "applied"
+    # the inter-op pool is applied only where TensorFlow's default would oversubscribe (a quota, hyperthreads)
+    import redline
+
+    snap = redline.detect()
+    fix = snap.cpu.usable_physical < len(os.sched_getaffinity(0))
+    assert d["statuses"]["inter_op_threads"] == ("applied" if fix else "kept")
+    assert d["got"][1] == (d["planned"][1] if fix else 0)
 
 
 def test_configure_after_tensorflow_started_reports_what_it_could_not_apply():
@@ -119,8 +126,8 @@ def test_redline_run_keeps_argv_exit_code_and_exceptions(tmp_path):
     assert ok.returncode == 0, ok.stderr
     d = last_json(ok.stdout)
     assert d["argv"] == [str(script), "--epochs", "3", "-v"] and d["name"] == "__main__"
-    assert d["threads"] == [1, 2] and d["omp"] == "1"
-    assert "redline: chose" in ok.stderr and "inter_op_threads" in ok.stderr
+    assert d["threads"] == [1, 0] and d["omp"] == "1"  # inter-op: TensorFlow's default (0), which nothing here needs to fix
+    assert "redline: chose" in ok.stderr
     assert "left as you set them: " in ok.stderr and "intra_op_threads=1 (user)" in ok.stderr
 
     code = run_cli("run", str(script), "--exit", "7")

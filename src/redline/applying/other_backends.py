@@ -77,10 +77,15 @@ def _data_parallel() -> Action:
 def apply_torch(plan: Plan, gpus) -> list[Action]:
     import torch
 
-    actions = [
-        attempt("intra_op_threads", plan.intra_op_threads.value, lambda: torch.set_num_threads(plan.intra_op_threads.value), "torch.set_num_threads"),
-        attempt("inter_op_threads", plan.inter_op_threads.value, lambda: torch.set_num_interop_threads(plan.inter_op_threads.value), "torch.set_num_interop_threads"),
-    ]
+    actions = []
+    for name, setting, setter, what in (
+        ("intra_op_threads", plan.intra_op_threads, torch.set_num_threads, "torch.set_num_threads"),
+        ("inter_op_threads", plan.inter_op_threads, torch.set_num_interop_threads, "torch.set_num_interop_threads"),
+    ):
+        if setting.source == "auto" and not setting.applied:
+            actions.append(Action(name, setting.value, KEPT, "torch's default, which the plan leaves alone"))
+        else:
+            actions.append(attempt(name, setting.value, lambda f=setter, v=setting.value: f(v), what))
     mem = plan.gpu_memory.value
     if mem == "growth":
         actions.append(Action("gpu_memory", mem, KEPT, "PyTorch's caching allocator already grows on demand"))

@@ -17,6 +17,8 @@ def apply(plan: Plan) -> list[Action]:
     ):
         if setting.source == ENVIRONMENT:
             actions.append(Action(name, setting.value, KEPT, "from the environment; TensorFlow reads it when it starts"))
+        elif not setting.applied:
+            actions.append(Action(name, setting.value, KEPT, "TensorFlow's default, which the plan leaves alone"))
         else:
             actions.append(attempt(name, setting.value, lambda f=setter, v=setting.value: f(v), "tf.config.threading"))
 

@@ -77,10 +77,10 @@ class Plan:
 
         Only what redline chose; what the user set stays as it is.
         """
-        out = {name: str(s.value) for name, s in self.thread_env.items() if s.source == AUTO}
+        out = {name: str(s.value) for name, s in self.thread_env.items() if s.source == AUTO and s.applied}
         for var, setting in (("TF_NUM_INTRAOP_THREADS", self.intra_op_threads),
                              ("TF_NUM_INTEROP_THREADS", self.inter_op_threads)):
-            if setting.source == AUTO:
+            if setting.source == AUTO and setting.applied:
                 out[var] = str(setting.value)
         if self.gpu_memory.source == AUTO and self.gpu_memory.value == "growth":
             out["TF_FORCE_GPU_ALLOW_GROWTH"] = "true"

@@ -51,6 +51,9 @@ def _threads(s: Snapshot, intra, inter):
     high = max(4, 4 * logical)
     hint = f" (at most 4x the {logical} logical CPUs here); leave it unset to let redline choose ({c.usable_physical} here)"
     story = _cpu_story(s)
+    # TensorFlow's own default: one thread per CPU the affinity mask allows (it ignores quotas and hyperthreads)
+    tf_default = len(c.affinity) if available(c.affinity) else logical
+    fix = c.usable_physical < tf_default  # a quota, or hyperthreads, that the default would oversubscribe
     out = []
     for arg, var, auto_value, why in (
         (intra, "TF_NUM_INTRAOP_THREADS", c.usable_physical,
@@ -66,8 +69,11 @@ def _threads(s: Snapshot, intra, inter):
         env_value = _env_int(s.env, var)
         if env_value:
             out.append(Setting(env_value, ENVIRONMENT, f"{var}={env_value} is set; left as it is"))
+        elif fix:
+            out.append(Setting(auto_value, AUTO, f"{why}; TensorFlow's default would start {tf_default}"))
         else:
-            out.append(Setting(auto_value, AUTO, why))
+            out.append(Setting(tf_default, AUTO, f"TensorFlow's default already uses the {tf_default} usable core(s) "
+                               f"({story}): nothing to fix, so it is left alone", applied=False))
     return out
 
 
@@ -76,6 +82,8 @@ def _thread_env(s: Snapshot, intra: Setting) -> dict:
     for var in THREAD_ENV:
         if var in s.env:
             env[var] = Setting(s.env[var], ENVIRONMENT, f"{var}={s.env[var]} is set; left as it is")
+        elif not intra.applied:
+            env[var] = Setting(intra.value, AUTO, "left to the library's default, like the intra-op pool", applied=False)
         else:
             env[var] = Setting(intra.value, AUTO, "OpenMP/MKL pools sized like the intra-op pool so the two cannot oversubscribe the cores")
     return env

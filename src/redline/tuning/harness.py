@@ -122,16 +122,17 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles: _Compiles, lo
     if not model.built or not model.optimizer.built:
         run({"own": True}, 1)  # one step builds the model and its optimizer, so their whole state can be put back
     with _KeepState(model) as keep:
-        plan = {}
-        for name, cand in candidates.items():
+        plan, calib = {}, {}
+
+        def calibrate(name, cand):
+            """Warm, then find a step count that runs about ``seconds``; its rate, or the candidate dropped with why."""
             try:
                 recompile(cand)
                 spe = kwargs.get("steps_per_execution", 1) if cand.get("own") else cand["steps_per_execution"]
                 cap = steps_epoch or 10**6
-                warm = max(2 * spe, min(8 * spe, cap))
                 if spe > cap:
                     raise ValueError(f"steps_per_execution={spe} is more than the {cap} steps of an epoch")
-                run(cand, min(warm, cap))  # trace/compile and warm
+                run(cand, min(max(2 * spe, min(8 * spe, cap)), cap))  # trace/compile and warm
                 n = min(max(4 * spe, 16), cap)
                 rate, took = run(cand, n)
                 while took < seconds / 3 and n < cap:  # grow until the timing is worth something
@@ -140,14 +141,41 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles: _Compiles, lo
                 n = int(rate * seconds) if rate else n
                 n = max(3 * spe, n - n % spe)
                 plan[name] = min(n, cap - cap % spe if cap >= spe else spe)
-                keep.restore()
+                calib[name] = rate
+                return rate
             except Exception as exc:  # a candidate the backend cannot run (XLA, memory, ...) is dropped, with why
                 out["candidates"][name] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
                 log(f"  dropped {name}: {type(exc).__name__}: {str(exc)[:120]}")
+                return None
+            finally:
                 try:
                     keep.restore()
                 except Exception:  # noqa: BLE001  the model may be unusable after a failed compile; the next recompile decides
                     log(f"  (state could not be restored after {name})")
+
+        candidates = dict(candidates)
+        for name, cand in list(candidates.items()):
+            calibrate(name, cand)
+        ladder = trial.get("ladder")
+        if ladder:
+            # steps_per_execution 2, 4, 8, ...: on while each doubling gains at least `flattens`, up to an epoch's steps
+            best_s, best_rate, steps = 1, calib.get("default") or 0.0, []
+            s = 2
+            while s <= (steps_epoch or 4096):
+                cand = {"steps_per_execution": s, "jit_compile": ladder.get("jit_compile", "auto")}
+                rate = calibrate(f"spe {s}", cand)
+                steps.append([s, round(rate or 0.0, 2)])
+                if not rate or rate < best_rate * (1 + ladder.get("flattens", 0.05)):
+                    break
+                best_s, best_rate = s, rate
+                s *= 2
+            out["ladder"] = steps
+            if best_s > 1:
+                for extra, jit in ((f"spe {best_s}", ladder.get("jit_compile", "auto")),) + (
+                        ((f"spe {best_s} + jit", True),) if ladder.get("try_jit") else ()):
+                    candidates[extra] = {"steps_per_execution": best_s, "jit_compile": jit}
+                    if extra not in plan:
+                        calibrate(extra, candidates[extra])
         for r in range(rounds):
             for name, cand in candidates.items():
                 if name not in plan:

@@ -70,7 +70,7 @@ def run_trial(script: str, args: list, cand: Candidate, trial: dict, timeout: fl
     """One trial process; its result dict (status ok / no-fit / script-error / failed / timeout)."""
     cmd = [sys.executable, "-m", "redline.tuning.harness", script, *args]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=_trial_env(cand, trial), timeout=max(5, timeout))
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=_trial_env(cand, trial), timeout=max(1, timeout))
     except subprocess.TimeoutExpired as exc:
         return {"status": "timeout", "error": f"no result within {timeout:.0f} s (the budget)",
                 "stderr": (exc.stderr or b"")[-2000:] if isinstance(exc.stderr, bytes) else (exc.stderr or "")[-2000:]}
@@ -196,14 +196,16 @@ def tune(script: str, args=(), *, budget_s: float = 180, allow=(), snapshot=None
     snapshot = snapshot or detect()
     backend = snapshot.runtime.keras_backend
     args = list(args)
-    left = lambda: budget_s - (time.perf_counter() - started)  # noqa: E731
+    left = lambda: budget_s - 2 - (time.perf_counter() - started)  # noqa: E731  (2 s kept for the result)
     base_trial = {"candidates": {"default": {"steps_per_execution": 1, "jit_compile": "auto", "own": True}},
                   "rounds": 3, "seconds": seconds}
 
     procs = process_candidates(snapshot, backend, allow)
     default = procs[0]
     progress(f"trial 1: the script as written ({backend})")
+    t0 = time.perf_counter()
     first = run_trial(script, args, default, _own_knobs(base_trial), left())
+    per_trial = time.perf_counter() - t0  # what one trial process costs with this script
     if first.get("status") in ("script-error", "no-fit"):
         out = (first.get("stdout", "") + first.get("stderr", "")).strip().splitlines()[-8:]
         raise ScriptProblem(f"{script!r} cannot be tuned: {first['error']}" + (f" (last output: {' | '.join(out)[-300:]})" if out else ""))
@@ -212,24 +214,27 @@ def tune(script: str, args=(), *, budget_s: float = 180, allow=(), snapshot=None
         raise ScriptProblem(f"{script!r}: the trial of the script as written failed: {default.error[:300]}")
     if first.get("data") in ("DatasetV2", "_PrefetchDataset", "PrefetchDataset", "_BatchDataset", "BatchDataset",
                              "_MapDataset", "MapDataset", "_ShuffleDataset") or "Dataset" in str(first.get("data")):
-        if backend == "tensorflow":
-            procs.append(Candidate("parallel maps", trial={"parallel_map": snapshot.cpu.usable},
+        if backend == "tensorflow":  # measured early: a sequential map is the usual bottleneck of such scripts
+            at = 1 + sum(c.name.startswith("backend ") for c in procs[1:])
+            procs.insert(at, Candidate("parallel maps", trial={"parallel_map": snapshot.cpu.usable},
                                    why=f"the script's sequential Dataset.map calls run with {snapshot.cpu.usable} parallel calls, order kept"))
     not_measured = []
+    # kept back for the in-process knobs: one more trial process measuring about 7 candidates
+    reserve = per_trial + 7 * (base_trial["rounds"] + 3) * seconds * 1.5
     # the per-process candidates, alternating with the default, twice where the budget allows
     live = [c for c in procs[1:] if not c.error]
     for rep in range(2):
         for cand in live:
             if cand.error and rep:
                 continue
-            if left() < 15:
+            if left() - reserve < per_trial:
                 not_measured.append(f"{cand.name} (round {rep + 1}): the budget ran out")
                 continue
             progress(f"trial: {cand.name}" + (" (again)" if rep else ""))
-            _absorb(cand, run_trial(script, args, cand, _own_knobs(base_trial), left()))
-        if rep == 0 and left() >= 15:
+            _absorb(cand, run_trial(script, args, cand, _own_knobs(base_trial), left() - reserve))
+        if rep == 0 and left() - reserve >= per_trial:
             progress("trial: the script as written (again)")
-            _absorb(default, run_trial(script, args, default, _own_knobs(base_trial), left()))
+            _absorb(default, run_trial(script, args, default, _own_knobs(base_trial), left() - reserve))
     best = default
     reasons = []
     for cand in procs[1:]:
@@ -242,30 +247,31 @@ def tune(script: str, args=(), *, budget_s: float = 180, allow=(), snapshot=None
                        f"({best.median / default.median:.2f}x; spreads {best.spread:.0%} and {default.spread:.0%})")
     # in-process knobs inside the best process
     inprocess, chosen_knobs = [], None
-    steps_epoch = (best.detail or default.detail).get("steps_in_epoch")
     backend_best = best.detail.get("backend") or backend
-    if left() < 20:
+    if left() < per_trial:
         not_measured.append("steps_per_execution / jit_compile: the budget ran out")
     else:
         cands = {"default": {"steps_per_execution": 1, "jit_compile": "auto", "own": True}}
-        ladder = [s for s in (4, 16, 64) if not steps_epoch or s <= steps_epoch]
-        for s in ladder:
-            cands[f"spe {s}"] = {"steps_per_execution": s, "jit_compile": "auto"}
-        if backend_best == "tensorflow":
+        if backend_best == "tensorflow":  # Keras' "auto" leaves XLA off for TensorFlow on CPU: measure it
             cands["jit"] = {"steps_per_execution": 1, "jit_compile": True}
-            if ladder:
-                cands[f"spe {ladder[-1]} + jit"] = {"steps_per_execution": ladder[-1], "jit_compile": True}
-        progress(f"trial: steps_per_execution / jit_compile in '{best.name}' ({len(cands)} candidates x 3 rounds)")
+        ladder = {"jit_compile": "auto", "try_jit": backend_best == "tensorflow", "flattens": SPE_FLATTENS}
+        progress(f"trial: steps_per_execution 2, 4, 8, ... until the gain flattens, and jit_compile, in '{best.name}'")
         res = run_trial(script, args, Candidate(best.name, best.env, dict(best.trial)),
-                        {**base_trial, "candidates": cands, "own_knobs": True}, left())
+                        {**base_trial, "candidates": cands, "ladder": ladder}, left())
         if res.get("status") != "ok":
             not_measured.append(f"steps_per_execution / jit_compile: {res.get('error')}")
         else:
-            for name, spec in cands.items():
+            names = list(cands) + [n for n in res["candidates"] if n not in cands]
+            for name in names:
                 r = res["candidates"].get(name, {})
+                spec = cands.get(name) or _spec_of(name)
                 c = Candidate(name, trial={"knobs": {k: spec[k] for k in ("steps_per_execution", "jit_compile")}},
                               runs=list(r.get("steps_per_s", [])), error=r.get("error"))
                 inprocess.append(c)
+            if res.get("ladder"):
+                reasons.append("steps_per_execution ladder (calibration steps/s): "
+                               + ", ".join(f"{s}: {r:,.1f}" for s, r in res["ladder"])
+                               + f" - stopped where doubling gained less than {SPE_FLATTENS:.0%} or at an epoch's steps")
             inner_default = inprocess[0]
             win = inner_default
             for c in inprocess[1:]:
@@ -282,6 +288,12 @@ def tune(script: str, args=(), *, budget_s: float = 180, allow=(), snapshot=None
                       default=default, processes=procs, inprocess=inprocess, chosen_process=best,
                       chosen_knobs=chosen_knobs, reasons=reasons, not_measured=not_measured,
                       script_output=first.get("stdout", ""))
+
+
+def _spec_of(name: str) -> dict:
+    """The knobs of a ladder candidate from its name: "spe 16" or "spe 16 + jit"."""
+    spe = int(name.split()[1])
+    return {"steps_per_execution": spe, "jit_compile": True if name.endswith("+ jit") else "auto"}
 
 
 def _own_knobs(trial: dict) -> dict:
