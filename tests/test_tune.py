@@ -219,3 +219,34 @@ def test_tune_with_the_backend_not_installed(tmp_path):
     s = script(tmp_path, TINY)
     r = python_without(("torch",), ["-m", "redline", "tune", s], env={"KERAS_BACKEND": "torch"}, timeout=60)
     assert r.returncode == 2 and "torch" in r.stderr and "not installed" in r.stderr and "Traceback" not in r.stderr
+
+
+INPUT_BOUND = """
+import numpy as np, tensorflow as tf, keras
+
+def heavy(x, y):
+    m = tf.reshape(tf.tile(x, [256]), (64, 64))
+    for _ in range(6):
+        m = tf.linalg.matmul(m, m) / 64.0
+    return tf.reduce_mean(m, axis=0)[:8], y
+
+x = np.random.default_rng(0).random((2048, 16), dtype=np.float32); y = np.ones((2048, 1), "float32")
+ds = tf.data.Dataset.from_tensor_slices((x, y)).map(heavy).batch(32)
+model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1)])
+model.compile("sgd", "mse")
+model.fit(ds, epochs=2)
+"""
+
+
+def test_diagnose_an_unchanged_script_gives_the_input_bound_verdict(tmp_path):
+    s = script(tmp_path, INPUT_BOUND)
+    rec = tmp_path / "run.jsonl"
+    r = subprocess.run([sys.executable, "-m", "redline", "diagnose", s, "--seconds", "0.5", "--repeats", "1", "--json",
+                        "--save", str(rec)], capture_output=True, text=True, env=ENV, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    d = json.loads(r.stdout)
+    assert d["kind"] == "input-bound" and d["input_grade"] == "highly input-bound", d["breakdown"]
+    assert d["record"] == str(rec) and rec.exists()
+    r = subprocess.run([sys.executable, "-m", "redline", "report", str(rec), "-o", str(tmp_path / "r.html")],
+                       capture_output=True, text=True, env=ENV, timeout=120)
+    assert r.returncode == 0 and "verdict: input-bound" in r.stdout

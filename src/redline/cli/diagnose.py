@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 
 from ..diagnosis import diagnose_record
@@ -15,8 +16,10 @@ HELP = "classify a run as input-, compute- or overhead-bound and say what to cha
 
 
 def register(sub) -> None:
-    p = sub.add_parser("diagnose", help=HELP, description=HELP + ". Give a run record, or --workload to measure one.")
-    p.add_argument("record", nargs="?", metavar="RUN", help="a run record (.jsonl) written by redline.Monitor or redline.diagnose")
+    p = sub.add_parser("diagnose", help=HELP, description=HELP + ". Give a run record; or a training script (.py), whose "
+                       "first Model.fit is measured unchanged; or --workload to measure a built-in one.")
+    p.add_argument("record", nargs="?", metavar="RUN|SCRIPT",
+                   help="a run record (.jsonl) written by redline.Monitor or redline.diagnose, or a Python training script")
     p.add_argument("--workload", metavar="NAME", help=f"measure a built-in workload instead: {', '.join(WORKLOADS)}")
     p.add_argument("--pipeline", choices=("naive", "redline"), default="naive",
                    help="with --workload: the tutorial's input (naive, default) or redline.data's")
@@ -24,15 +27,46 @@ def register(sub) -> None:
     p.add_argument("--repeats", type=int, default=2, help="with --workload: measurements of each throughput, the fastest kept (default 2)")
     p.add_argument("--save", metavar="FILE", help="with --workload: also write the run record to FILE")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("args", nargs=argparse.REMAINDER, help="with SCRIPT: the script's own arguments")
     p.set_defaults(func=main)
+
+
+def _diagnose_script(script, args):
+    """The script's first fit measured by redline.diagnose in a trial process; its record read back here."""
+    import os
+    import tempfile
+
+    from ..tuning.search import Candidate, ScriptProblem, run_trial
+
+    if not os.path.isfile(script):
+        what = "is a directory" if os.path.isdir(script) else "does not exist"
+        raise UsageError(f"script {script!r} {what}; give the path of a Python file, e.g. redline diagnose train.py")
+    check_probe_args(args.seconds, args.repeats)
+    if args.save:
+        check_output(args.save, "--save", "a run record", replaceable=is_run_record)
+    record = args.save or os.path.join(tempfile.mkdtemp(prefix="redline-diagnose-"), "run.jsonl")
+    res = run_trial(script, list(args.args), Candidate("as written"),
+                    {"mode": "diagnose", "seconds": args.seconds, "repeats": args.repeats, "record": os.path.abspath(record)},
+                    timeout=1800)
+    if res.get("status") != "ok":
+        out = (res.get("stdout", "") + res.get("stderr", "")).strip().splitlines()[-6:]
+        raise ScriptProblem(f"{script!r} cannot be diagnosed: {res.get('error')}" + (f" (last output: {' | '.join(out)[-300:]})" if out else ""))
+    rec, _, diag = diagnose_record(record)
+    return diag, (record if args.save else None), rec.notes
 
 
 def main(args) -> int:
     if (args.record is None) == (args.workload is None):
         raise UsageError("give a run record (redline diagnose run.jsonl) or --workload NAME, not both and not neither")
-    if args.record is not None and args.save:
-        raise UsageError("--save goes with --workload; a run record is already saved")
-    if args.workload is not None:
+    script = args.record if args.record is not None and args.record.endswith(".py") else None
+    if args.args and script is None:
+        raise UsageError(f"arguments {' '.join(args.args)!r} go with a training script (redline diagnose train.py ARGS); "
+                         "a run record takes none")
+    if args.record is not None and args.save and script is None:
+        raise UsageError("--save goes with --workload or a script; a run record is already saved")
+    if script is not None:
+        diag, path, notes = _diagnose_script(script, args)
+    elif args.workload is not None:
         from ..benchmarking.workload_probe import diagnose_workload
         from ..workloads import get as get_workload
 

@@ -158,16 +158,22 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles: _Compiles, lo
             calibrate(name, cand)
         ladder = trial.get("ladder")
         if ladder:
-            # steps_per_execution 2, 4, 8, ...: on while each doubling gains at least `flattens`, up to an epoch's steps
-            best_s, best_rate, steps = 1, calib.get("default") or 0.0, []
+            # steps_per_execution 2, 4, 8, ...: on while doubling gains at least `flattens` over the best so far, up to an
+            # epoch's steps; one flat step may be noise, so the ladder stops after two in a row
+            best_s, best_rate, steps, flat = 1, calib.get("default") or 0.0, [], 0
             s = 2
             while s <= (steps_epoch or 4096):
                 cand = {"steps_per_execution": s, "jit_compile": ladder.get("jit_compile", "auto")}
                 rate = calibrate(f"spe {s}", cand)
                 steps.append([s, round(rate or 0.0, 2)])
-                if not rate or rate < best_rate * (1 + ladder.get("flattens", 0.05)):
+                if not rate:
                     break
-                best_s, best_rate = s, rate
+                if rate < best_rate * (1 + ladder.get("flattens", 0.05)):
+                    flat += 1
+                    if flat == 2:
+                        break
+                else:
+                    best_s, best_rate, flat = s, rate, 0
                 s *= 2
             out["ladder"] = steps
             if best_s > 1:
@@ -218,6 +224,17 @@ def main(argv=None) -> int:
         names = ("batch_size", "epochs", "verbose", "callbacks", "validation_split", "validation_data", "shuffle")
         kw = {**dict(zip(names, args)), **kwargs, "x": x, "y": y}
         t0 = time.perf_counter()
+        if trial.get("mode") == "diagnose":
+            owner.fit = original_fit  # diagnose() runs fit itself
+            from ..diagnosis.probe import diagnose
+
+            try:
+                d = diagnose(model, x, y, batch_size=kw.get("batch_size"), record=trial["record"],
+                             seconds=trial.get("seconds", 1.5), repeats=trial.get("repeats", 2))
+            except Exception as exc:  # the measurement failed on this script: say so, with where
+                _finish({"status": "failed", "stage": "diagnose", "error": f"{type(exc).__name__}: {exc}"[:500],
+                         "trace": traceback.format_exc()[-2000:]}, 3)
+            _finish({"status": "ok", "kind": d.kind, "measure_s": round(time.perf_counter() - t0, 2)})
         try:
             result = measure_fit(model, original_fit, kw, trial, compiles, log)
         except Exception as exc:  # the measurement itself failed on this script: say so, with where

@@ -271,7 +271,7 @@ def tune(script: str, args=(), *, budget_s: float = 180, allow=(), snapshot=None
             if res.get("ladder"):
                 reasons.append("steps_per_execution ladder (calibration steps/s): "
                                + ", ".join(f"{s}: {r:,.1f}" for s, r in res["ladder"])
-                               + f" - stopped where doubling gained less than {SPE_FLATTENS:.0%} or at an epoch's steps")
+                               + f" - stopped after two doublings in a row gained less than {SPE_FLATTENS:.0%}, or at an epoch's steps")
             inner_default = inprocess[0]
             win = inner_default
             for c in inprocess[1:]:
