@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 
 from ..diagnosis import diagnose_record
@@ -27,7 +26,8 @@ def register(sub) -> None:
     p.add_argument("--repeats", type=int, default=2, help="with --workload: measurements of each throughput, the fastest kept (default 2)")
     p.add_argument("--save", metavar="FILE", help="with --workload: also write the run record to FILE")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("args", nargs=argparse.REMAINDER, help="with SCRIPT: the script's own arguments")
+    # after `--`, so that redline's own options may still follow a record: redline diagnose train.py --json -- --epochs 3
+    p.add_argument("args", nargs="*", metavar="-- ARGS", help="with SCRIPT: the script's own arguments, after --")
     p.set_defaults(func=main)
 
 
@@ -60,7 +60,7 @@ def main(args) -> int:
         raise UsageError("give a run record (redline diagnose run.jsonl) or --workload NAME, not both and not neither")
     script = args.record if args.record is not None and args.record.endswith(".py") else None
     if args.args and script is None:
-        raise UsageError(f"arguments {' '.join(args.args)!r} go with a training script (redline diagnose train.py ARGS); "
+        raise UsageError(f"arguments {' '.join(args.args)!r} go with a training script (redline diagnose train.py -- ARGS); "
                          "a run record takes none")
     if args.record is not None and args.save and script is None:
         raise UsageError("--save goes with --workload or a script; a run record is already saved")
