@@ -250,3 +250,41 @@ def test_diagnose_an_unchanged_script_gives_the_input_bound_verdict(tmp_path):
     r = subprocess.run([sys.executable, "-m", "redline", "report", str(rec), "-o", str(tmp_path / "r.html")],
                        capture_output=True, text=True, env=ENV, timeout=120)
     assert r.returncode == 0 and "verdict: input-bound" in r.stdout
+
+
+def test_the_notebook_api_measures_here_and_restores_the_model():
+    """redline.tune(model, x, y): in-process knobs measured, the weights, optimizer state and compilation put back."""
+    code = textwrap.dedent("""
+        import json, numpy as np, keras, redline
+        x = np.random.default_rng(0).random((1024, 8), dtype=np.float32); y = x.sum(axis=1, keepdims=True)
+        model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
+        model.compile("adam", "mse", steps_per_execution=1)
+        model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+        before = [v.numpy().copy() for v in model.weights + model.optimizer.variables]
+        r = redline.tune(model, x, y, batch_size=16, budget_s=25, seconds=0.3)
+        after = [v.numpy() for v in model.weights + model.optimizer.variables]
+        print(json.dumps({"same": all(np.array_equal(a, b) for a, b in zip(before, after)), "n": len(before),
+                          "spe": model.steps_per_execution, "kwargs": r.compile_kwargs(), "text": str(r),
+                          "names": [c.name for c in r.candidates], "default_runs": len(r.default.runs)}))
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, timeout=180)
+    assert r.returncode == 0, r.stderr[-3000:]
+    d = json.loads(r.stdout.strip().splitlines()[-1])
+    assert d["same"] and d["n"] > 4 and d["spe"] == 1        # the model as it was, compiled as it was
+    assert d["default_runs"] == 3 and "jit" in d["names"] and "default" in d["text"]
+    assert set(d["kwargs"]) <= {"steps_per_execution", "jit_compile"}
+
+
+def test_the_notebook_api_bad_input():
+    import keras
+
+    import redline
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    with pytest.raises(redline.UsageError, match="compile the model first"):
+        redline.tune(model, [[1.0, 2.0]])
+    model.compile("sgd", "mse")
+    with pytest.raises(redline.UsageError, match="budget_s=0"):
+        redline.tune(model, [[1.0, 2.0]], budget_s=0)
+    with pytest.raises(redline.UsageError, match="changes the math"):
+        redline.tune(model, [[1.0, 2.0]], allow=("precision",))

@@ -18,7 +18,7 @@ __all__ = [
 
 
 def __getattr__(name):
-    """`redline.data`, `redline.Monitor` and `redline.diagnose` on first use, so `import redline` stays light."""
+    """`redline.data`, `redline.Monitor`, `redline.diagnose` and `redline.tune` on first use, so `import redline` stays light."""
     import importlib
 
     if name == "data":
@@ -27,4 +27,6 @@ def __getattr__(name):
         return importlib.import_module(".monitoring.monitor", __name__).Monitor
     if name == "diagnose":
         return importlib.import_module(".diagnosis.probe", __name__).diagnose
+    if name == "tune":
+        return importlib.import_module(".tuning.notebook", __name__).tune
     raise AttributeError(f"module 'redline' has no attribute {name!r}")

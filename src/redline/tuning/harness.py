@@ -90,6 +90,8 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles: _Compiles, lo
     own = {k: kwargs[k] for k in ("steps_per_execution", "jit_compile") if k in kwargs}
     candidates = trial["candidates"]
     seconds = trial.get("seconds", 1.0)
+    deadline = time.perf_counter() + trial["budget_s"] if trial.get("budget_s") else None
+    late = lambda: deadline is not None and time.perf_counter() > deadline  # noqa: E731
     rounds = trial.get("rounds", 3)
     base_kwargs = {k: v for k, v in fit_args.items() if k not in ("x", "y", "epochs", "callbacks", "verbose",
                                                                     "steps_per_epoch", "validation_data", "validation_split",
@@ -126,6 +128,9 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles: _Compiles, lo
 
         def calibrate(name, cand):
             """Warm, then find a step count that runs about ``seconds``; its rate, or the candidate dropped with why."""
+            if late():
+                out.setdefault("not_measured", []).append(f"{name}: the budget ran out")
+                return None
             try:
                 recompile(cand)
                 spe = kwargs.get("steps_per_execution", 1) if cand.get("own") else cand["steps_per_execution"]
@@ -185,6 +190,9 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles: _Compiles, lo
         for r in range(rounds):
             for name, cand in candidates.items():
                 if name not in plan:
+                    continue
+                if late() and r:
+                    out.setdefault("not_measured", []).append(f"{name}, round {r + 1}: the budget ran out")
                     continue
                 try:
                     recompile(cand)

@@ -1,0 +1,101 @@
+"""redline.tune(model, x, y): the in-process knobs measured in this process, for notebooks.
+
+The model must be compiled. steps_per_execution (2, 4, 8, ... until the gain
+flattens) and, on TensorFlow, jit_compile are measured from the model's current
+weights and optimizer state, which are put back afterwards, as is its own
+compilation. The result says what to pass to compile() and fit().
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..errors import UsageError
+from .search import SPE_FLATTENS, Candidate, better
+
+
+@dataclass
+class NotebookTuneResult:
+    candidates: list
+    chosen: Candidate
+    default: Candidate
+    reasons: list = field(default_factory=list)
+    not_measured: list = field(default_factory=list)
+
+    def compile_kwargs(self) -> dict:
+        """Arguments for model.compile(...) with the chosen knobs; empty when the model's own were best."""
+        return {} if self.chosen is self.default else dict(self.chosen.trial["knobs"])
+
+    def fit_kwargs(self) -> dict:
+        """Arguments for model.fit(...): none yet; the input path is not changed by this version."""
+        return {}
+
+    def __str__(self) -> str:
+        lines = []
+        ref = self.default.median
+        for c in self.candidates:
+            if c.error:
+                lines.append(f"  {c.name:22s} dropped: {c.error[:80]}")
+            elif c.runs:
+                lines.append(f"  {c.name:22s} {c.median:10,.1f} steps/s ({min(c.runs):,.1f}-{max(c.runs):,.1f})  "
+                             f"{c.median / ref:5.2f}x" + ("  CHOSEN" if c is self.chosen and c is not self.default else ""))
+        lines += [f"  because {r}" for r in self.reasons] + [f"  not measured: {n}" for n in self.not_measured]
+        return "\n".join(lines)
+
+
+def tune(model, x, y=None, *, batch_size=None, budget_s: float = 60, allow=(), seconds: float = 0.5) -> NotebookTuneResult:
+    """Measure steps_per_execution and jit_compile for ``model.fit(x, y, batch_size=...)`` here; restore the model."""
+    import keras
+
+    from .harness import measure_fit
+
+    if not isinstance(model, keras.Model):
+        raise UsageError(f"tune needs a keras.Model, got {type(model).__name__}")
+    config = getattr(getattr(model, "_compile_config", None), "config", None)
+    if not getattr(model, "compiled", False) or config is None:
+        raise UsageError("tune measures training steps: compile the model first, e.g. model.compile(optimizer='adam', loss=...)")
+    if isinstance(budget_s, bool) or not isinstance(budget_s, (int, float)) or not 5 <= budget_s <= 3600:
+        raise UsageError(f"budget_s={budget_s!r} is not valid: give 5 to 3600 seconds (default 60)")
+    bad = [a for a in allow if a]
+    if bad:
+        raise UsageError(f"allow={tuple(bad)!r} is not valid here: redline.tune() measures no knob that changes the math; "
+                         "`redline tune --allow precision SCRIPT` measures precision in fresh processes")
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+        raise UsageError(f"batch_size={batch_size!r} is not valid: give a whole number of 1 or more, or None")
+    own = dict(config)
+    owner = type(model)
+
+    class _Recorded:
+        calls = {id(model): ((), own)}
+        original = owner.compile
+
+    backend = keras.backend.backend()
+    cands = {"default": {"own": True, "steps_per_execution": 1, "jit_compile": "auto"}}
+    if backend == "tensorflow":
+        cands["jit"] = {"steps_per_execution": 1, "jit_compile": True}
+    trial = {"candidates": cands, "rounds": 3, "seconds": seconds, "budget_s": budget_s,
+             "ladder": {"jit_compile": "auto", "try_jit": backend == "tensorflow", "flattens": SPE_FLATTENS}}
+    try:
+        res = measure_fit(model, owner.fit, {"x": x, "y": y, "batch_size": batch_size}, trial, _Recorded, lambda m: None)
+    finally:
+        owner.compile(model, **own)  # the model's own compilation back, with the weights and optimizer state it had
+    names = list(cands) + [n for n in res["candidates"] if n not in cands]
+    out = []
+    for name in names:
+        r = res["candidates"].get(name, {})
+        spec = cands.get(name) or {"steps_per_execution": int(name.split()[1]), "jit_compile": True if name.endswith("+ jit") else "auto"}
+        out.append(Candidate(name, trial={"knobs": {k: spec[k] for k in ("steps_per_execution", "jit_compile")}},
+                             runs=list(r.get("steps_per_s", [])), error=r.get("error")))
+    default = out[0]
+    chosen = default
+    for c in out[1:]:
+        if better(c, chosen):
+            chosen = c
+    reasons = [f"{chosen.name}: {chosen.median:,.1f} against {default.median:,.1f} steps/s ({chosen.median / default.median:.2f}x)"
+               if chosen is not default else "no candidate beat the model's own compile arguments by more than the spread measured"]
+    if res.get("ladder"):
+        reasons.append("steps_per_execution ladder: " + ", ".join(f"{s}: {r:,.1f}" for s, r in res["ladder"]))
+    return NotebookTuneResult(out, chosen, default, reasons, res.get("not_measured", []))
+
+
+__all__ = ["NotebookTuneResult", "tune"]
