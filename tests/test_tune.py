@@ -195,6 +195,8 @@ def test_tune_end_to_end_within_its_budget_even_when_the_cache_cannot_be_written
     (["tune", "--budget", "-5", "x.py"], "'-5' is not valid"),
     (["tune", "--budget", "soon", "x.py"], "not a number"),
     (["tune", "--allow", "batch", "{script}"], "--allow batch is not valid"),
+    (["tune", "--json", "{script}", "{script}"], "refuses to write over"),      # the script itself is not tune results
+    (["tune", "--json", "/proc/t.json", "{script}"], "not writable"),
 ])
 def test_tune_bad_input(capsys, tmp_path, argv, words):
     from clirun import cli

@@ -51,6 +51,15 @@ def is_bench_results(path: str) -> bool:
     return isinstance(data, dict) and str(data.get("schema", "")).startswith("redline.bench/")
 
 
+def is_tune_results(path: str) -> bool:
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return os.path.isfile(path) and os.path.getsize(path) == 0
+    return isinstance(data, dict) and str(data.get("schema", "")).startswith("redline.tune/")
+
+
 def check_output(path, what: str, kind: str, replaceable=None) -> str:
     """Fail now, with one line, if ``path`` cannot take the ``kind`` of file about to be written.
 
@@ -81,7 +90,8 @@ def check_output(path, what: str, kind: str, replaceable=None) -> str:
 def _not_kind(kind: str) -> str:
     return {"a run record": "not a redline run record",
             "an HTML report": "not an HTML report redline wrote",
-            "bench results": "not redline bench results"}.get(kind, f"not {kind}")
+            "bench results": "not redline bench results",
+            "tune results": "not redline tune results"}.get(kind, f"not {kind}")
 
 
 def same_file(a, b) -> bool:
@@ -91,4 +101,4 @@ def same_file(a, b) -> bool:
         return os.path.abspath(a) == os.path.abspath(b)
 
 
-__all__ = ["HTML_MARK", "check_output", "is_bench_results", "is_html_report", "is_run_record", "same_file"]
+__all__ = ["HTML_MARK", "check_output", "is_bench_results", "is_html_report", "is_run_record", "is_tune_results", "same_file"]

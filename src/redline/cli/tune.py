@@ -9,7 +9,7 @@ import os
 import sys
 
 from ..errors import UsageError
-from ..outputs import check_output
+from ..outputs import check_output, is_tune_results
 from ..reporting.text import table
 
 HELP = "measure an unchanged training script under candidate settings and keep the fastest for `redline run`"
@@ -112,7 +112,7 @@ def main(args) -> int:
         raise UsageError(f"--allow {','.join(bad)} is not valid: redline tune measures only {', '.join(ALLOWED_NOW)} of the "
                          "knobs that change the math (batch and order are not measured by this version)")
     if args.json:
-        check_output(args.json, "--json", "tune results")
+        check_output(args.json, "--json", "tune results", replaceable=is_tune_results)
     from ..applying import require_backend
 
     require_backend(snapshot.runtime.keras_backend, f"Keras backend from {snapshot.runtime.keras_backend_source}")

@@ -204,7 +204,7 @@ def tune(script: str, args=(), *, budget_s: float = 180, allow=(), snapshot=None
     default = procs[0]
     progress(f"trial 1: the script as written ({backend})")
     t0 = time.perf_counter()
-    first = run_trial(script, args, default, _own_knobs(base_trial), left())
+    first = run_trial(script, args, default, base_trial, left())
     per_trial = time.perf_counter() - t0  # what one trial process costs with this script
     if first.get("status") in ("script-error", "no-fit"):
         out = (first.get("stdout", "") + first.get("stderr", "")).strip().splitlines()[-8:]
@@ -231,10 +231,10 @@ def tune(script: str, args=(), *, budget_s: float = 180, allow=(), snapshot=None
                 not_measured.append(f"{cand.name} (round {rep + 1}): the budget ran out")
                 continue
             progress(f"trial: {cand.name}" + (" (again)" if rep else ""))
-            _absorb(cand, run_trial(script, args, cand, _own_knobs(base_trial), left() - reserve))
+            _absorb(cand, run_trial(script, args, cand, base_trial, left() - reserve))
         if rep == 0 and left() - reserve >= per_trial:
             progress("trial: the script as written (again)")
-            _absorb(default, run_trial(script, args, default, _own_knobs(base_trial), left() - reserve))
+            _absorb(default, run_trial(script, args, default, base_trial, left() - reserve))
     best = default
     reasons = []
     for cand in procs[1:]:
@@ -294,10 +294,6 @@ def _spec_of(name: str) -> dict:
     """The knobs of a ladder candidate from its name: "spe 16" or "spe 16 + jit"."""
     spe = int(name.split()[1])
     return {"steps_per_execution": spe, "jit_compile": True if name.endswith("+ jit") else "auto"}
-
-
-def _own_knobs(trial: dict) -> dict:
-    return {**trial, "own_knobs": True}
 
 
 __all__ = ["ALLOWABLE", "Candidate", "ScriptProblem", "TuneResult", "better", "process_candidates", "run_trial", "tune"]
