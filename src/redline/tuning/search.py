@@ -212,8 +212,7 @@ def tune(script: str, args=(), *, budget_s: float = 180, allow=(), snapshot=None
     _absorb(default, first)
     if default.error:
         raise ScriptProblem(f"{script!r}: the trial of the script as written failed: {default.error[:300]}")
-    if first.get("data") in ("DatasetV2", "_PrefetchDataset", "PrefetchDataset", "_BatchDataset", "BatchDataset",
-                             "_MapDataset", "MapDataset", "_ShuffleDataset") or "Dataset" in str(first.get("data")):
+    if "Dataset" in str(first.get("data")):  # fit got a tf.data pipeline (its class name, e.g. _BatchDataset)
         if backend == "tensorflow":  # measured early: a sequential map is the usual bottleneck of such scripts
             at = 1 + sum(c.name.startswith("backend ") for c in procs[1:])
             procs.insert(at, Candidate("parallel maps", trial={"parallel_map": snapshot.cpu.usable},
