@@ -164,7 +164,8 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles: _Compiles, lo
         ladder = trial.get("ladder")
         if ladder:
             # steps_per_execution 2, 4, 8, ...: on while doubling gains at least `flattens` over the best so far, up to an
-            # epoch's steps; one flat step may be noise, so the ladder stops after two in a row
+            # epoch's steps. A single calibration run is noisy, so the ladder stops only after three flat doublings in a
+            # row, and every step it measured then goes into the interleaved rounds: the choice rests on medians.
             best_s, best_rate, steps, flat = 1, calib.get("default") or 0.0, [], 0
             s = 2
             while s <= (steps_epoch or 4096):
@@ -175,18 +176,18 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles: _Compiles, lo
                     break
                 if rate < best_rate * (1 + ladder.get("flattens", 0.05)):
                     flat += 1
-                    if flat == 2:
+                    if flat == 3:
                         break
                 else:
                     best_s, best_rate, flat = s, rate, 0
                 s *= 2
             out["ladder"] = steps
-            if best_s > 1:
-                for extra, jit in ((f"spe {best_s}", ladder.get("jit_compile", "auto")),) + (
-                        ((f"spe {best_s} + jit", True),) if ladder.get("try_jit") else ()):
-                    candidates[extra] = {"steps_per_execution": best_s, "jit_compile": jit}
-                    if extra not in plan:
-                        calibrate(extra, candidates[extra])
+            for s_, rate in steps:
+                if rate and f"spe {s_}" in plan:
+                    candidates[f"spe {s_}"] = {"steps_per_execution": s_, "jit_compile": ladder.get("jit_compile", "auto")}
+            if best_s > 1 and ladder.get("try_jit"):
+                candidates[f"spe {best_s} + jit"] = {"steps_per_execution": best_s, "jit_compile": True}
+                calibrate(f"spe {best_s} + jit", candidates[f"spe {best_s} + jit"])
         for r in range(rounds):
             for name, cand in candidates.items():
                 if name not in plan:

@@ -218,8 +218,8 @@ def tune(script: str, args=(), *, budget_s: float = 180, allow=(), snapshot=None
             procs.insert(at, Candidate("parallel maps", trial={"parallel_map": snapshot.cpu.usable},
                                    why=f"the script's sequential Dataset.map calls run with {snapshot.cpu.usable} parallel calls, order kept"))
     not_measured = []
-    # kept back for the in-process knobs: one more trial process measuring about 7 candidates
-    reserve = per_trial + 7 * (base_trial["rounds"] + 3) * seconds * 1.5
+    # kept back for the in-process knobs: one more trial process measuring about 9 candidates
+    reserve = per_trial + 9 * (base_trial["rounds"] + 3) * seconds * 1.5
     # the per-process candidates, alternating with the default, twice where the budget allows
     live = [c for c in procs[1:] if not c.error]
     for rep in range(2):
@@ -270,7 +270,8 @@ def tune(script: str, args=(), *, budget_s: float = 180, allow=(), snapshot=None
             if res.get("ladder"):
                 reasons.append("steps_per_execution ladder (calibration steps/s): "
                                + ", ".join(f"{s}: {r:,.1f}" for s, r in res["ladder"])
-                               + f" - stopped after two doublings in a row gained less than {SPE_FLATTENS:.0%}, or at an epoch's steps")
+                               + f" - stopped after three doublings in a row gained less than {SPE_FLATTENS:.0%}, or at an "
+                               "epoch's steps; every step measured was then compared on medians")
             inner_default = inprocess[0]
             win = inner_default
             for c in inprocess[1:]:
