@@ -8,16 +8,14 @@ the grid's best.
     python benchmarks/tune_grid.py [--repeats 2] [--budget 180] [--json FILE] SCRIPT [SCRIPT ...]
 """
 
-import argparse
 import json
 import os
 import statistics
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tune_scripts import run  # noqa: E402  (one timed run, the same as the tune benchmark's)
+from tune_scripts import run, setup  # noqa: E402  (one timed run and the set-up, the same as the tune benchmark's)
 
 SPE = (1, 2, 4, 8, 16, 32, 64)
 
@@ -33,15 +31,8 @@ def grid():
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("scripts", nargs="+")
-    ap.add_argument("--repeats", type=int, default=2)
-    ap.add_argument("--budget", type=float, default=180)
-    ap.add_argument("--json")
-    a = ap.parse_args()
-    cache = tempfile.mkdtemp(prefix="redline-tune-grid-")
-    env = {k: v for k, v in os.environ.items() if k not in ("KERAS_BACKEND", "TF_ENABLE_ONEDNN_OPTS", "PYTHONPATH")}
-    env["XDG_CACHE_HOME"] = cache
+    a, env = setup(2, "redline-tune-grid-", "+")
+    cache = env["XDG_CACHE_HOME"]
     redline = [sys.executable, "-m", "redline"]
     out = []
     for script in a.scripts:

@@ -45,17 +45,23 @@ def run(cmd, env, timeout=600):
     return {"steps_per_s": rate, "backend": backend}
 
 
-def main():
+def setup(repeats, prefix, scripts_nargs="*"):
+    """(arguments, environment with a private tuning cache) for this benchmark and benchmarks/tune_grid.py."""
     ap = argparse.ArgumentParser()
-    ap.add_argument("scripts", nargs="*")
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("scripts", nargs=scripts_nargs)
+    ap.add_argument("--repeats", type=int, default=repeats)
     ap.add_argument("--budget", type=float, default=180)
     ap.add_argument("--json")
     a = ap.parse_args()
-    scripts = a.scripts or sorted(glob.glob(os.path.join(HERE, "scripts", "*.py")))
-    cache = tempfile.mkdtemp(prefix="redline-tune-bench-")
     env = {k: v for k, v in os.environ.items() if k not in ("KERAS_BACKEND", "TF_ENABLE_ONEDNN_OPTS", "PYTHONPATH")}
-    env["XDG_CACHE_HOME"] = cache
+    env["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix=prefix)
+    return a, env
+
+
+def main():
+    a, env = setup(3, "redline-tune-bench-")
+    scripts = a.scripts or sorted(glob.glob(os.path.join(HERE, "scripts", "*.py")))
+    cache = env["XDG_CACHE_HOME"]
     redline = [sys.executable, "-m", "redline"]
     rows = []
     for script in scripts:

@@ -42,22 +42,22 @@ def is_html_report(path: str) -> bool:
         return False
 
 
-def is_bench_results(path: str) -> bool:
+def _json_of_schema(path: str, prefix: str) -> bool:
+    """A JSON object whose schema starts with ``prefix``, or an empty file (nothing to lose)."""
     try:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
     except (OSError, ValueError):
         return os.path.isfile(path) and os.path.getsize(path) == 0
-    return isinstance(data, dict) and str(data.get("schema", "")).startswith("redline.bench/")
+    return isinstance(data, dict) and str(data.get("schema", "")).startswith(prefix)
+
+
+def is_bench_results(path: str) -> bool:
+    return _json_of_schema(path, "redline.bench/")
 
 
 def is_tune_results(path: str) -> bool:
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except (OSError, ValueError):
-        return os.path.isfile(path) and os.path.getsize(path) == 0
-    return isinstance(data, dict) and str(data.get("schema", "")).startswith("redline.tune/")
+    return _json_of_schema(path, "redline.tune/")
 
 
 def check_output(path, what: str, kind: str, replaceable=None) -> str:

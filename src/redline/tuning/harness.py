@@ -106,18 +106,11 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles: _Compiles, lo
             kw = {**kwargs, "steps_per_execution": cand["steps_per_execution"], "jit_compile": cand["jit_compile"]}
         compiles.original(model, *args, **kw)
 
-    def data_for(cand):
-        if cand.get("input") == "redline" and hasattr(x, "__array__"):
-            import redline.data as rd
-
-            ds = rd.pipeline((x, y) if y is not None else x, batch_size=batch_size, shuffle=base_kwargs.get("shuffle", True))
-            return ds, None, None, ds.redline.steps_per_epoch
-        return x, y, (batch_size if hasattr(x, "__array__") else None), steps_epoch
+    bs = batch_size if hasattr(x, "__array__") else None  # arrays take a batch size; datasets come batched
 
     def run(cand, steps):
-        dx, dy, bs, _ = data_for(cand)
         marks = _Marks()
-        fit(model, dx, dy, batch_size=bs, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=[marks],
+        fit(model, x, y, batch_size=bs, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=[marks],
             **{k: v for k, v in base_kwargs.items() if k in ("shuffle", "class_weight", "sample_weight")})
         return marks.steady_rate()
 
