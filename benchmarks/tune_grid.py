@@ -1,11 +1,13 @@
 """Is `redline tune`'s choice as good as the best of an exhaustive grid of the same knobs?
 
-For each script: `redline tune` once, then rounds over every grid point (backend x steps_per_execution, and
-jit_compile on TensorFlow) and the tuned choice, each a fresh `redline run` process, timed over the script's own
-epochs after the first (benchmarks/timing/sitecustomize.py). Prints medians and the tuned choice's fraction of
-the grid's best.
+For each script: `redline tune` once, then rounds over every grid point and the tuned choice, interleaved, each a
+fresh `redline run` process timed over the script's own epochs after the first (benchmarks/timing/sitecustomize.py).
+The grid: backend (TensorFlow, JAX) x steps_per_execution 1..256, jit_compile 1 and 16 on TensorFlow, and on JAX
+the input path too (as written, and the rewrite the tuner measures for this kind of input). Each point is written as
+a saved choice in its own cache folder, so `redline run` applies it exactly as it applies a tuned one. Prints
+medians and the tuned choice's fraction of the grid's best.
 
-    python benchmarks/tune_grid.py [--repeats 2] [--budget 180] [--json FILE] SCRIPT [SCRIPT ...]
+    python benchmarks/tune_grid.py [--repeats 3] [--budget 180] [--json FILE] SCRIPT [SCRIPT ...]
 """
 
 import json
@@ -13,52 +15,77 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tune_scripts import run, setup  # noqa: E402  (one timed run and the set-up, the same as the tune benchmark's)
+from tune_scripts import machine, run, setup  # noqa: E402  (one timed run and the set-up, the same as the tune benchmark's)
 
-SPE = (1, 2, 4, 8, 16, 32, 64)
+SPE = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
 
-def grid():
+def grid(input_spec):
     points = []
     for backend in ("tensorflow", "jax"):
         for spe in SPE:
-            points.append((backend, spe, False))
+            points.append((backend, spe, False, None))
+            if backend == "jax" and input_spec:
+                points.append((backend, spe, False, input_spec))
         if backend == "tensorflow":
-            points += [(backend, 1, True), (backend, 16, True)]
+            points += [(backend, 1, True, None), (backend, 16, True, None)]
     return points
 
 
+def name_of(point):
+    backend, spe, jit, spec = point
+    return f"{backend} spe={spe}{' jit' if jit else ''}{' input=' + spec['input'] if spec else ''}"
+
+
 def main():
-    a, env = setup(2, "redline-tune-grid-", "+")
+    a, env = setup(3, "redline-tune-grid-", "+")
     cache = env["XDG_CACHE_HOME"]
     redline = [sys.executable, "-m", "redline"]
-    out = []
+    out = {"machine": machine(env), "scripts": []}
+    from redline import detect
+    from redline.tuning import cache as tuned
+
+    snapshot = detect()
     for script in a.scripts:
         tj = os.path.join(cache, "tune.json")
         subprocess.run(redline + ["tune", "--budget", str(a.budget), "--json", tj, script], capture_output=True, text=True,
                        env={**env, "TF_CPP_MIN_LOG_LEVEL": "2"}, timeout=a.budget + 300)
-        chosen = json.load(open(tj))["chosen"] if os.path.exists(tj) else None
+        result = json.load(open(tj)) if os.path.exists(tj) else None
+        chosen = result and result["chosen"]
         print(f"{os.path.basename(script)}: tuned choice {chosen and chosen['settings']}", flush=True)
+        # the rewrite the tuner measures for this script's kind of input, keeping the math (not batch, not order)
+        spec = next((c["input"] for c in (result or {}).get("inputs", [])
+                     if c.get("input") and c["input"]["input"] in ("pipeline", "optimize", "workers")
+                     and c["input"].get("deterministic", True)), None)
+        homes = {}
+        for point in grid(spec):
+            backend, spe, jit, ispec = point
+            home = tempfile.mkdtemp(prefix="point-", dir=cache)
+            settings = {"env": {"KERAS_BACKEND": backend}, "compile": {"steps_per_execution": spe, **({"jit_compile": True} if jit else {})},
+                        "input": ispec}
+            tuned.save(script, [], snapshot, {"chosen": {"settings": settings, "ratio": None}}, {"XDG_CACHE_HOME": home})
+            homes[name_of(point)] = home
         runs = {}
         for r in range(a.repeats):
-            for backend, spe, jit in grid():
-                cmd = redline + ["run", "--quiet", "--no-tuned", "--steps-per-execution", str(spe)]
-                if jit:
-                    cmd += ["--jit-compile", "true"]
-                res = run(cmd + [script], {**env, "KERAS_BACKEND": backend})
-                runs.setdefault(f"{backend} spe={spe}{' jit' if jit else ''}", []).append(res.get("steps_per_s"))
+            order = list(homes.items())
+            if r % 2:
+                order.reverse()
+            for k, home in order:
+                res = run(redline + ["run", "--quiet", script], {**env, "XDG_CACHE_HOME": home})
+                runs.setdefault(k, []).append(res.get("steps_per_s"))
             res = run(redline + ["run", "--quiet", script], env)
             runs.setdefault("tuned", []).append(res.get("steps_per_s"))
             print(f"  round {r + 1} done", flush=True)
         med = {k: statistics.median([v for v in vs if v] or [0.0]) for k, vs in runs.items()}
         best = max((k for k in med if k != "tuned"), key=med.get)
         frac = med["tuned"] / med[best] if med[best] else None
-        out.append({"script": os.path.basename(script), "chosen": chosen, "runs": runs, "medians": med, "best": best,
-                    "tuned_fraction_of_best": frac})
-        for k, v in sorted(med.items(), key=lambda kv: -kv[1]):
-            print(f"  {k:28s} {v:10.1f}")
+        out["scripts"].append({"script": os.path.basename(script), "chosen": chosen, "runs": runs, "medians": med,
+                               "best": best, "tuned_fraction_of_best": frac, "tune_elapsed_s": result and result["elapsed_s"]})
+        for k, v in sorted(med.items(), key=lambda kv: -kv[1])[:12]:
+            print(f"  {k:40s} {v:10.1f}")
         print(f"  tuned / grid's best ({best}): {frac:.3f}", flush=True)
     if a.json:
         with open(a.json, "w") as f:

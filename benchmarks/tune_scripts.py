@@ -45,6 +45,17 @@ def run(cmd, env, timeout=600):
     return {"steps_per_s": rate, "backend": backend}
 
 
+def machine(env):
+    """What the figures were measured on: the CPU part of `redline doctor --json`, and the package versions."""
+    r = subprocess.run([sys.executable, "-m", "redline", "doctor", "--json"], capture_output=True, text=True, env=env)
+    try:
+        snap = json.loads(r.stdout)["snapshot"]
+    except (ValueError, KeyError):
+        return {"error": r.stderr[-300:]}
+    return {"cpu": snap.get("cpu"), "memory_total": (snap.get("memory") or {}).get("total"),
+            "gpus": (snap.get("gpus") or {}).get("visible"), "runtime": snap.get("runtime")}
+
+
 def setup(repeats, prefix, scripts_nargs="*"):
     """(arguments, environment with a private tuning cache) for this benchmark and benchmarks/tune_grid.py."""
     ap = argparse.ArgumentParser()
@@ -90,8 +101,7 @@ def main():
                      "pair_ratios_tuned": pairs})
     ratios = [r["ratio_tuned"] for r in rows if r["ratio_tuned"] == r["ratio_tuned"]]
     plan_ratios = [r["ratio_plan"] for r in rows if r["ratio_plan"] == r["ratio_plan"]]
-    out = {"machine": subprocess.run(redline + ["doctor", "--json"], capture_output=True, text=True, env=env).stdout[:0] or None,
-           "rows": rows,
+    out = {"machine": machine(env), "rows": rows,
            "geomean_tuned": math.exp(sum(map(math.log, ratios)) / len(ratios)) if ratios else None,
            "geomean_plan": math.exp(sum(map(math.log, plan_ratios)) / len(plan_ratios)) if plan_ratios else None}
     print()

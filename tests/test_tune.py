@@ -99,6 +99,68 @@ def test_scripts_that_never_reach_fit(tmp_path, text, status, words):
     assert res["status"] == status and words in res["error"]
 
 
+PIPELINE = """
+import numpy as np, tensorflow as tf, keras
+x = np.random.default_rng(0).random((1024, 8), dtype=np.float32); y = x.sum(axis=1, keepdims=True)
+ds = tf.data.Dataset.from_tensor_slices((x, y)).map(lambda a, b: (tf.math.sqrt(a + 1.0), b)).batch(16)
+model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
+model.compile("adam", "mse")
+model.fit(ds, epochs=1, verbose=0)
+"""
+
+
+@pytest.mark.parametrize("text, allow, expected", [
+    (PIPELINE, [], {"as written", "input: redline.data.optimize"}),
+    (PIPELINE, ["order"], {"as written", "input: redline.data.optimize", "input: optimize, any order"}),
+    (TINY, [], {"as written", "input: redline.data pipeline"}),
+    (TINY, ["batch"], {"as written", "input: redline.data pipeline", "input: batch x2", "input: batch x4"}),
+])
+def test_the_input_path_is_measured_in_the_process_and_the_math_changing_ones_only_when_allowed(tmp_path, text, allow,
+                                                                                                  expected):
+    res = run_trial(script(tmp_path, text), [], Candidate("x"), {**trial(rounds=2), "inputs": {"allow": allow, "usable": 2}},
+                    120)
+    assert res["status"] == "ok", res
+    assert set(res["inputs"]) == expected, res["inputs"]
+    for name in expected:
+        assert len(res["inputs"][name]["steps_per_s"]) == 2 and min(res["inputs"][name]["steps_per_s"]) > 0, res["inputs"]
+    assert res["input_chosen"] in expected | {None}
+    assert len(res["candidates"]["default"]["steps_per_s"]) == 2  # stage 2 ran on the chosen input
+
+
+def test_input_candidates_by_kind_and_what_is_not_measured():
+    from redline.data.rewrite import candidates
+
+    assert set(candidates("dataset")[0]) == {"input: redline.data.optimize"}
+    assert candidates("dataset", ("order",))[0]["input: optimize, any order"]["deterministic"] is False
+    assert "batch x2" not in " ".join(candidates("arrays")[0]) and "input: batch x2" in candidates("arrays", ("batch",))[0]
+    found, skipped = candidates("generator", ("batch", "order"))
+    assert not found and any("generator object" in s for s in skipped) and any("larger batches" in s for s in skipped)
+    assert candidates("pydataset", usable=4)[0] == {"input: PyDataset, 4 threads": {"input": "workers", "workers": 4}}
+    assert not candidates("pydataset", usable=1)[0]
+
+
+def test_rewrites_keep_the_data_and_refuse_what_they_cannot_carry():
+    import numpy as np
+    import tensorflow as tf
+
+    from redline.data.rewrite import Unsupported, input_kind, rewrite
+
+    x = np.arange(40, dtype="float32").reshape(20, 2); y = np.arange(20, dtype="float32")
+    ds, y2, bs, extra = rewrite({"input": "pipeline"}, x, y, 8, {"shuffle": False})
+    assert input_kind(ds) == "dataset" and y2 is None and bs is None and extra == {"steps_per_epoch": 3}
+    got = np.concatenate([b[1].numpy() for b in ds.take(3)])
+    assert np.array_equal(got, y)                                       # every row once an epoch, in order when unshuffled
+    assert rewrite({"input": "batch", "factor": 2}, x, y, 8, {})[2] == 16
+    assert rewrite({"input": "batch", "factor": 2}, x, y, None, {})[2] == 64   # Keras' default 32, doubled
+    for kwargs in ({"sample_weight": y}, {"validation_split": 0.2}, {"steps_per_epoch": 2}):
+        with pytest.raises(Unsupported, match=next(iter(kwargs))):
+            rewrite({"input": "pipeline"}, x, y, 8, kwargs)
+    with pytest.raises(Unsupported, match="not a tf.data.Dataset"):
+        rewrite({"input": "optimize"}, x, y, 8, {})
+    opt = rewrite({"input": "optimize", "deterministic": True}, tf.data.Dataset.from_tensor_slices(x).batch(4), None, None, {})[0]
+    assert opt.options().deterministic is True and opt.options().autotune.enabled is False
+
+
 # -- choosing --------------------------------------------------------------------------------------------------------
 
 def test_a_gain_within_the_spread_is_not_taken():
@@ -173,6 +235,25 @@ def test_redline_run_applies_the_tuned_choice_and_no_tuned_ignores_it(tmp_path):
     assert r.returncode == 7 and "AFTER FIT tensorflow 1" in r.stdout
 
 
+def test_redline_run_applies_a_tuned_input_path(tmp_path):
+    """A saved choice of a 2x batch: the child's fit runs half the steps (read in the script, by a callback)."""
+    import redline
+
+    text = TINY.replace('model.fit(x, y, batch_size=16, epochs=2, verbose=0)',
+                        'cb = keras.callbacks.LambdaCallback(on_train_begin=lambda logs: print("STEPS", cb.params["steps"]))\n'
+                        'model.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=[cb])')
+    s = script(tmp_path, text)
+    env = {**ENV, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    result = {"chosen": {"settings": {"env": {}, "compile": {}, "input": {"input": "batch", "factor": 2}}, "ratio": 1.5}}
+    cache.save(s, [], redline.detect(), result, env)
+    r = subprocess.run([sys.executable, "-m", "redline", "run", s], capture_output=True, text=True, env=env, timeout=180)
+    assert r.returncode == 7, r.stderr[-2000:]
+    assert "STEPS 16" in r.stdout and "2x larger batch" in r.stderr    # 512 rows at 32 a step, not 16
+    r = subprocess.run([sys.executable, "-m", "redline", "run", "--no-tuned", s], capture_output=True, text=True, env=env,
+                       timeout=180)
+    assert "STEPS 32" in r.stdout
+
+
 # -- the command, end to end, and its bad input ----------------------------------------------------------------------
 
 def test_tune_end_to_end_within_its_budget_even_when_the_cache_cannot_be_written(tmp_path):
@@ -194,7 +275,7 @@ def test_tune_end_to_end_within_its_budget_even_when_the_cache_cannot_be_written
     (["tune", "--budget", "0", "x.py"], "'0' is not valid"),
     (["tune", "--budget", "-5", "x.py"], "'-5' is not valid"),
     (["tune", "--budget", "soon", "x.py"], "not a number"),
-    (["tune", "--allow", "batch", "{script}"], "--allow batch is not valid"),
+    (["tune", "--allow", "speed", "{script}"], "--allow speed is not valid"),
     (["tune", "--json", "{script}", "{script}"], "refuses to write over"),      # the script itself is not tune results
     (["tune", "--json", "/proc/t.json", "{script}"], "not writable"),
 ])
@@ -263,11 +344,16 @@ def test_the_notebook_api_measures_here_and_restores_the_model():
         model.compile("adam", "mse", steps_per_execution=1)
         model.fit(x, y, batch_size=16, epochs=1, verbose=0)
         before = [v.numpy().copy() for v in model.weights + model.optimizer.variables]
-        r = redline.tune(model, x, y, batch_size=16, budget_s=25, seconds=0.3)
+        r = redline.tune(model, x, y, batch_size=16, budget_s=25, seconds=0.3, allow=("batch",))
         after = [v.numpy() for v in model.weights + model.optimizer.variables]
-        print(json.dumps({"same": all(np.array_equal(a, b) for a, b in zip(before, after)), "n": len(before),
+        same = all(np.array_equal(a, b) for a, b in zip(before, after))
+        fk = r.fit_kwargs()
+        model.fit(**({"x": x, "y": y, "batch_size": 16} | fk), epochs=1, verbose=0)  # what it says to pass, fit takes
+        print(json.dumps({"same": same, "n": len(before),
                           "spe": model.steps_per_execution, "kwargs": r.compile_kwargs(), "text": str(r),
-                          "names": [c.name for c in r.candidates], "default_runs": len(r.default.runs)}))
+                          "names": [c.name for c in r.candidates], "default_runs": len(r.default.runs),
+                          "inputs": [c.name for c in r.inputs], "input": r.input.name if r.input else None,
+                          "fit_kwargs": sorted(fk)}))
     """)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, timeout=180)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -275,6 +361,8 @@ def test_the_notebook_api_measures_here_and_restores_the_model():
     assert d["same"] and d["n"] > 4 and d["spe"] == 1        # the model as it was, compiled as it was
     assert d["default_runs"] == 3 and "jit" in d["names"] and "default" in d["text"]
     assert set(d["kwargs"]) <= {"steps_per_execution", "jit_compile"}
+    assert d["inputs"] == ["as written", "input: redline.data pipeline", "input: batch x2", "input: batch x4"]
+    assert (d["input"] is None) == (d["fit_kwargs"] == []), d      # fit_kwargs carry the chosen input, and only then
 
 
 def test_the_notebook_api_bad_input():
@@ -288,5 +376,58 @@ def test_the_notebook_api_bad_input():
     model.compile("sgd", "mse")
     with pytest.raises(redline.UsageError, match="budget_s=0"):
         redline.tune(model, [[1.0, 2.0]], budget_s=0)
-    with pytest.raises(redline.UsageError, match="changes the math"):
+    with pytest.raises(redline.UsageError, match="precision needs a fresh process"):
         redline.tune(model, [[1.0, 2.0]], allow=("precision",))
+
+
+def test_the_search_measures_each_process_three_times_interleaved_and_stops_measuring_a_clear_loser(monkeypatch):
+    """run_trial faked: the order of trial processes, the passes and the pruning are the search's own."""
+    from redline.tuning import search
+
+    rates = {"as written": 100.0, "backend jax": 300.0, "backend torch": 300.0, "oneDNN off": 40.0, "oneDNN on": 40.0,
+             "1 intra-op thread": 280.0}
+    calls = []
+
+    def fake(script, args, cand, trial, timeout):
+        if "ladder" in trial:
+            calls.append("in-process")
+            return {"status": "ok", "candidates": {"default": {"steps_per_s": [300.0] * 3}, "spe 2": {"steps_per_s": [450.0] * 3}},
+                    "inputs": {"as written": {"steps_per_s": [300.0] * 3},
+                               "input: redline.data pipeline": {"steps_per_s": [200.0] * 3, "spec": {"input": "pipeline"}}},
+                    "input_chosen": None, "ladder": [[2, 450.0]], "not_measured": []}
+        calls.append(cand.name)
+        r = rates[cand.name]
+        return {"status": "ok", "candidates": {"default": {"steps_per_s": [r, r * 1.01, r * 0.99]}}, "backend": "x",
+                "data": "ndarray"}
+
+    monkeypatch.setattr(search, "run_trial", fake)
+    result = search.tune("s.py", budget_s=600, snapshot=m.vm_2core())
+    live = [c.name for c in result.processes[1:] if not c.error]
+    survivors = [n for n in live if not n.startswith("oneDNN")]
+    assert calls[0] == "as written" and calls[-1] == "in-process"
+    assert calls[1: 1 + len(live)] == live
+    rest = calls[1 + len(live): -1]
+    assert rest == [*reversed(survivors), "as written", *survivors, "as written"]  # backwards, then forwards again
+    loser = next(c for c in result.processes if c.name.startswith("oneDNN"))
+    assert loser.dropped and "not measured again" in loser.dropped and len(loser.runs) == 3
+    assert all(len(c.passes) == 3 for c in result.processes if c.name in survivors)
+    assert result.chosen_process.name == "backend jax" and result.chosen_knobs.name == "spe 2"
+    assert result.chosen_input is None and result.choice()["input"] is None
+    assert abs(result.ratio() - 4.5) < 1e-6
+
+
+def test_the_search_keeps_to_its_budget_and_says_what_it_did_not_measure(monkeypatch):
+    import time as _time
+
+    from redline.tuning import search
+
+    def slow(script, args, cand, trial, timeout):
+        _time.sleep(0.4)
+        return {"status": "ok", "candidates": {"default": {"steps_per_s": [100.0, 101.0, 99.0]}}, "backend": "x", "data": "x"}
+
+    monkeypatch.setattr(search, "run_trial", slow)
+    monkeypatch.setattr(search, "RESERVE", 0.0)
+    t0 = _time.perf_counter()
+    result = search.tune("s.py", budget_s=3.5, snapshot=m.vm_2core(), seconds=0.01)
+    assert _time.perf_counter() - t0 <= 3.5
+    assert any("the budget ran out" in n for n in result.not_measured)

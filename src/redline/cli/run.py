@@ -11,17 +11,16 @@ import os
 import runpy
 import sys
 
-from ..applying import configure
-from ..applying import compile_defaults
+from ..applying import compile_defaults, configure
 from ..applying.actions import APPLIED
-
-COMPILE_KNOBS = ("steps_per_execution", "jit_compile")  # applied only as Model.compile defaults
+from ..data import rewrite
 from ..detection import detect
 from ..errors import UsageError
 from ..planning import AUTO, plan
 from ..reporting.text import plan_text, table
 from .common import add_plan_options, plan_choices
 
+COMPILE_KNOBS = ("steps_per_execution", "jit_compile")  # applied only as Model.compile defaults
 HELP = "run a Python script under redline's plan, with no change to the script"
 
 
@@ -83,10 +82,11 @@ def _apply_tuned(entry, the_plan, args) -> None:
         keras.mixed_precision.set_global_policy(settings["precision"])
         done.append(f"precision {settings['precision']}")
     if settings.get("parallel_map") and the_plan.backend.value == "tensorflow":
-        from ..tuning.harness import _parallel_maps
-
-        _parallel_maps(int(settings["parallel_map"]))
+        rewrite.parallel_maps(int(settings["parallel_map"]))
         done.append(f"parallel Dataset.map ({settings['parallel_map']} calls, order kept)")
+    if settings.get("input"):
+        rewrite.install(settings["input"], log=lambda msg: None if args.quiet else print(msg, file=sys.stderr))
+        done.append(rewrite.describe(settings["input"]))
     knobs = {k: v for k, v in settings.get("compile", {}).items() if getattr(args, k, None) is None}
     if knobs:
         current = compile_defaults.installed() or {}

@@ -8,12 +8,13 @@ import json
 import os
 import sys
 
+from ..data.rewrite import describe
 from ..errors import UsageError
 from ..outputs import check_output, is_tune_results
 from ..reporting.text import table
+from ..tuning.search import ALLOWABLE
 
 HELP = "measure an unchanged training script under candidate settings and keep the fastest for `redline run`"
-ALLOWED_NOW = ("precision",)
 
 
 def _budget(text: str) -> float:
@@ -30,7 +31,8 @@ def register(sub) -> None:
     p = sub.add_parser("tune", help=HELP, description=HELP + ". The script runs unchanged in trial processes until "
                        "its first Model.fit, where redline measures steady-state steps under each candidate.")
     p.add_argument("--budget", type=_budget, default=180.0, metavar="SECONDS", help="time for all trials (default 180)")
-    p.add_argument("--allow", default="", metavar="LIST", help="knobs that change the math, off by default: precision")
+    p.add_argument("--allow", default="", metavar="LIST", help="knobs that change the math, off by default, comma-separated: precision (mixed precision where the "
+                   "hardware computes it natively), batch (larger batches), order (a nondeterministic input order)")
     p.add_argument("--json", metavar="FILE", help="also write the full result to FILE")
     p.add_argument("--show", action="store_true", help="show the saved choice for SCRIPT [ARGS] (or say why there is none)")
     p.add_argument("--clear", action="store_true", help="forget the saved choice for SCRIPT [ARGS], or every choice without SCRIPT")
@@ -56,12 +58,19 @@ def _rows(result) -> list:
             return (stage, c.name, "-", "-", f"dropped: {c.error[:70]}")
         if not c.runs:
             return (stage, c.name, "-", "-", "not measured: the budget ran out")
-        rng = f"{c.median:,.1f} ({min(c.runs):,.1f}-{max(c.runs):,.1f}) x{len(c.runs)}"
+        figs = c.figures
+        what = f"x{len(figs)} processes" if figs is c.passes else f"x{len(figs)}"
+        rng = f"{c.median:,.1f} ({min(figs):,.1f}-{max(figs):,.1f}) {what}"
         ratio = f"{c.median / ref:.2f}x" if ref else "-"
-        return (stage, c.name, rng, ratio, "CHOSEN" if chosen else ("default" if c is result.default else ""))
+        note = "CHOSEN" if chosen else ("default" if c is result.default else (f"dropped: {c.dropped}" if c.dropped else ""))
+        return (stage, c.name, rng, ratio, note)
 
     for c in result.processes:
         rows.append(row(c, base, c is result.chosen_process and c is not result.default, "process"))
+    if result.inputs:
+        ref = result.inputs[0].median
+        for c in result.inputs:
+            rows.append(row(c, ref, c is result.chosen_input, f"input, in '{result.chosen_process.name}'"))
     if result.inprocess:
         ref = result.inprocess[0].median
         for c in result.inprocess:
@@ -76,6 +85,8 @@ def text(result) -> str:
     parts = [f"{k}={v}" for k, v in choice["env"].items()] + [f"{k}={v!r}" for k, v in choice["compile"].items()]
     if choice.get("parallel_map"):
         parts.append(f"parallel Dataset.map ({choice['parallel_map']} calls, order kept)")
+    if choice.get("input"):
+        parts.append(describe(choice["input"]))
     ratio = result.ratio()
     out.append("  " + (", ".join(parts) if parts else "the script as written: nothing measured beat it beyond the noise")
                + (f"   ({ratio:.2f}x the script as written, measured)" if ratio and parts else ""))
@@ -107,10 +118,10 @@ def main(args) -> int:
               f"ratio {r['chosen']['ratio']}")
         return 0
     allow = [a for a in args.allow.split(",") if a]
-    bad = [a for a in allow if a not in ALLOWED_NOW]
+    bad = [a for a in allow if a not in ALLOWABLE]
     if bad:
-        raise UsageError(f"--allow {','.join(bad)} is not valid: redline tune measures only {', '.join(ALLOWED_NOW)} of the "
-                         "knobs that change the math (batch and order are not measured by this version)")
+        raise UsageError(f"--allow {','.join(bad)} is not valid: give a comma-separated list of {', '.join(ALLOWABLE)}, "
+                         "e.g. --allow precision,batch")
     if args.json:
         check_output(args.json, "--json", "tune results", replaceable=is_tune_results)
     from ..applying import require_backend

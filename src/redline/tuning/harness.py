@@ -35,20 +35,6 @@ def _finish(result: dict, code: int = 0) -> None:
     os._exit(code)  # the script's own training is not needed: end here, without running its clean-up
 
 
-def _parallel_maps(usable: int) -> None:
-    """Sequential Dataset.map calls become parallel ones with the order kept (the script's pipeline, unchanged)."""
-    import tensorflow as tf
-
-    original = tf.data.Dataset.map
-
-    def map(self, map_func, num_parallel_calls=None, deterministic=None, name=None, **kw):  # noqa: A001
-        if num_parallel_calls is None:
-            num_parallel_calls, deterministic = usable, True if deterministic is None else deterministic
-        return original(self, map_func, num_parallel_calls=num_parallel_calls, deterministic=deterministic, name=name, **kw)
-
-    tf.data.Dataset.map = map
-
-
 class _Compiles:
     """Model.compile, recorded, so a candidate can recompile the model with the script's own arguments."""
 
@@ -76,28 +62,53 @@ def _steps_in_epoch(x, y, batch_size) -> int | None:
 
 
 def measure_fit(model, fit, fit_args: dict, trial: dict, compiles: _Compiles, log) -> dict:
-    """Every in-process candidate in ``trial["candidates"]``, measured in interleaved rounds from the same state."""
+    """The in-process candidates, measured in interleaved rounds from the same state.
+
+    Stage 1, where ``trial["inputs"]`` asks for it: the input as written against the rewrites that fit this kind
+    of input (redline.data.rewrite), at the script's own compile arguments; the winner feeds stage 2. Stage 2:
+    ``trial["candidates"]`` and the steps_per_execution ladder (``trial["ladder"]``) on that input.
+    """
     import keras
 
+    from ..data.rewrite import Unsupported, input_kind, rewrite
+    from ..data.rewrite import candidates as input_candidates
     from ..diagnosis.probe import _KeepState, _Marks
+    from .compare import beats
 
     x, y = fit_args.get("x"), fit_args.get("y")
     batch_size = fit_args.get("batch_size")
     if batch_size is None and y is not None or (batch_size is None and hasattr(x, "__array__")):
         batch_size = 32  # Keras' own default for arrays
+    kind = input_kind(x)
     steps_epoch = _steps_in_epoch(x, y, batch_size)
     args, kwargs = compiles.calls.get(id(model), ((), {}))
     own = {k: kwargs[k] for k in ("steps_per_execution", "jit_compile") if k in kwargs}
-    candidates = trial["candidates"]
     seconds = trial.get("seconds", 1.0)
-    deadline = time.perf_counter() + trial["budget_s"] if trial.get("budget_s") else None
-    late = lambda: deadline is not None and time.perf_counter() > deadline  # noqa: E731
+    # budget_s: from now (redline.tune() in a notebook); deadline: a wall-clock time set by the parent process
+    deadline = time.time() + trial["budget_s"] if trial.get("budget_s") else trial.get("deadline")
+    late = lambda: deadline is not None and time.time() > deadline  # noqa: E731
     rounds = trial.get("rounds", 3)
-    base_kwargs = {k: v for k, v in fit_args.items() if k not in ("x", "y", "epochs", "callbacks", "verbose",
-                                                                    "steps_per_epoch", "validation_data", "validation_split",
-                                                                    "initial_epoch", "batch_size")}
-    out = {"steps_in_epoch": steps_epoch, "batch_size": batch_size, "script_compile": own,
-           "data": type(x).__name__, "candidates": {}}
+    extra = {k: v for k, v in fit_args.items() if k in ("shuffle", "class_weight", "sample_weight") and v is not None}
+    out = {"steps_in_epoch": steps_epoch, "batch_size": batch_size, "script_compile": own, "data": type(x).__name__,
+           "input_kind": kind, "candidates": {}, "inputs": {}, "not_measured": []}
+
+    # the inputs: name -> (x, y, batch_size for fit, extra fit kwargs, steps in an epoch, scale to the script's batch)
+    bs = batch_size if kind == "arrays" else None  # arrays take a batch size; datasets come batched
+    feeds = {"as written": (x, y, bs, extra, steps_epoch, 1.0)}
+    specs = {}
+    if trial.get("inputs") is not None:
+        wanted, skipped = input_candidates(kind, trial["inputs"].get("allow", ()), int(trial["inputs"].get("usable", 1)))
+        out["not_measured"] += skipped
+        for name, spec in wanted.items():
+            try:
+                xi, yi, bsi, more = rewrite(spec, x, y, batch_size, fit_args)
+            except Unsupported as why:
+                out["inputs"][name] = {"error": f"not applicable: {why}", "spec": spec}
+                continue
+            kw = {k: v for k, v in extra.items() if k != "shuffle" or input_kind(xi) == "arrays"}  # datasets ignore shuffle
+            cap = more.get("steps_per_epoch") or (_steps_in_epoch(xi, yi, bsi) if spec["input"] == "batch" else steps_epoch)
+            feeds[name] = (xi, yi, bsi, kw, cap, float(spec.get("factor", 1)))
+            specs[name] = spec
 
     def recompile(cand):
         if cand.get("own"):
@@ -106,43 +117,43 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles: _Compiles, lo
             kw = {**kwargs, "steps_per_execution": cand["steps_per_execution"], "jit_compile": cand["jit_compile"]}
         compiles.original(model, *args, **kw)
 
-    bs = batch_size if hasattr(x, "__array__") else None  # arrays take a batch size; datasets come batched
-
     def run(cand, steps):
+        xi, yi, bsi, kw, _, scale = feeds[cand.get("input", "as written")]
         marks = _Marks()
-        fit(model, x, y, batch_size=bs, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=[marks],
-            **{k: v for k, v in base_kwargs.items() if k in ("shuffle", "class_weight", "sample_weight")})
-        return marks.steady_rate()
+        fit(model, xi, yi, batch_size=bsi, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=[marks], **kw)
+        rate, took = marks.steady_rate()
+        return rate * scale, took  # steps of the script's own batch per second
 
     if not model.built or not model.optimizer.built:
         run({"own": True}, 1)  # one step builds the model and its optimizer, so their whole state can be put back
+    plan, calib = {}, {}
     with _KeepState(model) as keep:
-        plan, calib = {}, {}
 
-        def calibrate(name, cand):
+        def calibrate(name, cand, into):
             """Warm, then find a step count that runs about ``seconds``; its rate, or the candidate dropped with why."""
             if late():
-                out.setdefault("not_measured", []).append(f"{name}: the budget ran out")
+                out["not_measured"].append(f"{name}: the budget ran out")
                 return None
             try:
                 recompile(cand)
                 spe = kwargs.get("steps_per_execution", 1) if cand.get("own") else cand["steps_per_execution"]
-                cap = steps_epoch or 10**6
-                if spe > cap:
-                    raise ValueError(f"steps_per_execution={spe} is more than the {cap} steps of an epoch")
+                cap = feeds[cand.get("input", "as written")][4] or 10**6
+                if 3 * spe > cap:  # timing rests on the ends of executions: at least 3 of them in a run
+                    raise ValueError(f"steps_per_execution={spe}: fewer than 3 executions fit in the {cap} steps of an epoch")
                 run(cand, min(max(2 * spe, min(8 * spe, cap)), cap))  # trace/compile and warm
                 n = min(max(4 * spe, 16), cap)
                 rate, took = run(cand, n)
                 while took < seconds / 3 and n < cap:  # grow until the timing is worth something
                     n = min(cap, n * 4)
                     rate, took = run(cand, n)
-                n = int(rate * seconds) if rate else n
+                scale = feeds[cand.get("input", "as written")][5]
+                n = int(rate / scale * seconds) if rate else n
                 n = max(3 * spe, n - n % spe)
                 plan[name] = min(n, cap - cap % spe if cap >= spe else spe)
                 calib[name] = rate
                 return rate
             except Exception as exc:  # a candidate the backend cannot run (XLA, memory, ...) is dropped, with why
-                out["candidates"][name] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+                into[name] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
                 log(f"  dropped {name}: {type(exc).__name__}: {str(exc)[:120]}")
                 return None
             finally:
@@ -151,9 +162,47 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles: _Compiles, lo
                 except Exception:  # noqa: BLE001  the model may be unusable after a failed compile; the next recompile decides
                     log(f"  (state could not be restored after {name})")
 
-        candidates = dict(candidates)
+        def measure(cands, into):
+            """Interleaved rounds over the calibrated candidates; steps/s into ``into[name]``."""
+            for r in range(rounds):
+                for name, cand in cands.items():
+                    if name not in plan:
+                        continue
+                    if late() and r:
+                        out["not_measured"].append(f"{name}, round {r + 1}: the budget ran out")
+                        continue
+                    try:
+                        recompile(cand)
+                        rate, took = run(cand, plan[name])
+                    except Exception as exc:  # failed on a later round: dropped as well
+                        into[name] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+                        plan.pop(name)
+                        continue
+                    finally:
+                        keep.restore()
+                    rec = into.setdefault(name, {"steps_per_s": [], "steps": plan[name]})
+                    rec["steps_per_s"].append(round(rate, 3))
+                    rec.setdefault("seconds", []).append(round(took, 3))
+
+        chosen_input = "as written"
+        if specs:  # stage 1: the input path, at the script's own compile arguments
+            stage = {"as written": {"own": True}, **{n: {"own": True, "input": n} for n in specs}}
+            for name, cand in stage.items():
+                calibrate(name, cand, out["inputs"])
+            measure(stage, out["inputs"])
+            for name in specs:
+                rec = out["inputs"].get(name, {})
+                rec["spec"] = specs[name]
+                base = out["inputs"].get(chosen_input, {}).get("steps_per_s")
+                if beats(rec.get("steps_per_s"), base):
+                    chosen_input = name
+        out["input_chosen"] = None if chosen_input == "as written" else chosen_input
+        out["input_spec"] = specs.get(chosen_input)
+
+        # stage 2: steps_per_execution and jit_compile on the chosen input
+        candidates = {name: {**cand, "input": chosen_input} for name, cand in trial["candidates"].items()}
         for name, cand in list(candidates.items()):
-            calibrate(name, cand)
+            calibrate(name, cand, out["candidates"])
         ladder = trial.get("ladder")
         if ladder:
             # steps_per_execution 2, 4, 8, ...: on while doubling gains at least `flattens` over the best so far, up to an
@@ -161,9 +210,9 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles: _Compiles, lo
             # row, and every step it measured then goes into the interleaved rounds: the choice rests on medians.
             best_s, best_rate, steps, flat = 1, calib.get("default") or 0.0, [], 0
             s = 2
-            while s <= (steps_epoch or 4096):
-                cand = {"steps_per_execution": s, "jit_compile": ladder.get("jit_compile", "auto")}
-                rate = calibrate(f"spe {s}", cand)
+            while 3 * s <= (feeds[chosen_input][4] or 4096 * 3):  # capped by the steps of an epoch: 3 executions in it
+                cand = {"steps_per_execution": s, "jit_compile": ladder.get("jit_compile", "auto"), "input": chosen_input}
+                rate = calibrate(f"spe {s}", cand, out["candidates"])
                 steps.append([s, round(rate or 0.0, 2)])
                 if not rate:
                     break
@@ -177,29 +226,13 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles: _Compiles, lo
             out["ladder"] = steps
             for s_, rate in steps:
                 if rate and f"spe {s_}" in plan:
-                    candidates[f"spe {s_}"] = {"steps_per_execution": s_, "jit_compile": ladder.get("jit_compile", "auto")}
+                    candidates[f"spe {s_}"] = {"steps_per_execution": s_, "jit_compile": ladder.get("jit_compile", "auto"),
+                                               "input": chosen_input}
             if best_s > 1 and ladder.get("try_jit"):
-                candidates[f"spe {best_s} + jit"] = {"steps_per_execution": best_s, "jit_compile": True}
-                calibrate(f"spe {best_s} + jit", candidates[f"spe {best_s} + jit"])
-        for r in range(rounds):
-            for name, cand in candidates.items():
-                if name not in plan:
-                    continue
-                if late() and r:
-                    out.setdefault("not_measured", []).append(f"{name}, round {r + 1}: the budget ran out")
-                    continue
-                try:
-                    recompile(cand)
-                    rate, took = run(cand, plan[name])
-                except Exception as exc:  # failed on a later round: dropped as well
-                    out["candidates"][name] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
-                    plan.pop(name)
-                    continue
-                finally:
-                    keep.restore()
-                rec = out["candidates"].setdefault(name, {"steps_per_s": [], "steps": plan[name]})
-                rec["steps_per_s"].append(round(rate, 3))
-                rec.setdefault("seconds", []).append(round(took, 3))
+                name = f"spe {best_s} + jit"
+                candidates[name] = {"steps_per_execution": best_s, "jit_compile": True, "input": chosen_input}
+                calibrate(name, candidates[name], out["candidates"])
+        measure(candidates, out["candidates"])
     out["backend"] = keras.backend.backend()
     return out
 
@@ -211,7 +244,9 @@ def main(argv=None) -> int:
     started = time.perf_counter()
     log = (lambda msg: print(msg, file=sys.stderr, flush=True)) if trial.get("verbose") else (lambda msg: None)
     if trial.get("parallel_map"):
-        _parallel_maps(int(trial["parallel_map"]))
+        from ..data.rewrite import parallel_maps
+
+        parallel_maps(int(trial["parallel_map"]))
     import keras
 
     if trial.get("precision"):

@@ -11,22 +11,27 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from ..data.rewrite import describe
 from ..detection.runtime import missing_packages
 from ..errors import UsageError
+from .compare import beats, median, spread
 from .harness import ENV, MARK
 
-#: smallest gain that counts, even where the measured spread is smaller.
-MIN_GAIN = 0.05
 #: spe ladder: stop doubling when a step gains less than this.
 SPE_FLATTENS = 0.05
 ALLOWABLE = ("precision", "batch", "order")
+#: trial processes per per-process candidate (each measures base_trial["rounds"] rounds), and the share of the best
+#: median below which a candidate is not measured after its first process.
+PASSES = 3
+PRUNE = 0.8
+#: at most this share of the budget is kept back for the in-process stage while the per-process candidates are measured.
+RESERVE = 0.4
 
 
 @dataclass
@@ -38,25 +43,27 @@ class Candidate:
     runs: list = field(default_factory=list)  # steps/s, all measurements
     error: str | None = None
     detail: dict = field(default_factory=dict)
+    passes: list = field(default_factory=list)  # per trial process: its rounds' median (per-process candidates)
+    dropped: str | None = None  # why it was not measured further
+
+    @property
+    def figures(self) -> list:
+        """What choices rest on: one median per trial process where there were several, else every round."""
+        return self.passes if len(self.passes) >= 2 else self.runs
 
     @property
     def median(self) -> float | None:
-        return statistics.median(self.runs) if self.runs else None
+        return median(self.figures)
 
     @property
     def spread(self) -> float:
-        """(max - min) / median of what was measured; 0 with fewer than 2 figures."""
-        if len(self.runs) < 2 or not self.median:
-            return 0.0
-        return (max(self.runs) - min(self.runs)) / self.median
+        """(max - min) / median of the figures; 0 with fewer than 2."""
+        return spread(self.figures)
 
 
 def better(cand: Candidate, default: Candidate) -> bool:
     """cand beats default by more than both measured spreads (and MIN_GAIN)."""
-    if not cand.runs or not default.runs or cand.error:
-        return False
-    need = max(MIN_GAIN, cand.spread, default.spread)
-    return cand.median > default.median * (1 + need)
+    return not cand.error and beats(cand.figures, default.figures)
 
 
 def _trial_env(cand: Candidate, trial: dict) -> dict:
@@ -67,8 +74,11 @@ def _trial_env(cand: Candidate, trial: dict) -> dict:
 
 
 def run_trial(script: str, args: list, cand: Candidate, trial: dict, timeout: float) -> dict:
-    """One trial process; its result dict (status ok / no-fit / script-error / failed / timeout)."""
+    """One trial process; its result dict (status ok / no-fit / script-error / failed / timeout).
+
+    The harness stops measuring 2 s before ``timeout`` and reports what it has; the process is killed at ``timeout``."""
     cmd = [sys.executable, "-m", "redline.tuning.harness", script, *args]
+    trial = {**trial, "deadline": time.time() + max(1, timeout) - 2}
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, env=_trial_env(cand, trial), timeout=max(1, timeout))
     except subprocess.TimeoutExpired as exc:
@@ -139,13 +149,16 @@ class TuneResult:
     not_measured: list
     status: str = "ok"
     script_output: str = ""
+    inputs: list = field(default_factory=list)  # the input-path stage: "as written" first
+    chosen_input: Candidate | None = None
 
     def choice(self) -> dict:
         """What redline run applies: environment variables, Model.compile defaults, the input patch."""
         env = dict(self.chosen_process.env)
         trial = dict(self.chosen_process.trial)
         knobs = dict(self.chosen_knobs.trial.get("knobs", {})) if self.chosen_knobs else {}
-        return {"env": env, "parallel_map": trial.get("parallel_map"), "precision": trial.get("precision"), "compile": knobs}
+        return {"env": env, "parallel_map": trial.get("parallel_map"), "precision": trial.get("precision"), "compile": knobs,
+                "input": self.chosen_input.trial["input"] if self.chosen_input else None}
 
     def ratio(self) -> float | None:
         base = self.default.median
@@ -153,6 +166,8 @@ class TuneResult:
         if not base or not p:
             return None
         r = p / base
+        if self.chosen_input is not None:
+            r *= self.chosen_input.median / self.inputs[0].median
         if self.chosen_knobs is not None and self.inprocess:
             inner_default = self.inprocess[0]
             if inner_default.median and self.chosen_knobs.median:
@@ -161,12 +176,15 @@ class TuneResult:
 
     def to_dict(self) -> dict:
         def c(x):
-            return {"name": x.name, "why": x.why, "env": x.env, "steps_per_s": x.runs, "median": x.median,
-                    "spread": round(x.spread, 4), "error": x.error, "detail": x.detail}
+            return {"name": x.name, "why": x.why, "env": x.env, "steps_per_s": x.runs, "passes": x.passes, "median": x.median,
+                    "spread": round(x.spread, 4), "error": x.error, "dropped": x.dropped, "detail": x.detail,
+                    **({"input": x.trial["input"]} if x.trial.get("input") else {})}
         return {"schema": "redline.tune/1", "script": self.script, "args": self.args, "status": self.status,
                 "budget_s": self.budget_s, "elapsed_s": round(self.elapsed_s, 1),
-                "processes": [c(x) for x in self.processes], "inprocess": [c(x) for x in self.inprocess],
+                "processes": [c(x) for x in self.processes], "inputs": [c(x) for x in self.inputs],
+                "inprocess": [c(x) for x in self.inprocess],
                 "chosen": {"process": self.chosen_process.name, "knobs": self.chosen_knobs.name if self.chosen_knobs else None,
+                           "input": self.chosen_input.name if self.chosen_input else None,
                            "settings": self.choice(), "ratio": self.ratio()},
                 "reasons": self.reasons, "not_measured": self.not_measured}
 
@@ -183,7 +201,10 @@ def _absorb(cand: Candidate, res: dict) -> None:
     if "error" in default:
         cand.error = default["error"]
         return
-    cand.runs.extend(default.get("steps_per_s", []))
+    runs = default.get("steps_per_s", [])
+    cand.runs.extend(runs)
+    if runs:
+        cand.passes.append(round(median(runs), 3))
     cand.detail = {k: res.get(k) for k in ("backend", "steps_in_epoch", "batch_size", "data", "setup_s", "measure_s")}
 
 
@@ -218,22 +239,29 @@ def tune(script: str, args=(), *, budget_s: float = 180, allow=(), snapshot=None
             procs.insert(at, Candidate("parallel maps", trial={"parallel_map": snapshot.cpu.usable},
                                    why=f"the script's sequential Dataset.map calls run with {snapshot.cpu.usable} parallel calls, order kept"))
     not_measured = []
-    # kept back for the in-process knobs: one more trial process measuring about 9 candidates
-    reserve = per_trial + 9 * (base_trial["rounds"] + 3) * seconds * 1.5
-    # the per-process candidates, alternating with the default, twice where the budget allows
+    # kept back for the in-process stage: one more trial process measuring the inputs and about 9 knob candidates
+    reserve = min(per_trial + 12 * (base_trial["rounds"] + 3) * seconds * 1.5, RESERVE * budget_s)
+    # the per-process candidates in PASSES passes, alternating with the default (forward, backward, forward, the default
+    # never twice in a row); after the
+    # first pass a candidate clearly slower than the best so far is not measured again
     live = [c for c in procs[1:] if not c.error]
-    for rep in range(2):
-        for cand in live:
-            if cand.error and rep:
+    for rep in range(PASSES):
+        order = [default, *live] if rep == 0 else [*reversed(live), default] if rep % 2 else [*live, default]
+        for cand in order:
+            if cand is default and rep == 0:
+                continue  # measured first, above
+            if cand.error or cand.dropped:
                 continue
             if left() - reserve < per_trial:
-                not_measured.append(f"{cand.name} (round {rep + 1}): the budget ran out")
+                not_measured.append(f"{cand.name} (trial process {rep + 1} of {PASSES}): the budget ran out")
                 continue
-            progress(f"trial: {cand.name}" + (" (again)" if rep else ""))
+            progress(f"trial: {cand.name}" + (f" (pass {rep + 1} of {PASSES})" if rep else ""))
             _absorb(cand, run_trial(script, args, cand, base_trial, left() - reserve))
-        if rep == 0 and left() - reserve >= per_trial:
-            progress("trial: the script as written (again)")
-            _absorb(default, run_trial(script, args, default, base_trial, left() - reserve))
+        if rep == 0:
+            top = max((c for c in [default, *live] if c.median and not c.error), key=lambda c: c.median, default=None)
+            for c in live:
+                if top is not None and c.median and not c.error and c.median < PRUNE * top.median:
+                    c.dropped = f"{c.median / top.median:.2f}x '{top.name}' in its first trial process: not measured again"
     best = default
     reasons = []
     for cand in procs[1:]:
@@ -245,7 +273,7 @@ def tune(script: str, args=(), *, budget_s: float = 180, allow=(), snapshot=None
         reasons.append(f"{best.name}: {best.median:,.1f} steps/s against {default.median:,.1f} as written "
                        f"({best.median / default.median:.2f}x; spreads {best.spread:.0%} and {default.spread:.0%})")
     # in-process knobs inside the best process
-    inprocess, chosen_knobs = [], None
+    inprocess, chosen_knobs, inputs, chosen_input = [], None, [], None
     backend_best = best.detail.get("backend") or backend
     if left() < per_trial:
         not_measured.append("steps_per_execution / jit_compile: the budget ran out")
@@ -254,12 +282,27 @@ def tune(script: str, args=(), *, budget_s: float = 180, allow=(), snapshot=None
         if backend_best == "tensorflow":  # Keras' "auto" leaves XLA off for TensorFlow on CPU: measure it
             cands["jit"] = {"steps_per_execution": 1, "jit_compile": True}
         ladder = {"jit_compile": "auto", "try_jit": backend_best == "tensorflow", "flattens": SPE_FLATTENS}
-        progress(f"trial: steps_per_execution 2, 4, 8, ... until the gain flattens, and jit_compile, in '{best.name}'")
+        progress(f"trial: the input path, then steps_per_execution 2, 4, 8, ... until the gain flattens, and jit_compile, "
+                 f"in '{best.name}'")
         res = run_trial(script, args, Candidate(best.name, best.env, dict(best.trial)),
-                        {**base_trial, "candidates": cands, "ladder": ladder}, left())
+                        {**base_trial, "candidates": cands, "ladder": ladder,
+                         "inputs": {"allow": list(allow), "usable": snapshot.cpu.usable}}, left())
         if res.get("status") != "ok":
-            not_measured.append(f"steps_per_execution / jit_compile: {res.get('error')}")
+            not_measured.append(f"the input path / steps_per_execution / jit_compile: {res.get('error')}")
         else:
+            not_measured += res.get("not_measured", [])
+            for name, r in res.get("inputs", {}).items():
+                c = Candidate(name, trial={"input": r.get("spec")}, runs=list(r.get("steps_per_s", [])), error=r.get("error"),
+                              why=describe(r["spec"]) if r.get("spec") else "the input as the script builds it")
+                inputs.append(c)
+            if inputs:
+                as_written = next(c for c in inputs if c.name == "as written")
+                chosen_input = next((c for c in inputs if c.name == res.get("input_chosen")), None)
+                if chosen_input is not None:
+                    reasons.append(f"{chosen_input.name}: {chosen_input.median:,.1f} against {as_written.median:,.1f} "
+                                   f"steps/s with the input as written ({chosen_input.median / as_written.median:.2f}x)")
+                else:
+                    reasons.append("the input path: no rewrite beat the input as written by more than the spread measured")
             names = list(cands) + [n for n in res["candidates"] if n not in cands]
             for name in names:
                 r = res["candidates"].get(name, {})
@@ -287,7 +330,7 @@ def tune(script: str, args=(), *, budget_s: float = 180, allow=(), snapshot=None
     return TuneResult(script=script, args=args, budget_s=budget_s, elapsed_s=time.perf_counter() - started,
                       default=default, processes=procs, inprocess=inprocess, chosen_process=best,
                       chosen_knobs=chosen_knobs, reasons=reasons, not_measured=not_measured,
-                      script_output=first.get("stdout", ""))
+                      script_output=first.get("stdout", ""), inputs=inputs, chosen_input=chosen_input)
 
 
 def _spec_of(name: str) -> dict:

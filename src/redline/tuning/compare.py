@@ -1,0 +1,28 @@
+"""When one set of measurements beats another: by more than the spread measured for both, and at least MIN_GAIN."""
+
+from __future__ import annotations
+
+import statistics
+
+#: smallest gain that counts, even where the measured spread is smaller.
+MIN_GAIN = 0.05
+
+
+def median(runs) -> float | None:
+    return statistics.median(runs) if runs else None
+
+
+def spread(runs) -> float:
+    """(max - min) / median of what was measured; 0 with fewer than 2 figures."""
+    m = median(runs)
+    if len(runs) < 2 or not m:
+        return 0.0
+    return (max(runs) - min(runs)) / m
+
+
+def beats(runs, base_runs) -> bool:
+    """``runs`` beat ``base_runs`` by more than both spreads (and MIN_GAIN)."""
+    if not runs or not base_runs:
+        return False
+    need = max(MIN_GAIN, spread(runs), spread(base_runs))
+    return median(runs) > median(base_runs) * (1 + need)
