@@ -7,7 +7,7 @@ the input path too (as written, and the rewrite the tuner measures for this kind
 a saved choice in its own cache folder, so `redline run` applies it exactly as it applies a tuned one. Prints
 medians and the tuned choice's fraction of the grid's best.
 
-    python benchmarks/tune_grid.py [--repeats 3] [--budget 180] [--json FILE] SCRIPT [SCRIPT ...]
+    python benchmarks/tune_grid.py [--repeats 3] [--confirm 5] [--budget 180] [--json FILE] SCRIPT [SCRIPT ...]
 """
 
 import json
@@ -82,11 +82,24 @@ def main():
         med = {k: statistics.median([v for v in vs if v] or [0.0]) for k, vs in runs.items()}
         best = max((k for k in med if k != "tuned"), key=med.get)
         frac = med["tuned"] / med[best] if med[best] else None
-        out["scripts"].append({"script": os.path.basename(script), "chosen": chosen, "runs": runs, "medians": med,
-                               "best": best, "tuned_fraction_of_best": frac, "tune_elapsed_s": result and result["elapsed_s"]})
         for k, v in sorted(med.items(), key=lambda kv: -kv[1])[:12]:
             print(f"  {k:40s} {v:10.1f}")
         print(f"  tuned / grid's best ({best}): {frac:.3f}", flush=True)
+        # The best of many noisy medians is biased upwards (it was picked for being high): confirm it against the
+        # tuned choice in fresh rounds of just those two, alternating.
+        confirm = {"tuned": [], best: []}
+        for r in range(a.confirm):
+            pair = [("tuned", env), (best, {**env, "XDG_CACHE_HOME": homes[best]})]
+            for k, e in (pair if r % 2 == 0 else pair[::-1]):
+                confirm[k].append(run(redline + ["run", "--quiet", script], e).get("steps_per_s"))
+        cmed = {k: statistics.median([v for v in vs if v] or [0.0]) for k, vs in confirm.items()}
+        cfrac = cmed["tuned"] / cmed[best] if cmed[best] else None
+        if a.confirm:
+            print(f"  confirmation, {a.confirm} alternating rounds: tuned {cmed['tuned']:.1f}, {best} {cmed[best]:.1f}: "
+                  f"{cfrac:.3f}", flush=True)
+        out["scripts"].append({"script": os.path.basename(script), "chosen": chosen, "runs": runs, "medians": med,
+                               "best": best, "tuned_fraction_of_best": frac, "tune_elapsed_s": result and result["elapsed_s"],
+                               "confirm_runs": confirm, "confirm_medians": cmed, "confirmed_fraction": cfrac})
     if a.json:
         with open(a.json, "w") as f:
             json.dump(out, f, indent=1, default=str)

@@ -63,6 +63,8 @@ def setup(repeats, prefix, scripts_nargs="*"):
     ap.add_argument("--repeats", type=int, default=repeats)
     ap.add_argument("--budget", type=float, default=180)
     ap.add_argument("--json")
+    ap.add_argument("--confirm", type=int, default=5, help="tune_grid.py: fresh rounds of the tuned choice and the "
+                    "grid's best alone (0: none)")
     a = ap.parse_args()
     env = {k: v for k, v in os.environ.items() if k not in ("KERAS_BACKEND", "TF_ENABLE_ONEDNN_OPTS", "PYTHONPATH")}
     env["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix=prefix)

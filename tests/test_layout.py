@@ -17,7 +17,7 @@ RANKS = {
     "data": 4, "monitoring": 4, "workloads": 4,
     "diagnosis": 5,
     "reporting": 6,
-    "benchmarking": 7, "tuning": 7,
+    "benchmarking": 7, "tuning": 7, "launching": 7,
     "cli": 8, "__main__": 8,
 }
 

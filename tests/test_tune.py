@@ -431,3 +431,24 @@ def test_the_search_keeps_to_its_budget_and_says_what_it_did_not_measure(monkeyp
     result = search.tune("s.py", budget_s=3.5, snapshot=m.vm_2core(), seconds=0.01)
     assert _time.perf_counter() - t0 <= 3.5
     assert any("the budget ran out" in n for n in result.not_measured)
+
+
+def test_an_input_rewrite_that_does_not_apply_is_reported_not_compared(monkeypatch):
+    """fit got arrays with validation_split: the pipeline rewrite does not apply, and nothing was compared."""
+    from redline.tuning import search
+
+    def fake(script, args, cand, trial, timeout):
+        if "ladder" in trial:
+            return {"status": "ok", "candidates": {"default": {"steps_per_s": [100.0] * 3}},
+                    "inputs": {"input: redline.data pipeline": {"error": "not applicable: fit was given validation_split",
+                                                                "spec": {"input": "pipeline"}}},
+                    "input_chosen": None, "not_measured": []}
+        return {"status": "ok", "candidates": {"default": {"steps_per_s": [100.0, 100.0, 100.0]}}, "backend": "x", "data": "x"}
+
+    monkeypatch.setattr(search, "run_trial", fake)
+    result = search.tune("s.py", budget_s=600, snapshot=m.vm_2core())
+    assert result.chosen_input is None and result.ratio() == 1.0
+    assert any("validation_split" in r for r in result.reasons)
+    from redline.cli.tune import text
+
+    assert "not applicable" in text(result)

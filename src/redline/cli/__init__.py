@@ -5,10 +5,10 @@ from __future__ import annotations
 import sys
 
 from ..errors import RedlineError
-from . import bench, diagnose, doctor, report, run, tune
+from . import bench, data_service, diagnose, doctor, launch, report, run, tune
 from .common import Parser
 
-COMMANDS = (doctor, run, tune, bench, diagnose, report)
+COMMANDS = (doctor, run, tune, launch, data_service, bench, diagnose, report)
 
 
 def build_parser() -> Parser:

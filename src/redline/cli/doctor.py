@@ -21,14 +21,18 @@ def register(sub) -> None:
 
 
 def main(args) -> int:
+    from ..launching.layout import plan_launch
+
     snapshot = detect()
     the_plan = plan(snapshot, **plan_choices(args))
     findings = config_findings(snapshot, the_plan)
     healthy = not any(f.severity == ERROR for f in findings)
+    launch = plan_launch(snapshot, port="PORT")  # what `redline launch` would start here (the port is chosen at launch)
     if args.json:
         print(json.dumps({
             "snapshot": snapshot.to_dict(),
             "plan": the_plan.to_dict(),
+            "launch": launch.to_dict(),
             "findings": [f.__dict__ for f in findings],
             "healthy": healthy,
         }, indent=2))
@@ -38,6 +42,8 @@ def main(args) -> int:
         print(plan_text(the_plan))
         for note in the_plan.notes:
             print(f"  note: {note}")
+        print("\nScale-out (`redline launch SCRIPT` on this host alone; --dry-run shows it for any options)")
+        print("\n".join("  " + line for line in launch.text().splitlines()[1:]))
         print("\nFindings")
         print(findings_text(findings))
         print(f"\n{'healthy' if healthy else 'NOT healthy'}: {snapshot.cpu.usable} usable CPU(s), {len(snapshot.gpus.visible)} visible GPU(s)")

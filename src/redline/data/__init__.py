@@ -9,6 +9,7 @@ from .files import image_folder, tfrecord
 from .pipeline import PipelineInfo, pipeline
 from .sources import GeneratorSource, generator
 from .workers import GeneratorFailed
+from . import service  # noqa: E402  (redline.data.service: the tf.data service)
 
 
 def optimize(ds, *, plan=None, deterministic=False, memory_budget=None):

@@ -91,7 +91,7 @@ def _validate(batch_size, cache, memory_budget):
 
 def pipeline(source, map_fn=None, *, batch_size, augment=None, batch_map_fn=None, shuffle=True, cache="auto",
              drop_remainder=False, deterministic=False, repeat=True, seed=None, plan=None, memory_budget=None,
-             prefetch_to_device=None):
+             prefetch_to_device=None, service=None):
     """A tf.data.Dataset ready for ``model.fit(ds, **ds.redline.fit_kwargs())``.
 
     source: numpy arrays (or a tuple/dict of them), a tf.data.Dataset of
@@ -100,6 +100,9 @@ def pipeline(source, map_fn=None, *, batch_size, augment=None, batch_map_fn=None
     the memory budget); augment is random per-element work after the cache;
     batch_map_fn is vectorised work on whole batches. Every element appears
     once per epoch; deterministic=True fixes the order (seed defaults to 0).
+    service="grpc://HOST:PORT": the stages before the prefetch run on a tf.data
+    service (`redline data-service dispatcher|worker`); each service worker
+    produces its own stream of the pipeline ("parallel_epochs").
     """
     import tensorflow as tf
 
@@ -156,6 +159,13 @@ def pipeline(source, map_fn=None, *, batch_size, augment=None, batch_map_fn=None
             notes.append("the number of elements is unknown: give fit() steps_per_epoch yourself, or use repeat=False")
         if repeat:
             ds = ds.repeat()
+        if service is not None:
+            if feeder is not None:
+                raise UsageError(f"service={service!r}: a Python generator source cannot run on the tf.data service (its "
+                                 "workers have no access to this process's Python); keep service=None for it")
+            from .service import distribute
+
+            ds = distribute(ds, service)
         prefetch = plan.data_prefetch.value
         if prefetch_to_device is None:
             prefetch_to_device = plan.strategy.value == "one-gpu"

@@ -123,8 +123,10 @@ def tune(model, x, y=None, *, batch_size=None, budget_s: float = 60, allow=(), s
                if chosen is not default else "no candidate beat the model's own compile arguments by more than the spread measured"]
     if res.get("ladder"):
         reasons.append("steps_per_execution ladder: " + ", ".join(f"{s}: {r:,.1f}" for s, r in res["ladder"]))
-    inputs = [Candidate(name, trial={"input": r.get("spec")}, runs=list(r.get("steps_per_s", [])), error=r.get("error"))
-              for name, r in res.get("inputs", {}).items()]
+    found = res.get("inputs", {})
+    inputs = [Candidate(name, trial={"input": found[name].get("spec")}, runs=list(found[name].get("steps_per_s", [])),
+                        error=found[name].get("error"))
+              for name in sorted(found, key=lambda n: n != "as written")]  # "as written" first: the reference
     chosen_input, rewritten = next((c for c in inputs if c.name == res.get("input_chosen")), None), ()
     if chosen_input is not None:
         from ..data.rewrite import rewrite

@@ -291,12 +291,16 @@ def tune(script: str, args=(), *, budget_s: float = 180, allow=(), snapshot=None
             not_measured.append(f"the input path / steps_per_execution / jit_compile: {res.get('error')}")
         else:
             not_measured += res.get("not_measured", [])
-            for name, r in res.get("inputs", {}).items():
+            found = res.get("inputs", {})
+            for name in sorted(found, key=lambda n: n != "as written"):  # "as written" first: the reference
+                r = found[name]
                 c = Candidate(name, trial={"input": r.get("spec")}, runs=list(r.get("steps_per_s", [])), error=r.get("error"),
                               why=describe(r["spec"]) if r.get("spec") else "the input as the script builds it")
                 inputs.append(c)
-            if inputs:
-                as_written = next(c for c in inputs if c.name == "as written")
+            if inputs and inputs[0].name != "as written":  # no rewrite applied to this fit call: nothing was compared
+                reasons.append("the input path: " + "; ".join(f"{c.name}: {c.error}" for c in inputs if c.error))
+            elif inputs:
+                as_written = inputs[0]
                 chosen_input = next((c for c in inputs if c.name == res.get("input_chosen")), None)
                 if chosen_input is not None:
                     reasons.append(f"{chosen_input.name}: {chosen_input.median:,.1f} against {as_written.median:,.1f} "
