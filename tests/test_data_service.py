@@ -44,8 +44,8 @@ def test_a_pipeline_runs_on_a_dispatcher_and_worker_started_and_stopped_by_the_c
     try:
         x = np.arange(64, dtype="float32").reshape(32, 2)
         y = np.arange(32, dtype="float32")
-        here = redline.data.pipeline((x, y), batch_size=8, shuffle=False, map_fn=lambda a, b: (a * 2.0, b))
-        there = redline.data.pipeline((x, y), batch_size=8, shuffle=False, map_fn=lambda a, b: (a * 2.0, b),
+        here = redline.data.pipeline((x, y), batch_size=8, shuffle=False, deterministic=True, map_fn=lambda a, b: (a * 2.0, b))
+        there = redline.data.pipeline((x, y), batch_size=8, shuffle=False, deterministic=True, map_fn=lambda a, b: (a * 2.0, b),
                                       service=f"grpc://127.0.0.1:{port}")
         got = [b[1].numpy() for b in there.take(4)]
         want = [b[1].numpy() for b in here.take(4)]

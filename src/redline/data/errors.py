@@ -12,6 +12,10 @@ the graph.
 from __future__ import annotations
 
 
+#: the name of the py_function that names a failing element: it runs only after a failure, in this process
+LOCATE = "redline_locate_failure"
+
+
 class ElementError(RuntimeError):
     """map_fn failed on an element of the source."""
 
@@ -43,7 +47,8 @@ def guard_map(ds, fn, parallel, deterministic, n, names=None, in_order=None):
     mapped = ds.enumerate().map(lambda i, elem: (i, _call(fn, elem)), num_parallel_calls=parallel, deterministic=deterministic)
     mapped = mapped.ignore_errors()
     spec = mapped.element_spec[1]
-    dummy = tf.nest.map_structure(lambda s: tf.zeros([d if d is not None else 0 for d in s.shape], s.dtype), spec)
+    dummy = tf.nest.map_structure(  # a map whose output rank is unknown (tf.numpy_function) gets a scalar: it fits
+        lambda s: tf.zeros([] if s.shape.rank is None else [d if d is not None else 0 for d in s.shape], s.dtype), spec)
     sentinel = tf.data.Dataset.from_tensors((tf.constant(-1, tf.int64), dummy))
 
     def raise_located(count):
@@ -53,7 +58,7 @@ def guard_map(ds, fn, parallel, deterministic, n, names=None, in_order=None):
         i, out = element
         complete = tf.logical_or(i >= 0, tf.equal(count, n))
         checked = tf.cond(complete, lambda: tf.constant(0, tf.int64),
-                          lambda: tf.py_function(raise_located, [count], tf.int64))
+                          lambda: tf.py_function(raise_located, [count], tf.int64, name=LOCATE))
         with tf.control_dependencies([checked]):
             i = tf.identity(i)
         return count + 1, (i, out)

@@ -14,7 +14,7 @@ import time
 
 from ..errors import UsageError
 
-PYTHON_OPS = (b"EagerPyFunc", b"PyFunc", b"PyFuncStateless", b"GeneratorDataset")
+PYTHON_OPS = ("EagerPyFunc", "PyFunc", "PyFuncStateless")
 
 
 def parse_service(address: str) -> tuple[str, str, int]:
@@ -48,12 +48,22 @@ def check_reachable(address: str, timeout_s: float = 5.0) -> None:
 
 
 def python_stages(ds) -> list[str]:
-    """What in ``ds`` needs this process's Python: 'a Python generator source', 'tf.py_function / tf.numpy_function'."""
-    graph = ds._as_serialized_graph().numpy()  # noqa: SLF001  (tf.data's own graph of the pipeline)
+    """What in ``ds`` needs this process's Python: 'a Python generator source', 'tf.py_function / tf.numpy_function'.
+
+    Read from the pipeline's graph (its nodes and those of its functions). redline's own element-error guard is a
+    py_function too, but it runs only after a failure, to name the failing element: it does not count."""
+    import tensorflow as tf
+
+    from .errors import LOCATE
+
+    graph = tf.compat.v1.GraphDef.FromString(ds._as_serialized_graph().numpy())  # noqa: SLF001  (tf.data's own graph)
+    nodes = list(graph.node) + [n for f in graph.library.function for n in f.node_def]
+    names = {f.signature.name for f in graph.library.function}
     found = []
-    if b"GeneratorDataset" in graph or b"generator_py_func" in graph or b"from_generator" in graph:
+    if any(n.op == "GeneratorDataset" for n in nodes) or any("generator_py_func" in name or "from_generator" in name
+                                                              for name in names):
         found.append("a Python generator source")
-    elif any(op in graph for op in PYTHON_OPS):
+    elif any(n.op in PYTHON_OPS and LOCATE not in n.name for n in nodes):
         found.append("tf.py_function / tf.numpy_function stages")
     return found
 

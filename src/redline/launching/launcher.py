@@ -164,7 +164,8 @@ def launch(plan, script: str, args, *, checkpoint_dir=None, max_restarts: int = 
                                    f"--max-restarts {max_restarts}: giving up", events)
                 restarts += 1
                 backup = _latest(checkpoint_dir)
-                log(f"rank {rank} was killed by {sig}: every worker stopped; restart {restarts} of {max_restarts} "
+                gone = ", ".join(str(p.pid) for p in procs)
+                log(f"rank {rank} was killed by {sig}: every worker stopped (pids {gone}); restart {restarts} of {max_restarts} "
                     + (f"from the backup of epoch {backup}" if backup is not None else
                        "from the start (no backup yet" + ("" if checkpoint_dir else ": give --checkpoint-dir") + ")"))
                 continue
@@ -187,6 +188,7 @@ def _latest(checkpoint_dir) -> int | None:
 
 
 def tf_only_message(error: str) -> str:
+    error = " ".join(error.replace("\x1b[1m", "").replace("\x1b[0m", "").split())  # one line, no terminal codes
     return ("this script cannot run on the JAX backend: it failed inside TensorFlow (a model that calls tf.* ops itself"
             + (f": {error[:200]}" if error else "") + "). Multi-process fit needs keras.distribution on JAX: with Keras 3, "
             "TensorFlow's MultiWorkerMirroredStrategy fails in fit on PerReplica values (" + UPSTREAM + ", open). Replace "

@@ -153,6 +153,8 @@ def install_fit(cfg: dict) -> None:
         kw = {**dict(zip(names, args)), **kwargs}
         x = kw.get("x")
         kind = input_kind(x)
+        if cfg.get("global_batch") and kind in ("arrays", "dataset"):
+            _accumulate(model, x, kind, kw, int(cfg["global_batch"]), rank)  # before the batch is split below
         if kind == "arrays":
             batch = kw.get("batch_size") or 32
             if batch % world:
@@ -175,8 +177,6 @@ def install_fit(cfg: dict) -> None:
             raise ShardingError(f"fit got {kind}: redline launch shards numpy arrays and tf.data pipelines across "
                                 "processes; a Python generator or PyDataset would give every process the same batches. "
                                 "Wrap it as a tf.data pipeline (redline.data.pipeline(redline.data.generator(fn, ...), ...))")
-        if cfg.get("global_batch"):
-            _accumulate(model, x, kind, kw, int(cfg["global_batch"]), rank)
         # arrays are sharded here; a tf.data pipeline is sharded (and rebatched to global/world) by DataParallel
         keras.distribution.distribution().auto_shard_dataset = kind == "dataset"
         if rank != 0:
@@ -213,9 +213,18 @@ def _accumulate(model, x, kind: str, kw: dict, wanted: int, rank: int) -> None:
 
 
 def _tf_only(exc: BaseException) -> bool:
-    """The script failed inside TensorFlow while Keras ran on JAX: a model that calls tf.* ops itself."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    return any(f"{os.sep}tensorflow{os.sep}" in f.filename for f in frames)
+    """The script failed inside TensorFlow while Keras ran on JAX: a model that calls tf.* ops itself. Keras filters
+    its tracebacks, so the exceptions it was handling (``__context__``, ``__cause__``) are searched too."""
+    seen, todo = set(), [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if any(f"{os.sep}tensorflow{os.sep}" in f.filename for f in traceback.extract_tb(e.__traceback__)):
+            return True
+        todo += [e.__context__, e.__cause__]
+    return False
 
 
 def main(argv=None) -> int:
