@@ -87,6 +87,20 @@ def check_output(path, what: str, kind: str, replaceable=None) -> str:
     return path
 
 
+def check_folder(path, what: str) -> str:
+    """The folder at ``path``, created if missing; a one-line UsageError where it is a file or cannot be written."""
+    path = os.fspath(path)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise UsageError(f"{what} {path!r} is a file, not a folder: give a folder (it is created if missing)")
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{what} {path!r} cannot be created: {exc.strerror}; give a folder you can write to") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise UsageError(f"{what} {path!r} is not writable: give a folder you can write to")
+    return os.path.abspath(path)
+
+
 def _not_kind(kind: str) -> str:
     return {"a run record": "not a redline run record",
             "an HTML report": "not an HTML report redline wrote",
@@ -101,4 +115,4 @@ def same_file(a, b) -> bool:
         return os.path.abspath(a) == os.path.abspath(b)
 
 
-__all__ = ["HTML_MARK", "check_output", "is_bench_results", "is_html_report", "is_run_record", "is_tune_results", "same_file"]
+__all__ = ["HTML_MARK", "check_folder", "check_output", "is_bench_results", "is_html_report", "is_run_record", "is_tune_results", "same_file"]

@@ -8,6 +8,7 @@ import signal
 import threading
 
 from ..errors import UsageError
+from ..outputs import check_folder
 
 HELP = "start a tf.data service dispatcher or worker (preprocessing off the training process)"
 
@@ -53,12 +54,7 @@ def main(args) -> int:
     if args.role == "dispatcher":
         port = _port(args.port, allow_zero=False)
         work_dir = args.work_dir or os.path.join(os.path.dirname(cache_dir()), "data-service", f"dispatcher-{port}")
-        if os.path.exists(work_dir) and not os.path.isdir(work_dir):
-            raise UsageError(f"--work-dir {work_dir!r} is a file, not a folder")
-        try:
-            os.makedirs(work_dir, exist_ok=True)
-        except OSError as exc:
-            raise UsageError(f"--work-dir {work_dir!r} cannot be created: {exc.strerror}") from None
+        work_dir = check_folder(work_dir, "--work-dir")
         from ..launching.ports import check_free
 
         check_free("0.0.0.0", port, bind_all=True)

@@ -9,6 +9,7 @@ import os
 import sys
 
 from ..errors import UsageError
+from ..outputs import check_folder
 
 HELP = "run a training script data-parallel in several processes and hosts (Keras JAX backend, keras.distribution)"
 
@@ -35,17 +36,7 @@ def register(sub) -> None:
 
 
 def _checkpoint_dir(path) -> str | None:
-    if path is None:
-        return None
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise UsageError(f"--checkpoint-dir {path!r} is a file, not a folder: give a folder (it is created if missing)")
-    try:
-        os.makedirs(path, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"--checkpoint-dir {path!r} cannot be created: {exc.strerror}; give a folder you can write to") from None
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise UsageError(f"--checkpoint-dir {path!r} is not writable: give a folder you can write to")
-    return os.path.abspath(path)
+    return None if path is None else check_folder(path, "--checkpoint-dir")
 
 
 def main(args) -> int:

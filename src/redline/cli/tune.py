@@ -57,7 +57,7 @@ def _rows(result) -> list:
         if c.error:
             return (stage, c.name, "-", "-", f"dropped: {c.error[:70]}")
         if not c.runs:
-            return (stage, c.name, "-", "-", "not measured: the budget ran out")
+            return (stage, c.name, "-", "-", f"dropped: {c.dropped}" if c.dropped else "not measured: the budget ran out")
         figs = c.figures
         what = f"x{len(figs)} processes" if figs is c.passes else f"x{len(figs)}"
         rng = f"{c.median:,.1f} ({min(figs):,.1f}-{max(figs):,.1f}) {what}"

@@ -13,6 +13,7 @@ and ends the process without training further.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import runpy
@@ -52,6 +53,36 @@ class _Compiles:
         self.original = original
 
 
+@functools.lru_cache(maxsize=None)
+def _steps_callback():
+    import keras
+
+    class Steps(keras.callbacks.Callback):
+        """Execution ends, counted in steps across epochs (Keras' batch index restarts every epoch)."""
+
+        async_safe = True
+
+        def __init__(self, per_epoch):
+            super().__init__()
+            self.per_epoch, self.epoch, self.marks = per_epoch, 0, []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.marks.append((self.epoch * self.per_epoch + batch, time.perf_counter()))
+
+        def steady_rate(self) -> tuple[float, float]:
+            (s0, t0), (s1, t1) = self.marks[0], self.marks[-1]
+            return ((s1 - s0) / (t1 - t0) if t1 > t0 else 0.0), t1 - t0
+
+    return Steps
+
+
+def _Steps(per_epoch):  # noqa: N802  (a class made on first use, so this module does not import keras)
+    return _steps_callback()(per_epoch)
+
+
 def _steps_in_epoch(x, y, batch_size) -> int | None:
     from keras.src.trainers.data_adapters import get_data_adapter  # the input path fit builds
 
@@ -72,8 +103,8 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles: _Compiles, lo
 
     from ..data.rewrite import Unsupported, input_kind, rewrite
     from ..data.rewrite import candidates as input_candidates
-    from ..diagnosis.probe import _KeepState, _Marks
-    from .compare import beats
+    from ..diagnosis.probe import _KeepState
+    from .compare import beats, median
 
     x, y = fit_args.get("x"), fit_args.get("y")
     batch_size = fit_args.get("batch_size")
@@ -118,9 +149,12 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles: _Compiles, lo
         compiles.original(model, *args, **kw)
 
     def run(cand, steps):
-        xi, yi, bsi, kw, _, scale = feeds[cand.get("input", "as written")]
-        marks = _Marks()
-        fit(model, xi, yi, batch_size=bsi, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=[marks], **kw)
+        """``steps`` steps, over as many epochs of the input as that takes; (steps/s from the first execution's end to
+        the last, seconds). An execution of steps_per_execution steps ends at most once per epoch."""
+        xi, yi, bsi, kw, cap, scale = feeds[cand.get("input", "as written")]
+        per = min(steps, cap) if cap else steps
+        marks = _Steps(per)
+        fit(model, xi, yi, batch_size=bsi, epochs=-(-steps // per), steps_per_epoch=per, verbose=0, callbacks=[marks], **kw)
         rate, took = marks.steady_rate()
         return rate * scale, took  # steps of the script's own batch per second
 
@@ -138,18 +172,18 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles: _Compiles, lo
                 recompile(cand)
                 spe = kwargs.get("steps_per_execution", 1) if cand.get("own") else cand["steps_per_execution"]
                 cap = feeds[cand.get("input", "as written")][4] or 10**6
-                if 3 * spe > cap:  # timing rests on the ends of executions: at least 3 of them in a run
-                    raise ValueError(f"steps_per_execution={spe}: fewer than 3 executions fit in the {cap} steps of an epoch")
-                run(cand, min(max(2 * spe, min(8 * spe, cap)), cap))  # trace/compile and warm
-                n = min(max(4 * spe, 16), cap)
+                if spe > cap:
+                    raise ValueError(f"steps_per_execution={spe} is more than the {cap} steps of an epoch")
+                per = cap - cap % spe  # an epoch's steps in whole executions: runs of several epochs still time well
+                run(cand, max(2 * spe, min(8 * spe, per)))  # trace/compile and warm
+                n = max(4 * spe, 16)
                 rate, took = run(cand, n)
-                while took < seconds / 3 and n < cap:  # grow until the timing is worth something
-                    n = min(cap, n * 4)
+                while took < seconds / 3 and n < 10**7:  # grow until the timing is worth something
+                    n *= 4
                     rate, took = run(cand, n)
                 scale = feeds[cand.get("input", "as written")][5]
                 n = int(rate / scale * seconds) if rate else n
-                n = max(3 * spe, n - n % spe)
-                plan[name] = min(n, cap - cap % spe if cap >= spe else spe)
+                plan[name] = max(3 * spe, n - n % spe)  # at least 3 executions, so 2 intervals between their ends
                 calib[name] = rate
                 return rate
             except Exception as exc:  # a candidate the backend cannot run (XLA, memory, ...) is dropped, with why
@@ -190,11 +224,13 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles: _Compiles, lo
             for name, cand in stage.items():
                 calibrate(name, cand, out["inputs"])
             measure(stage, out["inputs"])
-            for name in specs:
-                rec = out["inputs"].get(name, {})
+            base = out["inputs"].get("as written", {}).get("steps_per_s")
+            for name in specs:  # the fastest of the rewrites that beat the input as written beyond the spread
+                rec = out["inputs"].setdefault(name, {})
                 rec["spec"] = specs[name]
-                base = out["inputs"].get(chosen_input, {}).get("steps_per_s")
-                if beats(rec.get("steps_per_s"), base):
+                runs = rec.get("steps_per_s")
+                if beats(runs, base) and (chosen_input == "as written"
+                                          or median(runs) > median(out["inputs"][chosen_input]["steps_per_s"])):
                     chosen_input = name
         out["input_chosen"] = None if chosen_input == "as written" else chosen_input
         out["input_spec"] = specs.get(chosen_input)
@@ -210,7 +246,7 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles: _Compiles, lo
             # row, and every step it measured then goes into the interleaved rounds: the choice rests on medians.
             best_s, best_rate, steps, flat = 1, calib.get("default") or 0.0, [], 0
             s = 2
-            while 3 * s <= (feeds[chosen_input][4] or 4096 * 3):  # capped by the steps of an epoch: 3 executions in it
+            while s <= (feeds[chosen_input][4] or 4096):  # capped by the steps of an epoch
                 cand = {"steps_per_execution": s, "jit_compile": ladder.get("jit_compile", "auto"), "input": chosen_input}
                 rate = calibrate(f"spe {s}", cand, out["candidates"])
                 steps.append([s, round(rate or 0.0, 2)])
@@ -224,8 +260,12 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles: _Compiles, lo
                     best_s, best_rate, flat = s, rate, 0
                 s *= 2
             out["ladder"] = steps
-            for s_, rate in steps:
-                if rate and f"spe {s_}" in plan:
+            top = max((r for _, r in steps), default=0.0)
+            for s_, rate in steps:  # the rounds compare the contenders: a step at under 0.8x the best calibration is not one
+                if rate and f"spe {s_}" in plan and rate < 0.8 * top:
+                    out["candidates"][f"spe {s_}"] = {"dropped": f"{rate / top:.2f}x the best step of the ladder "
+                                                                 "(calibration): not compared in the rounds"}
+                elif rate and f"spe {s_}" in plan:
                     candidates[f"spe {s_}"] = {"steps_per_execution": s_, "jit_compile": ladder.get("jit_compile", "auto"),
                                                "input": chosen_input}
             if best_s > 1 and ladder.get("try_jit"):

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import UsageError
-from .search import SPE_FLATTENS, Candidate, better
+from .search import SPE_FLATTENS, Candidate, choose
 
 
 @dataclass
@@ -115,10 +115,7 @@ def tune(model, x, y=None, *, batch_size=None, budget_s: float = 60, allow=(), s
         out.append(Candidate(name, trial={"knobs": {k: spec[k] for k in ("steps_per_execution", "jit_compile")}},
                              runs=list(r.get("steps_per_s", [])), error=r.get("error")))
     default = out[0]
-    chosen = default
-    for c in out[1:]:
-        if better(c, chosen):
-            chosen = c
+    chosen = choose(default, out[1:])
     reasons = [f"{chosen.name}: {chosen.median:,.1f} against {default.median:,.1f} steps/s ({chosen.median / default.median:.2f}x)"
                if chosen is not default else "no candidate beat the model's own compile arguments by more than the spread measured"]
     if res.get("ladder"):

@@ -66,6 +66,13 @@ def better(cand: Candidate, default: Candidate) -> bool:
     return not cand.error and beats(cand.figures, default.figures)
 
 
+def choose(default: Candidate, others) -> Candidate:
+    """The fastest (median) of the candidates that beat the default by more than the spread measured for both;
+    the default where none does. Never slower than the default, and not stopped at the first plateau of a ladder."""
+    eligible = [c for c in others if better(c, default)]
+    return max(eligible, key=lambda c: c.median) if eligible else default
+
+
 def _trial_env(cand: Candidate, trial: dict) -> dict:
     env = {k: v for k, v in os.environ.items() if k != ENV}
     env.update({"TF_CPP_MIN_LOG_LEVEL": env.get("TF_CPP_MIN_LOG_LEVEL", "2"), **cand.env})
@@ -262,11 +269,8 @@ def tune(script: str, args=(), *, budget_s: float = 180, allow=(), snapshot=None
             for c in live:
                 if top is not None and c.median and not c.error and c.median < PRUNE * top.median:
                     c.dropped = f"{c.median / top.median:.2f}x '{top.name}' in its first trial process: not measured again"
-    best = default
+    best = choose(default, procs[1:])
     reasons = []
-    for cand in procs[1:]:
-        if better(cand, best):
-            best = cand
     if best is default:
         reasons.append("no per-process candidate beat the script as written by more than the spread measured")
     else:
@@ -312,7 +316,7 @@ def tune(script: str, args=(), *, budget_s: float = 180, allow=(), snapshot=None
                 r = res["candidates"].get(name, {})
                 spec = cands.get(name) or _spec_of(name)
                 c = Candidate(name, trial={"knobs": {k: spec[k] for k in ("steps_per_execution", "jit_compile")}},
-                              runs=list(r.get("steps_per_s", [])), error=r.get("error"))
+                              runs=list(r.get("steps_per_s", [])), error=r.get("error"), dropped=r.get("dropped"))
                 inprocess.append(c)
             if res.get("ladder"):
                 reasons.append("steps_per_execution ladder (calibration steps/s): "
@@ -320,10 +324,7 @@ def tune(script: str, args=(), *, budget_s: float = 180, allow=(), snapshot=None
                                + f" - stopped after three doublings in a row gained less than {SPE_FLATTENS:.0%}, or at an "
                                "epoch's steps; every step measured was then compared on medians")
             inner_default = inprocess[0]
-            win = inner_default
-            for c in inprocess[1:]:
-                if better(c, win):
-                    win = c
+            win = choose(inner_default, inprocess[1:])
             if win is not inner_default:
                 chosen_knobs = win
                 reasons.append(f"{win.name}: {win.median:,.1f} against {inner_default.median:,.1f} steps/s with the script's "
@@ -343,4 +344,4 @@ def _spec_of(name: str) -> dict:
     return {"steps_per_execution": spe, "jit_compile": True if name.endswith("+ jit") else "auto"}
 
 
-__all__ = ["ALLOWABLE", "Candidate", "ScriptProblem", "TuneResult", "better", "process_candidates", "run_trial", "tune"]
+__all__ = ["ALLOWABLE", "Candidate", "ScriptProblem", "TuneResult", "better", "choose", "process_candidates", "run_trial", "tune"]
