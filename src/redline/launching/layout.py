@@ -163,5 +163,6 @@ def plan_launch(snapshot, *, nproc=None, hosts=1, host_rank=0, coordinator=None,
         procs.append(Proc(rank, local, cpus, threads, penv))
     reasons["backend"] = ("Keras' JAX backend: keras.distribution runs multi-process fit over jax.distributed (gloo on "
                           "CPUs, NCCL on GPUs); TensorFlow's MultiWorkerMirroredStrategy fails with Keras 3 fit "
-                          "(keras-team/keras#20585)")
+                          "(keras-team/keras#20585)" + ("" if world > 1 else "; one process in all: no distribution "
+                                                        "is installed (it would only cost time), backups and restarts stay"))
     return LaunchPlan(hosts, host_rank, nproc, world, address, procs, reasons, cluster)

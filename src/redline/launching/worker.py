@@ -155,7 +155,7 @@ def install_fit(cfg: dict) -> None:
         kind = input_kind(x)
         if cfg.get("global_batch") and kind in ("arrays", "dataset"):
             _accumulate(model, x, kind, kw, int(cfg["global_batch"]), rank)  # before the batch is split below
-        if kind == "arrays":
+        if kind == "arrays" and world > 1:
             batch = kw.get("batch_size") or 32
             if batch % world:
                 raise ShardingError(f"the global batch of {batch} does not divide by the {world} processes: give fit a "
@@ -173,12 +173,12 @@ def install_fit(cfg: dict) -> None:
             if rank == 0:
                 _say("batch", glob=batch, per_process=batch // world, world=world, rows=len(rows) * world,
                      left_out=len(leaves[0]) - len(rows) * world)
-        elif kind in ("generator", "pydataset", "other"):
+        elif kind in ("generator", "pydataset", "other") and world > 1:
             raise ShardingError(f"fit got {kind}: redline launch shards numpy arrays and tf.data pipelines across "
                                 "processes; a Python generator or PyDataset would give every process the same batches. "
                                 "Wrap it as a tf.data pipeline (redline.data.pipeline(redline.data.generator(fn, ...), ...))")
-        # arrays are sharded here; a tf.data pipeline is sharded (and rebatched to global/world) by DataParallel
-        keras.distribution.distribution().auto_shard_dataset = kind == "dataset"
+        if world > 1:  # arrays are sharded here; a tf.data pipeline is sharded (and rebatched to global/world) by DataParallel
+            keras.distribution.distribution().auto_shard_dataset = kind == "dataset"
         if rank != 0:
             kw["verbose"] = 0  # one progress bar: rank 0's
         if backup is not None:
@@ -239,8 +239,9 @@ def main(argv=None) -> int:
 
         if keras.backend.backend() != "jax":
             raise RuntimeError(f"Keras runs on {keras.backend.backend()}, not jax")
-        keras.distribution.initialize()
-        keras.distribution.set_distribution(keras.distribution.DataParallel())
+        if cfg["world"] > 1:  # one process alone: no group to join, and a one-device distribution only costs time
+            keras.distribution.initialize()
+            keras.distribution.set_distribution(keras.distribution.DataParallel())
         install_fit(cfg)
     except Exception as exc:  # joining the group failed: say where, the launcher reports it with the rank
         _say("setup-failed", rank=cfg["rank"], error=f"{type(exc).__name__}: {exc}"[:600])
