@@ -211,6 +211,21 @@ def test_two_processes_train_the_same_weights_as_one_and_each_reads_its_own_envi
     assert all(line.startswith("[rank ") for line in two.stdout.splitlines() if line.strip())
 
 
+@needs_jax
+def test_a_tf_data_pipeline_is_sharded_by_data_parallel_and_trains_the_same_weights(tmp_path):
+    s = _script(tmp_path, TRAIN.replace(
+        "h = model.fit(x, y, batch_size=32,",
+        "import tensorflow as tf\nds = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)\nh = model.fit(ds,"))
+    one, two = _launch("--nproc-per-host", "1", s, "2"), _launch("--nproc-per-host", "2", s, "2")
+    assert one.returncode == 0 and two.returncode == 0, two.stderr[-3000:]
+    import numpy as np
+
+    w1, w2 = _results(one.stdout)["0"]["weights"], _results(two.stdout)["0"]["weights"]
+    diff = max(float(np.max(np.abs(np.array(a) - np.array(b)))) for a, b in zip(w1, w2))
+    print(f"tf.data, 1 process vs 2: largest weight difference {diff:.3g}")
+    assert diff < 1e-4
+
+
 def _run_and_watch(argv, until, timeout=240):
     """Start `redline launch`; call until(line, proc, seen) on each output line (stdout and stderr, timestamped)."""
     proc = subprocess.Popen([sys.executable, "-m", "redline", "launch", *argv], stdout=subprocess.PIPE,
