@@ -15,6 +15,7 @@ import time
 import pytest
 
 import machines as m
+from scripts import TF_OPS
 from redline.errors import UsageError
 from redline.launching.layout import cluster_environment, parse_address, plan_launch
 
@@ -297,16 +298,7 @@ def test_a_script_that_fails_on_rank_1_gives_its_rank_and_exit_code_and_is_not_r
 
 @needs_jax
 def test_a_tensorflow_only_script_is_explained_and_stops_with_exit_2(tmp_path):
-    s = _script(tmp_path, """
-        import numpy as np, tensorflow as tf, keras
-        class Log(keras.layers.Layer):
-            def call(self, x):
-                return tf.math.log1p(tf.abs(x))
-        x = np.ones((64, 4), "float32"); y = np.ones((64, 1), "float32")
-        model = keras.Sequential([keras.Input((4,)), Log(), keras.layers.Dense(1)])
-        model.compile("sgd", "mse")
-        model.fit(x, y, batch_size=16, epochs=1, verbose=0)
-    """)
+    s = _script(tmp_path, TF_OPS)
     r = _launch("--nproc-per-host", "2", s, timeout=120)
     assert r.returncode == 2, r.stderr[-2000:]
     last = r.stderr.strip().splitlines()[-1]

@@ -11,6 +11,7 @@ import pytest
 
 import machines as m
 from envs import python_without
+from scripts import TF_OPS
 from redline.tuning import cache
 from redline.tuning.search import Candidate, better, process_candidates, run_trial
 
@@ -35,16 +36,6 @@ print("AFTER FIT", keras.backend.backend(), model.steps_per_execution)
 sys.exit(7)
 """
 
-TF_OPS = """
-import numpy as np, tensorflow as tf, keras
-class Log(keras.layers.Layer):
-    def call(self, x):
-        return tf.math.log1p(tf.abs(x))
-x = np.ones((256, 4), "float32"); y = np.ones((256, 1), "float32")
-model = keras.Sequential([keras.Input((4,)), Log(), keras.layers.Dense(1)])
-model.compile("sgd", "mse")
-model.fit(x, y, batch_size=16, epochs=1, verbose=0)
-"""
 
 
 def script(tmp_path, text, name="train.py"):
@@ -168,6 +159,7 @@ def test_a_gain_within_the_spread_is_not_taken():
     assert not better(Candidate("c", runs=[125.0, 128.0, 126.0]), default)   # +10%: inside the noise
     assert better(Candidate("c", runs=[160.0, 162.0, 158.0]), default)       # +39%: beyond it
     assert not better(Candidate("c", runs=[104.0, 104.0, 104.0]), Candidate("d", runs=[100.0, 100.0, 100.0]))  # < 5%
+    assert not better(Candidate("c", runs=[200.0, 201.0]), default)  # two measurements: their spread says too little
 
 
 def test_precision_is_a_candidate_only_behind_allow_and_only_where_native():

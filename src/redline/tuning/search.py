@@ -61,9 +61,13 @@ class Candidate:
         return spread(self.figures)
 
 
+#: a candidate is chosen only on at least this many measurements (a spread of two says little)
+MIN_RUNS = 3
+
+
 def better(cand: Candidate, default: Candidate) -> bool:
-    """cand beats default by more than both measured spreads (and MIN_GAIN)."""
-    return not cand.error and beats(cand.figures, default.figures)
+    """cand, measured at least MIN_RUNS times, beats default by more than both measured spreads (and MIN_GAIN)."""
+    return not cand.error and len(cand.runs) >= MIN_RUNS and beats(cand.figures, default.figures)
 
 
 def choose(default: Candidate, others) -> Candidate:
