@@ -16,7 +16,6 @@ import socket
 import statistics
 import subprocess
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -95,7 +94,6 @@ def main():
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"machine": machine(env), "runs": runs, "medians": med, "service_vs_in_process": ratio}, f, indent=1)
-    time.sleep(0)
 
 
 if __name__ == "__main__":

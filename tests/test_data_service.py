@@ -96,3 +96,10 @@ def test_a_worker_whose_dispatcher_does_not_answer_exits_2(capsys):
 
     code, out, err = cli(capsys, "data-service", "worker", "--dispatcher", f"127.0.0.1:{_free_port()}")
     assert code == 2 and "no tf.data service dispatcher answers" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_malformed_dispatcher_address_is_named_as_given(capsys):
+    from clirun import cli
+
+    code, out, err = cli(capsys, "data-service", "worker", "--dispatcher", "nope")
+    assert code == 2 and "--dispatcher 'nope' is not a tf.data service address" in err and len(err.strip().splitlines()) == 1

@@ -61,7 +61,7 @@ def main(args) -> int:
         server = service.dispatcher(port, work_dir)
         return _serve(server, f"dispatcher at grpc://{_host()}:{port} (fault-tolerant, journal in {work_dir})")
     port = _port(args.port, allow_zero=True)
-    service.check_reachable(args.dispatcher, timeout_s=5.0)
+    service.check_reachable(args.dispatcher, timeout_s=5.0, what="--dispatcher ")
     server = service.worker(args.dispatcher, port)
     return _serve(server, f"worker for the dispatcher at {args.dispatcher}")
 

@@ -17,7 +17,7 @@ from ..errors import UsageError
 PYTHON_OPS = ("EagerPyFunc", "PyFunc", "PyFuncStateless")
 
 
-def parse_service(address: str) -> tuple[str, str, int]:
+def parse_service(address: str, what: str = "service=") -> tuple[str, str, int]:
     """'grpc://HOST:PORT' (or HOST:PORT) -> (protocol, host, port); a UsageError for anything else."""
     text = str(address)
     protocol, sep, rest = text.partition("://")
@@ -25,14 +25,14 @@ def parse_service(address: str) -> tuple[str, str, int]:
         protocol, rest = "grpc", text
     host, sep, port = rest.rpartition(":")
     if protocol != "grpc" or not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise UsageError(f"service={address!r} is not a tf.data service address: give grpc://HOST:PORT, the dispatcher "
-                         "started by `redline data-service dispatcher`, e.g. service='grpc://10.0.0.5:5050'")
+        raise UsageError(f"{what}{address!r} is not a tf.data service address: give grpc://HOST:PORT, the dispatcher "
+                         f"started by `redline data-service dispatcher`, e.g. {what}'grpc://10.0.0.5:5050'")
     return protocol, host, int(port)
 
 
-def check_reachable(address: str, timeout_s: float = 5.0) -> None:
+def check_reachable(address: str, timeout_s: float = 5.0, what: str = "service=") -> None:
     """A UsageError when nothing answers at the dispatcher's address within ``timeout_s`` (instead of waiting forever)."""
-    _, host, port = parse_service(address)
+    _, host, port = parse_service(address, what)
     deadline = time.monotonic() + timeout_s
     last = None
     while time.monotonic() < deadline:
