@@ -58,9 +58,8 @@ def _rows(result) -> list:
             return (stage, c.name, "-", "-", f"dropped: {c.error[:70]}")
         if not c.runs:
             return (stage, c.name, "-", "-", f"dropped: {c.dropped}" if c.dropped else "not measured: the budget ran out")
-        figs = c.figures
-        what = f"x{len(figs)} processes" if figs is c.passes else f"x{len(figs)}"
-        rng = f"{c.median:,.1f} ({min(figs):,.1f}-{max(figs):,.1f}) {what}"
+        what = f"{len(c.runs)} rounds in {len(c.passes)} processes" if c.figures is c.passes else f"{len(c.runs)} rounds"
+        rng = f"{c.median:,.1f} ({min(c.runs):,.1f}-{max(c.runs):,.1f}) {what}"
         ratio = f"{c.median / ref:.2f}x" if ref else "-"
         note = "CHOSEN" if chosen else ("default" if c is result.default else (f"dropped: {c.dropped}" if c.dropped else ""))
         return (stage, c.name, rng, ratio, note)
@@ -79,7 +78,7 @@ def _rows(result) -> list:
 
 
 def text(result) -> str:
-    out = [table(_rows(result), ("stage", "candidate", "steps/s median (range) xN", "ratio", "")),
+    out = [table(_rows(result), ("stage", "candidate", "steps/s median (range of rounds)", "ratio", "")),
            "", "Choice:"]
     choice = result.choice()
     parts = [f"{k}={v}" for k, v in choice["env"].items()] + [f"{k}={v!r}" for k, v in choice["compile"].items()]

@@ -20,9 +20,10 @@ def spread(runs) -> float:
     return (max(runs) - min(runs)) / m
 
 
-def beats(runs, base_runs) -> bool:
-    """``runs`` beat ``base_runs`` by more than both spreads (and MIN_GAIN)."""
+def beats(runs, base_runs, noise=()) -> bool:
+    """``runs`` beat ``base_runs`` by more than both spreads, any spread in ``noise`` (measured elsewhere, e.g. of
+    every round behind per-process medians), and MIN_GAIN."""
     if not runs or not base_runs:
         return False
-    need = max(MIN_GAIN, spread(runs), spread(base_runs))
+    need = max(MIN_GAIN, spread(runs), spread(base_runs), *noise)
     return median(runs) > median(base_runs) * (1 + need)

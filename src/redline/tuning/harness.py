@@ -22,6 +22,9 @@ import time
 import traceback
 
 MARK = "REDLINE-TRIAL "
+#: in-process rounds: a candidate under this share of the best first round is not measured again; nor is jit on the
+#: best steps_per_execution where jit alone calibrated under it.
+PRUNE = 0.8
 ENV = "REDLINE_TRIAL"
 
 
@@ -58,19 +61,22 @@ def _steps_callback():
     import keras
 
     class Steps(keras.callbacks.Callback):
-        """Execution ends, counted in steps across epochs (Keras' batch index restarts every epoch)."""
+        """Execution ends, with the steps really run: Keras names an execution by its first and last logical step,
+        but the last execution of a pass over finite data stops where the data ends (``cap`` batches)."""
 
         async_safe = True
 
-        def __init__(self, per_epoch):
+        def __init__(self, cap):
             super().__init__()
-            self.per_epoch, self.epoch, self.marks = per_epoch, 0, []
+            self.cap, self.begin, self.done, self.marks = cap, 0, 0, []
 
-        def on_epoch_begin(self, epoch, logs=None):
-            self.epoch = epoch
+        def on_train_batch_begin(self, batch, logs=None):
+            self.begin = batch
 
         def on_train_batch_end(self, batch, logs=None):
-            self.marks.append((self.epoch * self.per_epoch + batch, time.perf_counter()))
+            end = min(batch, self.cap - 1) if self.cap else batch
+            self.done += max(0, end - self.begin + 1)
+            self.marks.append((self.done, time.perf_counter()))
 
         def steady_rate(self) -> tuple[float, float]:
             (s0, t0), (s1, t1) = self.marks[0], self.marks[-1]
@@ -79,8 +85,21 @@ def _steps_callback():
     return Steps
 
 
-def _Steps(per_epoch):  # noqa: N802  (a class made on first use, so this module does not import keras)
-    return _steps_callback()(per_epoch)
+def _Steps(cap):  # noqa: N802  (a class made on first use, so this module does not import keras)
+    return _steps_callback()(cap)
+
+
+def _fit_shape(steps: int, spe: int, cap: int | None, endless: bool) -> tuple[int, int | None]:
+    """(epochs, steps_per_epoch) for a run of about ``steps`` steps over an input of ``cap`` batches an epoch (None:
+    unknown or endless); ``endless``: a repeat() rewrite, whose epochs are ``cap`` steps (spe divides it).
+
+    Up to an epoch: ``steps`` in whole executions (at least 3), one epoch. More: whole passes (at least 3 executions in all), each
+    from a fresh iterator as the script's epochs run. Never epochs of fewer steps than the data holds: Keras would carry
+    one iterator across them, and an execution cut short at the end of the data would still be named by its full steps.
+    """
+    if cap and (endless or steps >= cap or 3 * spe > cap):
+        return max(1, round(steps / cap), -(-3 // -(-cap // spe))), (cap if endless else None)
+    return 1, max(3 * spe, steps - steps % spe)
 
 
 def _steps_in_epoch(x, y, batch_size) -> int | None:
@@ -123,9 +142,10 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles: _Compiles, lo
     out = {"steps_in_epoch": steps_epoch, "batch_size": batch_size, "script_compile": own, "data": type(x).__name__,
            "input_kind": kind, "candidates": {}, "inputs": {}, "not_measured": []}
 
-    # the inputs: name -> (x, y, batch_size for fit, extra fit kwargs, steps in an epoch, scale to the script's batch)
+    # the inputs: name -> (x, y, batch_size for fit, extra fit kwargs, steps in an epoch, scale to the script's batch,
+    # endless: True where the rewrite repeats the data and fit is given steps_per_epoch)
     bs = batch_size if kind == "arrays" else None  # arrays take a batch size; datasets come batched
-    feeds = {"as written": (x, y, bs, extra, steps_epoch, 1.0)}
+    feeds = {"as written": (x, y, bs, extra, steps_epoch, 1.0, False)}
     specs = {}
     if trial.get("inputs") is not None:
         wanted, skipped = input_candidates(kind, trial["inputs"].get("allow", ()), int(trial["inputs"].get("usable", 1)))
@@ -138,7 +158,7 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles: _Compiles, lo
                 continue
             kw = {k: v for k, v in extra.items() if k != "shuffle" or input_kind(xi) == "arrays"}  # datasets ignore shuffle
             cap = more.get("steps_per_epoch") or (_steps_in_epoch(xi, yi, bsi) if spec["input"] == "batch" else steps_epoch)
-            feeds[name] = (xi, yi, bsi, kw, cap, float(spec.get("factor", 1)))
+            feeds[name] = (xi, yi, bsi, kw, cap, float(spec.get("factor", 1)), bool(more.get("steps_per_epoch")))
             specs[name] = spec
 
     def recompile(cand):
@@ -148,42 +168,53 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles: _Compiles, lo
             kw = {**kwargs, "steps_per_execution": cand["steps_per_execution"], "jit_compile": cand["jit_compile"]}
         compiles.original(model, *args, **kw)
 
-    def run(cand, steps):
-        """``steps`` steps, over as many epochs of the input as that takes; (steps/s from the first execution's end to
-        the last, seconds). An execution of steps_per_execution steps ends at most once per epoch."""
-        xi, yi, bsi, kw, cap, scale = feeds[cand.get("input", "as written")]
-        per = min(steps, cap) if cap else steps
-        marks = _Steps(per)
-        fit(model, xi, yi, batch_size=bsi, epochs=-(-steps // per), steps_per_epoch=per, verbose=0, callbacks=[marks], **kw)
+    def spe_of(cand) -> int:
+        return int(kwargs.get("steps_per_execution", 1) if cand.get("own") else cand["steps_per_execution"])
+
+    def run(cand, steps, spe):
+        """About ``steps`` steps; (steps/s from the first execution's end to the last, counting the steps really run;
+        seconds). Finite data of an epoch or less: ``steps`` rounded to whole executions, in one epoch. More: whole
+        passes over it, each from a fresh iterator as the script's own epochs run, their last execution stopping where
+        the data ends. (Several epochs with steps_per_epoch under the data's length would carry one iterator across
+        epochs, and an execution cut short there would still be named by its full steps.)"""
+        xi, yi, bsi, kw, cap, scale, endless = feeds[cand.get("input", "as written")]
+        epochs, per = _fit_shape(steps, spe, cap, endless)
+        marks = _Steps(None if endless else cap)
+        fit(model, xi, yi, batch_size=bsi, epochs=epochs, steps_per_epoch=per, verbose=0, callbacks=[marks], **kw)
         rate, took = marks.steady_rate()
         return rate * scale, took  # steps of the script's own batch per second
 
     if not model.built or not model.optimizer.built:
-        run({"own": True}, 1)  # one step builds the model and its optimizer, so their whole state can be put back
+        run({"own": True}, 1, 1)  # one step builds the model and its optimizer, so their whole state can be put back
     plan, calib = {}, {}
     with _KeepState(model) as keep:
 
-        def calibrate(name, cand, into):
-            """Warm, then find a step count that runs about ``seconds``; its rate, or the candidate dropped with why."""
+        def calibrate(name, cand, into, span=seconds, passes=0):
+            """Warm, then find a step count that runs about ``span`` seconds; its rate, or the candidate dropped with why."""
             if late():
                 out["not_measured"].append(f"{name}: the budget ran out")
                 return None
             try:
                 recompile(cand)
-                spe = kwargs.get("steps_per_execution", 1) if cand.get("own") else cand["steps_per_execution"]
-                cap = feeds[cand.get("input", "as written")][4] or 10**6
+                spe = spe_of(cand)
+                feed = feeds[cand.get("input", "as written")]
+                cap = feed[4] or 10**6
                 if spe > cap:
                     raise ValueError(f"steps_per_execution={spe} is more than the {cap} steps of an epoch")
-                per = cap - cap % spe  # an epoch's steps in whole executions: runs of several epochs still time well
-                run(cand, max(2 * spe, min(8 * spe, per)))  # trace/compile and warm
+                if feed[6] and cap % spe:
+                    raise ValueError(f"steps_per_execution={spe} does not divide the {cap} steps of an epoch of the "
+                                     "repeated input: every epoch would run more steps than the script's")
+                run(cand, max(2 * spe, min(8 * spe, cap)), spe)  # trace/compile and warm
                 n = max(4 * spe, 16)
-                rate, took = run(cand, n)
-                while took < seconds / 3 and n < 10**7:  # grow until the timing is worth something
+                rate, took = run(cand, n, spe)
+                while took < span / 3 and n < 10**7:  # grow until the timing is worth something
                     n *= 4
-                    rate, took = run(cand, n)
-                scale = feeds[cand.get("input", "as written")][5]
-                n = int(rate / scale * seconds) if rate else n
+                    rate, took = run(cand, n, spe)
+                scale = feed[5]
+                n = int(rate / scale * span) if rate else n
                 plan[name] = max(3 * spe, n - n % spe)  # at least 3 executions, so 2 intervals between their ends
+                if passes and feed[4] and not feed[6]:  # whole passes over finite data, as long as they take under 2 x span
+                    plan[name] = max(plan[name], min(passes * cap, int(rate / scale * 2 * span)))
                 calib[name] = rate
                 return rate
             except Exception as exc:  # a candidate the backend cannot run (XLA, memory, ...) is dropped, with why
@@ -196,18 +227,26 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles: _Compiles, lo
                 except Exception:  # noqa: BLE001  the model may be unusable after a failed compile; the next recompile decides
                     log(f"  (state could not be restored after {name})")
 
-        def measure(cands, into):
-            """Interleaved rounds over the calibrated candidates; steps/s into ``into[name]``."""
+        def measure(cands, into, reference, rounds=rounds):
+            """Interleaved rounds over the calibrated candidates; steps/s into ``into[name]``. After the first round, a
+            candidate under PRUNE x the best is not measured again (it cannot be chosen: a choice needs every round)."""
             for r in range(rounds):
+                if r == 1:
+                    firsts = {n: into[n]["steps_per_s"][0] for n in cands if n in plan and into.get(n, {}).get("steps_per_s")}
+                    top = max(firsts.values(), default=0.0)
+                    for n, v in firsts.items():
+                        if n != reference and v < PRUNE * top:
+                            into[n]["dropped"] = f"{v / top:.2f}x the best in the first round: not measured again"
+                            plan.pop(n)
                 for name, cand in cands.items():
                     if name not in plan:
                         continue
-                    if late() and r:
+                    if late():  # the trial reports what it has before the parent's deadline
                         out["not_measured"].append(f"{name}, round {r + 1}: the budget ran out")
                         continue
                     try:
                         recompile(cand)
-                        rate, took = run(cand, plan[name])
+                        rate, took = run(cand, plan[name], spe_of(cand))
                     except Exception as exc:  # failed on a later round: dropped as well
                         into[name] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
                         plan.pop(name)
@@ -221,9 +260,12 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles: _Compiles, lo
         chosen_input = "as written"
         if specs:  # stage 1: the input path, at the script's own compile arguments
             stage = {"as written": {"own": True}, **{n: {"own": True, "input": n} for n in specs}}
+            # longer runs than stage 2: what an input path changes shows at epoch boundaries as much as in steps (a
+            # finite tf.data input stalls some epoch starts, at random, while tf.data's autotune thread winds down:
+            # optimize() turns autotune off), so each run spans up to 3 epoch boundaries
             for name, cand in stage.items():
-                calibrate(name, cand, out["inputs"])
-            measure(stage, out["inputs"])
+                calibrate(name, cand, out["inputs"], 2 * seconds, passes=4)
+            measure(stage, out["inputs"], "as written")
             base = out["inputs"].get("as written", {}).get("steps_per_s")
             for name in specs:  # the fastest of the rewrites that beat the input as written beyond the spread
                 rec = out["inputs"].setdefault(name, {})
@@ -248,6 +290,11 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles: _Compiles, lo
             s = 2
             while s <= (feeds[chosen_input][4] or 4096):  # capped by the steps of an epoch
                 cand = {"steps_per_execution": s, "jit_compile": ladder.get("jit_compile", "auto"), "input": chosen_input}
+                if feeds[chosen_input][6] and feeds[chosen_input][4] % s:  # a repeated input: epochs of whole executions
+                    out["candidates"][f"spe {s}"] = {"dropped": f"does not divide the {feeds[chosen_input][4]} steps of an "
+                                                                "epoch of the repeated input"}
+                    s *= 2
+                    continue
                 rate = calibrate(f"spe {s}", cand, out["candidates"])
                 steps.append([s, round(rate or 0.0, 2)])
                 if not rate:
@@ -268,11 +315,12 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles: _Compiles, lo
                 elif rate and f"spe {s_}" in plan:
                     candidates[f"spe {s_}"] = {"steps_per_execution": s_, "jit_compile": ladder.get("jit_compile", "auto"),
                                                "input": chosen_input}
-            if best_s > 1 and ladder.get("try_jit"):
+            jit_calib, own_calib = calib.get("jit"), calib.get("default")
+            if best_s > 1 and ladder.get("try_jit") and not (jit_calib and own_calib and jit_calib < PRUNE * own_calib):
                 name = f"spe {best_s} + jit"
                 candidates[name] = {"steps_per_execution": best_s, "jit_compile": True, "input": chosen_input}
                 calibrate(name, candidates[name], out["candidates"])
-        measure(candidates, out["candidates"])
+        measure(candidates, out["candidates"], "default")
     out["backend"] = keras.backend.backend()
     return out
 

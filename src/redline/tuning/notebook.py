@@ -53,14 +53,18 @@ class NotebookTuneResult:
                 lines.append(f"  {c.name:30s} dropped: {c.error[:80]}")
             elif c.runs:
                 lines.append(f"  {c.name:30s} {c.median:10,.1f} steps/s ({min(c.runs):,.1f}-{max(c.runs):,.1f})  "
-                             f"{c.median / ref:5.2f}x" + ("  CHOSEN" if c is self.input else ""))
+                             f"{c.median / ref:5.2f}x" + ("  CHOSEN" if c is self.input else "")
+                             + (f"  dropped: {c.dropped}" if c.dropped else ""))
         ref = self.default.median
         for c in self.candidates:
             if c.error:
                 lines.append(f"  {c.name:30s} dropped: {c.error[:80]}")
             elif c.runs:
                 lines.append(f"  {c.name:30s} {c.median:10,.1f} steps/s ({min(c.runs):,.1f}-{max(c.runs):,.1f})  "
-                             f"{c.median / ref:5.2f}x" + ("  CHOSEN" if c is self.chosen and c is not self.default else ""))
+                             f"{c.median / ref:5.2f}x" + ("  CHOSEN" if c is self.chosen and c is not self.default else "")
+                             + (f"  dropped: {c.dropped}" if c.dropped else ""))
+            elif c.dropped:
+                lines.append(f"  {c.name:30s} dropped: {c.dropped}")
         lines += [f"  because {r}" for r in self.reasons] + [f"  not measured: {n}" for n in self.not_measured]
         return "\n".join(lines)
 
@@ -113,7 +117,7 @@ def tune(model, x, y=None, *, batch_size=None, budget_s: float = 60, allow=(), s
         r = res["candidates"].get(name, {})
         spec = cands.get(name) or {"steps_per_execution": int(name.split()[1]), "jit_compile": True if name.endswith("+ jit") else "auto"}
         out.append(Candidate(name, trial={"knobs": {k: spec[k] for k in ("steps_per_execution", "jit_compile")}},
-                             runs=list(r.get("steps_per_s", [])), error=r.get("error")))
+                             runs=list(r.get("steps_per_s", [])), error=r.get("error"), dropped=r.get("dropped")))
     default = out[0]
     chosen = choose(default, out[1:])
     reasons = [f"{chosen.name}: {chosen.median:,.1f} against {default.median:,.1f} steps/s ({chosen.median / default.median:.2f}x)"
@@ -122,7 +126,7 @@ def tune(model, x, y=None, *, batch_size=None, budget_s: float = 60, allow=(), s
         reasons.append("steps_per_execution ladder: " + ", ".join(f"{s}: {r:,.1f}" for s, r in res["ladder"]))
     found = res.get("inputs", {})
     inputs = [Candidate(name, trial={"input": found[name].get("spec")}, runs=list(found[name].get("steps_per_s", [])),
-                        error=found[name].get("error"))
+                        error=found[name].get("error"), dropped=found[name].get("dropped"))
               for name in sorted(found, key=lambda n: n != "as written")]  # "as written" first: the reference
     chosen_input, rewritten = next((c for c in inputs if c.name == res.get("input_chosen")), None), ()
     if chosen_input is not None:
