@@ -5,7 +5,7 @@ processes, alternating: `python s.py`, `redline run --no-tuned s.py` (the plan a
 tuned choice). Each is timed over the script's own epochs, the first (tracing, compiling) left out, by
 benchmarks/timing/sitecustomize.py. Medians of steps/s and the ratios to `python s.py` are printed and written.
 
-    python benchmarks/tune_scripts.py [--repeats 3] [--budget 180] [--json FILE] [SCRIPT ...]
+    python benchmarks/tune_scripts.py [--repeats 5] [--budget 180] [--json FILE] [SCRIPT ...]
 """
 
 import argparse
@@ -72,7 +72,7 @@ def setup(repeats, prefix, scripts_nargs="*"):
 
 
 def main():
-    a, env = setup(3, "redline-tune-bench-")
+    a, env = setup(5, "redline-tune-bench-")
     scripts = a.scripts or sorted(glob.glob(os.path.join(HERE, "scripts", "*.py")))
     cache = env["XDG_CACHE_HOME"]
     redline = [sys.executable, "-m", "redline"]
