@@ -196,6 +196,28 @@ def test_steps_are_counted_as_run_when_an_execution_stops_at_the_end_of_the_data
         assert its <= max(steps, 3 * spe) or its % 47 == 0  # within an epoch, or whole passes
 
 
+GENERATOR = """
+import numpy as np
+import keras
+x = np.random.default_rng(0).random((8, 4), dtype=np.float32)
+def batches():
+    while True:
+        yield x, x[:, :1]
+model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+model.compile("sgd", "mse")
+model.fit(batches(), steps_per_epoch=10, epochs=2, verbose=0)
+"""
+
+
+def test_with_endless_data_and_the_script_s_steps_per_epoch_only_divisors_of_it_are_measured(tmp_path):
+    """steps_per_epoch=10 over a generator: steps_per_execution 4 or 8 would run 12 or 16 steps an epoch."""
+    ladder = {"jit_compile": "auto", "try_jit": False, "flattens": 0.05}
+    res = run_trial(script(tmp_path, GENERATOR), [], Candidate("x"), {**trial(rounds=1, seconds=0.1), "ladder": ladder}, 120)
+    assert res["status"] == "ok", res
+    assert res["steps_in_epoch"] == 10 and [s for s, _ in res["ladder"]] == [2, 5], res["ladder"]
+    assert {n for n in res["candidates"] if n.startswith("spe")} <= {"spe 2", "spe 5"}
+
+
 def test_precision_is_a_candidate_only_behind_allow_and_only_where_native():
     bf16 = m.snapshot(m.cpu(2, 2, avx512_bf16=True, avx2=True))
     plain = m.snapshot(m.cpu(2, 2, avx2=True))
@@ -370,7 +392,7 @@ def test_the_notebook_api_measures_here_and_restores_the_model():
         model.compile("adam", "mse", steps_per_execution=1)
         model.fit(x, y, batch_size=16, epochs=1, verbose=0)
         before = [v.numpy().copy() for v in model.weights + model.optimizer.variables]
-        r = redline.tune(model, x, y, batch_size=16, budget_s=25, seconds=0.3, allow=("batch",))
+        r = redline.tune(model, x, y, batch_size=16, budget_s=45, seconds=0.3, allow=("batch",))
         after = [v.numpy() for v in model.weights + model.optimizer.variables]
         same = all(np.array_equal(a, b) for a, b in zip(before, after))
         fk = r.fit_kwargs()

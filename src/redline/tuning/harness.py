@@ -102,6 +102,11 @@ def _fit_shape(steps: int, spe: int, cap: int | None, endless: bool) -> tuple[in
     return 1, max(3 * spe, steps - steps % spe)
 
 
+def _divisor_up_to(n: int, s: int) -> int:
+    """The largest divisor of ``n`` not above ``s``."""
+    return max(d for d in range(1, min(n, s) + 1) if n % d == 0)
+
+
 def _steps_in_epoch(x, y, batch_size) -> int | None:
     from keras.src.trainers.data_adapters import get_data_adapter  # the input path fit builds
 
@@ -131,6 +136,12 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles: _Compiles, lo
         batch_size = 32  # Keras' own default for arrays
     kind = input_kind(x)
     steps_epoch = _steps_in_epoch(x, y, batch_size)
+    own_steps = fit_args.get("steps_per_epoch")
+    endless = False
+    if own_steps and (steps_epoch is None or int(own_steps) < steps_epoch):
+        # the script's own epochs over endless data (or a part of finite data: Keras carries one iterator across them);
+        # every execution runs its full steps there, so steps_per_execution must divide them (see the ladder)
+        steps_epoch, endless = int(own_steps), True
     args, kwargs = compiles.calls.get(id(model), ((), {}))
     own = {k: kwargs[k] for k in ("steps_per_execution", "jit_compile") if k in kwargs}
     seconds = trial.get("seconds", 1.0)
@@ -145,7 +156,7 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles: _Compiles, lo
     # the inputs: name -> (x, y, batch_size for fit, extra fit kwargs, steps in an epoch, scale to the script's batch,
     # endless: True where the rewrite repeats the data and fit is given steps_per_epoch)
     bs = batch_size if kind == "arrays" else None  # arrays take a batch size; datasets come batched
-    feeds = {"as written": (x, y, bs, extra, steps_epoch, 1.0, False)}
+    feeds = {"as written": (x, y, bs, extra, steps_epoch, 1.0, endless)}
     specs = {}
     if trial.get("inputs") is not None:
         wanted, skipped = input_candidates(kind, trial["inputs"].get("allow", ()), int(trial["inputs"].get("usable", 1)))
@@ -158,7 +169,8 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles: _Compiles, lo
                 continue
             kw = {k: v for k, v in extra.items() if k != "shuffle" or input_kind(xi) == "arrays"}  # datasets ignore shuffle
             cap = more.get("steps_per_epoch") or (_steps_in_epoch(xi, yi, bsi) if spec["input"] == "batch" else steps_epoch)
-            feeds[name] = (xi, yi, bsi, kw, cap, float(spec.get("factor", 1)), bool(more.get("steps_per_epoch")))
+            feeds[name] = (xi, yi, bsi, kw, cap, float(spec.get("factor", 1)),
+                           bool(more.get("steps_per_epoch")) or (endless and spec["input"] != "batch"))
             specs[name] = spec
 
     def recompile(cand):
@@ -202,8 +214,8 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles: _Compiles, lo
                 if spe > cap:
                     raise ValueError(f"steps_per_execution={spe} is more than the {cap} steps of an epoch")
                 if feed[6] and cap % spe:
-                    raise ValueError(f"steps_per_execution={spe} does not divide the {cap} steps of an epoch of the "
-                                     "repeated input: every epoch would run more steps than the script's")
+                    raise ValueError(f"steps_per_execution={spe} does not divide the {cap} steps of an epoch over endless "
+                                     "data: every epoch would run more steps than the script's")
                 run(cand, max(2 * spe, min(8 * spe, cap)), spe)  # trace/compile and warm
                 n = max(4 * spe, 16)
                 rate, took = run(cand, n, spe)
@@ -287,14 +299,14 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles: _Compiles, lo
             # epoch's steps. A single calibration run is noisy, so the ladder stops only after three flat doublings in a
             # row, and every step it measured then goes into the interleaved rounds: the choice rests on medians.
             best_s, best_rate, steps, flat = 1, calib.get("default") or 0.0, [], 0
-            s = 2
-            while s <= (feeds[chosen_input][4] or 4096):  # capped by the steps of an epoch
+            target = 2
+            while target <= (feeds[chosen_input][4] or 4096):  # capped by the steps of an epoch
+                s, target = target, target * 2
+                if feeds[chosen_input][6]:  # endless data: epochs of whole executions, so a divisor of the epoch's steps
+                    s = _divisor_up_to(feeds[chosen_input][4], s)
+                    if s in (1, *(t for t, _ in steps)):
+                        continue
                 cand = {"steps_per_execution": s, "jit_compile": ladder.get("jit_compile", "auto"), "input": chosen_input}
-                if feeds[chosen_input][6] and feeds[chosen_input][4] % s:  # a repeated input: epochs of whole executions
-                    out["candidates"][f"spe {s}"] = {"dropped": f"does not divide the {feeds[chosen_input][4]} steps of an "
-                                                                "epoch of the repeated input"}
-                    s *= 2
-                    continue
                 rate = calibrate(f"spe {s}", cand, out["candidates"])
                 steps.append([s, round(rate or 0.0, 2)])
                 if not rate:
@@ -305,7 +317,6 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles: _Compiles, lo
                         break
                 else:
                     best_s, best_rate, flat = s, rate, 0
-                s *= 2
             out["ladder"] = steps
             top = max((r for _, r in steps), default=0.0)
             for s_, rate in steps:  # the rounds compare the contenders: a step at under 0.8x the best calibration is not one
