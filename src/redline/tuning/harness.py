@@ -61,32 +61,38 @@ def _steps_callback():
     import keras
 
     class Steps(keras.callbacks.Callback):
-        """Execution ends, with the steps really run: Keras names an execution by its first and last logical step,
-        but the last execution of a pass over finite data stops where the data ends (``cap`` batches)."""
+        """Execution ends, with the steps each really ran. Keras names an execution by its last logical step, and an
+        epoch's last execution over finite data (``cap`` batches) stops where the data ends: an execution ending at
+        logical step ``end`` ran ``min(end, cap - 1) - end + spe`` steps. Computed from the end alone: with every
+        callback async-safe, Keras runs batch-end callbacks on a thread pool, after (and in any order with) the next
+        batch-begin."""
 
         async_safe = True
 
-        def __init__(self, cap):
+        def __init__(self, cap, spe):
             super().__init__()
-            self.cap, self.begin, self.done, self.marks = cap, 0, 0, []
-
-        def on_train_batch_begin(self, batch, logs=None):
-            self.begin = batch
+            self.cap, self.spe, self.marks = cap, spe, []
 
         def on_train_batch_end(self, batch, logs=None):
-            end = min(batch, self.cap - 1) if self.cap else batch
-            self.done += max(0, end - self.begin + 1)
-            self.marks.append((self.done, time.perf_counter()))
+            ran = (min(batch, self.cap - 1) - batch + self.spe) if self.cap else self.spe
+            self.marks.append((time.perf_counter(), max(0, ran)))
+
+        @property
+        def done(self) -> int:
+            return sum(ran for _, ran in self.marks)
 
         def steady_rate(self) -> tuple[float, float]:
-            (s0, t0), (s1, t1) = self.marks[0], self.marks[-1]
-            return ((s1 - s0) / (t1 - t0) if t1 > t0 else 0.0), t1 - t0
+            """(steps/s, seconds) from the first execution's end to the last."""
+            marks = sorted(self.marks)
+            (t0, _), (t1, _) = marks[0], marks[-1]
+            steps = sum(ran for _, ran in marks[1:])
+            return (steps / (t1 - t0) if t1 > t0 else 0.0), t1 - t0
 
     return Steps
 
 
-def _Steps(cap):  # noqa: N802  (a class made on first use, so this module does not import keras)
-    return _steps_callback()(cap)
+def _Steps(cap, spe):  # noqa: N802  (a class made on first use, so this module does not import keras)
+    return _steps_callback()(cap, spe)
 
 
 def _fit_shape(steps: int, spe: int, cap: int | None, endless: bool) -> tuple[int, int | None]:
@@ -191,7 +197,7 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles: _Compiles, lo
         epochs, and an execution cut short there would still be named by its full steps.)"""
         xi, yi, bsi, kw, cap, scale, endless = feeds[cand.get("input", "as written")]
         epochs, per = _fit_shape(steps, spe, cap, endless)
-        marks = _Steps(None if endless else cap)
+        marks = _Steps(None if endless else cap, spe)
         fit(model, xi, yi, batch_size=bsi, epochs=epochs, steps_per_epoch=per, verbose=0, callbacks=[marks], **kw)
         rate, took = marks.steady_rate()
         return rate * scale, took  # steps of the script's own batch per second
