@@ -197,6 +197,38 @@ def test_steps_are_counted_as_run_when_an_execution_stops_at_the_end_of_the_data
         assert its <= max(steps, 3 * spe) or its % 47 == 0  # within an epoch, or whole passes
 
 
+PRIME = """
+import numpy as np
+import keras
+x = np.random.default_rng(0).random((31 * 16, 8), dtype=np.float32); y = x.sum(axis=1, keepdims=True)
+model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
+model.compile("adam", "mse")
+model.fit(x, y, batch_size=16, epochs=2, verbose=0)
+"""
+
+
+def test_a_repeated_input_rewrite_that_locks_out_steps_per_execution_loses_to_the_input_as_written(tmp_path):
+    """31 batches an epoch (a prime): the redline.data pipeline (repeat + steps_per_epoch=31) admits no
+    steps_per_execution but 1, while the arrays as written take 2..16. The pipeline is made to win stage 1 (the
+    harness's comparison patched); stage 2 then runs on both inputs and keeps the faster."""
+    code = textwrap.dedent(f"""
+        import sys
+        import redline.tuning.compare as compare
+        compare.beats = lambda runs, base, noise=(): bool(runs) and bool(base)  # any measured rewrite "wins" stage 1
+        from redline.tuning.harness import main
+        sys.exit(main([{script(tmp_path, PRIME)!r}]))
+    """)
+    ladder = {"jit_compile": "auto", "try_jit": False, "flattens": 0.05}
+    t = {**trial(rounds=3, seconds=0.15), "ladder": ladder, "inputs": {"allow": [], "usable": 2}}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                       env={**ENV, "REDLINE_TRIAL": json.dumps(t)})
+    line = next((l for l in r.stdout.splitlines() if l.startswith("REDLINE-TRIAL ")), None)
+    assert line, r.stderr[-3000:]
+    res = json.loads(line[len("REDLINE-TRIAL "):])
+    assert res["input_chosen"] is None and "as written with its best steps_per_execution" in res["input_note"], res
+    assert any(n.startswith("spe ") and len(v.get("steps_per_s", [])) == 3 for n, v in res["candidates"].items()), res
+
+
 GENERATOR = """
 import numpy as np
 import keras

@@ -317,6 +317,8 @@ def tune(script: str, args=(), *, budget_s: float = 180, allow=(), snapshot=None
                 if chosen_input is not None:
                     reasons.append(f"{chosen_input.name}: {chosen_input.median:,.1f} against {as_written.median:,.1f} "
                                    f"steps/s with the input as written ({chosen_input.median / as_written.median:.2f}x)")
+                elif res.get("input_note"):
+                    reasons.append(f"the input path: {res['input_note']}")
                 else:
                     reasons.append("the input path: no rewrite beat the input as written by more than the spread measured")
             names = list(cands) + [n for n in res["candidates"] if n not in cands]
