@@ -141,7 +141,9 @@ def test_batch_map_fn_runs_on_whole_batches():
         seen.append(x.shape[0])  # traced once: the static batch dimension
         return x * 2, y
 
-    ds = rd.pipeline((X, Y), batch_size=8, batch_map_fn=double, shuffle=False, repeat=False, plan=plan(vm_2core()))
+    # deterministic=True: the default lets parallel batch maps finish out of order (seen in CI: [8, 4, 8])
+    ds = rd.pipeline((X, Y), batch_size=8, batch_map_fn=double, shuffle=False, repeat=False, deterministic=True,
+                     plan=plan(vm_2core()))
     batches = list(ds)
     assert [int(b[0].shape[0]) for b in batches] == [8, 8, 4]
     got = np.concatenate([b[0].numpy() for b in batches])
