@@ -20,10 +20,11 @@ import runpy
 import sys
 import time
 import traceback
+from typing import NamedTuple
 
 MARK = "REDLINE-TRIAL "
-#: in-process rounds: a candidate under this share of the best first round is not measured again; nor is jit on the
-#: best steps_per_execution where jit alone calibrated under it.
+#: in-process rounds: a candidate under this share of the best first round is not measured again, nor a ladder step
+#: under it of the best calibration, nor jit on the best steps_per_execution where jit alone calibrated under it.
 PRUNE = 0.8
 ENV = "REDLINE_TRIAL"
 
@@ -95,6 +96,18 @@ def _Steps(cap, spe):  # noqa: N802  (a class made on first use, so this module 
     return _steps_callback()(cap, spe)
 
 
+class _Feed(NamedTuple):
+    """An input for fit: as written, or a rewrite of it."""
+
+    x: object
+    y: object
+    batch_size: int | None  # for fit: arrays take one, datasets come batched
+    kwargs: dict  # more fit arguments carried over (shuffle, class_weight, sample_weight)
+    cap: int | None  # steps in an epoch (None: unknown or endless without the script's steps_per_epoch)
+    scale: float  # samples per step against the script's own batch
+    endless: bool  # the data repeats and fit is given steps_per_epoch=cap: every execution runs in full
+
+
 def _fit_shape(steps: int, spe: int, cap: int | None, endless: bool) -> tuple[int, int | None]:
     """(epochs, steps_per_epoch) for a run of about ``steps`` steps over an input of ``cap`` batches an epoch (None:
     unknown or endless); ``endless``: a repeat() rewrite, whose epochs are ``cap`` steps (spe divides it).
@@ -159,10 +172,9 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles: _Compiles, lo
     out = {"steps_in_epoch": steps_epoch, "batch_size": batch_size, "script_compile": own, "data": type(x).__name__,
            "input_kind": kind, "candidates": {}, "inputs": {}, "not_measured": []}
 
-    # the inputs: name -> (x, y, batch_size for fit, extra fit kwargs, steps in an epoch, scale to the script's batch,
-    # endless: True where the rewrite repeats the data and fit is given steps_per_epoch)
+    # the inputs by name
     bs = batch_size if kind == "arrays" else None  # arrays take a batch size; datasets come batched
-    feeds = {"as written": (x, y, bs, extra, steps_epoch, 1.0, endless)}
+    feeds = {"as written": _Feed(x, y, bs, extra, steps_epoch, 1.0, endless)}
     specs = {}
     if trial.get("inputs") is not None:
         wanted, skipped = input_candidates(kind, trial["inputs"].get("allow", ()), int(trial["inputs"].get("usable", 1)))
@@ -175,8 +187,8 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles: _Compiles, lo
                 continue
             kw = {k: v for k, v in extra.items() if k != "shuffle" or input_kind(xi) == "arrays"}  # datasets ignore shuffle
             cap = more.get("steps_per_epoch") or (_steps_in_epoch(xi, yi, bsi) if spec["input"] == "batch" else steps_epoch)
-            feeds[name] = (xi, yi, bsi, kw, cap, float(spec.get("factor", 1)),
-                           bool(more.get("steps_per_epoch")) or (endless and spec["input"] != "batch"))
+            feeds[name] = _Feed(xi, yi, bsi, kw, cap, float(spec.get("factor", 1)),
+                                bool(more.get("steps_per_epoch")) or (endless and spec["input"] != "batch"))
             specs[name] = spec
 
     def recompile(cand):
@@ -195,12 +207,13 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles: _Compiles, lo
         passes over it, each from a fresh iterator as the script's own epochs run, their last execution stopping where
         the data ends. (Several epochs with steps_per_epoch under the data's length would carry one iterator across
         epochs, and an execution cut short there would still be named by its full steps.)"""
-        xi, yi, bsi, kw, cap, scale, endless = feeds[cand.get("input", "as written")]
-        epochs, per = _fit_shape(steps, spe, cap, endless)
-        marks = _Steps(None if endless else cap, spe)
-        fit(model, xi, yi, batch_size=bsi, epochs=epochs, steps_per_epoch=per, verbose=0, callbacks=[marks], **kw)
+        f = feeds[cand.get("input", "as written")]
+        epochs, per = _fit_shape(steps, spe, f.cap, f.endless)
+        marks = _Steps(None if f.endless else f.cap, spe)
+        fit(model, f.x, f.y, batch_size=f.batch_size, epochs=epochs, steps_per_epoch=per, verbose=0, callbacks=[marks],
+            **f.kwargs)
         rate, took = marks.steady_rate()
-        return rate * scale, took  # steps of the script's own batch per second
+        return rate * f.scale, took  # steps of the script's own batch per second
 
     if not model.built or not model.optimizer.built:
         run({"own": True}, 1, 1)  # one step builds the model and its optimizer, so their whole state can be put back
@@ -216,10 +229,10 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles: _Compiles, lo
                 recompile(cand)
                 spe = spe_of(cand)
                 feed = feeds[cand.get("input", "as written")]
-                cap = feed[4] or 10**6
+                cap = feed.cap or 10**6
                 if spe > cap:
                     raise ValueError(f"steps_per_execution={spe} is more than the {cap} steps of an epoch")
-                if feed[6] and cap % spe:
+                if feed.endless and cap % spe:
                     raise ValueError(f"steps_per_execution={spe} does not divide the {cap} steps of an epoch over endless "
                                      "data: every epoch would run more steps than the script's")
                 run(cand, max(2 * spe, min(8 * spe, cap)), spe)  # trace/compile and warm
@@ -228,10 +241,10 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles: _Compiles, lo
                 while took < span / 3 and n < 10**7:  # grow until the timing is worth something
                     n *= 4
                     rate, took = run(cand, n, spe)
-                scale = feed[5]
+                scale = feed.scale
                 n = int(rate / scale * span) if rate else n
                 plan[name] = max(3 * spe, n - n % spe)  # at least 3 executions, so 2 intervals between their ends
-                if passes and feed[4] and not feed[6]:  # whole passes over finite data, as long as they take under 2 x span
+                if passes and feed.cap and not feed.endless:  # whole passes over finite data, as long as they take under 2 x span
                     plan[name] = max(plan[name], min(passes * cap, int(rate / scale * 2 * span)))
                 calib[name] = rate
                 return rate
@@ -245,7 +258,7 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles: _Compiles, lo
                 except Exception:  # noqa: BLE001  the model may be unusable after a failed compile; the next recompile decides
                     log(f"  (state could not be restored after {name})")
 
-        def measure(cands, into, reference, rounds=rounds):
+        def measure(cands, into, reference):
             """Interleaved rounds over the calibrated candidates; steps/s into ``into[name]``. After the first round, a
             candidate under PRUNE x the best is not measured again (it cannot be chosen: a choice needs every round)."""
             for r in range(rounds):
@@ -311,10 +324,10 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles: _Compiles, lo
                 # row, and every step it measured then goes into the interleaved rounds: the choice rests on medians.
                 best_s, best_rate, steps, flat = 1, calib.get("default") or 0.0, [], 0
                 target = 2
-                while target <= (feeds[inp][4] or 4096):  # capped by the steps of an epoch
+                while target <= (feeds[inp].cap or 4096):  # capped by the steps of an epoch
                     s, target = target, target * 2
-                    if feeds[inp][6]:  # endless data: epochs of whole executions, so a divisor of the epoch's steps
-                        s = _divisor_up_to(feeds[inp][4], s)
+                    if feeds[inp].endless:  # endless data: epochs of whole executions, so a divisor of the epoch's steps
+                        s = _divisor_up_to(feeds[inp].cap, s)
                         if s in (1, *(t for t, _ in steps)):
                             continue
                     cand = {"steps_per_execution": s, "jit_compile": ladder.get("jit_compile", "auto"), "input": inp}
@@ -329,8 +342,8 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles: _Compiles, lo
                     else:
                         best_s, best_rate, flat = s, rate, 0
                 top = max((r for _, r in steps), default=0.0)
-                for s_, rate in steps:  # the rounds compare the contenders: a step at under 0.8x the best calibration is not one
-                    if rate and f"spe {s_}" in plan and rate < 0.8 * top:
+                for s_, rate in steps:  # the rounds compare the contenders: a step under PRUNE x the best calibration is not one
+                    if rate and f"spe {s_}" in plan and rate < PRUNE * top:
                         into[f"spe {s_}"] = {"dropped": f"{rate / top:.2f}x the best step of the ladder "
                                                         "(calibration): not compared in the rounds"}
                     elif rate and f"spe {s_}" in plan:
@@ -345,7 +358,7 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles: _Compiles, lo
             return into, steps
 
         into, steps = stage2(chosen_input)
-        if chosen_input != "as written" and feeds[chosen_input][6]:
+        if chosen_input != "as written" and feeds[chosen_input].endless:
             # a repeated rewrite admits only divisors of its epoch's steps (none for a prime count of batches): the knobs
             # on the input as written may go further; the faster of the two, by the best median measured 3 times
             def best_median(found):
