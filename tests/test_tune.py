@@ -251,6 +251,15 @@ def test_with_endless_data_and_the_script_s_steps_per_epoch_only_divisors_of_it_
     assert {n for n in res["candidates"] if n.startswith("spe")} <= {"spe 2", "spe 5"}
 
 
+def test_the_script_s_own_steps_per_execution_is_measured_even_where_it_does_not_divide_its_epoch(tmp_path):
+    """The script compiles with steps_per_execution=4 over endless data, 10 steps an epoch: that is how it runs (12 steps
+    an epoch), so the reference is measured as it is, not dropped."""
+    text = GENERATOR.replace('model.compile("sgd", "mse")', 'model.compile("sgd", "mse", steps_per_execution=4)')
+    res = run_trial(script(tmp_path, text), [], Candidate("x"), trial(rounds=2, seconds=0.1), 120)
+    assert res["status"] == "ok", res
+    assert len(res["candidates"]["default"].get("steps_per_s", [])) == 2, res["candidates"]
+
+
 def test_precision_is_a_candidate_only_behind_allow_and_only_where_native():
     bf16 = m.snapshot(m.cpu(2, 2, avx512_bf16=True, avx2=True))
     plain = m.snapshot(m.cpu(2, 2, avx2=True))

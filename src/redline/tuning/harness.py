@@ -232,7 +232,7 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles: _Compiles, lo
                 cap = feed.cap or 10**6
                 if spe > cap:
                     raise ValueError(f"steps_per_execution={spe} is more than the {cap} steps of an epoch")
-                if feed.endless and cap % spe:
+                if feed.endless and cap % spe and not cand.get("own"):  # the script's own setting runs as it is
                     raise ValueError(f"steps_per_execution={spe} does not divide the {cap} steps of an epoch over endless "
                                      "data: every epoch would run more steps than the script's")
                 run(cand, max(2 * spe, min(8 * spe, cap)), spe)  # trace/compile and warm
