@@ -320,10 +320,6 @@ def test_monitor_refuses_before_fit_starts_not_inside_it(tmp_path):
     assert int(model.optimizer.iterations.numpy()) == 0
 
 
-def test_bad_input_cases_number_at_least_40():
-    assert len(CLI_CASES) + len(MISSING_CASES) + len(API_CASES) >= 40
-
-
 def test_report_may_rewrite_its_own_html(capsys, tmp_path):
     """What report wrote itself it may write again: refusing is only for files that are not its own."""
     r = record(tmp_path)

@@ -51,7 +51,7 @@ class Slow(keras.callbacks.Callback):
         self.steps += 1
         if self.fail_at is not None and self.steps == self.fail_at:
             raise RuntimeError("boom at step %d" % self.steps)
-        time.sleep(self.seconds)
+        time.sleep(self.seconds)  # simulated step time (work, not a wait for something to happen)
 
 
 def test_record_of_a_fit(tmp_path):
@@ -117,7 +117,9 @@ def test_a_crash_mid_training_leaves_a_readable_record(tmp_path):
     path = tmp_path / "crash.jsonl"
     with pytest.raises(RuntimeError, match="boom"):
         model().fit(x, y, batch_size=16, epochs=3, verbose=0, callbacks=[Monitor(path, interval=0.05, nvml=FakeNVML()), Slow(fail_at=40)])
-    time.sleep(0.3)  # the sampler notices fit has gone and stops
+    deadline = time.monotonic() + 30  # polled: the sampler notices fit has gone and stops
+    while [t for t in threading.enumerate() if t.name == "redline-monitor"] and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert not [t for t in threading.enumerate() if t.name == "redline-monitor"]
     rec, summary, _ = diagnose_record(path)
     assert not rec.complete and 35 <= summary.steps <= 40

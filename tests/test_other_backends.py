@@ -84,6 +84,8 @@ def test_monitor_and_diagnose_on_other_backends(backend, tmp_path):
     """)
     assert d["complete"] and d["steps"] == 64 and d["batch"] == 16 and d["samples"] >= 2
     assert d["backend"] == backend
-    # an 8-16-1 network at batch 16 does almost no arithmetic: a step costs about the same at twice the batch, so the
-    # fixed per-step cost (dispatch, optimizer update) is most of it on every backend
-    assert d["M2"] > 1.3 * d["M"] and d["shares"]["overhead"] > 0.25, d
+    # real throughputs on this backend: positive, split into shares in [0, 1] that add up to 1, and the verdict is the
+    # largest share (which share is largest depends on the machine; the rule is tested on given figures)
+    assert d["M"] > 0 and d["M2"] > 0, d
+    assert all(0.0 <= v <= 1.0 for v in d["shares"].values()) and abs(sum(d["shares"].values()) - 1.0) < 1e-9, d
+    assert d["kind"] == max(d["shares"], key=d["shares"].get) + "-bound", d

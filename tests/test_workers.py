@@ -34,10 +34,19 @@ def workers():
 def read(ds):
     return sorted(int(v) for _, y in ds for v in y.numpy())
 
-def build(fn):
+def settle(n=0, within=20.0):
+    # polls until at most n workers are left, or the deadline passes: what is left then
+    deadline = time.monotonic() + within
+    while len(workers()) > n and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return workers()
+
+def build(fn, shards=2):
+    # 2 worker processes asked for, whatever this machine's CPU count (None: as many as the plan decides)
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
-        ds = rd.pipeline(rd.generator(fn, output_signature=spec, size=256), batch_size=32, repeat=False, shuffle=False)
+        ds = rd.pipeline(rd.generator(fn, output_signature=spec, size=256, num_shards=shards), batch_size=32,
+                         repeat=False, shuffle=False)
     return ds, [str(x.message) for x in w if "redline.data" in str(x.message)]
 """
 
@@ -48,37 +57,41 @@ out = {"before": workers(), "rounds": []}
 for k in range(3):
     ds, warned = build(gen)
     elements = read(ds)
-    during = workers()
+    during, planned = workers(), ds.redline.workers
     del ds
-    gc.collect(); time.sleep(0.5)
-    out["rounds"].append({"elements": elements == list(range(256)), "warned": warned, "during": during, "after": workers()})
+    gc.collect()
+    out["rounds"].append({"elements": elements == list(range(256)), "warned": warned, "during": during,
+                          "planned": planned, "after": settle()})
 ds, _ = build(gen); read(ds)
-out["before_close"] = workers(); ds.redline.close(); time.sleep(0.3); out["after_close"] = workers()
+out["before_close"], out["planned"] = workers(), ds.redline.workers
+ds.redline.close(); out["after_close"] = settle()
 with build(gen)[0].redline as info:
     pass
 ds, _ = build(gen)
 with ds.redline:
     read(ds); out["in_with"] = workers()
-time.sleep(0.3); out["after_with"] = workers()
+out["after_with"] = settle()
 ds, warned = build(lambda shard, num_shards: gen(shard, num_shards))
 out["lambda"] = {"elements": read(ds) == list(range(256)), "warned": warned, "workers": ds.redline.workers}
 ds, _ = build(gen); read(ds)
-out["orphans"] = workers()
+out["orphans"] = workers(); out["orphans_planned"] = ds.redline.workers
 print("RESULT " + json.dumps(out), flush=True)
 os._exit(0)  # no clean-up at all: the workers must notice on their own
 """
 
-UNGUARDED_LOCAL = HEAD + """
+LOCAL_GEN = """
+import redline
 def local_gen(shard=0, num_shards=1):
     for i in range(shard, 256, num_shards):
         yield np.full(4, i, "float32"), np.float32(i)
 
-ds, warned = build(local_gen)
-print("RESULT " + json.dumps({"elements": read(ds) == list(range(256)), "warned": warned, "workers": ds.redline.workers}))
+def main(shards):
+    ds, warned = build(local_gen, shards=shards)
+    print("RESULT " + json.dumps({"elements": read(ds) == list(range(256)), "warned": warned, "workers": ds.redline.workers,
+                                  "planned": redline.plan(redline.detect()).data_threadpool.value}))
 """
-
-GUARDED_LOCAL = UNGUARDED_LOCAL.replace("ds, warned = build(local_gen)", "if __name__ == '__main__':\n    ds, warned = build(local_gen)") \
-    .replace("\nprint(\"RESULT", "\n    print(\"RESULT")
+UNGUARDED_LOCAL = HEAD + LOCAL_GEN + "main(2)\n"  # 2 workers asked for: the missing guard is what stops them
+GUARDED_LOCAL = HEAD + LOCAL_GEN + "if __name__ == '__main__':\n    main(None)\n"  # as many as the plan decides
 
 
 @pytest.fixture(scope="module")
@@ -104,8 +117,8 @@ def results(tmp_path_factory):
 def test_unguarded_script_with_an_imported_generator_runs_it_in_workers(results):
     r = results["imported"]
     assert "GeneratorFailed" not in results["imported_stderr"]
-    for round_ in r["rounds"]:
-        assert round_["elements"] and round_["warned"] == [] and len(round_["during"]) == 2
+    for round_ in r["rounds"]:  # as many worker processes running as the pipeline says it started, at least one
+        assert round_["elements"] and round_["warned"] == [] and len(round_["during"]) == round_["planned"] >= 1
 
 
 def test_workers_end_when_the_pipeline_is_collected(results):
@@ -116,14 +129,14 @@ def test_workers_end_when_the_pipeline_is_collected(results):
 
 def test_close_and_with_end_the_workers(results):
     r = results["imported"]
-    assert len(r["before_close"]) == 2 and r["after_close"] == []
-    assert len(r["in_with"]) == 2 and r["after_with"] == []
+    assert len(r["before_close"]) == r["planned"] >= 1 and r["after_close"] == []
+    assert len(r["in_with"]) == r["planned"] and r["after_with"] == []
 
 
 def test_workers_end_when_their_process_dies_without_clean_up(results):
     pids = results["imported"]["orphans"]
-    assert len(pids) == 2
-    deadline = time.time() + 10
+    assert len(pids) == results["imported"]["orphans_planned"] >= 1
+    deadline = time.time() + 60  # polled: the workers notice the dead parent on their own
     while time.time() < deadline and any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in pids):
         time.sleep(0.2)
     assert not [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
@@ -143,5 +156,5 @@ def test_a_generator_in_an_unguarded_script_falls_back_and_says_how_to_fix_it(re
 
 
 def test_a_generator_in_a_guarded_script_runs_in_workers(results):
-    r = results["guarded"]
-    assert r["elements"] and r["workers"] == 2 and r["warned"] == []
+    r = results["guarded"]  # as many workers as the plan's pool (one per usable CPU), none where that is one
+    assert r["elements"] and r["workers"] == (r["planned"] if r["planned"] > 1 else 0) and r["warned"] == []

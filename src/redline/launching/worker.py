@@ -250,7 +250,10 @@ def main(argv=None) -> int:
     sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
     try:
         runpy.run_path(script, run_name="__main__")
-    except SystemExit:
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if code:
+            return code  # a failing rank ends at once (below), not after jax.distributed's shutdown waits for the others
         raise
     except ShardingError as exc:
         _say("sharding", rank=cfg["rank"], error=str(exc))
@@ -264,5 +267,15 @@ def main(argv=None) -> int:
     return 0
 
 
+def _end(code: int) -> None:
+    """A failing rank leaves without Python's exit handlers: jax.distributed's shutdown would wait there for every
+    other process to shut down too, so the launcher would learn of the failure only when the others finish."""
+    if code:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(0)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    _end(main())

@@ -135,6 +135,19 @@ def _steps_in_epoch(x, y, batch_size) -> int | None:
         return None
 
 
+def best_median(found: dict, rounds: int) -> float:
+    """The best median steps/s among the candidates in ``found`` measured in all ``rounds`` rounds; 0 where none was."""
+    from .compare import median
+
+    return max((median(r["steps_per_s"]) for r in found.values() if len(r.get("steps_per_s", [])) >= rounds), default=0.0)
+
+
+def prefer_as_written(on_rewrite: dict, on_written: dict, rounds: int) -> bool:
+    """After the knob search ran on a repeated rewrite and on the input as written: True where the input as written,
+    with its best knobs, ran faster."""
+    return best_median(on_written, rounds) > best_median(on_rewrite, rounds)
+
+
 def measure_fit(model, fit, fit_args: dict, trial: dict, compiles: _Compiles, log) -> dict:
     """The in-process candidates, measured in interleaved rounds from the same state.
 
@@ -360,16 +373,12 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles: _Compiles, lo
         into, steps = stage2(chosen_input)
         if chosen_input != "as written" and feeds[chosen_input].endless:
             # a repeated rewrite admits only divisors of its epoch's steps (none for a prime count of batches): the knobs
-            # on the input as written may go further; the faster of the two, by the best median measured 3 times
-            def best_median(found):
-                return max((median(r["steps_per_s"]) for r in found.values() if len(r.get("steps_per_s", [])) >= rounds),
-                           default=0.0)
-
+            # on the input as written may go further; the faster of the two, by the best median measured every round
             into_w, steps_w = stage2("as written")
-            if best_median(into_w) > best_median(into):
+            if prefer_as_written(into, into_w, rounds):
                 out["input_note"] = (f"{chosen_input} beat the input as written at the script's own compile arguments, "
                                      f"but the input as written with its best steps_per_execution ran faster "
-                                     f"({best_median(into_w):,.1f} against {best_median(into):,.1f} steps/s)")
+                                     f"({best_median(into_w, rounds):,.1f} against {best_median(into, rounds):,.1f} steps/s)")
                 chosen_input, into, steps = "as written", into_w, steps_w
                 out["input_chosen"], out["input_spec"] = None, None
         out["candidates"] = into
