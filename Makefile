@@ -1,11 +1,12 @@
-# Two entry points: `make bench` (set up, then doctor + the bench on the default workload) and `make test`.
+# Entry points: `make bench` (set up, then doctor + the bench on the default workload), `make test` (everything)
+# and `make check` (the fast part of the suite, for the edit-test loop).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 # The CUDA build of TensorFlow where nvidia-smi lists a GPU, the CPU build elsewhere.
 TF_EXTRA := $(shell nvidia-smi -L >/dev/null 2>&1 && echo gpu || echo cpu)
 
-.PHONY: install bench test clean chromium
+.PHONY: install bench test check clean chromium
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +29,10 @@ chromium:
 
 test: install chromium
 	$(BIN)/python -m pytest -q
+
+# The edit-test loop: pure and fake-machine tests, plus one real trial each of tune, launch, diagnose and data.
+check: install
+	$(BIN)/python -m pytest -q -m "not slow"
 
 clean:
 	rm -rf $(VENV) src/*.egg-info

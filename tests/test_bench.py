@@ -18,6 +18,7 @@ def tiny_result():
     return bench(["tiny"], repeats=1, quick=True)
 
 
+@pytest.mark.slow
 def test_bench_runs_tiny_once(tiny_result):
     r = tiny_result
     jsonschema.validate(r, SCHEMA)
@@ -36,6 +37,7 @@ def test_bench_runs_tiny_once(tiny_result):
     assert row["knobs"]["steps_per_execution"] in (1, 16) and row["knobs"]["jit_compile"] in (True, False)
 
 
+@pytest.mark.slow
 def test_schema_rejects_a_broken_result(tiny_result):
     broken = json.loads(json.dumps(tiny_result))
     del broken["workloads"][0]["redline"]["samples_per_s"]["median"]

@@ -135,6 +135,7 @@ def test_generator_shards_run_in_worker_processes():
         assert sorted(got) == [(i, 2.0 * i) for i in range(23)]
 
 
+@pytest.mark.slow
 def test_generator_that_cannot_be_sharded_warns():
     src = rd.generator(gen_fixtures.unsharded, output_signature=(tf.TensorSpec((), tf.int64), tf.TensorSpec((), tf.float32)))
     with pytest.warns(UserWarning, match="runs in one process under the GIL; add them"):
@@ -142,6 +143,7 @@ def test_generator_that_cannot_be_sharded_warns():
     assert sorted(int(v) for a, _ in ds for v in a.numpy()) == list(range(7))
 
 
+@pytest.mark.slow
 def test_generator_failure_names_shard_and_element():
     src = rd.generator(gen_fixtures.failing, output_signature=(tf.TensorSpec((), tf.int64), tf.TensorSpec((), tf.float32)))
     ds = rd.pipeline(src, batch_size=4, repeat=False, plan=PLAN)
@@ -193,6 +195,7 @@ def test_unreadable_and_corrupt_files(tmp_path):
             pass
 
 
+@pytest.mark.slow
 def test_tfrecord_files_read_in_parallel(tmp_path):
     for f in range(3):
         with tf.io.TFRecordWriter(str(tmp_path / f"part-{f}.tfrecord")) as w:
@@ -230,6 +233,7 @@ def test_fit_with_the_pipeline():
     assert len(hist.history["loss"]) == 2
 
 
+@pytest.mark.slow
 def test_py_dataset_batches_run_in_worker_processes():
     ds = rd.pipeline(gen_fixtures.Squares(), batch_size=4, shuffle=False, repeat=False, plan=PLAN)
     assert ds.redline.workers == 2 and ds.redline.elements == 22 and ds.redline.steps_per_epoch == 6
@@ -237,6 +241,7 @@ def test_py_dataset_batches_run_in_worker_processes():
     assert got == [(i, float(i * i)) for i in range(22)]
 
 
+@pytest.mark.slow
 def test_unpicklable_py_dataset_warns_and_still_works():
     import keras
 

@@ -36,6 +36,7 @@ def _start(*argv):
     raise AssertionError(f"the server did not start: exit {p.wait()}")
 
 
+@pytest.mark.slow
 def test_a_pipeline_runs_on_a_dispatcher_and_worker_started_and_stopped_by_the_command(tmp_path):
     port = _free_port()
     dispatcher, line = _start("dispatcher", "--port", str(port), "--work-dir", str(tmp_path / "journal"))
@@ -58,6 +59,7 @@ def test_a_pipeline_runs_on_a_dispatcher_and_worker_started_and_stopped_by_the_c
         assert p.returncode == 0 and "stopped" in out
 
 
+@pytest.mark.slow
 def test_an_address_that_does_not_answer_times_out_with_a_message():
     t0 = time.monotonic()
     with pytest.raises(UsageError, match="no tf.data service dispatcher answers"):
@@ -91,6 +93,7 @@ def test_a_generator_source_is_refused():
         redline.data.service.distribute(ds, "grpc://127.0.0.1:1")
 
 
+@pytest.mark.slow
 def test_a_worker_whose_dispatcher_does_not_answer_exits_2(capsys):
     from clirun import cli
 

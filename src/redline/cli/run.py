@@ -53,50 +53,64 @@ def _summary(applied) -> str:
 
 
 def _tuned(script, args, snapshot):
-    """The saved tuned choice for this script and arguments, its environment set now; None (and why) otherwise."""
+    """The saved tuned choice for this script and arguments, or None (and the reason said in one line).
+
+    A choice is applied whole or not at all: where you set a variable the trials varied to another value (say
+    KERAS_BACKEND), the compile settings and input path tuned together with the other value do not apply either."""
     from ..tuning import cache
 
+    say = (lambda msg: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr))
     entry, why = cache.lookup(script, args.args, snapshot)
     if entry is None:
-        if not why.startswith("not tuned yet") and not args.quiet:
-            print(f"redline: no tuned choice applied: {why}", file=sys.stderr)
+        if not why.startswith("not tuned yet"):
+            say(f"redline: no tuned choice applied: {why}")
         return None
-    settings = entry["result"]["chosen"]["settings"]
-    kept = []
-    for var, value in settings.get("env", {}).items():
-        if var in os.environ and os.environ[var] != value:
-            kept.append(f"{var}={os.environ[var]}")
-            continue
-        os.environ[var] = value  # before the plan is made, so the backend and threads are planned with it
-    entry["_kept"] = kept
+    given = [k for k, v in plan_choices(args).items() if v is not None and not (k == "strategy" and v == "auto")]
+    if given:
+        say(f"redline: the tuned choice is not applied because you gave {', '.join('--' + g.replace('_', '-') for g in given)}:"
+            " the plan runs with your settings instead")
+        return None
+    env = entry["result"]["chosen"]["settings"].get("env", {})
+    clash = [f"{k}={os.environ[k]}" for k, v in env.items() if k in os.environ and os.environ[k] != v]
+    if clash:
+        tuned = ", ".join(f"{k}={v}" for k, v in env.items())
+        say(f"redline: no tuned choice applied: you set {', '.join(clash)}, and the choice was measured with {tuned}; "
+            f"unset it, or run `redline tune {script}` again with it set")
+        return None
     return entry
 
 
-def _apply_tuned(entry, the_plan, args) -> None:
-    """The in-process part of the tuned choice: precision, parallel maps, Model.compile defaults."""
-    settings = entry["result"]["chosen"]["settings"]
-    done = [f"{k}={v}" for k, v in settings.get("env", {}).items() if f"{k}={os.environ.get(k)}" not in entry["_kept"]]
-    if settings.get("precision"):
-        import keras
+def _apply_tuned(entry, args) -> None:
+    """Exactly what was measured, nothing of the plan: the environment variables of the chosen trial process, then,
+    once the script itself imports keras (so a backend it pins is its own), precision, the input path and the
+    Model.compile defaults."""
+    from ..applying.after_import import when_imported
 
-        keras.mixed_precision.set_global_policy(settings["precision"])
+    settings = entry["result"]["chosen"]["settings"]
+    log = (lambda msg: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr))
+    done = []
+    for var, value in settings.get("env", {}).items():
+        os.environ[var] = value
+        done.append(f"{var}={value}")
+    if settings.get("precision"):
+        when_imported("keras", lambda keras: keras.mixed_precision.set_global_policy(settings["precision"]))
         done.append(f"precision {settings['precision']}")
-    if settings.get("parallel_map") and the_plan.backend.value == "tensorflow":
-        rewrite.parallel_maps(int(settings["parallel_map"]))
+    if settings.get("parallel_map"):
+        when_imported("tensorflow", lambda tf: rewrite.parallel_maps(int(settings["parallel_map"])))
         done.append(f"parallel Dataset.map ({settings['parallel_map']} calls, order kept)")
     if settings.get("input"):
-        rewrite.install(settings["input"], log=lambda msg: None if args.quiet else print(msg, file=sys.stderr))
+        when_imported("keras", lambda keras: rewrite.install(settings["input"], log=log))
         done.append(rewrite.describe(settings["input"]))
-    knobs = {k: v for k, v in settings.get("compile", {}).items() if getattr(args, k, None) is None}
+    knobs = dict(settings.get("compile", {}))
     if knobs:
-        current = compile_defaults.installed() or {}
-        compile_defaults.install({**current, **knobs}, log=lambda msg: None if args.quiet else print(msg, file=sys.stderr))
-        done.append(", ".join(f"{k}={v!r}" for k, v in knobs.items()))
+        when_imported("keras", lambda keras: compile_defaults.install(knobs, log=log))
+        done.append("Model.compile defaults " + ", ".join(f"{k}={v!r}" for k, v in knobs.items())
+                    + " (where the script passes none)")
     ratio = entry["result"]["chosen"].get("ratio")
-    if not args.quiet:
-        kept = f"; left as you set them: {', '.join(entry['_kept'])}" if entry["_kept"] else ""
-        print(f"redline: applied the choice tuned {entry['tuned']}: {', '.join(done) or 'the script as written'}"
-              + (f" (measured {ratio:.2f}x)" if ratio else "") + f"{kept}; --no-tuned ignores it", file=sys.stderr)
+    log(f"redline: applied the choice tuned {entry['tuned']}: {', '.join(done) or 'the script as written'}"
+        + (f" (measured {ratio:.2f}x)" if ratio and done else "") + "; nothing else changed; --no-tuned ignores it")
+    for line in entry["result"].get("advice") or []:
+        log(f"redline: advice from the tuning (not applied): {line}")
 
 
 def main(args) -> int:
@@ -105,19 +119,18 @@ def main(args) -> int:
         what = "is a directory" if os.path.isdir(script) else "does not exist"
         raise UsageError(f"script {script!r} {what}; give the path of a Python file, e.g. redline run train.py --epochs 3")
     snapshot = detect()
-    tuned = None if args.no_tuned else _tuned(script, args, snapshot)
-    if tuned is not None and tuned["result"]["chosen"]["settings"].get("env"):
-        snapshot = detect()  # the tuned backend and threads are in the environment now: plan with them
-    the_plan = plan(snapshot, compile_defaults=args.compile_defaults, **plan_choices(args))
-    if args.dry_run:
-        print(f"redline run --dry-run {script}: the plan (nothing applied, script not run)")
-        print(plan_text(the_plan))
-        return 0
-    applied = configure(the_plan, on_late="warn")
+    tuned = None if args.no_tuned or args.dry_run else _tuned(script, args, snapshot)
     if tuned is not None:
-        _apply_tuned(tuned, the_plan, args)
-    if not args.quiet:
-        print(_summary(applied), file=sys.stderr)
+        _apply_tuned(tuned, args)  # what the trials measured, and nothing of the plan on top
+    else:
+        the_plan = plan(snapshot, compile_defaults=args.compile_defaults, **plan_choices(args))
+        if args.dry_run:
+            print(f"redline run --dry-run {script}: the plan (nothing applied, script not run)")
+            print(plan_text(the_plan))
+            return 0
+        applied = configure(the_plan, on_late="warn")
+        if not args.quiet:
+            print(_summary(applied), file=sys.stderr)
     sys.argv = [script, *args.args]
     sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
     args.script_started = True  # from here on, errors are the script's own

@@ -61,7 +61,8 @@ def _rows(result) -> list:
         what = f"{len(c.runs)} rounds in {len(c.passes)} processes" if c.figures is c.passes else f"{len(c.runs)} rounds"
         rng = f"{c.median:,.1f} ({min(c.runs):,.1f}-{max(c.runs):,.1f}) {what}"
         ratio = f"{c.median / ref:.2f}x" if ref else "-"
-        note = "CHOSEN" if chosen else ("default" if c is result.default else (f"dropped: {c.dropped}" if c.dropped else ""))
+        note = "CHOSEN" if chosen else ("default" if c is result.default else (f"dropped: {c.dropped}" if c.dropped else
+                                                                               "advice only" if c.advice else ""))
         return (stage, c.name, rng, ratio, note)
 
     for c in result.processes:
@@ -91,6 +92,8 @@ def text(result) -> str:
                + (f"   ({ratio:.2f}x the script as written, measured)" if ratio and parts else ""))
     for r in result.reasons:
         out.append(f"  because {r}")
+    for a in result.advice:
+        out.append(f"  advice (not applied: the script chose this itself): {a}")
     for n in result.not_measured:
         out.append(f"  not measured: {n}")
     out.append(f"  tuning took {result.elapsed_s:.0f} s of a {result.budget_s:.0f} s budget")

@@ -101,6 +101,9 @@ def rewrite(spec: dict, x, y, batch_size, fit_kwargs: dict) -> tuple:
             raise Unsupported(f"fit got {kind}, not a keras.utils.PyDataset")
         if (x.workers or 1) > 1:
             raise Unsupported(f"the PyDataset already has workers={x.workers}, set by the script")
+        import copy
+
+        x = copy.copy(x)  # the script's own PyDataset stays as it is (the trial measures it as written too)
         x.workers, x.use_multiprocessing = int(spec["workers"]), False
         return x, y, batch_size, {}
     raise Unsupported(f"unknown input rewrite {how!r}")

@@ -13,19 +13,16 @@ and ends the process without training further.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import runpy
 import sys
 import time
 import traceback
-from typing import NamedTuple
+
+from .measure import measure_fit
 
 MARK = "REDLINE-TRIAL "
-#: in-process rounds: a candidate under this share of the best first round is not measured again, nor a ladder step
-#: under it of the best calibration, nor jit on the best steps_per_execution where jit alone calibrated under it.
-PRUNE = 0.8
 ENV = "REDLINE_TRIAL"
 
 
@@ -57,335 +54,33 @@ class _Compiles:
         self.original = original
 
 
-@functools.lru_cache(maxsize=None)
-def _steps_callback():
-    import keras
+def _watch_backend(force: bool) -> dict:
+    """Record where the script sets KERAS_BACKEND itself (``os.environ[...] = ...``); with ``force``, ignore it, so the
+    trial's backend is measured against the script's line (shown as advice, never applied). ``setdefault`` is a
+    default, not a pin: it gives way to a backend already set, as it does under ``python script.py``."""
+    seen = {"pinned": None, "line": None, "ignored": False}
+    env_type = type(os.environ)
+    setitem, setdefault = env_type.__setitem__, env_type.setdefault
+    state = {"default": False}
 
-    class Steps(keras.callbacks.Callback):
-        """Execution ends, with the steps each really ran. Keras names an execution by its last logical step, and an
-        epoch's last execution over finite data (``cap`` batches) stops where the data ends: an execution ending at
-        logical step ``end`` ran ``min(end, cap - 1) - end + spe`` steps. Computed from the end alone: with every
-        callback async-safe, Keras runs batch-end callbacks on a thread pool, after (and in any order with) the next
-        batch-begin."""
+    def __setitem__(self, key, value):
+        if self is os.environ and key == "KERAS_BACKEND" and not state["default"]:
+            frame = sys._getframe(1)
+            seen["pinned"], seen["line"] = str(value), f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"
+            if force:
+                seen["ignored"] = True
+                return
+        setitem(self, key, value)
 
-        async_safe = True
+    def setdefault_(self, key, value=None):
+        state["default"] = True
+        try:
+            return setdefault(self, key, value)
+        finally:
+            state["default"] = False
 
-        def __init__(self, cap, spe):
-            super().__init__()
-            self.cap, self.spe, self.marks = cap, spe, []
-
-        def on_train_batch_end(self, batch, logs=None):
-            ran = (min(batch, self.cap - 1) - batch + self.spe) if self.cap else self.spe
-            self.marks.append((time.perf_counter(), max(0, ran)))
-
-        @property
-        def done(self) -> int:
-            return sum(ran for _, ran in self.marks)
-
-        def steady_rate(self) -> tuple[float, float]:
-            """(steps/s, seconds) from the first execution's end to the last."""
-            marks = sorted(self.marks)
-            (t0, _), (t1, _) = marks[0], marks[-1]
-            steps = sum(ran for _, ran in marks[1:])
-            return (steps / (t1 - t0) if t1 > t0 else 0.0), t1 - t0
-
-    return Steps
-
-
-def _Steps(cap, spe):  # noqa: N802  (a class made on first use, so this module does not import keras)
-    return _steps_callback()(cap, spe)
-
-
-class _Feed(NamedTuple):
-    """An input for fit: as written, or a rewrite of it."""
-
-    x: object
-    y: object
-    batch_size: int | None  # for fit: arrays take one, datasets come batched
-    kwargs: dict  # more fit arguments carried over (shuffle, class_weight, sample_weight)
-    cap: int | None  # steps in an epoch (None: unknown or endless without the script's steps_per_epoch)
-    scale: float  # samples per step against the script's own batch
-    endless: bool  # the data repeats and fit is given steps_per_epoch=cap: every execution runs in full
-
-
-def _fit_shape(steps: int, spe: int, cap: int | None, endless: bool) -> tuple[int, int | None]:
-    """(epochs, steps_per_epoch) for a run of about ``steps`` steps over an input of ``cap`` batches an epoch (None:
-    unknown or endless); ``endless``: a repeat() rewrite, whose epochs are ``cap`` steps (spe divides it).
-
-    Up to an epoch: ``steps`` in whole executions (at least 3), one epoch. More: whole passes (at least 3 executions in all), each
-    from a fresh iterator as the script's epochs run. Never epochs of fewer steps than the data holds: Keras would carry
-    one iterator across them, and an execution cut short at the end of the data would still be named by its full steps.
-    """
-    if cap and (endless or steps >= cap or 3 * spe > cap):
-        return max(1, round(steps / cap), -(-3 // -(-cap // spe))), (cap if endless else None)
-    return 1, max(3 * spe, steps - steps % spe)
-
-
-def _divisor_up_to(n: int, s: int) -> int:
-    """The largest divisor of ``n`` not above ``s``."""
-    return max(d for d in range(1, min(n, s) + 1) if n % d == 0)
-
-
-def _steps_in_epoch(x, y, batch_size) -> int | None:
-    from keras.src.trainers.data_adapters import get_data_adapter  # the input path fit builds
-
-    try:
-        return get_data_adapter(x, y, batch_size=batch_size, shuffle=False).num_batches
-    except (ValueError, TypeError):
-        return None
-
-
-def best_median(found: dict, rounds: int) -> float:
-    """The best median steps/s among the candidates in ``found`` measured in all ``rounds`` rounds; 0 where none was."""
-    from .compare import median
-
-    return max((median(r["steps_per_s"]) for r in found.values() if len(r.get("steps_per_s", [])) >= rounds), default=0.0)
-
-
-def prefer_as_written(on_rewrite: dict, on_written: dict, rounds: int) -> bool:
-    """After the knob search ran on a repeated rewrite and on the input as written: True where the input as written,
-    with its best knobs, ran faster."""
-    return best_median(on_written, rounds) > best_median(on_rewrite, rounds)
-
-
-def measure_fit(model, fit, fit_args: dict, trial: dict, compiles: _Compiles, log) -> dict:
-    """The in-process candidates, measured in interleaved rounds from the same state.
-
-    Stage 1, where ``trial["inputs"]`` asks for it: the input as written against the rewrites that fit this kind
-    of input (redline.data.rewrite), at the script's own compile arguments; the winner feeds stage 2. Stage 2:
-    ``trial["candidates"]`` and the steps_per_execution ladder (``trial["ladder"]``) on that input.
-    """
-    import keras
-
-    from ..data.rewrite import Unsupported, input_kind, rewrite
-    from ..data.rewrite import candidates as input_candidates
-    from ..diagnosis.probe import _KeepState
-    from .compare import beats, median
-
-    x, y = fit_args.get("x"), fit_args.get("y")
-    batch_size = fit_args.get("batch_size")
-    if batch_size is None and y is not None or (batch_size is None and hasattr(x, "__array__")):
-        batch_size = 32  # Keras' own default for arrays
-    kind = input_kind(x)
-    steps_epoch = _steps_in_epoch(x, y, batch_size)
-    own_steps = fit_args.get("steps_per_epoch")
-    endless = False
-    if own_steps and (steps_epoch is None or int(own_steps) < steps_epoch):
-        # the script's own epochs over endless data (or a part of finite data: Keras carries one iterator across them);
-        # every execution runs its full steps there, so steps_per_execution must divide them (see the ladder)
-        steps_epoch, endless = int(own_steps), True
-    args, kwargs = compiles.calls.get(id(model), ((), {}))
-    own = {k: kwargs[k] for k in ("steps_per_execution", "jit_compile") if k in kwargs}
-    seconds = trial.get("seconds", 1.0)
-    # budget_s: from now (redline.tune() in a notebook); deadline: a wall-clock time set by the parent process
-    deadline = time.time() + trial["budget_s"] if trial.get("budget_s") else trial.get("deadline")
-    late = lambda: deadline is not None and time.time() > deadline  # noqa: E731
-    rounds = trial.get("rounds", 3)
-    extra = {k: v for k, v in fit_args.items() if k in ("shuffle", "class_weight", "sample_weight") and v is not None}
-    out = {"steps_in_epoch": steps_epoch, "batch_size": batch_size, "script_compile": own, "data": type(x).__name__,
-           "input_kind": kind, "candidates": {}, "inputs": {}, "not_measured": []}
-
-    # the inputs by name
-    bs = batch_size if kind == "arrays" else None  # arrays take a batch size; datasets come batched
-    feeds = {"as written": _Feed(x, y, bs, extra, steps_epoch, 1.0, endless)}
-    specs = {}
-    if trial.get("inputs") is not None:
-        wanted, skipped = input_candidates(kind, trial["inputs"].get("allow", ()), int(trial["inputs"].get("usable", 1)))
-        out["not_measured"] += skipped
-        for name, spec in wanted.items():
-            try:
-                xi, yi, bsi, more = rewrite(spec, x, y, batch_size, fit_args)
-            except Unsupported as why:
-                out["inputs"][name] = {"error": f"not applicable: {why}", "spec": spec}
-                continue
-            kw = {k: v for k, v in extra.items() if k != "shuffle" or input_kind(xi) == "arrays"}  # datasets ignore shuffle
-            cap = more.get("steps_per_epoch") or (_steps_in_epoch(xi, yi, bsi) if spec["input"] == "batch" else steps_epoch)
-            feeds[name] = _Feed(xi, yi, bsi, kw, cap, float(spec.get("factor", 1)),
-                                bool(more.get("steps_per_epoch")) or (endless and spec["input"] != "batch"))
-            specs[name] = spec
-
-    def recompile(cand):
-        if cand.get("own"):
-            kw = kwargs  # the script's own compile arguments, exactly
-        else:
-            kw = {**kwargs, "steps_per_execution": cand["steps_per_execution"], "jit_compile": cand["jit_compile"]}
-        compiles.original(model, *args, **kw)
-
-    def spe_of(cand) -> int:
-        return int(kwargs.get("steps_per_execution", 1) if cand.get("own") else cand["steps_per_execution"])
-
-    def run(cand, steps, spe):
-        """About ``steps`` steps; (steps/s from the first execution's end to the last, counting the steps really run;
-        seconds). Finite data of an epoch or less: ``steps`` rounded to whole executions, in one epoch. More: whole
-        passes over it, each from a fresh iterator as the script's own epochs run, their last execution stopping where
-        the data ends. (Several epochs with steps_per_epoch under the data's length would carry one iterator across
-        epochs, and an execution cut short there would still be named by its full steps.)"""
-        f = feeds[cand.get("input", "as written")]
-        epochs, per = _fit_shape(steps, spe, f.cap, f.endless)
-        marks = _Steps(None if f.endless else f.cap, spe)
-        fit(model, f.x, f.y, batch_size=f.batch_size, epochs=epochs, steps_per_epoch=per, verbose=0, callbacks=[marks],
-            **f.kwargs)
-        rate, took = marks.steady_rate()
-        return rate * f.scale, took  # steps of the script's own batch per second
-
-    if not model.built or not model.optimizer.built:
-        run({"own": True}, 1, 1)  # one step builds the model and its optimizer, so their whole state can be put back
-    plan, calib = {}, {}
-    with _KeepState(model) as keep:
-
-        def calibrate(name, cand, into, span=seconds, passes=0):
-            """Warm, then find a step count that runs about ``span`` seconds; its rate, or the candidate dropped with why."""
-            if late():
-                out["not_measured"].append(f"{name}: the budget ran out")
-                return None
-            try:
-                recompile(cand)
-                spe = spe_of(cand)
-                feed = feeds[cand.get("input", "as written")]
-                cap = feed.cap or 10**6
-                if spe > cap:
-                    raise ValueError(f"steps_per_execution={spe} is more than the {cap} steps of an epoch")
-                if feed.endless and cap % spe and not cand.get("own"):  # the script's own setting runs as it is
-                    raise ValueError(f"steps_per_execution={spe} does not divide the {cap} steps of an epoch over endless "
-                                     "data: every epoch would run more steps than the script's")
-                run(cand, max(2 * spe, min(8 * spe, cap)), spe)  # trace/compile and warm
-                n = max(4 * spe, 16)
-                rate, took = run(cand, n, spe)
-                while took < span / 3 and n < 10**7:  # grow until the timing is worth something
-                    n *= 4
-                    rate, took = run(cand, n, spe)
-                scale = feed.scale
-                n = int(rate / scale * span) if rate else n
-                plan[name] = max(3 * spe, n - n % spe)  # at least 3 executions, so 2 intervals between their ends
-                if passes and feed.cap and not feed.endless:  # whole passes over finite data, as long as they take under 2 x span
-                    plan[name] = max(plan[name], min(passes * cap, int(rate / scale * 2 * span)))
-                calib[name] = rate
-                return rate
-            except Exception as exc:  # a candidate the backend cannot run (XLA, memory, ...) is dropped, with why
-                into[name] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
-                log(f"  dropped {name}: {type(exc).__name__}: {str(exc)[:120]}")
-                return None
-            finally:
-                try:
-                    keep.restore()
-                except Exception:  # noqa: BLE001  the model may be unusable after a failed compile; the next recompile decides
-                    log(f"  (state could not be restored after {name})")
-
-        def measure(cands, into, reference):
-            """Interleaved rounds over the calibrated candidates; steps/s into ``into[name]``. After the first round, a
-            candidate under PRUNE x the best is not measured again (it cannot be chosen: a choice needs every round)."""
-            for r in range(rounds):
-                if r == 1:
-                    firsts = {n: into[n]["steps_per_s"][0] for n in cands if n in plan and into.get(n, {}).get("steps_per_s")}
-                    top = max(firsts.values(), default=0.0)
-                    for n, v in firsts.items():
-                        if n != reference and v < PRUNE * top:
-                            into[n]["dropped"] = f"{v / top:.2f}x the best in the first round: not measured again"
-                            plan.pop(n)
-                for name, cand in cands.items():
-                    if name not in plan:
-                        continue
-                    if late():  # the trial reports what it has before the parent's deadline
-                        out["not_measured"].append(f"{name}, round {r + 1}: the budget ran out")
-                        continue
-                    try:
-                        recompile(cand)
-                        rate, took = run(cand, plan[name], spe_of(cand))
-                    except Exception as exc:  # failed on a later round: dropped as well
-                        into[name] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
-                        plan.pop(name)
-                        continue
-                    finally:
-                        keep.restore()
-                    rec = into.setdefault(name, {"steps_per_s": [], "steps": plan[name]})
-                    rec["steps_per_s"].append(round(rate, 3))
-                    rec.setdefault("seconds", []).append(round(took, 3))
-
-        chosen_input = "as written"
-        if specs:  # stage 1: the input path, at the script's own compile arguments
-            stage = {"as written": {"own": True}, **{n: {"own": True, "input": n} for n in specs}}
-            # longer runs than stage 2: what an input path changes shows at epoch boundaries as much as in steps (a
-            # finite tf.data input stalls some epoch starts, at random, while tf.data's autotune thread winds down:
-            # optimize() turns autotune off), so each run spans up to 3 epoch boundaries
-            for name, cand in stage.items():
-                calibrate(name, cand, out["inputs"], 2 * seconds, passes=4)
-            measure(stage, out["inputs"], "as written")
-            base = out["inputs"].get("as written", {}).get("steps_per_s")
-            for name in specs:  # the fastest of the rewrites that beat the input as written beyond the spread
-                rec = out["inputs"].setdefault(name, {})
-                rec["spec"] = specs[name]
-                runs = rec.get("steps_per_s")
-                if beats(runs, base) and (chosen_input == "as written"
-                                          or median(runs) > median(out["inputs"][chosen_input]["steps_per_s"])):
-                    chosen_input = name
-        out["input_chosen"] = None if chosen_input == "as written" else chosen_input
-        out["input_spec"] = specs.get(chosen_input)
-
-        # stage 2: steps_per_execution and jit_compile on the chosen input
-        def stage2(inp):
-            """The knobs on input ``inp``: {name: measurements}, and the ladder's calibrations."""
-            plan.clear()
-            calib.clear()
-            into, steps = {}, []
-            candidates = {name: {**cand, "input": inp} for name, cand in trial["candidates"].items()}
-            for name, cand in list(candidates.items()):
-                calibrate(name, cand, into)
-            ladder = trial.get("ladder")
-            if ladder:
-                # steps_per_execution 2, 4, 8, ...: on while doubling gains at least `flattens` over the best so far, up to an
-                # epoch's steps. A single calibration run is noisy, so the ladder stops only after three flat doublings in a
-                # row, and every step it measured then goes into the interleaved rounds: the choice rests on medians.
-                best_s, best_rate, steps, flat = 1, calib.get("default") or 0.0, [], 0
-                target = 2
-                while target <= (feeds[inp].cap or 4096):  # capped by the steps of an epoch
-                    s, target = target, target * 2
-                    if feeds[inp].endless:  # endless data: epochs of whole executions, so a divisor of the epoch's steps
-                        s = _divisor_up_to(feeds[inp].cap, s)
-                        if s in (1, *(t for t, _ in steps)):
-                            continue
-                    cand = {"steps_per_execution": s, "jit_compile": ladder.get("jit_compile", "auto"), "input": inp}
-                    rate = calibrate(f"spe {s}", cand, into)
-                    steps.append([s, round(rate or 0.0, 2)])
-                    if not rate:
-                        break
-                    if rate < best_rate * (1 + ladder.get("flattens", 0.05)):
-                        flat += 1
-                        if flat == 3:
-                            break
-                    else:
-                        best_s, best_rate, flat = s, rate, 0
-                top = max((r for _, r in steps), default=0.0)
-                for s_, rate in steps:  # the rounds compare the contenders: a step under PRUNE x the best calibration is not one
-                    if rate and f"spe {s_}" in plan and rate < PRUNE * top:
-                        into[f"spe {s_}"] = {"dropped": f"{rate / top:.2f}x the best step of the ladder "
-                                                        "(calibration): not compared in the rounds"}
-                    elif rate and f"spe {s_}" in plan:
-                        candidates[f"spe {s_}"] = {"steps_per_execution": s_, "jit_compile": ladder.get("jit_compile", "auto"),
-                                                   "input": inp}
-                jit_calib, own_calib = calib.get("jit"), calib.get("default")
-                if best_s > 1 and ladder.get("try_jit") and not (jit_calib and own_calib and jit_calib < PRUNE * own_calib):
-                    name = f"spe {best_s} + jit"
-                    candidates[name] = {"steps_per_execution": best_s, "jit_compile": True, "input": inp}
-                    calibrate(name, candidates[name], into)
-            measure(candidates, into, "default")
-            return into, steps
-
-        into, steps = stage2(chosen_input)
-        if chosen_input != "as written" and feeds[chosen_input].endless:
-            # a repeated rewrite admits only divisors of its epoch's steps (none for a prime count of batches): the knobs
-            # on the input as written may go further; the faster of the two, by the best median measured every round
-            into_w, steps_w = stage2("as written")
-            if prefer_as_written(into, into_w, rounds):
-                out["input_note"] = (f"{chosen_input} beat the input as written at the script's own compile arguments, "
-                                     f"but the input as written with its best steps_per_execution ran faster "
-                                     f"({best_median(into_w, rounds):,.1f} against {best_median(into, rounds):,.1f} steps/s)")
-                chosen_input, into, steps = "as written", into_w, steps_w
-                out["input_chosen"], out["input_spec"] = None, None
-        out["candidates"] = into
-        if trial.get("ladder"):
-            out["ladder"] = steps
-    out["backend"] = keras.backend.backend()
-    return out
+    env_type.__setitem__, env_type.setdefault = __setitem__, setdefault_
+    return seen
 
 
 def main(argv=None) -> int:
@@ -394,17 +89,14 @@ def main(argv=None) -> int:
     script = argv[0]
     started = time.perf_counter()
     log = (lambda msg: print(msg, file=sys.stderr, flush=True)) if trial.get("verbose") else (lambda msg: None)
-    if trial.get("parallel_map"):
+    from ..applying.after_import import when_imported
+
+    if trial.get("parallel_map"):  # when the script imports TensorFlow (which imports keras): not before
         from ..data.rewrite import parallel_maps
 
-        parallel_maps(int(trial["parallel_map"]))
-    import keras
+        when_imported("tensorflow", lambda tf: parallel_maps(int(trial["parallel_map"])))
 
-    if trial.get("precision"):
-        keras.mixed_precision.set_global_policy(trial["precision"])
-    compiles = _Compiles(keras)
-    owner = keras.Model
-    original_fit = owner.fit
+    pin = _watch_backend(bool(trial.get("force_backend")))
     state = {"fits": 0}
 
     def fit(model, x=None, y=None, *args, **kwargs):
@@ -412,6 +104,7 @@ def main(argv=None) -> int:
         names = ("batch_size", "epochs", "verbose", "callbacks", "validation_split", "validation_data", "shuffle")
         kw = {**dict(zip(names, args)), **kwargs, "x": x, "y": y}
         t0 = time.perf_counter()
+        owner, original_fit, compiles = state["owner"], state["fit"], state["compiles"]
         if trial.get("mode") == "diagnose":
             owner.fit = original_fit  # diagnose() runs fit itself
             from ..diagnosis.probe import diagnose
@@ -428,10 +121,19 @@ def main(argv=None) -> int:
         except Exception as exc:  # the measurement itself failed on this script: say so, with where
             _finish({"status": "failed", "stage": "measure", "error": f"{type(exc).__name__}: {exc}"[:500],
                      "trace": traceback.format_exc()[-2000:]}, 3)
-        result.update({"status": "ok", "setup_s": round(t0 - started, 2), "measure_s": round(time.perf_counter() - t0, 2)})
+        result.update({"status": "ok", "setup_s": round(t0 - started, 2), "measure_s": round(time.perf_counter() - t0, 2),
+                       "pinned_backend": pin["pinned"], "pinned_at": pin["line"], "pin_ignored": pin["ignored"]})
         _finish(result)
 
-    owner.fit = fit
+    def on_keras(keras):
+        """Once the script imports keras (its backend fixed by then, by the script's own line where it has one)."""
+        if trial.get("precision"):
+            keras.mixed_precision.set_global_policy(trial["precision"])
+        state["compiles"] = _Compiles(keras)
+        state["owner"], state["fit"] = keras.Model, keras.Model.fit
+        keras.Model.fit = fit
+
+    when_imported("keras", on_keras)
     sys.argv = [script, *argv[1:]]
     sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
     try:

@@ -73,7 +73,7 @@ def tune(model, x, y=None, *, batch_size=None, budget_s: float = 60, allow=(), s
     """Measure steps_per_execution and jit_compile for ``model.fit(x, y, batch_size=...)`` here; restore the model."""
     import keras
 
-    from .harness import measure_fit
+    from .measure import measure_fit
 
     if not isinstance(model, keras.Model):
         raise UsageError(f"tune needs a keras.Model, got {type(model).__name__}")

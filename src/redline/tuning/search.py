@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -45,6 +47,7 @@ class Candidate:
     detail: dict = field(default_factory=dict)
     passes: list = field(default_factory=list)  # per trial process: its rounds' median (per-process candidates)
     dropped: str | None = None  # why it was not measured further
+    advice: str | None = None  # it changes what the script chose itself: measured and shown, never applied (and why)
 
     @property
     def figures(self) -> list:
@@ -94,11 +97,29 @@ def run_trial(script: str, args: list, cand: Candidate, trial: dict, timeout: fl
     The harness stops measuring 2 s before ``timeout`` and reports what it has; the process is killed at ``timeout``."""
     cmd = [sys.executable, "-m", "redline.tuning.harness", script, *args]
     trial = {**trial, "deadline": time.time() + max(1, timeout) - 2}
+    # its own process group: whatever the script starts (data workers, servers, tools) ends with the trial
+    # and the trial ends when the harness does: a child the script left running may still hold the output pipes open
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_trial_env(cand, trial),
+                            start_new_session=True)
+    texts = {}
+    readers = [threading.Thread(target=lambda name, f: texts.__setitem__(name, f.read()), args=(name, f), daemon=True)
+               for name, f in (("stdout", proc.stdout), ("stderr", proc.stderr))]
+    for r in readers:
+        r.start()
+    timed_out = False
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=_trial_env(cand, trial), timeout=max(1, timeout))
-    except subprocess.TimeoutExpired as exc:
-        return {"status": "timeout", "error": f"no result within {timeout:.0f} s (the budget)",
-                "stderr": (exc.stderr or b"")[-2000:] if isinstance(exc.stderr, bytes) else (exc.stderr or "")[-2000:]}
+        proc.wait(timeout=max(1, timeout))
+    except subprocess.TimeoutExpired:
+        timed_out = True
+    finally:
+        _end_group(proc)
+        proc.wait()
+        for r in readers:
+            r.join(timeout=10)
+    stdout, stderr = texts.get("stdout", ""), texts.get("stderr", "")
+    if timed_out:
+        return {"status": "timeout", "error": f"no result within {timeout:.0f} s (the budget)", "stderr": stderr[-2000:]}
+    proc = subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith(MARK):
             out = json.loads(line[len(MARK):])
@@ -110,8 +131,17 @@ def run_trial(script: str, args: list, cand: Candidate, trial: dict, timeout: fl
             "stderr": proc.stderr[-3000:]}
 
 
-def process_candidates(snapshot, backend: str, allow) -> list[Candidate]:
-    """Per-process candidates for this machine, the default (the script as it is) first."""
+def _end_group(proc) -> None:
+    """SIGKILL to the trial's process group: the harness and anything the script started that is still running."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):  # the group has already ended
+        pass
+
+
+def process_candidates(snapshot, backend: str, allow, pinned: str | None = None) -> list[Candidate]:
+    """Per-process candidates for this machine, the default (the script as it is) first. ``pinned``: where the script
+    sets KERAS_BACKEND itself (file:line); the other backends are then measured against that line, as advice only."""
     usable = snapshot.cpu.usable
     out = [Candidate("as written", why=f"the script as `python script.py` runs it ({backend} backend, runtime defaults)")]
     for other in ("jax", "torch", "tensorflow"):
@@ -119,6 +149,12 @@ def process_candidates(snapshot, backend: str, allow) -> list[Candidate]:
             continue
         if missing_packages(other):
             out.append(Candidate(f"backend {other}", {"KERAS_BACKEND": other}, error=f"{other} is not installed"))
+            continue
+        if pinned:
+            out.append(Candidate(f"backend {other}", {"KERAS_BACKEND": other}, trial={"force_backend": True},
+                                 why=f"Keras on {other}, the script's own KERAS_BACKEND line ignored in the trial",
+                                 advice=f"the script sets KERAS_BACKEND={backend} itself ({pinned}): change that line to "
+                                        f"use {other}"))
             continue
         out.append(Candidate(f"backend {other}", {"KERAS_BACKEND": other}, why=f"Keras on {other}"))
     if backend == "tensorflow":
@@ -166,6 +202,7 @@ class TuneResult:
     script_output: str = ""
     inputs: list = field(default_factory=list)  # the input-path stage: "as written" first
     chosen_input: Candidate | None = None
+    advice: list = field(default_factory=list)  # faster settings that change the script's own choices: not applied
 
     def choice(self) -> dict:
         """What redline run applies: environment variables, Model.compile defaults, the input patch."""
@@ -193,6 +230,7 @@ class TuneResult:
         def c(x):
             return {"name": x.name, "why": x.why, "env": x.env, "steps_per_s": x.runs, "passes": x.passes, "median": x.median,
                     "spread": round(x.spread, 4), "error": x.error, "dropped": x.dropped, "detail": x.detail,
+                    "advice": x.advice,
                     **({"input": x.trial["input"]} if x.trial.get("input") else {})}
         return {"schema": "redline.tune/1", "script": self.script, "args": self.args, "status": self.status,
                 "budget_s": self.budget_s, "elapsed_s": round(self.elapsed_s, 1),
@@ -201,7 +239,7 @@ class TuneResult:
                 "chosen": {"process": self.chosen_process.name, "knobs": self.chosen_knobs.name if self.chosen_knobs else None,
                            "input": self.chosen_input.name if self.chosen_input else None,
                            "settings": self.choice(), "ratio": self.ratio()},
-                "reasons": self.reasons, "not_measured": self.not_measured}
+                "reasons": self.reasons, "not_measured": self.not_measured, "advice": self.advice}
 
 
 class ScriptProblem(UsageError):
@@ -220,7 +258,8 @@ def _absorb(cand: Candidate, res: dict) -> None:
     cand.runs.extend(runs)
     if runs:
         cand.passes.append(round(median(runs), 3))
-    cand.detail = {k: res.get(k) for k in ("backend", "steps_in_epoch", "batch_size", "data", "setup_s", "measure_s")}
+    cand.detail = {k: res.get(k) for k in ("backend", "steps_in_epoch", "batch_size", "data", "setup_s", "measure_s",
+                                           "pinned_backend", "pinned_at", "script_compile")}
 
 
 def tune(script: str, args=(), *, budget_s: float = 180, allow=(), snapshot=None, seconds: float = 0.8,
@@ -236,9 +275,8 @@ def tune(script: str, args=(), *, budget_s: float = 180, allow=(), snapshot=None
     base_trial = {"candidates": {"default": {"steps_per_execution": 1, "jit_compile": "auto", "own": True}},
                   "rounds": 3, "seconds": seconds}
 
-    procs = process_candidates(snapshot, backend, allow)
-    default = procs[0]
-    progress(f"trial 1: the script as written ({backend})")
+    default = Candidate("as written")
+    progress("trial 1: the script as written")
     t0 = time.perf_counter()
     first = run_trial(script, args, default, base_trial, left())
     per_trial = time.perf_counter() - t0  # what one trial process costs with this script
@@ -248,6 +286,12 @@ def tune(script: str, args=(), *, budget_s: float = 180, allow=(), snapshot=None
     _absorb(default, first)
     if default.error:
         raise ScriptProblem(f"{script!r}: the trial of the script as written failed: {default.error[:300]}")
+    # the backend the script really runs on: its own KERAS_BACKEND line, where it has one, wins over the environment
+    backend = first.get("backend") or backend
+    pinned = first.get("pinned_at") if first.get("pinned_backend") else None
+    procs = process_candidates(snapshot, backend, allow, pinned=pinned)
+    default.why = procs[0].why
+    procs[0] = default
     if "Dataset" in str(first.get("data")):  # fit got a tf.data pipeline (its class name, e.g. _BatchDataset)
         if backend == "tensorflow":  # measured early: a sequential map is the usual bottleneck of such scripts
             at = 1 + sum(c.name.startswith("backend ") for c in procs[1:])
@@ -277,8 +321,12 @@ def tune(script: str, args=(), *, budget_s: float = 180, allow=(), snapshot=None
             for c in live:
                 if top is not None and c.median and not c.error and c.median < PRUNE * top.median:
                     c.dropped = f"{c.median / top.median:.2f}x '{top.name}' in its first trial process: not measured again"
-    best = choose(default, procs[1:])
-    reasons = []
+    best = choose(default, [c for c in procs[1:] if not c.advice])
+    reasons, advice = [], []
+    adv = choose(default, [c for c in procs[1:] if c.advice])
+    if adv is not default and (best is default or adv.median > best.median):
+        advice.append(f"{adv.name}: {adv.median:,.1f} steps/s against {default.median:,.1f} as written "
+                      f"({adv.median / default.median:.2f}x); {adv.advice}")
     if best is default:
         reasons.append("no per-process candidate beat the script as written by more than the spread measured")
     else:
@@ -290,10 +338,10 @@ def tune(script: str, args=(), *, budget_s: float = 180, allow=(), snapshot=None
     if left() < per_trial:
         not_measured.append("steps_per_execution / jit_compile: the budget ran out")
     else:
-        cands = {"default": {"steps_per_execution": 1, "jit_compile": "auto", "own": True}}
+        cands = {"default": {"own": True}}
         if backend_best == "tensorflow":  # Keras' "auto" leaves XLA off for TensorFlow on CPU: measure it
-            cands["jit"] = {"steps_per_execution": 1, "jit_compile": True}
-        ladder = {"jit_compile": "auto", "try_jit": backend_best == "tensorflow", "flattens": SPE_FLATTENS}
+            cands["jit"] = {"jit_compile": True}
+        ladder = {"try_jit": backend_best == "tensorflow", "flattens": SPE_FLATTENS}
         progress(f"trial: the input path, then steps_per_execution 2, 4, 8, ... until the gain flattens, and jit_compile, "
                  f"in '{best.name}'")
         res = run_trial(script, args, Candidate(best.name, best.env, dict(best.trial)),
@@ -322,11 +370,16 @@ def tune(script: str, args=(), *, budget_s: float = 180, allow=(), snapshot=None
                 else:
                     reasons.append("the input path: no rewrite beat the input as written by more than the spread measured")
             names = list(cands) + [n for n in res["candidates"] if n not in cands]
+            own = res.get("script_compile") or {}
             for name in names:
                 r = res["candidates"].get(name, {})
-                spec = cands.get(name) or _spec_of(name)
-                c = Candidate(name, trial={"knobs": {k: spec[k] for k in ("steps_per_execution", "jit_compile")}},
-                              runs=list(r.get("steps_per_s", [])), error=r.get("error"), dropped=r.get("dropped"))
+                knobs = r.get("knobs") if "knobs" in r else _knobs_of(cands.get(name) or _spec_of(name))
+                changed = {k: v for k, v in knobs.items() if k in own and own[k] != v}
+                c = Candidate(name, trial={"knobs": knobs}, runs=list(r.get("steps_per_s", [])), error=r.get("error"),
+                              dropped=r.get("dropped"),
+                              advice=("the script passes " + ", ".join(f"{k}={own[k]!r}" for k in changed)
+                                      + " to Model.compile itself: change it there to use "
+                                      + ", ".join(f"{k}={v!r}" for k, v in changed.items())) if changed else None)
                 inprocess.append(c)
             if res.get("ladder"):
                 reasons.append("steps_per_execution ladder (calibration steps/s): "
@@ -334,7 +387,11 @@ def tune(script: str, args=(), *, budget_s: float = 180, allow=(), snapshot=None
                                + f" - stopped after three doublings in a row gained less than {SPE_FLATTENS:.0%}, or at an "
                                "epoch's steps; every step measured was then compared on medians")
             inner_default = inprocess[0]
-            win = choose(inner_default, inprocess[1:])
+            win = choose(inner_default, [c for c in inprocess[1:] if not c.advice])
+            adv = choose(inner_default, [c for c in inprocess[1:] if c.advice])
+            if adv is not inner_default and (win is inner_default or adv.median > win.median):
+                advice.append(f"{adv.name}: {adv.median:,.1f} against {inner_default.median:,.1f} steps/s "
+                              f"({adv.median / inner_default.median:.2f}x); {adv.advice}")
             if win is not inner_default:
                 chosen_knobs = win
                 reasons.append(f"{win.name}: {win.median:,.1f} against {inner_default.median:,.1f} steps/s with the script's "
@@ -345,13 +402,18 @@ def tune(script: str, args=(), *, budget_s: float = 180, allow=(), snapshot=None
     return TuneResult(script=script, args=args, budget_s=budget_s, elapsed_s=time.perf_counter() - started,
                       default=default, processes=procs, inprocess=inprocess, chosen_process=best,
                       chosen_knobs=chosen_knobs, reasons=reasons, not_measured=not_measured,
-                      script_output=first.get("stdout", ""), inputs=inputs, chosen_input=chosen_input)
+                      script_output=first.get("stdout", ""), inputs=inputs, chosen_input=chosen_input, advice=advice)
 
 
 def _spec_of(name: str) -> dict:
-    """The knobs of a ladder candidate from its name: "spe 16" or "spe 16 + jit"."""
+    """The knobs of a ladder candidate from its name: "spe 16" or "spe 16 + jit" (where the trial reported none)."""
     spe = int(name.split()[1])
-    return {"steps_per_execution": spe, "jit_compile": True if name.endswith("+ jit") else "auto"}
+    return {"steps_per_execution": spe, **({"jit_compile": True} if name.endswith("+ jit") else {})}
+
+
+def _knobs_of(cand: dict) -> dict:
+    """The compile arguments a candidate sets itself (none for the script's own)."""
+    return {} if cand.get("own") else {k: cand[k] for k in ("steps_per_execution", "jit_compile") if k in cand}
 
 
 __all__ = ["ALLOWABLE", "Candidate", "ScriptProblem", "TuneResult", "better", "choose", "process_candidates", "run_trial", "tune"]

@@ -1,0 +1,75 @@
+"""Counting the steps Keras really runs in a trial's fit, and shaping runs so the count stays exact."""
+
+from __future__ import annotations
+
+import functools
+import time
+
+
+@functools.lru_cache(maxsize=None)
+def _steps_callback():
+    import keras
+
+    class Steps(keras.callbacks.Callback):
+        """Execution ends, with the steps each really ran. Keras names an execution by its last logical step, and an
+        epoch's last execution over finite data (``cap`` batches) stops where the data ends: an execution ending at
+        logical step ``end`` ran ``min(end, cap - 1) - end + spe`` steps. Computed from the end alone: with every
+        callback async-safe, Keras runs batch-end callbacks on a thread pool, after (and in any order with) the next
+        batch-begin."""
+
+        async_safe = True
+
+        def __init__(self, cap, spe):
+            super().__init__()
+            self.cap, self.spe, self.marks = cap, spe, []
+
+        def on_train_batch_end(self, batch, logs=None):
+            ran = (min(batch, self.cap - 1) - batch + self.spe) if self.cap else self.spe
+            self.marks.append((time.perf_counter(), max(0, ran)))
+
+        @property
+        def done(self) -> int:
+            return sum(ran for _, ran in self.marks)
+
+        def steady_rate(self) -> tuple[float, float]:
+            """(steps/s, seconds) from the first execution's end to the last."""
+            marks = sorted(self.marks)
+            (t0, _), (t1, _) = marks[0], marks[-1]
+            steps = sum(ran for _, ran in marks[1:])
+            return (steps / (t1 - t0) if t1 > t0 else 0.0), t1 - t0
+
+    return Steps
+
+
+def Steps(cap, spe):  # noqa: N802  (a class made on first use, so this module does not import keras)
+    return _steps_callback()(cap, spe)
+
+
+def fit_shape(steps: int, spe: int, cap: int | None, endless: bool) -> tuple[int, int | None]:
+    """(epochs, steps_per_epoch) for a run of about ``steps`` steps over an input of ``cap`` batches an epoch (None:
+    unknown or endless); ``endless``: a repeat() rewrite, whose epochs are ``cap`` steps (spe divides it).
+
+    Up to an epoch: ``steps`` in whole executions (at least 3), one epoch. More: whole passes (at least 3 executions in all), each
+    from a fresh iterator as the script's epochs run. Never epochs of fewer steps than the data holds: Keras would carry
+    one iterator across them, and an execution cut short at the end of the data would still be named by its full steps.
+    """
+    if cap and (endless or steps >= cap or 3 * spe > cap):
+        return max(1, round(steps / cap), -(-3 // -(-cap // spe))), (cap if endless else None)
+    return 1, max(3 * spe, steps - steps % spe)
+
+
+def divisor_up_to(n: int, s: int) -> int:
+    """The largest divisor of ``n`` not above ``s``."""
+    return max(d for d in range(1, min(n, s) + 1) if n % d == 0)
+
+
+def steps_in_epoch(x, y, batch_size) -> int | None:
+    from keras.src.trainers.data_adapters import get_data_adapter  # the input path fit builds
+
+    try:
+        return get_data_adapter(x, y, batch_size=batch_size, shuffle=False).num_batches
+    except (ValueError, TypeError):
+        return None
+
+
+__all__ = ["Steps", "divisor_up_to", "fit_shape", "steps_in_epoch"]

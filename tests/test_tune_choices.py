@@ -1,0 +1,192 @@
+"""The script's own choices stand: a backend it pins, its own compile arguments, the variables the user set. What tune
+measures against them is advice, never applied; `redline run` applies exactly the measured choice and nothing else;
+a trial's processes end with it."""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import machines as m
+from redline.tuning import cache
+from redline.tuning.search import Candidate, run_trial
+
+if importlib.util.find_spec("tensorflow") is None or importlib.util.find_spec("jax") is None:
+    pytest.skip("TensorFlow and JAX are both needed", allow_module_level=True)
+
+ENV = {k: v for k, v in os.environ.items() if not k.startswith(("TF_NUM", "OMP_", "MKL_", "KERAS_BACKEND", "TF_CONFIG",
+                                                                   "XDG_CACHE_HOME", "TF_ENABLE_ONEDNN"))}
+ENV["TF_CPP_MIN_LOG_LEVEL"] = "2"
+
+#: keras.io style: the backend pinned before `import keras`
+PINNED = """
+import os
+os.environ["KERAS_BACKEND"] = "tensorflow"
+import sys
+import numpy as np
+import keras
+x = np.random.default_rng(0).random((256, 8), dtype=np.float32); y = x.sum(axis=1, keepdims=True)
+model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
+model.compile("adam", "mse")
+model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+print("AFTER FIT", keras.backend.backend(), model.steps_per_execution,
+      sorted(k + "=" + v for k, v in os.environ.items() if k.startswith(("TF_NUM", "OMP_", "MKL_", "TF_ENABLE_ONEDNN"))))
+"""
+
+TRIAL = {"candidates": {"default": {"own": True}}, "rounds": 1, "seconds": 0.1}
+
+
+def script(tmp_path, text, name="train.py"):
+    p = tmp_path / name
+    p.write_text(textwrap.dedent(text))
+    return str(p)
+
+
+# -- the trial process -----------------------------------------------------------------------------------------------
+
+def test_a_trial_runs_on_the_backend_the_script_pins_and_says_where_it_pins_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(os, "environ", {**ENV})  # the trial's environment: none of this test process's settings
+    s = script(tmp_path, PINNED)
+    res = run_trial(s, [], Candidate("backend jax", {"KERAS_BACKEND": "jax"}), TRIAL, 120)
+    assert res["status"] == "ok", res
+    assert res["backend"] == "tensorflow" and res["pinned_backend"] == "tensorflow" and res["pinned_at"] == "train.py:3"
+    # measured against the script's line only where the search asks for it: then the line is ignored in the trial
+    res = run_trial(s, [], Candidate("backend jax", {"KERAS_BACKEND": "jax"}, trial={"force_backend": True}), TRIAL, 120)
+    assert res["status"] == "ok" and res["backend"] == "jax" and res["pin_ignored"], res
+
+
+@pytest.mark.slow
+def test_setdefault_is_a_default_not_a_pin(tmp_path, monkeypatch):
+    monkeypatch.setattr(os, "environ", {**ENV})
+    s = script(tmp_path, PINNED.replace('os.environ["KERAS_BACKEND"] = "tensorflow"',
+                                        'os.environ.setdefault("KERAS_BACKEND", "tensorflow")'))
+    res = run_trial(s, [], Candidate("backend jax", {"KERAS_BACKEND": "jax"}), TRIAL, 120)
+    assert res["status"] == "ok" and res["backend"] == "jax" and res["pinned_backend"] is None, res
+
+
+@pytest.mark.slow
+def test_every_process_the_script_starts_ends_with_its_trial(tmp_path):
+    import psutil
+
+    s = script(tmp_path, "import subprocess, sys\n"
+                         "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
+                         "print('CHILD', child.pid, flush=True)\n" + PINNED)
+    res = run_trial(s, [], Candidate("as written"), TRIAL, 120)
+    pid = int(res["stdout"].split("CHILD ")[1].split()[0])
+    assert res["status"] == "ok", res
+    gone = not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert gone, f"the script's child {pid} outlived its trial"
+
+
+# -- the search: advice, never applied -------------------------------------------------------------------------------
+
+def _fake_trials(monkeypatch, per_process, inprocess):
+    from redline.tuning import search
+
+    def fake(script, args, cand, trial, timeout):
+        if "ladder" in trial:
+            return {"status": "ok", "candidates": inprocess, "inputs": {}, "input_chosen": None, "not_measured": [],
+                    "script_compile": {"steps_per_execution": 1}}
+        r = per_process.get(cand.name, 50.0)  # oneDNN, threads: slower
+        return {"status": "ok", "candidates": {"default": {"steps_per_s": [r, r * 1.01, r * 0.99]}}, "data": "ndarray",
+                "backend": "jax" if cand.env.get("KERAS_BACKEND") == "jax" else "tensorflow",
+                "pinned_backend": "tensorflow", "pinned_at": "train.py:3"}
+
+    monkeypatch.setattr(search, "run_trial", fake)
+    return search
+
+
+def test_a_faster_backend_against_the_script_s_own_line_is_advice(monkeypatch):
+    rates = {"as written": 100.0, "backend jax": 300.0, "oneDNN off": 50.0, "1 intra-op thread": 60.0}
+    inprocess = {"default": {"steps_per_s": [100.0] * 3, "knobs": {}},
+                 "spe 8": {"steps_per_s": [250.0, 251.0, 249.0], "knobs": {"steps_per_execution": 8}},
+                 "jit": {"steps_per_s": [90.0] * 3, "knobs": {"jit_compile": True}}}
+    search = _fake_trials(monkeypatch, rates, inprocess)
+    result = search.tune("train.py", budget_s=600, snapshot=m.vm_2core())
+    jax = next(c for c in result.processes if c.name == "backend jax")
+    assert jax.advice and "train.py:3" in jax.advice and jax.runs               # measured, as advice
+    assert result.chosen_process is result.default and "KERAS_BACKEND" not in result.choice()["env"]
+    assert any(a.startswith("backend jax: 300.0") and "3.00x" in a for a in result.advice), result.advice
+    # the script passes steps_per_execution=1 itself: spe 8 is advice too, and nothing of it is applied
+    spe8 = next(c for c in result.inprocess if c.name == "spe 8")
+    assert spe8.advice and "steps_per_execution=1" in spe8.advice
+    assert result.chosen_knobs is None and result.choice()["compile"] == {}
+    assert any(a.startswith("spe 8:") for a in result.advice)
+    from redline.cli.tune import text
+
+    shown = text(result)
+    assert "advice (not applied" in shown and "advice only" in shown
+
+
+def test_a_knob_the_script_does_not_set_is_still_chosen(monkeypatch):
+    rates = {"as written": 100.0, "backend jax": 90.0, "oneDNN off": 50.0, "1 intra-op thread": 60.0}
+    inprocess = {"default": {"steps_per_s": [100.0] * 3, "knobs": {}},
+                 "jit": {"steps_per_s": [200.0, 201.0, 199.0], "knobs": {"jit_compile": True}}}
+    search = _fake_trials(monkeypatch, rates, inprocess)
+    result = search.tune("train.py", budget_s=600, snapshot=m.vm_2core())
+    assert result.chosen_knobs.name == "jit" and result.choice()["compile"] == {"jit_compile": True}
+    assert not result.advice
+
+
+# -- redline run applies the measured choice and nothing else --------------------------------------------------------
+
+def _run(s, env, *flags):
+    return subprocess.run([sys.executable, "-m", "redline", "run", *flags, s], capture_output=True, text=True, env=env,
+                          timeout=180)
+
+
+@pytest.mark.slow
+def test_run_applies_exactly_the_choice_and_leaves_the_script_s_backend_alone(tmp_path):
+    import redline
+
+    s = script(tmp_path, PINNED)
+    env = {**ENV, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    # what a tune of a pinned script saves: no backend (advice only), compile defaults where the script passes none
+    choice = {"chosen": {"settings": {"env": {}, "compile": {"steps_per_execution": 4}}, "ratio": 1.5},
+              "advice": ["backend jax: 300.0 steps/s against 100.0 as written (3.00x); the script sets KERAS_BACKEND"]}
+    cache.save(s, [], redline.detect(), choice, env)
+    for outside in ({}, {"KERAS_BACKEND": "jax"}):  # the script's own line wins over the environment, as under python
+        r = _run(s, {**env, **outside})
+        assert r.returncode == 0, r.stderr[-2000:]
+        assert "AFTER FIT tensorflow 4 []" in r.stdout, r.stdout        # no thread or oneDNN variable of the plan's
+        assert "advice from the tuning (not applied): backend jax" in r.stderr
+        assert "chose" not in r.stderr and "nothing else changed" in r.stderr
+
+
+@pytest.mark.slow
+def test_a_variable_the_user_set_against_the_choice_keeps_the_whole_choice_off(tmp_path):
+    import redline
+
+    s = script(tmp_path, PINNED.replace('os.environ["KERAS_BACKEND"] = "tensorflow"\n', ""))
+    env = {**ENV, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    choice = {"chosen": {"settings": {"env": {"KERAS_BACKEND": "jax"}, "compile": {"steps_per_execution": 8}}, "ratio": 2.0}}
+    cache.save(s, [], redline.detect(), choice, env)
+    r = _run(s, {**env, "KERAS_BACKEND": "tensorflow"})
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "AFTER FIT tensorflow 1" in r.stdout          # neither the backend nor the spe tuned with it
+    assert "no tuned choice applied: you set KERAS_BACKEND=tensorflow" in r.stderr and "applied the choice" not in r.stderr
+    r = _run(s, env)
+    assert "AFTER FIT jax 8" in r.stdout and "applied the choice tuned" in r.stderr
+
+
+def test_a_pydataset_is_not_changed_in_place_by_the_workers_rewrite():
+    import keras
+    import numpy as np
+
+    from redline.data.rewrite import rewrite
+
+    class Batches(keras.utils.PyDataset):
+        def __len__(self):
+            return 2
+
+        def __getitem__(self, i):
+            return np.ones((4, 2), "float32"), np.ones((4, 1), "float32")
+
+    mine = Batches()
+    theirs = rewrite({"input": "workers", "workers": 2}, mine, None, None, {})[0]
+    assert theirs is not mine and theirs.workers == 2 and mine.workers == 1 and not mine.use_multiprocessing
+    assert len(theirs) == 2 and np.array_equal(theirs[0][0], mine[0][0])
