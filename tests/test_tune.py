@@ -111,7 +111,8 @@ model.fit(ds, epochs=1, verbose=0)
 ])
 def test_the_input_path_is_measured_in_the_process_and_the_math_changing_ones_only_when_allowed(tmp_path, text, allow,
                                                                                                   expected):
-    res = run_trial(script(tmp_path, text), [], Candidate("x"), {**trial(rounds=2), "inputs": {"allow": allow, "usable": 2}},
+    res = run_trial(script(tmp_path, text), [], Candidate("x"), {**trial(rounds=2, seconds=0.08),
+                                                                 "inputs": {"allow": allow, "usable": 2}},
                     120)
     assert res["status"] == "ok", res
     assert set(res["inputs"]) == expected, res["inputs"]
@@ -236,7 +237,7 @@ def test_a_repeated_input_rewrite_that_locks_out_steps_per_execution_loses_to_th
         sys.exit(harness.main([{script(tmp_path, PRIME)!r}]))
     """)
     ladder = {"jit_compile": "auto", "try_jit": False, "flattens": 0.05}
-    t = {**trial(rounds=3, seconds=0.15), "ladder": ladder, "inputs": {"allow": [], "usable": 2}}
+    t = {**trial(rounds=3, seconds=0.05), "ladder": ladder, "inputs": {"allow": [], "usable": 2}}
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                        env={**ENV, "REDLINE_TRIAL": json.dumps(t)})
     line = next((l for l in r.stdout.splitlines() if l.startswith("REDLINE-TRIAL ")), None)
@@ -365,17 +366,40 @@ def test_redline_run_applies_a_tuned_input_path(tmp_path):
 @pytest.fixture(scope="module")
 def tuned(tmp_path_factory):
     """One real `redline tune --budget 40` with a writable cache, then `redline run` and `redline tune --show` on the
-    same script: the round trip a user makes."""
-    folder = tmp_path_factory.mktemp("tuned")
-    s = script(folder, TINY)
-    env = {**ENV, "XDG_CACHE_HOME": str(folder / "cache")}
+    same script: the round trip a user makes. The script writes, appends and deletes files in its folder (its working
+    directory) before and after fit: the folder is hashed before and after the tune."""
+    import hashlib
+
+    folder, aside = tmp_path_factory.mktemp("tuned"), tmp_path_factory.mktemp("aside")
+    (folder / "log.txt").write_text("first run\n")
+    (folder / "old.txt").write_text("old")
+    s = script(folder, WRITES + TINY.replace('print("AFTER FIT"', 'open("after.txt", "w").write("x")\nprint("AFTER FIT"'))
+    hashes = lambda: {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}  # noqa: E731
+    env = {**ENV, "XDG_CACHE_HOME": str(aside / "cache")}
     cli = lambda *argv: subprocess.run([sys.executable, "-m", "redline", *argv], capture_output=True, text=True,  # noqa: E731
-                                       env=env, timeout=300)
-    out = {"tune": cli("tune", "--budget", "40", "--json", str(folder / "t.json"), s)}
-    out["json"] = json.loads((folder / "t.json").read_text()) if (folder / "t.json").exists() else None
+                                       env=env, timeout=300, cwd=folder)
+    before = hashes()
+    out = {"tune": cli("tune", "--budget", "40", "--json", str(aside / "t.json"), s)}
+    out["folder_unchanged"] = hashes() == before
+    out["json"] = json.loads((aside / "t.json").read_text()) if (aside / "t.json").exists() else None
     out["run"], out["show"] = cli("run", s), cli("tune", "--show", s)
     out["no_tuned"] = cli("run", "--no-tuned", s)
     return out
+
+
+WRITES = """
+import os
+with open("log.txt", "a") as f:
+    f.write("another run\\n")
+if os.path.exists("old.txt"):
+    os.remove("old.txt")
+"""
+
+
+@pytest.mark.slow
+def test_tune_leaves_the_user_s_folder_byte_identical(tuned):
+    assert tuned["tune"].returncode == 0, tuned["tune"].stderr[-2000:]
+    assert tuned["folder_unchanged"] and "WARNING" not in tuned["tune"].stdout
 
 
 @pytest.mark.slow
@@ -504,7 +528,7 @@ def test_the_notebook_api_measures_here_and_restores_the_model():
         model.compile("adam", "mse", steps_per_execution=1)
         model.fit(x, y, batch_size=16, epochs=1, verbose=0)
         before = [v.numpy().copy() for v in model.weights + model.optimizer.variables]
-        r = redline.tune(model, x, y, batch_size=16, budget_s=45, seconds=0.3, allow=("batch",))
+        r = redline.tune(model, x, y, batch_size=16, budget_s=45, seconds=0.1, allow=("batch",))
         after = [v.numpy() for v in model.weights + model.optimizer.variables]
         same = all(np.array_equal(a, b) for a, b in zip(before, after))
         fk = r.fit_kwargs()
@@ -549,6 +573,8 @@ def test_the_search_measures_each_process_three_times_interleaved_and_stops_meas
     calls = []
 
     def fake(script, args, cand, trial, timeout):
+        if trial.get("mode") == "complete":  # the completion check (test_tune_choices.py): every candidate finishes
+            return {"status": "complete", "exit_code": 0}
         if "ladder" in trial:
             calls.append("in-process")
             return {"status": "ok", "candidates": {"default": {"steps_per_s": [300.0] * 3}, "spe 2": {"steps_per_s": [450.0] * 3}},

@@ -97,7 +97,13 @@ def main(argv=None) -> int:
         when_imported("tensorflow", lambda tf: parallel_maps(int(trial["parallel_map"])))
 
     pin = _watch_backend(bool(trial.get("force_backend")))
+    if trial.get("sandbox"):  # the script's writes kept off the user's folders
+        from .sandbox import install as sandbox
+
+        sandbox(trial["sandbox"]["scratch"], trial["sandbox"]["protect"])
     state = {"fits": 0}
+    complete = trial.get("mode") == "complete"
+    counts = {}
 
     def fit(model, x=None, y=None, *args, **kwargs):
         state["fits"] += 1
@@ -129,6 +135,11 @@ def main(argv=None) -> int:
         """Once the script imports keras (its backend fixed by then, by the script's own line where it has one)."""
         if trial.get("precision"):
             keras.mixed_precision.set_global_policy(trial["precision"])
+        if complete:
+            from .completion import install as cut
+
+            cut(keras, counts)
+            return
         state["compiles"] = _Compiles(keras)
         state["owner"], state["fit"] = keras.Model, keras.Model.fit
         keras.Model.fit = fit
@@ -136,6 +147,17 @@ def main(argv=None) -> int:
     when_imported("keras", on_keras)
     sys.argv = [script, *argv[1:]]
     sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
+    if complete:  # the whole script, its training cut short: how does it end?
+        from .completion import outcome
+
+        ended = None
+        try:
+            runpy.run_path(script, run_name="__main__")
+        except BaseException as exc:  # noqa: BLE001  how the script ended is the result, whatever it was
+            ended = exc
+            if not isinstance(exc, SystemExit):
+                traceback.print_exc()
+        _finish({**outcome(ended, script, counts), "pinned_backend": pin["pinned"], "pin_ignored": pin["ignored"]}, 0)
     try:
         runpy.run_path(script, run_name="__main__")
     except SystemExit as exc:

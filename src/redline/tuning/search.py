@@ -9,12 +9,9 @@ both; otherwise the default stays, and the result says so.
 
 from __future__ import annotations
 
-import json
 import os
-import signal
-import subprocess
-import sys
-import threading
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -23,7 +20,8 @@ from ..data.rewrite import describe
 from ..detection.runtime import missing_packages
 from ..errors import UsageError
 from .compare import beats, median, spread
-from .harness import ENV, MARK
+from .confirm import confirm
+from .trials import run_trial
 
 #: spe ladder: stop doubling when a step gains less than this.
 SPE_FLATTENS = 0.05
@@ -82,61 +80,6 @@ def choose(default: Candidate, others) -> Candidate:
     the default where none does. Never slower than the default, and not stopped at the first plateau of a ladder."""
     eligible = [c for c in others if better(c, default)]
     return max(eligible, key=lambda c: c.median) if eligible else default
-
-
-def _trial_env(cand: Candidate, trial: dict) -> dict:
-    env = {k: v for k, v in os.environ.items() if k != ENV}
-    env.update({"TF_CPP_MIN_LOG_LEVEL": env.get("TF_CPP_MIN_LOG_LEVEL", "2"), **cand.env})
-    env[ENV] = json.dumps({**trial, **cand.trial})
-    return env
-
-
-def run_trial(script: str, args: list, cand: Candidate, trial: dict, timeout: float) -> dict:
-    """One trial process; its result dict (status ok / no-fit / script-error / failed / timeout).
-
-    The harness stops measuring 2 s before ``timeout`` and reports what it has; the process is killed at ``timeout``."""
-    cmd = [sys.executable, "-m", "redline.tuning.harness", script, *args]
-    trial = {**trial, "deadline": time.time() + max(1, timeout) - 2}
-    # its own process group: whatever the script starts (data workers, servers, tools) ends with the trial
-    # and the trial ends when the harness does: a child the script left running may still hold the output pipes open
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_trial_env(cand, trial),
-                            start_new_session=True)
-    texts = {}
-    readers = [threading.Thread(target=lambda name, f: texts.__setitem__(name, f.read()), args=(name, f), daemon=True)
-               for name, f in (("stdout", proc.stdout), ("stderr", proc.stderr))]
-    for r in readers:
-        r.start()
-    timed_out = False
-    try:
-        proc.wait(timeout=max(1, timeout))
-    except subprocess.TimeoutExpired:
-        timed_out = True
-    finally:
-        _end_group(proc)
-        proc.wait()
-        for r in readers:
-            r.join(timeout=10)
-    stdout, stderr = texts.get("stdout", ""), texts.get("stderr", "")
-    if timed_out:
-        return {"status": "timeout", "error": f"no result within {timeout:.0f} s (the budget)", "stderr": stderr[-2000:]}
-    proc = subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
-    for line in reversed(proc.stdout.splitlines()):
-        if line.startswith(MARK):
-            out = json.loads(line[len(MARK):])
-            out["stderr"] = proc.stderr[-3000:]
-            out["stdout"] = proc.stdout[: proc.stdout.rfind(MARK)][-3000:]
-            return out
-    tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-6:])
-    return {"status": "failed", "error": f"the trial process ended with exit code {proc.returncode} and no result: {tail}"[-600:],
-            "stderr": proc.stderr[-3000:]}
-
-
-def _end_group(proc) -> None:
-    """SIGKILL to the trial's process group: the harness and anything the script started that is still running."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):  # the group has already ended
-        pass
 
 
 def process_candidates(snapshot, backend: str, allow, pinned: str | None = None) -> list[Candidate]:
@@ -203,6 +146,7 @@ class TuneResult:
     inputs: list = field(default_factory=list)  # the input-path stage: "as written" first
     chosen_input: Candidate | None = None
     advice: list = field(default_factory=list)  # faster settings that change the script's own choices: not applied
+    touched: list = field(default_factory=list)  # files in the user's folders that changed during tuning all the same
 
     def choice(self) -> dict:
         """What redline run applies: environment variables, Model.compile defaults, the input patch."""
@@ -239,7 +183,8 @@ class TuneResult:
                 "chosen": {"process": self.chosen_process.name, "knobs": self.chosen_knobs.name if self.chosen_knobs else None,
                            "input": self.chosen_input.name if self.chosen_input else None,
                            "settings": self.choice(), "ratio": self.ratio()},
-                "reasons": self.reasons, "not_measured": self.not_measured, "advice": self.advice}
+                "reasons": self.reasons, "not_measured": self.not_measured, "advice": self.advice,
+                "touched": self.touched}
 
 
 class ScriptProblem(UsageError):
@@ -263,8 +208,28 @@ def _absorb(cand: Candidate, res: dict) -> None:
 
 
 def tune(script: str, args=(), *, budget_s: float = 180, allow=(), snapshot=None, seconds: float = 0.8,
-         progress: Callable[[str], None] = lambda s: None) -> TuneResult:
-    """Measure and choose. Raises ScriptProblem when the script fails before fit or never calls it."""
+         progress: Callable[[str], None] = lambda s: None, complete: bool = True) -> TuneResult:
+    """Measure and choose, every trial in a sandbox of its own (tuning/sandbox.py) under one scratch folder, removed
+    afterwards; the user's folders are fingerprinted before and after, and any file that changed all the same is
+    named in the result. Raises ScriptProblem when the script fails before fit or never calls it."""
+    from .sandbox import changes, fingerprint
+
+    root = tempfile.mkdtemp(prefix="redline-tune-")
+    folders = sorted({os.path.dirname(os.path.abspath(script)), os.getcwd()})
+    before = fingerprint(folders)
+    try:
+        result = _search(script, args, budget_s=budget_s, allow=allow, snapshot=snapshot, seconds=seconds,
+                         progress=progress, sandbox_root=root, complete=complete)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+        touched = changes(before, fingerprint(folders))
+    result.touched = touched
+    return result
+
+
+def _search(script: str, args=(), *, budget_s: float, allow, snapshot, seconds: float, progress, sandbox_root: str,
+            complete: bool) -> TuneResult:
+    """tune() without its sandbox bookkeeping."""
     from ..detection import detect
 
     started = time.perf_counter()
@@ -272,8 +237,8 @@ def tune(script: str, args=(), *, budget_s: float = 180, allow=(), snapshot=None
     backend = snapshot.runtime.keras_backend
     args = list(args)
     left = lambda: budget_s - 2 - (time.perf_counter() - started)  # noqa: E731  (2 s kept for the result)
-    base_trial = {"candidates": {"default": {"steps_per_execution": 1, "jit_compile": "auto", "own": True}},
-                  "rounds": 3, "seconds": seconds}
+    base_trial = {"candidates": {"default": {"own": True}}, "rounds": 3, "seconds": seconds,
+                  **({"sandbox_root": sandbox_root} if sandbox_root else {})}
 
     default = Candidate("as written")
     progress("trial 1: the script as written")
@@ -323,6 +288,13 @@ def tune(script: str, args=(), *, budget_s: float = 180, allow=(), snapshot=None
                     c.dropped = f"{c.median / top.median:.2f}x '{top.name}' in its first trial process: not measured again"
     best = choose(default, [c for c in procs[1:] if not c.advice])
     reasons, advice = [], []
+    if complete:  # the whole script must still finish under a choice that needs its own process
+        best, confirmed, unchecked = confirm(
+            default, [c for c in procs[1:] if not c.advice], best, pick=lambda cands: choose(default, cands),
+            run=lambda c: run_trial(script, args, c, {**base_trial, "mode": "complete"}, min(left(), max(60.0, 3 * per_trial))),
+            time_left=left, per_trial=per_trial)
+        reasons += confirmed
+        not_measured += unchecked
     adv = choose(default, [c for c in procs[1:] if c.advice])
     if adv is not default and (best is default or adv.median > best.median):
         advice.append(f"{adv.name}: {adv.median:,.1f} steps/s against {default.median:,.1f} as written "

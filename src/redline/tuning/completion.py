@@ -1,0 +1,72 @@
+"""The completion trial: the whole script under a candidate, with its training cut short, to the end.
+
+Each ``fit`` runs one epoch of a few steps (at least one execution of the script's own steps_per_execution),
+validation included but cut the same way; each ``evaluate`` and ``predict`` a few steps. Everything after the
+fits runs as written (saving, exporting, a second model, TensorFlow-only code), in the trial's sandbox. A candidate
+that ends differently from the script as written (an exception, another exit code) is not chosen.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import traceback
+
+#: steps each cut fit, evaluate and predict runs (at least one execution of the model's steps_per_execution)
+STEPS = 2
+
+
+def _steps(model) -> int:
+    return max(STEPS, int(getattr(model, "steps_per_execution", 1) or 1))
+
+
+def install(keras, counts: dict) -> None:
+    """Patch Model.fit / evaluate / predict on ``keras`` to their cut versions; ``counts`` counts the calls."""
+    owner = keras.Model
+    fit, evaluate, predict = owner.fit, owner.evaluate, owner.predict
+    names = ("x", "y", "batch_size", "epochs", "verbose", "callbacks", "validation_split", "validation_data", "shuffle")
+
+    @functools.wraps(fit)
+    def cut_fit(model, *args, **kwargs):
+        counts["fit"] = counts.get("fit", 0) + 1
+        kw = {**dict(zip(names, args)), **kwargs}
+        steps = _steps(model)
+        kw["epochs"] = int(kw.get("initial_epoch") or 0) + 1
+        kw["steps_per_epoch"] = steps
+        if kw.get("validation_data") is not None or kw.get("validation_split"):
+            kw["validation_steps"] = steps
+        return fit(model, **kw)
+
+    @functools.wraps(evaluate)
+    def cut_evaluate(model, *args, **kwargs):
+        counts["evaluate"] = counts.get("evaluate", 0) + 1
+        return evaluate(model, *args, **{**kwargs, "steps": _steps(model)})
+
+    @functools.wraps(predict)
+    def cut_predict(model, *args, **kwargs):
+        counts["predict"] = counts.get("predict", 0) + 1
+        return predict(model, *args, **{**kwargs, "steps": _steps(model)})
+
+    owner.fit, owner.evaluate, owner.predict = cut_fit, cut_evaluate, cut_predict
+
+
+def where(exc: BaseException, script: str) -> str | None:
+    """file:line of the script's own line the exception passed through last (the user's line to look at)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    mine = [f for f in frames if os.path.abspath(f.filename) == os.path.abspath(script)]
+    f = mine[-1] if mine else (frames[-1] if frames else None)
+    return f"{os.path.basename(f.filename)}:{f.lineno}" if f else None
+
+
+def outcome(exc: BaseException | None, script: str, counts: dict) -> dict:
+    """The trial's result line for how the script ended."""
+    if exc is None:
+        return {"status": "complete", "exit_code": 0, "calls": counts}
+    if isinstance(exc, SystemExit):
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        return {"status": "complete", "exit_code": code, "calls": counts}
+    return {"status": "incomplete", "error": f"{type(exc).__name__}: {exc}"[:500], "where": where(exc, script),
+            "calls": counts}
+
+
+__all__ = ["STEPS", "install", "outcome", "where"]

@@ -1,0 +1,52 @@
+"""Before a choice that needs its own process is kept: does the whole script still finish under it?
+
+The script as written and the chosen per-process candidate each run once more in full, training cut short
+(tuning/completion.py). A candidate that ends otherwise than the script as written (an exception after fit, say
+TensorFlow-only code on JAX, or another exit code) is dropped with the exception and the script's line, and the next
+best is checked in turn.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+
+def _ending(res: dict) -> str:
+    if res.get("status") == "complete":
+        return f"exit code {res.get('exit_code', 0)}"
+    if res.get("status") == "incomplete":
+        return f"{res.get('error')}" + (f" at {res['where']}" if res.get("where") else "")
+    return res.get("error") or res.get("status") or "no result"
+
+
+def confirm(default, others: list, best, *, run: Callable[[object], dict], pick: Callable[[list], object],
+            time_left: Callable[[], float], per_trial: float) -> tuple[object, list, list]:
+    """(the choice that finishes where the script finishes, reasons, what was not checked). ``run(cand)`` runs a
+    completion trial; ``pick(candidates)`` chooses among the survivors (the default where none beats it)."""
+    reasons, unchecked = [], []
+    if best is default:
+        return best, reasons, unchecked
+    if time_left() < 2 * per_trial:
+        unchecked.append(f"the completion check of '{best.name}': the budget ran out (the choice is kept unchecked)")
+        return best, reasons, unchecked
+    ref = run(default)
+    if ref.get("status") != "complete":
+        unchecked.append(f"the completion check: the script as written does not finish either under a cut run "
+                         f"({_ending(ref)}), so '{best.name}' was kept unchecked")
+        return best, reasons, unchecked
+    while best is not default:
+        if time_left() < per_trial:
+            unchecked.append(f"the completion check of '{best.name}': the budget ran out; the script as written stays")
+            return default, reasons, unchecked
+        res = run(best)
+        if res.get("status") == "complete" and res.get("exit_code") == ref.get("exit_code"):
+            reasons.append(f"{best.name}: the whole script finishes under it as written does ({_ending(res)}, training "
+                           "cut short)")
+            return best, reasons, unchecked
+        best.error = f"the script does not finish under it: {_ending(res)}; as written it ends with {_ending(ref)}"
+        reasons.append(f"{best.name} dropped: {best.error}")
+        best = pick([c for c in others if not c.error])
+    return best, reasons, unchecked
+
+
+__all__ = ["confirm"]

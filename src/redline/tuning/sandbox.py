@@ -1,0 +1,244 @@
+"""Inside a trial process: keep the script's writes off the user's files.
+
+A trial runs the user's unchanged script, and a completion trial runs all of it: whatever it writes, appends,
+deletes or renames under the protected folders (the script's folder and the working directory) goes to a shadow
+copy under a scratch folder instead, and reads see the shadow where there is one, so the script still finds what
+it wrote. Covered: Python's ``open`` and ``os.open``, ``os.remove``/``unlink``/``rename``/``replace``/``mkdir``/
+``makedirs``/``rmdir``, ``shutil.rmtree``, ``os.path.exists``/``isfile``/``isdir``, and the writers that bypass
+Python's files: ``h5py.File`` (Keras weights and checkpoints), ``tf.summary.create_file_writer`` (TensorBoard),
+``tf.saved_model.save`` and ``tf.io.write_file`` / ``tf.io.gfile.GFile``. Trackers run offline or off
+(``WANDB_MODE=disabled``, MLflow into the scratch folder). Anything else that writes from native code is not
+covered; `redline tune` checks the protected folders afterwards and names any file that changed.
+"""
+
+from __future__ import annotations
+
+import builtins
+import functools
+import io
+import os
+import shutil
+import stat
+
+WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+
+
+class Sandbox:
+    def __init__(self, scratch: str, protect):
+        self.scratch = os.path.realpath(scratch)
+        self.roots = sorted({os.path.realpath(p) for p in protect}, key=len, reverse=True)
+        self.deleted: set[str] = set()
+
+    def _inside(self, real: str) -> bool:
+        """Under a protected folder, and not under a hidden folder there (caches such as ~/.keras when the working
+        directory is the home folder: a download the script makes stays where later trials find it)."""
+        if real == self.scratch or real.startswith(self.scratch + os.sep):
+            return False
+        for r in self.roots:
+            if real == r or real.startswith(r + os.sep):
+                return not any(part.startswith(".") for part in real[len(r):].split(os.sep)[:-1])
+        return False
+
+    def _shadow(self, real: str) -> str:
+        return self.scratch + real
+
+    def path(self, path, writing: bool, keep: bool = False):
+        """Where ``path`` really goes: its shadow when writing under a protected folder (a copy of the original first
+        where ``keep``: append, update), the shadow when reading a file the script wrote, else the path itself."""
+        if isinstance(path, int) or not isinstance(path, (str, bytes, os.PathLike)):
+            return path
+        text = os.fsdecode(os.fspath(path))
+        real = os.path.realpath(text)
+        if not self._inside(real):
+            return path
+        shadow = self._shadow(real)
+        if writing:
+            os.makedirs(os.path.dirname(shadow), exist_ok=True)
+            if keep and not os.path.exists(shadow) and real not in self.deleted and os.path.isfile(real):
+                shutil.copy2(real, shadow)
+            self.deleted.discard(real)
+            return shadow
+        if os.path.lexists(shadow) or real in self.deleted:
+            return shadow  # what the script wrote, or (deleted) a path that does not exist
+        return path
+
+    def install(self) -> None:
+        sb = self
+
+        def wrap(fn, writing_of, keep_of=lambda *a, **k: False):
+            @functools.wraps(fn)
+            def inner(path, *args, **kwargs):
+                if kwargs.get("dir_fd") is not None:  # relative to an open folder (shutil's own walks): as it is
+                    return fn(path, *args, **kwargs)
+                w = writing_of(*args, **kwargs)
+                return fn(sb.path(path, w, w and keep_of(*args, **kwargs)), *args, **kwargs)
+            return inner
+
+        def mode_of(mode="r", *a, **k):
+            return k.get("mode", mode)
+
+        def text_writes(*a, **k):
+            return any(c in str(mode_of(*a, **k)) for c in "wax+")
+
+        def text_keeps(*a, **k):
+            m = str(mode_of(*a, **k))
+            return "a" in m or "+" in m and "w" not in m
+
+        opener = wrap(io.open, text_writes, text_keeps)
+        builtins.open = io.open = opener
+        os.open = wrap(os.open, lambda flags=0, *a, **k: bool(flags & WRITE_FLAGS),
+                       lambda flags=0, *a, **k: not flags & os.O_TRUNC)
+
+        def gone(fn):
+            @functools.wraps(fn)
+            def inner(path, *args, **kwargs):
+                if kwargs.get("dir_fd") is not None or isinstance(path, int):
+                    return fn(path, *args, **kwargs)
+                real = os.path.realpath(os.fsdecode(os.fspath(path)))
+                if not sb._inside(real):
+                    return fn(path, *args, **kwargs)
+                shadow = sb._shadow(real)
+                existed = os.path.lexists(shadow) or (real not in sb.deleted and os.path.lexists(real))
+                if not existed:
+                    raise FileNotFoundError(2, "No such file or directory", os.fsdecode(os.fspath(path)))
+                if os.path.lexists(shadow):
+                    fn(shadow, *args, **kwargs)
+                sb.deleted.add(real)
+            return inner
+
+        os.remove, os.unlink, os.rmdir, shutil.rmtree = gone(os.remove), gone(os.unlink), gone(os.rmdir), gone(shutil.rmtree)
+
+        def moves(fn):
+            @functools.wraps(fn)
+            def inner(src, dst, *args, **kwargs):
+                if kwargs.get("src_dir_fd") is not None or kwargs.get("dst_dir_fd") is not None:
+                    return fn(src, dst, *args, **kwargs)
+                real_src = os.path.realpath(os.fsdecode(os.fspath(src)))
+                s = sb.path(src, False)
+                if sb._inside(real_src) and s == src:  # an original moved: copy it to the shadow, the original stays
+                    d = sb.path(dst, True)
+                    (shutil.copytree if os.path.isdir(real_src) else shutil.copy2)(real_src, d)
+                    sb.deleted.add(real_src)
+                    return None
+                result = fn(s, sb.path(dst, True), *args, **kwargs)
+                if sb._inside(real_src):
+                    sb.deleted.add(real_src)
+                return result
+            return inner
+
+        os.rename, os.replace, shutil.move = moves(os.rename), moves(os.replace), moves(shutil.move)
+        os.mkdir = wrap(os.mkdir, lambda *a, **k: True)
+        original_makedirs = os.makedirs
+
+        @functools.wraps(original_makedirs)
+        def makedirs(name, mode=0o777, exist_ok=False):
+            real = os.path.realpath(os.fsdecode(os.fspath(name)))
+            if sb._inside(real):
+                if os.path.isdir(real) and real not in sb.deleted:
+                    if not exist_ok:
+                        raise FileExistsError(17, "File exists", os.fsdecode(os.fspath(name)))
+                    return None
+                return original_makedirs(sb._shadow(real), mode, exist_ok)
+            return original_makedirs(name, mode, exist_ok)
+
+        os.makedirs = makedirs
+        raw_stat = os.stat
+
+        def raw_isdir(p) -> bool:  # the real folder, whatever its shadow holds
+            try:
+                return stat.S_ISDIR(raw_stat(p).st_mode)
+            except OSError:
+                return False
+
+        os.listdir = _listing(os.listdir, raw_isdir, sb)
+        for name in ("exists", "isfile", "isdir", "lexists", "getsize", "getmtime"):
+            setattr(os.path, name, wrap(getattr(os.path, name), lambda *a, **k: False))
+        os.stat = wrap(os.stat, lambda *a, **k: False)
+        os.environ.setdefault("WANDB_MODE", "disabled")
+        os.environ.setdefault("MLFLOW_TRACKING_URI", "file://" + os.path.join(sb.scratch, "mlruns"))
+        from ..applying.after_import import when_imported
+
+        when_imported("h5py", lambda h5py: _h5py(h5py, sb))
+        when_imported("tensorflow", lambda tf: _tensorflow(tf, sb))
+
+
+def _listing(listdir, isdir, sb):
+    """os.listdir over the original folder and its shadow together, less what the script deleted."""
+    @functools.wraps(listdir)
+    def inner(path="."):
+        if isinstance(path, int):
+            return listdir(path)
+        real = os.path.realpath(os.fsdecode(os.fspath(path)))
+        if not sb._inside(real):
+            return listdir(path)
+        names = set(listdir(real)) if isdir(real) and real not in sb.deleted else set()
+        shadow = sb._shadow(real)
+        if isdir(shadow):
+            names |= set(listdir(shadow))
+        if not names and not isdir(real) and not isdir(shadow):
+            raise FileNotFoundError(2, "No such file or directory", os.fsdecode(os.fspath(path)))
+        return sorted(n for n in names if os.path.join(real, n) not in sb.deleted or os.path.lexists(os.path.join(shadow, n)))
+    return inner
+
+
+def _h5py(h5py, sb) -> None:
+    original = h5py.File.__init__
+
+    @functools.wraps(original)
+    def __init__(self, name, mode="r", *args, **kwargs):
+        writing = any(c in str(mode) for c in "wax+")
+        return original(self, sb.path(name, writing, writing and str(mode) in ("a", "r+")), mode, *args, **kwargs)
+
+    h5py.File.__init__ = __init__
+
+
+def _tensorflow(tf, sb) -> None:
+    def first(fn, writing=True):
+        @functools.wraps(fn)
+        def inner(path, *args, **kwargs):
+            return fn(sb.path(path, writing), *args, **kwargs)
+        return inner
+
+    def second(fn):
+        @functools.wraps(fn)
+        def inner(obj, path, *args, **kwargs):
+            return fn(obj, sb.path(path, True), *args, **kwargs)
+        return inner
+
+    tf.summary.create_file_writer = first(tf.summary.create_file_writer)
+    tf.io.write_file = first(tf.io.write_file)
+    tf.saved_model.save = second(tf.saved_model.save)
+    gfile = tf.io.gfile.GFile
+    tf.io.gfile.GFile = lambda name, mode="r": gfile(sb.path(name, any(c in mode for c in "wa+"), "a" in mode), mode)
+
+
+def install(scratch: str, protect) -> Sandbox:
+    sb = Sandbox(scratch, protect)
+    sb.install()
+    return sb
+
+
+def fingerprint(folders, limit: int = 20000) -> dict:
+    """{path: (size, mtime_ns)} of the files under ``folders`` (at most ``limit``): what tune checks afterwards."""
+    out = {}
+    for folder in folders:
+        for root, dirs, files in os.walk(folder):
+            dirs[:] = [d for d in dirs if d not in ("__pycache__", ".git")]
+            for f in files:
+                p = os.path.join(root, f)
+                try:
+                    st = os.stat(p)
+                except OSError:
+                    continue
+                out[p] = (st.st_size, st.st_mtime_ns)
+                if len(out) >= limit:
+                    return out
+    return out
+
+
+def changes(before: dict, after: dict) -> list[str]:
+    """Paths added, removed or changed between two fingerprints."""
+    return sorted(p for p in set(before) | set(after) if before.get(p) != after.get(p))
+
+
+__all__ = ["Sandbox", "changes", "fingerprint", "install"]
