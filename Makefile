@@ -27,12 +27,15 @@ chromium:
 	     { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1; }; }; } || \
 	 echo "Chromium could not be installed: the HTML report screenshot test will be skipped"
 
+# One worker per CPU core (pytest-xdist), each test file on one worker so module-scoped fixtures are shared.
+PYTEST := $(BIN)/python -m pytest -q -n auto --dist loadfile
+
 test: install chromium
-	$(BIN)/python -m pytest -q
+	$(PYTEST)
 
 # The edit-test loop: pure and fake-machine tests, plus one real trial each of tune, launch, diagnose and data.
 check: install
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(PYTEST) -m "not slow"
 
 clean:
 	rm -rf $(VENV) src/*.egg-info

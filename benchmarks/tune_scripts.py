@@ -3,7 +3,8 @@
 For each script: `redline tune` once (its wall time is recorded against the budget), then rounds of three fresh
 processes, alternating: `python s.py`, `redline run --no-tuned s.py` (the plan alone) and `redline run s.py` (the
 tuned choice). Each is timed over the script's own epochs, the first (tracing, compiling) left out, by
-benchmarks/timing/sitecustomize.py. Medians of steps/s and the ratios to `python s.py` are printed and written.
+benchmarks/timing/sitecustomize.py. Medians of steps/s and the ratios to `python s.py` are printed and written,
+with the ratio tune predicted beside the one `redline run` delivered.
 
     python benchmarks/tune_scripts.py [--repeats 5] [--budget 180] [--json FILE] [SCRIPT ...]
 """
@@ -100,19 +101,23 @@ def main():
         rows.append({"script": name, "tune_s": round(tune_s, 1), "budget_s": a.budget, "tuned": tuned.get("chosen"),
                      "runs": runs, "median_steps_per_s": med,
                      "ratio_tuned": med["run (tuned)"] / med["python"], "ratio_plan": med["run --no-tuned"] / med["python"],
-                     "pair_ratios_tuned": pairs})
+                     "pair_ratios_tuned": pairs,
+                     "predicted": (tuned.get("chosen") or {}).get("ratio") if isinstance(tuned, dict) else None})
     ratios = [r["ratio_tuned"] for r in rows if r["ratio_tuned"] == r["ratio_tuned"]]
     plan_ratios = [r["ratio_plan"] for r in rows if r["ratio_plan"] == r["ratio_plan"]]
     out = {"machine": machine(env), "rows": rows,
            "geomean_tuned": math.exp(sum(map(math.log, ratios)) / len(ratios)) if ratios else None,
            "geomean_plan": math.exp(sum(map(math.log, plan_ratios)) / len(plan_ratios)) if plan_ratios else None}
     print()
-    print(f"{'script':22s} {'python':>10s} {'run --no-tuned':>15s} {'run (tuned)':>12s} {'plan x':>7s} {'tuned x':>8s} {'tune s':>7s}  choice")
+    print(f"{'script':22s} {'python':>10s} {'run --no-tuned':>15s} {'run (tuned)':>12s} {'plan x':>7s} {'tuned x':>8s} "
+          f"{'predicted':>9s} {'delivered/predicted':>19s} {'tune s':>7s}  choice")
     for r in rows:
         m = r["median_steps_per_s"]
         ch = (r["tuned"] or {}).get("settings") if isinstance(r["tuned"], dict) else None
+        pred = r.get("predicted")
+        vs = f"{r['ratio_tuned'] / pred:19.2f}" if pred else f"{'-':>19s}"
         print(f"{r['script']:22s} {m['python']:10.1f} {m['run --no-tuned']:15.1f} {m['run (tuned)']:12.1f} "
-              f"{r['ratio_plan']:7.2f} {r['ratio_tuned']:8.2f} {r['tune_s']:7.0f}  {ch}")
+              f"{r['ratio_plan']:7.2f} {r['ratio_tuned']:8.2f} {(pred or float('nan')):9.2f} {vs} {r['tune_s']:7.0f}  {ch}")
     print(f"geometric mean: plan alone {out['geomean_plan']:.2f}x, tuned {out['geomean_tuned']:.2f}x (steps/s over each script's "
           "own epochs after the first, medians of the rounds)")
     if a.json:

@@ -330,3 +330,28 @@ def test_a_script_that_writes_appends_deletes_saves_and_checkpoints_leaves_the_f
     # the script saw its own writes as it would have: appended, written, deleted, renamed, checkpointed
     assert "READBACK fresh 2 False True False ['ck.weights.h5', 'log.csv']" in res["stdout"], res["stdout"][-800:]
     assert _hashes(tmp_path) == before
+
+
+def test_knobs_are_not_chosen_where_the_in_process_stage_disagrees_with_the_trial_processes(monkeypatch):
+    """The time-series case: the in-process stage read the script as written at 47.5 steps/s where its own trial
+    processes read 66.6; spe 4 at 1.31x over the lower figure would not predict the run."""
+    inprocess = {"default": {"steps_per_s": [47.5, 47.0, 48.0], "knobs": {}},
+                 "spe 4": {"steps_per_s": [62.0, 62.5, 61.5], "knobs": {"steps_per_execution": 4}}}
+    rates = {"as written": 66.6, "backend jax": 20.0}
+    search = _fake_trials(monkeypatch, rates, inprocess)
+    monkeypatch.setattr(search, "run_trial", _no_script_compile(search.run_trial))
+    result = search.tune("train.py", budget_s=600, snapshot=m.vm_2core())
+    assert result.chosen_knobs is None and result.choice()["compile"] == {}
+    assert any("not chosen" in r and "47.5" in r and "66.6" in r for r in result.reasons), result.reasons
+    inprocess["default"]["steps_per_s"] = [64.0, 65.0, 66.0]  # agreeing figures: a knob that beats them is chosen
+    inprocess["spe 4"]["steps_per_s"] = [90.0, 91.0, 89.0]
+    result = search.tune("train.py", budget_s=600, snapshot=m.vm_2core())
+    assert result.chosen_knobs.name == "spe 4" and result.choice()["compile"] == {"steps_per_execution": 4}
+
+
+def _no_script_compile(fake):
+    def inner(*a, **k):
+        res = fake(*a, **k)
+        res.pop("script_compile", None)  # the script passes no compile arguments: spe is the tuner's to choose
+        return res
+    return inner

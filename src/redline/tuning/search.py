@@ -364,7 +364,11 @@ def _search(script: str, args=(), *, budget_s: float, allow, snapshot, seconds: 
             if adv is not inner_default and (win is inner_default or adv.median > win.median):
                 advice.append(f"{adv.name}: {adv.median:,.1f} against {inner_default.median:,.1f} steps/s "
                               f"({adv.median / inner_default.median:.2f}x); {adv.advice}")
-            if win is not inner_default:
+            same = inputs[0] if inputs and inputs[0].name == "as written" and inputs[0].runs else inner_default
+            off = _disagree(same, best) if same.runs and best.runs else None
+            if win is not inner_default and off:
+                reasons.append(f"steps_per_execution / jit_compile: not chosen, because {off}")
+            elif win is not inner_default:
                 chosen_knobs = win
                 reasons.append(f"{win.name}: {win.median:,.1f} against {inner_default.median:,.1f} steps/s with the script's "
                                f"own compile arguments ({win.median / inner_default.median:.2f}x)")
@@ -375,6 +379,17 @@ def _search(script: str, args=(), *, budget_s: float, allow, snapshot, seconds: 
                       default=default, processes=procs, inprocess=inprocess, chosen_process=best,
                       chosen_knobs=chosen_knobs, reasons=reasons, not_measured=not_measured,
                       script_output=first.get("stdout", ""), inputs=inputs, chosen_input=chosen_input, advice=advice)
+
+
+def _disagree(inside: Candidate, outside: Candidate) -> str | None:
+    """Why the in-process stage's figure of the best process's own configuration cannot be trusted (it disagrees with
+    the per-process figure of the same configuration beyond both spreads, and by more than 15%), or None."""
+    a, b = inside.median, outside.median
+    allowed = 1 + max(0.15, inside.spread, outside.spread)
+    if a and b and not (1 / allowed <= a / b <= allowed):
+        return (f"the in-process stage read the same configuration at {a:,.1f} steps/s where its own trial processes "
+                f"read {b:,.1f} ({a / b:.2f}x, beyond the spread of either): its gains would not predict the run")
+    return None
 
 
 def _spec_of(name: str) -> dict:
