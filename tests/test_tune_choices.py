@@ -355,3 +355,75 @@ def _no_script_compile(fake):
         res.pop("script_compile", None)  # the script passes no compile arguments: spe is the tuner's to choose
         return res
     return inner
+
+
+# -- one command: redline run --tune, and --budget auto -------------------------------------------------------------
+
+def test_auto_budget_is_a_twentieth_of_the_predicted_training_and_at_least_30_s():
+    from redline.tuning.search import Candidate as C, auto_budget, predicted_training
+
+    assert predicted_training({"steps_in_epoch": 100, "epochs": 30}, C("d", runs=[50.0, 50.0, 50.0])) == 60.0
+    assert predicted_training({"steps_in_epoch": None, "epochs": 3}, C("d", runs=[50.0])) is None
+    assert auto_budget(60.0) == 30.0 and auto_budget(None) == 30.0
+    assert auto_budget(3600.0) == 180.0 and auto_budget(10**9) == 86400.0
+
+
+def test_budget_auto_is_sized_after_the_first_trial_and_a_run_too_short_to_pay_is_not_tuned(monkeypatch):
+    from redline.tuning import search
+
+    seen = []
+
+    def fake(script, args, cand, trial, timeout):
+        seen.append((cand.name, timeout))
+        return {"status": "ok", "candidates": {"default": {"steps_per_s": [10.0, 10.0, 10.0]}}, "data": "ndarray",
+                "backend": "tensorflow", "steps_in_epoch": 500, "epochs": 20}  # 1,000 s of training as written
+
+    monkeypatch.setattr(search, "run_trial", fake)
+    asked = []
+    result = search.tune("train.py", budget_s=None, snapshot=m.vm_2core(),
+                         worth_it=lambda training, budget: asked.append((training, budget)) or False)
+    assert asked == [(1000.0, 50.0)] and result.status == "skipped" and len(seen) == 1
+    assert seen[0][1] > 50  # the first trial's own limit is not the budget it is about to size
+    result = search.tune("train.py", budget_s=None, snapshot=m.vm_2core(), complete=False)
+    assert result.budget_s == 50.0 and result.training_s == 1000.0
+    assert any(r.startswith("--budget auto: 50 s") for r in result.reasons)
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["run", "--tune", "--no-tuned", "{script}"], "--tune and --no-tuned contradict"),
+    (["run", "--budget", "40", "{script}"], "--budget 40 needs --tune"),
+    (["run", "--tune", "--budget", "soon", "{script}"], "'soon' is not a number of seconds or 'auto'"),
+    (["tune", "--budget", "10", "{script}"], "'10' is not valid: give 30 to 86400 seconds, or auto"),
+])
+def test_run_tune_bad_input(capsys, tmp_path, argv, words):
+    from clirun import cli
+
+    s = script(tmp_path, "open('RAN', 'w')\n")
+    code, out, err = cli(capsys, *[a.replace("{script}", s) for a in argv])
+    assert code == 2 and words in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "RAN").exists()
+
+
+LONG = PINNED.replace('os.environ["KERAS_BACKEND"] = "tensorflow"\n', "").replace(
+    'model.fit(x, y, batch_size=16, epochs=1, verbose=0)',
+    'stop = keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: setattr(model, "stop_training", True))\n'
+    'model.fit(x, y, batch_size=16, epochs=EPOCHS, verbose=0, callbacks=[stop])  # the real run stops after one epoch')
+
+
+@pytest.mark.slow
+def test_run_tune_skips_a_short_training_and_tunes_a_long_one_then_runs_with_the_choice(tmp_path):
+    env = {**ENV, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    short = script(tmp_path, LONG.replace("EPOCHS", "2"), "short.py")
+    r = subprocess.run([sys.executable, "-m", "redline", "run", "--tune", short], capture_output=True, text=True, env=env,
+                       timeout=300)
+    assert r.returncode == 0 and "AFTER FIT tensorflow 1" in r.stdout, r.stderr[-2000:]
+    assert "not tuning: the first fit is predicted to train for about" in r.stderr
+    long = script(tmp_path, LONG.replace("EPOCHS", "1_000_000"), "long.py")  # predicted: hours; it stops after one epoch
+    r = subprocess.run([sys.executable, "-m", "redline", "run", "--tune", "--budget", "30", long], capture_output=True,
+                       text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "redline: tuning within 30 s first" in r.stderr and "redline: tuned in" in r.stderr
+    assert "applied the choice tuned" in r.stderr and "AFTER FIT" in r.stdout
+    shown = subprocess.run([sys.executable, "-m", "redline", "tune", "--show", long], capture_output=True, text=True,
+                           env=env, timeout=120)
+    assert "tuned " in shown.stdout  # saved: the next run applies it without tuning

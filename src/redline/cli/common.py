@@ -82,3 +82,17 @@ def fail(message: str) -> int:
 
 
 __all__ = ["Parser", "UsageError", "add_plan_options", "fail", "plan_choices"]
+
+
+def budget(text: str) -> float | None:
+    """--budget: seconds (30 to 86400), or "auto" (None): sized from the training the first trial predicts."""
+    if text == "auto":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds or 'auto'; give e.g. --budget 180 or "
+                                         "--budget auto") from None
+    if not 30 <= value <= 86400:
+        raise argparse.ArgumentTypeError(f"{text!r} is not valid: give 30 to 86400 seconds, or auto (default 180)")
+    return value

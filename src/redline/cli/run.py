@@ -18,7 +18,7 @@ from ..detection import detect
 from ..errors import UsageError
 from ..planning import AUTO, plan
 from ..reporting.text import plan_text, table
-from .common import add_plan_options, plan_choices
+from .common import add_plan_options, budget, plan_choices
 
 COMPILE_KNOBS = ("steps_per_execution", "jit_compile")  # applied only as Model.compile defaults
 HELP = "run a Python script under redline's plan, with no change to the script"
@@ -31,6 +31,11 @@ def register(sub) -> None:
                    help="also give Model.compile redline's steps_per_execution/jit_compile where the script passes none")
     p.add_argument("--quiet", action="store_true", help="no summary")
     p.add_argument("--no-tuned", action="store_true", help="ignore the choice `redline tune` saved for this script")
+    p.add_argument("--tune", action="store_true",
+                   help="where no saved choice applies, tune first (within --budget), then run with the choice")
+    p.add_argument("--budget", type=budget, default=None, metavar="SECONDS",
+                   help="with --tune: time for the trials, or auto (the default): 5%% of the training the first fit is "
+                   "predicted to take, at least 30 s")
     add_plan_options(p)
     p.add_argument("script", help="the Python file to run")
     p.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the script")
@@ -113,13 +118,54 @@ def _apply_tuned(entry, args) -> None:
         log(f"redline: advice from the tuning (not applied): {line}")
 
 
+def tune_first(script, args, snapshot) -> dict | None:
+    """--tune: where no saved choice applies, tune now (the budget auto-sized from the first trial unless given), save
+    the choice, and say in one line what tuning costs against the training it serves. Where the first fit is
+    predicted to train for less than tuning would take, skip it and say so."""
+    from ..tuning import cache
+    from ..tuning.search import tune
+
+    entry, why = cache.lookup(script, args.args, snapshot)
+    if entry is not None:
+        return None
+    say = (lambda msg: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
+
+    def worth_it(training_s: float, budget_s: float) -> bool:
+        if training_s < budget_s:
+            say(f"redline: not tuning: the first fit is predicted to train for about {training_s:,.0f} s as written, "
+                f"less than tuning would take ({budget_s:.0f} s); running it as written")
+            return False
+        say(f"redline: tuning within {budget_s:.0f} s first ({why}); the first fit is predicted to train for about "
+            f"{training_s:,.0f} s as written; --no-tuned skips this")
+        return True
+
+    result = tune(script, args.args, budget_s=args.budget, snapshot=snapshot, worth_it=worth_it,
+                  progress=lambda msg: None)
+    if result.status == "skipped":
+        return None
+    data = result.to_dict()
+    say(f"redline: tuned in {result.elapsed_s:.0f} s")
+    try:
+        cache.save(script, args.args, snapshot, data)
+    except UsageError as exc:
+        say(f"redline: {exc}; the choice applies to this run only")
+        return {"tuned": "just now (not saved)", "result": data}
+    return None  # saved: found by the lookup below, as on any later run
+
+
 def main(args) -> int:
     script = args.script
     if not os.path.isfile(script):
         what = "is a directory" if os.path.isdir(script) else "does not exist"
         raise UsageError(f"script {script!r} {what}; give the path of a Python file, e.g. redline run train.py --epochs 3")
+    if args.tune and args.no_tuned:
+        raise UsageError("--tune and --no-tuned contradict each other: give --tune to tune where no choice is saved, "
+                         "or --no-tuned to run without one")
+    if args.budget is not None and not args.tune:
+        raise UsageError(f"--budget {args.budget:g} needs --tune: give redline run --tune --budget SECONDS {script}")
     snapshot = detect()
-    tuned = None if args.no_tuned or args.dry_run else _tuned(script, args, snapshot)
+    unsaved = tune_first(script, args, snapshot) if args.tune and not args.dry_run else None
+    tuned = None if args.no_tuned or args.dry_run else (unsaved or _tuned(script, args, snapshot))
     if tuned is not None:
         _apply_tuned(tuned, args)  # what the trials measured, and nothing of the plan on top
     else:

@@ -13,24 +13,17 @@ from ..errors import UsageError
 from ..outputs import check_output, is_tune_results
 from ..reporting.text import table
 from ..tuning.search import ALLOWABLE
+from .common import budget
 
 HELP = "measure an unchanged training script under candidate settings and keep the fastest for `redline run`"
-
-
-def _budget(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds; give e.g. --budget 180") from None
-    if not 30 <= value <= 86400:
-        raise argparse.ArgumentTypeError(f"{text!r} is not valid: give 30 to 86400 seconds (default 180)")
-    return value
 
 
 def register(sub) -> None:
     p = sub.add_parser("tune", help=HELP, description=HELP + ". The script runs unchanged in trial processes until "
                        "its first Model.fit, where redline measures steady-state steps under each candidate.")
-    p.add_argument("--budget", type=_budget, default=180.0, metavar="SECONDS", help="time for all trials (default 180)")
+    p.add_argument("--budget", type=budget, default=180.0, metavar="SECONDS",
+                   help="time for all trials (default 180), or auto: 5%% of the training the script's first fit is "
+                   "predicted to take as written, at least 30 s")
     p.add_argument("--allow", default="", metavar="LIST", help="knobs that change the math, off by default, comma-separated: precision (mixed precision where the "
                    "hardware computes it natively), batch (larger batches), order (a nondeterministic input order)")
     p.add_argument("--json", metavar="FILE", help="also write the full result to FILE")
@@ -96,7 +89,8 @@ def text(result) -> str:
         out.append(f"  advice (not applied: the script chose this itself): {a}")
     for n in result.not_measured:
         out.append(f"  not measured: {n}")
-    out.append(f"  tuning took {result.elapsed_s:.0f} s of a {result.budget_s:.0f} s budget")
+    out.append(f"  tuning took {result.elapsed_s:.0f} s of a {result.budget_s:.0f} s budget"
+               + (f"; the first fit trains for about {result.training_s:,.0f} s as written" if result.training_s else ""))
     if result.touched:
         shown = ", ".join(result.touched[:5]) + (f" and {len(result.touched) - 5} more" if len(result.touched) > 5 else "")
         out.append(f"  WARNING: {len(result.touched)} file(s) in your folders changed while tuning, written by code the "

@@ -55,16 +55,17 @@ class _Compiles:
 
 
 def _watch_backend(force: bool) -> dict:
-    """Record where the script sets KERAS_BACKEND itself (``os.environ[...] = ...``); with ``force``, ignore it, so the
-    trial's backend is measured against the script's line (shown as advice, never applied). ``setdefault`` is a
-    default, not a pin: it gives way to a backend already set, as it does under ``python script.py``."""
+    """Record where the script sets KERAS_BACKEND itself (``os.environ[...] = ...`` before keras is imported: later it
+    has no effect); with ``force``, ignore it, so the trial's backend is measured against the script's line (shown as
+    advice, never applied). ``setdefault`` is a default, not a pin: it gives way to a backend already set, as it does
+    under ``python script.py``."""
     seen = {"pinned": None, "line": None, "ignored": False}
     env_type = type(os.environ)
     setitem, setdefault = env_type.__setitem__, env_type.setdefault
     state = {"default": False}
 
     def __setitem__(self, key, value):
-        if self is os.environ and key == "KERAS_BACKEND" and not state["default"]:
+        if self is os.environ and key == "KERAS_BACKEND" and not state["default"] and "keras" not in sys.modules:
             frame = sys._getframe(1)
             seen["pinned"], seen["line"] = str(value), f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"
             if force:

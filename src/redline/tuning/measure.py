@@ -74,7 +74,9 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log) -> dict:
     late = lambda: deadline is not None and time.time() > deadline  # noqa: E731
     rounds = trial.get("rounds", 3)
     extra = {k: v for k, v in fit_args.items() if k in ("shuffle", "class_weight", "sample_weight") and v is not None}
-    out = {"steps_in_epoch": steps_epoch, "batch_size": batch_size, "script_compile": own, "data": type(x).__name__,
+    epochs = max(1, int(fit_args.get("epochs") or 1) - int(fit_args.get("initial_epoch") or 0))
+    out = {"steps_in_epoch": steps_epoch, "epochs": epochs, "batch_size": batch_size, "script_compile": own,
+           "data": type(x).__name__,
            "input_kind": kind, "candidates": {}, "inputs": {}, "not_measured": []}
 
     # the inputs by name

@@ -13,14 +13,14 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
 from typing import Callable
 
 from ..data.rewrite import describe
 from ..detection.runtime import missing_packages
 from ..errors import UsageError
-from .compare import beats, median, spread
+from .compare import beats, median
 from .confirm import confirm
+from .result import Candidate, TuneResult
 from .trials import run_trial
 
 #: spe ladder: stop doubling when a step gains less than this.
@@ -32,36 +32,9 @@ PASSES = 3
 PRUNE = 0.8
 #: at most this share of the budget is kept back for the in-process stage while the per-process candidates are measured.
 RESERVE = 0.4
-
-
-@dataclass
-class Candidate:
-    name: str
-    env: dict = field(default_factory=dict)
-    trial: dict = field(default_factory=dict)
-    why: str = ""
-    runs: list = field(default_factory=list)  # steps/s, all measurements
-    error: str | None = None
-    detail: dict = field(default_factory=dict)
-    passes: list = field(default_factory=list)  # per trial process: its rounds' median (per-process candidates)
-    dropped: str | None = None  # why it was not measured further
-    advice: str | None = None  # it changes what the script chose itself: measured and shown, never applied (and why)
-
-    @property
-    def figures(self) -> list:
-        """What choices rest on: one median per trial process where there were several, else every round."""
-        return self.passes if len(self.passes) >= 2 else self.runs
-
-    @property
-    def median(self) -> float | None:
-        return median(self.figures)
-
-    @property
-    def spread(self) -> float:
-        """(max - min) / median of the figures, or of every round where that is wider: the medians of two or three
-        processes can agree by chance while the rounds behind them spread as widely as separate runs do
-        (cnn_augment: two process medians 0.7% apart, their rounds 27%). 0 with fewer than 2."""
-        return max(spread(self.figures), spread(self.runs))
+#: --budget auto: this share of the training the script's first fit is predicted to take as written, at least AUTO_MIN
+#: seconds; the first trial (which makes the prediction) may take up to AUTO_FIRST seconds.
+AUTO_SHARE, AUTO_MIN, AUTO_FIRST = 0.05, 30.0, 300.0
 
 
 #: a candidate is chosen only on at least this many measurements (a spread of two says little)
@@ -128,65 +101,6 @@ def process_candidates(snapshot, backend: str, allow, pinned: str | None = None)
     return out
 
 
-@dataclass
-class TuneResult:
-    script: str
-    args: list
-    budget_s: float
-    elapsed_s: float
-    default: Candidate
-    processes: list
-    inprocess: list
-    chosen_process: Candidate
-    chosen_knobs: Candidate | None
-    reasons: list
-    not_measured: list
-    status: str = "ok"
-    script_output: str = ""
-    inputs: list = field(default_factory=list)  # the input-path stage: "as written" first
-    chosen_input: Candidate | None = None
-    advice: list = field(default_factory=list)  # faster settings that change the script's own choices: not applied
-    touched: list = field(default_factory=list)  # files in the user's folders that changed during tuning all the same
-
-    def choice(self) -> dict:
-        """What redline run applies: environment variables, Model.compile defaults, the input patch."""
-        env = dict(self.chosen_process.env)
-        trial = dict(self.chosen_process.trial)
-        knobs = dict(self.chosen_knobs.trial.get("knobs", {})) if self.chosen_knobs else {}
-        return {"env": env, "parallel_map": trial.get("parallel_map"), "precision": trial.get("precision"), "compile": knobs,
-                "input": self.chosen_input.trial["input"] if self.chosen_input else None}
-
-    def ratio(self) -> float | None:
-        base = self.default.median
-        p = self.chosen_process.median
-        if not base or not p:
-            return None
-        r = p / base
-        if self.chosen_input is not None:
-            r *= self.chosen_input.median / self.inputs[0].median
-        if self.chosen_knobs is not None and self.inprocess:
-            inner_default = self.inprocess[0]
-            if inner_default.median and self.chosen_knobs.median:
-                r *= self.chosen_knobs.median / inner_default.median
-        return r
-
-    def to_dict(self) -> dict:
-        def c(x):
-            return {"name": x.name, "why": x.why, "env": x.env, "steps_per_s": x.runs, "passes": x.passes, "median": x.median,
-                    "spread": round(x.spread, 4), "error": x.error, "dropped": x.dropped, "detail": x.detail,
-                    "advice": x.advice,
-                    **({"input": x.trial["input"]} if x.trial.get("input") else {})}
-        return {"schema": "redline.tune/1", "script": self.script, "args": self.args, "status": self.status,
-                "budget_s": self.budget_s, "elapsed_s": round(self.elapsed_s, 1),
-                "processes": [c(x) for x in self.processes], "inputs": [c(x) for x in self.inputs],
-                "inprocess": [c(x) for x in self.inprocess],
-                "chosen": {"process": self.chosen_process.name, "knobs": self.chosen_knobs.name if self.chosen_knobs else None,
-                           "input": self.chosen_input.name if self.chosen_input else None,
-                           "settings": self.choice(), "ratio": self.ratio()},
-                "reasons": self.reasons, "not_measured": self.not_measured, "advice": self.advice,
-                "touched": self.touched}
-
-
 class ScriptProblem(UsageError):
     """The script cannot be tuned: it fails before fit, or never calls fit."""
 
@@ -207,8 +121,9 @@ def _absorb(cand: Candidate, res: dict) -> None:
                                            "pinned_backend", "pinned_at", "script_compile")}
 
 
-def tune(script: str, args=(), *, budget_s: float = 180, allow=(), snapshot=None, seconds: float = 0.8,
-         progress: Callable[[str], None] = lambda s: None, complete: bool = True) -> TuneResult:
+def tune(script: str, args=(), *, budget_s: float | None = 180, allow=(), snapshot=None, seconds: float = 0.8,
+         progress: Callable[[str], None] = lambda s: None, complete: bool = True,
+         worth_it: Callable[[float, float], bool] | None = None) -> TuneResult:
     """Measure and choose, every trial in a sandbox of its own (tuning/sandbox.py) under one scratch folder, removed
     afterwards; the user's folders are fingerprinted before and after, and any file that changed all the same is
     named in the result. Raises ScriptProblem when the script fails before fit or never calls it."""
@@ -219,7 +134,7 @@ def tune(script: str, args=(), *, budget_s: float = 180, allow=(), snapshot=None
     before = fingerprint(folders)
     try:
         result = _search(script, args, budget_s=budget_s, allow=allow, snapshot=snapshot, seconds=seconds,
-                         progress=progress, sandbox_root=root, complete=complete)
+                         progress=progress, sandbox_root=root, complete=complete, worth_it=worth_it)
     finally:
         shutil.rmtree(root, ignore_errors=True)
         touched = changes(before, fingerprint(folders))
@@ -227,15 +142,29 @@ def tune(script: str, args=(), *, budget_s: float = 180, allow=(), snapshot=None
     return result
 
 
-def _search(script: str, args=(), *, budget_s: float, allow, snapshot, seconds: float, progress, sandbox_root: str,
-            complete: bool) -> TuneResult:
-    """tune() without its sandbox bookkeeping."""
+def predicted_training(first: dict, default: Candidate) -> float | None:
+    """Seconds the script's first fit trains as written: its epochs x steps an epoch / steps per second measured."""
+    steps, epochs, rate = first.get("steps_in_epoch"), first.get("epochs") or 1, default.median
+    return epochs * steps / rate if steps and rate else None
+
+
+def auto_budget(training_s: float | None) -> float:
+    """--budget auto: AUTO_SHARE of the predicted training, at least AUTO_MIN seconds."""
+    return min(86400.0, max(AUTO_MIN, AUTO_SHARE * (training_s or 0.0)))
+
+
+def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, seconds: float, progress,
+            sandbox_root: str, complete: bool, worth_it=None) -> TuneResult:
+    """tune() without its sandbox bookkeeping. ``budget_s`` None: sized from the first trial (auto_budget);
+    ``worth_it(training_s, budget_s)`` False after the first trial: stop there (status "skipped")."""
     from ..detection import detect
 
     started = time.perf_counter()
     snapshot = snapshot or detect()
     backend = snapshot.runtime.keras_backend
     args = list(args)
+    auto = budget_s is None
+    budget_s = AUTO_FIRST if auto else budget_s
     left = lambda: budget_s - 2 - (time.perf_counter() - started)  # noqa: E731  (2 s kept for the result)
     base_trial = {"candidates": {"default": {"own": True}}, "rounds": 3, "seconds": seconds,
                   **({"sandbox_root": sandbox_root} if sandbox_root else {})}
@@ -251,6 +180,19 @@ def _search(script: str, args=(), *, budget_s: float, allow, snapshot, seconds: 
     _absorb(default, first)
     if default.error:
         raise ScriptProblem(f"{script!r}: the trial of the script as written failed: {default.error[:300]}")
+    training_s = predicted_training(first, default)
+    sizing = []
+    if auto:
+        budget_s = auto_budget(training_s)
+        sizing.append(f"--budget auto: {budget_s:.0f} s, {AUTO_SHARE:.0%} of the ~{training_s or 0:,.0f} s the first fit is "
+                      f"predicted to train as written ({first.get('epochs')} epoch(s) of {first.get('steps_in_epoch')} steps "
+                      f"at {default.median or 0:,.1f} steps/s), at least {AUTO_MIN:.0f} s")
+        progress(sizing[-1])
+    if worth_it is not None and not worth_it(training_s or 0.0, budget_s):
+        return TuneResult(script=script, args=args, budget_s=budget_s, elapsed_s=time.perf_counter() - started,
+                          default=default, processes=[default], inprocess=[], chosen_process=default, chosen_knobs=None,
+                          reasons=sizing, not_measured=[], status="skipped", script_output=first.get("stdout", ""),
+                          training_s=training_s)
     # the backend the script really runs on: its own KERAS_BACKEND line, where it has one, wins over the environment
     backend = first.get("backend") or backend
     pinned = first.get("pinned_at") if first.get("pinned_backend") else None
@@ -287,7 +229,7 @@ def _search(script: str, args=(), *, budget_s: float, allow, snapshot, seconds: 
                 if top is not None and c.median and not c.error and c.median < PRUNE * top.median:
                     c.dropped = f"{c.median / top.median:.2f}x '{top.name}' in its first trial process: not measured again"
     best = choose(default, [c for c in procs[1:] if not c.advice])
-    reasons, advice = [], []
+    reasons, advice = list(sizing), []
     if complete:  # the whole script must still finish under a choice that needs its own process
         best, confirmed, unchecked = confirm(
             default, [c for c in procs[1:] if not c.advice], best, pick=lambda cands: choose(default, cands),
@@ -378,7 +320,8 @@ def _search(script: str, args=(), *, budget_s: float, allow, snapshot, seconds: 
     return TuneResult(script=script, args=args, budget_s=budget_s, elapsed_s=time.perf_counter() - started,
                       default=default, processes=procs, inprocess=inprocess, chosen_process=best,
                       chosen_knobs=chosen_knobs, reasons=reasons, not_measured=not_measured,
-                      script_output=first.get("stdout", ""), inputs=inputs, chosen_input=chosen_input, advice=advice)
+                      script_output=first.get("stdout", ""), inputs=inputs, chosen_input=chosen_input, advice=advice,
+                      training_s=training_s)
 
 
 def _disagree(inside: Candidate, outside: Candidate) -> str | None:

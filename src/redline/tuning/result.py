@@ -1,0 +1,100 @@
+"""What tune measured and chose: a candidate with its figures, and the whole result (what `redline run` applies)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .compare import median, spread
+
+
+@dataclass
+class Candidate:
+    name: str
+    env: dict = field(default_factory=dict)
+    trial: dict = field(default_factory=dict)
+    why: str = ""
+    runs: list = field(default_factory=list)  # steps/s, all measurements
+    error: str | None = None
+    detail: dict = field(default_factory=dict)
+    passes: list = field(default_factory=list)  # per trial process: its rounds' median (per-process candidates)
+    dropped: str | None = None  # why it was not measured further
+    advice: str | None = None  # it changes what the script chose itself: measured and shown, never applied (and why)
+
+    @property
+    def figures(self) -> list:
+        """What choices rest on: one median per trial process where there were several, else every round."""
+        return self.passes if len(self.passes) >= 2 else self.runs
+
+    @property
+    def median(self) -> float | None:
+        return median(self.figures)
+
+    @property
+    def spread(self) -> float:
+        """(max - min) / median of the figures, or of every round where that is wider: the medians of two or three
+        processes can agree by chance while the rounds behind them spread as widely as separate runs do
+        (cnn_augment: two process medians 0.7% apart, their rounds 27%). 0 with fewer than 2."""
+        return max(spread(self.figures), spread(self.runs))
+
+
+@dataclass
+class TuneResult:
+    script: str
+    args: list
+    budget_s: float
+    elapsed_s: float
+    default: Candidate
+    processes: list
+    inprocess: list
+    chosen_process: Candidate
+    chosen_knobs: Candidate | None
+    reasons: list
+    not_measured: list
+    status: str = "ok"
+    script_output: str = ""
+    inputs: list = field(default_factory=list)  # the input-path stage: "as written" first
+    chosen_input: Candidate | None = None
+    advice: list = field(default_factory=list)  # faster settings that change the script's own choices: not applied
+    touched: list = field(default_factory=list)  # files in the user's folders that changed during tuning all the same
+    training_s: float | None = None  # the first fit's training as written, predicted from the first trial
+
+    def choice(self) -> dict:
+        """What redline run applies: environment variables, Model.compile defaults, the input patch."""
+        env = dict(self.chosen_process.env)
+        trial = dict(self.chosen_process.trial)
+        knobs = dict(self.chosen_knobs.trial.get("knobs", {})) if self.chosen_knobs else {}
+        return {"env": env, "parallel_map": trial.get("parallel_map"), "precision": trial.get("precision"), "compile": knobs,
+                "input": self.chosen_input.trial["input"] if self.chosen_input else None}
+
+    def ratio(self) -> float | None:
+        base = self.default.median
+        p = self.chosen_process.median
+        if not base or not p:
+            return None
+        r = p / base
+        if self.chosen_input is not None:
+            r *= self.chosen_input.median / self.inputs[0].median
+        if self.chosen_knobs is not None and self.inprocess:
+            inner_default = self.inprocess[0]
+            if inner_default.median and self.chosen_knobs.median:
+                r *= self.chosen_knobs.median / inner_default.median
+        return r
+
+    def to_dict(self) -> dict:
+        def c(x):
+            return {"name": x.name, "why": x.why, "env": x.env, "steps_per_s": x.runs, "passes": x.passes, "median": x.median,
+                    "spread": round(x.spread, 4), "error": x.error, "dropped": x.dropped, "detail": x.detail,
+                    "advice": x.advice,
+                    **({"input": x.trial["input"]} if x.trial.get("input") else {})}
+        return {"schema": "redline.tune/1", "script": self.script, "args": self.args, "status": self.status,
+                "budget_s": self.budget_s, "elapsed_s": round(self.elapsed_s, 1),
+                "processes": [c(x) for x in self.processes], "inputs": [c(x) for x in self.inputs],
+                "inprocess": [c(x) for x in self.inprocess],
+                "chosen": {"process": self.chosen_process.name, "knobs": self.chosen_knobs.name if self.chosen_knobs else None,
+                           "input": self.chosen_input.name if self.chosen_input else None,
+                           "settings": self.choice(), "ratio": self.ratio()},
+                "reasons": self.reasons, "not_measured": self.not_measured, "advice": self.advice,
+                "touched": self.touched, "training_s": self.training_s}
+
+
+__all__ = ["Candidate", "TuneResult"]
