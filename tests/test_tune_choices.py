@@ -3,7 +3,6 @@ measures against them is advice, never applied; `redline run` applies exactly th
 a trial's processes end with it."""
 
 import importlib.util
-import json
 import os
 import subprocess
 import sys

@@ -306,8 +306,9 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
             if adv is not inner_default and (win is inner_default or adv.median > win.median):
                 advice.append(f"{adv.name}: {adv.median:,.1f} against {inner_default.median:,.1f} steps/s "
                               f"({adv.median / inner_default.median:.2f}x); {adv.advice}")
-            same = inputs[0] if inputs and inputs[0].name == "as written" and inputs[0].runs else inner_default
-            off = _disagree(same, best) if same.runs and best.runs else None
+            # the in-process default is the per-process winner's own configuration where no input rewrite was chosen,
+            # measured the same way (runs of the same shape): the two must agree for the stage's gains to predict the run
+            off = _disagree(inner_default, best) if chosen_input is None and inner_default.runs and best.runs else None
             if win is not inner_default and off:
                 reasons.append(f"steps_per_execution / jit_compile: not chosen, because {off}")
             elif win is not inner_default:
