@@ -1,0 +1,330 @@
+"""redline tune's trial process on real TensorFlow and JAX: the first fit intercepted, the input path, steps counted as
+Keras ran them, the steps_per_execution ladder; the notebook API; diagnose on an unchanged script."""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from scripts import TF_OPS
+from tune_helpers import ENV, TINY, script, trial
+from redline.tuning.search import Candidate, better, run_trial
+
+if importlib.util.find_spec("tensorflow") is None:
+    pytest.skip("TensorFlow is not installed", allow_module_level=True)
+
+
+# -- the harness -----------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_the_first_fit_is_intercepted_and_the_script_s_output_and_argv_kept(tmp_path, monkeypatch, backend):
+    if importlib.util.find_spec(backend) is None:
+        pytest.skip(f"{backend} is not installed")
+    for k in [k for k in os.environ if k not in ENV]:
+        monkeypatch.delenv(k, raising=False)
+    s = script(tmp_path, TINY)
+    cands = {"default": {"own": True, "steps_per_execution": 1, "jit_compile": "auto"},
+             "spe 4": {"steps_per_execution": 4, "jit_compile": "auto"}}
+    res = run_trial(s, ["a", "--b"], Candidate("x", {"KERAS_BACKEND": backend}), trial(cands, rounds=2), 120)
+    assert res["status"] == "ok", res
+    assert "ARGV ['a', '--b']" in res["stdout"] and "BEFORE FIT" in res["stdout"] and "AFTER FIT" not in res["stdout"]
+    assert res["backend"] == backend and res["batch_size"] == 16 and res["steps_in_epoch"] == 32
+    for name in cands:  # every round, or one where a clear loser after round 1 was not measured again (the reference never)
+        rec = res["candidates"][name]
+        rounds = 1 if rec.get("dropped") and name != "default" else 2
+        assert len(rec["steps_per_s"]) == rounds and min(rec["steps_per_s"]) > 0, rec
+
+
+@pytest.mark.slow
+def test_a_script_that_cannot_run_on_a_backend_is_dropped_with_the_reason(tmp_path):
+    if importlib.util.find_spec("jax") is None:
+        pytest.skip("jax is not installed")
+    res = run_trial(script(tmp_path, TF_OPS), [], Candidate("jax", {"KERAS_BACKEND": "jax"}), trial(), 120)
+    assert res["status"] in ("failed", "script-error") and res["error"], res  # it fails where it meets tf ops
+    c = Candidate("jax")
+    from redline.tuning.search import _absorb
+
+    _absorb(c, res)
+    assert c.error and not c.runs
+    c.runs = [10.0, 10.0, 10.0]  # a failed candidate is never chosen, whatever figures it carries
+    assert not better(c, Candidate("as written", runs=[1.0, 1.0, 1.0]))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("text, status, words", [
+    ("import sys\nprint('hello')\nraise KeyError('no data file')\n", "script-error", "KeyError: 'no data file'"),
+    ("print('I only print')\n", "no-fit", "without calling Model.fit"),
+    ("import sys\nsys.exit(3)\n", "no-fit", "exited with code 3"),
+])
+def test_scripts_that_never_reach_fit(tmp_path, text, status, words):
+    res = run_trial(script(tmp_path, text), [], Candidate("x"), trial(), 60)
+    assert res["status"] == status and words in res["error"]
+
+
+PIPELINE = """
+import numpy as np, tensorflow as tf, keras
+x = np.random.default_rng(0).random((1024, 8), dtype=np.float32); y = x.sum(axis=1, keepdims=True)
+ds = tf.data.Dataset.from_tensor_slices((x, y)).map(lambda a, b: (tf.math.sqrt(a + 1.0), b)).batch(16)
+model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
+model.compile("adam", "mse")
+model.fit(ds, epochs=1, verbose=0)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("text, allow, expected", [  # without --allow: test_input_candidates_by_kind_and_what_is_not_measured
+    (PIPELINE, ["order"], {"as written", "input: redline.data.optimize", "input: optimize, any order"}),
+    (TINY, ["batch"], {"as written", "input: redline.data pipeline", "input: batch x2", "input: batch x4"}),
+])
+def test_the_input_path_is_measured_in_the_process_and_the_math_changing_ones_only_when_allowed(tmp_path, text, allow,
+                                                                                                  expected):
+    res = run_trial(script(tmp_path, text), [], Candidate("x"), {**trial(rounds=2, seconds=0.08),
+                                                                 "inputs": {"allow": allow, "usable": 2}},
+                    120)
+    assert res["status"] == "ok", res
+    assert set(res["inputs"]) == expected, res["inputs"]
+    for name in expected:
+        runs, dropped = res["inputs"][name]["steps_per_s"], res["inputs"][name].get("dropped")  # (a clear loser: 1 round)
+        assert len(runs) == (1 if dropped else 2) and min(runs) > 0, res["inputs"]
+    from redline.tuning.compare import beats, median
+
+    base = res["inputs"]["as written"]["steps_per_s"]
+    winners = [n for n in expected - {"as written"} if beats(res["inputs"][n].get("steps_per_s"), base)]
+    fastest = max(winners, key=lambda n: median(res["inputs"][n]["steps_per_s"]), default=None)
+    assert res["input_chosen"] == fastest, res["inputs"]  # the rule, applied to the figures the trial reports
+    assert len(res["candidates"]["default"]["steps_per_s"]) == 2  # stage 2 ran on the chosen input
+
+
+def test_input_candidates_by_kind_and_what_is_not_measured():
+    from redline.data.rewrite import candidates
+
+    assert set(candidates("dataset")[0]) == {"input: redline.data.optimize"}
+    assert candidates("dataset", ("order",))[0]["input: optimize, any order"]["deterministic"] is False
+    assert "batch x2" not in " ".join(candidates("arrays")[0]) and "input: batch x2" in candidates("arrays", ("batch",))[0]
+    found, skipped = candidates("generator", ("batch", "order"))
+    assert not found and any("generator object" in s for s in skipped) and any("larger batches" in s for s in skipped)
+    assert candidates("pydataset", usable=4)[0] == {"input: PyDataset, 4 threads": {"input": "workers", "workers": 4}}
+    assert not candidates("pydataset", usable=1)[0]
+
+
+def test_rewrites_keep_the_data_and_refuse_what_they_cannot_carry():
+    import numpy as np
+    import tensorflow as tf
+
+    from redline.data.rewrite import Unsupported, input_kind, rewrite
+
+    x = np.arange(40, dtype="float32").reshape(20, 2); y = np.arange(20, dtype="float32")
+    ds, y2, bs, extra = rewrite({"input": "pipeline"}, x, y, 8, {"shuffle": False})
+    assert input_kind(ds) == "dataset" and y2 is None and bs is None and extra == {"steps_per_epoch": 3}
+    got = np.concatenate([b[1].numpy() for b in ds.take(3)])
+    assert np.array_equal(got, y)                                       # every row once an epoch, in order when unshuffled
+    assert rewrite({"input": "batch", "factor": 2}, x, y, 8, {})[2] == 16
+    assert rewrite({"input": "batch", "factor": 2}, x, y, None, {})[2] == 64   # Keras' default 32, doubled
+    for kwargs in ({"sample_weight": y}, {"validation_split": 0.2}, {"steps_per_epoch": 2}):
+        with pytest.raises(Unsupported, match=next(iter(kwargs))):
+            rewrite({"input": "pipeline"}, x, y, 8, kwargs)
+    with pytest.raises(Unsupported, match="not a tf.data.Dataset"):
+        rewrite({"input": "optimize"}, x, y, 8, {})
+    opt = rewrite({"input": "optimize", "deterministic": True}, tf.data.Dataset.from_tensor_slices(x).batch(4), None, None, {})[0]
+    assert opt.options().deterministic is True and opt.options().autotune.enabled is False
+
+
+# -- choosing --------------------------------------------------------------------------------------------------------
+
+def test_a_gain_within_the_spread_is_not_taken():
+    default = Candidate("d", runs=[100.0, 130.0, 115.0])      # 26% spread
+    assert not better(Candidate("c", runs=[125.0, 128.0, 126.0]), default)   # +10%: inside the noise
+    assert better(Candidate("c", runs=[160.0, 162.0, 158.0]), default)       # +39%: beyond it
+    assert not better(Candidate("c", runs=[104.0, 104.0, 104.0]), Candidate("d", runs=[100.0, 100.0, 100.0]))  # < 5%
+    assert not better(Candidate("c", runs=[200.0, 201.0]), default)  # two measurements: their spread says too little
+
+
+def test_process_medians_that_agree_by_chance_do_not_hide_the_spread_of_their_rounds():
+    """cnn_augment's tune: two processes' medians 0.7% apart, their rounds 94-126 steps/s."""
+    default = Candidate("as written", runs=[93.6, 120.6, 125.8, 112.6, 119.7, 122.9], passes=[120.6, 119.7])
+    assert default.spread > 0.25
+    assert not better(Candidate("c", runs=[130.0, 131.0, 129.0, 131.5, 130.5, 129.5], passes=[130.0, 130.5]), default)
+    assert better(Candidate("c", runs=[160.0, 161.0, 159.0, 162.0, 160.5, 159.5], passes=[160.0, 160.5]), default)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_steps_are_counted_as_run_when_an_execution_stops_at_the_end_of_the_data(backend):
+    """47 batches an epoch: the harness's runs (_fit_shape) with steps_per_execution 1, 8 or 32 count exactly the steps
+    Keras ran (the optimizer's iterations), where an epoch's last execution stops at the end of the data; on JAX too,
+    where batch-end callbacks run on a thread pool after the next batch-begin."""
+    code = textwrap.dedent("""
+        import numpy as np, keras
+        from redline.tuning.steps import Steps, fit_shape
+        x = np.ones((47 * 4, 3), "float32")
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+        for spe in (1, 8, 32):
+            for steps in (16, 40, 80, 141):
+                model.compile("sgd", "mse", steps_per_execution=spe)
+                epochs, per = fit_shape(steps, spe, 47, False)
+                marks = Steps(47, spe)
+                model.fit(x, x[:, :1], batch_size=4, epochs=epochs, steps_per_epoch=per, verbose=0, callbacks=[marks])
+                print("COUNTED", spe, steps, marks.done, int(keras.ops.convert_to_numpy(model.optimizer.iterations)),
+                      len(marks.marks))
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**ENV, "KERAS_BACKEND": backend},
+                       timeout=300)
+    counted = [[int(v) for v in line.split()[1:]] for line in r.stdout.splitlines() if line.startswith("COUNTED")]
+    assert len(counted) == 12, r.stderr[-2000:]
+    for spe, steps, done, its, executions in counted:  # a new optimizer each compile ("sgd"): its iterations are this fit's
+        assert done == its and executions >= 2, (spe, steps, done, its, executions)
+        assert its <= max(steps, 3 * spe) or its % 47 == 0  # within an epoch, or whole passes
+
+
+PRIME = """
+import numpy as np
+import keras
+x = np.random.default_rng(0).random((31 * 16, 8), dtype=np.float32); y = x.sum(axis=1, keepdims=True)
+model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
+model.compile("adam", "mse")
+model.fit(x, y, batch_size=16, epochs=2, verbose=0)
+"""
+
+
+@pytest.mark.slow
+def test_a_repeated_input_rewrite_that_locks_out_steps_per_execution_loses_to_the_input_as_written(tmp_path):
+    """31 batches an epoch (a prime): the redline.data pipeline (repeat + steps_per_epoch=31) admits no
+    steps_per_execution but 1, while the arrays as written take 2..16. Both comparisons are decided by the test, not by
+    this CPU: the pipeline is made to win stage 1 and the input as written the knob search (the rule itself is
+    test_which_input_keeps_its_knobs_is_decided_on_medians_measured_every_round); what is real is the search running
+    on both inputs and what the trial reports."""
+    code = textwrap.dedent(f"""
+        import sys
+        import redline.tuning.compare as compare
+        import redline.tuning.harness as harness
+        import redline.tuning.measure as measure
+        compare.beats = lambda runs, base, noise=(): bool(runs) and bool(base)  # any measured rewrite "wins" stage 1
+        measure.prefer_as_written = lambda on_rewrite, on_written, rounds: True
+        measure.PRUNE = 0.0  # every candidate through every round, whatever this CPU measures
+        sys.exit(harness.main([{script(tmp_path, PRIME)!r}]))
+    """)
+    ladder = {"jit_compile": "auto", "try_jit": False, "flattens": 0.05}
+    t = {**trial(rounds=3, seconds=0.05), "ladder": ladder, "inputs": {"allow": [], "usable": 2}}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                       env={**ENV, "REDLINE_TRIAL": json.dumps(t)})
+    line = next((l for l in r.stdout.splitlines() if l.startswith("REDLINE-TRIAL ")), None)
+    assert line, r.stderr[-3000:]
+    res = json.loads(line[len("REDLINE-TRIAL "):])
+    assert res["input_chosen"] is None and "as written with its best steps_per_execution" in res["input_note"], res
+    spes = {int(n.split()[1]) for n, v in res["candidates"].items() if n.startswith("spe ") and len(v.get("steps_per_s", [])) == 3}
+    assert spes and not spes <= {1, 31}, res  # steps_per_execution that 31 steps do not divide: the arrays as written
+
+
+def test_which_input_keeps_its_knobs_is_decided_on_medians_measured_every_round():
+    from redline.tuning.measure import best_median, prefer_as_written
+
+    pipeline = {"default": {"steps_per_s": [100.0, 101.0, 99.0]}}
+    written = {"default": {"steps_per_s": [90.0, 91.0, 89.0]}, "spe 8": {"steps_per_s": [150.0, 140.0, 160.0]},
+               "spe 16": {"steps_per_s": [400.0]}}  # pruned after one round: not a contender
+    assert best_median(written, 3) == 150.0 and best_median({}, 3) == 0.0
+    assert prefer_as_written(pipeline, written, 3)
+    assert not prefer_as_written(pipeline, {"default": {"steps_per_s": [90.0, 91.0, 89.0]}}, 3)
+    assert not prefer_as_written(pipeline, {"spe 8": {"steps_per_s": [150.0, 160.0]}}, 3)  # two rounds of three
+
+
+GENERATOR = """
+import numpy as np
+import keras
+x = np.random.default_rng(0).random((8, 4), dtype=np.float32)
+def batches():
+    while True:
+        yield x, x[:, :1]
+model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+model.compile("sgd", "mse")
+model.fit(batches(), steps_per_epoch=10, epochs=2, verbose=0)
+"""
+
+
+@pytest.mark.slow
+def test_with_endless_data_and_the_script_s_steps_per_epoch_only_divisors_of_it_are_measured(tmp_path):
+    """steps_per_epoch=10 over a generator: steps_per_execution 4 or 8 would run 12 or 16 steps an epoch."""
+    ladder = {"jit_compile": "auto", "try_jit": False, "flattens": 0.05}
+    res = run_trial(script(tmp_path, GENERATOR), [], Candidate("x"), {**trial(rounds=1, seconds=0.1), "ladder": ladder}, 120)
+    assert res["status"] == "ok", res
+    assert res["steps_in_epoch"] == 10 and [s for s, _ in res["ladder"]] == [2, 5], res["ladder"]
+    assert {n for n in res["candidates"] if n.startswith("spe")} <= {"spe 2", "spe 5"}
+
+
+@pytest.mark.slow
+def test_the_script_s_own_steps_per_execution_is_measured_even_where_it_does_not_divide_its_epoch(tmp_path):
+    """The script compiles with steps_per_execution=4 over endless data, 10 steps an epoch: that is how it runs (12 steps
+    an epoch), so the reference is measured as it is, not dropped."""
+    text = GENERATOR.replace('model.compile("sgd", "mse")', 'model.compile("sgd", "mse", steps_per_execution=4)')
+    res = run_trial(script(tmp_path, text), [], Candidate("x"), trial(rounds=2, seconds=0.1), 120)
+    assert res["status"] == "ok", res
+    assert len(res["candidates"]["default"].get("steps_per_s", [])) == 2, res["candidates"]
+
+
+INPUT_BOUND = """
+import numpy as np, tensorflow as tf, keras
+
+def heavy(x, y):
+    m = tf.reshape(tf.tile(x, [256]), (64, 64))
+    for _ in range(6):
+        m = tf.linalg.matmul(m, m) / 64.0
+    return tf.reduce_mean(m, axis=0)[:8], y
+
+x = np.random.default_rng(0).random((2048, 16), dtype=np.float32); y = np.ones((2048, 1), "float32")
+ds = tf.data.Dataset.from_tensor_slices((x, y)).map(heavy).batch(32)
+model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1)])
+model.compile("sgd", "mse")
+model.fit(ds, epochs=2)
+"""
+
+
+@pytest.mark.slow
+def test_diagnose_an_unchanged_script_and_report_its_record(tmp_path):
+    s = script(tmp_path, INPUT_BOUND)
+    rec = tmp_path / "run.jsonl"
+    r = subprocess.run([sys.executable, "-m", "redline", "diagnose", s, "--seconds", "0.5", "--repeats", "1", "--json",
+                        "--save", str(rec)], capture_output=True, text=True, env=ENV, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    d = json.loads(r.stdout)
+    from redline.diagnosis.bottleneck import Breakdown, classify
+
+    b = Breakdown(**{k: d["breakdown"][k] for k in ("step_s", "input_s", "overhead_s", "compute_s")})
+    assert [d["kind"], d["input_grade"]] == list(classify(b)), d["breakdown"]  # its verdict, from its own figures
+    assert d["record"] == str(rec) and rec.exists()
+    r = subprocess.run([sys.executable, "-m", "redline", "report", str(rec), "-o", str(tmp_path / "r.html")],
+                       capture_output=True, text=True, env=ENV, timeout=120)
+    assert r.returncode == 0 and f"verdict: {d['kind']}" in r.stdout
+
+
+@pytest.mark.slow
+def test_the_notebook_api_measures_here_and_restores_the_model():
+    """redline.tune(model, x, y): in-process knobs measured, the weights, optimizer state and compilation put back."""
+    code = textwrap.dedent("""
+        import json, numpy as np, keras, redline
+        x = np.random.default_rng(0).random((1024, 8), dtype=np.float32); y = x.sum(axis=1, keepdims=True)
+        model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
+        model.compile("adam", "mse", steps_per_execution=1)
+        model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+        before = [v.numpy().copy() for v in model.weights + model.optimizer.variables]
+        r = redline.tune(model, x, y, batch_size=16, budget_s=45, seconds=0.1, allow=("batch",))
+        after = [v.numpy() for v in model.weights + model.optimizer.variables]
+        same = all(np.array_equal(a, b) for a, b in zip(before, after))
+        fk = r.fit_kwargs()
+        model.fit(**({"x": x, "y": y, "batch_size": 16} | fk), epochs=1, verbose=0)  # what it says to pass, fit takes
+        print(json.dumps({"same": same, "n": len(before),
+                          "spe": model.steps_per_execution, "kwargs": r.compile_kwargs(), "text": str(r),
+                          "names": [c.name for c in r.candidates], "default_runs": len(r.default.runs),
+                          "inputs": [c.name for c in r.inputs], "input": r.input.name if r.input else None,
+                          "fit_kwargs": sorted(fk)}))
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, timeout=180)
+    assert r.returncode == 0, r.stderr[-3000:]
+    d = json.loads(r.stdout.strip().splitlines()[-1])
+    assert d["same"] and d["n"] > 4 and d["spe"] == 1        # the model as it was, compiled as it was
+    assert d["default_runs"] == 3 and "jit" in d["names"] and "default" in d["text"]
+    assert set(d["kwargs"]) <= {"steps_per_execution", "jit_compile"}
+    assert d["inputs"] == ["as written", "input: redline.data pipeline", "input: batch x2", "input: batch x4"]
+    assert (d["input"] is None) == (d["fit_kwargs"] == []), d      # fit_kwargs carry the chosen input, and only then
