@@ -1,0 +1,156 @@
+"""The whole script must still finish under a tuned choice (the completion trial), and tuning leaves the user's files
+as they were (the trial's sandbox)."""
+
+import importlib.util
+import os
+
+import pytest
+
+import machines as m
+from redline.tuning.search import Candidate, run_trial
+from tune_helpers import script
+
+if importlib.util.find_spec("tensorflow") is None or importlib.util.find_spec("jax") is None:
+    pytest.skip("TensorFlow and JAX are both needed", allow_module_level=True)
+
+TRIAL = {"candidates": {"default": {"own": True}}, "rounds": 1, "seconds": 0.1}
+
+
+# -- the whole script must still finish; the user's files stay as they are ----------------------------------------------
+
+def test_a_choice_the_script_does_not_finish_under_is_dropped_with_the_line(monkeypatch):
+    from redline.tuning import search
+
+    completions = []
+
+    def fake(script, args, cand, trial, timeout):
+        if trial.get("mode") == "complete":
+            completions.append(cand.name)
+            if cand.name == "backend jax":
+                return {"status": "incomplete", "error": "AttributeError: 'Variable' object has no attribute '_id'",
+                        "where": "train.py:12"}
+            return {"status": "complete", "exit_code": 0}
+        if "ladder" in trial:
+            return {"status": "ok", "candidates": {"default": {"steps_per_s": [100.0] * 3}}, "inputs": {},
+                    "input_chosen": None, "not_measured": []}
+        r = {"as written": 100.0, "backend jax": 300.0, "1 intra-op thread": 150.0}.get(cand.name, 50.0)
+        return {"status": "ok", "candidates": {"default": {"steps_per_s": [r, r * 1.01, r * 0.99]}}, "data": "ndarray",
+                "backend": "jax" if cand.env.get("KERAS_BACKEND") == "jax" else "tensorflow"}
+
+    monkeypatch.setattr(search, "run_trial", fake)
+    result = search.tune("train.py", budget_s=600, snapshot=m.vm_2core())
+    jax = next(c for c in result.processes if c.name == "backend jax")
+    assert "does not finish" in jax.error and "train.py:12" in jax.error and "'_id'" in jax.error
+    assert result.chosen_process.name == "1 intra-op thread"  # the next best, checked in turn
+    assert completions == ["as written", "backend jax", "1 intra-op thread"]
+    assert any("backend jax dropped" in r for r in result.reasons)
+
+
+def test_where_the_script_does_not_finish_as_written_the_choice_is_kept_and_said_so(monkeypatch):
+    from redline.tuning import search
+
+    def fake(script, args, cand, trial, timeout):
+        if trial.get("mode") == "complete":
+            return {"status": "incomplete", "error": "FileNotFoundError: results/", "where": "train.py:30"}
+        if "ladder" in trial:
+            return {"status": "ok", "candidates": {"default": {"steps_per_s": [100.0] * 3}}, "inputs": {},
+                    "input_chosen": None, "not_measured": []}
+        r = 300.0 if cand.name == "backend jax" else 100.0
+        return {"status": "ok", "candidates": {"default": {"steps_per_s": [r, r * 1.01, r * 0.99]}}, "data": "ndarray",
+                "backend": "jax" if cand.env.get("KERAS_BACKEND") == "jax" else "tensorflow"}
+
+    monkeypatch.setattr(search, "run_trial", fake)
+    result = search.tune("train.py", budget_s=600, snapshot=m.vm_2core())
+    assert result.chosen_process.name == "backend jax"
+    assert any("does not finish either" in n and "train.py:30" in n for n in result.not_measured)
+
+
+AFTER_FIT = {  # code after fit, as published examples write it: (the code, does it finish on JAX?)
+    "saved_model": ("import tensorflow as tf\ntf.saved_model.save(model, 'exported')\n", False),
+    "gradient_tape": ("import tensorflow as tf\nwith tf.GradientTape() as tape:\n"
+                      "    loss = tf.reduce_mean(model(x[:4]))\n"
+                      "grads = tape.gradient(loss, model.trainable_variables)\n", False),
+    "summary": ("import tensorflow as tf\nw = tf.summary.create_file_writer('logs')\nwith w.as_default():\n"
+                "    tf.summary.write('loss', model.evaluate(x, y, verbose=0), step=model.optimizer.iterations)\n",
+                True),  # measured: finishes on JAX too (its logs/ go to the trial's scratch all the same)
+    "keras_only": ("model.save('model.keras')\nprint(model.evaluate(x, y, verbose=0))\n", True),
+}
+BASE = """
+import numpy as np, keras
+x = np.random.default_rng(0).random((256, 8), dtype=np.float32); y = x.sum(axis=1, keepdims=True)
+model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
+model.compile("adam", "mse")
+model.fit(x, y, batch_size=16, epochs=50, verbose=0)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(AFTER_FIT))
+def test_the_completion_trial_runs_the_code_after_fit_on_each_backend(tmp_path, monkeypatch, name):
+    """The whole script, training cut to a few steps: TensorFlow-only code after fit finishes on TensorFlow and fails
+    on JAX at its own line; Keras-only code (and a tf.summary writer) finishes on both. Nothing lands in the
+    script's folder."""
+    code, on_jax = AFTER_FIT[name]
+    s = script(tmp_path, BASE + code)
+    monkeypatch.chdir(tmp_path)
+    before = sorted(os.listdir(tmp_path))
+    trial = {**TRIAL, "mode": "complete", "sandbox_root": str(tmp_path.parent)}
+    tf_run = run_trial(s, [], Candidate("as written", {"KERAS_BACKEND": "tensorflow"}), trial, 120)
+    assert tf_run["status"] == "complete" and tf_run["exit_code"] == 0 and tf_run["calls"]["fit"] == 1, tf_run
+    jax_run = run_trial(s, [], Candidate("backend jax", {"KERAS_BACKEND": "jax"}), trial, 120)
+    if on_jax:
+        assert jax_run["status"] == "complete", jax_run
+    else:
+        assert jax_run["status"] == "incomplete" and jax_run["where"].startswith("train.py:"), jax_run
+        assert int(jax_run["where"].split(":")[1]) > BASE.count("\n")  # the line after fit where it fails
+    assert sorted(os.listdir(tmp_path)) == before  # exported/, logs/, model.keras went to the trial's scratch
+
+
+WRITER = """
+import os, shutil
+import numpy as np, keras
+with open("log.txt", "a") as f:
+    f.write("another run\\n")
+with open("notes.txt", "w") as f:
+    f.write("fresh")
+os.remove("old.txt")
+os.makedirs("out", exist_ok=True)
+x = np.random.default_rng(0).random((256, 8), dtype=np.float32); y = x.sum(axis=1, keepdims=True)
+model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
+model.compile("adam", "mse")
+model.fit(x, y, batch_size=16, epochs=3, verbose=0,
+          callbacks=[keras.callbacks.ModelCheckpoint("out/ck.weights.h5", save_weights_only=True),
+                     keras.callbacks.CSVLogger("out/log.csv")])
+model.save("model.keras")
+shutil.rmtree("data_dir")
+os.rename("rename_me.txt", "renamed.txt")
+print("READBACK", open("notes.txt").read(), open("log.txt").read().count("run"), os.path.exists("old.txt"),
+      os.path.exists("renamed.txt"), os.path.exists("data_dir"), sorted(os.listdir("out")), flush=True)
+"""
+
+
+def _folder(tmp_path):
+    for name, text in (("log.txt", "first run\n"), ("old.txt", "old"), ("rename_me.txt", "r"), ("model.keras", "not a model"),
+                       ("data_dir/a.txt", "a")):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text(text)
+    return script(tmp_path, WRITER)
+
+
+def _hashes(folder):
+    import hashlib
+
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.slow
+def test_a_script_that_writes_appends_deletes_saves_and_checkpoints_leaves_the_folder_as_it_was(tmp_path, monkeypatch):
+    s = _folder(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    before = _hashes(tmp_path)
+    res = run_trial(s, [], Candidate("as written"), {**TRIAL, "mode": "complete", "sandbox_root": str(tmp_path.parent)}, 120)
+    assert res["status"] == "complete", res
+    # the script saw its own writes as it would have: appended, written, deleted, renamed, checkpointed
+    assert "READBACK fresh 2 False True False ['ck.weights.h5', 'log.csv']" in res["stdout"], res["stdout"][-800:]
+    assert _hashes(tmp_path) == before
