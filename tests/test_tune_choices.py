@@ -273,6 +273,17 @@ def test_run_tune_bad_input(capsys, tmp_path, argv, words):
     assert not (tmp_path / "RAN").exists()
 
 
+def test_run_tune_with_the_backend_not_installed(tmp_path):
+    from envs import python_without
+
+    s = script(tmp_path, PINNED.replace('os.environ["KERAS_BACKEND"] = "tensorflow"\n', ""))
+    r = python_without(("torch",), ["-m", "redline", "run", "--tune", s], env={"KERAS_BACKEND": "torch",
+                                                                            "XDG_CACHE_HOME": str(tmp_path / "c")},
+                       timeout=60)
+    assert r.returncode == 2 and "torch" in r.stderr and "not installed" in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
 LONG = PINNED.replace('os.environ["KERAS_BACKEND"] = "tensorflow"\n', "").replace(
     'model.fit(x, y, batch_size=16, epochs=1, verbose=0)',
     'stop = keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: setattr(model, "stop_training", True))\n'

@@ -122,12 +122,14 @@ def tune_first(script, args, snapshot) -> dict | None:
     """--tune: where no saved choice applies, tune now (the budget auto-sized from the first trial unless given), save
     the choice, and say in one line what tuning costs against the training it serves. Where the first fit is
     predicted to train for less than tuning would take, skip it and say so."""
+    from ..applying import require_backend
     from ..tuning import cache
     from ..tuning.search import tune
 
     entry, why = cache.lookup(script, args.args, snapshot)
     if entry is not None:
         return None
+    require_backend(snapshot.runtime.keras_backend, f"Keras backend from {snapshot.runtime.keras_backend_source}")
     say = (lambda msg: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
 
     def worth_it(training_s: float, budget_s: float) -> bool:
