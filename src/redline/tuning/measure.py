@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from typing import NamedTuple
 
+from . import as_run
 from .steps import Steps, divisor_up_to, fit_shape, steps_in_epoch
 
 #: the compile arguments the in-process stage varies; a candidate names those it sets, the rest stay the script's own
@@ -40,6 +41,18 @@ def prefer_as_written(on_rewrite: dict, on_written: dict, rounds: int) -> bool:
     return best_median(on_written, rounds) > best_median(on_rewrite, rounds)
 
 
+def training_part(arrays, split: float):
+    """The part of ``arrays`` (a structure of arrays, None kept) fit trains on under ``validation_split=split``: the
+    first floor(n * (1 - split)) samples, as Keras cuts them (no shuffle before the cut)."""
+    import math
+
+    import keras
+
+    leaves = [a for a in keras.tree.flatten(arrays) if a is not None]
+    at = int(math.floor(len(leaves[0]) * (1.0 - split))) if leaves else 0
+    return keras.tree.map_structure(lambda a: None if a is None else a[:at], arrays)
+
+
 def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log) -> dict:
     """The in-process candidates, measured in interleaved rounds from the same state.
 
@@ -59,8 +72,12 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log) -> dict:
     if batch_size is None and y is not None or (batch_size is None and hasattr(x, "__array__")):
         batch_size = 32  # Keras' own default for arrays
     kind = input_kind(x)
-    steps_epoch = steps_in_epoch(x, y, batch_size)
+    split = fit_args.get("validation_split")
+    if split and kind == "arrays":  # Keras trains on the arrays' first part: so do the measurements in steps
+        x, y, sw = training_part((x, y, fit_args.get("sample_weight")), split)
     own_steps = fit_args.get("steps_per_epoch")
+    # data of unknown cardinality is counted only where the script's epochs end at its end (no steps_per_epoch)
+    steps_epoch = steps_in_epoch(x, y, batch_size, **({"count_s": 0} if own_steps else {}))
     endless = False
     if own_steps and (steps_epoch is None or int(own_steps) < steps_epoch):
         # the script's own epochs over endless data (or a part of finite data: Keras carries one iterator across them);
@@ -74,6 +91,9 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log) -> dict:
     late = lambda: deadline is not None and time.time() > deadline  # noqa: E731
     rounds = trial.get("rounds", 3)
     extra = {k: v for k, v in fit_args.items() if k in ("shuffle", "class_weight", "sample_weight") and v is not None}
+    if split and kind == "arrays" and sw is not None:  # split with the arrays above
+        extra["sample_weight"] = sw
+    own_extras = as_run.extras(fit_args)  # the script's callbacks and verbose go with every measurement
     epochs = max(1, int(fit_args.get("epochs") or 1) - int(fit_args.get("initial_epoch") or 0))
     out = {"steps_in_epoch": steps_epoch, "epochs": epochs, "batch_size": batch_size, "script_compile": own,
            "data": type(x).__name__,
@@ -102,8 +122,18 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log) -> dict:
         """The compile arguments ``cand`` sets itself; every other one stays as the script passes it."""
         return {} if cand.get("own") else {k: cand[k] for k in KNOBS if k in cand}
 
+    # what the model is compiled with now: the script's own compile to begin with (None: unknown, compile again)
+    compiled = {"knobs": {} if id(model) in compiles.calls else None}
+
     def recompile(cand):
-        compiles.original(model, *args, **{**kwargs, **knobs_of(cand)})  # the script's own arguments, but the knobs
+        """The script's own arguments, but the knobs. Only where they change: a new compile traces and compiles again,
+        and on JAX once more for each new batch shape (an epoch's last, partial batch), inside the next run."""
+        knobs = knobs_of(cand)
+        if compiled["knobs"] == knobs:
+            return
+        compiled["knobs"] = None
+        compiles.original(model, *args, **{**kwargs, **knobs})
+        compiled["knobs"] = knobs
 
     def spe_of(cand) -> int:
         return int(knobs_of(cand).get("steps_per_execution", kwargs.get("steps_per_execution", 1)))
@@ -117,8 +147,8 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log) -> dict:
         f = feeds[cand.get("input", "as written")]
         epochs, per = fit_shape(steps, spe, f.cap, f.endless)
         marks = Steps(None if f.endless else f.cap, spe)
-        fit(model, f.x, f.y, batch_size=f.batch_size, epochs=epochs, steps_per_epoch=per, verbose=0, callbacks=[marks],
-            **f.kwargs)
+        fit(model, f.x, f.y, batch_size=f.batch_size, epochs=epochs, steps_per_epoch=per,
+            verbose=own_extras["verbose"], callbacks=[*own_extras["callbacks"], marks], **f.kwargs)
         rate, took = marks.steady_rate()
         return rate * f.scale, took  # steps of the script's own batch per second
 
@@ -158,6 +188,7 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log) -> dict:
             except Exception as exc:  # a candidate the backend cannot run (XLA, memory, ...) is dropped, with why
                 into[name] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
                 log(f"  dropped {name}: {type(exc).__name__}: {str(exc)[:120]}")
+                compiled["knobs"] = None
                 return None
             finally:
                 try:
@@ -186,6 +217,7 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log) -> dict:
                         recompile(cand)
                         rate, took = run(cand, plan[name], spe_of(cand))
                     except Exception as exc:  # failed on a later round: dropped as well
+                        compiled["knobs"] = None
                         into[name] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
                         plan.pop(name)
                         continue
@@ -275,6 +307,16 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log) -> dict:
                 chosen_input, into, steps = "as written", into_w, steps_w
                 out["input_chosen"], out["input_spec"] = None, None
         out["candidates"] = into
+        if trial.get("as_run") and into.get("default", {}).get("steps_per_s") and not late():
+            try:  # what the script's epochs cost whole, in this process's configuration (tuning/as_run.py)
+                recompile({"own": True})
+                out["as_run"] = as_run.measure(model, fit, fit_args, steps_epoch, into["default"]["steps_per_s"],
+                                               seconds, spe_of({"own": True}), Steps)
+            except Exception as exc:  # noqa: BLE001  the figure in steps stands, and the result says why
+                out["as_run"] = {"mode": None, "why": f"{type(exc).__name__}: {exc}"[:300]}
+                log(f"  whole epochs not measured: {type(exc).__name__}: {str(exc)[:120]}")
+            finally:
+                keep.restore()
         if trial.get("ladder"):
             out["ladder"] = steps
     out["backend"] = keras.backend.backend()

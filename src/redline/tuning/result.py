@@ -19,6 +19,19 @@ class Candidate:
     passes: list = field(default_factory=list)  # per trial process: its rounds' median (per-process candidates)
     dropped: str | None = None  # why it was not measured further
     advice: str | None = None  # it changes what the script chose itself: measured and shown, never applied (and why)
+    train_runs: list = field(default_factory=list)  # steps/s of training steps alone, where runs are of whole epochs
+    overhead_s: list = field(default_factory=list)  # per trial process: an epoch's seconds beyond its training steps
+
+    def whole(self, gain: float) -> float:
+        """What a gain in training steps/s (an input path, steps_per_execution) makes of this candidate's whole epochs:
+        the rest of an epoch (validation, callbacks, epoch starts) stays as measured. ``gain`` where nothing beyond
+        training was measured."""
+        from .as_run import gain_whole
+
+        steps, train = self.detail.get("steps_in_epoch"), median(self.train_runs)
+        if not steps or not train or not self.overhead_s:
+            return gain
+        return gain_whole(train, steps, median(self.overhead_s), gain)
 
     @property
     def figures(self) -> list:
@@ -71,19 +84,20 @@ class TuneResult:
         p = self.chosen_process.median
         if not base or not p:
             return None
-        r = p / base
+        gain = 1.0  # in training steps/s: the input path and the compile knobs, measured in steps
         if self.chosen_input is not None:
-            r *= self.chosen_input.median / self.inputs[0].median
+            gain *= self.chosen_input.median / self.inputs[0].median
         if self.chosen_knobs is not None and self.inprocess:
             inner_default = self.inprocess[0]
             if inner_default.median and self.chosen_knobs.median:
-                r *= self.chosen_knobs.median / inner_default.median
-        return r
+                gain *= self.chosen_knobs.median / inner_default.median
+        return p / base * (self.chosen_process.whole(gain) if gain != 1.0 else 1.0)
 
     def to_dict(self) -> dict:
         def c(x):
             return {"name": x.name, "why": x.why, "env": x.env, "steps_per_s": x.runs, "passes": x.passes, "median": x.median,
-                    "spread": round(x.spread, 4), "error": x.error, "dropped": x.dropped, "detail": x.detail,
+                    "spread": round(x.spread, 4), "error": x.error,
+                    **({"train_steps_per_s": x.train_runs, "overhead_s": x.overhead_s} if x.train_runs else {}), "dropped": x.dropped, "detail": x.detail,
                     "advice": x.advice,
                     **({"input": x.trial["input"]} if x.trial.get("input") else {})}
         return {"schema": "redline.tune/1", "script": self.script, "args": self.args, "status": self.status,

@@ -114,6 +114,11 @@ def _absorb(cand: Candidate, res: dict) -> None:
         cand.error = default["error"]
         return
     runs = default.get("steps_per_s", [])
+    whole = res.get("as_run") or {}
+    if whole.get("steps_per_s"):  # the epochs as the script runs them: what the choice rests on
+        cand.train_runs.extend(runs)
+        cand.overhead_s.append(whole["overhead_s"])
+        runs = whole["steps_per_s"]
     cand.runs.extend(runs)
     if runs:
         cand.passes.append(round(median(runs), 3))
@@ -166,7 +171,7 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
     auto = budget_s is None
     budget_s = AUTO_FIRST if auto else budget_s
     left = lambda: budget_s - 2 - (time.perf_counter() - started)  # noqa: E731  (2 s kept for the result)
-    base_trial = {"candidates": {"default": {"own": True}}, "rounds": 3, "seconds": seconds,
+    base_trial = {"candidates": {"default": {"own": True}}, "rounds": 3, "seconds": seconds, "as_run": True,
                   **({"sandbox_root": sandbox_root} if sandbox_root else {})}
 
     default = Candidate("as written")
@@ -259,7 +264,7 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
         progress(f"trial: the input path, then steps_per_execution 2, 4, 8, ... until the gain flattens, and jit_compile, "
                  f"in '{best.name}'")
         res = run_trial(script, args, Candidate(best.name, best.env, dict(best.trial)),
-                        {**base_trial, "candidates": cands, "ladder": ladder,
+                        {**base_trial, "candidates": cands, "ladder": ladder, "as_run": False,
                          "inputs": {"allow": list(allow), "usable": snapshot.cpu.usable}}, left())
         if res.get("status") != "ok":
             not_measured.append(f"the input path / steps_per_execution / jit_compile: {res.get('error')}")
@@ -308,7 +313,8 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
                               f"({adv.median / inner_default.median:.2f}x); {adv.advice}")
             # the in-process default is the per-process winner's own configuration where no input rewrite was chosen,
             # measured the same way (runs of the same shape): the two must agree for the stage's gains to predict the run
-            off = _disagree(inner_default, best) if chosen_input is None and inner_default.runs and best.runs else None
+            outside = Candidate(best.name, runs=best.train_runs or best.runs)  # training steps alone, as measured inside
+            off = _disagree(inner_default, outside) if chosen_input is None and inner_default.runs and outside.runs else None
             if win is not inner_default and off:
                 reasons.append(f"steps_per_execution / jit_compile: not chosen, because {off}")
             elif win is not inner_default:

@@ -21,7 +21,20 @@ def _steps_callback():
 
         def __init__(self, cap, spe):
             super().__init__()
-            self.cap, self.spe, self.marks = cap, spe, []
+            self.cap, self.spe, self.marks, self.events = cap, spe, [], []
+
+        # the epoch and validation boundaries, for the run as it runs (tuning/as_run.py); called in order, never async
+        def on_epoch_begin(self, epoch, logs=None):
+            self.events.append((time.perf_counter(), "epoch_begin"))
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.events.append((time.perf_counter(), "epoch_end"))
+
+        def on_test_begin(self, logs=None):
+            self.events.append((time.perf_counter(), "test_begin"))
+
+        def on_test_end(self, logs=None):
+            self.events.append((time.perf_counter(), "test_end"))
 
         def on_train_batch_end(self, batch, logs=None):
             ran = (min(batch, self.cap - 1) - batch + self.spe) if self.cap else self.spe
@@ -63,13 +76,30 @@ def divisor_up_to(n: int, s: int) -> int:
     return max(d for d in range(1, min(n, s) + 1) if n % d == 0)
 
 
-def steps_in_epoch(x, y, batch_size) -> int | None:
+#: a tf.data input of unknown cardinality is counted by reading it once, for at most this many seconds
+COUNT_S = 20.0
+
+
+def steps_in_epoch(x, y, batch_size, count_s: float = COUNT_S) -> int | None:
+    """Batches in one epoch of ``x`` as fit reads it; None where endless or not known. A finite tf.data pipeline of
+    unknown cardinality (a filter, from_generator) is read once to count them, for at most ``count_s`` seconds: without
+    the count, an execution cut short at the end of the data would be counted in full."""
     from keras.src.trainers.data_adapters import get_data_adapter  # the input path fit builds
 
     try:
-        return get_data_adapter(x, y, batch_size=batch_size, shuffle=False).num_batches
+        n = get_data_adapter(x, y, batch_size=batch_size, shuffle=False).num_batches
     except (ValueError, TypeError):
         return None
+    if n is None and count_s > 0 and type(x).__module__.startswith("tensorflow") and hasattr(x, "cardinality"):
+        import tensorflow as tf
+
+        if int(x.cardinality()) == int(tf.data.UNKNOWN_CARDINALITY):
+            deadline, n = time.perf_counter() + count_s, 0
+            for _ in x:
+                n += 1
+                if time.perf_counter() > deadline:
+                    return None
+    return n
 
 
 __all__ = ["Steps", "divisor_up_to", "fit_shape", "steps_in_epoch"]

@@ -1,0 +1,128 @@
+"""The run as it runs: what one of the script's epochs costs whole, its validation, callbacks and progress output
+included, not only its training steps.
+
+A user's epoch is training, then the validation the script asks for (``validation_data`` / ``validation_split``, every
+``validation_freq`` epochs), the callbacks' work and the progress output, and on TensorFlow a new input iterator at
+each epoch start. Backends differ in all of these: Keras on JAX and torch runs async-safe batch-end callbacks on a
+thread pool, TensorFlow never does, and only TensorFlow's tf.data iterators stall at epoch starts. A trial that timed
+training steps alone read JAX at 0.82x on an MLP that ran 1.53x whole.
+
+Two ways to measure, by how long an epoch takes:
+- **epochs**: short epochs run whole, as the script runs them (its own fit arguments, its callbacks and verbose, with
+  more epochs), and each later cycle of ``validation_freq`` epochs (as many as span a measurement's seconds) gives
+  one figure: steps of training per second of the whole cycle. The first epoch traces and is not counted.
+- **steps**: epochs too long to run several of: the training rate measured in steps (with the script's callbacks and
+  verbose attached), plus the validation the script runs per epoch, timed in a short fit of two epochs (the second's
+  validation: the first traces). The iterator's epoch-start stall is not in this figure.
+
+The pure functions here turn recorded event times into figures, so the arithmetic is tested on given times.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .compare import median
+
+#: the fit arguments that add to training what a user's epoch costs
+EXTRAS = ("validation_data", "validation_split", "validation_freq", "validation_steps", "validation_batch_size",
+          "callbacks", "verbose")
+#: whole epochs are run where the warm epoch and three cycles take at most this many times a measurement's seconds
+EPOCH_SPAN = 10
+
+
+def extras(fit_args: dict) -> dict:
+    """The script's validation, callbacks (a new list, the same objects) and verbose, as its fit call passes them."""
+    out = {k: fit_args[k] for k in EXTRAS if fit_args.get(k) is not None}
+    out["callbacks"] = list(out.get("callbacks") or [])
+    out.setdefault("verbose", "auto")
+    return out
+
+
+def validates(fit_args: dict) -> bool:
+    return fit_args.get("validation_data") is not None or bool(fit_args.get("validation_split"))
+
+
+def cycle(fit_args: dict) -> int:
+    """Epochs from one validation to the next (``validation_freq`` as an int; a list of epochs counts as 1)."""
+    f = fit_args.get("validation_freq", 1)
+    return f if isinstance(f, int) and not isinstance(f, bool) and f >= 1 else 1
+
+
+def epoch_rates(events, steps: int, per: int = 1) -> list[float]:
+    """Steps/s of whole epochs: one figure per cycle of ``per`` epochs after the first epoch (which traces), each
+    ``per * steps`` training steps over the seconds from the end of the epoch before the cycle to the end of its last.
+    ``events``: (time, kind) as the Steps callback records them."""
+    ends = [t for t, kind in events if kind == "epoch_end"]
+    out, i = [], 1
+    while i + per - 1 < len(ends):
+        took = ends[i + per - 1] - ends[i - 1]
+        if took > 0:
+            out.append(per * steps / took)
+        i += per
+    return out
+
+
+def validation_seconds(events) -> list[float]:
+    """Seconds of each validation pass but the first (which traces the test function)."""
+    begins = [t for t, kind in events if kind == "test_begin"]
+    ends = [t for t, kind in events if kind == "test_end"]
+    return [e - b for b, e in zip(begins, ends)][1:]
+
+
+def overhead(whole_rate: float, train_rate: float, steps: int) -> float:
+    """Seconds an epoch of ``steps`` costs beyond its training steps: at ``whole_rate`` (whole epochs) against
+    ``train_rate`` (steps alone); never below 0."""
+    return max(0.0, steps / whole_rate - steps / train_rate)
+
+
+def with_overhead(train_rate: float, steps: int, extra_s: float) -> float:
+    """Steps/s of whole epochs of ``steps`` steps at ``train_rate``, each ``extra_s`` seconds more."""
+    return steps / (steps / train_rate + extra_s)
+
+
+def gain_whole(train_rate: float, steps: int, extra_s: float, gain: float) -> float:
+    """What a gain ``gain`` in training steps/s makes of whole epochs: their rate after against before (the epoch's
+    other seconds stay as they are)."""
+    return with_overhead(train_rate * gain, steps, extra_s) / with_overhead(train_rate, steps, extra_s)
+
+
+def measure(model, fit, fit_args: dict, steps: int | None, train_runs: list, seconds: float, spe: int,
+            steps_callback) -> dict:
+    """The script's epochs as they run, in the process and configuration of the trial (see the module's doc).
+    ``fit_args``: the script's own fit call; ``steps``: its training steps an epoch; ``train_runs``: steps/s measured
+    in steps; ``steps_callback``: tuning.steps.Steps. Returns {"mode", "steps_per_s" (whole epochs), "overhead_s",
+    "validation_s", "epoch_train_s"}; mode None where nothing could be measured, with why."""
+    train = median(train_runs)
+    if not steps or not train:
+        return {"mode": None, "why": "no training rate or steps an epoch to start from"}
+    per = cycle(fit_args)
+    kw = {k: v for k, v in fit_args.items() if k not in ("epochs", "initial_epoch", "callbacks")}
+    own = extras(fit_args)["callbacks"]
+    kw["verbose"] = extras(fit_args)["verbose"]
+    epoch_train = steps / train
+    per *= max(1, math.ceil(seconds / (per * epoch_train)))  # each figure spans at least ``seconds`` of training
+    if (1 + 3 * per) * epoch_train <= EPOCH_SPAN * seconds:
+        marks = steps_callback(None, spe)
+        fit(model, **kw, epochs=1 + 3 * per, callbacks=[*own, marks])
+        rates = epoch_rates(marks.events, steps, per)
+        if rates:
+            return {"mode": "epochs", "steps_per_s": [round(r, 3) for r in rates],
+                    "overhead_s": round(overhead(median(rates), train, steps), 4),
+                    "validation_s": [round(v, 4) for v in validation_seconds(marks.events)],
+                    "epoch_train_s": round(epoch_train, 4)}
+        # the script's callbacks stopped training (EarlyStopping, TerminateOnNaN): measured in steps below
+    extra_s, vals = 0.0, []
+    if validates(fit_args):
+        m = max(spe, int(train * seconds / 4) // spe * spe)
+        marks = steps_callback(None, spe)
+        fit(model, **{**kw, "steps_per_epoch": m}, epochs=2, callbacks=[*own, marks])
+        vals = validation_seconds(marks.events)
+        extra_s = (median(vals) or 0.0) / cycle(fit_args)
+    return {"mode": "steps", "steps_per_s": [round(with_overhead(r, steps, extra_s), 3) for r in train_runs if r],
+            "overhead_s": round(extra_s, 4), "validation_s": [round(v, 4) for v in vals],
+            "epoch_train_s": round(epoch_train, 4)}
+
+
+__all__ = ["EXTRAS", "cycle", "epoch_rates", "extras", "gain_whole", "measure", "overhead", "validates",
+           "validation_seconds", "with_overhead"]

@@ -1,0 +1,110 @@
+"""The run as it runs: whole epochs with the script's validation, callbacks and verbose (tuning/as_run.py). The
+arithmetic on given event times; one real trial per backend for what the trial process does with them."""
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+from tune_helpers import ENV, script, trial
+from redline.tuning import as_run
+from redline.tuning.result import Candidate, TuneResult
+
+
+def events(epochs, train_s, val_s=0.0, val_every=1, first=5.0):
+    """Times as the Steps callback records them: ``epochs`` epochs of ``train_s`` training (the first ``first``),
+    validation of ``val_s`` every ``val_every`` epochs."""
+    t, out = 0.0, []
+    for e in range(epochs):
+        out.append((t, "epoch_begin"))
+        t += first if e == 0 else train_s
+        if val_s and e % val_every == 0:
+            out += [(t, "test_begin"), (t + val_s, "test_end")]
+            t += val_s
+        out.append((t, "epoch_end"))
+    return out
+
+
+def test_whole_epochs_count_validation_and_leave_out_the_first_epoch():
+    ev = events(4, train_s=1.0, val_s=0.25)
+    assert as_run.epoch_rates(ev, steps=100) == pytest.approx([80.0, 80.0, 80.0])  # 100 steps in 1.25 s
+    assert as_run.validation_seconds(ev) == pytest.approx([0.25, 0.25, 0.25])  # the first validation traces: left out
+    assert as_run.overhead(80.0, 100.0, 100) == pytest.approx(0.25)
+    assert as_run.overhead(120.0, 100.0, 100) == 0.0  # never below 0
+
+
+def test_a_validation_every_second_epoch_is_counted_once_per_cycle():
+    ev = events(7, train_s=1.0, val_s=1.0, val_every=2)  # validations after epochs 1, 3, 5, 7 (index 0, 2, 4, 6)
+    rates = as_run.epoch_rates(ev, steps=100, per=2)
+    assert rates == pytest.approx([200 / 3] * 3)  # each cycle: 2 epochs of training and one validation
+    assert as_run.cycle({"validation_freq": 2}) == 2 and as_run.cycle({}) == 1 and as_run.cycle({"validation_freq": [1, 5]}) == 1
+
+
+def test_a_gain_in_training_steps_counts_only_for_the_training_part_of_an_epoch():
+    assert as_run.with_overhead(100.0, 100, 1.0) == pytest.approx(50.0)
+    assert as_run.gain_whole(100.0, 100, 1.0, 2.0) == pytest.approx(2.0 / 1.5)  # 2 s an epoch -> 1.5 s
+    assert as_run.gain_whole(100.0, 100, 0.0, 2.0) == pytest.approx(2.0)
+    c = Candidate("p", runs=[50.0] * 3, train_runs=[100.0] * 3, overhead_s=[1.0], detail={"steps_in_epoch": 100})
+    assert c.whole(2.0) == pytest.approx(4 / 3)
+    assert Candidate("q", runs=[50.0] * 3).whole(2.0) == 2.0  # nothing beyond training measured: the gain as it is
+
+
+def test_the_predicted_ratio_scales_only_the_training_part():
+    default = Candidate("as written", runs=[40.0] * 3)
+    best = Candidate("backend jax", runs=[50.0] * 3, train_runs=[100.0] * 3, overhead_s=[1.0],
+                     detail={"steps_in_epoch": 100})
+    inner = [Candidate("default", runs=[100.0] * 3), Candidate("spe 4", runs=[200.0] * 3)]
+    r = TuneResult("s.py", [], 60, 1, default, [default, best], inner, best, inner[1], [], [])
+    assert r.ratio() == pytest.approx(50 / 40 * (4 / 3))  # not 50/40 * 2
+
+
+def test_the_script_s_extras_are_kept_and_its_callbacks_copied():
+    cbs = [object()]
+    got = as_run.extras({"callbacks": cbs, "validation_split": 0.2, "verbose": 2, "epochs": 3})
+    assert got == {"callbacks": cbs, "validation_split": 0.2, "verbose": 2} and got["callbacks"] is not cbs
+    assert as_run.extras({})["verbose"] == "auto"
+    assert as_run.validates({"validation_split": 0.2}) and not as_run.validates({"validation_split": 0.0})
+
+
+def test_the_training_part_of_a_validation_split_is_cut_as_keras_cuts_it():
+    from redline.tuning.measure import training_part
+
+    x, y = np.arange(100).reshape(50, 2), np.arange(50)
+    tx, ty, sw = training_part((x, y, None), 0.25)
+    assert len(tx) == len(ty) == 37 and sw is None and (tx == x[:37]).all()
+
+
+SPLIT = """
+import numpy as np
+import keras
+x = np.random.default_rng(0).random((640, 8), dtype=np.float32); y = x.sum(axis=1, keepdims=True)
+model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
+model.compile("adam", "mse")
+
+class Seen(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        print("SEEN", sorted(logs), flush=True)
+
+model.fit(x, y, batch_size=16, epochs=5, verbose=2, validation_split=0.25, callbacks=[Seen()])
+"""
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_a_trial_times_whole_epochs_with_the_script_s_validation_and_callbacks(tmp_path, backend):
+    if importlib.util.find_spec(backend) is None:
+        pytest.skip(f"{backend} is not installed")
+    from redline.tuning.search import Candidate as C, _absorb, run_trial
+
+    res = run_trial(script(tmp_path, SPLIT), [], C("x", {"KERAS_BACKEND": backend}),
+                    {**trial({"default": {"own": True}}, rounds=2), "as_run": True}, 180)
+    assert res["status"] == "ok", res
+    assert res["steps_in_epoch"] == 30  # 480 training samples of 640 under validation_split=0.25, batch 16
+    whole = res["as_run"]
+    assert whole["mode"] in ("epochs", "steps"), whole
+    assert len(whole["steps_per_s"]) >= 2 and min(whole["steps_per_s"]) > 0 and whole["overhead_s"] >= 0
+    assert whole["validation_s"] and min(whole["validation_s"]) > 0  # the script's validation ran, after the first
+    seen = [line for line in res["stdout"].splitlines() if line.startswith("SEEN")]
+    assert any("val_loss" in line for line in seen), res["stdout"][-1500:]  # its callback saw its validation
+    c = C("x")
+    _absorb(c, res)  # the figures of whole epochs are what the choice rests on; the training figures kept beside
+    assert c.runs == whole["steps_per_s"] and c.train_runs == res["candidates"]["default"]["steps_per_s"]
