@@ -77,7 +77,7 @@ def setup(repeats, prefix, scripts_nargs="*"):
 
 def main():
     a, env = setup(5, "redline-tune-bench-")
-    scripts = a.scripts or sorted(glob.glob(os.path.join(HERE, "scripts", "*.py")))
+    scripts = [os.path.abspath(s) for s in a.scripts] or sorted(glob.glob(os.path.join(HERE, "scripts", "*.py")))
     cache = env["XDG_CACHE_HOME"]
     redline = [sys.executable, "-m", "redline"]
     rows = []

@@ -42,9 +42,22 @@ def test_cache_key_staleness_and_corruption(tmp_path):
     assert why is None and entry["result"] == RESULT
     assert cache.lookup(s, ["--epochs", "4"], vm, env)[0] is None                     # other arguments: another key
     assert "another machine" in cache.lookup(s, ["--epochs", "3"], m.server_2s_64t(), env)[1]
-    with open(s, "a") as f:
-        f.write("# edited\n")
-    assert "the script changed" in cache.lookup(s, ["--epochs", "3"], vm, env)[1]
+    source = open(s).read()
+    for keeps in ("# edited\n", "print('more output')\n", '"""a note"""\n'):  # the same workload: the choice stands
+        with open(s, "a") as f:
+            f.write(keeps)
+        entry, why = cache.lookup(s, ["--epochs", "3"], vm, env)
+        assert why is None and "the choice stands" in entry["note"], keeps
+    for same, edit in (("epochs=2", "epochs=40"),
+                       ('model.compile("adam", "mse")', 'model.compile(keras.optimizers.SGD(), "mse")')):
+        with open(s, "w") as f:
+            f.write(source.replace(same, edit))
+        stands = cache.lookup(s, ["--epochs", "3"], vm, env)[1] is None
+        assert stands == (same == "epochs=2"), edit  # epochs keep the choice; another optimizer is another workload
+    for changed in ("batch_size=16", "Dense(16", '"mse"'):  # a batch, a model, a loss: stale
+        with open(s, "w") as f:
+            f.write(source.replace(changed, changed.replace("16", "64").replace("mse", "mae")))
+        assert "the script changed" in cache.lookup(s, ["--epochs", "3"], vm, env)[1], changed
     cache.save(s, [], vm, RESULT, env)
     with open(cache.entry_path(s, [], env), "w") as f:
         f.write("{not json")
@@ -84,6 +97,10 @@ def test_redline_run_applies_a_tuned_input_path(tmp_path):
     r = subprocess.run([sys.executable, "-m", "redline", "run", "--no-tuned", s], capture_output=True, text=True, env=env,
                        timeout=180)
     assert "STEPS 32" in r.stdout
+    with open(s, "a") as f:  # an edit that does not change the workload: the choice still applies, and run says why
+        f.write("# tried a longer run\nprint('done')\n")
+    r = subprocess.run([sys.executable, "-m", "redline", "run", s], capture_output=True, text=True, env=env, timeout=180)
+    assert "STEPS 16" in r.stdout and "the choice stands" in r.stderr, r.stderr[-2000:]
 
 
 # -- the command, end to end, and its bad input ----------------------------------------------------------------------

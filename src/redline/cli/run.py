@@ -111,6 +111,8 @@ def _apply_tuned(entry, args) -> None:
         when_imported("keras", lambda keras: compile_defaults.install(knobs, log=log))
         done.append("Model.compile defaults " + ", ".join(f"{k}={v!r}" for k, v in knobs.items())
                     + " (where the script passes none)")
+    if entry.get("note"):
+        log(f"redline: {entry['note']}")
     ratio = entry["result"]["chosen"].get("ratio")
     log(f"redline: applied the choice tuned {entry['tuned']}: {', '.join(done) or 'the script as written'}"
         + (f" (measured {ratio:.2f}x)" if ratio and done else "") + "; nothing else changed; --no-tuned ignores it")

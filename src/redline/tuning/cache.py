@@ -1,9 +1,10 @@
 """Tuned choices kept between runs, one file per script and arguments, under the user's cache directory.
 
 A choice is applied only while everything it was measured under still holds:
-the script's content, its arguments, the machine (CPU model, usable cores, ISA
-features, GPUs, driver) and the versions of Keras and its backends. Anything
-else is stale, and lookup() says which part changed.
+the script's workload as its code sets it (tuning/workload.py: comments, prints,
+epochs, learning rate and verbose may change), its arguments, the machine (CPU
+model, usable cores, ISA features, GPUs, driver) and the versions of Keras and
+its backends. Anything else is stale, and lookup() says which part changed.
 """
 
 from __future__ import annotations
@@ -30,9 +31,11 @@ def _sha(data: bytes) -> str:
 
 def script_facts(script: str, args) -> dict:
     path = os.path.abspath(script)
+    from .workload import fingerprint
+
     with open(path, "rb") as f:
-        content = _sha(f.read())
-    return {"path": path, "sha256": content, "args": list(args)}
+        data = f.read()
+    return {"path": path, "sha256": _sha(data), "workload": fingerprint(data), "args": list(args)}
 
 
 def machine_facts(snapshot) -> dict:
@@ -89,7 +92,11 @@ def lookup(script: str, args, snapshot, environ=os.environ) -> tuple[dict | None
         return None, "the saved choice was unreadable and was removed"
     now_script, now_machine = script_facts(script, args), machine_facts(snapshot)
     if entry["script"]["sha256"] != now_script["sha256"]:
-        return None, f"stale: the script changed since it was tuned ({entry['tuned']}); run `redline tune` again"
+        if entry["script"].get("workload") != now_script["workload"]:
+            return None, (f"stale: the script changed since it was tuned ({entry['tuned']}) beyond comments, prints, "
+                          "epochs, learning rate or verbose; run `redline tune` again")
+        entry["note"] = ("the script changed since it was tuned, in comments, prints, epochs, learning rate or verbose "
+                         "only: the choice stands")
     for key, what in (("cpu_model", "CPU"), ("usable_cpus", "usable CPUs"), ("features", "CPU features"),
                       ("gpus", "GPUs"), ("driver", "GPU driver")):
         if entry["machine"].get(key) != now_machine[key]:

@@ -13,6 +13,7 @@ and ends the process without training further.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import runpy
@@ -98,6 +99,7 @@ def main(argv=None) -> int:
         when_imported("tensorflow", lambda tf: parallel_maps(int(trial["parallel_map"])))
 
     pin = _watch_backend(bool(trial.get("force_backend")))
+    opener = io.open  # before the sandbox: the numerics check's shared weights live outside the user's folders
     if trial.get("sandbox"):  # the script's writes kept off the user's folders
         from .sandbox import install as sandbox
 
@@ -124,7 +126,7 @@ def main(argv=None) -> int:
                          "trace": traceback.format_exc()[-2000:]}, 3)
             _finish({"status": "ok", "kind": d.kind, "measure_s": round(time.perf_counter() - t0, 2)})
         try:
-            result = measure_fit(model, original_fit, kw, trial, compiles, log)
+            result = measure_fit(model, original_fit, kw, trial, compiles, log, opener=opener)
         except Exception as exc:  # the measurement itself failed on this script: say so, with where
             _finish({"status": "failed", "stage": "measure", "error": f"{type(exc).__name__}: {exc}"[:500],
                      "trace": traceback.format_exc()[-2000:]}, 3)

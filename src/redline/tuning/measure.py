@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import NamedTuple
 
-from . import as_run
+from . import as_run, numerics
 from .steps import Steps, divisor_up_to, fit_shape, steps_in_epoch
 
 #: the compile arguments the in-process stage varies; a candidate names those it sets, the rest stay the script's own
@@ -53,7 +53,7 @@ def training_part(arrays, split: float):
     return keras.tree.map_structure(lambda a: None if a is None else a[:at], arrays)
 
 
-def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log) -> dict:
+def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=open) -> dict:
     """The in-process candidates, measured in interleaved rounds from the same state.
 
     Stage 1, where ``trial["inputs"]`` asks for it: the input as written against the rewrites that fit this kind
@@ -315,6 +315,15 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log) -> dict:
             except Exception as exc:  # noqa: BLE001  the figure in steps stands, and the result says why
                 out["as_run"] = {"mode": None, "why": f"{type(exc).__name__}: {exc}"[:300]}
                 log(f"  whole epochs not measured: {type(exc).__name__}: {str(exc)[:120]}")
+            finally:
+                keep.restore()
+        if trial.get("check") and into.get("default", {}).get("steps_per_s") and not late():
+            try:  # the loss after a few steps from the shared initial weights (tuning/numerics.py)
+                recompile({"own": True})
+                out["check"] = numerics.check(model, fit, feeds["as written"], spe_of({"own": True}), trial.get("weights"),
+                                              opener)
+            except Exception as exc:  # noqa: BLE001  no figure: the candidate is judged on speed alone, and the result says why
+                out["check"] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
             finally:
                 keep.restore()
         if trial.get("ladder"):

@@ -21,6 +21,7 @@ class Candidate:
     advice: str | None = None  # it changes what the script chose itself: measured and shown, never applied (and why)
     train_runs: list = field(default_factory=list)  # steps/s of training steps alone, where runs are of whole epochs
     overhead_s: list = field(default_factory=list)  # per trial process: an epoch's seconds beyond its training steps
+    losses: list = field(default_factory=list)  # per trial process: the loss after the numerics check's steps
 
     def whole(self, gain: float) -> float:
         """What a gain in training steps/s (an input path, steps_per_execution) makes of this candidate's whole epochs:
@@ -97,7 +98,8 @@ class TuneResult:
         def c(x):
             return {"name": x.name, "why": x.why, "env": x.env, "steps_per_s": x.runs, "passes": x.passes, "median": x.median,
                     "spread": round(x.spread, 4), "error": x.error,
-                    **({"train_steps_per_s": x.train_runs, "overhead_s": x.overhead_s} if x.train_runs else {}), "dropped": x.dropped, "detail": x.detail,
+                    **({"train_steps_per_s": x.train_runs, "overhead_s": x.overhead_s} if x.train_runs else {}),
+                    **({"losses": x.losses} if x.losses else {}), "dropped": x.dropped, "detail": x.detail,
                     "advice": x.advice,
                     **({"input": x.trial["input"]} if x.trial.get("input") else {})}
         return {"schema": "redline.tune/1", "script": self.script, "args": self.args, "status": self.status,

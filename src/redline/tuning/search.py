@@ -20,6 +20,7 @@ from ..detection.runtime import missing_packages
 from ..errors import UsageError
 from .compare import beats, median
 from .confirm import confirm
+from .numerics import judge
 from .result import Candidate, TuneResult
 from .trials import run_trial
 
@@ -120,10 +121,13 @@ def _absorb(cand: Candidate, res: dict) -> None:
         cand.overhead_s.append(whole["overhead_s"])
         runs = whole["steps_per_s"]
     cand.runs.extend(runs)
+    if (res.get("check") or {}).get("loss") is not None:
+        cand.losses.append(res["check"]["loss"])
+        cand.detail["check_steps"] = res["check"]["steps"]
     if runs:
         cand.passes.append(round(median(runs), 3))
-    cand.detail = {k: res.get(k) for k in ("backend", "steps_in_epoch", "batch_size", "data", "setup_s", "measure_s",
-                                           "pinned_backend", "pinned_at", "script_compile")}
+    cand.detail = {**{k: v for k, v in cand.detail.items() if k == "check_steps"}, **{k: res.get(k) for k in ("backend", "steps_in_epoch", "batch_size", "data", "setup_s", "measure_s",
+                                           "pinned_backend", "pinned_at", "script_compile")}}
 
 
 def tune(script: str, args=(), *, budget_s: float | None = 180, allow=(), snapshot=None, seconds: float = 0.8,
@@ -172,7 +176,8 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
     budget_s = AUTO_FIRST if auto else budget_s
     left = lambda: budget_s - 2 - (time.perf_counter() - started)  # noqa: E731  (2 s kept for the result)
     base_trial = {"candidates": {"default": {"own": True}}, "rounds": 3, "seconds": seconds, "as_run": True,
-                  **({"sandbox_root": sandbox_root} if sandbox_root else {})}
+                  "check": True, **({"sandbox_root": sandbox_root,  # the first trial's initial weights, shared
+                                     "weights": os.path.join(sandbox_root, "initial-weights.npz")} if sandbox_root else {})}
 
     default = Candidate("as written")
     progress("trial 1: the script as written")
@@ -233,6 +238,10 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
             for c in live:
                 if top is not None and c.median and not c.error and c.median < PRUNE * top.median:
                     c.dropped = f"{c.median / top.median:.2f}x '{top.name}' in its first trial process: not measured again"
+    for c in procs[1:]:  # learns the same: a candidate whose loss leaves the script's own band is dropped, with figures
+        why = judge(default.losses, c.losses, default.detail.get("check_steps"))
+        if why and not c.error:
+            c.error = f"learns differently: {why}"
     best = choose(default, [c for c in procs[1:] if not c.advice])
     reasons, advice = list(sizing), []
     if complete:  # the whole script must still finish under a choice that needs its own process
@@ -264,7 +273,7 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
         progress(f"trial: the input path, then steps_per_execution 2, 4, 8, ... until the gain flattens, and jit_compile, "
                  f"in '{best.name}'")
         res = run_trial(script, args, Candidate(best.name, best.env, dict(best.trial)),
-                        {**base_trial, "candidates": cands, "ladder": ladder, "as_run": False,
+                        {**base_trial, "candidates": cands, "ladder": ladder, "as_run": False, "check": False,
                          "inputs": {"allow": list(allow), "usable": snapshot.cpu.usable}}, left())
         if res.get("status") != "ok":
             not_measured.append(f"the input path / steps_per_execution / jit_compile: {res.get('error')}")

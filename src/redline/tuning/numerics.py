@@ -1,0 +1,72 @@
+"""Learns the same: the loss a configuration reaches after the same few steps, from the same initial weights, against
+what the script as written reaches in its own trial processes.
+
+Inside a trial (``check``): the model's weights are set to those the first trial of the script as written saved (where
+the model has the same weights' shapes), the random seed is fixed, and ``STEPS`` steps run in the script's order
+(arrays unshuffled), with its compile arguments; the loss after them is the figure. A backend, oneDNN, threads, a
+parallel map or a precision may change the numerics: rounding, the order of reductions, random streams (dropout
+masks differ between backends even under one seed). So a candidate is dropped only where its loss is not a number,
+or lies outside the as-written losses widened by their own spread and by ``TOL`` of their size (``judge``): the guard
+catches a configuration that does not learn, not one that rounds differently.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .compare import median
+
+#: steps of the check; a candidate's loss may differ from the script's own by this share of it, beyond their spread
+STEPS, TOL = 20, 0.25
+
+
+def check(model, fit, feed, spe: int, weights_path: str | None, opener) -> dict:
+    """In a trial: the loss after STEPS steps (a whole number of executions) from the shared initial weights. The
+    first trial to get here with ``weights_path`` absent saves its own (``opener``: the ``open`` from before the
+    sandbox, so the file lands where the next trial reads it)."""
+    import keras
+    import numpy as np
+
+    source = "own"
+    if weights_path:
+        try:
+            with opener(weights_path, "rb") as f:
+                data = np.load(f)
+                saved = [data[f"arr_{i}"] for i in range(len(data.files))]
+            now = model.get_weights()
+            if len(saved) == len(now) and all(a.shape == b.shape for a, b in zip(saved, now)):
+                model.set_weights(saved)
+                source = "shared"
+        except FileNotFoundError:
+            with opener(weights_path, "wb") as f:
+                np.savez(f, *model.get_weights())
+            source = "saved"
+    keras.utils.set_random_seed(0)
+    steps = max(spe, STEPS - STEPS % spe)
+    if feed.cap:
+        steps = min(steps, max(spe, feed.cap - feed.cap % spe))
+    kwargs = {**feed.kwargs, **({"shuffle": False} if feed.batch_size else {})}
+    history = fit(model, feed.x, feed.y, batch_size=feed.batch_size, epochs=1, steps_per_epoch=steps, verbose=0,
+                  **kwargs)
+    loss = (history.history.get("loss") or [float("nan")])[-1]
+    return {"loss": float(loss), "steps": steps, "weights": source}
+
+
+def judge(as_written: list, losses: list, steps: int | None = None) -> str | None:
+    """Why a candidate with ``losses`` does not learn as the script does (its own ``as_written`` losses), or None."""
+    after = f"after {steps} steps " if steps else ""
+    base = [v for v in as_written if math.isfinite(v)]
+    bad = [v for v in losses if not math.isfinite(v)]
+    if bad and base:
+        return f"its loss {after}was {bad[0]} where the script as written reached {median(base):.4g}"
+    if not base or not losses or bad:
+        return None  # nothing to compare with (the script itself gives no finite loss)
+    lo, hi, m = min(base), max(base), median(losses)
+    width = max(hi - lo, TOL * max(abs(lo), abs(hi)))
+    if lo - width <= m <= hi + width:
+        return None
+    return (f"its loss {after}was {m:.4g}, outside {lo - width:.4g} to {hi + width:.4g} (the script as written reached "
+            f"{lo:.4g} to {hi:.4g} in its own trial processes, widened by {width:.3g})")
+
+
+__all__ = ["STEPS", "TOL", "check", "judge"]
