@@ -15,17 +15,16 @@ import tempfile
 import time
 from typing import Callable
 
-from ..data.rewrite import describe
 from ..detection.runtime import missing_packages
 from ..errors import UsageError
-from .compare import beats, median
+from .compare import median
 from .confirm import confirm
+from .choose import MIN_RUNS, better, choose
+from .inprocess import SPE_FLATTENS, inprocess_stage
 from .numerics import judge
 from .result import Candidate, TuneResult
 from .trials import run_trial
 
-#: spe ladder: stop doubling when a step gains less than this.
-SPE_FLATTENS = 0.05
 ALLOWABLE = ("precision", "batch", "order")
 #: trial processes per per-process candidate (each measures base_trial["rounds"] rounds), and the share of the best
 #: median below which a candidate is not measured after its first process.
@@ -36,24 +35,6 @@ RESERVE = 0.4
 #: --budget auto: this share of the training the script's first fit is predicted to take as written, at least AUTO_MIN
 #: seconds; the first trial (which makes the prediction) may take up to AUTO_FIRST seconds.
 AUTO_SHARE, AUTO_MIN, AUTO_FIRST = 0.05, 30.0, 300.0
-
-
-#: a candidate is chosen only on at least this many measurements (a spread of two says little)
-MIN_RUNS = 3
-
-
-def better(cand: Candidate, default: Candidate) -> bool:
-    """cand, measured at least MIN_RUNS times, beats default by more than both measured spreads (Candidate.spread)
-    and MIN_GAIN."""
-    return not cand.error and len(cand.runs) >= MIN_RUNS and beats(cand.figures, default.figures,
-                                                                   (cand.spread, default.spread))
-
-
-def choose(default: Candidate, others) -> Candidate:
-    """The fastest (median) of the candidates that beat the default by more than the spread measured for both;
-    the default where none does. Never slower than the default, and not stopped at the first plateau of a ladder."""
-    eligible = [c for c in others if better(c, default)]
-    return max(eligible, key=lambda c: c.median) if eligible else default
 
 
 def process_candidates(snapshot, backend: str, allow, pinned: str | None = None) -> list[Candidate]:
@@ -260,79 +241,13 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
     else:
         reasons.append(f"{best.name}: {best.median:,.1f} steps/s against {default.median:,.1f} as written "
                        f"({best.median / default.median:.2f}x; spreads {best.spread:.0%} and {default.spread:.0%})")
-    # in-process knobs inside the best process
-    inprocess, chosen_knobs, inputs, chosen_input = [], None, [], None
-    backend_best = best.detail.get("backend") or backend
-    if left() < per_trial:
-        not_measured.append("steps_per_execution / jit_compile: the budget ran out")
-    else:
-        cands = {"default": {"own": True}}
-        if backend_best == "tensorflow":  # Keras' "auto" leaves XLA off for TensorFlow on CPU: measure it
-            cands["jit"] = {"jit_compile": True}
-        ladder = {"try_jit": backend_best == "tensorflow", "flattens": SPE_FLATTENS}
-        progress(f"trial: the input path, then steps_per_execution 2, 4, 8, ... until the gain flattens, and jit_compile, "
-                 f"in '{best.name}'")
-        res = run_trial(script, args, Candidate(best.name, best.env, dict(best.trial)),
-                        {**base_trial, "candidates": cands, "ladder": ladder, "as_run": False, "check": False,
-                         "inputs": {"allow": list(allow), "usable": snapshot.cpu.usable}}, left())
-        if res.get("status") != "ok":
-            not_measured.append(f"the input path / steps_per_execution / jit_compile: {res.get('error')}")
-        else:
-            not_measured += res.get("not_measured", [])
-            found = res.get("inputs", {})
-            for name in sorted(found, key=lambda n: n != "as written"):  # "as written" first: the reference
-                r = found[name]
-                c = Candidate(name, trial={"input": r.get("spec")}, runs=list(r.get("steps_per_s", [])), error=r.get("error"),
-                              why=describe(r["spec"]) if r.get("spec") else "the input as the script builds it")
-                inputs.append(c)
-            if inputs and inputs[0].name != "as written":  # no rewrite applied to this fit call: nothing was compared
-                reasons.append("the input path: " + "; ".join(f"{c.name}: {c.error}" for c in inputs if c.error))
-            elif inputs:
-                as_written = inputs[0]
-                chosen_input = next((c for c in inputs if c.name == res.get("input_chosen")), None)
-                if chosen_input is not None:
-                    reasons.append(f"{chosen_input.name}: {chosen_input.median:,.1f} against {as_written.median:,.1f} "
-                                   f"steps/s with the input as written ({chosen_input.median / as_written.median:.2f}x)")
-                elif res.get("input_note"):
-                    reasons.append(f"the input path: {res['input_note']}")
-                else:
-                    reasons.append("the input path: no rewrite beat the input as written by more than the spread measured")
-            names = list(cands) + [n for n in res["candidates"] if n not in cands]
-            own = res.get("script_compile") or {}
-            for name in names:
-                r = res["candidates"].get(name, {})
-                knobs = r.get("knobs") if "knobs" in r else _knobs_of(cands.get(name) or _spec_of(name))
-                changed = {k: v for k, v in knobs.items() if k in own and own[k] != v}
-                c = Candidate(name, trial={"knobs": knobs}, runs=list(r.get("steps_per_s", [])), error=r.get("error"),
-                              dropped=r.get("dropped"),
-                              advice=("the script passes " + ", ".join(f"{k}={own[k]!r}" for k in changed)
-                                      + " to Model.compile itself: change it there to use "
-                                      + ", ".join(f"{k}={v!r}" for k, v in changed.items())) if changed else None)
-                inprocess.append(c)
-            if res.get("ladder"):
-                reasons.append("steps_per_execution ladder (calibration steps/s): "
-                               + ", ".join(f"{s}: {r:,.1f}" for s, r in res["ladder"])
-                               + f" - stopped after three doublings in a row gained less than {SPE_FLATTENS:.0%}, or at an "
-                               "epoch's steps; every step measured was then compared on medians")
-            inner_default = inprocess[0]
-            win = choose(inner_default, [c for c in inprocess[1:] if not c.advice])
-            adv = choose(inner_default, [c for c in inprocess[1:] if c.advice])
-            if adv is not inner_default and (win is inner_default or adv.median > win.median):
-                advice.append(f"{adv.name}: {adv.median:,.1f} against {inner_default.median:,.1f} steps/s "
-                              f"({adv.median / inner_default.median:.2f}x); {adv.advice}")
-            # the in-process default is the per-process winner's own configuration where no input rewrite was chosen,
-            # measured the same way (runs of the same shape): the two must agree for the stage's gains to predict the run
-            outside = Candidate(best.name, runs=best.train_runs or best.runs)  # training steps alone, as measured inside
-            off = _disagree(inner_default, outside) if chosen_input is None and inner_default.runs and outside.runs else None
-            if win is not inner_default and off:
-                reasons.append(f"steps_per_execution / jit_compile: not chosen, because {off}")
-            elif win is not inner_default:
-                chosen_knobs = win
-                reasons.append(f"{win.name}: {win.median:,.1f} against {inner_default.median:,.1f} steps/s with the script's "
-                               f"own compile arguments ({win.median / inner_default.median:.2f}x)")
-            else:
-                reasons.append("steps_per_execution / jit_compile: no candidate beat the script's own compile arguments "
-                               "by more than the spread measured; they stay")
+    # in-process knobs inside the best process (tuning/inprocess.py)
+    stage = inprocess_stage(lambda cand, extra, timeout: run_trial(script, args, cand, {**base_trial, **extra}, timeout),
+                            best, backend, snapshot.cpu.usable, allow, left, per_trial, progress)
+    inprocess, chosen_knobs, inputs, chosen_input = stage.inprocess, stage.chosen_knobs, stage.inputs, stage.chosen_input
+    reasons += stage.reasons
+    advice += stage.advice
+    not_measured += stage.not_measured
     return TuneResult(script=script, args=args, budget_s=budget_s, elapsed_s=time.perf_counter() - started,
                       default=default, processes=procs, inprocess=inprocess, chosen_process=best,
                       chosen_knobs=chosen_knobs, reasons=reasons, not_measured=not_measured,
@@ -340,26 +255,5 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
                       training_s=training_s)
 
 
-def _disagree(inside: Candidate, outside: Candidate) -> str | None:
-    """Why the in-process stage's figure of the best process's own configuration cannot be trusted (it disagrees with
-    the per-process figure of the same configuration beyond both spreads, and by more than 15%), or None."""
-    a, b = inside.median, outside.median
-    allowed = 1 + max(0.15, inside.spread, outside.spread)
-    if a and b and not (1 / allowed <= a / b <= allowed):
-        return (f"the in-process stage read the same configuration at {a:,.1f} steps/s where its own trial processes "
-                f"read {b:,.1f} ({a / b:.2f}x, beyond the spread of either): its gains would not predict the run")
-    return None
-
-
-def _spec_of(name: str) -> dict:
-    """The knobs of a ladder candidate from its name: "spe 16" or "spe 16 + jit" (where the trial reported none)."""
-    spe = int(name.split()[1])
-    return {"steps_per_execution": spe, **({"jit_compile": True} if name.endswith("+ jit") else {})}
-
-
-def _knobs_of(cand: dict) -> dict:
-    """The compile arguments a candidate sets itself (none for the script's own)."""
-    return {} if cand.get("own") else {k: cand[k] for k in ("steps_per_execution", "jit_compile") if k in cand}
-
-
-__all__ = ["ALLOWABLE", "Candidate", "ScriptProblem", "TuneResult", "better", "choose", "process_candidates", "run_trial", "tune"]
+__all__ = ["ALLOWABLE", "MIN_RUNS", "SPE_FLATTENS", "Candidate", "ScriptProblem", "TuneResult", "better", "choose",
+           "process_candidates", "run_trial", "tune"]

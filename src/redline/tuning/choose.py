@@ -1,0 +1,27 @@
+"""When a measured candidate is chosen over the default: on enough measurements, beyond the spread of both."""
+
+from __future__ import annotations
+
+from .compare import beats
+from .result import Candidate
+
+
+#: a candidate is chosen only on at least this many measurements (a spread of two says little)
+MIN_RUNS = 3
+
+
+def better(cand: Candidate, default: Candidate) -> bool:
+    """cand, measured at least MIN_RUNS times, beats default by more than both measured spreads (Candidate.spread)
+    and MIN_GAIN."""
+    return not cand.error and len(cand.runs) >= MIN_RUNS and beats(cand.figures, default.figures,
+                                                                   (cand.spread, default.spread))
+
+
+def choose(default: Candidate, others) -> Candidate:
+    """The fastest (median) of the candidates that beat the default by more than the spread measured for both;
+    the default where none does. Never slower than the default, and not stopped at the first plateau of a ladder."""
+    eligible = [c for c in others if better(c, default)]
+    return max(eligible, key=lambda c: c.median) if eligible else default
+
+
+__all__ = ["MIN_RUNS", "better", "choose"]

@@ -1,0 +1,143 @@
+"""The in-process stage of tune: the input path, steps_per_execution and jit_compile, measured inside one trial process
+of the per-process winner, read into candidates and a choice.
+
+The stage's figure of the winner's own configuration (its "default") must agree with the winner's trial processes,
+measured the same way (training steps alone): otherwise its gains would not predict the run. Where they disagree
+beyond the spread of either, the stage is measured once more, budget permitting, before anything is chosen; where the
+second measurement disagrees as well, the script's own compile arguments stay and the result says why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..data.rewrite import describe
+from .choose import choose
+from .result import Candidate
+
+#: spe ladder: stop doubling when a step gains less than this.
+SPE_FLATTENS = 0.05
+
+
+@dataclass
+class Stage:
+    inprocess: list = field(default_factory=list)
+    inputs: list = field(default_factory=list)  # "as written" first
+    chosen_knobs: Candidate | None = None
+    chosen_input: Candidate | None = None
+    reasons: list = field(default_factory=list)
+    advice: list = field(default_factory=list)
+    not_measured: list = field(default_factory=list)
+
+
+def inprocess_stage(run, best: Candidate, backend: str, usable: int, allow, left, per_trial: float, progress) -> Stage:
+    """``run(candidate, trial settings, timeout)``: one trial process; ``best``: the per-process winner."""
+    stage = Stage()
+    backend_best = best.detail.get("backend") or backend
+    cands = {"default": {"own": True}}
+    if backend_best == "tensorflow":  # Keras' "auto" leaves XLA off for TensorFlow on CPU: measure it
+        cands["jit"] = {"jit_compile": True}
+    ladder = {"try_jit": backend_best == "tensorflow", "flattens": SPE_FLATTENS}
+    for attempt in (1, 2):
+        if left() < per_trial:
+            stage.not_measured.append("steps_per_execution / jit_compile: the budget ran out")
+            return stage
+        progress(f"trial: the input path, then steps_per_execution 2, 4, 8, ... until the gain flattens, and "
+                 f"jit_compile, in '{best.name}'" + (" (again)" if attempt == 2 else ""))
+        res = run(Candidate(best.name, best.env, dict(best.trial)),
+                  {"candidates": cands, "ladder": ladder, "as_run": False, "check": False,
+                   "inputs": {"allow": list(allow), "usable": usable}}, left())
+        if res.get("status") != "ok":
+            stage.not_measured.append(f"the input path / steps_per_execution / jit_compile: {res.get('error')}")
+            return stage
+        read = _read(res, cands)
+        # the stage's default is the winner's own configuration where no input rewrite was chosen, measured the same way
+        outside = Candidate(best.name, runs=best.train_runs or best.runs)  # training steps alone, as measured inside
+        inner = read.inprocess[0]
+        off = _disagree(inner, outside) if read.chosen_input is None and inner.runs and outside.runs else None
+        win = choose(inner, [c for c in read.inprocess[1:] if not c.advice])
+        if off and win is not inner and attempt == 1 and left() >= per_trial:
+            stage.reasons.append(f"the in-process stage was measured again: {off}")
+            continue
+        break
+    stage.inprocess, stage.inputs, stage.chosen_input = read.inprocess, read.inputs, read.chosen_input
+    stage.reasons += read.reasons
+    stage.not_measured += read.not_measured
+    adv = choose(inner, [c for c in read.inprocess[1:] if c.advice])
+    if adv is not inner and (win is inner or adv.median > win.median):
+        stage.advice.append(f"{adv.name}: {adv.median:,.1f} against {inner.median:,.1f} steps/s "
+                            f"({adv.median / inner.median:.2f}x); {adv.advice}")
+    if win is not inner and off:
+        stage.reasons.append(f"steps_per_execution / jit_compile: not chosen, because {off}")
+    elif win is not inner:
+        stage.chosen_knobs = win
+        stage.reasons.append(f"{win.name}: {win.median:,.1f} against {inner.median:,.1f} steps/s with the script's "
+                             f"own compile arguments ({win.median / inner.median:.2f}x)")
+    else:
+        stage.reasons.append("steps_per_execution / jit_compile: no candidate beat the script's own compile arguments "
+                             "by more than the spread measured; they stay")
+    return stage
+
+
+def _read(res: dict, cands: dict) -> Stage:
+    """One in-process trial's result as candidates: the inputs (the rewrite it chose, if any) and the knobs."""
+    out = Stage(not_measured=list(res.get("not_measured", [])))
+    found = res.get("inputs", {})
+    for name in sorted(found, key=lambda n: n != "as written"):  # "as written" first: the reference
+        r = found[name]
+        out.inputs.append(Candidate(name, trial={"input": r.get("spec")}, runs=list(r.get("steps_per_s", [])),
+                                    error=r.get("error"),
+                                    why=describe(r["spec"]) if r.get("spec") else "the input as the script builds it"))
+    if out.inputs and out.inputs[0].name != "as written":  # no rewrite applied to this fit call: nothing was compared
+        out.reasons.append("the input path: " + "; ".join(f"{c.name}: {c.error}" for c in out.inputs if c.error))
+    elif out.inputs:
+        as_written = out.inputs[0]
+        out.chosen_input = next((c for c in out.inputs if c.name == res.get("input_chosen")), None)
+        if out.chosen_input is not None:
+            c = out.chosen_input
+            out.reasons.append(f"{c.name}: {c.median:,.1f} against {as_written.median:,.1f} steps/s with the input as "
+                               f"written ({c.median / as_written.median:.2f}x)")
+        elif res.get("input_note"):
+            out.reasons.append(f"the input path: {res['input_note']}")
+        else:
+            out.reasons.append("the input path: no rewrite beat the input as written by more than the spread measured")
+    own = res.get("script_compile") or {}
+    for name in list(cands) + [n for n in res["candidates"] if n not in cands]:
+        r = res["candidates"].get(name, {})
+        knobs = r.get("knobs") if "knobs" in r else _knobs_of(cands.get(name) or _spec_of(name))
+        changed = {k: v for k, v in knobs.items() if k in own and own[k] != v}
+        out.inprocess.append(Candidate(
+            name, trial={"knobs": knobs}, runs=list(r.get("steps_per_s", [])), error=r.get("error"), dropped=r.get("dropped"),
+            advice=("the script passes " + ", ".join(f"{k}={own[k]!r}" for k in changed) + " to Model.compile itself: "
+                    "change it there to use " + ", ".join(f"{k}={v!r}" for k, v in changed.items())) if changed else None))
+    if res.get("ladder"):
+        out.reasons.append("steps_per_execution ladder (calibration steps/s): "
+                           + ", ".join(f"{s}: {r:,.1f}" for s, r in res["ladder"])
+                           + f" - stopped after three doublings in a row gained less than {SPE_FLATTENS:.0%}, or at an "
+                           "epoch's steps; every step measured was then compared on medians")
+    return out
+
+
+def _disagree(inside: Candidate, outside: Candidate) -> str | None:
+    """Why the in-process stage's figure of the best process's own configuration cannot be trusted (it disagrees with
+    the per-process figure of the same configuration beyond both spreads, and by more than 15%), or None."""
+    a, b = inside.median, outside.median
+    allowed = 1 + max(0.15, inside.spread, outside.spread)
+    if a and b and not (1 / allowed <= a / b <= allowed):
+        return (f"the in-process stage read the same configuration at {a:,.1f} steps/s where its own trial processes "
+                f"read {b:,.1f} ({a / b:.2f}x, beyond the spread of either): its gains would not predict the run")
+    return None
+
+
+def _spec_of(name: str) -> dict:
+    """The knobs of a ladder candidate from its name: "spe 16" or "spe 16 + jit" (where the trial reported none)."""
+    spe = int(name.split()[1])
+    return {"steps_per_execution": spe, **({"jit_compile": True} if name.endswith("+ jit") else {})}
+
+
+def _knobs_of(cand: dict) -> dict:
+    """The compile arguments a candidate sets itself (none for the script's own)."""
+    return {} if cand.get("own") else {k: cand[k] for k in ("steps_per_execution", "jit_compile") if k in cand}
+
+
+__all__ = ["SPE_FLATTENS", "Stage", "inprocess_stage"]
