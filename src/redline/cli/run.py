@@ -18,6 +18,7 @@ from ..detection import detect
 from ..errors import UsageError
 from ..planning import AUTO, plan
 from ..reporting.text import plan_text, table
+from ..tuning.result import Choice
 from .common import add_plan_options, budget, plan_choices
 
 COMPILE_KNOBS = ("steps_per_execution", "jit_compile")  # applied only as Model.compile defaults
@@ -75,7 +76,7 @@ def _tuned(script, args, snapshot):
         say(f"redline: the tuned choice is not applied because you gave {', '.join('--' + g.replace('_', '-') for g in given)}:"
             " the plan runs with your settings instead")
         return None
-    env = entry["result"]["chosen"]["settings"].get("env", {})
+    env = Choice.from_dict(entry["result"]["chosen"]["settings"]).env
     clash = [f"{k}={os.environ[k]}" for k, v in env.items() if k in os.environ and os.environ[k] != v]
     if clash:
         tuned = ", ".join(f"{k}={v}" for k, v in env.items())
@@ -91,26 +92,18 @@ def _apply_tuned(entry, args) -> None:
     Model.compile defaults."""
     from ..applying.after_import import when_imported
 
-    settings = entry["result"]["chosen"]["settings"]
+    choice = Choice.from_dict(entry["result"]["chosen"]["settings"])
     log = (lambda msg: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr))
-    done = []
-    for var, value in settings.get("env", {}).items():
-        os.environ[var] = value
-        done.append(f"{var}={value}")
-    if settings.get("precision"):
-        when_imported("keras", lambda keras: keras.mixed_precision.set_global_policy(settings["precision"]))
-        done.append(f"precision {settings['precision']}")
-    if settings.get("parallel_map"):
-        when_imported("tensorflow", lambda tf: rewrite.parallel_maps(int(settings["parallel_map"])))
-        done.append(f"parallel Dataset.map ({settings['parallel_map']} calls, order kept)")
-    if settings.get("input"):
-        when_imported("keras", lambda keras: rewrite.install(settings["input"], log=log))
-        done.append(rewrite.describe(settings["input"]))
-    knobs = dict(settings.get("compile", {}))
-    if knobs:
-        when_imported("keras", lambda keras: compile_defaults.install(knobs, log=log))
-        done.append("Model.compile defaults " + ", ".join(f"{k}={v!r}" for k, v in knobs.items())
-                    + " (where the script passes none)")
+    os.environ.update(choice.env)
+    if choice.precision:
+        when_imported("keras", lambda keras: keras.mixed_precision.set_global_policy(choice.precision))
+    if choice.parallel_map:
+        when_imported("tensorflow", lambda tf: rewrite.parallel_maps(int(choice.parallel_map)))
+    if choice.input:
+        when_imported("keras", lambda keras: rewrite.install(choice.input, log=log))
+    if choice.compile:
+        when_imported("keras", lambda keras: compile_defaults.install(dict(choice.compile), log=log))
+    done = choice.parts()  # what was applied, in the words tune used
     if entry.get("note"):
         log(f"redline: {entry['note']}")
     ratio = entry["result"]["chosen"].get("ratio")

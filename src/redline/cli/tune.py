@@ -8,7 +8,6 @@ import json
 import os
 import sys
 
-from ..data.rewrite import describe
 from ..errors import UsageError
 from ..outputs import check_output, is_tune_results
 from ..reporting.text import table
@@ -74,12 +73,7 @@ def _rows(result) -> list:
 def text(result) -> str:
     out = [table(_rows(result), ("stage", "candidate", "steps/s median (range of rounds)", "ratio", "")),
            "", "Choice:"]
-    choice = result.choice()
-    parts = [f"{k}={v}" for k, v in choice["env"].items()] + [f"{k}={v!r}" for k, v in choice["compile"].items()]
-    if choice.get("parallel_map"):
-        parts.append(f"parallel Dataset.map ({choice['parallel_map']} calls, order kept)")
-    if choice.get("input"):
-        parts.append(describe(choice["input"]))
+    parts = result.chosen().parts()
     ratio = result.ratio()
     out.append("  " + (", ".join(parts) if parts else "the script as written: nothing measured beat it beyond the noise")
                + (f"   ({ratio:.2f}x the script as written, measured)" if ratio and parts else ""))

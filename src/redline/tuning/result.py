@@ -51,6 +51,44 @@ class Candidate:
         return max(spread(self.figures), spread(self.runs))
 
 
+@dataclass(frozen=True)
+class Choice:
+    """Exactly what `redline run` applies for a tuned script, and nothing else: the chosen trial process's environment
+    variables, its precision policy and parallel maps, the input path and the Model.compile defaults chosen in it.
+    Saved as a dict (``to_dict``) in the tuned-choice file and read back with ``from_dict``."""
+
+    env: dict = field(default_factory=dict)
+    parallel_map: int | None = None
+    precision: str | None = None
+    compile: dict = field(default_factory=dict)
+    input: dict | None = None
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Choice":
+        return cls(env=dict(d.get("env") or {}), parallel_map=d.get("parallel_map"), precision=d.get("precision"),
+                   compile=dict(d.get("compile") or {}), input=d.get("input"))
+
+    def to_dict(self) -> dict:
+        return {"env": dict(self.env), "parallel_map": self.parallel_map, "precision": self.precision,
+                "compile": dict(self.compile), "input": self.input}
+
+    def parts(self) -> list:
+        """What it changes, in words, in the order run applies it; empty: the script as written."""
+        from ..data.rewrite import describe
+
+        out = [f"{k}={v}" for k, v in self.env.items()]
+        if self.precision:
+            out.append(f"precision {self.precision}")
+        if self.parallel_map:
+            out.append(f"parallel Dataset.map ({self.parallel_map} calls, order kept)")
+        if self.input:
+            out.append(describe(self.input))
+        if self.compile:
+            out.append("Model.compile defaults " + ", ".join(f"{k}={v!r}" for k, v in self.compile.items())
+                       + " (where the script passes none)")
+        return out
+
+
 @dataclass
 class TuneResult:
     script: str
@@ -72,13 +110,17 @@ class TuneResult:
     touched: list = field(default_factory=list)  # files in the user's folders that changed during tuning all the same
     training_s: float | None = None  # the first fit's training as written, predicted from the first trial
 
-    def choice(self) -> dict:
-        """What redline run applies: environment variables, Model.compile defaults, the input patch."""
-        env = dict(self.chosen_process.env)
+    def chosen(self) -> Choice:
+        """What redline run applies: the chosen process's settings, the input path and the compile knobs chosen in it."""
         trial = dict(self.chosen_process.trial)
-        knobs = dict(self.chosen_knobs.trial.get("knobs", {})) if self.chosen_knobs else {}
-        return {"env": env, "parallel_map": trial.get("parallel_map"), "precision": trial.get("precision"), "compile": knobs,
-                "input": self.chosen_input.trial["input"] if self.chosen_input else None}
+        return Choice(env=dict(self.chosen_process.env), parallel_map=trial.get("parallel_map"),
+                      precision=trial.get("precision"),
+                      compile=dict(self.chosen_knobs.trial.get("knobs", {})) if self.chosen_knobs else {},
+                      input=self.chosen_input.trial["input"] if self.chosen_input else None)
+
+    def choice(self) -> dict:
+        """chosen() as saved in the tuned-choice file."""
+        return self.chosen().to_dict()
 
     def ratio(self) -> float | None:
         base = self.default.median
@@ -113,4 +155,4 @@ class TuneResult:
                 "touched": self.touched, "training_s": self.training_s}
 
 
-__all__ = ["Candidate", "TuneResult"]
+__all__ = ["Candidate", "Choice", "TuneResult"]
