@@ -172,8 +172,10 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                 if feed.endless and cap % spe and "steps_per_execution" in knobs_of(cand):  # the script's own runs as it is
                     raise ValueError(f"steps_per_execution={spe} does not divide the {cap} steps of an epoch over endless "
                                      "data: every epoch would run more steps than the script's")
-                run(cand, max(2 * spe, min(8 * spe, cap)), spe)  # trace/compile and warm
-                n = max(4 * spe, 16)
+                # trace/compile and warm in 3 executions; their rate sizes the next run, so a step of a second costs
+                # seconds here, not a fixed count of steps
+                warm, _ = run(cand, 3 * spe, spe)
+                n = max(3 * spe, int(warm / feed.scale * span / 3) // spe * spe) if warm else max(4 * spe, 16)
                 rate, took = run(cand, n, spe)
                 while took < span / 3 and n < 10**7:  # grow until the timing is worth something
                     n *= 4
@@ -320,8 +322,9 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
         if trial.get("check") and into.get("default", {}).get("steps_per_s") and not late():
             try:  # the loss after a few steps from the shared initial weights (tuning/numerics.py)
                 recompile({"own": True})
+                steps = trial.get("check_steps") or numerics.steps_for(median(into["default"]["steps_per_s"]), seconds)
                 out["check"] = numerics.check(model, fit, feeds["as written"], spe_of({"own": True}), trial.get("weights"),
-                                              opener)
+                                              opener, steps)
             except Exception as exc:  # noqa: BLE001  no figure: the candidate is judged on speed alone, and the result says why
                 out["check"] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
             finally:

@@ -2,7 +2,8 @@
 what the script as written reaches in its own trial processes.
 
 Inside a trial (``check``): the model's weights are set to those the first trial of the script as written saved (where
-the model has the same weights' shapes), the random seed is fixed, and ``STEPS`` steps run in the script's order
+the model has the same weights' shapes), the random seed is fixed, and up to ``STEPS`` steps (as many in every trial
+of one tune: the first trial decides, fewer where steps are slow) run in the script's order
 (arrays unshuffled), with its compile arguments; the loss after them is the figure. A backend, oneDNN, threads, a
 parallel map or a precision may change the numerics: rounding, the order of reductions, random streams (dropout
 masks differ between backends even under one seed). So a candidate is dropped only where its loss is not a number,
@@ -20,8 +21,14 @@ from .compare import median
 STEPS, TOL = 20, 0.25
 
 
-def check(model, fit, feed, spe: int, weights_path: str | None, opener) -> dict:
-    """In a trial: the loss after STEPS steps (a whole number of executions) from the shared initial weights. The
+def steps_for(rate: float | None, seconds: float) -> int:
+    """The check's steps where the first trial decides them: STEPS, or fewer where steps are slow (about 2 x
+    ``seconds`` of them at ``rate``), at least 3. Every later trial of the same tune runs as many."""
+    return int(min(STEPS, max(3, (rate or 0.0) * 2 * seconds)))
+
+
+def check(model, fit, feed, spe: int, weights_path: str | None, opener, steps: int = STEPS) -> dict:
+    """In a trial: the loss after ``steps`` steps (a whole number of executions) from the shared initial weights. The
     first trial to get here with ``weights_path`` absent saves its own (``opener``: the ``open`` from before the
     sandbox, so the file lands where the next trial reads it)."""
     import keras
@@ -42,7 +49,7 @@ def check(model, fit, feed, spe: int, weights_path: str | None, opener) -> dict:
                 np.savez(f, *model.get_weights())
             source = "saved"
     keras.utils.set_random_seed(0)
-    steps = max(spe, STEPS - STEPS % spe)
+    steps = max(spe, steps - steps % spe)
     if feed.cap:
         steps = min(steps, max(spe, feed.cap - feed.cap % spe))
     kwargs = {**feed.kwargs, **({"shuffle": False} if feed.batch_size else {})}
@@ -69,4 +76,4 @@ def judge(as_written: list, losses: list, steps: int | None = None) -> str | Non
             f"{lo:.4g} to {hi:.4g} in its own trial processes, widened by {width:.3g})")
 
 
-__all__ = ["STEPS", "TOL", "check", "judge"]
+__all__ = ["STEPS", "TOL", "check", "judge", "steps_for"]

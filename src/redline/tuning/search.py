@@ -17,7 +17,7 @@ from typing import Callable
 
 from ..detection.runtime import missing_packages
 from ..errors import UsageError
-from .compare import median
+from .compare import MIN_GAIN, median
 from .confirm import confirm
 from .choose import MIN_RUNS, better, choose
 from .inprocess import SPE_FLATTENS, inprocess_stage
@@ -132,6 +132,29 @@ def tune(script: str, args=(), *, budget_s: float | None = 180, allow=(), snapsh
     return result
 
 
+def settled(default: Candidate, live) -> bool:
+    """True where no candidate still in the race needs another trial process: each is out (failed, dropped, or now
+    decisively behind the script as written: its median plus the spread of either under the default's, marked
+    dropped with its figures), and at most one is decisively ahead (it beats the default beyond the spread, in at
+    least 2 processes of each). Where two are ahead, which is faster still needs measuring."""
+    ahead = 0
+    for c in live:
+        if c.error or c.dropped:
+            continue
+        if not (c.median and default.median):
+            return False
+        need = max(MIN_GAIN, c.spread, default.spread)
+        if c.median * (1 + need) < default.median and len(c.runs) >= MIN_RUNS:
+            c.dropped = (f"decisively behind the script as written ({c.median:,.1f} against {default.median:,.1f} "
+                         f"steps/s, spreads {c.spread:.0%} and {default.spread:.0%}): not measured again")
+            continue
+        if better(c, default) and len(c.passes) >= 2 and len(default.passes) >= 2:
+            ahead += 1
+            continue
+        return False
+    return ahead <= 1
+
+
 def predicted_training(first: dict, default: Candidate) -> float | None:
     """Seconds the script's first fit trains as written: its epochs x steps an epoch / steps per second measured."""
     steps, epochs, rate = first.get("steps_in_epoch"), first.get("epochs") or 1, default.median
@@ -169,6 +192,8 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
         out = (first.get("stdout", "") + first.get("stderr", "")).strip().splitlines()[-8:]
         raise ScriptProblem(f"{script!r} cannot be tuned: {first['error']}" + (f" (last output: {' | '.join(out)[-300:]})" if out else ""))
     _absorb(default, first)
+    if (first.get("check") or {}).get("steps"):  # every trial checks its loss after as many steps as the first
+        base_trial["check_steps"] = first["check"]["steps"]
     if default.error:
         raise ScriptProblem(f"{script!r}: the trial of the script as written failed: {default.error[:300]}")
     training_s = predicted_training(first, default)
@@ -195,7 +220,7 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
             at = 1 + sum(c.name.startswith("backend ") for c in procs[1:])
             procs.insert(at, Candidate("parallel maps", trial={"parallel_map": snapshot.cpu.usable},
                                    why=f"the script's sequential Dataset.map calls run with {snapshot.cpu.usable} parallel calls, order kept"))
-    not_measured = []
+    not_measured, reasons_early = [], []
     # kept back for the in-process stage: one more trial process measuring the inputs and about 9 knob candidates
     reserve = min(per_trial + 12 * (base_trial["rounds"] + 3) * seconds * 1.5, RESERVE * budget_s)
     # the per-process candidates in PASSES passes, alternating with the default (forward, backward, forward, the default
@@ -203,6 +228,9 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
     # first pass a candidate clearly slower than the best so far is not measured again
     live = [c for c in procs[1:] if not c.error]
     for rep in range(PASSES):
+        if rep and settled(default, live):  # nothing left that another pass could decide: on to the next stage
+            reasons_early.append(f"the per-process candidates were decided after {rep} pass(es) of trial processes")
+            break
         order = [default, *live] if rep == 0 else [*reversed(live), default] if rep % 2 else [*live, default]
         for cand in order:
             if cand is default and rep == 0:
@@ -219,12 +247,14 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
             for c in live:
                 if top is not None and c.median and not c.error and c.median < PRUNE * top.median:
                     c.dropped = f"{c.median / top.median:.2f}x '{top.name}' in its first trial process: not measured again"
+    if settled(default, live) and live and not reasons_early:
+        reasons_early.append("the per-process candidates were decided")
     for c in procs[1:]:  # learns the same: a candidate whose loss leaves the script's own band is dropped, with figures
         why = judge(default.losses, c.losses, default.detail.get("check_steps"))
         if why and not c.error:
             c.error = f"learns differently: {why}"
     best = choose(default, [c for c in procs[1:] if not c.advice])
-    reasons, advice = list(sizing), []
+    reasons, advice = [*sizing, *reasons_early], []
     if complete:  # the whole script must still finish under a choice that needs its own process
         best, confirmed, unchecked = confirm(
             default, [c for c in procs[1:] if not c.advice], best, pick=lambda cands: choose(default, cands),

@@ -1,0 +1,53 @@
+"""Deciding sooner: the per-process passes stop once nothing is left that another trial process could decide."""
+
+import machines as m
+from redline.tuning.search import Candidate, settled
+
+
+def C(name, *passes, error=None):
+    """A candidate measured in ``passes`` trial processes of three rounds each (given as their medians)."""
+    runs = [r * f for r in passes for f in (0.99, 1.0, 1.01)]
+    return Candidate(name, runs=runs, passes=list(passes), error=error)
+
+
+def test_a_candidate_decisively_behind_is_dropped_with_its_figures():
+    default, slow = C("as written", 100.0), C("oneDNN off", 60.0)
+    assert settled(default, [slow]) and "decisively behind" in slow.dropped and "60.0" in slow.dropped
+
+
+def test_one_winner_ahead_in_two_processes_settles_it_but_not_in_one():
+    default, fast = C("as written", 100.0), C("backend jax", 200.0)
+    assert not settled(default, [fast])  # one process each: another pass still says something
+    default, fast = C("as written", 100.0, 101.0), C("backend jax", 200.0, 199.0)
+    assert settled(default, [fast]) and not fast.dropped
+
+
+def test_two_winners_or_one_within_the_noise_need_more_passes():
+    default = C("as written", 100.0, 101.0)
+    assert not settled(default, [C("backend jax", 200.0, 199.0), C("1 intra-op thread", 150.0, 151.0)])
+    assert not settled(default, [C("backend jax", 103.0, 102.0)])  # within MIN_GAIN: undecided
+    assert settled(default, [C("backend torch", error="torch is not installed")])
+
+
+def test_tune_stops_the_passes_once_settled_and_keeps_the_in_process_stage(monkeypatch):
+    from redline.tuning import search
+
+    rates = {"as written": 100.0, "backend jax": 300.0, "oneDNN on": 50.0, "1 intra-op thread": 60.0}
+    calls = []
+
+    def fake(script, args, cand, trial, timeout):
+        calls.append(("in-process" if "ladder" in trial else cand.name))
+        if "ladder" in trial:
+            return {"status": "ok", "candidates": {"default": {"steps_per_s": [300.0] * 3, "knobs": {}}}, "inputs": {},
+                    "not_measured": []}
+        r = rates.get(cand.name, 50.0)
+        return {"status": "ok", "candidates": {"default": {"steps_per_s": [r, r * 1.01, r * 0.99]}}, "data": "ndarray",
+                "backend": "jax" if cand.env.get("KERAS_BACKEND") == "jax" else "tensorflow"}
+
+    monkeypatch.setattr(search, "run_trial", fake)
+    result = search.tune("train.py", budget_s=600, snapshot=m.vm_2core(), complete=False)
+    assert result.chosen_process.name == "backend jax"
+    # pass 1: all; pass 2: jax and the default (the others were 0.5x-0.6x: dropped); no pass 3; then the stage
+    assert calls == ["as written", "backend jax", "oneDNN on", "1 intra-op thread", "backend jax", "as written",
+                     "in-process"], calls
+    assert any("decided after 2 pass" in r for r in result.reasons), result.reasons
