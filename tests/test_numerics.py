@@ -70,4 +70,4 @@ def test_trials_share_the_first_trial_s_initial_weights_and_agree(tmp_path):
     assert math.isfinite(first["check"]["loss"]) and first["check"]["steps"] == 20
     # the same weights, order and seed: two processes of the script as written lie in each other's band
     a, b = first["check"]["loss"], second["check"]["loss"]
-    assert judge([a], [b]) is None and abs(a - b) <= 1e-2 * max(1.0, abs(a)), (a, b)  # each keeps its own optimizer state
+    assert judge([a], [b]) is None and abs(a - b) <= 0.05 * max(1.0, abs(a)), (a, b)  # each keeps its own optimizer state
