@@ -51,3 +51,43 @@ def test_tune_stops_the_passes_once_settled_and_keeps_the_in_process_stage(monke
     assert calls == ["as written", "backend jax", "oneDNN on", "1 intra-op thread", "backend jax", "as written",
                      "in-process"], calls
     assert any("decided after 2 pass" in r for r in result.reasons), result.reasons
+
+
+def test_a_rival_far_behind_in_its_first_executions_stops_there_with_its_figure(monkeypatch):
+    from redline.tuning import search
+
+    bars = []
+
+    def fake(script, args, cand, trial, timeout):
+        bars.append(trial.get("behind_below"))
+        if "ladder" in trial:
+            return {"status": "ok", "candidates": {"default": {"steps_per_s": [1.0] * 3, "knobs": {}}}, "inputs": {},
+                    "not_measured": []}
+        if cand.name == "backend jax":  # what the harness reports where its warm-up ran under the bar
+            return {"status": "ok", "candidates": {"default": {"behind": 0.1, "bar": trial["behind_below"]}},
+                    "data": "ndarray", "backend": "jax"}
+        return {"status": "ok", "candidates": {"default": {"steps_per_s": [1.0, 1.01, 0.99]}}, "data": "ndarray",
+                "backend": "tensorflow"}
+
+    monkeypatch.setattr(search, "run_trial", fake)
+    result = search.tune("train.py", budget_s=600, snapshot=m.vm_2core(), complete=False)
+    jax = next(c for c in result.processes if c.name == "backend jax")
+    assert jax.dropped.startswith("decisively behind: 0.10") and not jax.runs and result.chosen_process is result.default
+    assert bars[0] is None and set(bars[1:4]) == {search.BEHIND * 1.0}  # the script as written is never cut short
+
+
+def test_the_trial_stops_a_rival_after_its_first_executions_where_it_runs_under_the_bar(tmp_path):
+    import importlib.util
+
+    import pytest
+
+    if importlib.util.find_spec("tensorflow") is None:
+        pytest.skip("TensorFlow is not installed")
+    from tune_helpers import TINY, script, trial
+    from redline.tuning.search import run_trial
+
+    s = script(tmp_path, TINY)
+    res = run_trial(s, [], Candidate("x"), {**trial({"default": {"own": True}}), "behind_below": 1e12}, 120)
+    assert res["status"] == "ok", res
+    default = res["candidates"]["default"]
+    assert default["behind"] > 0 and default["bar"] == 1e12 and "steps_per_s" not in default

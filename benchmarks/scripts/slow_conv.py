@@ -5,14 +5,14 @@ import keras
 from keras import layers
 
 rng = np.random.default_rng(4)
-images = rng.random((768, 128, 128, 3)).astype("float32")
+images = rng.random((768, 96, 96, 3)).astype("float32")
 labels = rng.integers(0, 10, size=768)
 
 augment = keras.Sequential([layers.RandomFlip("horizontal"), layers.RandomRotation(0.1)])
-inputs = keras.Input((128, 128, 3))
+inputs = keras.Input((96, 96, 3))
 h = augment(inputs)
 h = layers.Rescaling(1.0 / 255)(h)
-for filters in (64, 128, 256):
+for filters in (32, 64, 128):
     h = layers.Conv2D(filters, 3, padding="same", activation="relu")(h)
     h = layers.Conv2D(filters, 3, padding="same", activation="relu")(h)
     h = layers.MaxPooling2D()(h)

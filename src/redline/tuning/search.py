@@ -30,6 +30,9 @@ ALLOWABLE = ("precision", "batch", "order")
 #: median below which a candidate is not measured after its first process.
 PASSES = 3
 PRUNE = 0.8
+#: a rival whose first executions run under this share of the script as written's training rate stops there, dropped
+#: with that figure (a backend 10x slower on convolutions would otherwise spend minutes of the budget being measured)
+BEHIND = 0.5
 #: at most this share of the budget is kept back for the in-process stage while the per-process candidates are measured.
 RESERVE = 0.4
 #: --budget auto: this share of the training the script's first fit is predicted to take as written, at least AUTO_MIN
@@ -92,6 +95,11 @@ def _absorb(cand: Candidate, res: dict) -> None:
         cand.error = cand.error or res.get("error") or res.get("status")
         return
     default = res["candidates"].get("default", {})
+    if "behind" in default:  # stopped after its first executions (BEHIND): its figure says enough
+        cand.train_runs.append(default["behind"])
+        cand.dropped = (f"decisively behind: {default['behind']:,.2f} training steps/s in its first executions, under "
+                        f"{BEHIND:.0%} of the script as written ({default['bar'] / BEHIND:,.2f}): not measured further")
+        return
     if "error" in default:
         cand.error = default["error"]
         return
@@ -241,7 +249,8 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
                 not_measured.append(f"{cand.name} (trial process {rep + 1} of {PASSES}): the budget ran out")
                 continue
             progress(f"trial: {cand.name}" + (f" (pass {rep + 1} of {PASSES})" if rep else ""))
-            _absorb(cand, run_trial(script, args, cand, base_trial, left() - reserve))
+            bar = {} if cand is default else {"behind_below": round(BEHIND * median(default.train_runs or default.runs), 3)}
+            _absorb(cand, run_trial(script, args, cand, {**base_trial, **bar}, left() - reserve))
         if rep == 0:
             top = max((c for c in [default, *live] if c.median and not c.error), key=lambda c: c.median, default=None)
             for c in live:
