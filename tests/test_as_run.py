@@ -108,3 +108,15 @@ def test_a_trial_times_whole_epochs_with_the_script_s_validation_and_callbacks(t
     c = C("x")
     _absorb(c, res)  # the figures of whole epochs are what the choice rests on; the training figures kept beside
     assert c.runs == whole["steps_per_s"] and c.train_runs == res["candidates"]["default"]["steps_per_s"]
+
+
+def test_a_trial_without_whole_epochs_is_compared_on_the_reference_s_footing():
+    from redline.tuning.search import _absorb
+
+    ref = Candidate("as written")
+    _absorb(ref, {"status": "ok", "steps_in_epoch": 100, "candidates": {"default": {"steps_per_s": [100.0] * 3}},
+                  "as_run": {"mode": "epochs", "steps_per_s": [50.0] * 3, "overhead_s": 1.0}})
+    late = Candidate("oneDNN off")  # its deadline came before its whole epochs: training figures only
+    _absorb(late, {"status": "ok", "steps_in_epoch": 100, "candidates": {"default": {"steps_per_s": [200.0] * 3}}}, ref)
+    assert late.train_runs == [200.0] * 3 and late.runs == [pytest.approx(100 / 1.5, abs=1e-3)] * 3
+    assert "estimated" in late.detail["whole_epochs"] and ref.runs == [50.0] * 3

@@ -174,14 +174,15 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                                      "data: every epoch would run more steps than the script's")
                 # trace/compile and warm in 3 executions; their rate sizes the next run, so a step of a second costs
                 # seconds here, not a fixed count of steps
-                warm, _ = run(cand, 3 * spe, spe)
+                warm, warm_took = run(cand, 3 * spe, spe)
                 bar = trial.get("behind_below")  # a rival of the script as written: not worth measuring far under it
                 if bar and name == "default" and warm and warm < bar:
                     into[name] = {"behind": round(warm, 3), "bar": bar}
                     log(f"  {warm:,.2f} steps/s in its first executions, under {bar:,.2f}: decisively behind")
                     return None
                 n = max(3 * spe, int(warm / feed.scale * span / 3) // spe * spe) if warm else max(4 * spe, 16)
-                rate, took = run(cand, n, spe)
+                # slow steps: the warm executions already timed enough (their first one, tracing, left out)
+                rate, took = (warm, warm_took) if warm and warm_took >= span / 3 else run(cand, n, spe)
                 while took < span / 3 and n < 10**7:  # grow until the timing is worth something
                     n *= 4
                     rate, took = run(cand, n, spe)

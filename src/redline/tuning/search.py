@@ -90,7 +90,10 @@ class ScriptProblem(UsageError):
     """The script cannot be tuned: it fails before fit, or never calls fit."""
 
 
-def _absorb(cand: Candidate, res: dict) -> None:
+def _absorb(cand: Candidate, res: dict, reference: Candidate | None = None) -> None:
+    """A trial's result into ``cand``. Where the trial measured no whole epochs (its deadline came first) but the
+    ``reference`` (the script as written) did, its training figures are given the reference's epoch overhead, so the
+    two are compared on one footing, and the detail says so."""
     if res.get("status") != "ok":
         cand.error = cand.error or res.get("error") or res.get("status")
         return
@@ -105,17 +108,24 @@ def _absorb(cand: Candidate, res: dict) -> None:
         return
     runs = default.get("steps_per_s", [])
     whole = res.get("as_run") or {}
+    steps = res.get("steps_in_epoch")
     if whole.get("steps_per_s"):  # the epochs as the script runs them: what the choice rests on
         cand.train_runs.extend(runs)
         cand.overhead_s.append(whole["overhead_s"])
         runs = whole["steps_per_s"]
+    elif runs and steps and reference is not None and reference is not cand and reference.overhead_s:
+        from .as_run import with_overhead
+
+        cand.train_runs.extend(runs)
+        runs = [round(with_overhead(r, steps, median(reference.overhead_s)), 3) for r in runs]
+        cand.detail["whole_epochs"] = "estimated: the script as written's epoch overhead added to its training figures"
     cand.runs.extend(runs)
     if (res.get("check") or {}).get("loss") is not None:
         cand.losses.append(res["check"]["loss"])
         cand.detail["check_steps"] = res["check"]["steps"]
     if runs:
         cand.passes.append(round(median(runs), 3))
-    cand.detail = {**{k: v for k, v in cand.detail.items() if k == "check_steps"}, **{k: res.get(k) for k in ("backend", "steps_in_epoch", "batch_size", "data", "setup_s", "measure_s",
+    cand.detail = {**{k: v for k, v in cand.detail.items() if k in ("check_steps", "whole_epochs")}, **{k: res.get(k) for k in ("backend", "steps_in_epoch", "batch_size", "data", "setup_s", "measure_s",
                                            "pinned_backend", "pinned_at", "script_compile")}}
 
 
@@ -250,7 +260,7 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
                 continue
             progress(f"trial: {cand.name}" + (f" (pass {rep + 1} of {PASSES})" if rep else ""))
             bar = {} if cand is default else {"behind_below": round(BEHIND * median(default.train_runs or default.runs), 3)}
-            _absorb(cand, run_trial(script, args, cand, {**base_trial, **bar}, left() - reserve))
+            _absorb(cand, run_trial(script, args, cand, {**base_trial, **bar}, left() - reserve), default)
         if rep == 0:
             top = max((c for c in [default, *live] if c.median and not c.error), key=lambda c: c.median, default=None)
             for c in live:
