@@ -7,7 +7,10 @@ better of the first two. Each is timed over the script's own epochs, the first (
 benchmarks/timing/sitecustomize.py. Medians of steps/s and the ratios to `python s.py` are printed and written,
 with the ratio tune predicted beside the one `redline run` delivered.
 
-    python benchmarks/tune_scripts.py [--repeats 5] [--budget 180] [--json FILE] [SCRIPT ...]
+    python benchmarks/tune_scripts.py [--repeats 5] [--budget 180] [--json FILE] [--old PYTHON] [SCRIPT ...]
+
+With --old, each script is also tuned by another redline (its interpreter given) and its tuned run joins the rounds:
+the tuning time, the choice and the delivered ratio of both tuners side by side.
 """
 
 import argparse
@@ -67,6 +70,8 @@ def setup(repeats, prefix, scripts_nargs="*"):
     ap.add_argument("--repeats", type=int, default=repeats)
     ap.add_argument("--budget", type=float, default=180)
     ap.add_argument("--json")
+    ap.add_argument("--old", help="tune_scripts.py: the python of another redline install (an earlier commit's venv): "
+                    "its tune and its tuned run are measured beside this one's, interleaved")
     ap.add_argument("--confirm", type=int, default=5, help="tune_grid.py: fresh rounds of the tuned choice and the "
                     "grid's best alone (0: none)")
     a = ap.parse_args()
@@ -75,58 +80,71 @@ def setup(repeats, prefix, scripts_nargs="*"):
     return a, env
 
 
+def tune(python, script, budget, env, out):
+    """`redline tune` with this interpreter's redline; (seconds it took, its result or the error)."""
+    t0 = time.time()
+    tr = subprocess.run([python, "-m", "redline", "tune", "--budget", str(budget), "--json", out, script],
+                        capture_output=True, text=True, env={**env, "TF_CPP_MIN_LOG_LEVEL": "2"}, timeout=budget + 300)
+    took = time.time() - t0
+    return took, (json.load(open(out)) if tr.returncode == 0 and os.path.exists(out) else {"error": tr.stderr[-500:]})
+
+
+def geomean(xs):
+    xs = [x for x in xs if x == x and x]
+    return math.exp(sum(map(math.log, xs)) / len(xs)) if xs else None
+
+
 def main():
     a, env = setup(5, "redline-tune-bench-")
     scripts = [os.path.abspath(s) for s in a.scripts] or sorted(glob.glob(os.path.join(HERE, "scripts", "*.py")))
-    cache = env["XDG_CACHE_HOME"]
-    redline = [sys.executable, "-m", "redline"]
+    envs = {"new": env, "old": {**env, "XDG_CACHE_HOME": env["XDG_CACHE_HOME"] + "-old"}}  # a cache each
+    tuners = {"new": sys.executable, **({"old": a.old} if a.old else {})}
     rows = []
     for script in scripts:
         name = os.path.basename(script)
-        t0 = time.time()
-        tj = os.path.join(cache, name + ".tune.json")
-        tr = subprocess.run(redline + ["tune", "--budget", str(a.budget), "--json", tj, script], capture_output=True,
-                            text=True, env={**env, "TF_CPP_MIN_LOG_LEVEL": "2"}, timeout=a.budget + 300)
-        tune_s = time.time() - t0
-        tuned = json.load(open(tj)) if tr.returncode == 0 and os.path.exists(tj) else {"error": tr.stderr[-500:]}
-        print(f"{name}: tuned in {tune_s:.0f} s: {tuned.get('chosen', tuned.get('error'))}", flush=True)
-        runs = {"python": [], "KERAS_BACKEND=jax": [], "run --no-tuned": [], "run (tuned)": []}
-        for r in range(a.repeats):
-            for config, cmd in (("python", [sys.executable, script]),
-                                ("KERAS_BACKEND=jax", [sys.executable, script]),  # what a user could do instead
-                                ("run --no-tuned", redline + ["run", "--quiet", "--no-tuned", script]),
-                                ("run (tuned)", redline + ["run", "--quiet", script])):
-                res = run(cmd, {**env, "KERAS_BACKEND": "jax"} if config.startswith("KERAS") else env)
+        row = {"script": name, "budget_s": a.budget}
+        for which, python in tuners.items():  # each tuner once, the new one first
+            took, tuned = tune(python, script, a.budget, envs[which], os.path.join(envs[which]["XDG_CACHE_HOME"],
+                                                                                   name + ".tune.json"))
+            row[f"tune_s_{which}"], row[f"tuned_{which}"] = round(took, 1), tuned.get("chosen", tuned)
+            print(f"{name}: {which} tuner: {took:.0f} s: {tuned.get('chosen', tuned.get('error'))}", flush=True)
+        configs = [("python", [sys.executable, script], env),
+                   ("KERAS_BACKEND=jax", [sys.executable, script], {**env, "KERAS_BACKEND": "jax"}),
+                   *([] if a.old else [("run --no-tuned", [sys.executable, "-m", "redline", "run", "--quiet", "--no-tuned",
+                                                            script], env)]),
+                   ("run (tuned)", [sys.executable, "-m", "redline", "run", "--quiet", script], envs["new"]),
+                   *([("run (old tuner)", [a.old, "-m", "redline", "run", "--quiet", script], envs["old"])] if a.old else [])]
+        runs = {c: [] for c, _, _ in configs}
+        for r in range(a.repeats):  # interleaved: one of each per round
+            for config, cmd, e in configs:
+                res = run(cmd, e)
                 runs[config].append(res)
-                print(f"  {config:15s} round {r + 1}: {res}", flush=True)
-        med = {c: statistics.median([x["steps_per_s"] for x in v if x.get("steps_per_s")] or [float("nan")]) for c, v in runs.items()}
-        pairs = [b["steps_per_s"] / p["steps_per_s"] for p, b in zip(runs["python"], runs["run (tuned)"])
-                 if p.get("steps_per_s") and b.get("steps_per_s")]
-        rows.append({"script": name, "tune_s": round(tune_s, 1), "budget_s": a.budget, "tuned": tuned.get("chosen"),
-                     "runs": runs, "median_steps_per_s": med,
-                     "ratio_tuned": med["run (tuned)"] / med["python"], "ratio_plan": med["run --no-tuned"] / med["python"],
-                     "ratio_jax": med["KERAS_BACKEND=jax"] / med["python"],
-                     "vs_better": med["run (tuned)"] / max(med["python"], med["KERAS_BACKEND=jax"] if med["KERAS_BACKEND=jax"] == med["KERAS_BACKEND=jax"] else 0),
-                     "pair_ratios_tuned": pairs,
-                     "predicted": (tuned.get("chosen") or {}).get("ratio") if isinstance(tuned, dict) else None})
-    ratios = [r["ratio_tuned"] for r in rows if r["ratio_tuned"] == r["ratio_tuned"]]
-    plan_ratios = [r["ratio_plan"] for r in rows if r["ratio_plan"] == r["ratio_plan"]]
+                print(f"  {config:17s} round {r + 1}: {res}", flush=True)
+        med = {c: statistics.median([x["steps_per_s"] for x in v if x.get("steps_per_s")] or [float("nan")])
+               for c, v in runs.items()}
+        ratio = {c: med[c] / med["python"] for c in med}
+        best_plain = max(med["python"], med["KERAS_BACKEND=jax"] if med["KERAS_BACKEND=jax"] == med["KERAS_BACKEND=jax"] else 0)
+        row.update({"runs": runs, "median_steps_per_s": med, "ratio": ratio, "vs_better": med["run (tuned)"] / best_plain,
+                    "predicted": (row["tuned_new"] or {}).get("ratio") if isinstance(row["tuned_new"], dict) else None})
+        rows.append(row)
     out = {"machine": machine(env), "rows": rows,
-           "geomean_tuned": math.exp(sum(map(math.log, ratios)) / len(ratios)) if ratios else None,
-           "geomean_plan": math.exp(sum(map(math.log, plan_ratios)) / len(plan_ratios)) if plan_ratios else None}
+           "geomean": {c: geomean([r["ratio"].get(c) for r in rows]) for c in rows[0]["ratio"]} if rows else {},
+           "median_tune_s": {w: statistics.median([r[f"tune_s_{w}"] for r in rows]) for w in tuners} if rows else {}}
     print()
-    print(f"{'script':22s} {'python':>10s} {'jax':>8s} {'run --no-tuned':>15s} {'run (tuned)':>12s} {'plan x':>7s} "
-          f"{'tuned x':>8s} {'vs better':>9s} {'predicted':>9s} {'delivered/predicted':>19s} {'tune s':>7s}  choice")
+    cols = list(rows[0]["ratio"]) if rows else []
+    print(f"{'script':22s} " + " ".join(f"{c:>17s}" for c in cols) + f" {'vs better':>9s} {'predicted':>9s} "
+          f"{'deliv/pred':>10s} " + " ".join(f"{'tune s ' + w:>10s}" for w in tuners) + "  choice (new | old)")
     for r in rows:
-        m = r["median_steps_per_s"]
-        ch = (r["tuned"] or {}).get("settings") if isinstance(r["tuned"], dict) else None
         pred = r.get("predicted")
-        vs = f"{r['ratio_tuned'] / pred:19.2f}" if pred else f"{'-':>19s}"
-        print(f"{r['script']:22s} {m['python']:10.1f} {m['KERAS_BACKEND=jax']:8.1f} {m['run --no-tuned']:15.1f} "
-              f"{m['run (tuned)']:12.1f} {r['ratio_plan']:7.2f} {r['ratio_tuned']:8.2f} {r['vs_better']:9.2f} "
-              f"{(pred or float('nan')):9.2f} {vs} {r['tune_s']:7.0f}  {ch}")
-    print(f"geometric mean: plan alone {out['geomean_plan']:.2f}x, tuned {out['geomean_tuned']:.2f}x (steps/s over each script's "
-          "own epochs after the first, medians of the rounds)")
+        vs = f"{r['ratio']['run (tuned)'] / pred:10.2f}" if pred else f"{'-':>10s}"
+        ch = " | ".join(str((r[f"tuned_{w}"] or {}).get("settings") if isinstance(r[f"tuned_{w}"], dict) else None)
+                        for w in tuners)
+        print(f"{r['script']:22s} " + " ".join(f"{r['median_steps_per_s'][c]:10.1f} ({r['ratio'][c]:4.2f}x)" for c in cols)
+              + f" {r['vs_better']:9.2f} {(pred or float('nan')):9.2f} {vs} "
+              + " ".join(f"{r[f'tune_s_{w}']:10.0f}" for w in tuners) + f"  {ch}")
+    print("geometric mean against python: " + ", ".join(f"{c} {g:.2f}x" for c, g in out["geomean"].items() if g)
+          + "; median tuning time: " + ", ".join(f"{w} {t:.0f} s" for w, t in out["median_tune_s"].items())
+          + " (steps/s over each script's own epochs after the first, medians of the rounds)")
     if a.json:
         with open(a.json, "w") as f:
             json.dump(out, f, indent=1, default=str)
