@@ -91,3 +91,13 @@ def test_the_trial_stops_a_rival_after_its_first_executions_where_it_runs_under_
     assert res["status"] == "ok", res
     default = res["candidates"]["default"]
     assert default["behind"] > 0 and default["bar"] == 1e12 and "steps_per_s" not in default
+
+
+def test_a_budget_too_small_for_one_trial_is_one_line_that_says_what_to_give(monkeypatch):
+    import pytest
+
+    from redline.tuning import search
+
+    monkeypatch.setattr(search, "run_trial", lambda *a, **k: {"status": "timeout", "error": "no result within 28 s"})
+    with pytest.raises(search.ScriptProblem, match=r"--budget 30 s is too small for even one trial.*give --budget \d+"):
+        search.tune("train.py", budget_s=30, snapshot=m.vm_2core())

@@ -212,6 +212,11 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
     _absorb(default, first)
     if (first.get("check") or {}).get("steps"):  # every trial checks its loss after as many steps as the first
         base_trial["check_steps"] = first["check"]["steps"]
+    if first.get("status") == "timeout":  # not the script's fault: the budget cannot hold a single trial
+        raise ScriptProblem(f"{script!r}: --budget {budget_s:.0f} s is too small for even one trial here: the script as "
+                            f"written (its code up to the first fit, then a few timed steps) had not been measured after "
+                            f"{per_trial:.0f} s; give --budget {max(120, int(4 * per_trial)):d} or more, or --budget auto "
+                            "(which lets the first trial run longer)")
     if default.error:
         raise ScriptProblem(f"{script!r}: the trial of the script as written failed: {default.error[:300]}")
     training_s = predicted_training(first, default)
