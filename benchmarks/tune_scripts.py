@@ -70,6 +70,7 @@ def setup(repeats, prefix, scripts_nargs="*"):
     ap.add_argument("--repeats", type=int, default=repeats)
     ap.add_argument("--budget", type=float, default=180)
     ap.add_argument("--json")
+    ap.add_argument("--allow", default="", help="tune_scripts.py: passed to redline tune (e.g. precision)")
     ap.add_argument("--old", help="tune_scripts.py: the python of another redline install (an earlier commit's venv): "
                     "its tune and its tuned run are measured beside this one's, interleaved")
     ap.add_argument("--confirm", type=int, default=5, help="tune_grid.py: fresh rounds of the tuned choice and the "
@@ -80,10 +81,11 @@ def setup(repeats, prefix, scripts_nargs="*"):
     return a, env
 
 
-def tune(python, script, budget, env, out):
+def tune(python, script, budget, env, out, allow=""):
     """`redline tune` with this interpreter's redline; (seconds it took, its result or the error)."""
     t0 = time.time()
-    tr = subprocess.run([python, "-m", "redline", "tune", "--budget", str(budget), "--json", out, script],
+    tr = subprocess.run([python, "-m", "redline", "tune", "--budget", str(budget), "--json", out,
+                         *(["--allow", allow] if allow else []), script],
                         capture_output=True, text=True, env={**env, "TF_CPP_MIN_LOG_LEVEL": "2"}, timeout=budget + 300)
     took = time.time() - t0
     return took, (json.load(open(out)) if tr.returncode == 0 and os.path.exists(out) else {"error": tr.stderr[-500:]})
@@ -104,8 +106,8 @@ def main():
         name = os.path.basename(script)
         row = {"script": name, "budget_s": a.budget}
         for which, python in tuners.items():  # each tuner once, the new one first
-            took, tuned = tune(python, script, a.budget, envs[which], os.path.join(envs[which]["XDG_CACHE_HOME"],
-                                                                                   name + ".tune.json"))
+            took, tuned = tune(python, script, a.budget, envs[which],
+                               os.path.join(envs[which]["XDG_CACHE_HOME"], name + ".tune.json"), a.allow)
             row[f"tune_s_{which}"], row[f"tuned_{which}"] = round(took, 1), tuned.get("chosen", tuned)
             print(f"{name}: {which} tuner: {took:.0f} s: {tuned.get('chosen', tuned.get('error'))}", flush=True)
         configs = [("python", [sys.executable, script], env),
