@@ -317,7 +317,7 @@ model.fit(ds, epochs=2)
 
 @pytest.mark.slow
 def test_diagnose_an_unchanged_script_and_report_its_record(tmp_path):
-    s = script(tmp_path, INPUT_BOUND)
+    s = script(tmp_path, 'open("touched.txt", "w").write("x")\n' + INPUT_BOUND)  # the script writes in its folder
     rec = tmp_path / "run.jsonl"
     r = subprocess.run([sys.executable, "-m", "redline", "diagnose", s, "--seconds", "0.5", "--repeats", "1", "--json",
                         "--save", str(rec)], capture_output=True, text=True, env=ENV, timeout=300)
@@ -328,6 +328,7 @@ def test_diagnose_an_unchanged_script_and_report_its_record(tmp_path):
     b = Breakdown(**{k: d["breakdown"][k] for k in ("step_s", "input_s", "overhead_s", "compute_s")})
     assert [d["kind"], d["input_grade"]] == list(classify(b)), d["breakdown"]  # its verdict, from its own figures
     assert d["record"] == str(rec) and rec.exists()
+    assert not (tmp_path / "touched.txt").exists()  # the trial ran in a sandbox: the user's folder has only the record
     r = subprocess.run([sys.executable, "-m", "redline", "report", str(rec), "-o", str(tmp_path / "r.html")],
                        capture_output=True, text=True, env=ENV, timeout=120)
     assert r.returncode == 0 and f"verdict: {d['kind']}" in r.stdout

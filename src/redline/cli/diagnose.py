@@ -44,15 +44,26 @@ def _diagnose_script(script, args):
     check_probe_args(args.seconds, args.repeats)
     if args.save:
         check_output(args.save, "--save", "a run record", replaceable=is_run_record)
-    record = args.save or os.path.join(tempfile.mkdtemp(prefix="redline-diagnose-"), "run.jsonl")
-    res = run_trial(script, list(args.args), Candidate("as written"),
-                    {"mode": "diagnose", "seconds": args.seconds, "repeats": args.repeats, "record": os.path.abspath(record)},
-                    timeout=1800)
-    if res.get("status") != "ok":
-        out = (res.get("stdout", "") + res.get("stderr", "")).strip().splitlines()[-6:]
-        raise ScriptProblem(f"{script!r} cannot be diagnosed: {res.get('error')}" + (f" (last output: {' | '.join(out)[-300:]})" if out else ""))
-    rec, _, diag = diagnose_record(record)
-    return diag, (record if args.save else None), rec.notes
+    import shutil
+
+    # the trial runs the script in a sandbox (tuning/sandbox.py): what it writes stays off the user's folders, and the
+    # record is written outside them, then copied to --save here
+    root = tempfile.mkdtemp(prefix="redline-diagnose-")
+    try:
+        record = os.path.join(root, "run.jsonl")
+        res = run_trial(script, list(args.args), Candidate("as written"),
+                        {"mode": "diagnose", "seconds": args.seconds, "repeats": args.repeats, "record": record,
+                         "sandbox_root": root}, timeout=1800)
+        if res.get("status") != "ok":
+            out = (res.get("stdout", "") + res.get("stderr", "")).strip().splitlines()[-6:]
+            raise ScriptProblem(f"{script!r} cannot be diagnosed: {res.get('error')}"
+                                + (f" (last output: {' | '.join(out)[-300:]})" if out else ""))
+        rec, _, diag = diagnose_record(record)
+        if args.save:
+            shutil.copyfile(record, args.save)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return diag, (args.save or None), rec.notes
 
 
 def main(args) -> int:
