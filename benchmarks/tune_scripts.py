@@ -100,6 +100,7 @@ def main():
     a, env = setup(5, "redline-tune-bench-")
     scripts = [os.path.abspath(s) for s in a.scripts] or sorted(glob.glob(os.path.join(HERE, "scripts", "*.py")))
     envs = {"new": env, "old": {**env, "XDG_CACHE_HOME": env["XDG_CACHE_HOME"] + "-old"}}  # a cache each
+    os.makedirs(envs["old"]["XDG_CACHE_HOME"], exist_ok=True)
     tuners = {"new": sys.executable, **({"old": a.old} if a.old else {})}
     rows = []
     for script in scripts:

@@ -20,6 +20,16 @@ def _steps(model) -> int:
     return max(STEPS, int(getattr(model, "steps_per_execution", 1) or 1))
 
 
+def cut(model, kw: dict) -> dict:
+    """A fit call's arguments (by name) cut short: one epoch of a few steps, validation cut the same way."""
+    kw, steps = dict(kw), _steps(model)
+    kw["epochs"] = int(kw.get("initial_epoch") or 0) + 1
+    kw["steps_per_epoch"] = steps
+    if kw.get("validation_data") is not None or kw.get("validation_split"):
+        kw["validation_steps"] = steps
+    return kw
+
+
 def install(keras, counts: dict) -> None:
     """Patch Model.fit / evaluate / predict on ``keras`` to their cut versions; ``counts`` counts the calls."""
     owner = keras.Model
@@ -29,13 +39,7 @@ def install(keras, counts: dict) -> None:
     @functools.wraps(fit)
     def cut_fit(model, *args, **kwargs):
         counts["fit"] = counts.get("fit", 0) + 1
-        kw = {**dict(zip(names, args)), **kwargs}
-        steps = _steps(model)
-        kw["epochs"] = int(kw.get("initial_epoch") or 0) + 1
-        kw["steps_per_epoch"] = steps
-        if kw.get("validation_data") is not None or kw.get("validation_split"):
-            kw["validation_steps"] = steps
-        return fit(model, **kw)
+        return fit(model, **cut(model, {**dict(zip(names, args)), **kwargs}))
 
     @functools.wraps(evaluate)
     def cut_evaluate(model, *args, **kwargs):
@@ -69,4 +73,4 @@ def outcome(exc: BaseException | None, script: str, counts: dict) -> dict:
             "calls": counts}
 
 
-__all__ = ["STEPS", "install", "outcome", "where"]
+__all__ = ["STEPS", "cut", "install", "outcome", "where"]

@@ -85,6 +85,30 @@ def _watch_backend(force: bool) -> dict:
     return seen
 
 
+#: seconds the first trial gives the rest of the script (training cut short) to show its other fits
+DISCOVER_S = 60.0
+
+
+def _watchdog(state, script, counts, seconds: float) -> None:
+    """End the trial with what it found once the rest of the script has run ``seconds`` (a script that serves, plots
+    or waits after training)."""
+    import threading
+
+    def stop():
+        time.sleep(seconds)
+        _end_of_discovery(state, TimeoutError(f"the rest of the script ran over {seconds:.0f} s: not followed further"),
+                          script, counts)
+
+    threading.Thread(target=stop, daemon=True, name="redline-discovery-watchdog").start()
+
+
+def _end_of_discovery(state, ended, script, counts) -> None:
+    """The first trial's result, with the script's fits and how the rest of it ended (training cut short)."""
+    from .completion import outcome
+
+    _finish({**state["result"], "fits": state["log"], "after_fit": outcome(ended, script, counts)})
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     trial = json.loads(os.environ.get(ENV, "{}"))
@@ -104,16 +128,41 @@ def main(argv=None) -> int:
         from .sandbox import install as sandbox
 
         sandbox(trial["sandbox"]["scratch"], trial["sandbox"]["protect"])
-    state = {"fits": 0}
+    state = {"fits": 0, "log": [], "result": None}
     complete = trial.get("mode") == "complete"
     counts = {}
+    fit_index = int(trial.get("fit_index") or 1)  # the fit to measure (tuning/fits.py); earlier ones run cut short
 
-    def fit(model, x=None, y=None, *args, **kwargs):
+    def record(model, kw, measured=None):
+        """This fit in the trial's list of the script's fits: its fingerprint and size."""
+        from .fits import fingerprint
+        from .steps import steps_in_epoch
+
+        if measured is None:
+            from ..data.rewrite import input_kind
+
+            bs = kw.get("batch_size") or (32 if input_kind(kw.get("x")) == "arrays" else None)
+            steps = kw.get("steps_per_epoch") or steps_in_epoch(kw.get("x"), kw.get("y"), bs, count_s=0)
+            epochs = max(1, int(kw.get("epochs") or 1) - int(kw.get("initial_epoch") or 0))
+        else:
+            bs, steps, epochs = measured["batch_size"], measured["steps_in_epoch"], measured["epochs"]
+        state["log"].append({"index": state["fits"], "fingerprint": fingerprint(model, state["compiles"].calls.get(id(model)),
+                                                                                 kw.get("x"), bs),
+                             "epochs": epochs, "steps_in_epoch": steps, "measured": measured is not None})
+
+    names = ("x", "y", "batch_size", "epochs", "verbose", "callbacks", "validation_split", "validation_data", "shuffle")
+
+    def fit(model, *args, **kwargs):
         state["fits"] += 1
-        names = ("batch_size", "epochs", "verbose", "callbacks", "validation_split", "validation_data", "shuffle")
-        kw = {**dict(zip(names, args)), **kwargs, "x": x, "y": y}
+        kw = {**dict(zip(names, args)), **kwargs}
+        x, y = kw.get("x"), kw.get("y")
         t0 = time.perf_counter()
         owner, original_fit, compiles = state["owner"], state["fit"], state["compiles"]
+        if state["fits"] < fit_index and trial.get("mode") != "diagnose":  # a fit before the one measured: cut short
+            from .completion import cut
+
+            record(model, kw)
+            return original_fit(model, **cut(model, kw))
         if trial.get("mode") == "diagnose":
             owner.fit = original_fit  # diagnose() runs fit itself
             from ..diagnosis.probe import diagnose
@@ -131,8 +180,30 @@ def main(argv=None) -> int:
             _finish({"status": "failed", "stage": "measure", "error": f"{type(exc).__name__}: {exc}"[:500],
                      "trace": traceback.format_exc()[-2000:]}, 3)
         result.update({"status": "ok", "setup_s": round(t0 - started, 2), "measure_s": round(time.perf_counter() - t0, 2),
-                       "pinned_backend": pin["pinned"], "pinned_at": pin["line"], "pin_ignored": pin["ignored"]})
-        _finish(result)
+                       "pinned_backend": pin["pinned"], "pinned_at": pin["line"], "pin_ignored": pin["ignored"],
+                       "fit_index": state["fits"]})
+        if not trial.get("discover"):
+            _finish(result)
+        # the first trial goes on: the rest of the script with its training cut short, every later fit recorded
+        import keras
+
+        from .completion import install as cut_all
+
+        record(model, kw, measured=result)
+        state["result"] = result
+        _emit(result)  # the measurement stands whatever the rest of the script does (tuning/trials.py reads the last line)
+        _watchdog(state, script, counts, float(trial.get("discover_s", DISCOVER_S)))
+        owner.fit = original_fit  # the cut versions wrap Keras' own fit, not this one
+        cut_all(keras, counts)
+        cut_fit = keras.Model.fit
+
+        def recorded(model_, *a, **k):
+            state["fits"] += 1
+            record(model_, {**dict(zip(names, a)), **k})
+            return cut_fit(model_, *a, **k)
+
+        keras.Model.fit = recorded
+        return cut_fit(model, **{k: v for k, v in kw.items()})
 
     def on_keras(keras):
         """Once the script imports keras (its backend fixed by then, by the script's own line where it has one)."""
@@ -164,11 +235,17 @@ def main(argv=None) -> int:
     try:
         runpy.run_path(script, run_name="__main__")
     except SystemExit as exc:
+        if state["result"] is not None:
+            _end_of_discovery(state, exc, script, counts)
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         _finish({"status": "no-fit", "exit_code": code, "error": f"the script exited with code {code} before calling fit"}, 0)
     except BaseException as exc:  # the script's own error before fit: reported with its traceback, as Python would
         traceback.print_exc()
+        if state["result"] is not None:
+            _end_of_discovery(state, exc, script, counts)
         _finish({"status": "script-error", "error": f"{type(exc).__name__}: {exc}"[:500]}, 0)
+    if state["result"] is not None:
+        _end_of_discovery(state, None, script, counts)
     _finish({"status": "no-fit", "exit_code": 0, "error": "the script ended without calling Model.fit"}, 0)
     return 0
 

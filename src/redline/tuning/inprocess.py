@@ -45,7 +45,7 @@ def inprocess_stage(run, best: Candidate, backend: str, usable: int, allow, left
         progress(f"trial: the input path, then steps_per_execution 2, 4, 8, ... until the gain flattens, and "
                  f"jit_compile, in '{best.name}'" + (" (again)" if attempt == 2 else ""))
         res = run(Candidate(best.name, best.env, dict(best.trial)),
-                  {"candidates": cands, "ladder": ladder, "as_run": False, "check": False,
+                  {"candidates": cands, "ladder": ladder, "as_run": False, "check": False, "rounds": 3,
                    "inputs": {"allow": list(allow), "usable": usable}}, left())
         if res.get("status") != "ok":
             stage.not_measured.append(f"the input path / steps_per_execution / jit_compile: {res.get('error')}")

@@ -20,6 +20,7 @@ from ..errors import UsageError
 from .compare import MIN_GAIN, median
 from .confirm import confirm
 from .choose import MIN_RUNS, better, choose
+from .fits import longest, size
 from .inprocess import SPE_FLATTENS, inprocess_stage
 from .numerics import judge
 from .result import Candidate, TuneResult
@@ -174,8 +175,12 @@ def settled(default: Candidate, live) -> bool:
 
 
 def predicted_training(first: dict, default: Candidate) -> float | None:
-    """Seconds the script's first fit trains as written: its epochs x steps an epoch / steps per second measured."""
+    """Seconds the script's fits train as written: epochs x steps an epoch / steps per second measured (the other fits
+    the first trial recorded at the rate of the one measured)."""
     steps, epochs, rate = first.get("steps_in_epoch"), first.get("epochs") or 1, default.median
+    fits = first.get("fits") or []
+    if len(fits) > 1 and rate and all(size(f) for f in fits):  # every fit, at the rate of the one measured
+        return sum(size(f) for f in fits) / rate
     return epochs * steps / rate if steps and rate else None
 
 
@@ -197,14 +202,16 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
     auto = budget_s is None
     budget_s = AUTO_FIRST if auto else budget_s
     left = lambda: budget_s - 2 - (time.perf_counter() - started)  # noqa: E731  (2 s kept for the result)
-    base_trial = {"candidates": {"default": {"own": True}}, "rounds": 3, "seconds": seconds, "as_run": True,
+    # per-process trials: 2 rounds of training steps (the epoch overhead and the in-process stage's agreement rest on
+    # them), then 3 figures of whole epochs (what the choice rests on)
+    base_trial = {"candidates": {"default": {"own": True}}, "rounds": 2, "seconds": seconds, "as_run": True,
                   "check": True, **({"sandbox_root": sandbox_root,  # the first trial's initial weights, shared
                                      "weights": os.path.join(sandbox_root, "initial-weights.npz")} if sandbox_root else {})}
 
     default = Candidate("as written")
     progress("trial 1: the script as written")
     t0 = time.perf_counter()
-    first = run_trial(script, args, default, base_trial, left())
+    first = run_trial(script, args, default, {**base_trial, "discover": True}, left())  # it records the script's fits
     per_trial = time.perf_counter() - t0  # what one trial process costs with this script
     if first.get("status") in ("script-error", "no-fit"):
         out = (first.get("stdout", "") + first.get("stderr", "")).strip().splitlines()[-8:]
@@ -219,8 +226,26 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
                             "(which lets the first trial run longer)")
     if default.error:
         raise ScriptProblem(f"{script!r}: the trial of the script as written failed: {default.error[:300]}")
+    sizing, fits_seen = [], first.get("fits") or []
+    top = longest(fits_seen)
+    if top is not None and top["index"] != fits_seen[0]["index"] and size(top) > size(fits_seen[0]):
+        # a later fit trains longest (a frozen base, then the whole model): that one is measured, in every trial
+        f0 = fits_seen[0]
+        sizing.append(f"the script makes {len(fits_seen)} fits; fit {top['index']} trains longest ({top['epochs']} "
+                      f"epoch(s) of {top['steps_in_epoch']} steps, against {f0['epochs']} of {f0['steps_in_epoch']} for the "
+                      "first): it is the one measured, the fits before it cut short in every trial; the compile knobs "
+                      "chosen on it apply to every fit")
+        progress(f"trial 1, again: the script as written, measured at fit {top['index']}")
+        base_trial["fit_index"] = top["index"]
+        default = Candidate("as written")
+        first = {**run_trial(script, args, default, base_trial, left()), "fits": fits_seen}
+        _absorb(default, first)
+        if default.error:
+            raise ScriptProblem(f"{script!r}: the trial of the script as written failed at fit {top['index']}: "
+                                f"{default.error[:300]}")
+        if (first.get("check") or {}).get("steps"):
+            base_trial["check_steps"] = first["check"]["steps"]
     training_s = predicted_training(first, default)
-    sizing = []
     if auto:
         budget_s = auto_budget(training_s)
         sizing.append(f"--budget auto: {budget_s:.0f} s, {AUTO_SHARE:.0%} of the ~{training_s or 0:,.0f} s the first fit is "

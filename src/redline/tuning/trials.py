@@ -58,6 +58,9 @@ def run_trial(script: str, args: list, cand, trial: dict, timeout: float) -> dic
             r.join(timeout=10)
     stdout, stderr = texts.get("stdout", ""), texts.get("stderr", "")
     if timed_out:
+        found = _result_line(stdout)
+        if found is not None and found.get("status") == "ok":  # measured; what came after it ran out of time
+            return {**found, "after_fit": {"status": "timeout"}, "stderr": stderr[-3000:]}
         return {"status": "timeout", "error": f"no result within {timeout:.0f} s (the budget)", "stderr": stderr[-2000:]}
     proc = subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
     for line in reversed(proc.stdout.splitlines()):
@@ -69,6 +72,17 @@ def run_trial(script: str, args: list, cand, trial: dict, timeout: float) -> dic
     tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-6:])
     return {"status": "failed", "error": f"the trial process ended with exit code {proc.returncode} and no result: {tail}"[-600:],
             "stderr": proc.stderr[-3000:]}
+
+
+def _result_line(stdout: str) -> dict | None:
+    """The last result line the harness wrote, or None."""
+    for line in reversed(stdout.splitlines()):
+        if line.startswith(MARK):
+            try:
+                return json.loads(line[len(MARK):])
+            except ValueError:  # cut off by the kill
+                continue
+    return None
 
 
 def _end_group(proc) -> None:
