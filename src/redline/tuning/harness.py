@@ -203,7 +203,7 @@ def main(argv=None) -> int:
             return cut_fit(model_, *a, **k)
 
         keras.Model.fit = recorded
-        return cut_fit(model, **{k: v for k, v in kw.items()})
+        return cut_fit(model, **kw)
 
     def on_keras(keras):
         """Once the script imports keras (its backend fixed by then, by the script's own line where it has one)."""
