@@ -101,3 +101,21 @@ def test_a_budget_too_small_for_one_trial_is_one_line_that_says_what_to_give(mon
     monkeypatch.setattr(search, "run_trial", lambda *a, **k: {"status": "timeout", "error": "no result within 28 s"})
     with pytest.raises(search.ScriptProblem, match=r"--budget 30 s is too small for even one trial.*give --budget \d+"):
         search.tune("train.py", budget_s=30, snapshot=m.vm_2core())
+
+
+def test_the_completion_check_reuses_how_the_first_trial_ended():
+    from redline.tuning.confirm import confirm
+
+    default, jax = Candidate("as written"), Candidate("backend jax")
+    ran = []
+
+    def run(c):
+        ran.append(c.name)
+        return {"status": "complete", "exit_code": 0}
+
+    best, reasons, unchecked = confirm(default, [jax], jax, run=run, pick=lambda cs: default, time_left=lambda: 100.0,
+                                       per_trial=10.0, reference={"status": "complete", "exit_code": 0})
+    assert best is jax and ran == ["backend jax"] and not unchecked  # the script as written was not run again
+    ran.clear()
+    best, _, _ = confirm(default, [jax], jax, run=run, pick=lambda cs: default, time_left=lambda: 100.0, per_trial=10.0)
+    assert ran == ["as written", "backend jax"]

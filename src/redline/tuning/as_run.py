@@ -9,7 +9,7 @@ training steps alone read JAX at 0.82x on an MLP that ran 1.53x whole.
 
 Two ways to measure, by how long an epoch takes:
 - **epochs**: short epochs run whole, as the script runs them (its own fit arguments, its callbacks and verbose, with
-  more epochs), and each later cycle of ``validation_freq`` epochs (as many as span a measurement's seconds) gives
+  more epochs), and each later cycle of ``validation_freq`` epochs (as many as span half a measurement's seconds) gives
   one figure: steps of training per second of the whole cycle. The first epoch traces and is not counted.
 - **steps**: epochs too long to run several of: the training rate measured in steps (with the script's callbacks and
   verbose attached), plus the validation the script runs per epoch, timed in a short fit of two epochs (the second's
@@ -101,7 +101,7 @@ def measure(model, fit, fit_args: dict, steps: int | None, train_runs: list, sec
     own = extras(fit_args)["callbacks"]
     kw["verbose"] = extras(fit_args)["verbose"]
     epoch_train = steps / train
-    per *= max(1, math.ceil(seconds / (per * epoch_train)))  # each figure spans at least ``seconds`` of training
+    per *= max(1, math.ceil(seconds / 2 / (per * epoch_train)))  # each figure spans at least ``seconds`` / 2 of training
     if (1 + 3 * per) * epoch_train <= EPOCH_SPAN * seconds:
         marks = steps_callback(None, spe)
         fit(model, **kw, epochs=1 + 3 * per, callbacks=[*own, marks])

@@ -20,16 +20,18 @@ def _ending(res: dict) -> str:
 
 
 def confirm(default, others: list, best, *, run: Callable[[object], dict], pick: Callable[[list], object],
-            time_left: Callable[[], float], per_trial: float) -> tuple[object, list, list]:
+            time_left: Callable[[], float], per_trial: float, reference: dict | None = None) -> tuple[object, list, list]:
     """(the choice that finishes where the script finishes, reasons, what was not checked). ``run(cand)`` runs a
-    completion trial; ``pick(candidates)`` chooses among the survivors (the default where none beats it)."""
+    completion trial; ``pick(candidates)`` chooses among the survivors (the default where none beats it);
+    ``reference``: how the script as written ended where a trial already ran it to the end (the first trial does),
+    so it is not run again."""
     reasons, unchecked = [], []
     if best is default:
         return best, reasons, unchecked
-    if time_left() < 2 * per_trial:
+    if time_left() < (1 if reference else 2) * per_trial:
         unchecked.append(f"the completion check of '{best.name}': the budget ran out (the choice is kept unchecked)")
         return best, reasons, unchecked
-    ref = run(default)
+    ref = reference or run(default)
     if ref.get("status") != "complete":
         unchecked.append(f"the completion check: the script as written does not finish either under a cut run "
                          f"({_ending(ref)}), so '{best.name}' was kept unchecked")

@@ -213,6 +213,8 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
     t0 = time.perf_counter()
     first = run_trial(script, args, default, {**base_trial, "discover": True}, left())  # it records the script's fits
     per_trial = time.perf_counter() - t0  # what one trial process costs with this script
+    # how the script as written ends, training cut short after its first fit: the completion check's reference
+    after = first.get("after_fit") if (first.get("after_fit") or {}).get("status") in ("complete", "incomplete") else None
     if first.get("status") in ("script-error", "no-fit"):
         out = (first.get("stdout", "") + first.get("stderr", "")).strip().splitlines()[-8:]
         raise ScriptProblem(f"{script!r} cannot be tuned: {first['error']}" + (f" (last output: {' | '.join(out)[-300:]})" if out else ""))
@@ -308,7 +310,7 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
         best, confirmed, unchecked = confirm(
             default, [c for c in procs[1:] if not c.advice], best, pick=lambda cands: choose(default, cands),
             run=lambda c: run_trial(script, args, c, {**base_trial, "mode": "complete"}, min(left(), max(60.0, 3 * per_trial))),
-            time_left=left, per_trial=per_trial)
+            time_left=left, per_trial=per_trial, reference=after)
         reasons += confirmed
         not_measured += unchecked
     adv = choose(default, [c for c in procs[1:] if c.advice])
