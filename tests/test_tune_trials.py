@@ -146,7 +146,7 @@ def test_a_gain_within_the_spread_is_not_taken():
 def test_process_medians_that_agree_by_chance_do_not_hide_the_spread_of_their_rounds():
     """cnn_augment's tune: two processes' medians 0.7% apart, their rounds 94-126 steps/s."""
     default = Candidate("as written", runs=[93.6, 120.6, 125.8, 112.6, 119.7, 122.9], passes=[120.6, 119.7])
-    assert default.spread > 0.25
+    assert default.spread > 0.08  # the rounds (one slowed round left out), not the 0.7% between the medians
     assert not better(Candidate("c", runs=[130.0, 131.0, 129.0, 131.5, 130.5, 129.5], passes=[130.0, 130.5]), default)
     assert better(Candidate("c", runs=[160.0, 161.0, 159.0, 162.0, 160.5, 159.5], passes=[160.0, 160.5]), default)
 

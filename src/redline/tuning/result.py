@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .compare import median, spread
+from .compare import median, robust_spread, spread
 
 
 @dataclass
@@ -47,8 +47,9 @@ class Candidate:
     def spread(self) -> float:
         """(max - min) / median of the figures, or of every round where that is wider: the medians of two or three
         processes can agree by chance while the rounds behind them spread as widely as separate runs do
-        (cnn_augment: two process medians 0.7% apart, their rounds 27%). 0 with fewer than 2."""
-        return max(spread(self.figures), spread(self.runs))
+        (cnn_augment: two process medians 0.7% apart, their rounds 27%). The rounds' spread leaves out the lowest and
+        highest of 6 or more (compare.robust_spread). 0 with fewer than 2."""
+        return max(spread(self.figures), robust_spread(self.runs))
 
 
 @dataclass(frozen=True)
