@@ -136,3 +136,10 @@ def test_one_slowed_round_among_many_does_not_make_a_clear_gain_look_like_noise(
     assert robust_spread([1.0, 2.0, 3.0]) == spread([1.0, 2.0, 3.0])  # few rounds: nothing left out
     # a gain inside the spread of the rounds that remain is still not taken
     assert not better(Candidate("c", runs=[52.0, 53.0, 51.0, 54.0, 50.0, 52.5], passes=[52.0, 52.5]), written)
+
+
+def test_a_rival_within_the_noise_of_the_default_but_far_behind_the_winner_is_settled():
+    default = C("as written", 100.0, 101.0)
+    jax, onednn = C("backend jax", 150.0, 151.0), C("oneDNN off", 99.0, 102.0)
+    assert settled(default, [jax, onednn]) and "behind 'backend jax'" in onednn.dropped and not jax.dropped
+    assert not settled(C("as written", 100.0, 101.0), [C("oneDNN off", 99.0, 102.0)])  # no winner: still undecided

@@ -153,25 +153,29 @@ def tune(script: str, args=(), *, budget_s: float | None = 180, allow=(), snapsh
 
 def settled(default: Candidate, live) -> bool:
     """True where no candidate still in the race needs another trial process: each is out (failed, dropped, or now
-    decisively behind the script as written: its median plus the spread of either under the default's, marked
-    dropped with its figures), and at most one is decisively ahead (it beats the default beyond the spread, in at
-    least 2 processes of each). Where two are ahead, which is faster still needs measuring."""
-    ahead = 0
-    for c in live:
-        if c.error or c.dropped:
-            continue
-        if not (c.median and default.median):
-            return False
-        need = max(MIN_GAIN, c.spread, default.spread)
-        if c.median * (1 + need) < default.median and len(c.runs) >= MIN_RUNS:
-            c.dropped = (f"decisively behind the script as written ({c.median:,.1f} against {default.median:,.1f} "
-                         f"steps/s, spreads {c.spread:.0%} and {default.spread:.0%}): not measured again")
-            continue
-        if better(c, default) and len(c.passes) >= 2 and len(default.passes) >= 2:
-            ahead += 1
-            continue
+    decisively behind the script as written or the one candidate decisively ahead of it: its median plus the spread
+    of either under theirs, marked dropped with its figures), and at most one is decisively ahead (it beats the
+    default beyond the spread, in at least 2 processes of each). Where two are ahead, which is faster still needs
+    measuring."""
+    racing = [c for c in live if not (c.error or c.dropped)]
+    if any(not (c.median and default.median) for c in racing):
         return False
-    return ahead <= 1
+    ahead = [c for c in racing if better(c, default) and len(c.passes) >= 2 and len(default.passes) >= 2]
+    leader = max(ahead, key=lambda c: c.median, default=None)
+    undecided = 0
+    for c in racing:
+        if c in ahead:
+            continue
+        for rival in (default, *([leader] if leader is not None else [])):  # behind the default, or behind the leader
+            need = max(MIN_GAIN, c.spread, rival.spread)
+            if c.median * (1 + need) < rival.median and len(c.runs) >= MIN_RUNS:
+                c.dropped = (f"decisively behind {'the script as written' if rival is default else repr(rival.name)} "
+                             f"({c.median:,.1f} against {rival.median:,.1f} steps/s, spreads {c.spread:.0%} and "
+                             f"{rival.spread:.0%}): not measured again")
+                break
+        else:
+            undecided += 1
+    return undecided == 0 and len(ahead) <= 1
 
 
 def predicted_training(first: dict, default: Candidate) -> float | None:
