@@ -176,7 +176,8 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                 # seconds here, not a fixed count of steps
                 warm, warm_took = run(cand, 3 * spe, spe)
                 bar = trial.get("behind_below")  # a rival of the script as written: not worth measuring far under it
-                if bar and name == "default" and warm and warm < bar:
+                # only where the warm executions took long enough to say so (three 1 ms steps say nothing)
+                if bar and name == "default" and warm and warm < bar and warm_took >= span / 6:
                     into[name] = {"behind": round(warm, 3), "bar": bar}
                     log(f"  {warm:,.2f} steps/s in its first executions, under {bar:,.2f}: decisively behind")
                     return None
