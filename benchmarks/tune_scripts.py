@@ -98,6 +98,15 @@ def geomean(xs):
 
 def main():
     a, env = setup(5, "redline-tune-bench-")
+    if a.old and not (os.path.isfile(a.old) and os.access(a.old, os.X_OK)):
+        print(f"tune_scripts.py: error: --old {a.old!r} is not an executable file; give the python of another redline "
+              "install, e.g. --old /tmp/old/.venv/bin/python", file=sys.stderr)
+        sys.exit(2)
+    missing = [s for s in a.scripts if not os.path.isfile(s)]
+    if missing:
+        print(f"tune_scripts.py: error: {missing[0]!r} is not a file; give Python scripts, e.g. "
+              "benchmarks/scripts/tabular_mlp.py, or none for all of benchmarks/scripts/", file=sys.stderr)
+        sys.exit(2)
     scripts = [os.path.abspath(s) for s in a.scripts] or sorted(glob.glob(os.path.join(HERE, "scripts", "*.py")))
     envs = {"new": env, "old": {**env, "XDG_CACHE_HOME": env["XDG_CACHE_HOME"] + "-old"}}  # a cache each
     os.makedirs(envs["old"]["XDG_CACHE_HOME"], exist_ok=True)

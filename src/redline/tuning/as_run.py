@@ -97,9 +97,9 @@ def measure(model, fit, fit_args: dict, steps: int | None, train_runs: list, sec
     if not steps or not train:
         return {"mode": None, "why": "no training rate or steps an epoch to start from"}
     per = cycle(fit_args)
+    script = extras(fit_args)
     kw = {k: v for k, v in fit_args.items() if k not in ("epochs", "initial_epoch", "callbacks")}
-    own = extras(fit_args)["callbacks"]
-    kw["verbose"] = extras(fit_args)["verbose"]
+    own, kw["verbose"] = script["callbacks"], script["verbose"]
     epoch_train = steps / train
     per *= max(1, math.ceil(seconds / 2 / (per * epoch_train)))  # each figure spans at least ``seconds`` / 2 of training
     if (1 + 3 * per) * epoch_train <= EPOCH_SPAN * seconds:
