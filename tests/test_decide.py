@@ -18,8 +18,10 @@ def test_a_candidate_decisively_behind_is_dropped_with_its_figures():
 def test_one_winner_ahead_in_two_processes_settles_it_but_not_in_one():
     default, fast = C("as written", 100.0), C("backend jax", 200.0)
     assert not settled(default, [fast])  # one process each: another pass still says something
-    default, fast = C("as written", 100.0, 101.0), C("backend jax", 200.0, 199.0)
-    assert settled(default, [fast]) and not fast.dropped
+    default, fast = C("as written", 100.0), C("backend jax", 200.0, 199.0)
+    assert settled(default, [fast]) and not fast.dropped  # the script as written needs no second process to be beaten
+    default, fast = C("as written", 100.0), C("backend jax", 106.0, 104.0)
+    assert not settled(default, [fast])  # not beyond the spread and MIN_GAIN: undecided
 
 
 def test_two_winners_or_one_within_the_noise_need_more_passes():
@@ -47,9 +49,9 @@ def test_tune_stops_the_passes_once_settled_and_keeps_the_in_process_stage(monke
     monkeypatch.setattr(search, "run_trial", fake)
     result = search.tune("train.py", budget_s=600, snapshot=m.vm_2core(), complete=False)
     assert result.chosen_process.name == "backend jax"
-    # pass 1: all; pass 2: jax and the default (the others were 0.5x-0.6x: dropped); no pass 3; then the stage
-    assert calls == ["as written", "backend jax", "oneDNN on", "1 intra-op thread", "backend jax", "as written",
-                     "in-process"], calls
+    # pass 1: all; pass 2: jax (the others were 0.5x-0.6x: dropped), then settled: jax decisively ahead in 2
+    # processes, so the script as written is not run again; no pass 3; then the stage
+    assert calls == ["as written", "backend jax", "oneDNN on", "1 intra-op thread", "backend jax", "in-process"], calls
     assert any("decided after 2 pass" in r for r in result.reasons), result.reasons
 
 
@@ -160,3 +162,28 @@ def test_fast_steps_are_not_cut_short_on_three_warm_executions(tmp_path):
                     {**trial({"default": {"own": True}}, seconds=3.0), "behind_below": 1e12}, 120)
     assert res["status"] == "ok" and "behind" not in res["candidates"]["default"], res["candidates"]
     assert res["candidates"]["default"]["steps_per_s"]
+
+
+def test_a_candidate_s_own_trial_runs_the_rest_of_the_script_so_no_completion_trial_of_its_own_is_needed(monkeypatch):
+    from redline.tuning import search
+
+    modes = []
+
+    def fake(script, args, cand, trial, timeout):
+        modes.append((cand.name, trial.get("mode") or ("follow" if trial.get("follow") else "first" if trial.get("discover")
+                                                        else "in-process")))
+        if "ladder" in trial:
+            return {"status": "ok", "candidates": {"default": {"steps_per_s": [300.0] * 3, "knobs": {}}}, "inputs": {},
+                    "not_measured": []}
+        r = {"as written": 100.0, "backend jax": 300.0}.get(cand.name, 50.0)
+        ending = {"status": "complete", "exit_code": 0} if cand.name != "oneDNN on" else {
+            "status": "incomplete", "error": "RuntimeError: no", "where": "train.py:9"}
+        return {"status": "ok", "candidates": {"default": {"steps_per_s": [r, r * 1.01, r * 0.99]}}, "data": "ndarray",
+                "backend": "jax" if cand.env.get("KERAS_BACKEND") == "jax" else "tensorflow", "after_fit": ending}
+
+    monkeypatch.setattr(search, "run_trial", fake)
+    result = search.tune("train.py", budget_s=600, snapshot=m.vm_2core())
+    assert result.chosen_process.name == "backend jax"
+    assert ("as written", "first") in modes and all(mode != "complete" for _, mode in modes), modes
+    assert all(mode == "follow" for name, mode in modes[1:] if mode not in ("in-process",)), modes
+    assert any("finishes under it" in r for r in result.reasons), result.reasons

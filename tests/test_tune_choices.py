@@ -12,7 +12,7 @@ import pytest
 
 import machines as m
 from redline.tuning import cache
-from redline.tuning.search import Candidate, run_trial
+from redline.tuning.search import Candidate, TuneResult, run_trial
 
 if importlib.util.find_spec("tensorflow") is None or importlib.util.find_spec("jax") is None:
     pytest.skip("TensorFlow and JAX are both needed", allow_module_level=True)
@@ -326,3 +326,27 @@ def test_run_tune_skips_a_short_training_and_tunes_a_long_one_then_runs_with_the
     shown = subprocess.run([sys.executable, "-m", "redline", "tune", "--show", long], capture_output=True, text=True,
                            env=env, timeout=120)
     assert "tuned " in shown.stdout  # saved: the next run applies it without tuning
+
+
+def test_the_prediction_rests_on_the_choice_measured_in_whole_epochs_and_a_gain_that_does_not_reach_them_is_dropped():
+    from redline.tuning.inprocess import Stage, _judge_whole
+
+    def stage():
+        return Stage(chosen_knobs=Candidate("spe 16", trial={"knobs": {"steps_per_execution": 16}}, runs=[300.0] * 3))
+
+    whole = {"knobs": "spe 16", "input": None, "reference": {"steps_per_s": [100.0, 104.0, 98.0]},
+             "pick": {"steps_per_s": [150.0, 160.0, 155.0]}}
+    s = stage()
+    _judge_whole(s, whole)
+    assert s.chosen_knobs.name == "spe 16" and s.whole["gain"] == pytest.approx(155.0 / 100.0)
+    result = TuneResult(script="t.py", args=[], budget_s=60, elapsed_s=1, default=Candidate("as written", runs=[50.0] * 3),
+                        processes=[], inprocess=[Candidate("default", runs=[100.0] * 3), s.chosen_knobs],
+                        chosen_process=Candidate("backend jax", runs=[100.0] * 3), chosen_knobs=s.chosen_knobs,
+                        reasons=[], not_measured=[], whole=s.whole)
+    assert result.ratio() == pytest.approx(2.0 * 1.55)  # not 2.0 x 3.0 (its gain in training steps alone)
+    s = stage()
+    _judge_whole(s, {**whole, "pick": {"steps_per_s": [99.0, 97.0, 101.0]}})  # no faster whole: not applied
+    assert s.chosen_knobs is None and s.whole is None and "does not reach the run" in s.reasons[-1]
+    s = stage()
+    _judge_whole(s, {**whole, "knobs": "spe 32"})  # the trial measured another pick whole: nothing to rest on
+    assert s.chosen_knobs.name == "spe 16" and s.whole is None and not s.reasons

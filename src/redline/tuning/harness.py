@@ -87,6 +87,8 @@ def _watch_backend(force: bool) -> dict:
 
 #: seconds the first trial gives the rest of the script (training cut short) to show its other fits
 DISCOVER_S = 60.0
+#: and each later per-process trial ("follow"): where the rest runs longer, a completion trial of its own decides
+FOLLOW_S = 20.0
 
 
 def _watchdog(state, script, counts, seconds: float) -> None:
@@ -182,9 +184,11 @@ def main(argv=None) -> int:
         result.update({"status": "ok", "setup_s": round(t0 - started, 2), "measure_s": round(time.perf_counter() - t0, 2),
                        "pinned_backend": pin["pinned"], "pinned_at": pin["line"], "pin_ignored": pin["ignored"],
                        "fit_index": state["fits"]})
-        if not trial.get("discover"):
+        behind = "behind" in result.get("candidates", {}).get("default", {})  # decisively behind: never chosen
+        if not (trial.get("discover") or trial.get("follow")) or behind:
             _finish(result)
-        # the first trial goes on: the rest of the script with its training cut short, every later fit recorded
+        # the first trial goes on (and, with "follow", every per-process trial): the rest of the script with its
+        # training cut short, every later fit recorded; how it ends is the completion check of this candidate
         import keras
 
         from .completion import install as cut_all
@@ -192,7 +196,7 @@ def main(argv=None) -> int:
         record(model, kw, measured=result)
         state["result"] = result
         _emit(result)  # the measurement stands whatever the rest of the script does (tuning/trials.py reads the last line)
-        _watchdog(state, script, counts, float(trial.get("discover_s", DISCOVER_S)))
+        _watchdog(state, script, counts, float(trial.get("discover_s", DISCOVER_S if trial.get("discover") else FOLLOW_S)))
         owner.fit = original_fit  # the cut versions wrap Keras' own fit, not this one
         cut_all(keras, counts)
         cut_fit = keras.Model.fit

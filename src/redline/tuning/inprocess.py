@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from ..data.rewrite import describe
 from .choose import choose
+from .compare import median
 from .result import Candidate
 
 #: spe ladder: stop doubling when a step gains less than this.
@@ -28,6 +29,7 @@ class Stage:
     reasons: list = field(default_factory=list)
     advice: list = field(default_factory=list)
     not_measured: list = field(default_factory=list)
+    whole: dict | None = None  # the choice and the script's own compile measured in whole epochs (measure._whole_pick)
 
 
 def inprocess_stage(run, best: Candidate, backend: str, usable: int, allow, left, per_trial: float, progress) -> Stage:
@@ -45,7 +47,7 @@ def inprocess_stage(run, best: Candidate, backend: str, usable: int, allow, left
         progress(f"trial: the input path, then steps_per_execution 2, 4, 8, ... until the gain flattens, and "
                  f"jit_compile, in '{best.name}'" + (" (again)" if attempt == 2 else ""))
         res = run(Candidate(best.name, best.env, dict(best.trial)),
-                  {"candidates": cands, "ladder": ladder, "as_run": False, "check": False, "rounds": 3,
+                  {"candidates": cands, "ladder": ladder, "as_run": False, "check": False, "rounds": 3, "whole": True,
                    "inputs": {"allow": list(allow), "usable": usable}}, left())
         if res.get("status") != "ok":
             stage.not_measured.append(f"the input path / steps_per_execution / jit_compile: {res.get('error')}")
@@ -76,7 +78,44 @@ def inprocess_stage(run, best: Candidate, backend: str, usable: int, allow, left
     else:
         stage.reasons.append("steps_per_execution / jit_compile: no candidate beat the script's own compile arguments "
                              "by more than the spread measured; they stay")
+    _judge_whole(stage, res.get("whole") or {})
     return stage
+
+
+def pick(res: dict, cands: dict) -> str | None:
+    """The knob candidate an in-process trial's rounds choose (the rule the stage applies, before it compares with the
+    trial processes), or None: the script's own compile arguments. Used inside the trial, to measure it whole."""
+    read = _read(res, cands)
+    if not read.inprocess:
+        return None
+    win = choose(read.inprocess[0], [c for c in read.inprocess[1:] if not c.advice])
+    return None if win is read.inprocess[0] else win.name
+
+
+def _judge_whole(stage: Stage, whole: dict) -> None:
+    """The chosen knobs and input against the script's own compile on its input, in whole epochs as the script runs
+    them (measured in the same trial, where its pick is the stage's choice): their ratio is what the choice adds to
+    the run, and where the choice runs whole epochs no faster, its gain in training steps does not reach the run:
+    nothing of it is applied."""
+    chosen = (stage.chosen_knobs.name if stage.chosen_knobs else None,
+              stage.chosen_input.name if stage.chosen_input else None)
+    if chosen == (None, None) or chosen != (whole.get("knobs"), whole.get("input")):
+        return
+    ref, got = (whole.get(k, {}).get("steps_per_s") for k in ("reference", "pick"))
+    if not ref or not got:
+        return
+    a, b = median(got), median(ref)
+    what = " and ".join(n for n in chosen if n)
+    stage.whole = {"pick": got, "reference": ref, "gain": round(a / b, 4)}
+    if a <= b:
+        stage.reasons.append(f"{what}: not applied: in whole epochs as the script runs them it ran {a:,.1f} against "
+                             f"{b:,.1f} steps/s with the script's own compile and input ({a / b:.2f}x): its gain in "
+                             "training steps does not reach the run")
+        stage.chosen_knobs = stage.chosen_input = None
+        stage.whole = None
+        return
+    stage.reasons.append(f"{what}, in whole epochs as the script runs them: {a:,.1f} against {b:,.1f} steps/s with the "
+                         f"script's own compile and input ({a / b:.2f}x): the prediction rests on this")
 
 
 def _read(res: dict, cands: dict) -> Stage:
@@ -140,4 +179,4 @@ def _knobs_of(cand: dict) -> dict:
     return {} if cand.get("own") else {k: cand[k] for k in ("steps_per_execution", "jit_compile") if k in cand}
 
 
-__all__ = ["SPE_FLATTENS", "Stage", "inprocess_stage"]
+__all__ = ["SPE_FLATTENS", "Stage", "inprocess_stage", "pick"]

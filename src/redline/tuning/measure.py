@@ -124,14 +124,34 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
 
     # what the model is compiled with now: the script's own compile to begin with (None: unknown, compile again)
     compiled = {"knobs": {} if id(model) in compiles.calls else None}
+    built = {}  # knobs (as a key) -> the model's train/test/predict functions traced and compiled under them
 
     def recompile(cand):
-        """The script's own arguments, but the knobs. Only where they change: a new compile traces and compiles again,
-        and on JAX once more for each new batch shape (an epoch's last, partial batch), inside the next run."""
+        """The script's own compile, but the knobs. Only where they change, and then without a new compile where the
+        model already ran under these knobs: their traced (and, on JAX, jitted) functions are put back with the knobs.
+        A new compile would trace and compile again, and on JAX once more for each new batch shape (an epoch's last,
+        partial batch) inside the next run: switching candidates round after round made figures erratic."""
         knobs = knobs_of(cand)
         if compiled["knobs"] == knobs:
             return
+        functions = ("train_function", "test_function", "predict_function")
+        if compiled["knobs"] is not None:
+            built[_key(compiled["knobs"])] = {f: getattr(model, f, None) for f in functions}
+            if compiled["knobs"] == {} and "own" not in built:  # the script's own values, read from its compile
+                built["own"] = {"steps_per_execution": model.steps_per_execution, "jit_compile": model.jit_compile}
+            saved = built.get(_key(knobs))
+            if saved is not None and "own" in built:
+                for k, v in {**built["own"], **knobs}.items():
+                    setattr(model, k, v)
+                for f, fn in saved.items():
+                    setattr(model, f, fn)
+                compiled["knobs"] = knobs
+                return
         compiled["knobs"] = None
+        # a compile makes a new optimizer and metrics where the script names them by string: functions traced before
+        # would update the old ones
+        for k in [k for k in built if k != "own"]:
+            built.pop(k)
         compiles.original(model, *args, **{**kwargs, **knobs})
         compiled["knobs"] = knobs
 
@@ -316,6 +336,9 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                 chosen_input, into, steps = "as written", into_w, steps_w
                 out["input_chosen"], out["input_spec"] = None, None
         out["candidates"] = into
+        if trial.get("whole") and not late():  # what the pick makes of the script's epochs whole: what run delivers
+            out["whole"] = _whole_pick(out, trial, fit_args, into, feeds, chosen_input, lambda c, f, ts: as_run.measure(
+                model, fit, f, feeds[c.get("input", "as written")].cap, ts, seconds, spe_of(c), Steps), recompile, keep, log)
         if trial.get("as_run") and into.get("default", {}).get("steps_per_s") and not late():
             try:  # what the script's epochs cost whole, in this process's configuration (tuning/as_run.py)
                 recompile({"own": True})
@@ -340,6 +363,43 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
             out["ladder"] = steps
     out["backend"] = keras.backend.backend()
     return out
+
+
+def _whole_pick(out: dict, trial: dict, fit_args: dict, into: dict, feeds: dict, chosen_input: str, whole, recompile, keep, log) -> dict:
+    """The in-process stage's pick (tuning.inprocess.pick: the knobs and input its rounds would choose) and the script's
+    own compile on the input as written, each measured in whole epochs as the script runs them (tuning/as_run.py), one
+    after the other in this process: the ratio of the two is what the pick adds to the run, validation and callbacks
+    included. {} where the rounds pick nothing."""
+    from .inprocess import pick
+
+    name = pick(out, trial["candidates"])
+    if name is None and chosen_input == "as written":
+        return {}
+    found = {"knobs": name, "input": None if chosen_input == "as written" else chosen_input}
+    written = (out["inputs"].get("as written") or into.get("default") or {}).get("steps_per_s", [])
+    for role, cand, train in (
+            ("reference", {"own": True, "input": "as written"}, written),
+            ("pick", {**(into[name].get("knobs", {}) if name else {"own": True}), "input": chosen_input},
+             (into[name] if name else out["inputs"][chosen_input])["steps_per_s"])):
+        f = feeds[cand["input"]]
+        args = fit_args if cand["input"] == "as written" else {  # a rewrite: its input, as run feeds it to fit
+            **fit_args, "x": f.x, "y": f.y, "batch_size": f.batch_size, **f.kwargs,
+            **({"steps_per_epoch": f.cap} if f.endless and f.cap else {})}
+        try:
+            recompile(cand)
+            res = whole(cand, args, [r / f.scale for r in train])
+            res["steps_per_s"] = [round(r * f.scale, 3) for r in res.get("steps_per_s", [])]
+            found[role] = res
+        except Exception as exc:  # noqa: BLE001  the pick's figure in steps stands, and the result says why
+            found[role] = {"mode": None, "why": f"{type(exc).__name__}: {exc}"[:300]}
+            log(f"  whole epochs of the {role} not measured: {type(exc).__name__}: {str(exc)[:120]}")
+        finally:
+            keep.restore()
+    return found
+
+
+def _key(knobs: dict) -> str:
+    return repr(sorted(knobs.items()))
 
 
 __all__ = ["KNOBS", "PRUNE", "best_median", "measure_fit", "prefer_as_written"]

@@ -110,6 +110,7 @@ class TuneResult:
     advice: list = field(default_factory=list)  # faster settings that change the script's own choices: not applied
     touched: list = field(default_factory=list)  # files in the user's folders that changed during tuning all the same
     training_s: float | None = None  # the first fit's training as written, predicted from the first trial
+    whole: dict | None = None  # the in-process choice against the script's own, in whole epochs (inprocess._judge_whole)
 
     def chosen(self) -> Choice:
         """What redline run applies: the chosen process's settings, the input path and the compile knobs chosen in it."""
@@ -128,6 +129,8 @@ class TuneResult:
         p = self.chosen_process.median
         if not base or not p:
             return None
+        if self.whole and (self.chosen_knobs is not None or self.chosen_input is not None):
+            return p / base * self.whole["gain"]  # the in-process choice measured in whole epochs, as the run runs
         gain = 1.0  # in training steps/s: the input path and the compile knobs, measured in steps
         if self.chosen_input is not None:
             gain *= self.chosen_input.median / self.inputs[0].median
@@ -153,7 +156,7 @@ class TuneResult:
                            "input": self.chosen_input.name if self.chosen_input else None,
                            "settings": self.choice(), "ratio": self.ratio()},
                 "reasons": self.reasons, "not_measured": self.not_measured, "advice": self.advice,
-                "touched": self.touched, "training_s": self.training_s}
+                "touched": self.touched, "training_s": self.training_s, "whole": self.whole}
 
 
 __all__ = ["Candidate", "Choice", "TuneResult"]

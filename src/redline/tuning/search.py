@@ -155,12 +155,12 @@ def settled(default: Candidate, live) -> bool:
     """True where no candidate still in the race needs another trial process: each is out (failed, dropped, or now
     decisively behind the script as written or the one candidate decisively ahead of it: its median plus the spread
     of either under theirs, marked dropped with its figures), and at most one is decisively ahead (it beats the
-    default beyond the spread, in at least 2 processes of each). Where two are ahead, which is faster still needs
+    default beyond the spread, in at least 2 processes of its own: the script as written needs no second one to be beaten). Where two are ahead, which is faster still needs
     measuring."""
     racing = [c for c in live if not (c.error or c.dropped)]
     if any(not (c.median and default.median) for c in racing):
         return False
-    ahead = [c for c in racing if better(c, default) and len(c.passes) >= 2 and len(default.passes) >= 2]
+    ahead = [c for c in racing if better(c, default) and len(c.passes) >= 2]
     leader = max(ahead, key=lambda c: c.median, default=None)
     undecided = 0
     for c in racing:
@@ -281,6 +281,7 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
     # never twice in a row); after the
     # first pass a candidate clearly slower than the best so far is not measured again
     live = [c for c in procs[1:] if not c.error]
+    endings = {}  # candidate name -> how the whole script ended after its measurement, training cut short
     for rep in range(PASSES):
         if rep and settled(default, live):  # nothing left that another pass could decide: on to the next stage
             reasons_early.append(f"the per-process candidates were decided after {rep} pass(es) of trial processes")
@@ -291,12 +292,17 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
                 continue  # measured first, above
             if cand.error or cand.dropped:
                 continue
+            if cand is default and settled(default, live):  # a winner decisively ahead in its own 2 processes
+                continue
             if left() - reserve < per_trial:
                 not_measured.append(f"{cand.name} (trial process {rep + 1} of {PASSES}): the budget ran out")
                 continue
             progress(f"trial: {cand.name}" + (f" (pass {rep + 1} of {PASSES})" if rep else ""))
             bar = {} if cand is default else {"behind_below": round(BEHIND * median(default.train_runs or default.runs), 3)}
-            _absorb(cand, run_trial(script, args, cand, {**base_trial, **bar}, left() - reserve), default)
+            res = run_trial(script, args, cand, {**base_trial, **bar, "follow": True}, left() - reserve)
+            _absorb(cand, res, default)
+            if (res.get("after_fit") or {}).get("status") in ("complete", "incomplete"):
+                endings[cand.name] = res["after_fit"]  # the rest of the script ran after the measurement, cut short
         if rep == 0:
             top = max((c for c in [default, *live] if c.median and not c.error), key=lambda c: c.median, default=None)
             for c in live:
@@ -313,7 +319,8 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
     if complete:  # the whole script must still finish under a choice that needs its own process
         best, confirmed, unchecked = confirm(
             default, [c for c in procs[1:] if not c.advice], best, pick=lambda cands: choose(default, cands),
-            run=lambda c: run_trial(script, args, c, {**base_trial, "mode": "complete"}, min(left(), max(60.0, 3 * per_trial))),
+            run=lambda c: endings.get(c.name) or run_trial(script, args, c, {**base_trial, "mode": "complete"},
+                                                           min(left(), max(60.0, 3 * per_trial))),
             time_left=left, per_trial=per_trial, reference=after)
         reasons += confirmed
         not_measured += unchecked
@@ -337,7 +344,7 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
                       default=default, processes=procs, inprocess=inprocess, chosen_process=best,
                       chosen_knobs=chosen_knobs, reasons=reasons, not_measured=not_measured,
                       script_output=first.get("stdout", ""), inputs=inputs, chosen_input=chosen_input, advice=advice,
-                      training_s=training_s)
+                      training_s=training_s, whole=stage.whole)
 
 
 __all__ = ["ALLOWABLE", "MIN_RUNS", "SPE_FLATTENS", "Candidate", "ScriptProblem", "TuneResult", "better", "choose",
