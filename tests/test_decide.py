@@ -187,3 +187,30 @@ def test_a_candidate_s_own_trial_runs_the_rest_of_the_script_so_no_completion_tr
     assert ("as written", "first") in modes and all(mode != "complete" for _, mode in modes), modes
     assert all(mode == "follow" for name, mode in modes[1:] if mode not in ("in-process",)), modes
     assert any("finishes under it" in r for r in result.reasons), result.reasons
+
+
+def test_a_budget_too_small_to_decide_every_candidate_is_said_before_the_trials_with_the_budget_that_would(monkeypatch):
+    from redline.tuning import search
+
+    clock = {"t": 0.0}
+    monkeypatch.setattr(search.time, "perf_counter", lambda: clock["t"])
+
+    def fake(script, args, cand, trial, timeout):  # every trial process takes 40 s of the (fake) clock
+        clock["t"] += 40.0
+        if "ladder" in trial:
+            return {"status": "ok", "candidates": {"default": {"steps_per_s": [1.0] * 3, "knobs": {}}}, "inputs": {},
+                    "not_measured": []}
+        return {"status": "ok", "candidates": {"default": {"steps_per_s": [1.0, 1.01, 0.99]}}, "data": "ndarray",
+                "backend": "tensorflow"}
+
+    monkeypatch.setattr(search, "run_trial", fake)
+    said = []
+    result = search.tune("train.py", budget_s=120, snapshot=m.vm_2core(), complete=False, progress=said.append)
+    line = next((s for s in said if "needs about" in s), None)
+    assert line and "--budget" in line and line in result.reasons, said
+    needed = int(line.split("--budget ")[1].split()[0])
+    assert needed >= 40 + search.needed_s(40.0, 3) and needed % 10 == 0  # jax, oneDNN, 1 thread: 3 candidates
+    said.clear()
+    clock["t"] = 0.0
+    search.tune("train.py", budget_s=needed + 10, snapshot=m.vm_2core(), complete=False, progress=said.append)
+    assert not any("needs about" in s for s in said), said

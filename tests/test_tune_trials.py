@@ -390,7 +390,7 @@ def test_the_in_process_pick_is_measured_in_whole_epochs_beside_the_script_s_own
         import redline.tuning.harness as harness
         import redline.tuning.inprocess as inprocess
         import redline.tuning.measure as measure
-        measure.PRUNE = 0.0  # every ladder step through every round
+        measure.PRUNE, measure.LADDER_ROUNDS = 0.0, 99  # every ladder step through every round
         inprocess.pick = lambda res, cands: "spe 4"
         sys.exit(harness.main([{script(tmp_path, VALIDATED)!r}]))
     """)

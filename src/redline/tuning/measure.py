@@ -14,6 +14,8 @@ KNOBS = ("steps_per_execution", "jit_compile")
 #: in-process rounds: a candidate under this share of the best first round is not measured again, nor a ladder step
 #: under it of the best calibration, nor jit on the best steps_per_execution where jit alone calibrated under it.
 PRUNE = 0.8
+#: the ladder's steps compared in the rounds: at most this many, the best of their calibrations
+LADDER_ROUNDS = 3
 
 
 class _Feed(NamedTuple):
@@ -127,10 +129,12 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
     built = {}  # knobs (as a key) -> the model's train/test/predict functions traced and compiled under them
 
     def recompile(cand):
-        """The script's own compile, but the knobs. Only where they change, and then without a new compile where the
-        model already ran under these knobs: their traced (and, on JAX, jitted) functions are put back with the knobs.
-        A new compile would trace and compile again, and on JAX once more for each new batch shape (an epoch's last,
-        partial batch) inside the next run: switching candidates round after round made figures erratic."""
+        """The script's own compile, but the knobs. Only where they change, and then without a new compile: the knobs
+        are set on the model compiled by the script, and where it already ran under them, their traced (and, on JAX,
+        jitted) functions are put back. A new compile (the first, where the script's own was not seen) makes a new
+        optimizer and metrics where the script names them by string, traces and compiles again, and on JAX once more
+        for each new batch shape (an epoch's last, partial batch) inside the next run: switching candidates round
+        after round made figures erratic."""
         knobs = knobs_of(cand)
         if compiled["knobs"] == knobs:
             return
@@ -139,8 +143,9 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
             built[_key(compiled["knobs"])] = {f: getattr(model, f, None) for f in functions}
             if compiled["knobs"] == {} and "own" not in built:  # the script's own values, read from its compile
                 built["own"] = {"steps_per_execution": model.steps_per_execution, "jit_compile": model.jit_compile}
-            saved = built.get(_key(knobs))
-            if saved is not None and "own" in built:
+            if "own" in built:  # the knobs set on the model as it is (its optimizer, loss and metrics kept): its
+                # functions are built again under them only where they did not run before
+                saved = built.get(_key(knobs)) or {f: None for f in functions}
                 for k, v in {**built["own"], **knobs}.items():
                     setattr(model, k, v)
                 for f, fn in saved.items():
@@ -310,10 +315,13 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                     else:
                         best_s, best_rate, flat = s, rate, 0
                 top = max((r for _, r in steps), default=0.0)
-                for s_, rate in steps:  # the rounds compare the contenders: a step under PRUNE x the best calibration is not one
-                    if rate and f"spe {s_}" in plan and rate < PRUNE * top:
-                        into[f"spe {s_}"] = {"dropped": f"{rate / top:.2f}x the best step of the ladder "
-                                                        "(calibration): not compared in the rounds"}
+                podium = sorted((r for _, r in steps if r), reverse=True)[:LADDER_ROUNDS]
+                for s_, rate in steps:  # the rounds compare the contenders: a step under PRUNE x the best calibration is
+                    # not one, nor one outside the best LADDER_ROUNDS of a plateau
+                    if rate and f"spe {s_}" in plan and (rate < PRUNE * top or rate not in podium):
+                        into[f"spe {s_}"] = {"dropped": f"{rate / top:.2f}x the best step of the ladder (calibration)"
+                                                        + ("" if rate < PRUNE * top else f", not among its best "
+                                                           f"{LADDER_ROUNDS}") + ": not compared in the rounds"}
                     elif rate and f"spe {s_}" in plan:
                         candidates[f"spe {s_}"] = {"steps_per_execution": s_, "input": inp}
                 jit_calib, own_calib = calib.get("jit"), calib.get("default")

@@ -9,6 +9,7 @@ both; otherwise the default stays, and the result says so.
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import tempfile
@@ -188,6 +189,12 @@ def predicted_training(first: dict, default: Candidate) -> float | None:
     return epochs * steps / rate if steps and rate else None
 
 
+def needed_s(per_trial: float, candidates: int) -> float:
+    """Seconds that decide every candidate after the first trial: one trial process each, a second for a winner, and
+    the in-process stage (a trial process and its rounds, about two)."""
+    return per_trial * (candidates + 1 + 2)
+
+
 def auto_budget(training_s: float | None) -> float:
     """--budget auto: AUTO_SHARE of the predicted training, at least AUTO_MIN seconds."""
     return min(86400.0, max(AUTO_MIN, AUTO_SHARE * (training_s or 0.0)))
@@ -275,6 +282,14 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
             procs.insert(at, Candidate("parallel maps", trial={"parallel_map": snapshot.cpu.usable},
                                    why=f"the script's sequential Dataset.map calls run with {snapshot.cpu.usable} parallel calls, order kept"))
     not_measured, reasons_early = [], []
+    need = needed_s(per_trial, sum(not c.error for c in procs[1:]))
+    if need > left():  # said before the trials start, with what would decide every candidate
+        total = time.perf_counter() - started + need + 2
+        sizing.append(f"deciding every candidate needs about {total:,.0f} s here ({sum(not c.error for c in procs[1:])} "
+                      f"per-process candidate(s) at ~{per_trial:,.0f} s a trial process, a second process for a winner, "
+                      f"then the in-process stage); the budget of {budget_s:,.0f} s leaves some undecided: give "
+                      f"--budget {math.ceil(total / 10) * 10:.0f} to decide them all")
+        progress(sizing[-1])
     # kept back for the in-process stage: one more trial process measuring the inputs and about 9 knob candidates
     reserve = min(per_trial + 12 * (base_trial["rounds"] + 3) * seconds * 1.5, RESERVE * budget_s)
     # the per-process candidates in PASSES passes, alternating with the default (forward, backward, forward, the default
