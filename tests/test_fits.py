@@ -68,3 +68,16 @@ def test_tune_measures_the_fit_that_trains_longest_in_every_trial(monkeypatch):
     assert seen[0] == (True, 1) and all(s == (False, 2) for s in seen[1:]), seen
     assert any("fit 2 trains longest" in r for r in result.reasons), result.reasons
     assert result.training_s == pytest.approx((32 + 160) / 100.0)  # both fits, at the rate of the one measured
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None, reason="TensorFlow is not installed")
+def test_a_following_trial_whose_rest_runs_too_long_says_timeout_not_a_failure(tmp_path):
+    """A per-process trial follows the rest of the script (its completion check); a rest that runs past the watchdog
+    ends as "timeout", so the candidate is not dropped as failing: a completion trial of its own decides."""
+    from redline.tuning.search import run_trial
+
+    s = script(tmp_path, FINE_TUNE.replace('print("DONE", flush=True)', 'import time\ntime.sleep(600)'))
+    res = run_trial(s, [], Candidate("as written"), {**trial({"default": {"own": True}}), "follow": True,
+                                                      "discover_s": 1}, 180)
+    assert res["status"] == "ok" and res["after_fit"]["status"] == "timeout", res.get("after_fit")
+    assert "not followed further" in res["after_fit"]["error"]

@@ -98,8 +98,10 @@ def _watchdog(state, script, counts, seconds: float) -> None:
 
     def stop():
         time.sleep(seconds)
-        _end_of_discovery(state, TimeoutError(f"the rest of the script ran over {seconds:.0f} s: not followed further"),
-                          script, counts)
+        # not a verdict on how the script ends: a completion trial of its own decides that where it is needed
+        _finish({**state["result"], "fits": state["log"],
+                 "after_fit": {"status": "timeout", "error": f"the rest of the script ran over {seconds:.0f} s: not "
+                                                             "followed further", "calls": counts}})
 
     threading.Thread(target=stop, daemon=True, name="redline-discovery-watchdog").start()
 
