@@ -93,7 +93,8 @@ model.fit(x, y, batch_size=16, epochs=5, verbose=2, validation_split=0.25, callb
 def test_a_trial_times_whole_epochs_with_the_script_s_validation_and_callbacks(tmp_path, backend):
     if importlib.util.find_spec(backend) is None:
         pytest.skip(f"{backend} is not installed")
-    from redline.tuning.search import Candidate as C, _absorb, run_trial
+    from redline.tuning.search import Candidate as C, run_trial
+    from redline.tuning.passes import absorb as _absorb
 
     res = run_trial(script(tmp_path, SPLIT), [], C("x", {"KERAS_BACKEND": backend}),
                     {**trial({"default": {"own": True}}, rounds=2), "as_run": True}, 180)
@@ -111,7 +112,7 @@ def test_a_trial_times_whole_epochs_with_the_script_s_validation_and_callbacks(t
 
 
 def test_a_trial_without_whole_epochs_is_compared_on_the_reference_s_footing():
-    from redline.tuning.search import _absorb
+    from redline.tuning.passes import absorb as _absorb
 
     ref = Candidate("as written")
     _absorb(ref, {"status": "ok", "steps_in_epoch": 100, "candidates": {"default": {"steps_per_s": [100.0] * 3}},

@@ -1,5 +1,7 @@
 """Deciding sooner: the per-process passes stop once nothing is left that another trial process could decide."""
 
+import pytest
+
 import machines as m
 from redline.tuning.search import Candidate, settled
 
@@ -49,10 +51,36 @@ def test_tune_stops_the_passes_once_settled_and_keeps_the_in_process_stage(monke
     monkeypatch.setattr(search, "run_trial", fake)
     result = search.tune("train.py", budget_s=600, snapshot=m.vm_2core(), complete=False)
     assert result.chosen_process.name == "backend jax"
-    # pass 1: all; pass 2: jax (the others were 0.5x-0.6x: dropped), then settled: jax decisively ahead in 2
-    # processes, so the script as written is not run again; no pass 3; then the stage
-    assert calls == ["as written", "backend jax", "oneDNN on", "1 intra-op thread", "backend jax", "in-process"], calls
-    assert any("decided after 2 pass" in r for r in result.reasons), result.reasons
+    # pass 1: all; then jax alone is ahead (the others were 0.5x-0.6x: dropped): its second process is the in-process
+    # stage's trial, which measures it as a process would as well; the script as written is not run again
+    assert calls == ["as written", "backend jax", "oneDNN on", "1 intra-op thread", "in-process"], calls
+    assert len(result.chosen_process.passes) == 2 and result.chosen_process.median == pytest.approx(300.0)
+    assert any("left to the in-process stage" in r for r in result.reasons), result.reasons
+
+
+def test_a_lone_leader_not_ahead_in_its_second_process_is_dropped_and_the_stage_runs_in_the_new_choice(monkeypatch):
+    from redline.tuning import search
+
+    rates = {"as written": 100.0, "backend jax": 130.0}
+    calls = []
+
+    def fake(script, args, cand, trial, timeout):
+        calls.append(("in-process " if "ladder" in trial else "") + cand.name)
+        if "ladder" in trial:  # jax's second process reads it as the script as written
+            assert trial.get("as_run") is (cand.name == "backend jax"), trial
+            r = 100.0 if cand.name == "backend jax" else 100.0
+            return {"status": "ok", "candidates": {"default": {"steps_per_s": [r, r * 1.01, r * 0.99], "knobs": {}}},
+                    "inputs": {}, "not_measured": []}
+        r = rates.get(cand.name, 40.0)
+        return {"status": "ok", "candidates": {"default": {"steps_per_s": [r, r * 1.01, r * 0.99]}}, "data": "ndarray",
+                "backend": "jax" if cand.env.get("KERAS_BACKEND") == "jax" else "tensorflow"}
+
+    monkeypatch.setattr(search, "run_trial", fake)
+    result = search.tune("train.py", budget_s=600, snapshot=m.vm_2core(), complete=False)
+    assert result.chosen_process.name == "as written", result.reasons
+    assert calls[-2:] == ["in-process backend jax", "in-process as written"], calls
+    jax = next(c for c in result.processes if c.name == "backend jax")
+    assert "not decisively ahead in its second process" in jax.dropped and len(jax.passes) == 2
 
 
 def test_a_rival_far_behind_in_its_first_executions_stops_there_with_its_figure(monkeypatch):
@@ -214,3 +242,13 @@ def test_a_budget_too_small_to_decide_every_candidate_is_said_before_the_trials_
     clock["t"] = 0.0
     search.tune("train.py", budget_s=needed + 10, snapshot=m.vm_2core(), complete=False, progress=said.append)
     assert not any("needs about" in s for s in said), said
+
+
+def test_the_behind_bar_is_half_the_fastest_rate_measured_so_far_not_only_the_script_as_written_s():
+    from redline.tuning.passes import BEHIND, bar
+
+    default, jax = C("as written", 100.0), C("backend jax", 400.0)
+    slowed = Candidate("oneDNN off", train_runs=[30.0], dropped="decisively behind: 30.00 training steps/s ...")
+    assert bar(default, []) == pytest.approx(BEHIND * 100.0)
+    assert bar(default, [jax, slowed]) == pytest.approx(BEHIND * 400.0)  # a TensorFlow setting under 200 cannot win
+    assert bar(default, [C("backend torch", error="torch is not installed")]) == pytest.approx(BEHIND * 100.0)

@@ -18,9 +18,9 @@ from typing import Callable
 
 from ..detection.runtime import missing_packages
 from ..errors import UsageError
-from .compare import MIN_GAIN, median
 from .confirm import confirm
 from .choose import MIN_RUNS, better, choose
+from .passes import BEHIND, absorb, process_stage, settled
 from .fits import longest, size
 from .inprocess import SPE_FLATTENS, inprocess_stage
 from .numerics import judge
@@ -28,13 +28,6 @@ from .result import Candidate, TuneResult
 from .trials import run_trial
 
 ALLOWABLE = ("precision", "batch", "order")
-#: trial processes per per-process candidate (each measures base_trial["rounds"] rounds), and the share of the best
-#: median below which a candidate is not measured after its first process.
-PASSES = 3
-PRUNE = 0.8
-#: a rival whose first executions run under this share of the script as written's training rate stops there, dropped
-#: with that figure (a backend 10x slower on convolutions would otherwise spend minutes of the budget being measured)
-BEHIND = 0.5
 #: at most this share of the budget is kept back for the in-process stage while the per-process candidates are measured.
 RESERVE = 0.4
 #: --budget auto: this share of the training the script's first fit is predicted to take as written, at least AUTO_MIN
@@ -92,45 +85,6 @@ class ScriptProblem(UsageError):
     """The script cannot be tuned: it fails before fit, or never calls fit."""
 
 
-def _absorb(cand: Candidate, res: dict, reference: Candidate | None = None) -> None:
-    """A trial's result into ``cand``. Where the trial measured no whole epochs (its deadline came first) but the
-    ``reference`` (the script as written) did, its training figures are given the reference's epoch overhead, so the
-    two are compared on one footing, and the detail says so."""
-    if res.get("status") != "ok":
-        cand.error = cand.error or res.get("error") or res.get("status")
-        return
-    default = res["candidates"].get("default", {})
-    if "behind" in default:  # stopped after its first executions (BEHIND): its figure says enough
-        cand.train_runs.append(default["behind"])
-        cand.dropped = (f"decisively behind: {default['behind']:,.2f} training steps/s in its first executions, under "
-                        f"{BEHIND:.0%} of the script as written ({default['bar'] / BEHIND:,.2f}): not measured further")
-        return
-    if "error" in default:
-        cand.error = default["error"]
-        return
-    runs = default.get("steps_per_s", [])
-    whole = res.get("as_run") or {}
-    steps = res.get("steps_in_epoch")
-    if whole.get("steps_per_s"):  # the epochs as the script runs them: what the choice rests on
-        cand.train_runs.extend(runs)
-        cand.overhead_s.append(whole["overhead_s"])
-        runs = whole["steps_per_s"]
-    elif runs and steps and reference is not None and reference is not cand and reference.overhead_s:
-        from .as_run import with_overhead
-
-        cand.train_runs.extend(runs)
-        runs = [round(with_overhead(r, steps, median(reference.overhead_s)), 3) for r in runs]
-        cand.detail["whole_epochs"] = "estimated: the script as written's epoch overhead added to its training figures"
-    cand.runs.extend(runs)
-    if (res.get("check") or {}).get("loss") is not None:
-        cand.losses.append(res["check"]["loss"])
-        cand.detail["check_steps"] = res["check"]["steps"]
-    if runs:
-        cand.passes.append(round(median(runs), 3))
-    cand.detail = {**{k: v for k, v in cand.detail.items() if k in ("check_steps", "whole_epochs")}, **{k: res.get(k) for k in ("backend", "steps_in_epoch", "batch_size", "data", "setup_s", "measure_s",
-                                           "pinned_backend", "pinned_at", "script_compile")}}
-
-
 def tune(script: str, args=(), *, budget_s: float | None = 180, allow=(), snapshot=None, seconds: float = 0.8,
          progress: Callable[[str], None] = lambda s: None, complete: bool = True,
          worth_it: Callable[[float, float], bool] | None = None) -> TuneResult:
@@ -152,33 +106,6 @@ def tune(script: str, args=(), *, budget_s: float | None = 180, allow=(), snapsh
     return result
 
 
-def settled(default: Candidate, live) -> bool:
-    """True where no candidate still in the race needs another trial process: each is out (failed, dropped, or now
-    decisively behind the script as written or the one candidate decisively ahead of it: its median plus the spread
-    of either under theirs, marked dropped with its figures), and at most one is decisively ahead (it beats the
-    default beyond the spread, in at least 2 processes of its own: the script as written needs no second one to be beaten). Where two are ahead, which is faster still needs
-    measuring."""
-    racing = [c for c in live if not (c.error or c.dropped)]
-    if any(not (c.median and default.median) for c in racing):
-        return False
-    ahead = [c for c in racing if better(c, default) and len(c.passes) >= 2]
-    leader = max(ahead, key=lambda c: c.median, default=None)
-    undecided = 0
-    for c in racing:
-        if c in ahead:
-            continue
-        for rival in (default, *([leader] if leader is not None else [])):  # behind the default, or behind the leader
-            need = max(MIN_GAIN, c.spread, rival.spread)
-            if c.median * (1 + need) < rival.median and len(c.runs) >= MIN_RUNS:
-                c.dropped = (f"decisively behind {'the script as written' if rival is default else repr(rival.name)} "
-                             f"({c.median:,.1f} against {rival.median:,.1f} steps/s, spreads {c.spread:.0%} and "
-                             f"{rival.spread:.0%}): not measured again")
-                break
-        else:
-            undecided += 1
-    return undecided == 0 and len(ahead) <= 1
-
-
 def predicted_training(first: dict, default: Candidate) -> float | None:
     """Seconds the script's fits train as written: epochs x steps an epoch / steps per second measured (the other fits
     the first trial recorded at the rate of the one measured)."""
@@ -187,6 +114,15 @@ def predicted_training(first: dict, default: Candidate) -> float | None:
     if len(fits) > 1 and rate and all(size(f) for f in fits):  # every fit, at the rate of the one measured
         return sum(size(f) for f in fits) / rate
     return epochs * steps / rate if steps and rate else None
+
+
+def as_process(res: dict) -> dict:
+    """An in-process stage's trial as a per-process figure of its configuration: its training steps on the input as
+    written (its "default" ran on the input the stage chose) and its whole epochs, measured with the script's own."""
+    if res.get("status") != "ok" or not res.get("input_chosen"):
+        return res
+    written = (res.get("inputs") or {}).get("as written", {}).get("steps_per_s", [])
+    return {**res, "candidates": {**res["candidates"], "default": {"steps_per_s": written}}}
 
 
 def needed_s(per_trial: float, candidates: int) -> float:
@@ -229,7 +165,7 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
     if first.get("status") in ("script-error", "no-fit"):
         out = (first.get("stdout", "") + first.get("stderr", "")).strip().splitlines()[-8:]
         raise ScriptProblem(f"{script!r} cannot be tuned: {first['error']}" + (f" (last output: {' | '.join(out)[-300:]})" if out else ""))
-    _absorb(default, first)
+    absorb(default, first)
     if (first.get("check") or {}).get("steps"):  # every trial checks its loss after as many steps as the first
         base_trial["check_steps"] = first["check"]["steps"]
     if first.get("status") == "timeout":  # not the script's fault: the budget cannot hold a single trial
@@ -252,7 +188,7 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
         base_trial["fit_index"] = top["index"]
         default = Candidate("as written")
         first = {**run_trial(script, args, default, base_trial, left()), "fits": fits_seen}
-        _absorb(default, first)
+        absorb(default, first)
         if default.error:
             raise ScriptProblem(f"{script!r}: the trial of the script as written failed at fit {top['index']}: "
                                 f"{default.error[:300]}")
@@ -281,7 +217,6 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
             at = 1 + sum(c.name.startswith("backend ") for c in procs[1:])
             procs.insert(at, Candidate("parallel maps", trial={"parallel_map": snapshot.cpu.usable},
                                    why=f"the script's sequential Dataset.map calls run with {snapshot.cpu.usable} parallel calls, order kept"))
-    not_measured, reasons_early = [], []
     need = needed_s(per_trial, sum(not c.error for c in procs[1:]))
     if need > left():  # said before the trials start, with what would decide every candidate
         total = time.perf_counter() - started + need + 2
@@ -292,53 +227,58 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
         progress(sizing[-1])
     # kept back for the in-process stage: one more trial process measuring the inputs and about 9 knob candidates
     reserve = min(per_trial + 12 * (base_trial["rounds"] + 3) * seconds * 1.5, RESERVE * budget_s)
-    # the per-process candidates in PASSES passes, alternating with the default (forward, backward, forward, the default
-    # never twice in a row); after the
-    # first pass a candidate clearly slower than the best so far is not measured again
+    # the per-process candidates (tuning/passes.py), then the choice among them
     live = [c for c in procs[1:] if not c.error]
-    endings = {}  # candidate name -> how the whole script ended after its measurement, training cut short
-    for rep in range(PASSES):
-        if rep and settled(default, live):  # nothing left that another pass could decide: on to the next stage
-            reasons_early.append(f"the per-process candidates were decided after {rep} pass(es) of trial processes")
-            break
-        order = [default, *live] if rep == 0 else [*reversed(live), default] if rep % 2 else [*live, default]
-        for cand in order:
-            if cand is default and rep == 0:
-                continue  # measured first, above
-            if cand.error or cand.dropped:
-                continue
-            if cand is default and settled(default, live):  # a winner decisively ahead in its own 2 processes
-                continue
-            if left() - reserve < per_trial:
-                not_measured.append(f"{cand.name} (trial process {rep + 1} of {PASSES}): the budget ran out")
-                continue
-            progress(f"trial: {cand.name}" + (f" (pass {rep + 1} of {PASSES})" if rep else ""))
-            bar = {} if cand is default else {"behind_below": round(BEHIND * median(default.train_runs or default.runs), 3)}
-            res = run_trial(script, args, cand, {**base_trial, **bar, "follow": True}, left() - reserve)
-            _absorb(cand, res, default)
-            if (res.get("after_fit") or {}).get("status") in ("complete", "incomplete"):
-                endings[cand.name] = res["after_fit"]  # the rest of the script ran after the measurement, cut short
-        if rep == 0:
-            top = max((c for c in [default, *live] if c.median and not c.error), key=lambda c: c.median, default=None)
-            for c in live:
-                if top is not None and c.median and not c.error and c.median < PRUNE * top.median:
-                    c.dropped = f"{c.median / top.median:.2f}x '{top.name}' in its first trial process: not measured again"
-    if settled(default, live) and live and not reasons_early:
-        reasons_early.append("the per-process candidates were decided")
-    for c in procs[1:]:  # learns the same: a candidate whose loss leaves the script's own band is dropped, with figures
-        why = judge(default.losses, c.losses, default.detail.get("check_steps"))
-        if why and not c.error:
-            c.error = f"learns differently: {why}"
-    best = choose(default, [c for c in procs[1:] if not c.advice])
+    reasons_early, not_measured, endings, second = process_stage(
+        lambda cand, extra, timeout: run_trial(script, args, cand, {**base_trial, **extra}, timeout), default, live,
+        per_trial=per_trial, left=lambda: left() - reserve, progress=progress, merge=True)
     reasons, advice = [*sizing, *reasons_early], []
-    if complete:  # the whole script must still finish under a choice that needs its own process
-        best, confirmed, unchecked = confirm(
-            default, [c for c in procs[1:] if not c.advice], best, pick=lambda cands: choose(default, cands),
-            run=lambda c: endings.get(c.name) or run_trial(script, args, c, {**base_trial, "mode": "complete"},
-                                                           min(left(), max(60.0, 3 * per_trial))),
-            time_left=left, per_trial=per_trial, reference=after)
-        reasons += confirmed
-        not_measured += unchecked
+
+    def decide():
+        """The per-process choice: learns the same, beats the script as written beyond the spread, finishes where it
+        finishes."""
+        for c in procs[1:]:  # a candidate whose loss leaves the script's own band is dropped, with figures
+            why = judge(default.losses, c.losses, default.detail.get("check_steps"))
+            if why and not c.error:
+                c.error = f"learns differently: {why}"
+        best = choose(default, [c for c in procs[1:] if not c.advice])
+        if complete:  # the whole script must still finish under a choice that needs its own process
+            best, confirmed, unchecked = confirm(
+                default, [c for c in procs[1:] if not c.advice], best, pick=lambda cands: choose(default, cands),
+                run=lambda c: endings.get(c.name) or run_trial(script, args, c, {**base_trial, "mode": "complete"},
+                                                               min(left(), max(60.0, 3 * per_trial))),
+                time_left=left, per_trial=per_trial, reference=after)
+            reasons.extend(confirmed)
+            not_measured.extend(unchecked)
+        return best
+
+    best = decide()
+    # in-process knobs inside the best process (tuning/inprocess.py); where the lone leader still needs its second
+    # process, the stage's trial is that process too: it measures the configuration whole before the knobs
+    stage_args = (backend, snapshot.cpu.usable, allow, left, per_trial, progress)
+    trial_of = lambda extra: lambda cand, more, timeout: run_trial(  # noqa: E731
+        script, args, cand, {**base_trial, **more, **extra}, timeout)
+    if second is not None and best is second:
+        got = []
+
+        def and_whole(cand, more, timeout):  # the stage's trial, also measuring the configuration as a process would
+            got.append(trial_of({"as_run": True, "check": True})(cand, more, timeout))
+            return got[-1]
+
+        stage = inprocess_stage(and_whole, best, *stage_args)
+        for res in got:
+            absorb(second, as_process(res), default)
+        why = judge(default.losses, second.losses, default.detail.get("check_steps"))
+        if why or not better(second, default):
+            second.error = f"learns differently: {why}" if why else None
+            second.dropped = None if why else (f"not decisively ahead in its second process, the in-process stage's "
+                                               f"trial ({second.median:,.1f} against {default.median:,.1f} steps/s)")
+            reasons.append(f"'{second.name}' dropped: {second.error or second.dropped}")
+            best = decide()
+            if best is not second:
+                stage = inprocess_stage(trial_of({}), best, *stage_args)
+    else:
+        stage = inprocess_stage(trial_of({}), best, *stage_args)
     adv = choose(default, [c for c in procs[1:] if c.advice])
     if adv is not default and (best is default or adv.median > best.median):
         advice.append(f"{adv.name}: {adv.median:,.1f} steps/s against {default.median:,.1f} as written "
@@ -348,9 +288,6 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
     else:
         reasons.append(f"{best.name}: {best.median:,.1f} steps/s against {default.median:,.1f} as written "
                        f"({best.median / default.median:.2f}x; spreads {best.spread:.0%} and {default.spread:.0%})")
-    # in-process knobs inside the best process (tuning/inprocess.py)
-    stage = inprocess_stage(lambda cand, extra, timeout: run_trial(script, args, cand, {**base_trial, **extra}, timeout),
-                            best, backend, snapshot.cpu.usable, allow, left, per_trial, progress)
     inprocess, chosen_knobs, inputs, chosen_input = stage.inprocess, stage.chosen_knobs, stage.inputs, stage.chosen_input
     reasons += stage.reasons
     advice += stage.advice
@@ -362,5 +299,5 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
                       training_s=training_s, whole=stage.whole)
 
 
-__all__ = ["ALLOWABLE", "MIN_RUNS", "SPE_FLATTENS", "Candidate", "ScriptProblem", "TuneResult", "better", "choose",
-           "process_candidates", "run_trial", "tune"]
+__all__ = ["ALLOWABLE", "BEHIND", "MIN_RUNS", "SPE_FLATTENS", "Candidate", "ScriptProblem", "TuneResult", "better",
+           "choose", "process_candidates", "run_trial", "settled", "tune"]

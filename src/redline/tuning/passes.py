@@ -1,0 +1,155 @@
+"""The per-process stage of tune: the settings that need a fresh process, each measured in trial processes, in
+passes that alternate direction, until nothing is left that another process could decide.
+
+A rival is dropped once it is decisively behind (after its first executions, under BEHIND x the fastest rate
+measured so far; after its first process, under PRUNE x the best; or beyond the spread of the script as written or of
+the one candidate decisively ahead). A winner needs 2 processes of its own; its second may be the in-process
+stage's trial (``merge``), which measures the same configuration whole before its knobs: one process fewer.
+"""
+
+from __future__ import annotations
+
+from .choose import MIN_RUNS, better
+from .compare import MIN_GAIN, median
+from .result import Candidate
+
+#: trial processes per per-process candidate, and the share of the best median below which a candidate is not measured
+#: after its first process.
+PASSES = 3
+PRUNE = 0.8
+#: a rival whose first executions run under this share of the fastest training rate measured so far (the script as
+#: written's, or a rival's) stops there, dropped with that figure (a backend 10x slower on convolutions would otherwise
+#: spend minutes of the budget being measured)
+BEHIND = 0.5
+
+
+def absorb(cand: Candidate, res: dict, reference: Candidate | None = None) -> None:
+    """A trial's result into ``cand``. Where the trial measured no whole epochs (its deadline came first) but the
+    ``reference`` (the script as written) did, its training figures are given the reference's epoch overhead, so the
+    two are compared on one footing, and the detail says so."""
+    if res.get("status") != "ok":
+        cand.error = cand.error or res.get("error") or res.get("status")
+        return
+    default = res["candidates"].get("default", {})
+    if "behind" in default:  # stopped after its first executions (BEHIND): its figure says enough
+        cand.train_runs.append(default["behind"])
+        cand.dropped = (f"decisively behind: {default['behind']:,.2f} training steps/s in its first executions, under "
+                        f"{BEHIND:.0%} of the fastest rate measured before it ({default['bar'] / BEHIND:,.2f}): not measured "
+                        "further")
+        return
+    if "error" in default:
+        cand.error = default["error"]
+        return
+    runs = default.get("steps_per_s", [])
+    whole = res.get("as_run") or {}
+    steps = res.get("steps_in_epoch")
+    if whole.get("steps_per_s"):  # the epochs as the script runs them: what the choice rests on
+        cand.train_runs.extend(runs)
+        cand.overhead_s.append(whole["overhead_s"])
+        runs = whole["steps_per_s"]
+    elif runs and steps and reference is not None and reference is not cand and reference.overhead_s:
+        from .as_run import with_overhead
+
+        cand.train_runs.extend(runs)
+        runs = [round(with_overhead(r, steps, median(reference.overhead_s)), 3) for r in runs]
+        cand.detail["whole_epochs"] = "estimated: the script as written's epoch overhead added to its training figures"
+    cand.runs.extend(runs)
+    if (res.get("check") or {}).get("loss") is not None:
+        cand.losses.append(res["check"]["loss"])
+        cand.detail["check_steps"] = res["check"]["steps"]
+    if runs:
+        cand.passes.append(round(median(runs), 3))
+    cand.detail = {**{k: v for k, v in cand.detail.items() if k in ("check_steps", "whole_epochs")}, **{k: res.get(k) for k in ("backend", "steps_in_epoch", "batch_size", "data", "setup_s", "measure_s",
+                                           "pinned_backend", "pinned_at", "script_compile")}}
+
+
+def settled(default: Candidate, live, passes: int = 2) -> bool:
+    """True where no candidate still in the race needs another trial process: each is out (failed, dropped, or now
+    decisively behind the script as written or the one candidate decisively ahead of it: its median plus the spread
+    of either under theirs, marked dropped with its figures), and at most one is decisively ahead (it beats the
+    default beyond the spread, in at least 2 processes of its own: the script as written needs no second one to be beaten). Where two are ahead, which is faster still needs
+    measuring."""
+    racing = [c for c in live if not (c.error or c.dropped)]
+    if any(not (c.median and default.median) for c in racing):
+        return False
+    ahead = [c for c in racing if better(c, default) and len(c.passes) >= passes]
+    leader = max(ahead, key=lambda c: c.median, default=None)
+    undecided = 0
+    for c in racing:
+        if c in ahead:
+            continue
+        for rival in (default, *([leader] if leader is not None else [])):  # behind the default, or behind the leader
+            need = max(MIN_GAIN, c.spread, rival.spread)
+            if c.median * (1 + need) < rival.median and len(c.runs) >= MIN_RUNS:
+                c.dropped = (f"decisively behind {'the script as written' if rival is default else repr(rival.name)} "
+                             f"({c.median:,.1f} against {rival.median:,.1f} steps/s, spreads {c.spread:.0%} and "
+                             f"{rival.spread:.0%}): not measured again")
+                break
+        else:
+            undecided += 1
+    return undecided == 0 and len(ahead) <= 1
+
+
+def lone_leader(default: Candidate, live) -> Candidate | None:
+    """The one candidate decisively ahead of the script as written in its single process, every other one decided
+    (settled but for the leader's second process), or None."""
+    racing = [c for c in live if not (c.error or c.dropped)]
+    ahead = [c for c in racing if better(c, default)]
+    if len(ahead) == 1 and len(ahead[0].passes) == 1 and settled(default, live, passes=1):
+        return ahead[0]
+    return None
+
+
+def bar(default: Candidate, live) -> float:
+    """BEHIND x the fastest training rate measured so far: the script as written's or a rival's (a TensorFlow setting
+    under half of what JAX already runs cannot win)."""
+    rates = [median(c.train_runs or c.runs) for c in (default, *live) if not c.error and (c.train_runs or c.runs)
+             and "behind" not in (c.dropped or "")]
+    return round(BEHIND * max(rates), 3)
+
+
+def process_stage(run, default: Candidate, live: list, *, per_trial: float, left, progress, merge: bool):
+    """The passes over ``live`` (the default, measured first, already in ``default``). ``run(cand, extra, timeout)``:
+    one trial process; ``left()``: seconds this stage may still use. Returns (reasons, not measured, endings: how the
+    whole script ended after each candidate's measurement, and the lone leader whose second process is left to the
+    in-process stage where ``merge``, else None)."""
+    reasons_early, not_measured, endings = [], [], {}
+    for rep in range(PASSES):
+        if rep and settled(default, live):  # nothing left that another pass could decide: on to the next stage
+            reasons_early.append(f"the per-process candidates were decided after {rep} pass(es) of trial processes")
+            break
+        second = lone_leader(default, live) if rep and merge else None
+        if second is not None:  # its second process: the in-process stage's trial, which measures it whole as well
+            reasons_early.append(f"the per-process candidates were decided after {rep} pass(es) of trial processes but "
+                                 f"'{second.name}''s second, left to the in-process stage's trial in it")
+            return reasons_early, not_measured, endings, second
+        order = [default, *live] if rep == 0 else [*reversed(live), default] if rep % 2 else [*live, default]
+        for cand in order:
+            if cand is default and rep == 0:
+                continue  # measured first, above
+            if cand.error or cand.dropped:
+                continue
+            if cand is default and settled(default, live):  # a winner decisively ahead in its own 2 processes
+                continue
+            if left() < per_trial:
+                not_measured.append(f"{cand.name} (trial process {rep + 1} of {PASSES}): the budget ran out")
+                continue
+            progress(f"trial: {cand.name}" + (f" (pass {rep + 1} of {PASSES})" if rep else ""))
+            behind = {} if cand is default else {"behind_below": bar(default, live)}
+            res = run(cand, {**behind, "follow": True}, left())
+            absorb(cand, res, default)
+            if (res.get("after_fit") or {}).get("status") in ("complete", "incomplete"):
+                endings[cand.name] = res["after_fit"]  # the rest of the script ran after the measurement, cut short
+        if rep == 0:
+            top = max((c for c in [default, *live] if c.median and not c.error), key=lambda c: c.median, default=None)
+            for c in live:
+                if top is not None and c.median and not c.error and c.median < PRUNE * top.median:
+                    c.dropped = f"{c.median / top.median:.2f}x '{top.name}' in its first trial process: not measured again"
+    if settled(default, live) and live and not reasons_early:
+        reasons_early.append("the per-process candidates were decided")
+    if settled(default, live) and live and not reasons_early:
+        reasons_early.append("the per-process candidates were decided")
+    return reasons_early, not_measured, endings, None
+
+
+__all__ = ["BEHIND", "PASSES", "PRUNE", "absorb", "bar", "lone_leader", "process_stage", "settled"]
