@@ -124,5 +124,38 @@ def measure(model, fit, fit_args: dict, steps: int | None, train_runs: list, sec
             "epoch_train_s": round(epoch_train, 4)}
 
 
+def whole_pick(out: dict, trial: dict, fit_args: dict, into: dict, feeds: dict, chosen_input: str, whole, recompile, keep, log) -> dict:
+    """The in-process stage's pick (tuning.inprocess.pick: the knobs and input its rounds would choose) and the script's
+    own compile on the input as written, each measured in whole epochs as the script runs them (measure() above), one
+    after the other in this process: the ratio of the two is what the pick adds to the run, validation and callbacks
+    included. {} where the rounds pick nothing."""
+    from .inprocess import pick
+
+    name = pick(out, trial["candidates"])
+    if name is None and chosen_input == "as written":
+        return {}
+    found = {"knobs": name, "input": None if chosen_input == "as written" else chosen_input}
+    written = (out["inputs"].get("as written") or into.get("default") or {}).get("steps_per_s", [])
+    for role, cand, train in (
+            ("reference", {"own": True, "input": "as written"}, written),
+            ("pick", {**(into[name].get("knobs", {}) if name else {"own": True}), "input": chosen_input},
+             (into[name] if name else out["inputs"][chosen_input])["steps_per_s"])):
+        f = feeds[cand["input"]]
+        args = fit_args if cand["input"] == "as written" else {  # a rewrite: its input, as run feeds it to fit
+            **fit_args, "x": f.x, "y": f.y, "batch_size": f.batch_size, **f.kwargs,
+            **({"steps_per_epoch": f.cap} if f.endless and f.cap else {})}
+        try:
+            recompile(cand)
+            res = whole(cand, args, [r / f.scale for r in train])
+            res["steps_per_s"] = [round(r * f.scale, 3) for r in res.get("steps_per_s", [])]
+            found[role] = res
+        except Exception as exc:  # noqa: BLE001  the pick's figure in steps stands, and the result says why
+            found[role] = {"mode": None, "why": f"{type(exc).__name__}: {exc}"[:300]}
+            log(f"  whole epochs of the {role} not measured: {type(exc).__name__}: {str(exc)[:120]}")
+        finally:
+            keep.restore()
+    return found
+
+
 __all__ = ["EXTRAS", "cycle", "epoch_rates", "extras", "gain_whole", "measure", "overhead", "validates",
-           "validation_seconds", "with_overhead"]
+           "validation_seconds", "whole_pick", "with_overhead"]

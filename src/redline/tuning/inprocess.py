@@ -29,7 +29,7 @@ class Stage:
     reasons: list = field(default_factory=list)
     advice: list = field(default_factory=list)
     not_measured: list = field(default_factory=list)
-    whole: dict | None = None  # the choice and the script's own compile measured in whole epochs (measure._whole_pick)
+    whole: dict | None = None  # the choice and the script's own compile measured in whole epochs (as_run.whole_pick)
 
 
 def inprocess_stage(run, best: Candidate, backend: str, usable: int, allow, left, per_trial: float, progress) -> Stage:

@@ -200,11 +200,17 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                 # trace/compile and warm in 3 executions; their rate sizes the next run, so a step of a second costs
                 # seconds here, not a fixed count of steps
                 warm, warm_took = run(cand, 3 * spe, spe)
-                bar = trial.get("behind_below")  # a rival of the script as written: not worth measuring far under it
-                # only where the warm executions took long enough to say so (three 1 ms steps say nothing)
-                if bar and name == "default" and warm and warm < bar and warm_took >= span / 6:
-                    into[name] = {"behind": round(warm, 3), "bar": bar}
-                    log(f"  {warm:,.2f} steps/s in its first executions, under {bar:,.2f}: decisively behind")
+                bar = trial.get("behind_below")  # a rival: not worth measuring far under the fastest so far
+
+                def behind(r, t) -> bool:
+                    """Under the bar, in a run that took long enough to say so (three 1 ms steps say nothing)."""
+                    if bar and name == "default" and r and r < bar and t >= span / 6:
+                        into[name] = {"behind": round(r, 3), "bar": bar, "took_s": round(t, 3)}
+                        log(f"  {r:,.2f} steps/s in its first executions, under {bar:,.2f}: decisively behind")
+                        return True
+                    return False
+
+                if behind(warm, warm_took):
                     return None
                 n = max(3 * spe, int(warm / feed.scale * span / 3) // spe * spe) if warm else max(4 * spe, 16)
                 # slow steps: the warm executions already timed enough (their first one, tracing, left out)
@@ -212,6 +218,8 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                 while took < span / 3 and n < 10**7:  # grow until the timing is worth something
                     n *= 4
                     rate, took = run(cand, n, spe)
+                if behind(rate, took):  # fast steps: judged on the first run long enough to time
+                    return None
                 scale = feed.scale
                 n = int(rate / scale * span) if rate else n
                 plan[name] = max(3 * spe, n - n % spe)  # at least 3 executions, so 2 intervals between their ends
@@ -345,7 +353,7 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                 out["input_chosen"], out["input_spec"] = None, None
         out["candidates"] = into
         if trial.get("whole") and not late():  # what the pick makes of the script's epochs whole: what run delivers
-            out["whole"] = _whole_pick(out, trial, fit_args, into, feeds, chosen_input, lambda c, f, ts: as_run.measure(
+            out["whole"] = as_run.whole_pick(out, trial, fit_args, into, feeds, chosen_input, lambda c, f, ts: as_run.measure(
                 model, fit, f, feeds[c.get("input", "as written")].cap, ts, seconds, spe_of(c), Steps), recompile, keep, log)
         if trial.get("as_run") and into.get("default", {}).get("steps_per_s") and not late():
             try:  # what the script's epochs cost whole, in this process's configuration (tuning/as_run.py)
@@ -360,9 +368,9 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
         if trial.get("check") and into.get("default", {}).get("steps_per_s") and not late():
             try:  # the loss after a few steps from the shared initial weights (tuning/numerics.py)
                 recompile({"own": True})
-                steps = trial.get("check_steps") or numerics.steps_for(median(into["default"]["steps_per_s"]), seconds)
+                count = trial.get("check_steps") or numerics.steps_for(median(into["default"]["steps_per_s"]), seconds)
                 out["check"] = numerics.check(model, fit, feeds["as written"], spe_of({"own": True}), trial.get("weights"),
-                                              opener, steps)
+                                              opener, count)
             except Exception as exc:  # noqa: BLE001  no figure: the candidate is judged on speed alone, and the result says why
                 out["check"] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
             finally:
@@ -371,39 +379,6 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
             out["ladder"] = steps
     out["backend"] = keras.backend.backend()
     return out
-
-
-def _whole_pick(out: dict, trial: dict, fit_args: dict, into: dict, feeds: dict, chosen_input: str, whole, recompile, keep, log) -> dict:
-    """The in-process stage's pick (tuning.inprocess.pick: the knobs and input its rounds would choose) and the script's
-    own compile on the input as written, each measured in whole epochs as the script runs them (tuning/as_run.py), one
-    after the other in this process: the ratio of the two is what the pick adds to the run, validation and callbacks
-    included. {} where the rounds pick nothing."""
-    from .inprocess import pick
-
-    name = pick(out, trial["candidates"])
-    if name is None and chosen_input == "as written":
-        return {}
-    found = {"knobs": name, "input": None if chosen_input == "as written" else chosen_input}
-    written = (out["inputs"].get("as written") or into.get("default") or {}).get("steps_per_s", [])
-    for role, cand, train in (
-            ("reference", {"own": True, "input": "as written"}, written),
-            ("pick", {**(into[name].get("knobs", {}) if name else {"own": True}), "input": chosen_input},
-             (into[name] if name else out["inputs"][chosen_input])["steps_per_s"])):
-        f = feeds[cand["input"]]
-        args = fit_args if cand["input"] == "as written" else {  # a rewrite: its input, as run feeds it to fit
-            **fit_args, "x": f.x, "y": f.y, "batch_size": f.batch_size, **f.kwargs,
-            **({"steps_per_epoch": f.cap} if f.endless and f.cap else {})}
-        try:
-            recompile(cand)
-            res = whole(cand, args, [r / f.scale for r in train])
-            res["steps_per_s"] = [round(r * f.scale, 3) for r in res.get("steps_per_s", [])]
-            found[role] = res
-        except Exception as exc:  # noqa: BLE001  the pick's figure in steps stands, and the result says why
-            found[role] = {"mode": None, "why": f"{type(exc).__name__}: {exc}"[:300]}
-            log(f"  whole epochs of the {role} not measured: {type(exc).__name__}: {str(exc)[:120]}")
-        finally:
-            keep.restore()
-    return found
 
 
 def _key(knobs: dict) -> str:
