@@ -135,7 +135,8 @@ def whole_pick(out: dict, trial: dict, fit_args: dict, into: dict, feeds: dict, 
     if name is None and chosen_input == "as written":
         return {}
     found = {"knobs": name, "input": None if chosen_input == "as written" else chosen_input}
-    written = (out["inputs"].get("as written") or into.get("default") or {}).get("steps_per_s", [])
+    written = ((out["inputs"].get("as written") or {}).get("steps_per_s") if found["input"] else None) \
+        or (into.get("default") or {}).get("steps_per_s", [])
     for role, cand, train in (
             ("reference", {"own": True, "input": "as written"}, written),
             ("pick", {**(into[name].get("knobs", {}) if name else {"own": True}), "input": chosen_input},

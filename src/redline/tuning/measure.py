@@ -277,7 +277,20 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
             # optimize() turns autotune off), so each run spans up to 3 epoch boundaries
             for name, cand in stage.items():
                 calibrate(name, cand, out["inputs"], 2 * seconds, passes=4)
-            measure(stage, out["inputs"], "as written")
+            own = calib.get("as written")
+            for name in specs:  # a rewrite under PRUNE x the input as written in its calibration: not a contender
+                if own and name in plan and calib[name] < PRUNE * own:
+                    plan.pop(name)
+                    out["inputs"][name] = {"steps_per_s": [round(calib[name], 3)],
+                                           "dropped": f"{calib[name] / own:.2f}x the input as written (calibration): "
+                                                      "not compared in the rounds"}
+            if any(n in plan for n in specs):
+                measure(stage, out["inputs"], "as written")
+            elif own:  # nothing left to compare it with: its calibration is its figure
+                out["inputs"]["as written"] = {"steps_per_s": [round(own, 3)]}
+            order = ["as written", *specs]  # as measured, whatever was dropped when
+            out["inputs"] = {n: out["inputs"][n] for n in sorted(out["inputs"], key=lambda n: order.index(n) if n in order
+                                                                 else len(order))}
             base = out["inputs"].get("as written", {}).get("steps_per_s")
             for name in specs:  # the fastest of the rewrites that beat the input as written beyond the spread
                 rec = out["inputs"].setdefault(name, {})
@@ -355,7 +368,10 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
         if trial.get("whole") and not late():  # what the pick makes of the script's epochs whole: what run delivers
             out["whole"] = as_run.whole_pick(out, trial, fit_args, into, feeds, chosen_input, lambda c, f, ts: as_run.measure(
                 model, fit, f, feeds[c.get("input", "as written")].cap, ts, seconds, spe_of(c), Steps), recompile, keep, log)
-        if trial.get("as_run") and into.get("default", {}).get("steps_per_s") and not late():
+        reference = (out.get("whole") or {}).get("reference") or {}
+        if trial.get("as_run") and reference.get("steps_per_s"):  # measured just now, the same way: not again
+            out["as_run"] = reference
+        elif trial.get("as_run") and into.get("default", {}).get("steps_per_s") and not late():
             try:  # what the script's epochs cost whole, in this process's configuration (tuning/as_run.py)
                 recompile({"own": True})
                 out["as_run"] = as_run.measure(model, fit, fit_args, steps_epoch, into["default"]["steps_per_s"],

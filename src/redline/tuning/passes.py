@@ -120,8 +120,8 @@ def process_stage(run, default: Candidate, live: list, *, per_trial: float, left
             break
         second = lone_leader(default, live) if rep and merge else None
         if second is not None:  # its second process: the in-process stage's trial, which measures it whole as well
-            reasons_early.append(f"the per-process candidates were decided after {rep} pass(es) of trial processes but "
-                                 f"'{second.name}''s second, left to the in-process stage's trial in it")
+            reasons_early.append(f"the per-process candidates were decided after {rep} pass(es) of trial processes, but "
+                                 f"for the second process of '{second.name}': the in-process stage's trial in it")
             return reasons_early, not_measured, endings, second
         order = [default, *live] if rep == 0 else [*reversed(live), default] if rep % 2 else [*live, default]
         for cand in order:
