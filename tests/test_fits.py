@@ -65,7 +65,8 @@ def test_tune_measures_the_fit_that_trains_longest_in_every_trial(monkeypatch):
 
     monkeypatch.setattr(search, "run_trial", fake)
     result = search.tune("train.py", budget_s=600, snapshot=m.vm_2core(), complete=False)
-    assert seen[0] == (True, 1) and all(s == (False, 2) for s in seen[1:]), seen
+    # then fit 1 (another fingerprint) gets its own in-process stage, last
+    assert seen[0] == (True, 1) and all(s == (False, 2) for s in seen[1:-1]) and seen[-1] == (False, 1), seen
     assert any("fit 2 trains longest" in r for r in result.reasons), result.reasons
     assert result.training_s == pytest.approx((32 + 160) / 100.0)  # both fits, at the rate of the one measured
 
@@ -81,3 +82,88 @@ def test_a_following_trial_whose_rest_runs_too_long_says_timeout_not_a_failure(t
                                                       "discover_s": 1}, 180)
     assert res["status"] == "ok" and res["after_fit"]["status"] == "timeout", res.get("after_fit")
     assert "not followed further" in res["after_fit"]["error"]
+
+
+# -- each fit its own knobs ---------------------------------------------------------------------------------------------
+
+def test_other_fits_are_one_per_fingerprint_longest_first_and_knobs_keep_the_script_s_own():
+    from redline.applying.per_fit import knobs_for
+    from redline.tuning.fits import others
+
+    a = {"index": 1, "epochs": 2, "steps_in_epoch": 16, "fingerprint": "frozen"}
+    b = {"index": 2, "epochs": 10, "steps_in_epoch": 16, "fingerprint": "whole"}
+    c = {"index": 3, "epochs": 2, "steps_in_epoch": 16, "fingerprint": "frozen"}  # the same workload again: one stage
+    d = {"index": 4, "epochs": 1, "steps_in_epoch": None, "fingerprint": "unknown"}  # nothing known to size it by
+    e = {"index": 5, "epochs": 5, "steps_in_epoch": 16, "fingerprint": "head"}
+    assert [f["index"] for f in others([a, b, c, d, e], b)] == [5, 1]
+    assert others([a], a) == []
+    defaults = {"steps_per_execution": 1, "jit_compile": False}
+    assert knobs_for({}, {"steps_per_execution": 8}, defaults) == {"steps_per_execution": 8, "jit_compile": False}
+    assert knobs_for({"steps_per_execution": 2}, {"steps_per_execution": 8}, defaults)["steps_per_execution"] == 2
+    assert knobs_for({}, {}, defaults) == defaults  # its own compile: back to Keras' defaults, not another fit's
+
+
+def test_tune_gives_each_other_fit_its_own_in_process_stage_and_the_choice_carries_it(monkeypatch):
+    from redline.tuning import search
+
+    fits = [{"index": 1, "epochs": 2, "steps_in_epoch": 16, "fingerprint": "frozen"},
+            {"index": 2, "epochs": 10, "steps_in_epoch": 16, "fingerprint": "whole"}]
+    stages = []
+
+    def fake(script, args, cand, trial, timeout):
+        if "ladder" in trial:
+            at = trial.get("fit_index", 1)
+            stages.append((at, "inputs" in trial))
+            spe = {2: 400.0, 1: 100.0}[at]  # the longest fit gains from spe 8, the frozen one from none
+            return {"status": "ok", "candidates": {"default": {"steps_per_s": [100.0, 101.0, 99.0], "knobs": {}},
+                                                   "spe 8": {"steps_per_s": [spe, spe * 1.01, spe * 0.99],
+                                                             "knobs": {"steps_per_execution": 8}}},
+                    "inputs": {}, "not_measured": []}
+        res = {"status": "ok", "candidates": {"default": {"steps_per_s": [100.0, 101.0, 99.0]}}, "data": "ndarray",
+               "backend": "tensorflow", "steps_in_epoch": 16, "epochs": 2 if trial.get("discover") else 10,
+               "inputs": {}, "not_measured": []}
+        return {**res, "fits": fits} if trial.get("discover") else res
+
+    monkeypatch.setattr(search, "run_trial", fake)
+    result = search.tune("train.py", budget_s=600, snapshot=m.vm_2core(), complete=False)
+    assert stages == [(2, True), (1, False)], stages  # the longest first, with the input path; then fit 1, knobs only
+    choice = result.chosen()
+    assert choice.compile == {"steps_per_execution": 8} and choice.per_fit == {"frozen": {}}, choice
+    assert any("fit 1 (2 epoch(s) of 16 steps), its own knobs: the script's own" in r for r in result.reasons)
+
+
+TWO_FITS = FINE_TUNE.replace("model.compile(\"adam\", \"mse\")\n", """model.compile("adam", "mse")
+class Show(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        print("FIT RUNS WITH", self.model.steps_per_execution, flush=True)
+""").replace("verbose=0)", "verbose=0, callbacks=[Show()])")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None, reason="TensorFlow is not installed")
+def test_run_sets_each_fit_its_own_knobs_by_its_fingerprint(tmp_path):
+    """The fingerprints a real first trial records; a saved choice of spe 4 as the compile default (the longest fit's)
+    and spe 2 for the frozen-base fit: under `redline run`, each fit runs with its own."""
+    import os
+    import subprocess
+    import sys
+
+    import redline
+    from tune_helpers import ENV
+    from redline.tuning import cache
+    from redline.tuning.search import run_trial
+
+    s = script(tmp_path, TWO_FITS)
+    first = run_trial(s, [], Candidate("as written"), {**trial({"default": {"own": True}}), "discover": True}, 180)
+    assert first["status"] == "ok", first
+    frozen = first["fits"][0]["fingerprint"]
+    env = {**ENV, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    choice = {"chosen": {"settings": {"env": {}, "compile": {"steps_per_execution": 4},
+                                      "per_fit": {frozen: {"steps_per_execution": 2}}}, "ratio": 1.5}}
+    cache.save(s, [], redline.detect(), choice, env)
+    r = subprocess.run([sys.executable, "-m", "redline", "run", s], capture_output=True, text=True, env=env, timeout=180,
+                       cwd=os.path.dirname(s))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert [l for l in r.stdout.splitlines() if l.startswith("FIT RUNS WITH")] == ["FIT RUNS WITH 2", "FIT RUNS WITH 4"], \
+        r.stdout
+    assert "(tuned for it)" in r.stderr and "DONE" in r.stdout

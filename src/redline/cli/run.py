@@ -11,7 +11,7 @@ import os
 import runpy
 import sys
 
-from ..applying import compile_defaults, configure
+from ..applying import compile_defaults, configure, per_fit
 from ..applying.actions import APPLIED
 from ..data import rewrite
 from ..detection import detect
@@ -103,6 +103,8 @@ def _apply_tuned(entry, args) -> None:
         when_imported("keras", lambda keras: rewrite.install(choice.input, log=log))
     if choice.compile:
         when_imported("keras", lambda keras: compile_defaults.install(dict(choice.compile), log=log))
+    if choice.per_fit:  # after the compile defaults: each fit tuned apart gets its own knobs at its fit
+        when_imported("keras", lambda keras: per_fit.install(dict(choice.per_fit), rewrite.input_kind, log=log))
     done = choice.parts()  # what was applied, in the words tune used
     if entry.get("note"):
         log(f"redline: {entry['note']}")

@@ -84,7 +84,7 @@ def text(result) -> str:
     for n in result.not_measured:
         out.append(f"  not measured: {n}")
     out.append(f"  tuning took {result.elapsed_s:.0f} s of a {result.budget_s:.0f} s budget"
-               + (f"; the first fit trains for about {result.training_s:,.0f} s as written" if result.training_s else ""))
+               + (f"; the script's training is predicted to take about {result.training_s:,.0f} s as written" if result.training_s else ""))
     if result.touched:
         shown = ", ".join(result.touched[:5]) + (f" and {len(result.touched) - 5} more" if len(result.touched) > 5 else "")
         out.append(f"  WARNING: {len(result.touched)} file(s) in your folders changed while tuning, written by code the "

@@ -5,26 +5,20 @@ A script may call ``fit`` more than once: a frozen base trained for a few epochs
 the rest of the script with training cut short (tuning/completion.py) and records every fit: a fingerprint of what a
 step costs (the model's class and weights, which of them train, the compile arguments, the input's kind, the batch
 size) and its size as the script asks (epochs x steps an epoch). The fit that trains longest is the one every later
-trial measures; the fits before it run cut short there.
+trial measures; the fits before it run cut short there. Every other fit of its own fingerprint then gets an
+in-process stage of its own, budget permitting (longest first), and `redline run` sets each its own knobs
+(applying/per_fit.py).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-
 
 def fingerprint(model, compile_call, x, batch_size) -> str:
-    """What one training step of this fit costs depends on (sha256, 16 hex digits)."""
+    """What one training step of this fit costs depends on (applying.per_fit.fingerprint, which run uses too)."""
+    from ..applying.per_fit import fingerprint as of
     from ..data.rewrite import input_kind
 
-    args, kwargs = compile_call or ((), {})
-    described = {k: (type(v).__name__ if not isinstance(v, (str, int, float, bool, type(None))) else v)
-                 for k, v in sorted(kwargs.items())}
-    parts = {"model": type(model).__name__, "weights": [list(map(int, w.shape)) for w in model.weights],
-             "trainable": len(model.trainable_weights), "compile": [[type(a).__name__ for a in args], described],
-             "input": input_kind(x), "batch_size": batch_size}
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return of(model, compile_call, input_kind(x), batch_size)
 
 
 def size(fit: dict) -> int:
@@ -37,4 +31,15 @@ def longest(fits: list) -> dict | None:
     return max(fits, key=size) if fits else None
 
 
-__all__ = ["fingerprint", "longest", "size"]
+def others(fits: list, measured: dict) -> list:
+    """The fits worth their own in-process stage besides ``measured``: one per fingerprint other than its, that trains
+    (steps known), longest first."""
+    seen, out = {measured.get("fingerprint")}, []
+    for f in sorted(fits, key=lambda f: (-size(f), f["index"])):
+        if f.get("fingerprint") not in seen and size(f) > 0:
+            seen.add(f.get("fingerprint"))
+            out.append(f)
+    return out
+
+
+__all__ = ["fingerprint", "longest", "others", "size"]

@@ -32,8 +32,11 @@ class Stage:
     whole: dict | None = None  # the choice and the script's own compile measured in whole epochs (as_run.whole_pick)
 
 
-def inprocess_stage(run, best: Candidate, backend: str, usable: int, allow, left, per_trial: float, progress) -> Stage:
-    """``run(candidate, trial settings, timeout)``: one trial process; ``best``: the per-process winner."""
+def inprocess_stage(run, best: Candidate, backend: str, usable: int, allow, left, per_trial: float, progress,
+                    fit: dict | None = None) -> Stage:
+    """``run(candidate, trial settings, timeout)``: one trial process; ``best``: the per-process winner. ``fit``: a
+    fit other than the one the per-process candidates were measured on (tuning/fits.py): its own knobs only (the
+    input path is chosen once, on the fit that trains longest), and nothing to compare its default with."""
     stage = Stage()
     backend_best = best.detail.get("backend") or backend
     cands = {"default": {"own": True}}
@@ -44,11 +47,13 @@ def inprocess_stage(run, best: Candidate, backend: str, usable: int, allow, left
         if left() < per_trial:
             stage.not_measured.append("steps_per_execution / jit_compile: the budget ran out")
             return stage
-        progress(f"trial: the input path, then steps_per_execution 2, 4, 8, ... until the gain flattens, and "
-                 f"jit_compile, in '{best.name}'" + (" (again)" if attempt == 2 else ""))
+        progress((f"trial: fit {fit['index']}'s own " if fit else "trial: the input path, then ")
+                 + f"steps_per_execution 2, 4, 8, ... until the gain flattens, and jit_compile, in '{best.name}'"
+                 + (" (again)" if attempt == 2 else ""))
         res = run(Candidate(best.name, best.env, dict(best.trial)),
                   {"candidates": cands, "ladder": ladder, "as_run": False, "check": False, "rounds": 3, "whole": True,
-                   "inputs": {"allow": list(allow), "usable": usable}}, left())
+                   **({"fit_index": fit["index"]} if fit else {"inputs": {"allow": list(allow), "usable": usable}})},
+                  left())
         if res.get("status") != "ok":
             stage.not_measured.append(f"the input path / steps_per_execution / jit_compile: {res.get('error')}")
             return stage
@@ -56,7 +61,7 @@ def inprocess_stage(run, best: Candidate, backend: str, usable: int, allow, left
         # the stage's default is the winner's own configuration where no input rewrite was chosen, measured the same way
         outside = Candidate(best.name, runs=best.train_runs or best.runs)  # training steps alone, as measured inside
         inner = read.inprocess[0]
-        off = _disagree(inner, outside) if read.chosen_input is None and inner.runs and outside.runs else None
+        off = _disagree(inner, outside) if read.chosen_input is None and inner.runs and outside.runs and not fit else None
         win = choose(inner, [c for c in read.inprocess[1:] if not c.advice])
         if off and win is not inner and attempt == 1 and left() >= per_trial:
             stage.reasons.append(f"the in-process stage was measured again: {off}")

@@ -63,15 +63,16 @@ class Choice:
     precision: str | None = None
     compile: dict = field(default_factory=dict)
     input: dict | None = None
+    per_fit: dict = field(default_factory=dict)  # fit fingerprint -> its own compile knobs ({}: the script's own)
 
     @classmethod
     def from_dict(cls, d: dict) -> "Choice":
         return cls(env=dict(d.get("env") or {}), parallel_map=d.get("parallel_map"), precision=d.get("precision"),
-                   compile=dict(d.get("compile") or {}), input=d.get("input"))
+                   compile=dict(d.get("compile") or {}), input=d.get("input"), per_fit=dict(d.get("per_fit") or {}))
 
     def to_dict(self) -> dict:
         return {"env": dict(self.env), "parallel_map": self.parallel_map, "precision": self.precision,
-                "compile": dict(self.compile), "input": self.input}
+                "compile": dict(self.compile), "input": self.input, "per_fit": dict(self.per_fit)}
 
     def parts(self) -> list:
         """What it changes, in words, in the order run applies it; empty: the script as written."""
@@ -87,6 +88,8 @@ class Choice:
         if self.compile:
             out.append("Model.compile defaults " + ", ".join(f"{k}={v!r}" for k, v in self.compile.items())
                        + " (where the script passes none)")
+        for fp, knobs in self.per_fit.items():
+            out.append(f"fit {fp[:6]}: " + (", ".join(f"{k}={v!r}" for k, v in knobs.items()) or "its own compile arguments"))
         return out
 
 
@@ -111,6 +114,7 @@ class TuneResult:
     touched: list = field(default_factory=list)  # files in the user's folders that changed during tuning all the same
     training_s: float | None = None  # the first fit's training as written, predicted from the first trial
     whole: dict | None = None  # the in-process choice against the script's own, in whole epochs (inprocess._judge_whole)
+    per_fit: dict = field(default_factory=dict)  # other fits' fingerprints -> their own chosen knobs
 
     def chosen(self) -> Choice:
         """What redline run applies: the chosen process's settings, the input path and the compile knobs chosen in it."""
@@ -118,7 +122,7 @@ class TuneResult:
         return Choice(env=dict(self.chosen_process.env), parallel_map=trial.get("parallel_map"),
                       precision=trial.get("precision"),
                       compile=dict(self.chosen_knobs.trial.get("knobs", {})) if self.chosen_knobs else {},
-                      input=self.chosen_input.trial["input"] if self.chosen_input else None)
+                      input=self.chosen_input.trial["input"] if self.chosen_input else None, per_fit=dict(self.per_fit))
 
     def choice(self) -> dict:
         """chosen() as saved in the tuned-choice file."""

@@ -21,7 +21,7 @@ from ..errors import UsageError
 from .confirm import confirm
 from .choose import MIN_RUNS, better, choose
 from .passes import BEHIND, absorb, process_stage, settled
-from .fits import longest, size
+from .fits import longest, others, size
 from .inprocess import SPE_FLATTENS, inprocess_stage
 from .numerics import judge
 from .result import Candidate, TuneResult
@@ -182,8 +182,8 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
         f0 = fits_seen[0]
         sizing.append(f"the script makes {len(fits_seen)} fits; fit {top['index']} trains longest ({top['epochs']} "
                       f"epoch(s) of {top['steps_in_epoch']} steps, against {f0['epochs']} of {f0['steps_in_epoch']} for the "
-                      "first): it is the one measured, the fits before it cut short in every trial; the compile knobs "
-                      "chosen on it apply to every fit")
+                      "first): it is the one measured, the fits before it cut short in every trial; each other fit "
+                      "gets compile knobs of its own at the end, budget permitting")
         progress(f"trial 1, again: the script as written, measured at fit {top['index']}")
         base_trial["fit_index"] = top["index"]
         default = Candidate("as written")
@@ -292,11 +292,28 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
     reasons += stage.reasons
     advice += stage.advice
     not_measured += stage.not_measured
+    per_fit = {}  # every other fit of its own fingerprint: its own knobs, in the chosen process (longest first)
+    measured = next((f for f in fits_seen if f["index"] == base_trial.get("fit_index", 1)), {})
+    for f in others(fits_seen, measured):
+        what = f"fit {f['index']} ({f['epochs']} epoch(s) of {f['steps_in_epoch']} steps)"
+        if left() < per_trial:
+            not_measured.append(f"{what}: its own steps_per_execution / jit_compile: the budget ran out (it gets the "
+                                "compile defaults chosen on the fit measured)")
+            continue
+        own = inprocess_stage(trial_of({}), best, *stage_args, fit=f)
+        if own.inprocess or own.chosen_knobs:
+            knobs = own.chosen_knobs.trial.get("knobs", {}) if own.chosen_knobs else {}
+            per_fit[f["fingerprint"]] = knobs
+            reasons.append(f"{what}, its own knobs: " + (", ".join(f"{k}={v!r}" for k, v in knobs.items()) or
+                                                         "the script's own compile arguments")
+                           + (f" ({own.chosen_knobs.median / own.inprocess[0].median:.2f}x in its training steps)"
+                              if own.chosen_knobs and own.inprocess and own.inprocess[0].median else ""))
+        not_measured += [f"{what}: {n}" for n in own.not_measured]
     return TuneResult(script=script, args=args, budget_s=budget_s, elapsed_s=time.perf_counter() - started,
                       default=default, processes=procs, inprocess=inprocess, chosen_process=best,
                       chosen_knobs=chosen_knobs, reasons=reasons, not_measured=not_measured,
                       script_output=first.get("stdout", ""), inputs=inputs, chosen_input=chosen_input, advice=advice,
-                      training_s=training_s, whole=stage.whole)
+                      training_s=training_s, whole=stage.whole, per_fit=per_fit)
 
 
 __all__ = ["ALLOWABLE", "BEHIND", "MIN_RUNS", "SPE_FLATTENS", "Candidate", "ScriptProblem", "TuneResult", "better",
