@@ -49,19 +49,25 @@ def test_the_first_trial_records_every_fit_and_a_later_trial_measures_the_longes
     assert "DONE" not in second["stdout"]  # measured at fit 2; the first fit ran cut short before it
 
 
+def _two_fits(trial):
+    """A fake trial of a script whose fits are a frozen base (2 epochs) and the whole model (10), each 16 steps an epoch:
+    the first trial (discover) reports both."""
+    fits = [{"index": 1, "epochs": 2, "steps_in_epoch": 16, "fingerprint": "frozen"},
+            {"index": 2, "epochs": 10, "steps_in_epoch": 16, "fingerprint": "whole"}]
+    res = {"status": "ok", "candidates": {"default": {"steps_per_s": [100.0, 101.0, 99.0]}}, "data": "ndarray",
+           "backend": "tensorflow", "steps_in_epoch": 16, "epochs": 2 if trial.get("discover") else 10,
+           "inputs": {}, "not_measured": []}
+    return {**res, "fits": fits} if trial.get("discover") else res
+
+
 def test_tune_measures_the_fit_that_trains_longest_in_every_trial(monkeypatch):
     from redline.tuning import search
 
     seen = []
-    fits = [{"index": 1, "epochs": 2, "steps_in_epoch": 16, "fingerprint": "a"},
-            {"index": 2, "epochs": 10, "steps_in_epoch": 16, "fingerprint": "b"}]
 
     def fake(script, args, cand, trial, timeout):
         seen.append((trial.get("discover", False), trial.get("fit_index", 1)))
-        res = {"status": "ok", "candidates": {"default": {"steps_per_s": [100.0, 101.0, 99.0]}}, "data": "ndarray",
-               "backend": "tensorflow", "steps_in_epoch": 16, "epochs": 2 if trial.get("discover") else 10,
-               "inputs": {}, "not_measured": []}
-        return {**res, "fits": fits} if trial.get("discover") else res
+        return _two_fits(trial)
 
     monkeypatch.setattr(search, "run_trial", fake)
     result = search.tune("train.py", budget_s=600, snapshot=m.vm_2core(), complete=False)
@@ -106,8 +112,6 @@ def test_other_fits_are_one_per_fingerprint_longest_first_and_knobs_keep_the_scr
 def test_tune_gives_each_other_fit_its_own_in_process_stage_and_the_choice_carries_it(monkeypatch):
     from redline.tuning import search
 
-    fits = [{"index": 1, "epochs": 2, "steps_in_epoch": 16, "fingerprint": "frozen"},
-            {"index": 2, "epochs": 10, "steps_in_epoch": 16, "fingerprint": "whole"}]
     stages = []
 
     def fake(script, args, cand, trial, timeout):
@@ -119,10 +123,7 @@ def test_tune_gives_each_other_fit_its_own_in_process_stage_and_the_choice_carri
                                                    "spe 8": {"steps_per_s": [spe, spe * 1.01, spe * 0.99],
                                                              "knobs": {"steps_per_execution": 8}}},
                     "inputs": {}, "not_measured": []}
-        res = {"status": "ok", "candidates": {"default": {"steps_per_s": [100.0, 101.0, 99.0]}}, "data": "ndarray",
-               "backend": "tensorflow", "steps_in_epoch": 16, "epochs": 2 if trial.get("discover") else 10,
-               "inputs": {}, "not_measured": []}
-        return {**res, "fits": fits} if trial.get("discover") else res
+        return _two_fits(trial)
 
     monkeypatch.setattr(search, "run_trial", fake)
     result = search.tune("train.py", budget_s=600, snapshot=m.vm_2core(), complete=False)
