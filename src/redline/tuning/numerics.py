@@ -49,6 +49,10 @@ def check(model, fit, feed, spe: int, weights_path: str | None, opener, steps: i
                 np.savez(f, *model.get_weights())
             source = "saved"
     keras.utils.set_random_seed(0)
+    # the layers' own random streams (dropout, noise, augmentation) are variables outside the weights, advanced by every
+    # step the trial ran before: reset, so every trial draws the same masks here
+    for i, v in enumerate(v for v in model.variables if v.path.endswith("seed_generator_state")):
+        v.assign(np.array([i, 0], dtype=str(v.dtype)))
     steps = max(spe, steps - steps % spe)
     if feed.cap:
         steps = min(steps, max(spe, feed.cap - feed.cap % spe))
