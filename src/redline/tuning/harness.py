@@ -91,7 +91,7 @@ DISCOVER_S = 60.0
 FOLLOW_S = 20.0
 
 
-def _watchdog(state, script, counts, seconds: float) -> None:
+def _watchdog(state, counts, seconds: float) -> None:
     """End the trial with what it found once the rest of the script has run ``seconds`` (a script that serves, plots
     or waits after training)."""
     import threading
@@ -198,7 +198,7 @@ def main(argv=None) -> int:
         record(model, kw, measured=result)
         state["result"] = result
         _emit(result)  # the measurement stands whatever the rest of the script does (tuning/trials.py reads the last line)
-        _watchdog(state, script, counts, float(trial.get("discover_s", DISCOVER_S if trial.get("discover") else FOLLOW_S)))
+        _watchdog(state, counts, float(trial.get("discover_s", DISCOVER_S if trial.get("discover") else FOLLOW_S)))
         owner.fit = original_fit  # the cut versions wrap Keras' own fit, not this one
         cut_all(keras, counts)
         cut_fit = keras.Model.fit
