@@ -111,14 +111,13 @@ def _judge_whole(stage: Stage, whole: dict) -> None:
         return
     a, b = median(got), median(ref)
     what = " and ".join(n for n in chosen if n)
-    stage.whole = {"pick": got, "reference": ref, "gain": round(a / b, 4)}
     if a <= b:
         stage.reasons.append(f"{what}: not applied: in whole epochs as the script runs them it ran {a:,.1f} against "
                              f"{b:,.1f} steps/s with the script's own compile and input ({a / b:.2f}x): its gain in "
                              "training steps does not reach the run")
         stage.chosen_knobs = stage.chosen_input = None
-        stage.whole = None
         return
+    stage.whole = {"pick": got, "reference": ref, "gain": round(a / b, 4)}
     stage.reasons.append(f"{what}, in whole epochs as the script runs them: {a:,.1f} against {b:,.1f} steps/s with the "
                          f"script's own compile and input ({a / b:.2f}x): the prediction rests on this")
 

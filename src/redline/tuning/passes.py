@@ -4,7 +4,7 @@ passes that alternate direction, until nothing is left that another process coul
 A rival is dropped once it is decisively behind (after its first executions, under BEHIND x the fastest rate
 measured so far; after its first process, under PRUNE x the best; or beyond the spread of the script as written or of
 the one candidate decisively ahead). A winner needs 2 processes of its own; its second may be the in-process
-stage's trial (``merge``), which measures the same configuration whole before its knobs: one process fewer.
+stage's trial, which measures the same configuration whole before its knobs: one process fewer.
 """
 
 from __future__ import annotations
@@ -108,17 +108,17 @@ def bar(default: Candidate, live) -> float:
     return round(BEHIND * max(rates), 3)
 
 
-def process_stage(run, default: Candidate, live: list, *, per_trial: float, left, progress, merge: bool):
+def process_stage(run, default: Candidate, live: list, *, per_trial: float, left, progress):
     """The passes over ``live`` (the default, measured first, already in ``default``). ``run(cand, extra, timeout)``:
     one trial process; ``left()``: seconds this stage may still use. Returns (reasons, not measured, endings: how the
     whole script ended after each candidate's measurement, and the lone leader whose second process is left to the
-    in-process stage where ``merge``, else None)."""
+    in-process stage, else None)."""
     reasons_early, not_measured, endings = [], [], {}
     for rep in range(PASSES):
         if rep and settled(default, live):  # nothing left that another pass could decide: on to the next stage
             reasons_early.append(f"the per-process candidates were decided after {rep} pass(es) of trial processes")
             break
-        second = lone_leader(default, live) if rep and merge else None
+        second = lone_leader(default, live) if rep else None
         if second is not None:  # its second process: the in-process stage's trial, which measures it whole as well
             reasons_early.append(f"the per-process candidates were decided after {rep} pass(es) of trial processes, but "
                                  f"for the second process of '{second.name}': the in-process stage's trial in it")

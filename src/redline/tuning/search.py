@@ -231,7 +231,7 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
     live = [c for c in procs[1:] if not c.error]
     reasons_early, not_measured, endings, second = process_stage(
         lambda cand, extra, timeout: run_trial(script, args, cand, {**base_trial, **extra}, timeout), default, live,
-        per_trial=per_trial, left=lambda: left() - reserve, progress=progress, merge=True)
+        per_trial=per_trial, left=lambda: left() - reserve, progress=progress)
     reasons, advice = [*sizing, *reasons_early], []
 
     def decide():
@@ -256,8 +256,11 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
     # in-process knobs inside the best process (tuning/inprocess.py); where the lone leader still needs its second
     # process, the stage's trial is that process too: it measures the configuration whole before the knobs
     stage_args = (backend, snapshot.cpu.usable, allow, left, per_trial, progress)
-    trial_of = lambda extra: lambda cand, more, timeout: run_trial(  # noqa: E731
-        script, args, cand, {**base_trial, **more, **extra}, timeout)
+
+    def trial_of(extra):
+        """A trial process for the in-process stage, with ``extra`` over the stage's own settings."""
+        return lambda cand, more, timeout: run_trial(script, args, cand, {**base_trial, **more, **extra}, timeout)
+
     if second is not None and best is second:
         got = []
 
