@@ -64,6 +64,12 @@ def test_cache_key_staleness_and_corruption(tmp_path):
     with pytest.warns(RuntimeWarning, match="unreadable"):
         entry, why = cache.lookup(s, [], vm, env)
     assert entry is None and not os.path.exists(cache.entry_path(s, [], env))
+    for bad in ({"env": {}, "per_fit": "frozen"}, {"env": {}, "per_fit": {"ab12": 8}}, {"compile": [1]}, None):
+        cache.save(s, [], vm, {"chosen": {"settings": bad}}, env)  # a damaged or hand-edited choice: the same
+        with pytest.warns(RuntimeWarning, match="unreadable"):
+            entry, why = cache.lookup(s, [], vm, env)
+        assert entry is None and not os.path.exists(cache.entry_path(s, [], env)), bad
+    cache.save(s, [], vm, RESULT, env)
     assert cache.clear(None, environ=env) >= 1
 
 

@@ -82,6 +82,12 @@ def lookup(script: str, args, snapshot, environ=os.environ) -> tuple[dict | None
             entry = json.load(f)
         if not isinstance(entry, dict) or entry.get("schema") != SCHEMA:
             raise ValueError("not a redline tuned-choice file")
+        from .result import Choice
+
+        try:
+            Choice.from_dict(entry["result"]["chosen"]["settings"])
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"no choice in it ({type(exc).__name__}: {exc})") from None
     except (OSError, ValueError) as exc:
         warnings.warn(f"redline: the tuned-choice file {path!r} is unreadable ({exc}); it is ignored and will be rebuilt "
                       "by the next `redline tune`", RuntimeWarning, stacklevel=2)

@@ -67,6 +67,11 @@ class Choice:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Choice":
+        """ValueError where a part is not what to_dict writes (a hand-edited or damaged file)."""
+        parts = {k: d.get(k) or {} for k in ("env", "compile", "per_fit")}
+        if not all(isinstance(v, dict) for v in parts.values()) or not all(
+                isinstance(v, dict) for v in parts["per_fit"].values()):
+            raise ValueError("its env, compile and per_fit must be mappings (per_fit: of fingerprints to mappings)")
         return cls(env=dict(d.get("env") or {}), parallel_map=d.get("parallel_map"), precision=d.get("precision"),
                    compile=dict(d.get("compile") or {}), input=d.get("input"), per_fit=dict(d.get("per_fit") or {}))
 
