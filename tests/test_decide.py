@@ -254,3 +254,34 @@ def test_the_behind_bar_is_half_the_fastest_rate_measured_so_far_not_only_the_sc
     assert bar(default, []) == pytest.approx(BEHIND * 100.0)
     assert bar(default, [jax, slowed]) == pytest.approx(BEHIND * 400.0)  # a TensorFlow setting under 200 cannot win
     assert bar(default, [C("backend torch", error="torch is not installed")]) == pytest.approx(BEHIND * 100.0)
+
+
+def test_a_backend_the_script_pins_itself_is_measured_in_one_process_and_never_sets_the_bar(monkeypatch):
+    from redline.tuning import search
+
+    rates = {"as written": 100.0, "backend jax": 300.0, "oneDNN on": 90.0, "1 intra-op thread": 60.0}
+    calls, bars = [], []
+
+    def fake(script, args, cand, trial, timeout):
+        calls.append(("in-process" if "ladder" in trial else cand.name))
+        bars.append(trial.get("behind_below"))
+        if "ladder" in trial:
+            return {"status": "ok", "candidates": {"default": {"steps_per_s": [100.0] * 3, "knobs": {}}}, "inputs": {},
+                    "not_measured": []}
+        r = rates.get(cand.name, 50.0)
+        return {"status": "ok", "candidates": {"default": {"steps_per_s": [r, r * 1.01, r * 0.99]}}, "data": "ndarray",
+                "backend": "jax" if cand.env.get("KERAS_BACKEND") == "jax" else "tensorflow",
+                "pinned_backend": "tensorflow", "pinned_at": "train.py:3"}
+
+    monkeypatch.setattr(search, "run_trial", fake)
+    result = search.tune("train.py", budget_s=600, snapshot=m.vm_2core(), complete=False)
+    jax = next(c for c in result.processes if c.name == "backend jax")
+    assert jax.advice and len(jax.passes) == 1, jax  # advice only: one process shows its figure
+    assert calls.count("backend jax") == 1, calls
+    assert result.chosen_process.name == "as written"
+    assert any("backend jax" in a and "3.00x" in a for a in result.advice), result.advice
+    # the bar the TensorFlow settings were held to: half of the script as written's rate, not of JAX's (advice only)
+    assert max(b for b in bars if b) == pytest.approx(50.0), bars
+    # oneDNN on at 0.9x is not pruned against JAX's figure: it is decided against the script as written
+    onednn = next(c for c in result.processes if c.name.startswith("oneDNN"))
+    assert "backend jax" not in (onednn.dropped or ""), onednn.dropped

@@ -177,6 +177,8 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
         rate, took = marks.steady_rate()
         return rate * f.scale, took  # steps of the script's own batch per second
 
+    t_start = time.perf_counter()
+    phase = lambda what: log(f"  [{time.perf_counter() - t_start:6.2f} s] {what}")  # noqa: E731  (verbose trials)
     if not model.built or not model.optimizer.built:
         run({"own": True}, 1, 1)  # one step builds the model and its optimizer, so their whole state can be put back
     plan, calib = {}, {}
@@ -353,7 +355,9 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
             measure(candidates, into, "default")
             return into, steps
 
+        phase("inputs measured")
         into, steps = stage2(chosen_input)
+        phase("knobs measured")
         if chosen_input != "as written" and feeds[chosen_input].endless:
             # a repeated rewrite admits only divisors of its epoch's steps (none for a prime count of batches): the knobs
             # on the input as written may go further; the faster of the two, by the best median measured every round
@@ -368,6 +372,7 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
         if trial.get("whole") and not late():  # what the pick makes of the script's epochs whole: what run delivers
             out["whole"] = as_run.whole_pick(out, trial, fit_args, into, feeds, chosen_input, lambda c, f, ts: as_run.measure(
                 model, fit, f, feeds[c.get("input", "as written")].cap, ts, seconds, spe_of(c), Steps), recompile, keep, log)
+            phase("whole epochs of the pick measured")
         reference = (out.get("whole") or {}).get("reference") or {}
         if trial.get("as_run") and reference.get("steps_per_s"):  # measured just now, the same way: not again
             out["as_run"] = reference
@@ -381,6 +386,7 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                 log(f"  whole epochs not measured: {type(exc).__name__}: {str(exc)[:120]}")
             finally:
                 keep.restore()
+        phase("whole epochs measured")
         if trial.get("check") and into.get("default", {}).get("steps_per_s") and not late():
             try:  # the loss after a few steps from the shared initial weights (tuning/numerics.py)
                 recompile({"own": True})
@@ -391,6 +397,7 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                 out["check"] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
             finally:
                 keep.restore()
+        phase("loss checked")
         if trial.get("ladder"):
             out["ladder"] = steps
     out["backend"] = keras.backend.backend()

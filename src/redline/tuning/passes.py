@@ -4,7 +4,9 @@ passes that alternate direction, until nothing is left that another process coul
 A rival is dropped once it is decisively behind (after its first executions, under BEHIND x the fastest rate
 measured so far; after its first process, under PRUNE x the best; or beyond the spread of the script as written or of
 the one candidate decisively ahead). A winner needs 2 processes of its own; its second may be the in-process
-stage's trial, which measures the same configuration whole before its knobs: one process fewer.
+stage's trial, which measures the same configuration whole before its knobs: one process fewer. A candidate that can
+only be advice (the script pins its backend itself) is measured in one process: its figure is shown, never applied, so
+it is not in the race, nor in the bar or the prune the racing candidates are held to.
 """
 
 from __future__ import annotations
@@ -63,13 +65,18 @@ def absorb(cand: Candidate, res: dict, reference: Candidate | None = None) -> No
                                            "pinned_backend", "pinned_at", "script_compile")}}
 
 
+def _racing(live) -> list:
+    """The candidates still in the race: not failed, not dropped, and not advice already measured in its process."""
+    return [c for c in live if not (c.error or c.dropped or (c.advice and c.passes))]
+
+
 def settled(default: Candidate, live, passes: int = 2) -> bool:
     """True where no candidate still in the race needs another trial process: each is out (failed, dropped, or now
     decisively behind the script as written or the one candidate decisively ahead of it: its median plus the spread
     of either under theirs, marked dropped with its figures), and at most one is decisively ahead (it beats the
     default beyond the spread, in at least 2 processes of its own: the script as written needs no second one to be beaten). Where two are ahead, which is faster still needs
     measuring."""
-    racing = [c for c in live if not (c.error or c.dropped)]
+    racing = _racing(live)
     if any(not (c.median and default.median) for c in racing):
         return False
     ahead = [c for c in racing if better(c, default) and len(c.passes) >= passes]
@@ -93,7 +100,7 @@ def settled(default: Candidate, live, passes: int = 2) -> bool:
 def lone_leader(default: Candidate, live) -> Candidate | None:
     """The one candidate decisively ahead of the script as written in its single process, every other one decided
     (settled but for the leader's second process), or None."""
-    racing = [c for c in live if not (c.error or c.dropped)]
+    racing = _racing(live)
     ahead = [c for c in racing if better(c, default)]
     if len(ahead) == 1 and len(ahead[0].passes) == 1 and settled(default, live, passes=1):
         return ahead[0]
@@ -103,8 +110,8 @@ def lone_leader(default: Candidate, live) -> Candidate | None:
 def bar(default: Candidate, live) -> float:
     """BEHIND x the fastest training rate measured so far: the script as written's or a rival's (a TensorFlow setting
     under half of what JAX already runs cannot win)."""
-    rates = [median(c.train_runs or c.runs) for c in (default, *live) if not c.error and (c.train_runs or c.runs)
-             and "behind" not in (c.dropped or "")]
+    rates = [median(c.train_runs or c.runs) for c in (default, *live) if not (c.error or c.advice)
+             and (c.train_runs or c.runs) and "behind" not in (c.dropped or "")]
     return round(BEHIND * max(rates), 3)
 
 
@@ -127,7 +134,7 @@ def process_stage(run, default: Candidate, live: list, *, per_trial: float, left
         for cand in order:
             if cand is default and rep == 0:
                 continue  # measured first, above
-            if cand.error or cand.dropped:
+            if cand.error or cand.dropped or (cand.advice and cand.passes):  # advice: one process shows its figure
                 continue
             if cand is default and settled(default, live):  # a winner decisively ahead in its own 2 processes
                 continue
@@ -141,12 +148,11 @@ def process_stage(run, default: Candidate, live: list, *, per_trial: float, left
             if (res.get("after_fit") or {}).get("status") in ("complete", "incomplete"):
                 endings[cand.name] = res["after_fit"]  # the rest of the script ran after the measurement, cut short
         if rep == 0:
-            top = max((c for c in [default, *live] if c.median and not c.error), key=lambda c: c.median, default=None)
+            top = max((c for c in [default, *live] if c.median and not (c.error or c.advice)), key=lambda c: c.median,
+                      default=None)
             for c in live:
-                if top is not None and c.median and not c.error and c.median < PRUNE * top.median:
+                if top is not None and c.median and not (c.error or c.advice) and c.median < PRUNE * top.median:
                     c.dropped = f"{c.median / top.median:.2f}x '{top.name}' in its first trial process: not measured again"
-    if settled(default, live) and live and not reasons_early:
-        reasons_early.append("the per-process candidates were decided")
     if settled(default, live) and live and not reasons_early:
         reasons_early.append("the per-process candidates were decided")
     return reasons_early, not_measured, endings, None
