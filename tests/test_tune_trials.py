@@ -89,7 +89,15 @@ def test_the_input_path_is_measured_in_the_process_and_the_math_changing_ones_on
     assert set(res["inputs"]) == expected, res["inputs"]
     alone = all(res["inputs"][n].get("dropped") for n in expected - {"as written"})  # every rewrite out at calibration
     for name in expected:
-        runs, dropped = res["inputs"][name]["steps_per_s"], res["inputs"][name].get("dropped")  # (a clear loser: 1 round)
+        runs, dropped = res["inputs"][name].get("steps_per_s"), res["inputs"][name].get("dropped")  # (a loser: 1 round)
+        if runs is None:  # not measured: only where the input alone bounds what a rewrite could gain (input_bound)
+            import re
+
+            from redline.tuning.input_bound import LEAD
+
+            lead = re.search(r"([\d,]+)x the", dropped or "")
+            assert lead and float(lead.group(1).replace(",", "")) >= LEAD, res["inputs"]
+            continue
         assert len(runs) == (1 if dropped or alone else 2) and min(runs) > 0, res["inputs"]
     from redline.tuning.compare import beats, median
 
@@ -408,3 +416,32 @@ def test_the_in_process_pick_is_measured_in_whole_epochs_beside_the_script_s_own
         assert w["mode"] in ("epochs", "steps") and len(w["steps_per_s"]) >= 3 and min(w["steps_per_s"]) > 0, w
         assert w["validation_s"] and all(v > 0 for v in w["validation_s"]), w
     assert len(res["candidates"]["spe 4"]["steps_per_s"]) == 3 and len(res["candidates"]["default"]["steps_per_s"]) == 3
+
+
+def test_the_ladder_s_headroom_is_read_from_two_measurements_and_gives_up_where_they_do_not_fit_the_model():
+    from redline.tuning.steps import headroom
+
+    def rate(c, o, s):  # a step costs its own work c plus its execution's fixed cost o shared among spe steps
+        return 1 / (c + o / s)
+
+    for c, o in ((0.020, 0.005), (0.0001, 0.001), (0.01, 0.0)):
+        for s0, s in ((1, 8), (1, 64), (2, 16)):
+            room = headroom(s0, rate(c, o, s0), s, rate(c, o, s))
+            best = rate(c, o, 10**9) / rate(c, o, s) - 1  # what no spe can beat
+            assert room == pytest.approx(best, abs=1e-6), (c, o, s0, s)
+    assert headroom(1, 40.0, 8, 39.0) is None  # slower than the script's own: noise, the ladder goes on measuring
+    assert headroom(1, 10.0, 8, 90.0) is None  # more than 8x from 8 steps an execution: not the model's gain
+    assert headroom(1, 0.0, 8, 90.0) is None and headroom(8, 40.0, 8, 50.0) is None
+
+
+def test_input_rewrites_are_skipped_only_where_the_input_alone_bounds_their_gain_under_the_noise():
+    from redline.tuning.compare import MIN_GAIN
+    from redline.tuning.input_bound import LEAD, cannot_matter
+
+    why = cannot_matter(4000.0, 40.0, 64, 188)  # 100x the training's rate, runs inside an epoch
+    assert why and "4,000 batches/s" in why and "100x" in why and "1.0%" in why, why
+    assert 1 / (1 - 1 / LEAD) - 1 < MIN_GAIN  # the bound at the threshold is under the smallest gain tune takes
+    assert cannot_matter(4000.0, 40.0, 188, 188) is None  # a run crosses an epoch's end: a stall may be what it removes
+    assert cannot_matter(4000.0, 40.0, 64, None) is None  # epoch unknown (endless or uncounted data)
+    assert cannot_matter(LEAD * 40.0 * 0.99, 40.0, 64, 188) is None  # under LEAD: measured
+    assert cannot_matter(None, 40.0, 64, 188) is None  # not read alone (a generator): measured

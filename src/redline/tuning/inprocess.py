@@ -129,7 +129,7 @@ def _read(res: dict, cands: dict) -> Stage:
     for name in sorted(found, key=lambda n: n != "as written"):  # "as written" first: the reference
         r = found[name]
         out.inputs.append(Candidate(name, trial={"input": r.get("spec")}, runs=list(r.get("steps_per_s", [])),
-                                    error=r.get("error"),
+                                    error=r.get("error"), dropped=r.get("dropped"),
                                     why=describe(r["spec"]) if r.get("spec") else "the input as the script builds it"))
     if out.inputs and out.inputs[0].name != "as written":  # no rewrite applied to this fit call: nothing was compared
         out.reasons.append("the input path: " + "; ".join(f"{c.name}: {c.error}" for c in out.inputs if c.error))
@@ -156,8 +156,10 @@ def _read(res: dict, cands: dict) -> Stage:
     if res.get("ladder"):
         out.reasons.append("steps_per_execution ladder (calibration steps/s): "
                            + ", ".join(f"{s}: {r:,.1f}" for s, r in res["ladder"])
-                           + f" - stopped after three doublings in a row gained less than {SPE_FLATTENS:.0%}, or at an "
-                           "epoch's steps; every step measured was then compared on medians")
+                           + (f" - stopped {res['ladder_stop']}" if res.get("ladder_stop") else
+                              f" - stopped after three doublings in a row gained less than {SPE_FLATTENS:.0%}, or at an "
+                              "epoch's steps")
+                           + "; every step measured was then compared on medians")
     return out
 
 

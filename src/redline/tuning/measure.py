@@ -4,10 +4,9 @@ from the same weights and optimizer state, inside the process that runs the user
 from __future__ import annotations
 
 import time
-from typing import NamedTuple
-
 from . import as_run, numerics
-from .steps import Steps, divisor_up_to, fit_shape, steps_in_epoch
+from .feeds import feeds_for, input_cannot_matter, training_part
+from .steps import Steps, divisor_up_to, fit_shape, headroom, steps_in_epoch
 
 #: the compile arguments the in-process stage varies; a candidate names those it sets, the rest stay the script's own
 KNOBS = ("steps_per_execution", "jit_compile")
@@ -16,18 +15,6 @@ KNOBS = ("steps_per_execution", "jit_compile")
 PRUNE = 0.8
 #: the ladder's steps compared in the rounds: at most this many, the best of their calibrations
 LADDER_ROUNDS = 3
-
-
-class _Feed(NamedTuple):
-    """An input for fit: as written, or a rewrite of it."""
-
-    x: object
-    y: object
-    batch_size: int | None  # for fit: arrays take one, datasets come batched
-    kwargs: dict  # more fit arguments carried over (shuffle, class_weight, sample_weight)
-    cap: int | None  # steps in an epoch (None: unknown or endless without the script's steps_per_epoch)
-    scale: float  # samples per step against the script's own batch
-    endless: bool  # the data repeats and fit is given steps_per_epoch=cap: every execution runs in full
 
 
 def best_median(found: dict, rounds: int) -> float:
@@ -43,18 +30,6 @@ def prefer_as_written(on_rewrite: dict, on_written: dict, rounds: int) -> bool:
     return best_median(on_written, rounds) > best_median(on_rewrite, rounds)
 
 
-def training_part(arrays, split: float):
-    """The part of ``arrays`` (a structure of arrays, None kept) fit trains on under ``validation_split=split``: the
-    first floor(n * (1 - split)) samples, as Keras cuts them (no shuffle before the cut)."""
-    import math
-
-    import keras
-
-    leaves = [a for a in keras.tree.flatten(arrays) if a is not None]
-    at = int(math.floor(len(leaves[0]) * (1.0 - split))) if leaves else 0
-    return keras.tree.map_structure(lambda a: None if a is None else a[:at], arrays)
-
-
 def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=open) -> dict:
     """The in-process candidates, measured in interleaved rounds from the same state.
 
@@ -64,8 +39,7 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
     """
     import keras
 
-    from ..data.rewrite import Unsupported, input_kind, rewrite
-    from ..data.rewrite import candidates as input_candidates
+    from ..data.rewrite import input_kind
     from ..diagnosis.probe import _KeepState
     from .compare import beats, median
 
@@ -95,6 +69,7 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
     extra = {k: v for k, v in fit_args.items() if k in ("shuffle", "class_weight", "sample_weight") and v is not None}
     if split and kind == "arrays" and sw is not None:  # split with the arrays above
         extra["sample_weight"] = sw
+    own_spe = own.get("steps_per_execution", 1) if isinstance(own.get("steps_per_execution", 1), int) else 1
     own_extras = as_run.extras(fit_args)  # the script's callbacks and verbose go with every measurement
     epochs = max(1, int(fit_args.get("epochs") or 1) - int(fit_args.get("initial_epoch") or 0))
     out = {"steps_in_epoch": steps_epoch, "epochs": epochs, "batch_size": batch_size, "script_compile": own,
@@ -102,23 +77,7 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
            "input_kind": kind, "candidates": {}, "inputs": {}, "not_measured": []}
 
     # the inputs by name
-    bs = batch_size if kind == "arrays" else None  # arrays take a batch size; datasets come batched
-    feeds = {"as written": _Feed(x, y, bs, extra, steps_epoch, 1.0, endless)}
-    specs = {}
-    if trial.get("inputs") is not None:
-        wanted, skipped = input_candidates(kind, trial["inputs"].get("allow", ()), int(trial["inputs"].get("usable", 1)))
-        out["not_measured"] += skipped
-        for name, spec in wanted.items():
-            try:
-                xi, yi, bsi, more = rewrite(spec, x, y, batch_size, fit_args)
-            except Unsupported as why:
-                out["inputs"][name] = {"error": f"not applicable: {why}", "spec": spec}
-                continue
-            kw = {k: v for k, v in extra.items() if k != "shuffle" or input_kind(xi) == "arrays"}  # datasets ignore shuffle
-            cap = more.get("steps_per_epoch") or (steps_in_epoch(xi, yi, bsi) if spec["input"] == "batch" else steps_epoch)
-            feeds[name] = _Feed(xi, yi, bsi, kw, cap, float(spec.get("factor", 1)),
-                                bool(more.get("steps_per_epoch")) or (endless and spec["input"] != "batch"))
-            specs[name] = spec
+    feeds, specs = feeds_for(trial.get("inputs"), kind, x, y, batch_size, fit_args, extra, steps_epoch, endless, out)
 
     def knobs_of(cand) -> dict:
         """The compile arguments ``cand`` sets itself; every other one stays as the script passes it."""
@@ -184,8 +143,10 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
     plan, calib = {}, {}
     with _KeepState(model) as keep:
 
-        def calibrate(name, cand, into, span=seconds, passes=0):
-            """Warm, then find a step count that runs about ``span`` seconds; its rate, or the candidate dropped with why."""
+        def calibrate(name, cand, into, span=seconds, passes=0, expect=None):
+            """Warm, then find a step count that runs about ``span`` seconds; its rate, or the candidate dropped with why.
+            ``expect``: executions per second expected (a ladder's step before): where one execution is long enough to
+            time, the warm-up is 2 executions (the first traces), not 3."""
             if late():
                 out["not_measured"].append(f"{name}: the budget ran out")
                 return None
@@ -201,7 +162,7 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                                      "data: every epoch would run more steps than the script's")
                 # trace/compile and warm in 3 executions; their rate sizes the next run, so a step of a second costs
                 # seconds here, not a fixed count of steps
-                warm, warm_took = run(cand, 3 * spe, spe)
+                warm, warm_took = run(cand, (2 if expect and 1 / expect >= span / 3 else 3) * spe, spe)
                 bar = trial.get("behind_below")  # a rival: not worth measuring far under the fastest so far
 
                 def behind(r, t) -> bool:
@@ -251,6 +212,8 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                         if n != reference and v < PRUNE * top:
                             into[n]["dropped"] = f"{v / top:.2f}x the best in the first round: not measured again"
                             plan.pop(n)
+                    if firsts.keys() - {reference} and not any(n in plan for n in cands if n != reference):
+                        break  # every contender is out: nothing left to compare the reference with
                 for name, cand in cands.items():
                     if name not in plan:
                         continue
@@ -277,8 +240,14 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
             # longer runs than stage 2: what an input path changes shows at epoch boundaries as much as in steps (a
             # finite tf.data input stalls some epoch starts, at random, while tf.data's autotune thread winds down:
             # optimize() turns autotune off), so each run spans up to 3 epoch boundaries
-            for name, cand in stage.items():
-                calibrate(name, cand, out["inputs"], 2 * seconds, passes=4)
+            calibrate("as written", stage["as written"], out["inputs"], 2 * seconds, passes=4)
+            why = input_cannot_matter(feeds["as written"], kind, calib.get("as written"), plan.get("as written"), log)
+            for name in specs:
+                if why:  # the input alone is far faster than training, and the stage's runs would cross no epoch end
+                    out["inputs"][name] = {"dropped": why}
+                    plan.pop(name, None)
+                else:
+                    calibrate(name, stage[name], out["inputs"], 2 * seconds, passes=4)
             own = calib.get("as written")
             for name in specs:  # a rewrite under PRUNE x the input as written in its calibration: not a contender
                 if own and name in plan and calib[name] < PRUNE * own:
@@ -327,7 +296,7 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                         if s in (1, *(t for t, _ in steps)):
                             continue
                     cand = {"steps_per_execution": s, "input": inp}  # jit_compile stays the script's own
-                    rate = calibrate(f"spe {s}", cand, into)
+                    rate = calibrate(f"spe {s}", cand, into, expect=best_rate / s)
                     steps.append([s, round(rate or 0.0, 2)])
                     if not rate:
                         break
@@ -337,6 +306,12 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                             break
                     else:
                         best_s, best_rate, flat = s, rate, 0
+                    room = headroom(own_spe, calib.get("default") or 0.0, best_s, best_rate) if best_s >= 8 else None
+                    if room is not None and room < ladder.get("flattens", 0.05):  # no larger step can gain that much
+                        out["ladder_stop"] = (f"at {s}: spe {best_s} ran {best_rate / calib['default']:.2f}x the "
+                                              f"script's own {own_spe}, so no larger step can gain more than "
+                                              f"{room:.1%} (a step's cost shared as c + o/spe)")
+                        break
                 top = max((r for _, r in steps), default=0.0)
                 podium = sorted((r for _, r in steps if r), reverse=True)[:LADDER_ROUNDS]
                 for s_, rate in steps:  # the rounds compare the contenders: a step under PRUNE x the best calibration is
@@ -408,4 +383,4 @@ def _key(knobs: dict) -> str:
     return repr(sorted(knobs.items()))
 
 
-__all__ = ["KNOBS", "PRUNE", "best_median", "measure_fit", "prefer_as_written"]
+__all__ = ["KNOBS", "PRUNE", "best_median", "measure_fit", "prefer_as_written", "training_part"]

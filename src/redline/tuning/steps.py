@@ -76,6 +76,21 @@ def divisor_up_to(n: int, s: int) -> int:
     return max(d for d in range(1, min(n, s) + 1) if n % d == 0)
 
 
+def headroom(s0: int, r0: float, s: int, r: float) -> float | None:
+    """What steps_per_execution beyond ``s`` can still add, read from two measurements: ``r0`` steps/s at ``s0`` (the
+    script's own) and ``r`` at ``s``. steps_per_execution gains by sharing each execution's fixed cost among its steps:
+    a step costs c + o/spe (c its own work, o the execution's), so r0/r = (c + o/s)/(c + o/s0) gives y = o/c, and no
+    spe beyond ``s`` runs faster than r x (1 + y/s). Returns that factor less 1, or None where the figures do not fit
+    the model (noise, or a gain that is not the execution's fixed cost): the ladder then goes on by its measurements."""
+    if not (r0 and r and s > s0):
+        return None
+    g = r / r0
+    denominator = 1 / s0 - g / s
+    if denominator <= 0 or g < 1:
+        return None
+    return (g - 1) / denominator / s
+
+
 #: a tf.data input of unknown cardinality is counted by reading it once, for at most this many seconds
 COUNT_S = 20.0
 
@@ -102,4 +117,4 @@ def steps_in_epoch(x, y, batch_size, count_s: float = COUNT_S) -> int | None:
     return n
 
 
-__all__ = ["Steps", "divisor_up_to", "fit_shape", "steps_in_epoch"]
+__all__ = ["headroom", "Steps", "divisor_up_to", "fit_shape", "steps_in_epoch"]

@@ -1,0 +1,77 @@
+"""The inputs one fit is measured on: the script's own (as written) and the rewrites that fit this kind of input
+(redline.data.rewrite), each as fit is fed it, and what Keras trains on under ``validation_split``."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from .steps import steps_in_epoch
+
+
+class Feed(NamedTuple):
+    """An input for fit: as written, or a rewrite of it."""
+
+    x: object
+    y: object
+    batch_size: int | None  # for fit: arrays take one, datasets come batched
+    kwargs: dict  # more fit arguments carried over (shuffle, class_weight, sample_weight)
+    cap: int | None  # steps in an epoch (None: unknown or endless without the script's steps_per_epoch)
+    scale: float  # samples per step against the script's own batch
+    endless: bool  # the data repeats and fit is given steps_per_epoch=cap: every execution runs in full
+
+
+def training_part(arrays, split: float):
+    """The part of ``arrays`` (a structure of arrays, None kept) fit trains on under ``validation_split=split``: the
+    first floor(n * (1 - split)) samples, as Keras cuts them (no shuffle before the cut)."""
+    import math
+
+    import keras
+
+    leaves = [a for a in keras.tree.flatten(arrays) if a is not None]
+    at = int(math.floor(len(leaves[0]) * (1.0 - split))) if leaves else 0
+    return keras.tree.map_structure(lambda a: None if a is None else a[:at], arrays)
+
+
+def feeds_for(inputs: dict | None, kind: str, x, y, batch_size, fit_args: dict, extra: dict, steps_epoch, endless: bool,
+              out: dict) -> tuple[dict, dict]:
+    """({name: Feed}, {name: rewrite spec}): the input as written, and, where ``inputs`` asks for them (its "allow" and
+    "usable"), the rewrites that apply to this fit call; the ones that do not, and why, go into ``out``."""
+    from ..data.rewrite import Unsupported, input_kind, rewrite
+    from ..data.rewrite import candidates as input_candidates
+
+    bs = batch_size if kind == "arrays" else None  # arrays take a batch size; datasets come batched
+    feeds = {"as written": Feed(x, y, bs, extra, steps_epoch, 1.0, endless)}
+    specs = {}
+    if inputs is not None:
+        wanted, skipped = input_candidates(kind, inputs.get("allow", ()), int(inputs.get("usable", 1)))
+        out["not_measured"] += skipped
+        for name, spec in wanted.items():
+            try:
+                xi, yi, bsi, more = rewrite(spec, x, y, batch_size, fit_args)
+            except Unsupported as why:
+                out["inputs"][name] = {"error": f"not applicable: {why}", "spec": spec}
+                continue
+            kw = {k: v for k, v in extra.items() if k != "shuffle" or input_kind(xi) == "arrays"}  # datasets ignore shuffle
+            cap = more.get("steps_per_epoch") or (steps_in_epoch(xi, yi, bsi) if spec["input"] == "batch" else steps_epoch)
+            feeds[name] = Feed(xi, yi, bsi, kw, cap, float(spec.get("factor", 1)),
+                               bool(more.get("steps_per_epoch")) or (endless and spec["input"] != "batch"))
+            specs[name] = spec
+    return feeds, specs
+
+
+def input_cannot_matter(feed: Feed, kind: str, train: float | None, run_steps: int | None, log) -> str | None:
+    """tuning.input_bound.cannot_matter for the input as written, read alone here; None where it was not read."""
+    from ..errors import UsageError
+    from . import input_bound
+
+    if not (train and run_steps):
+        return None
+    try:
+        got = input_bound.alone(feed.x, feed.y, feed.batch_size, kind)
+    except (UsageError, ValueError, TypeError) as exc:  # not readable alone: the rewrites are measured
+        log(f"  the input alone not read: {type(exc).__name__}: {str(exc)[:120]}")
+        return None
+    return input_bound.cannot_matter(got, train, run_steps, feed.cap)
+
+
+__all__ = ["Feed", "feeds_for", "input_cannot_matter", "training_part"]
