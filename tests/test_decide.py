@@ -285,3 +285,43 @@ def test_a_backend_the_script_pins_itself_is_measured_in_one_process_and_never_s
     # oneDNN on at 0.9x is not pruned against JAX's figure: it is decided against the script as written
     onednn = next(c for c in result.processes if c.name.startswith("oneDNN"))
     assert "backend jax" not in (onednn.dropped or ""), onednn.dropped
+
+
+def test_a_rival_that_will_not_be_measured_again_is_spared_its_loss_check_and_the_rest_of_the_script(tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec("tensorflow") is None:
+        pytest.skip("TensorFlow is not installed")
+    from tune_helpers import TINY, script, trial
+    from redline.tuning.search import run_trial
+
+    s = script(tmp_path, TINY)
+    base = {**trial({"default": {"own": True}}, seconds=0.05), "as_run": True, "check": True, "follow": True}
+    kept = run_trial(s, [], Candidate("x"), {**base, "prune_below": 1e-6}, 120)  # ahead of the prune: all of it
+    assert kept["status"] == "ok" and "pruned" not in kept and "loss" in kept["check"], kept
+    assert kept["after_fit"]["status"] == "complete", kept["after_fit"]
+    cut = run_trial(s, [], Candidate("x"), {**base, "prune_below": 1e12}, 120)
+    assert cut["status"] == "ok" and cut["pruned"] and cut["as_run"]["steps_per_s"], cut  # its figure stands
+    assert "check" not in cut and "after_fit" not in cut, cut
+
+
+def test_pass_one_tells_each_rival_the_prune_and_an_advice_only_one_needs_no_check_or_ending(monkeypatch):
+    from redline.tuning import search
+
+    rates = {"as written": 100.0, "backend jax": 300.0, "oneDNN on": 90.0, "1 intra-op thread": 60.0}
+    extras = {}
+
+    def fake(script, args, cand, trial, timeout):
+        extras.setdefault(cand.name, []).append({k: trial.get(k) for k in ("prune_below", "follow", "check")})
+        if "ladder" in trial:
+            return {"status": "ok", "candidates": {"default": {"steps_per_s": [100.0] * 3, "knobs": {}}}, "inputs": {},
+                    "not_measured": []}
+        r = rates.get(cand.name, 50.0)
+        return {"status": "ok", "candidates": {"default": {"steps_per_s": [r, r * 1.01, r * 0.99]}}, "data": "ndarray",
+                "backend": "tensorflow", "pinned_backend": "tensorflow", "pinned_at": "train.py:3"}
+
+    monkeypatch.setattr(search, "run_trial", fake)
+    search.tune("train.py", budget_s=600, snapshot=m.vm_2core(), complete=False)
+    assert extras["backend jax"][0] == {"prune_below": pytest.approx(80.0), "follow": False, "check": False}
+    assert extras["oneDNN on"][0] == {"prune_below": pytest.approx(80.0), "follow": True, "check": True}
+    assert all(e["prune_below"] is None for e in extras["oneDNN on"][1:])  # later passes: no prune, every figure kept

@@ -187,7 +187,7 @@ def main(argv=None) -> int:
                        "pinned_backend": pin["pinned"], "pinned_at": pin["line"], "pin_ignored": pin["ignored"],
                        "fit_index": state["fits"]})
         behind = "behind" in result.get("candidates", {}).get("default", {})  # decisively behind: never chosen
-        if not (trial.get("discover") or trial.get("follow")) or behind:
+        if not (trial.get("discover") or trial.get("follow")) or behind or result.get("pruned"):
             _finish(result)
         # the first trial goes on (and, with "follow", every per-process trial): the rest of the script with its
         # training cut short, every later fit recorded; how it ends is the completion check of this candidate

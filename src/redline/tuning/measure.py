@@ -185,7 +185,10 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                     return None
                 scale = feed.scale
                 n = int(rate / scale * span) if rate else n
-                plan[name] = max(3 * spe, n - n % spe)  # at least 3 executions, so 2 intervals between their ends
+                # at least 3 executions, so 2 intervals between their ends; 2 where one interval is long enough to time
+                # (slow steps: an execution of spe 8 at a second a step is 8 s)
+                execs = 2 if rate and spe / (rate / scale) >= span / 3 else 3
+                plan[name] = max(execs * spe, n - n % spe)
                 if passes and feed.cap and not feed.endless:  # whole passes over finite data, as long as they take under 2 x span
                     plan[name] = max(plan[name], min(passes * cap, int(rate / scale * 2 * span)))
                 calib[name] = rate
@@ -362,7 +365,10 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
             finally:
                 keep.restore()
         phase("whole epochs measured")
-        if trial.get("check") and into.get("default", {}).get("steps_per_s") and not late():
+        whole = (out.get("as_run") or {}).get("steps_per_s")
+        if trial.get("prune_below") and whole and median(whole) < trial["prune_below"]:
+            out["pruned"] = True  # it will not be measured again (passes.PRUNE): its loss and ending are not needed
+        if trial.get("check") and into.get("default", {}).get("steps_per_s") and not late() and not out.get("pruned"):
             try:  # the loss after a few steps from the shared initial weights (tuning/numerics.py)
                 recompile({"own": True})
                 count = trial.get("check_steps") or numerics.steps_for(median(into["default"]["steps_per_s"]), seconds)

@@ -107,6 +107,12 @@ def lone_leader(default: Candidate, live) -> Candidate | None:
     return None
 
 
+def _top(default: Candidate, live) -> Candidate:
+    """The fastest candidate measured so far that could be chosen (the script as written where none is faster)."""
+    return max((c for c in [default, *live] if c.median and not (c.error or c.advice)), key=lambda c: c.median,
+               default=default)
+
+
 def bar(default: Candidate, live) -> float:
     """BEHIND x the fastest training rate measured so far: the script as written's or a rival's (a TensorFlow setting
     under half of what JAX already runs cannot win)."""
@@ -142,16 +148,20 @@ def process_stage(run, default: Candidate, live: list, *, per_trial: float, left
                 not_measured.append(f"{cand.name} (trial process {rep + 1} of {PASSES}): the budget ran out")
                 continue
             progress(f"trial: {cand.name}" + (f" (pass {rep + 1} of {PASSES})" if rep else ""))
-            behind = {} if cand is default else {"behind_below": bar(default, live)}
-            res = run(cand, {**behind, "follow": True}, left())
+            extra = {"follow": True}
+            if cand is not default:  # a rival: stopped early where it cannot be chosen (bar), and spared the loss
+                # check and the rest of the script where it will not be measured again (prune) or is advice only
+                extra = {"behind_below": bar(default, live), "follow": not cand.advice, "check": not cand.advice,
+                         **({"prune_below": round(PRUNE * _top(default, live).median, 3)}
+                            if rep == 0 and _top(default, live).median else {})}
+            res = run(cand, extra, left())
             absorb(cand, res, default)
             if (res.get("after_fit") or {}).get("status") in ("complete", "incomplete"):
                 endings[cand.name] = res["after_fit"]  # the rest of the script ran after the measurement, cut short
         if rep == 0:
-            top = max((c for c in [default, *live] if c.median and not (c.error or c.advice)), key=lambda c: c.median,
-                      default=None)
+            top = _top(default, live)
             for c in live:
-                if top is not None and c.median and not (c.error or c.advice) and c.median < PRUNE * top.median:
+                if top.median and c.median and not (c.error or c.advice) and c.median < PRUNE * top.median:
                     c.dropped = f"{c.median / top.median:.2f}x '{top.name}' in its first trial process: not measured again"
     if settled(default, live) and live and not reasons_early:
         reasons_early.append("the per-process candidates were decided")
