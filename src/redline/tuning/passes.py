@@ -3,10 +3,11 @@ passes that alternate direction, until nothing is left that another process coul
 
 A rival is dropped once it is decisively behind (after its first executions, under BEHIND x the fastest rate
 measured so far; after its first process, under PRUNE x the best; or beyond the spread of the script as written or of
-the one candidate decisively ahead). A winner needs 2 processes of its own; its second may be the in-process
-stage's trial, which measures the same configuration whole before its knobs: one process fewer. A candidate that can
-only be advice (the script pins its backend itself) is measured in one process: its figure is shown, never applied, so
-it is not in the race, nor in the bar or the prune the racing candidates are held to.
+the one candidate decisively ahead). A winner needs 2 processes of its own, and the script as written 2 as well (one
+of its processes may run slow as a whole); the winner's second may be the in-process stage's trial, which measures the
+same configuration whole before its knobs: one process fewer. A candidate that can only be advice (the script pins
+its backend itself) is measured in one process: its figure is shown, never applied, so it is not in the race, nor in
+the bar or the prune the racing candidates are held to.
 """
 
 from __future__ import annotations
@@ -74,12 +75,15 @@ def settled(default: Candidate, live, passes: int = 2) -> bool:
     """True where no candidate still in the race needs another trial process: each is out (failed, dropped, or now
     decisively behind the script as written or the one candidate decisively ahead of it: its median plus the spread
     of either under theirs, marked dropped with its figures), and at most one is decisively ahead (it beats the
-    default beyond the spread, in at least 2 processes of its own: the script as written needs no second one to be beaten). Where two are ahead, which is faster still needs
+    default beyond the spread, each of the two measured in at least ``passes`` processes: a whole process of the script
+    as written can run slow, 37 steps/s where its others ran 65-88). Where two are ahead, which is faster still needs
     measuring."""
     racing = _racing(live)
     if any(not (c.median and default.median) for c in racing):
         return False
     ahead = [c for c in racing if better(c, default) and len(c.passes) >= passes]
+    if ahead and len(default.passes) < passes:  # one process of the script as written may have run slow as a whole
+        return False
     leader = max(ahead, key=lambda c: c.median, default=None)
     undecided = 0
     for c in racing:
@@ -127,37 +131,45 @@ def process_stage(run, default: Candidate, live: list, *, per_trial: float, left
     whole script ended after each candidate's measurement, and the lone leader whose second process is left to the
     in-process stage, else None)."""
     reasons_early, not_measured, endings = [], [], {}
+
+    def measure(cand, rep) -> None:
+        progress(f"trial: {cand.name}" + (f" (pass {rep + 1} of {PASSES})" if rep else ""))
+        extra = {"follow": True}
+        if cand is not default:  # a rival: stopped early where it cannot be chosen (bar), and spared the loss
+            # check and the rest of the script where it will not be measured again (prune) or is advice only
+            extra = {"behind_below": bar(default, live), "follow": not cand.advice, "check": not cand.advice,
+                     **({"prune_below": round(PRUNE * _top(default, live).median, 3)}
+                        if rep == 0 and _top(default, live).median else {})}
+        res = run(cand, extra, left())
+        absorb(cand, res, default)
+        if (res.get("after_fit") or {}).get("status") in ("complete", "incomplete"):
+            endings[cand.name] = res["after_fit"]  # the rest of the script ran after the measurement, cut short
+
     for rep in range(PASSES):
         if rep and settled(default, live):  # nothing left that another pass could decide: on to the next stage
             reasons_early.append(f"the per-process candidates were decided after {rep} pass(es) of trial processes")
             break
         second = lone_leader(default, live) if rep else None
+        again = second is not None and len(default.passes) < 2 and left() >= per_trial
+        if again:  # a process of the script as written may run slow as a whole: a winner beats it in two
+            measure(default, rep)
+            second = lone_leader(default, live)
         if second is not None:  # its second process: the in-process stage's trial, which measures it whole as well
             reasons_early.append(f"the per-process candidates were decided after {rep} pass(es) of trial processes, but "
                                  f"for the second process of '{second.name}': the in-process stage's trial in it")
             return reasons_early, not_measured, endings, second
         order = [default, *live] if rep == 0 else [*reversed(live), default] if rep % 2 else [*live, default]
         for cand in order:
-            if cand is default and rep == 0:
+            if cand is default and (rep == 0 or again):
                 continue  # measured first, above
             if cand.error or cand.dropped or (cand.advice and cand.passes):  # advice: one process shows its figure
                 continue
-            if cand is default and settled(default, live):  # a winner decisively ahead in its own 2 processes
+            if cand is default and settled(default, live):  # a winner decisively ahead in 2 processes of each
                 continue
             if left() < per_trial:
                 not_measured.append(f"{cand.name} (trial process {rep + 1} of {PASSES}): the budget ran out")
                 continue
-            progress(f"trial: {cand.name}" + (f" (pass {rep + 1} of {PASSES})" if rep else ""))
-            extra = {"follow": True}
-            if cand is not default:  # a rival: stopped early where it cannot be chosen (bar), and spared the loss
-                # check and the rest of the script where it will not be measured again (prune) or is advice only
-                extra = {"behind_below": bar(default, live), "follow": not cand.advice, "check": not cand.advice,
-                         **({"prune_below": round(PRUNE * _top(default, live).median, 3)}
-                            if rep == 0 and _top(default, live).median else {})}
-            res = run(cand, extra, left())
-            absorb(cand, res, default)
-            if (res.get("after_fit") or {}).get("status") in ("complete", "incomplete"):
-                endings[cand.name] = res["after_fit"]  # the rest of the script ran after the measurement, cut short
+            measure(cand, rep)
         if rep == 0:
             top = _top(default, live)
             for c in live:

@@ -126,9 +126,9 @@ def as_process(res: dict) -> dict:
 
 
 def needed_s(per_trial: float, candidates: int) -> float:
-    """Seconds that decide every candidate after the first trial: one trial process each, a second for a winner, and
-    the in-process stage (a trial process and its rounds, about two)."""
-    return per_trial * (candidates + 1 + 2)
+    """Seconds that decide every candidate after the first trial: one trial process each, a second for a winner and
+    for the script as written, and the in-process stage (a trial process and its rounds, about two)."""
+    return per_trial * (candidates + 2 + 2)
 
 
 def auto_budget(training_s: float | None) -> float:
@@ -221,7 +221,8 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
     if need > left():  # said before the trials start, with what would decide every candidate
         total = time.perf_counter() - started + need + 2
         sizing.append(f"deciding every candidate needs about {total:,.0f} s here ({sum(not c.error for c in procs[1:])} "
-                      f"per-process candidate(s) at ~{per_trial:,.0f} s a trial process, a second process for a winner, "
+                      f"per-process candidate(s) at ~{per_trial:,.0f} s a trial process, a second process for a winner and for "
+                      "the script as written, "
                       f"then the in-process stage); the budget of {budget_s:,.0f} s leaves some undecided: give "
                       f"--budget {math.ceil(total / 10) * 10:.0f} to decide them all")
         progress(sizing[-1])
