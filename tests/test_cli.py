@@ -63,3 +63,17 @@ def test_everything_after_the_script_is_the_script_s(tmp_path, script_args):
     assert r.returncode == 0, r.stderr
     line = [x for x in r.stdout.splitlines() if x.startswith("ARGV ")][0]
     assert json.loads(line[5:]) == script_args
+
+
+def test_one_of_tune_s_own_options_after_the_script_gets_a_note_and_still_goes_to_the_script(capsys, tmp_path, monkeypatch):
+    from redline.cli.common import options_after_script
+
+    note = options_after_script(["--budget", "--json"], "tune", "train.py", ["--epochs", "3", "--json=out.json"])
+    assert note.startswith("note: --json after the script goes to train.py, not to redline tune")
+    assert "redline tune --json ... train.py" in note
+    assert options_after_script(["--budget", "--json"], "tune", "train.py", ["--epochs", "3"]) is None
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    s = tmp_path / "train.py"
+    s.write_text("print('hi')\n")
+    code, out, err = cli(capsys, "tune", "--show", str(s), "--json", "x.json")
+    assert code == 0 and "--json after the script" in err and "no choice applies" in out, (out, err)

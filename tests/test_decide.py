@@ -243,6 +243,10 @@ def test_a_budget_too_small_to_decide_every_candidate_is_said_before_the_trials_
     assert line and "--budget" in line and line in result.reasons, said
     needed = int(line.split("--budget ")[1].split()[0])
     assert needed >= 40 + search.needed_s(40.0, 3) and needed % 10 == 0  # jax, oneDNN, 1 thread: 3 candidates
+    # a one-second step: the in-process stage's ladder alone runs spe 2, 4 and 8 in 2 executions, 3 rounds and a
+    # calibration each: minutes, not the two trial processes of millisecond steps
+    assert needed >= 40 + search.needed_s(40.0, 3, search.stage_s(40.0, 1.0, None, 0.8))
+    assert search.stage_s(40.0, 1.0, 10, 0.8) >= 40 + 4 * 2 * (2 + 4 + 8) > search.stage_s(40.0, 0.001, 10, 0.8)
     said.clear()
     clock["t"] = 0.0
     search.tune("train.py", budget_s=needed + 10, snapshot=m.vm_2core(), complete=False, progress=said.append)

@@ -81,9 +81,6 @@ def fail(message: str) -> int:
     return 2
 
 
-__all__ = ["Parser", "UsageError", "add_plan_options", "fail", "plan_choices"]
-
-
 def budget(text: str) -> float | None:
     """--budget: seconds (30 to 86400), or "auto" (None): sized from the training the first trial predicts."""
     if text == "auto":
@@ -96,3 +93,21 @@ def budget(text: str) -> float | None:
     if not 30 <= value <= 86400:
         raise argparse.ArgumentTypeError(f"{text!r} is not valid: give 30 to 86400 seconds, or auto (default 180)")
     return value
+
+
+def long_options(parser: argparse.ArgumentParser) -> list:
+    """The parser's own --options (not --help), for options_after_script."""
+    return sorted({o for a in parser._actions for o in a.option_strings if o.startswith("--") and o != "--help"})
+
+
+def options_after_script(options, command: str, script: str, script_args) -> str | None:
+    """A one-line note where an argument after the script is one of ``command``'s own ``options``: it goes to the
+    script (its arguments are its own, by design), which is easy to do by mistake; None otherwise."""
+    given = [a.split("=", 1)[0] for a in script_args or () if a.split("=", 1)[0] in set(options)]
+    if not given:
+        return None
+    return (f"note: {', '.join(given)} after the script goes to {script}, not to redline {command}; "
+            f"{command}'s own options come before the script: redline {command} {given[0]} ... {script}")
+
+
+__all__ = ["Parser", "UsageError", "add_plan_options", "budget", "fail", "long_options", "options_after_script", "plan_choices"]

@@ -19,7 +19,7 @@ from ..errors import UsageError
 from ..planning import AUTO, plan
 from ..reporting.text import plan_text, table
 from ..tuning.result import Choice
-from .common import add_plan_options, budget, plan_choices
+from .common import add_plan_options, budget, long_options, options_after_script, plan_choices
 
 COMPILE_KNOBS = ("steps_per_execution", "jit_compile")  # applied only as Model.compile defaults
 HELP = "run a Python script under redline's plan, with no change to the script"
@@ -40,7 +40,7 @@ def register(sub) -> None:
     add_plan_options(p)
     p.add_argument("script", help="the Python file to run")
     p.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the script")
-    p.set_defaults(func=main)
+    p.set_defaults(func=main, own_options=long_options(p))
 
 
 def _summary(applied) -> str:
@@ -157,6 +157,9 @@ def main(args) -> int:
     if not os.path.isfile(script):
         what = "is a directory" if os.path.isdir(script) else "does not exist"
         raise UsageError(f"script {script!r} {what}; give the path of a Python file, e.g. redline run train.py --epochs 3")
+    note = options_after_script(getattr(args, "own_options", ()), "run", script, args.args)
+    if note:
+        print(note, file=sys.stderr)
     if args.tune and args.no_tuned:
         raise UsageError("--tune and --no-tuned contradict each other: give --tune to tune where no choice is saved, "
                          "or --no-tuned to run without one")

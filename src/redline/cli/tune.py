@@ -12,7 +12,7 @@ from ..errors import UsageError
 from ..outputs import check_output, is_tune_results
 from ..reporting.text import table
 from ..tuning.search import ALLOWABLE
-from .common import budget
+from .common import budget, long_options, options_after_script
 
 HELP = "measure an unchanged training script under candidate settings and keep the fastest for `redline run`"
 
@@ -30,7 +30,7 @@ def register(sub) -> None:
     p.add_argument("--clear", action="store_true", help="forget the saved choice for SCRIPT [ARGS], or every choice without SCRIPT")
     p.add_argument("script", nargs="?", help="the Python file to tune")
     p.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the script")
-    p.set_defaults(func=main)
+    p.set_defaults(func=main, own_options=long_options(p))
 
 
 def _check_script(script) -> None:
@@ -102,6 +102,9 @@ def main(args) -> int:
         print(f"redline tune --clear: removed {n} saved choice(s) from {cache.cache_dir()}")
         return 0
     _check_script(args.script)
+    note = options_after_script(getattr(args, "own_options", ()), "tune", args.script, args.args)
+    if note:
+        print(note, file=sys.stderr)
     if args.show:
         entry, why = cache.lookup(args.script, args.args or (), snapshot)
         if entry is None:

@@ -20,6 +20,7 @@ from ..detection.runtime import missing_packages
 from ..errors import UsageError
 from .confirm import confirm
 from .choose import MIN_RUNS, better, choose
+from .compare import median
 from .passes import BEHIND, absorb, process_stage, settled
 from .fits import longest, others, size
 from .inprocess import SPE_FLATTENS, inprocess_stage
@@ -125,10 +126,26 @@ def as_process(res: dict) -> dict:
     return {**res, "candidates": {**res["candidates"], "default": {"steps_per_s": written}}}
 
 
-def needed_s(per_trial: float, candidates: int) -> float:
+def stage_s(per_trial: float, step_s: float | None, epoch_steps: int | None, seconds: float) -> float:
+    """Seconds the in-process stage takes, from the first trial's figures: its trial process; the input path (two
+    inputs, 3 rounds of runs twice as long); the ladder's first three doublings (where it stops without a gain), each
+    traced anew and warmed in 2 executions; 3 rounds of the script's own, jit and those steps, each run at least
+    ``seconds`` or 2 executions; and the pick's whole epochs beside the script's own. A one-second step makes spe 8 a
+    16-second run: the stage is minutes there, not the two trial processes it is for millisecond steps."""
+    from .as_run import EPOCH_SPAN
+
+    spes = [s for s in (2, 4, 8) if s <= (epoch_steps or 8)]
+    run = lambda spe: max(seconds, 2 * spe * (step_s or 0.0))  # noqa: E731
+    trace = max(1.0, per_trial / 5)  # a new step function traced and compiled: a share of a trial process
+    inputs = 2 * (1 + 3) * 2 * run(1)  # two inputs, a calibration and 3 rounds each, runs twice as long
+    ladder = sum(trace + run(s) for s in spes)
+    return per_trial + inputs + ladder + 3 * (2 * run(1) + sum(run(s) for s in spes)) + EPOCH_SPAN * seconds
+
+
+def needed_s(per_trial: float, candidates: int, stage: float | None = None) -> float:
     """Seconds that decide every candidate after the first trial: one trial process each, a second for a winner and
-    for the script as written, and the in-process stage (a trial process and its rounds, about two)."""
-    return per_trial * (candidates + 2 + 2)
+    for the script as written, and the in-process stage (``stage``: stage_s; about two trial processes without)."""
+    return per_trial * (candidates + 2) + (2 * per_trial if stage is None else stage)
 
 
 def auto_budget(training_s: float | None) -> float:
@@ -217,7 +234,9 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
             at = 1 + sum(c.name.startswith("backend ") for c in procs[1:])
             procs.insert(at, Candidate("parallel maps", trial={"parallel_map": snapshot.cpu.usable},
                                    why=f"the script's sequential Dataset.map calls run with {snapshot.cpu.usable} parallel calls, order kept"))
-    need = needed_s(per_trial, sum(not c.error for c in procs[1:]))
+    rate = median(default.train_runs or default.runs)
+    stage_need = stage_s(per_trial, 1 / rate if rate else None, first.get("steps_in_epoch"), seconds)
+    need = needed_s(per_trial, sum(not c.error for c in procs[1:]), stage_need)
     if need > left():  # said before the trials start, with what would decide every candidate
         total = time.perf_counter() - started + need + 2
         sizing.append(f"deciding every candidate needs about {total:,.0f} s here ({sum(not c.error for c in procs[1:])} "
@@ -227,7 +246,7 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
                       f"--budget {math.ceil(total / 10) * 10:.0f} to decide them all")
         progress(sizing[-1])
     # kept back for the in-process stage: one more trial process measuring the inputs and about 9 knob candidates
-    reserve = min(per_trial + 12 * (base_trial["rounds"] + 3) * seconds * 1.5, RESERVE * budget_s)
+    reserve = min(stage_need, RESERVE * budget_s)
     # the per-process candidates (tuning/passes.py), then the choice among them
     live = [c for c in procs[1:] if not c.error]
     reasons_early, not_measured, endings, second = process_stage(
