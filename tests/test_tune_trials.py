@@ -445,3 +445,63 @@ def test_input_rewrites_are_skipped_only_where_the_input_alone_bounds_their_gain
     assert cannot_matter(4000.0, 40.0, 64, None) is None  # epoch unknown (endless or uncounted data)
     assert cannot_matter(LEAD * 40.0 * 0.99, 40.0, 64, 188) is None  # under LEAD: measured
     assert cannot_matter(None, 40.0, 64, 188) is None  # not read alone (a generator): measured
+
+
+@pytest.mark.slow
+def test_the_measurements_report_what_they_have_after_each_round_so_a_trial_stopped_mid_run_keeps_it():
+    code = textwrap.dedent("""
+        import json, numpy as np, keras
+        from redline.tuning.measure import measure_fit
+        x = np.random.default_rng(0).random((1024, 8), dtype=np.float32); y = x.sum(axis=1, keepdims=True)
+        model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
+        model.compile("adam", "mse")
+        class Compiles:
+            calls = {id(model): ((), {})}
+            original = keras.Model.compile
+        parts = []
+        trial = {"candidates": {"default": {"own": True}, "spe 4": {"steps_per_execution": 4}}, "rounds": 3,
+                 "seconds": 0.05}
+        final = measure_fit(model, keras.Model.fit, {"x": x, "y": y, "batch_size": 16}, trial, Compiles, lambda m: None,
+                            emit=lambda p: parts.append(json.loads(json.dumps(p, default=str))))  # as sent
+        print(json.dumps({"parts": [{n: len(r.get("steps_per_s", [])) for n, r in p["candidates"].items()} for p in parts],
+                          "partial": [p.get("partial") for p in parts], "final": "partial" in final,
+                          "runs": {n: len(r.get("steps_per_s", [])) for n, r in final["candidates"].items()}}))
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, timeout=180)
+    assert r.returncode == 0, r.stderr[-3000:]
+    d = json.loads(r.stdout.strip().splitlines()[-1])
+    assert all(d["partial"]) and not d["final"], d  # partial results are marked; the final one is not
+    counts = [p.get("default", 0) for p in d["parts"]]
+    assert counts == sorted(counts) and counts[-1] == d["runs"]["default"] == 3, d  # each round adds to the last
+    assert d["parts"][0].get("default", 0) == 0, d  # the first is sent after the calibrations, before any round
+
+
+def test_a_trial_killed_at_its_deadline_returns_the_last_partial_result_and_says_what_is_missing(monkeypatch):
+    import io
+    import subprocess as sp
+
+    from redline.tuning import trials
+    from redline.tuning.harness import MARK
+
+    part = {"status": "ok", "partial": True, "candidates": {"default": {"steps_per_s": [10.0]}}, "not_measured": []}
+
+    class Stuck:  # a harness that wrote a partial result, then ran past its deadline
+        pid = 2**22 + 12345  # no such process group: the kill finds nothing
+
+        def __init__(self, *a, **k):
+            self.stdout = io.StringIO(MARK + json.dumps(part) + "\n")
+            self.stderr = io.StringIO("")
+            self.waited = 0
+            self.returncode = -9
+
+        def wait(self, timeout=None):
+            self.waited += 1
+            if self.waited == 1:
+                raise sp.TimeoutExpired("harness", timeout)
+            return -9
+
+    monkeypatch.setattr(trials.subprocess, "Popen", Stuck)
+    res = trials.run_trial("train.py", [], Candidate("x"), {"candidates": {}}, 5)
+    assert res["status"] == "ok" and res["candidates"]["default"]["steps_per_s"] == [10.0], res
+    assert res["after_fit"]["status"] == "timeout"
+    assert any("stopped at the budget (5 s), in the middle of a run" in n for n in res["not_measured"]), res

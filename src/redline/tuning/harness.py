@@ -179,7 +179,9 @@ def main(argv=None) -> int:
                          "trace": traceback.format_exc()[-2000:]}, 3)
             _finish({"status": "ok", "kind": d.kind, "measure_s": round(time.perf_counter() - t0, 2)})
         try:
-            result = measure_fit(model, original_fit, kw, trial, compiles, log, opener=opener)
+            pins = {"pinned_backend": pin["pinned"], "pinned_at": pin["line"], "pin_ignored": pin["ignored"]}
+            result = measure_fit(model, original_fit, kw, trial, compiles, log, opener=opener,
+                                 emit=lambda part: _emit({**part, "status": "ok", **pins}))
         except Exception as exc:  # the measurement itself failed on this script: say so, with where
             _finish({"status": "failed", "stage": "measure", "error": f"{type(exc).__name__}: {exc}"[:500],
                      "trace": traceback.format_exc()[-2000:]}, 3)

@@ -30,12 +30,14 @@ def prefer_as_written(on_rewrite: dict, on_written: dict, rounds: int) -> bool:
     return best_median(on_written, rounds) > best_median(on_rewrite, rounds)
 
 
-def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=open) -> dict:
+def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=open, emit=None) -> dict:
     """The in-process candidates, measured in interleaved rounds from the same state.
 
     Stage 1, where ``trial["inputs"]`` asks for it: the input as written against the rewrites that fit this kind
     of input (redline.data.rewrite), at the script's own compile arguments; the winner feeds stage 2. Stage 2:
-    ``trial["candidates"]`` and the steps_per_execution ladder (``trial["ladder"]``) on that input.
+    ``trial["candidates"]`` and the steps_per_execution ladder (``trial["ladder"]``) on that input. ``emit(partial)``:
+    called with what is measured so far after each stage and round, so a trial stopped at its deadline in the middle
+    of a long run (a second a step, spe 8) still reports what it measured.
     """
     import keras
 
@@ -75,6 +77,10 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
     out = {"steps_in_epoch": steps_epoch, "epochs": epochs, "batch_size": batch_size, "script_compile": own,
            "data": type(x).__name__,
            "input_kind": kind, "candidates": {}, "inputs": {}, "not_measured": []}
+
+    def partial() -> None:
+        if emit is not None:
+            emit({**out, "partial": True, "backend": keras.backend.backend()})
 
     # the inputs by name
     feeds, specs = feeds_for(trial.get("inputs"), kind, x, y, batch_size, fit_args, extra, steps_epoch, endless, out)
@@ -236,6 +242,7 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                     rec = into.setdefault(name, {"steps_per_s": [], "steps": plan[name], "knobs": knobs_of(cand)})
                     rec["steps_per_s"].append(round(rate, 3))
                     rec.setdefault("seconds", []).append(round(took, 3))
+                partial()
 
         chosen_input = "as written"
         if specs:  # stage 1: the input path, at the script's own compile arguments
@@ -282,6 +289,9 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
             plan.clear()
             calib.clear()
             into, steps = {}, []
+            out["candidates"] = into  # filled in place: what a partial result reports
+            if trial.get("ladder"):
+                out["ladder"] = steps
             candidates = {name: {**cand, "input": inp} for name, cand in trial["candidates"].items()}
             for name, cand in list(candidates.items()):
                 calibrate(name, cand, into)
@@ -330,6 +340,7 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                     name = f"spe {best_s} + jit"
                     candidates[name] = {"steps_per_execution": best_s, "jit_compile": True, "input": inp}
                     calibrate(name, candidates[name], into)
+            partial()
             measure(candidates, into, "default")
             return into, steps
 

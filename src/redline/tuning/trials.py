@@ -60,6 +60,9 @@ def run_trial(script: str, args: list, cand, trial: dict, timeout: float) -> dic
     if timed_out:
         found = _result_line(stdout)
         if found is not None and found.get("status") == "ok":  # measured; what came after it ran out of time
+            if found.get("partial"):  # stopped in the middle of its measurements: what it had by then
+                found["not_measured"] = [*found.get("not_measured", []), f"the rest of this trial's measurements: it was "
+                                         f"stopped at the budget ({timeout:.0f} s), in the middle of a run"]
             return {**found, "after_fit": {"status": "timeout"}, "stderr": stderr[-3000:]}
         return {"status": "timeout", "error": f"no result within {timeout:.0f} s (the budget)", "stderr": stderr[-2000:]}
     proc = subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
