@@ -12,6 +12,23 @@ def C(name, *passes, error=None):
     return Candidate(name, runs=runs, passes=list(passes), error=error)
 
 
+def fake_trials(rates, seen, stage=100.0, **more):
+    """A fake run_trial: per-process trials at ``rates[name]`` steps/s (a callable: the next figure each time; missing:
+    50), the in-process stage's at ``stage``; ``seen(cand, trial)`` records each call; ``more`` joins every result."""
+
+    def fake(script, args, cand, trial, timeout):
+        seen(cand, trial)
+        if "ladder" in trial:
+            return {"status": "ok", "candidates": {"default": {"steps_per_s": [stage] * 3, "knobs": {}}}, "inputs": {},
+                    "not_measured": []}
+        r = rates.get(cand.name, 50.0)
+        r = r() if callable(r) else r
+        return {"status": "ok", "candidates": {"default": {"steps_per_s": [r, r * 1.01, r * 0.99]}}, "data": "ndarray",
+                "backend": "jax" if cand.env.get("KERAS_BACKEND") == "jax" else "tensorflow", **more}
+
+    return fake
+
+
 def test_a_candidate_decisively_behind_is_dropped_with_its_figures():
     default, slow = C("as written", 100.0), C("oneDNN off", 60.0)
     assert settled(default, [slow]) and "decisively behind" in slow.dropped and "60.0" in slow.dropped
@@ -40,15 +57,7 @@ def test_tune_stops_the_passes_once_settled_and_keeps_the_in_process_stage(monke
 
     rates = {"as written": 100.0, "backend jax": 300.0, "oneDNN on": 50.0, "1 intra-op thread": 60.0}
     calls = []
-
-    def fake(script, args, cand, trial, timeout):
-        calls.append(("in-process" if "ladder" in trial else cand.name))
-        if "ladder" in trial:
-            return {"status": "ok", "candidates": {"default": {"steps_per_s": [300.0] * 3, "knobs": {}}}, "inputs": {},
-                    "not_measured": []}
-        r = rates.get(cand.name, 50.0)
-        return {"status": "ok", "candidates": {"default": {"steps_per_s": [r, r * 1.01, r * 0.99]}}, "data": "ndarray",
-                "backend": "jax" if cand.env.get("KERAS_BACKEND") == "jax" else "tensorflow"}
+    fake = fake_trials(rates, lambda cand, trial: calls.append("in-process" if "ladder" in trial else cand.name), 300.0)
 
     monkeypatch.setattr(search, "run_trial", fake)
     result = search.tune("train.py", budget_s=600, snapshot=m.vm_2core(), complete=False)
@@ -269,16 +278,11 @@ def test_a_backend_the_script_pins_itself_is_measured_in_one_process_and_never_s
     rates = {"as written": 100.0, "backend jax": 300.0, "oneDNN on": 90.0, "1 intra-op thread": 60.0}
     calls, bars = [], []
 
-    def fake(script, args, cand, trial, timeout):
-        calls.append(("in-process" if "ladder" in trial else cand.name))
+    def seen(cand, trial):
+        calls.append("in-process" if "ladder" in trial else cand.name)
         bars.append(trial.get("behind_below"))
-        if "ladder" in trial:
-            return {"status": "ok", "candidates": {"default": {"steps_per_s": [100.0] * 3, "knobs": {}}}, "inputs": {},
-                    "not_measured": []}
-        r = rates.get(cand.name, 50.0)
-        return {"status": "ok", "candidates": {"default": {"steps_per_s": [r, r * 1.01, r * 0.99]}}, "data": "ndarray",
-                "backend": "jax" if cand.env.get("KERAS_BACKEND") == "jax" else "tensorflow",
-                "pinned_backend": "tensorflow", "pinned_at": "train.py:3"}
+
+    fake = fake_trials(rates, seen, pinned_backend="tensorflow", pinned_at="train.py:3")
 
     monkeypatch.setattr(search, "run_trial", fake)
     result = search.tune("train.py", budget_s=600, snapshot=m.vm_2core(), complete=False)
@@ -317,15 +321,8 @@ def test_pass_one_tells_each_rival_the_prune_and_an_advice_only_one_needs_no_che
 
     rates = {"as written": 100.0, "backend jax": 300.0, "oneDNN on": 90.0, "1 intra-op thread": 60.0}
     extras = {}
-
-    def fake(script, args, cand, trial, timeout):
-        extras.setdefault(cand.name, []).append({k: trial.get(k) for k in ("prune_below", "follow", "check")})
-        if "ladder" in trial:
-            return {"status": "ok", "candidates": {"default": {"steps_per_s": [100.0] * 3, "knobs": {}}}, "inputs": {},
-                    "not_measured": []}
-        r = rates.get(cand.name, 50.0)
-        return {"status": "ok", "candidates": {"default": {"steps_per_s": [r, r * 1.01, r * 0.99]}}, "data": "ndarray",
-                "backend": "tensorflow", "pinned_backend": "tensorflow", "pinned_at": "train.py:3"}
+    fake = fake_trials(rates, lambda cand, trial: extras.setdefault(cand.name, []).append(
+        {k: trial.get(k) for k in ("prune_below", "follow", "check")}), pinned_backend="tensorflow", pinned_at="train.py:3")
 
     monkeypatch.setattr(search, "run_trial", fake)
     search.tune("train.py", budget_s=600, snapshot=m.vm_2core(), complete=False)
@@ -340,17 +337,9 @@ def test_a_leader_ahead_only_of_one_slow_process_of_the_script_as_written_is_not
     from redline.tuning import search
 
     written = iter([50.0, 100.0, 101.0, 99.0])
-    rates = {"backend jax": 20.0, "oneDNN on": 30.0, "1 intra-op thread": 100.0}
+    rates = {"as written": lambda: next(written), "backend jax": 20.0, "oneDNN on": 30.0, "1 intra-op thread": 100.0}
     calls = []
-
-    def fake(script, args, cand, trial, timeout):
-        calls.append(("in-process" if "ladder" in trial else cand.name))
-        if "ladder" in trial:
-            return {"status": "ok", "candidates": {"default": {"steps_per_s": [100.0] * 3, "knobs": {}}}, "inputs": {},
-                    "not_measured": []}
-        r = next(written) if cand.name == "as written" else rates[cand.name]
-        return {"status": "ok", "candidates": {"default": {"steps_per_s": [r, r * 1.01, r * 0.99]}}, "data": "ndarray",
-                "backend": "tensorflow"}
+    fake = fake_trials(rates, lambda cand, trial: calls.append("in-process" if "ladder" in trial else cand.name))
 
     monkeypatch.setattr(search, "run_trial", fake)
     result = search.tune("train.py", budget_s=600, snapshot=m.vm_2core(), complete=False)
