@@ -257,7 +257,7 @@ def test_a_repeated_input_rewrite_that_locks_out_steps_per_execution_loses_to_th
     t = {**trial(rounds=3, seconds=0.05), "ladder": ladder, "inputs": {"allow": [], "usable": 2}}
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                        env={**ENV, "REDLINE_TRIAL": json.dumps(t)})
-    line = next((l for l in r.stdout.splitlines() if l.startswith("REDLINE-TRIAL ")), None)
+    line = next((l for l in reversed(r.stdout.splitlines()) if l.startswith("REDLINE-TRIAL ")), None)  # the last: final
     assert line, r.stderr[-3000:]
     res = json.loads(line[len("REDLINE-TRIAL "):])
     assert res["input_chosen"] is None and "as written with its best steps_per_execution" in res["input_note"], res
@@ -407,7 +407,7 @@ def test_the_in_process_pick_is_measured_in_whole_epochs_beside_the_script_s_own
     t = {**trial(rounds=3, seconds=0.1), "ladder": ladder, "whole": True}
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                        env={**ENV, "REDLINE_TRIAL": json.dumps(t), "KERAS_BACKEND": backend})
-    line = next((l for l in r.stdout.splitlines() if l.startswith("REDLINE-TRIAL ")), None)
+    line = next((l for l in reversed(r.stdout.splitlines()) if l.startswith("REDLINE-TRIAL ")), None)  # the last: final
     assert line, r.stderr[-3000:]
     res = json.loads(line[len("REDLINE-TRIAL "):])
     assert res["steps_in_epoch"] == 12 and res["whole"]["knobs"] == "spe 4" and res["whole"]["input"] is None, res
