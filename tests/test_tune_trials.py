@@ -451,7 +451,9 @@ def test_input_rewrites_are_skipped_only_where_the_input_alone_bounds_their_gain
 def test_the_measurements_report_what_they_have_after_each_round_so_a_trial_stopped_mid_run_keeps_it():
     code = textwrap.dedent("""
         import json, numpy as np, keras
+        import redline.tuning.measure as measure
         from redline.tuning.measure import measure_fit
+        measure.PRUNE = 0.0  # both candidates through every round, whatever this CPU measures
         x = np.random.default_rng(0).random((1024, 8), dtype=np.float32); y = x.sum(axis=1, keepdims=True)
         model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
         model.compile("adam", "mse")

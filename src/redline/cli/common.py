@@ -110,4 +110,5 @@ def options_after_script(options, command: str, script: str, script_args) -> str
             f"{command}'s own options come before the script: redline {command} {given[0]} ... {script}")
 
 
-__all__ = ["Parser", "UsageError", "add_plan_options", "budget", "fail", "long_options", "options_after_script", "plan_choices"]
+__all__ = ["Parser", "UsageError", "add_plan_options", "budget", "fail", "long_options", "options_after_script",
+           "plan_choices"]

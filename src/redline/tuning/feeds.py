@@ -59,6 +59,19 @@ def feeds_for(inputs: dict | None, kind: str, x, y, batch_size, fit_args: dict, 
     return feeds, specs
 
 
+def best_median(found: dict, rounds: int) -> float:
+    """The best median steps/s among the candidates in ``found`` measured in all ``rounds`` rounds; 0 where none was."""
+    from .compare import median
+
+    return max((median(r["steps_per_s"]) for r in found.values() if len(r.get("steps_per_s", [])) >= rounds), default=0.0)
+
+
+def prefer_as_written(on_rewrite: dict, on_written: dict, rounds: int) -> bool:
+    """After the knob search ran on a repeated rewrite and on the input as written: True where the input as written,
+    with its best knobs, ran faster."""
+    return best_median(on_written, rounds) > best_median(on_rewrite, rounds)
+
+
 def input_cannot_matter(feed: Feed, kind: str, train: float | None, run_steps: int | None, log) -> str | None:
     """tuning.input_bound.cannot_matter for the input as written, read alone here; None where it was not read."""
     from ..errors import UsageError
@@ -74,4 +87,4 @@ def input_cannot_matter(feed: Feed, kind: str, train: float | None, run_steps: i
     return input_bound.cannot_matter(got, train, run_steps, feed.cap)
 
 
-__all__ = ["Feed", "feeds_for", "input_cannot_matter", "training_part"]
+__all__ = ["Feed", "best_median", "feeds_for", "input_cannot_matter", "prefer_as_written", "training_part"]

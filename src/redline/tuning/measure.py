@@ -4,8 +4,9 @@ from the same weights and optimizer state, inside the process that runs the user
 from __future__ import annotations
 
 import time
+
 from . import as_run, numerics
-from .feeds import feeds_for, input_cannot_matter, training_part
+from .feeds import best_median, feeds_for, input_cannot_matter, prefer_as_written, training_part
 from .steps import Steps, divisor_up_to, fit_shape, headroom, steps_in_epoch
 
 #: the compile arguments the in-process stage varies; a candidate names those it sets, the rest stay the script's own
@@ -15,19 +16,6 @@ KNOBS = ("steps_per_execution", "jit_compile")
 PRUNE = 0.8
 #: the ladder's steps compared in the rounds: at most this many, the best of their calibrations
 LADDER_ROUNDS = 3
-
-
-def best_median(found: dict, rounds: int) -> float:
-    """The best median steps/s among the candidates in ``found`` measured in all ``rounds`` rounds; 0 where none was."""
-    from .compare import median
-
-    return max((median(r["steps_per_s"]) for r in found.values() if len(r.get("steps_per_s", [])) >= rounds), default=0.0)
-
-
-def prefer_as_written(on_rewrite: dict, on_written: dict, rounds: int) -> bool:
-    """After the knob search ran on a repeated rewrite and on the input as written: True where the input as written,
-    with its best knobs, ran faster."""
-    return best_median(on_written, rounds) > best_median(on_rewrite, rounds)
 
 
 def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=open, emit=None) -> dict:
