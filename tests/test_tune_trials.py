@@ -439,7 +439,7 @@ def test_input_rewrites_are_skipped_only_where_the_input_alone_bounds_their_gain
     from redline.tuning.input_bound import LEAD, cannot_matter
 
     why = cannot_matter(4000.0, 40.0, 64, 188)  # 100x the training's rate, runs inside an epoch
-    assert why and "4,000 batches/s" in why and "100x" in why and "1.0%" in why, why
+    assert why and "4,000 batches per CPU-second" in why and "100x" in why and "1.0%" in why, why
     assert 1 / (1 - 1 / LEAD) - 1 < MIN_GAIN  # the bound at the threshold is under the smallest gain tune takes
     assert cannot_matter(4000.0, 40.0, 188, 188) is None  # a run crosses an epoch's end: a stall may be what it removes
     assert cannot_matter(4000.0, 40.0, 64, None) is None  # epoch unknown (endless or uncounted data)

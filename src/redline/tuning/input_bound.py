@@ -3,9 +3,10 @@
 An input rewrite speeds training in two ways: it makes the input cheaper while the steps run, and it removes the stall
 some finite inputs cause at an epoch's start. The in-process stage can see the second only where its runs cross an
 epoch's end; where an epoch is longer than its runs, it measures the first alone. That one has a bound: were the input
-made free, a step could not get faster than by the input's time per step, which is at most the time the input alone
-takes per batch (no overlap with the step at all). Where the input as written, iterated alone as fit iterates it,
-delivers LEAD x the samples the training consumes, no rewrite can gain more than 1 / (1 - 1/LEAD) - 1 (4.2%), under
+made free, a step could not get faster than by the input's work per batch, at most the CPU-seconds the input alone
+spends on a batch (its wall time per batch times the cores it kept busy: no overlap with the step at all). Where the
+input as written, iterated alone as fit iterates it, delivers LEAD x the batches the training consumes per core-second
+it uses, no rewrite can gain more than 1 / (1 - 1/LEAD) - 1 (4.2%), under
 the smallest gain tune takes (compare.MIN_GAIN): the rewrites are not measured, and the result says so with the figures.
 """
 
@@ -18,28 +19,29 @@ ALONE_S = 0.4
 
 
 def cannot_matter(alone_bps: float | None, train_sps: float | None, run_steps: int, epoch_steps: int | None) -> str | None:
-    """Why no rewrite can gain beyond the noise (the reason, with the figures), or None. ``alone_bps``: batches/s of
-    the input read alone; ``train_sps``: training steps/s on it (a step takes a batch); ``run_steps``: the steps of one
+    """Why no rewrite can gain beyond the noise (the reason, with the figures), or None. ``alone_bps``: batches per
+    CPU-second of the input read alone (alone()); ``train_sps``: training steps/s on it (a step takes a batch); ``run_steps``: the steps of one
     of the stage's runs; ``epoch_steps``: the steps of an epoch (None: unknown)."""
     if not (alone_bps and train_sps and epoch_steps) or run_steps >= epoch_steps:
         return None  # the stage's runs cross epoch ends, where a stall may be what a rewrite removes: measure it
     lead = alone_bps / train_sps
     if lead < LEAD:
         return None
-    return (f"the input as written, read alone, delivers {alone_bps:,.0f} batches/s, {lead:,.0f}x the "
+    return (f"the input as written, read alone, delivers {alone_bps:,.0f} batches per CPU-second, {lead:,.0f}x the "
             f"{train_sps:,.1f} training consumes, so a rewrite could gain at most {1 / (1 - 1 / lead) - 1:.1%} between "
             f"epoch ends, and the stage's runs ({run_steps} steps) end inside the {epoch_steps}-step epoch: not measured")
 
 
 def alone(x, y, batch_size, kind: str, seconds: float = ALONE_S) -> float | None:
-    """Batches/s of the input as written read alone, as fit reads it (Keras' own data adapter), for ``seconds``; None
-    for inputs a second reader would consume or change (generators, PyDatasets with workers, anything else)."""
+    """Batches per CPU-second of the input as written read alone, as fit reads it (Keras' own data adapter), for
+    ``seconds``: its batches/s over the cores it kept busy (at least one); None for inputs a second reader would
+    consume or change (generators, PyDatasets with workers, anything else)."""
     if kind not in ("arrays", "dataset"):
         return None
     from ..diagnosis.probe import _adapter, _leading, _pipeline_alone
 
-    samples_per_s, _, first = _pipeline_alone(_adapter(x, y, batch_size), seconds)
-    return samples_per_s / _leading(first)
+    samples_per_s, busy, first = _pipeline_alone(_adapter(x, y, batch_size), seconds)
+    return samples_per_s / _leading(first) / max(1.0, busy)
 
 
 __all__ = ["ALONE_S", "LEAD", "alone", "cannot_matter"]
