@@ -137,9 +137,9 @@ def process_stage(run, default: Candidate, live: list, *, per_trial: float, left
         extra = {"follow": True}
         if cand is not default:  # a rival: stopped early where it cannot be chosen (bar), and spared the loss
             # check and the rest of the script where it will not be measured again (prune) or is advice only
+            top = _top(default, live).median
             extra = {"behind_below": bar(default, live), "follow": not cand.advice, "check": not cand.advice,
-                     **({"prune_below": round(PRUNE * _top(default, live).median, 3)}
-                        if rep == 0 and _top(default, live).median else {})}
+                     **({"prune_below": round(PRUNE * top, 3)} if rep == 0 and top else {})}
         res = run(cand, extra, left())
         absorb(cand, res, default)
         if (res.get("after_fit") or {}).get("status") in ("complete", "incomplete"):
