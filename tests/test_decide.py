@@ -319,16 +319,34 @@ def test_a_rival_that_will_not_be_measured_again_is_spared_its_loss_check_and_th
 def test_pass_one_tells_each_rival_the_prune_and_an_advice_only_one_needs_no_check_or_ending(monkeypatch):
     from redline.tuning import search
 
-    rates = {"as written": 100.0, "backend jax": 300.0, "oneDNN on": 90.0, "1 intra-op thread": 60.0}
+    rates = {"as written": 100.0, "backend jax": 300.0, "oneDNN on": 115.0, "1 intra-op thread": 60.0}
     extras = {}
     fake = fake_trials(rates, lambda cand, trial: extras.setdefault(cand.name, []).append(
         {k: trial.get(k) for k in ("prune_below", "follow", "check")}), pinned_backend="tensorflow", pinned_at="train.py:3")
 
     monkeypatch.setattr(search, "run_trial", fake)
     search.tune("train.py", budget_s=600, snapshot=m.vm_2core(), complete=False)
-    assert extras["backend jax"][0] == {"prune_below": pytest.approx(80.0), "follow": False, "check": False}
-    assert extras["oneDNN on"][0] == {"prune_below": pytest.approx(80.0), "follow": True, "check": True}
+    # the prune: PRUNE x the best so far (the advice's figure not counted), or no gain over the script as written
+    assert extras["backend jax"][0] == {"prune_below": pytest.approx(105.0), "follow": False, "check": False}
+    assert extras["oneDNN on"][0] == {"prune_below": pytest.approx(105.0), "follow": True, "check": True}
+    assert len(extras["oneDNN on"]) >= 2  # ahead in its first process: measured again
     assert all(e["prune_below"] is None for e in extras["oneDNN on"][1:])  # later passes: no prune, every figure kept
+
+
+def test_a_rival_with_no_gain_in_its_first_process_is_not_measured_again(monkeypatch):
+    """A rival within noise of the script as written cannot become decisively ahead: its first process decides."""
+    from redline.tuning import search
+
+    rates = {"as written": 100.0, "backend jax": 103.0, "oneDNN on": 97.0, "1 intra-op thread": 104.0}
+    calls = {}
+    fake = fake_trials(rates, lambda cand, trial: calls.__setitem__(cand.name, calls.get(cand.name, 0) + 1))
+    monkeypatch.setattr(search, "run_trial", fake)
+    r = search.tune("train.py", budget_s=600, snapshot=m.vm_2core(), complete=False)
+    for name in ("backend jax", "oneDNN on", "1 intra-op thread"):
+        assert calls[name] == 1, calls
+        c = next(c for c in r.processes if c.name == name)
+        assert c.dropped.startswith("no gain in its first trial process"), c.dropped
+    assert r.chosen_process.name == "as written"
 
 
 def test_a_leader_ahead_only_of_one_slow_process_of_the_script_as_written_is_not_chosen(monkeypatch):

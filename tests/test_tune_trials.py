@@ -33,9 +33,10 @@ def test_the_first_fit_is_intercepted_and_the_script_s_output_and_argv_kept(tmp_
     assert res["status"] == "ok", res
     assert "ARGV ['a', '--b']" in res["stdout"] and "BEFORE FIT" in res["stdout"] and "AFTER FIT" not in res["stdout"]
     assert res["backend"] == backend and res["batch_size"] == 16 and res["steps_in_epoch"] == 32
-    for name in cands:  # every round, or one where a clear loser after round 1 was not measured again (the reference never)
-        rec = res["candidates"][name]
-        rounds = 1 if rec.get("dropped") and name != "default" else 2
+    out = all(res["candidates"][n].get("dropped") for n in cands if n != "default")
+    for name in cands:  # every round, or one where a clear loser after round 1 was not measured again (the reference
+        rec = res["candidates"][name]  # too, where every contender was: nothing left to compare it with)
+        rounds = 1 if (rec.get("dropped") or out) else 2
         assert len(rec["steps_per_s"]) == rounds and min(rec["steps_per_s"]) > 0, rec
 
 
@@ -263,6 +264,36 @@ def test_a_repeated_input_rewrite_that_locks_out_steps_per_execution_loses_to_th
     assert res["input_chosen"] is None and "as written with its best steps_per_execution" in res["input_note"], res
     spes = {int(n.split()[1]) for n, v in res["candidates"].items() if n.startswith("spe ") and len(v.get("steps_per_s", [])) == 3}
     assert spes and not spes <= {1, 31}, res  # steps_per_execution that 31 steps do not divide: the arrays as written
+
+
+@pytest.mark.slow
+def test_after_a_repeated_rewrite_s_ladder_the_input_as_written_is_measured_at_its_best_steps_only(tmp_path):
+    """32 batches an epoch: the rewrite's ladder climbs, and the input as written is then measured at the (at most 2)
+    steps the rewrite ran best, beside the script's own, not on a ladder of its own. Stage 1 and the comparison are
+    decided by the test; the measurements are real."""
+    code = textwrap.dedent(f"""
+        import sys
+        import redline.tuning.compare as compare
+        import redline.tuning.harness as harness
+        import redline.tuning.measure as measure
+        compare.beats = lambda runs, base, noise=(): bool(runs) and bool(base)
+        measure.prefer_as_written = lambda on_rewrite, on_written, rounds: True
+        measure.PRUNE = 0.0
+        sys.exit(harness.main([{script(tmp_path, PRIME.replace("31 * 16", "32 * 16"))!r}]))
+    """)
+    ladder = {"jit_compile": "auto", "try_jit": False, "flattens": 0.05}
+    t = {**trial(rounds=3, seconds=0.05), "ladder": ladder, "inputs": {"allow": [], "usable": 2}}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                       env={**ENV, "REDLINE_TRIAL": json.dumps(t)})
+    line = next((l for l in reversed(r.stdout.splitlines()) if l.startswith("REDLINE-TRIAL ")), None)
+    assert line, r.stderr[-3000:]
+    res = json.loads(line[len("REDLINE-TRIAL "):])
+    assert res["input_chosen"] is None and "input_note" in res, res
+    climbed = [s for s, _ in res["ladder"]]  # the rewrite's ladder, reported as the one that found the steps
+    assert len(climbed) >= 2 and all(32 % s == 0 for s in climbed), res
+    spes = {int(n.split()[1]) for n in res["candidates"] if n.startswith("spe ")}
+    assert 1 <= len(spes) <= 2 and spes <= set(climbed), res
+    assert set(res["candidates"]) <= {"default", *(f"spe {s}" for s in spes)}, res
 
 
 def test_which_input_keeps_its_knobs_is_decided_on_medians_measured_every_round():

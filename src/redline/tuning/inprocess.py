@@ -4,7 +4,9 @@ of the per-process winner, read into candidates and a choice.
 The stage's figure of the winner's own configuration (its "default") must agree with the winner's trial processes,
 measured the same way (training steps alone): otherwise its gains would not predict the run. Where they disagree
 beyond the spread of either, the stage is measured once more, budget permitting, before anything is chosen; where the
-second measurement disagrees as well, the script's own compile arguments stay and the result says why.
+second measurement disagrees as well, on the same side, the script's own compile arguments stay and the result says
+why. Two measurements either side of the trial processes' figure (0.87x, then 1.15x) are processes that ran faster or
+slower as a whole, not the stage: the second stands.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ def inprocess_stage(run, best: Candidate, backend: str, usable: int, allow, left
     if backend_best == "tensorflow":  # Keras' "auto" leaves XLA off for TensorFlow on CPU: measure it
         cands["jit"] = {"jit_compile": True}
     ladder = {"try_jit": backend_best == "tensorflow", "flattens": SPE_FLATTENS}
+    earlier = None  # the stage's figure of the configuration in its first attempt
     for attempt in (1, 2):
         if left() < per_trial:
             stage.not_measured.append("steps_per_execution / jit_compile: the budget ran out")
@@ -62,6 +65,12 @@ def inprocess_stage(run, best: Candidate, backend: str, usable: int, allow, left
         outside = Candidate(best.name, runs=best.train_runs or best.runs)  # training steps alone, as measured inside
         inner = read.inprocess[0]
         off = _disagree(inner, outside) if read.chosen_input is None and inner.runs and outside.runs and not fit else None
+        if off and earlier and (earlier - outside.median) * (inner.median - outside.median) < 0:
+            stage.reasons.append(f"the in-process stage's two processes read the configuration at {earlier:,.1f} and "
+                                 f"{inner.median:,.1f} steps/s, either side of its trial processes' {outside.median:,.1f}: "
+                                 "one process faster than another, not the stage; its second measurement stands")
+            off = None
+        earlier = inner.median
         win = choose(inner, [c for c in read.inprocess[1:] if not c.advice])
         if off and win is not inner and attempt == 1 and left() >= per_trial:
             stage.reasons.append(f"the in-process stage was measured again: {off}")

@@ -272,18 +272,23 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
         out["input_spec"] = specs.get(chosen_input)
 
         # stage 2: steps_per_execution and jit_compile on the chosen input
-        def stage2(inp):
-            """The knobs on input ``inp``: {name: measurements}, and the ladder's calibrations."""
+        def stage2(inp, only=None):
+            """The knobs on input ``inp``: {name: measurements}, and the ladder's calibrations. ``only``: the steps to
+            measure (the best of another input's ladder), with the script's own; no ladder, no jit."""
             plan.clear()
             calib.clear()
             into, steps = {}, []
             out["candidates"] = into  # filled in place: what a partial result reports
             if trial.get("ladder"):
                 out["ladder"] = steps
-            candidates = {name: {**cand, "input": inp} for name, cand in trial["candidates"].items()}
+            candidates = {name: {**cand, "input": inp} for name, cand in trial["candidates"].items()
+                          if only is None or cand.get("own")}
             for name, cand in list(candidates.items()):
                 calibrate(name, cand, into)
-            ladder = trial.get("ladder")
+            for s_ in only or ():
+                candidates[f"spe {s_}"] = {"steps_per_execution": s_, "input": inp}
+                steps.append([s_, round(calibrate(f"spe {s_}", candidates[f"spe {s_}"], into) or 0.0, 2)])
+            ladder = trial.get("ladder") if only is None else None
             if ladder:
                 # steps_per_execution 2, 4, 8, ...: on while doubling gains at least `flattens` over the best so far, up to an
                 # epoch's steps. A single calibration run is noisy, so the ladder stops only after three flat doublings in a
@@ -336,14 +341,19 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
         into, steps = stage2(chosen_input)
         phase("knobs measured")
         if chosen_input != "as written" and feeds[chosen_input].endless:
-            # a repeated rewrite admits only divisors of its epoch's steps (none for a prime count of batches): the knobs
-            # on the input as written may go further; the faster of the two, by the best median measured every round
-            into_w, steps_w = stage2("as written")
+            # a repeated rewrite admits only divisors of its epoch's steps: the input as written is measured at the
+            # steps the rewrite's rounds ran best (a ladder of its own where there were none: a prime count of batches);
+            # the faster of the two, by the best median measured every round
+            ranked = sorted((r for r in into.values() if "steps_per_execution" in r.get("knobs", {})
+                             and len(r.get("steps_per_s", [])) >= rounds), key=lambda r: -median(r["steps_per_s"]))
+            best = list(dict.fromkeys(r["knobs"]["steps_per_execution"] for r in ranked))[:2]
+            into_w, _ = stage2("as written", only=best or None)
+            out["ladder"] = steps  # the ladder that found them
             if prefer_as_written(into, into_w, rounds):
                 out["input_note"] = (f"{chosen_input} beat the input as written at the script's own compile arguments, "
                                      f"but the input as written with its best steps_per_execution ran faster "
                                      f"({best_median(into_w, rounds):,.1f} against {best_median(into, rounds):,.1f} steps/s)")
-                chosen_input, into, steps = "as written", into_w, steps_w
+                chosen_input, into = "as written", into_w
                 out["input_chosen"], out["input_spec"] = None, None
         out["candidates"] = into
         if trial.get("whole") and not late():  # what the pick makes of the script's epochs whole: what run delivers

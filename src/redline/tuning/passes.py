@@ -3,7 +3,9 @@ passes that alternate direction, until nothing is left that another process coul
 
 A rival is dropped once it is decisively behind (after its first executions, under BEHIND x the fastest rate
 measured so far; after its first process, under PRUNE x the best; or beyond the spread of the script as written or of
-the one candidate decisively ahead). A winner needs 2 processes of its own, and the script as written 2 as well (one
+the one candidate decisively ahead), or once its first process shows no gain over the script as written (under
+MIN_GAIN: a choice needs that gain beyond the spread of both, and two more processes of each rival within noise of
+the script as written were most of the time spent tuning scripts that nothing beats). A winner needs 2 processes of its own, and the script as written 2 as well (one
 of its processes may run slow as a whole); the winner's second may be the in-process stage's trial, which measures the
 same configuration whole before its knobs: one process fewer. A candidate that can only be advice (the script pins
 its backend itself) is measured in one process: its figure is shown, never applied, so it is not in the race, nor in
@@ -138,8 +140,9 @@ def process_stage(run, default: Candidate, live: list, *, per_trial: float, left
         if cand is not default:  # a rival: stopped early where it cannot be chosen (bar), and spared the loss
             # check and the rest of the script where it will not be measured again (prune) or is advice only
             top = _top(default, live).median
+            floor = max(PRUNE * top, (1 + MIN_GAIN) * default.median) if top and default.median else None
             extra = {"behind_below": bar(default, live), "follow": not cand.advice, "check": not cand.advice,
-                     **({"prune_below": round(PRUNE * top, 3)} if rep == 0 and top else {})}
+                     **({"prune_below": round(floor, 3)} if rep == 0 and floor else {})}
         res = run(cand, extra, left())
         absorb(cand, res, default)
         if (res.get("after_fit") or {}).get("status") in ("complete", "incomplete"):
@@ -173,8 +176,14 @@ def process_stage(run, default: Candidate, live: list, *, per_trial: float, left
         if rep == 0:
             top = _top(default, live)
             for c in live:
-                if top.median and c.median and not (c.error or c.advice) and c.median < PRUNE * top.median:
+                if not (top.median and c.median) or c.error or c.advice or c.dropped:
+                    continue
+                if c.median < PRUNE * top.median:
                     c.dropped = f"{c.median / top.median:.2f}x '{top.name}' in its first trial process: not measured again"
+                elif default.median and c.median < (1 + MIN_GAIN) * default.median:
+                    c.dropped = (f"no gain in its first trial process ({c.median:,.1f} against {default.median:,.1f} "
+                                 f"steps/s as written, {c.median / default.median:.2f}x; a choice needs more than "
+                                 f"{MIN_GAIN:.0%} beyond the spread): not measured again")
     if settled(default, live) and live and not reasons_early:
         reasons_early.append("the per-process candidates were decided")
     return reasons_early, not_measured, endings, None
