@@ -422,7 +422,7 @@ model.fit(x, y, batch_size=16, epochs=3, validation_split=0.25, callbacks=[keras
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["tensorflow", "jax"])
 def test_the_in_process_pick_is_measured_in_whole_epochs_beside_the_script_s_own_compile(tmp_path, backend):
-    """With "whole", the knobs the rounds would choose (made "spe 4" here, whatever this CPU measures) and the script's
+    """With "whole", the knobs the rounds would choose (made "spe 8" here, whatever this CPU measures) and the script's
     own compile are each timed in whole epochs as the script runs them (validation_split, its callback and verbose),
     after the rounds, in the same process; switching back to knobs already run reuses their functions."""
     code = textwrap.dedent(f"""
@@ -431,7 +431,7 @@ def test_the_in_process_pick_is_measured_in_whole_epochs_beside_the_script_s_own
         import redline.tuning.inprocess as inprocess
         import redline.tuning.measure as measure
         measure.PRUNE, measure.LADDER_ROUNDS = 0.0, 99  # every ladder step through every round
-        inprocess.pick = lambda res, cands: "spe 4"
+        inprocess.pick = lambda res, cands: "spe 8"
         sys.exit(harness.main([{script(tmp_path, VALIDATED)!r}]))
     """)
     ladder = {"jit_compile": "auto", "try_jit": False, "flattens": 0.05}
@@ -441,12 +441,12 @@ def test_the_in_process_pick_is_measured_in_whole_epochs_beside_the_script_s_own
     line = next((l for l in reversed(r.stdout.splitlines()) if l.startswith("REDLINE-TRIAL ")), None)  # the last: final
     assert line, r.stderr[-3000:]
     res = json.loads(line[len("REDLINE-TRIAL "):])
-    assert res["steps_in_epoch"] == 12 and res["whole"]["knobs"] == "spe 4" and res["whole"]["input"] is None, res
+    assert res["steps_in_epoch"] == 12 and res["whole"]["knobs"] == "spe 8" and res["whole"]["input"] is None, res
     for role in ("reference", "pick"):
         w = res["whole"][role]
         assert w["mode"] in ("epochs", "steps") and len(w["steps_per_s"]) >= 3 and min(w["steps_per_s"]) > 0, w
         assert w["validation_s"] and all(v > 0 for v in w["validation_s"]), w
-    assert len(res["candidates"]["spe 4"]["steps_per_s"]) == 3 and len(res["candidates"]["default"]["steps_per_s"]) == 3
+    assert len(res["candidates"]["spe 8"]["steps_per_s"]) == 3 and len(res["candidates"]["default"]["steps_per_s"]) == 3
 
 
 def test_the_ladder_s_headroom_is_read_from_two_measurements_and_gives_up_where_they_do_not_fit_the_model():

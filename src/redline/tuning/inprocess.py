@@ -51,7 +51,7 @@ def inprocess_stage(run, best: Candidate, backend: str, usable: int, allow, left
             stage.not_measured.append("steps_per_execution / jit_compile: the budget ran out")
             return stage
         progress((f"trial: fit {fit['index']}'s own " if fit else "trial: the input path, then ")
-                 + f"steps_per_execution 2, 4, 8, ... until the gain flattens, and jit_compile, in '{best.name}'"
+                 + f"steps_per_execution 2, 8, 32, ... until the gain flattens, and jit_compile, in '{best.name}'"
                  + (" (again)" if attempt == 2 else ""))
         res = run(Candidate(best.name, best.env, dict(best.trial)),
                   {"candidates": cands, "ladder": ladder, "as_run": False, "check": False, "rounds": 3, "whole": True,
@@ -166,7 +166,7 @@ def _read(res: dict, cands: dict) -> Stage:
         out.reasons.append("steps_per_execution ladder (calibration steps/s): "
                            + ", ".join(f"{s}: {r:,.1f}" for s, r in res["ladder"])
                            + (f" - stopped {res['ladder_stop']}" if res.get("ladder_stop") else
-                              f" - stopped after three doublings in a row gained less than {SPE_FLATTENS:.0%}, or at an "
+                              f" - stopped after two steps in a row gained less than {SPE_FLATTENS:.0%}, or at an "
                               "epoch's steps")
                            + "; every step measured was then compared on medians")
     return out

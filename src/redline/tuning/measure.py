@@ -16,6 +16,9 @@ KNOBS = ("steps_per_execution", "jit_compile")
 PRUNE = 0.8
 #: the ladder's steps compared in the rounds: at most this many, the best of their calibrations
 LADDER_ROUNDS = 3
+#: the ladder: each step this many times the last (a new step function traced per step: 2, 8, 32, ... halves the
+#: traces of doubling, and the rate is flat near its top, c + o/spe); it stops after LADDER_FLAT steps in a row without gain
+LADDER_STEP, LADDER_FLAT = 4, 2
 
 
 def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=open, emit=None) -> dict:
@@ -290,13 +293,13 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                 steps.append([s_, round(calibrate(f"spe {s_}", candidates[f"spe {s_}"], into) or 0.0, 2)])
             ladder = trial.get("ladder") if only is None else None
             if ladder:
-                # steps_per_execution 2, 4, 8, ...: on while doubling gains at least `flattens` over the best so far, up to an
-                # epoch's steps. A single calibration run is noisy, so the ladder stops only after three flat doublings in a
-                # row, and every step it measured then goes into the interleaved rounds: the choice rests on medians.
+                # steps_per_execution 2, 8, 32, ...: on while a step gains at least `flattens` over the best so far, up to an
+                # epoch's steps. A single calibration run is noisy, so the ladder stops only after LADDER_FLAT flat steps in
+                # a row, and every step it measured then goes into the interleaved rounds: the choice rests on medians.
                 best_s, best_rate, steps, flat = 1, calib.get("default") or 0.0, [], 0
                 target = 2
                 while target <= (feeds[inp].cap or 4096):  # capped by the steps of an epoch
-                    s, target = target, target * 2
+                    s, target = target, target * LADDER_STEP
                     if feeds[inp].endless:  # endless data: epochs of whole executions, so a divisor of the epoch's steps
                         s = divisor_up_to(feeds[inp].cap, s)
                         if s in (1, *(t for t, _ in steps)):
@@ -308,7 +311,7 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                         break
                     if rate < best_rate * (1 + ladder.get("flattens", 0.05)):
                         flat += 1
-                        if flat == 3:
+                        if flat == LADDER_FLAT:
                             break
                     else:
                         best_s, best_rate, flat = s, rate, 0

@@ -3,7 +3,7 @@
 The model must be compiled. The input path (the data as given against redline.data's rewrites of it:
 redline.data.optimize() for a tf.data pipeline, a redline.data pipeline for numpy arrays, threads for a
 PyDataset; larger batches with allow=("batch",), any order with allow=("order",)), then steps_per_execution
-(2, 4, 8, ... until the gain flattens) and, on TensorFlow, jit_compile are measured from the model's current
+(2, 8, 32, ... until the gain flattens) and, on TensorFlow, jit_compile are measured from the model's current
 weights and optimizer state, which are put back afterwards, as is its own compilation. The result says what to
 pass to compile() and fit().
 """
