@@ -364,3 +364,24 @@ def test_a_leader_ahead_only_of_one_slow_process_of_the_script_as_written_is_not
     assert calls[:5] == ["as written", "backend jax", "oneDNN on", "1 intra-op thread", "as written"], calls
     assert result.chosen_process.name == "as written", result.reasons
     assert len(result.default.passes) >= 2
+
+
+def test_a_rival_near_the_bar_gets_a_second_run_before_it_is_out_and_one_far_under_it_does_not():
+    """Injected timings: JAX's first executions after its trace ran 24 steps/s where it settled at 50, under half of
+    TensorFlow's 53 (bar 26.5)."""
+    from redline.tuning.compare import behind
+
+    calls = []
+
+    def again(rate):
+        return lambda: calls.append(rate) or (rate, 0.3)
+
+    assert behind(24.0, 0.3, 26.5, 0.8, again(50.0)) == (50.0, 0.3, False) and calls == [50.0]  # settled: in
+    calls.clear()
+    assert behind(24.0, 0.3, 26.5, 0.8, again(25.0))[2] and calls == [25.0]  # twice under: out, on the better
+    calls.clear()
+    assert behind(5.0, 0.3, 26.5, 0.8, again(50.0)) == (5.0, 0.3, True) and not calls  # far under: out on one run
+    assert behind(24.0, 5.0, 26.5, 0.8, again(50.0))[2] and not calls  # a run costs too much to repeat
+    assert behind(24.0, 0.01, 26.5, 0.8, again(50.0)) == (24.0, 0.01, False) and not calls  # too short to say
+    assert behind(30.0, 0.3, 26.5, 0.8, again(1.0)) == (30.0, 0.3, False) and not calls  # over the bar
+    assert behind(1.0, 0.3, None, 0.8, again(50.0)) == (1.0, 0.3, False) and not calls  # no bar: the script's own

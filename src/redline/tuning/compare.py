@@ -34,6 +34,21 @@ def robust_spread(runs) -> float:
     return (ordered[-1] - ordered[0]) / m if m else 0.0
 
 
+def behind(rate, took, bar, span, again) -> tuple:
+    """A rival's first run long enough to time (``rate`` steps/s in ``took`` s) against ``bar`` (tuning/passes.BEHIND x
+    the fastest rate so far; None: no bar): (rate, took, out). Under half the bar it is out on that run; nearer, on the
+    better of it and one more run (``again()``: (rate, took)) where a run costs at most 2 x ``span``: JAX's first
+    executions after its trace ran 24 steps/s where it settled at 50, under half of TensorFlow's 53. A run shorter than
+    ``span`` / 6 says nothing (three 1 ms steps)."""
+    if not (bar and rate) or rate >= bar or took < span / 6:
+        return rate, took, False
+    if rate >= bar / 2 and took <= 2 * span:
+        second, took2 = again()
+        if second and second > rate:
+            rate, took = second, took2
+    return rate, took, rate < bar
+
+
 def beats(runs, base_runs, noise=()) -> bool:
     """``runs`` beat ``base_runs`` by more than both spreads, any spread in ``noise`` (measured elsewhere, e.g. of
     every round behind per-process medians), and MIN_GAIN."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 from . import as_run, numerics
+from .recompile import Recompile
 from .feeds import best_median, feeds_for, input_cannot_matter, prefer_as_written, training_part
 from .steps import Steps, divisor_up_to, fit_shape, headroom, steps_in_epoch
 
@@ -34,7 +35,7 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
 
     from ..data.rewrite import input_kind
     from ..diagnosis.probe import _KeepState
-    from .compare import beats, median
+    from .compare import beats, behind, median
 
     x, y = fit_args.get("x"), fit_args.get("y")
     batch_size = fit_args.get("batch_size")
@@ -80,41 +81,7 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
         """The compile arguments ``cand`` sets itself; every other one stays as the script passes it."""
         return {} if cand.get("own") else {k: cand[k] for k in KNOBS if k in cand}
 
-    # what the model is compiled with now: the script's own compile to begin with (None: unknown, compile again)
-    compiled = {"knobs": {} if id(model) in compiles.calls else None}
-    built = {}  # knobs (as a key) -> the model's train/test/predict functions traced and compiled under them
-
-    def recompile(cand):
-        """The script's own compile, but the knobs. Only where they change, and then without a new compile: the knobs
-        are set on the model compiled by the script, and where it already ran under them, their traced (and, on JAX,
-        jitted) functions are put back. A new compile (the first, where the script's own was not seen) makes a new
-        optimizer and metrics where the script names them by string, traces and compiles again, and on JAX once more
-        for each new batch shape (an epoch's last, partial batch) inside the next run: switching candidates round
-        after round made figures erratic."""
-        knobs = knobs_of(cand)
-        if compiled["knobs"] == knobs:
-            return
-        functions = ("train_function", "test_function", "predict_function")
-        if compiled["knobs"] is not None:
-            built[_key(compiled["knobs"])] = {f: getattr(model, f, None) for f in functions}
-            if compiled["knobs"] == {} and "own" not in built:  # the script's own values, read from its compile
-                built["own"] = {"steps_per_execution": model.steps_per_execution, "jit_compile": model.jit_compile}
-            if "own" in built:  # the knobs set on the model as it is (its optimizer, loss and metrics kept): its
-                # functions are built again under them only where they did not run before
-                saved = built.get(_key(knobs)) or {f: None for f in functions}
-                for k, v in {**built["own"], **knobs}.items():
-                    setattr(model, k, v)
-                for f, fn in saved.items():
-                    setattr(model, f, fn)
-                compiled["knobs"] = knobs
-                return
-        compiled["knobs"] = None
-        # a compile makes a new optimizer and metrics where the script names them by string: functions traced before
-        # would update the old ones
-        for k in [k for k in built if k != "own"]:
-            built.pop(k)
-        compiles.original(model, *args, **{**kwargs, **knobs})
-        compiled["knobs"] = knobs
+    recompile = Recompile(model, compiles, knobs_of)
 
     def spe_of(cand) -> int:
         return int(knobs_of(cand).get("steps_per_execution", kwargs.get("steps_per_execution", 1)))
@@ -160,25 +127,17 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                 # trace/compile and warm in 3 executions; their rate sizes the next run, so a step of a second costs
                 # seconds here, not a fixed count of steps
                 warm, warm_took = run(cand, (2 if expect and 1 / expect >= span / 3 else 3) * spe, spe)
-                bar = trial.get("behind_below")  # a rival: not worth measuring far under the fastest so far
-
-                def behind(r, t) -> bool:
-                    """Under the bar, in a run that took long enough to say so (three 1 ms steps say nothing)."""
-                    if bar and name == "default" and r and r < bar and t >= span / 6:
-                        into[name] = {"behind": round(r, 3), "bar": bar, "took_s": round(t, 3)}
-                        log(f"  {r:,.2f} steps/s in its first executions, under {bar:,.2f}: decisively behind")
-                        return True
-                    return False
-
-                if behind(warm, warm_took):
-                    return None
+                bar = trial.get("behind_below") if name == "default" else None  # a rival: not worth measuring far
                 n = max(3 * spe, int(warm / feed.scale * span / 3) // spe * spe) if warm else max(4 * spe, 16)
                 # slow steps: the warm executions already timed enough (their first one, tracing, left out)
                 rate, took = (warm, warm_took) if warm and warm_took >= span / 3 else run(cand, n, spe)
                 while took < span / 3 and n < 10**7:  # grow until the timing is worth something
                     n *= 4
                     rate, took = run(cand, n, spe)
-                if behind(rate, took):  # fast steps: judged on the first run long enough to time
+                rate, took, out_ = behind(rate, took, bar, span, lambda: run(cand, n, spe))
+                if out_:  # under the fastest so far: never chosen, and its figure says so
+                    into[name] = {"behind": round(rate, 3), "bar": bar, "took_s": round(took, 3)}
+                    log(f"  {rate:,.2f} steps/s in its first executions, under {bar:,.2f}: decisively behind")
                     return None
                 scale = feed.scale
                 n = int(rate / scale * span) if rate else n
@@ -193,7 +152,7 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
             except Exception as exc:  # a candidate the backend cannot run (XLA, memory, ...) is dropped, with why
                 into[name] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
                 log(f"  dropped {name}: {type(exc).__name__}: {str(exc)[:120]}")
-                compiled["knobs"] = None
+                recompile.knobs = None
                 return None
             finally:
                 try:
@@ -224,7 +183,7 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                         recompile(cand)
                         rate, took = run(cand, plan[name], spe_of(cand))
                     except Exception as exc:  # failed on a later round: dropped as well
-                        compiled["knobs"] = None
+                        recompile.knobs = None
                         into[name] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
                         plan.pop(name)
                         continue
@@ -395,10 +354,6 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
             out["ladder"] = steps
     out["backend"] = keras.backend.backend()
     return out
-
-
-def _key(knobs: dict) -> str:
-    return repr(sorted(knobs.items()))
 
 
 __all__ = ["KNOBS", "PRUNE", "best_median", "measure_fit", "prefer_as_written", "training_part"]

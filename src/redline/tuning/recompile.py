@@ -1,0 +1,54 @@
+"""Switching a model between compile knobs (steps_per_execution, jit_compile) inside a trial, without compiling it
+again where it can be helped."""
+
+from __future__ import annotations
+
+FUNCTIONS = ("train_function", "test_function", "predict_function")
+
+
+def _key(knobs: dict) -> str:
+    return repr(sorted(knobs.items()))
+
+
+class Recompile:
+    """``recompile(cand)``: the script's own compile, but the knobs ``knobs_of(cand)``. Only where they change, and then
+    without a new compile: the knobs are set on the model compiled by the script, and where it already ran under them,
+    their traced (and, on JAX, jitted) functions are put back. A new compile (the first, where the script's own was not
+    seen) makes a new optimizer and metrics where the script names them by string, traces and compiles again, and on
+    JAX once more for each new batch shape (an epoch's last, partial batch) inside the next run: switching candidates
+    round after round made figures erratic. ``knobs``: what the model is compiled with now (None: unknown, so the
+    next switch compiles again; set so after a failure)."""
+
+    def __init__(self, model, compiles, knobs_of):
+        self.model, self.compiles, self.knobs_of = model, compiles, knobs_of
+        self.args, self.kwargs = compiles.calls.get(id(model), ((), {}))
+        self.knobs = {} if id(model) in compiles.calls else None  # the script's own compile to begin with
+        self.built = {}  # knobs (as a key) -> the model's train/test/predict functions traced and compiled under them
+
+    def __call__(self, cand) -> None:
+        model, built, knobs = self.model, self.built, self.knobs_of(cand)
+        if self.knobs == knobs:
+            return
+        if self.knobs is not None:
+            built[_key(self.knobs)] = {f: getattr(model, f, None) for f in FUNCTIONS}
+            if self.knobs == {} and "own" not in built:  # the script's own values, read from its compile
+                built["own"] = {"steps_per_execution": model.steps_per_execution, "jit_compile": model.jit_compile}
+            if "own" in built:  # the knobs set on the model as it is (its optimizer, loss and metrics kept): its
+                # functions are built again under them only where they did not run before
+                saved = built.get(_key(knobs)) or {f: None for f in FUNCTIONS}
+                for k, v in {**built["own"], **knobs}.items():
+                    setattr(model, k, v)
+                for f, fn in saved.items():
+                    setattr(model, f, fn)
+                self.knobs = knobs
+                return
+        self.knobs = None
+        # a compile makes a new optimizer and metrics where the script names them by string: functions traced before
+        # would update the old ones
+        for k in [k for k in built if k != "own"]:
+            built.pop(k)
+        self.compiles.original(model, *self.args, **{**self.kwargs, **knobs})
+        self.knobs = knobs
+
+
+__all__ = ["Recompile"]
