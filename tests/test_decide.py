@@ -314,6 +314,10 @@ def test_a_rival_that_will_not_be_measured_again_is_spared_its_loss_check_and_th
     cut = run_trial(s, [], Candidate("x"), {**base, "prune_below": 1e12}, 120)
     assert cut["status"] == "ok" and cut["pruned"] and cut["as_run"]["steps_per_s"], cut  # its figure stands
     assert "check" not in cut and "after_fit" not in cut, cut
+    # no gain in its training steps (a rival on the script's own backend): not measured whole either
+    steps = run_trial(s, [], Candidate("x"), {**base, "prune_train_below": 1e12}, 120)
+    assert steps["status"] == "ok" and steps["pruned"] and steps["candidates"]["default"]["steps_per_s"], steps
+    assert "as_run" not in steps and "check" not in steps and "after_fit" not in steps, steps
 
 
 def test_pass_one_tells_each_rival_the_prune_and_an_advice_only_one_needs_no_check_or_ending(monkeypatch):
@@ -322,15 +326,20 @@ def test_pass_one_tells_each_rival_the_prune_and_an_advice_only_one_needs_no_che
     rates = {"as written": 100.0, "backend jax": 300.0, "oneDNN on": 115.0, "1 intra-op thread": 60.0}
     extras = {}
     fake = fake_trials(rates, lambda cand, trial: extras.setdefault(cand.name, []).append(
-        {k: trial.get(k) for k in ("prune_below", "follow", "check")}), pinned_backend="tensorflow", pinned_at="train.py:3")
+        {k: trial.get(k) for k in ("prune_below", "follow", "check", "prune_train_below")}), pinned_backend="tensorflow",
+        pinned_at="train.py:3")
 
     monkeypatch.setattr(search, "run_trial", fake)
     search.tune("train.py", budget_s=600, snapshot=m.vm_2core(), complete=False)
-    # the prune: PRUNE x the best so far (the advice's figure not counted), or no gain over the script as written
-    assert extras["backend jax"][0] == {"prune_below": pytest.approx(105.0), "follow": False, "check": False}
-    assert extras["oneDNN on"][0] == {"prune_below": pytest.approx(105.0), "follow": True, "check": True}
+    # the prune: PRUNE x the best so far (the advice's figure not counted), or no gain over the script as written;
+    # in training steps as well for a rival on the script's own backend, never for another backend
+    assert extras["backend jax"][0] == {"prune_below": pytest.approx(105.0), "follow": False, "check": False,
+                                        "prune_train_below": None}
+    assert extras["oneDNN on"][0] == {"prune_below": pytest.approx(105.0), "follow": True, "check": True,
+                                      "prune_train_below": pytest.approx(105.0)}
     assert len(extras["oneDNN on"]) >= 2  # ahead in its first process: measured again
-    assert all(e["prune_below"] is None for e in extras["oneDNN on"][1:])  # later passes: no prune, every figure kept
+    assert all(e["prune_below"] is None and e["prune_train_below"] is None for e in extras["oneDNN on"][1:])  # later
+    # passes: no prune, every figure kept
 
 
 def test_a_rival_with_no_gain_in_its_first_process_is_not_measured_again(monkeypatch):

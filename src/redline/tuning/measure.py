@@ -323,9 +323,13 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                 model, fit, f, feeds[c.get("input", "as written")].cap, ts, seconds, spe_of(c), Steps), recompile, keep, log)
             phase("whole epochs of the pick measured")
         reference = (out.get("whole") or {}).get("reference") or {}
+        train = into.get("default", {}).get("steps_per_s")
+        if trial.get("prune_train_below") and train and median(train) < trial["prune_train_below"]:
+            out["pruned"] = True  # no gain in its training steps where the epoch's rest runs the same code: not measured
+            # whole (tuning/passes.py); its figure is its steps with the script as written's epoch overhead
         if trial.get("as_run") and reference.get("steps_per_s"):  # measured just now, the same way: not again
             out["as_run"] = reference
-        elif trial.get("as_run") and into.get("default", {}).get("steps_per_s") and not late():
+        elif trial.get("as_run") and train and not late() and not out.get("pruned"):
             try:  # what the script's epochs cost whole, in this process's configuration (tuning/as_run.py)
                 recompile({"own": True})
                 out["as_run"] = as_run.measure(model, fit, fit_args, steps_epoch, into["default"]["steps_per_s"],
