@@ -366,13 +366,18 @@ def test_a_leader_ahead_only_of_one_slow_process_of_the_script_as_written_is_not
     written = iter([50.0, 100.0, 101.0, 99.0])
     rates = {"as written": lambda: next(written), "backend jax": 20.0, "oneDNN on": 30.0, "1 intra-op thread": 100.0}
     calls = []
-    fake = fake_trials(rates, lambda cand, trial: calls.append("in-process" if "ladder" in trial else cand.name))
+    follows = []
+    fake = fake_trials(rates, lambda cand, trial: (calls.append("in-process" if "ladder" in trial else cand.name),
+                                                   follows.append((cand.name, trial.get("follow")))))
 
     monkeypatch.setattr(search, "run_trial", fake)
     result = search.tune("train.py", budget_s=600, snapshot=m.vm_2core(), complete=False)
     assert calls[:5] == ["as written", "backend jax", "oneDNN on", "1 intra-op thread", "as written"], calls
     assert result.chosen_process.name == "as written", result.reasons
     assert len(result.default.passes) >= 2
+    # how the script as written ends is known from its first trial (which runs the rest of the script): its later
+    # processes stop after their measurements
+    assert follows[4] == ("as written", False) and follows[3] == ("1 intra-op thread", True), follows
 
 
 def test_a_rival_near_the_bar_gets_a_second_run_before_it_is_out_and_one_far_under_it_does_not():

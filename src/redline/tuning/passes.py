@@ -145,7 +145,7 @@ def process_stage(run, default: Candidate, live: list, *, per_trial: float, left
 
     def measure(cand, rep) -> None:
         progress(f"trial: {cand.name}" + (f" (pass {rep + 1} of {PASSES})" if rep else ""))
-        extra = {"follow": True}
+        extra = {"follow": False}  # the script as written again: how it ends is known from its first trial
         if cand is not default:  # a rival: stopped early where it cannot be chosen (bar), and spared the loss
             # check and the rest of the script where it will not be measured again (prune) or is advice only
             top = _top(default, live).median
