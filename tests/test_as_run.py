@@ -40,6 +40,35 @@ def test_a_validation_every_second_epoch_is_counted_once_per_cycle():
     assert as_run.cycle({"validation_freq": 2}) == 2 and as_run.cycle({}) == 1 and as_run.cycle({"validation_freq": [1, 5]}) == 1
 
 
+def test_the_training_steps_inside_whole_epochs_are_timed_as_a_run_of_steps_alone():
+    """100 executions an epoch, 10 ms apart after a 1 s first one (an epoch-start stall, or the trace in the first
+    epoch), then validation: each epoch after the first reads 100 steps/s, from its first execution's end to its last,
+    whatever the stall and the validation cost. A mark a backend's callback thread records after the validation began
+    is not counted."""
+    ev, marks, t = [], [], 0.0
+    for e in range(4):
+        ev.append((t, "epoch_begin"))
+        t += 1.0
+        for _ in range(100):
+            marks.append((t, 1))
+            t += 0.01
+        t -= 0.01
+        ev += [(t, "test_begin"), (t + 0.5, "test_end")]
+        if e == 3:
+            marks.append((t + 0.2, 1))  # late, during the validation
+        t += 0.5
+        ev.append((t, "epoch_end"))
+        t += 0.001
+    assert as_run.train_rates(ev, marks) == pytest.approx([100.0, 100.0, 100.0])
+    assert as_run.train_rates(ev[:4], marks[:100]) == []  # one epoch: the first, left out
+
+
+def test_whole_epochs_are_run_where_the_warm_epoch_and_three_cycles_fit_the_span():
+    assert as_run.whole_epochs({}, steps=100, train=1000.0, seconds=0.8)  # 0.1 s an epoch
+    assert not as_run.whole_epochs({}, steps=10_000, train=1000.0, seconds=0.8)  # 10 s an epoch: steps mode
+    assert not as_run.whole_epochs({}, steps=None, train=1000.0, seconds=0.8)
+
+
 def test_a_gain_in_training_steps_counts_only_for_the_training_part_of_an_epoch():
     assert as_run.with_overhead(100.0, 100, 1.0) == pytest.approx(50.0)
     assert as_run.gain_whole(100.0, 100, 1.0, 2.0) == pytest.approx(2.0 / 1.5)  # 2 s an epoch -> 1.5 s

@@ -63,6 +63,32 @@ def epoch_rates(events, steps: int, per: int = 1) -> list[float]:
     return out
 
 
+def train_rates(events, marks) -> list[float]:
+    """Training steps/s inside each epoch after the first: from its first execution's end to its last before its
+    validation, the steps of the executions between, as a run of training steps alone is timed. ``marks``: (time,
+    steps) of each execution's end (tuning.steps.Steps)."""
+    begins = [t for t, kind in events if kind == "epoch_begin"]
+    ends = [t for t, kind in events if kind == "epoch_end"]
+    tests = [t for t, kind in events if kind == "test_begin"]
+    out = []
+    for b, e in list(zip(begins, ends))[1:]:
+        stop = min([t for t in tests if b <= t <= e] + [e])
+        inside = sorted((t, n) for t, n in marks if b <= t <= stop)
+        if len(inside) >= 2 and inside[-1][0] > inside[0][0]:
+            out.append(sum(n for _, n in inside[1:]) / (inside[-1][0] - inside[0][0]))
+    return out
+
+
+def whole_epochs(fit_args: dict, steps: int | None, train: float | None, seconds: float) -> bool:
+    """True where measure() below runs whole epochs (mode "epochs"): the warm epoch and three cycles of validation_freq
+    epochs (each at least ``seconds`` / 2 of training) fit in EPOCH_SPAN x ``seconds``."""
+    if not steps or not train:
+        return False
+    epoch_train, per = steps / train, cycle(fit_args)
+    per *= max(1, math.ceil(seconds / 2 / (per * epoch_train)))
+    return (1 + 3 * per) * epoch_train <= EPOCH_SPAN * seconds
+
+
 def validation_seconds(events) -> list[float]:
     """Seconds of each validation pass but the first (which traces the test function)."""
     begins = [t for t, kind in events if kind == "test_begin"]
@@ -102,13 +128,15 @@ def measure(model, fit, fit_args: dict, steps: int | None, train_runs: list, sec
     own, kw["verbose"] = script["callbacks"], script["verbose"]
     epoch_train = steps / train
     per *= max(1, math.ceil(seconds / 2 / (per * epoch_train)))  # each figure spans at least ``seconds`` / 2 of training
-    if (1 + 3 * per) * epoch_train <= EPOCH_SPAN * seconds:
+    if whole_epochs(fit_args, steps, train, seconds):
         marks = steps_callback(None, spe)
         fit(model, **kw, epochs=1 + 3 * per, callbacks=[*own, marks])
         rates = epoch_rates(marks.events, steps, per)
+        inside = train_rates(marks.events, marks.marks)  # the training steps alone, inside the same epochs
         if rates:
             return {"mode": "epochs", "steps_per_s": [round(r, 3) for r in rates],
-                    "overhead_s": round(overhead(median(rates), train, steps), 4),
+                    "train_steps_per_s": [round(r, 3) for r in inside],
+                    "overhead_s": round(overhead(median(rates), median(inside) if len(inside) >= 3 else train, steps), 4),
                     "validation_s": [round(v, 4) for v in validation_seconds(marks.events)],
                     "epoch_train_s": round(epoch_train, 4)}
         # the script's callbacks stopped training (EarlyStopping, TerminateOnNaN): measured in steps below

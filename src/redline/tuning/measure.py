@@ -296,8 +296,19 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                     candidates[name] = {"steps_per_execution": best_s, "jit_compile": True, "input": inp}
                     calibrate(name, candidates[name], into)
             partial()
-            measure(candidates, into, "default")
+            if in_epochs(candidates):  # its training figures come from the whole epochs it times next
+                into["default"] = {"steps_per_s": [round(calib["default"], 3)], "knobs": {}, "calibration": True}
+            else:
+                measure(candidates, into, "default")
             return into, steps
+
+        def in_epochs(candidates) -> bool:
+            """A trial of the script as it is alone (a per-process trial), whose whole epochs will be timed: the rounds
+            of training steps are read inside those epochs instead of run before them. Not where a rival may be pruned
+            on its training steps (prune_train_below: its whole epochs would not be timed)."""
+            return (bool(trial.get("as_run")) and list(candidates) == ["default"] and not trial.get("ladder")
+                    and not trial.get("prune_train_below") and not trial.get("whole")
+                    and as_run.whole_epochs(fit_args, steps_epoch, calib.get("default"), seconds))
 
         phase("inputs measured")
         into, steps = stage2(chosen_input)
@@ -330,15 +341,27 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
         if trial.get("as_run") and reference.get("steps_per_s"):  # measured just now, the same way: not again
             out["as_run"] = reference
         elif trial.get("as_run") and train and not late() and not out.get("pruned"):
-            try:  # what the script's epochs cost whole, in this process's configuration (tuning/as_run.py)
-                recompile({"own": True})
-                out["as_run"] = as_run.measure(model, fit, fit_args, steps_epoch, into["default"]["steps_per_s"],
-                                               seconds, spe_of({"own": True}), Steps)
-            except Exception as exc:  # noqa: BLE001  the figure in steps stands, and the result says why
-                out["as_run"] = {"mode": None, "why": f"{type(exc).__name__}: {exc}"[:300]}
-                log(f"  whole epochs not measured: {type(exc).__name__}: {str(exc)[:120]}")
-            finally:
-                keep.restore()
+            for _ in range(2):
+                try:  # what the script's epochs cost whole, in this process's configuration (tuning/as_run.py)
+                    recompile({"own": True})
+                    out["as_run"] = as_run.measure(model, fit, fit_args, steps_epoch, into["default"]["steps_per_s"],
+                                                   seconds, spe_of({"own": True}), Steps)
+                except Exception as exc:  # noqa: BLE001  the figure in steps stands, and the result says why
+                    out["as_run"] = {"mode": None, "why": f"{type(exc).__name__}: {exc}"[:300]}
+                    log(f"  whole epochs not measured: {type(exc).__name__}: {str(exc)[:120]}")
+                finally:
+                    keep.restore()
+                if not into["default"].pop("calibration", False):
+                    break
+                inside = out["as_run"].pop("train_steps_per_s", None) or []
+                if len(inside) >= 3:  # the training steps inside the epochs timed: the rounds' figures
+                    into["default"]["steps_per_s"] = inside
+                    break
+                # no whole epochs after all (the script's callbacks stopped its training): the rounds, then again
+                into.pop("default")
+                measure({"default": {"own": True, "input": "as written"}}, into, "default")
+                if not into.get("default", {}).get("steps_per_s"):
+                    break
         phase("whole epochs measured")
         whole = (out.get("as_run") or {}).get("steps_per_s")
         if trial.get("prune_below") and whole and median(whole) < trial["prune_below"]:
