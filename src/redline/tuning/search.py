@@ -281,25 +281,30 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
         """A trial process for the in-process stage, with ``extra`` over the stage's own settings."""
         return lambda cand, more, timeout: run_trial(script, args, cand, {**base_trial, **more, **extra}, timeout)
 
-    if second is not None and best is second:
+    if second is not None and best in (second, default):  # ahead, decisively or not yet: its second process
         got = []
 
         def and_whole(cand, more, timeout):  # the stage's trial, also measuring the configuration as a process would
             got.append(trial_of({"as_run": True, "check": True})(cand, more, timeout))
             return got[-1]
 
-        stage = inprocess_stage(and_whole, best, *stage_args)
+        stage = inprocess_stage(and_whole, second, *stage_args)
         for res in got:
             absorb(second, as_process(res), default)
         why = judge(default.losses, second.losses, default.detail.get("check_steps"))
+        if not why and not better(second, default) and second.median > default.median and left() >= 2 * per_trial:
+            for c in (default, second):  # ahead, within the noise: a third process of each, as a third pass would
+                progress(f"trial: {c.name} (pass 3 of 3)")
+                absorb(c, run_trial(script, args, c, {**base_trial, "follow": False}, left()), default)
         if why or not better(second, default):
             second.error = f"learns differently: {why}" if why else None
-            second.dropped = None if why else (f"not decisively ahead in its second process, the in-process stage's "
-                                               f"trial ({second.median:,.1f} against {default.median:,.1f} steps/s)")
+            second.dropped = None if why else (f"not decisively ahead after {len(second.passes)} processes, its second "
+                                               f"the in-process stage's trial ({second.median:,.1f} against "
+                                               f"{default.median:,.1f} steps/s)")
             reasons.append(f"'{second.name}' dropped: {second.error or second.dropped}")
-            best = decide()
-            if best is not second:
-                stage = inprocess_stage(trial_of({}), best, *stage_args)
+        best = decide()
+        if best is not second:
+            stage = inprocess_stage(trial_of({}), best, *stage_args)
     else:
         stage = inprocess_stage(trial_of({}), best, *stage_args)
     adv = choose(default, [c for c in procs[1:] if c.advice])
