@@ -40,27 +40,13 @@ def test_a_validation_every_second_epoch_is_counted_once_per_cycle():
     assert as_run.cycle({"validation_freq": 2}) == 2 and as_run.cycle({}) == 1 and as_run.cycle({"validation_freq": [1, 5]}) == 1
 
 
-def test_the_training_steps_inside_whole_epochs_are_timed_as_a_run_of_steps_alone():
-    """100 executions an epoch, 10 ms apart after a 1 s first one (an epoch-start stall, or the trace in the first
-    epoch), then validation: each epoch after the first reads 100 steps/s, from its first execution's end to its last,
-    whatever the stall and the validation cost. A mark a backend's callback thread records after the validation began
-    is not counted."""
-    ev, marks, t = [], [], 0.0
-    for e in range(4):
-        ev.append((t, "epoch_begin"))
-        t += 1.0
-        for _ in range(100):
-            marks.append((t, 1))
-            t += 0.01
-        t -= 0.01
-        ev += [(t, "test_begin"), (t + 0.5, "test_end")]
-        if e == 3:
-            marks.append((t + 0.2, 1))  # late, during the validation
-        t += 0.5
-        ev.append((t, "epoch_end"))
-        t += 0.001
-    assert as_run.train_rates(ev, marks) == pytest.approx([100.0, 100.0, 100.0])
-    assert as_run.train_rates(ev[:4], marks[:100]) == []  # one epoch: the first, left out
+def test_the_training_steps_inside_whole_epochs_are_timed_from_the_epoch_s_begin_to_its_validation():
+    """Each epoch after the first: its steps over the seconds up to its validation (or its end), whatever the
+    validation costs; the first epoch (the trace) is left out."""
+    ev = events(4, train_s=1.0, val_s=0.5)
+    assert as_run.train_rates(ev, steps=100) == pytest.approx([100.0, 100.0, 100.0])
+    assert as_run.train_rates(events(4, train_s=2.0), steps=100) == pytest.approx([50.0, 50.0, 50.0])  # no validation
+    assert as_run.train_rates(events(1, train_s=1.0), steps=100) == []
 
 
 def test_whole_epochs_are_run_where_the_warm_epoch_and_three_cycles_fit_the_span():
