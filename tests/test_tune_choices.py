@@ -245,6 +245,39 @@ def test_knobs_are_not_chosen_where_the_in_process_stage_disagrees_with_the_tria
     assert any("either side" in r and "47.5" in r and "85.0" in r for r in result.reasons), result.reasons
 
 
+def test_where_the_stage_times_its_pick_whole_it_agrees_with_the_trial_processes_in_whole_epochs(monkeypatch):
+    """The stage's training steps of the configuration (47.5) and its trial processes' training figures (66.6, read
+    another way) differ, but the script's own compile timed in whole epochs in the stage (65-67) agrees with its
+    trial processes' whole epochs: measured the same way, they agree, and the pick is chosen in one stage."""
+    def stage(reference):
+        return {"default": {"steps_per_s": [47.5, 47.0, 48.0], "knobs": {}},
+                "spe 4": {"steps_per_s": [62.0, 62.5, 61.5], "knobs": {"steps_per_execution": 4}}}, {
+            "knobs": "spe 4", "input": None, "reference": {"steps_per_s": reference},
+            "pick": {"steps_per_s": [r * 1.3 for r in reference]}}
+
+    for reference, agrees in (([65.0, 66.0, 67.0], True), ([45.0, 46.0, 47.0], False)):
+        inprocess, whole = stage(reference)
+        search = _fake_trials(monkeypatch, {"as written": 66.6, "backend jax": 20.0}, inprocess)
+        stages = []
+        fake = search.run_trial
+
+        def with_whole(script, args, cand, trial, timeout):
+            res = fake(script, args, cand, trial, timeout)
+            res.pop("script_compile", None)
+            if "ladder" in trial:
+                stages.append(1)
+                res = {**res, "whole": whole}
+            return res
+
+        monkeypatch.setattr(search, "run_trial", with_whole)
+        result = search.tune("train.py", budget_s=600, snapshot=m.vm_2core())
+        if agrees:
+            assert len(stages) == 1 and result.chosen_knobs.name == "spe 4", result.reasons
+        else:
+            assert len(stages) == 2 and result.chosen_knobs is None, result.reasons
+            assert any("in whole epochs at 46.0" in r for r in result.reasons), result.reasons
+
+
 def _no_script_compile(fake):
     def inner(*a, **k):
         res = fake(*a, **k)

@@ -1,8 +1,9 @@
 """The in-process stage of tune: the input path, steps_per_execution and jit_compile, measured inside one trial process
 of the per-process winner, read into candidates and a choice.
 
-The stage's figure of the winner's own configuration (its "default") must agree with the winner's trial processes,
-measured the same way (training steps alone): otherwise its gains would not predict the run. Where they disagree
+The stage's figure of the winner's own configuration must agree with the winner's trial processes, measured the same
+way (whole epochs of the script's own compile, where the stage measured its pick whole; else training steps alone):
+otherwise its gains would not predict the run. Where they disagree
 beyond the spread of either, the stage is measured once more, budget permitting, before anything is chosen; where the
 second measurement disagrees as well, on the same side, the script's own compile arguments stay and the result says
 why. Two measurements either side of the trial processes' figure (0.87x, then 1.15x) are processes that ran faster or
@@ -62,15 +63,20 @@ def inprocess_stage(run, best: Candidate, backend: str, usable: int, allow, left
             return stage
         read = _read(res, cands)
         # the stage's default is the winner's own configuration where no input rewrite was chosen, measured the same way
-        outside = Candidate(best.name, runs=best.train_runs or best.runs)  # training steps alone, as measured inside
         inner = read.inprocess[0]
-        off = _disagree(inner, outside) if read.chosen_input is None and inner.runs and outside.runs and not fit else None
-        if off and earlier and (earlier - outside.median) * (inner.median - outside.median) < 0:
+        ref = ((res.get("whole") or {}).get("reference") or {}).get("steps_per_s")
+        if ref and best.runs and not fit:  # the script's own compile in whole epochs, here and in its trial processes
+            mine, theirs = Candidate(best.name, runs=ref), Candidate(best.name, runs=best.runs)
+            off = _disagree(mine, theirs, "in whole epochs ")
+        else:  # training steps alone, on the input as written
+            mine, theirs = inner, Candidate(best.name, runs=best.train_runs or best.runs)
+            off = _disagree(mine, theirs) if read.chosen_input is None and mine.runs and theirs.runs and not fit else None
+        if off and earlier and (earlier - theirs.median) * (mine.median - theirs.median) < 0:
             stage.reasons.append(f"the in-process stage's two processes read the configuration at {earlier:,.1f} and "
-                                 f"{inner.median:,.1f} steps/s, either side of its trial processes' {outside.median:,.1f}: "
+                                 f"{mine.median:,.1f} steps/s, either side of its trial processes' {theirs.median:,.1f}: "
                                  "one process faster than another, not the stage; its second measurement stands")
             off = None
-        earlier = inner.median
+        earlier = mine.median
         win = choose(inner, [c for c in read.inprocess[1:] if not c.advice])
         if off and win is not inner and attempt == 1 and left() >= per_trial:
             stage.reasons.append(f"the in-process stage was measured again: {off}")
@@ -172,14 +178,16 @@ def _read(res: dict, cands: dict) -> Stage:
     return out
 
 
-def _disagree(inside: Candidate, outside: Candidate) -> str | None:
+def _disagree(inside: Candidate, outside: Candidate, how: str = "") -> str | None:
     """Why the in-process stage's figure of the best process's own configuration cannot be trusted (it disagrees with
-    the per-process figure of the same configuration beyond both spreads, and by more than 15%), or None."""
+    the per-process figure of the same configuration, measured the same way (``how``), beyond both spreads, and by
+    more than 15%), or None."""
     a, b = inside.median, outside.median
     allowed = 1 + max(0.15, inside.spread, outside.spread)
     if a and b and not (1 / allowed <= a / b <= allowed):
-        return (f"the in-process stage read the same configuration at {a:,.1f} steps/s where its own trial processes "
-                f"read {b:,.1f} ({a / b:.2f}x, beyond the spread of either): its gains would not predict the run")
+        return (f"the in-process stage read the same configuration {how}at {a:,.1f} steps/s where its own trial "
+                f"processes read {b:,.1f} ({a / b:.2f}x, beyond the spread of either): its gains would not predict "
+                "the run")
     return None
 
 
