@@ -6,9 +6,10 @@ measured so far; after its first process, under PRUNE x the best; or beyond the 
 the one candidate decisively ahead), or once its first process shows no gain over the script as written (under
 MIN_GAIN: a choice needs that gain beyond the spread of both, and two more processes of each rival within noise of
 the script as written were most of the time spent tuning scripts that nothing beats). A rival on the script's own
-backend with no gain in its training steps is not measured in whole epochs (same_backend). A winner needs 2 processes of its own, and the script as written 2 as well (one
-of its processes may run slow as a whole); the winner's second may be the in-process stage's trial, which measures the
-same configuration whole before its knobs: one process fewer. A candidate that can only be advice (the script pins
+backend with no gain in its training steps is not measured in whole epochs (same_backend). A winner needs 2
+processes of its own, and the script as written 2 as well (one of its processes may run slow as a whole); the
+winner's second may be the in-process stage's trial, which measures the same configuration whole before its knobs:
+one process fewer. A candidate that can only be advice (the script pins
 its backend itself) is measured in one process: its figure is shown, never applied, so it is not in the race, nor in
 the bar or the prune the racing candidates are held to.
 """

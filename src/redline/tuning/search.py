@@ -281,14 +281,14 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
         """A trial process for the in-process stage, with ``extra`` over the stage's own settings."""
         return lambda cand, more, timeout: run_trial(script, args, cand, {**base_trial, **more, **extra}, timeout)
 
-    if second is not None and best in (second, default):  # ahead, decisively or not yet: its second process
+    if second is not None and best is second:
         got = []
 
         def and_whole(cand, more, timeout):  # the stage's trial, also measuring the configuration as a process would
             got.append(trial_of({"as_run": True, "check": True})(cand, more, timeout))
             return got[-1]
 
-        stage = inprocess_stage(and_whole, second, *stage_args)
+        stage = inprocess_stage(and_whole, best, *stage_args)
         for res in got:
             absorb(second, as_process(res), default)
         why = judge(default.losses, second.losses, default.detail.get("check_steps"))
@@ -302,9 +302,9 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
                                                f"the in-process stage's trial ({second.median:,.1f} against "
                                                f"{default.median:,.1f} steps/s)")
             reasons.append(f"'{second.name}' dropped: {second.error or second.dropped}")
-        best = decide()
-        if best is not second:
-            stage = inprocess_stage(trial_of({}), best, *stage_args)
+            best = decide()
+            if best is not second:
+                stage = inprocess_stage(trial_of({}), best, *stage_args)
     else:
         stage = inprocess_stage(trial_of({}), best, *stage_args)
     adv = choose(default, [c for c in procs[1:] if c.advice])
