@@ -371,6 +371,30 @@ def test_pass_one_tells_each_rival_the_prune_and_an_advice_only_one_needs_no_che
     # passes: no prune, every figure kept
 
 
+def test_a_rival_on_the_script_s_backend_is_pruned_on_its_steps_under_the_leader_s_prune(monkeypatch):
+    """JAX leads at 300 in whole epochs; the script as written runs 120 training steps/s and 100 whole. A TensorFlow
+    setting is not timed whole where its steps stay under the prune (0.8 x 300) scaled as the script's are: 288."""
+    from redline.tuning import search
+
+    seen = {}
+
+    def fake(script, args, cand, trial, timeout):
+        seen.setdefault(cand.name, []).append(trial.get("prune_train_below"))
+        if "ladder" in trial:
+            return {"status": "ok", "candidates": {"default": {"steps_per_s": [300.0] * 3, "knobs": {}}}, "inputs": {},
+                    "not_measured": []}
+        jax = cand.env.get("KERAS_BACKEND") == "jax"
+        train, whole = (300.0, 300.0) if jax else (120.0, 100.0)
+        return {"status": "ok", "candidates": {"default": {"steps_per_s": [train] * 3}}, "data": "ndarray",
+                "steps_in_epoch": 100, "backend": "jax" if jax else "tensorflow",
+                "as_run": {"mode": "epochs", "steps_per_s": [whole, whole * 1.01, whole * 0.99], "overhead_s": 0.1}}
+
+    monkeypatch.setattr(search, "run_trial", fake)
+    search.tune("train.py", budget_s=600, snapshot=m.vm_2core(), complete=False)
+    assert seen["backend jax"][0] is None  # another backend: always timed whole
+    assert seen["oneDNN on"][0] == pytest.approx(0.8 * 300 * 120 / 100)
+
+
 def test_a_rival_with_no_gain_in_its_first_process_is_not_measured_again(monkeypatch):
     """A rival within noise of the script as written cannot become decisively ahead: its first process decides."""
     from redline.tuning import search

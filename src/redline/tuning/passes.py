@@ -6,7 +6,8 @@ measured so far; after its first process, under PRUNE x the best; or beyond the 
 the one candidate decisively ahead), or once its first process shows no gain over the script as written (under
 MIN_GAIN: a choice needs that gain beyond the spread of both, and two more processes of each rival within noise of
 the script as written were most of the time spent tuning scripts that nothing beats). A rival on the script's own
-backend with no gain in its training steps is not measured in whole epochs (same_backend). A winner needs 2
+backend whose training steps fall under the prune (no gain, or under PRUNE x the best, scaled by the script as
+written's whole epochs to its steps) is not measured in whole epochs (same_backend). A winner needs 2
 processes of its own, and the script as written 2 as well (one of its processes may run slow as a whole); the
 winner's second may be the in-process stage's trial, which measures the same configuration whole before its knobs:
 one process fewer. A candidate that can only be advice (the script pins
@@ -157,8 +158,10 @@ def process_stage(run, default: Candidate, live: list, *, per_trial: float, left
             extra = {"behind_below": bar(default, live), "follow": not cand.advice, "check": not cand.advice,
                      **({"prune_below": round(floor, 3)} if rep == 0 and floor else {})}
             own_train = median(default.train_runs or default.runs)
-            if rep == 0 and own_train and same_backend(cand):  # no gain in its training steps: no whole epochs either
-                extra["prune_train_below"] = round((1 + MIN_GAIN) * own_train, 3)
+            if rep == 0 and own_train and floor and same_backend(cand):  # its training steps under the prune, as the
+                # script as written's whole epochs stand to its steps (the rest of the epoch as much faster as its
+                # steps: the rival's best case): not measured whole, nor again
+                extra["prune_train_below"] = round(floor * own_train / default.median, 3)
         res = run(cand, extra, left())
         absorb(cand, res, default)
         if (res.get("after_fit") or {}).get("status") in ("complete", "incomplete"):
