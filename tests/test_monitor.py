@@ -169,3 +169,33 @@ def test_bad_path(tmp_path):
         Monitor(tmp_path / "no" / "x.jsonl")
     with pytest.raises(UsageError, match="is a directory"):
         Monitor(tmp_path)
+
+
+def test_contention_is_the_share_of_the_machine_stolen_or_used_by_other_processes():
+    from collections import namedtuple
+
+    from redline.monitoring.contention import lost, share
+
+    T = namedtuple("scputimes", "user nice system idle iowait irq softirq steal guest guest_nice")
+    before = T(100, 0, 10, 500, 1, 0, 0, 5, 3, 0)
+    # 20 s of machine CPU time: 9 user, 1 system, 8 idle, 2 stolen; this process used 6 of them (guest time is inside
+    # user on Linux and not counted twice)
+    after = T(109, 0, 11, 508, 1, 0, 0, 7, 9, 0)
+    got = share(before, after, own_s=6.0)
+    assert got == {"steal": 0.1, "others": 0.2}
+    assert lost(got) == 0.3
+    assert share(before, before, 0.0) == {"steal": None, "others": None}  # no time passed: not available
+    NoSteal = namedtuple("scputimes", "user system idle")  # a platform without steal
+    got = share(NoSteal(1, 1, 1), NoSteal(3, 1, 3), own_s=5.0)
+    assert got == {"steal": None, "others": 0.0} and lost(got) == 0.0  # never below 0
+    assert lost(None) is None and lost({"steal": None, "others": None}) is None
+
+
+def test_contention_of_a_real_measurement_is_a_share_between_0_and_1():
+    from redline.monitoring.contention import Contention
+
+    c = Contention().start()
+    sum(i * i for i in range(200_000))
+    got = c.stop()
+    for v in got.values():
+        assert v is None or 0.0 <= v <= 1.0, got

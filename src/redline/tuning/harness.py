@@ -178,6 +178,9 @@ def main(argv=None) -> int:
                 _finish({"status": "failed", "stage": "diagnose", "error": f"{type(exc).__name__}: {exc}"[:500],
                          "trace": traceback.format_exc()[-2000:]}, 3)
             _finish({"status": "ok", "kind": d.kind, "measure_s": round(time.perf_counter() - t0, 2)})
+        from ..monitoring.contention import Contention
+
+        watch = Contention().start()  # how much of the machine the measurement did not have (steal, other processes)
         try:
             pins = {"pinned_backend": pin["pinned"], "pinned_at": pin["line"], "pin_ignored": pin["ignored"]}
             result = measure_fit(model, original_fit, kw, trial, compiles, log, opener=opener,
@@ -186,6 +189,7 @@ def main(argv=None) -> int:
             _finish({"status": "failed", "stage": "measure", "error": f"{type(exc).__name__}: {exc}"[:500],
                      "trace": traceback.format_exc()[-2000:]}, 3)
         result.update({"status": "ok", "setup_s": round(t0 - started, 2), "measure_s": round(time.perf_counter() - t0, 2),
+                       "contention": watch.stop(),
                        "pinned_backend": pin["pinned"], "pinned_at": pin["line"], "pin_ignored": pin["ignored"],
                        "fit_index": state["fits"]})
         behind = "behind" in result.get("candidates", {}).get("default", {})  # decisively behind: never chosen

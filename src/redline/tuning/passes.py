@@ -5,10 +5,11 @@ A rival is dropped once it is decisively behind (after its first executions, und
 measured so far; after its first process, under PRUNE x the best; or beyond the spread of the script as written or of
 the one candidate decisively ahead), or once its first process shows no gain over the script as written (under
 MIN_GAIN: a choice needs that gain beyond the spread of both, and two more processes of each rival within noise of
-the script as written were most of the time spent tuning scripts that nothing beats). A rival on the script's own
+the script as written were most of the time spent tuning scripts that nothing beats), and so after its second. A rival on the script's own
 backend whose training steps fall under the prune (no gain, or under PRUNE x the best, scaled by the script as
 written's whole epochs to its steps) is not measured in whole epochs (same_backend). A winner needs 2
-processes of its own, and the script as written 2 as well (one of its processes may run slow as a whole); the
+processes of its own, and the script as written 2 as well (one of its processes may run slow as a whole), unless
+its one process was measured on the machine as it was (quiet: little steal, few other processes); the
 winner's second may be the in-process stage's trial, which measures the same configuration whole before its knobs:
 one process fewer. A candidate that can only be advice (the script pins
 its backend itself) is measured in one process: its figure is shown, never applied, so it is not in the race, nor in
@@ -17,6 +18,7 @@ the bar or the prune the racing candidates are held to.
 
 from __future__ import annotations
 
+from ..monitoring.contention import lost
 from .choose import MIN_RUNS, better
 from .compare import MIN_GAIN, median
 from .result import Candidate
@@ -29,6 +31,11 @@ PRUNE = 0.8
 #: written's, or a rival's) stops there, dropped with that figure (a backend 10x slower on convolutions would otherwise
 #: spend minutes of the budget being measured)
 BEHIND = 0.5
+#: a process that lost under this share of the machine's CPU time over its measurement (steal and other processes)
+#: ran on the machine as it was: one process of the script as written stands (eight processes of imbalanced_mlp on a
+#: shared 2-core VM: the two that lost 0.8% and 2.1% read 31-36 steps/s in whole epochs; one that lost 4.7% read
+#: 18-24, the five that lost 7.6-24% 10-33)
+QUIET = 0.025
 
 
 def absorb(cand: Candidate, res: dict, reference: Candidate | None = None) -> None:
@@ -65,10 +72,20 @@ def absorb(cand: Candidate, res: dict, reference: Candidate | None = None) -> No
     if (res.get("check") or {}).get("loss") is not None:
         cand.losses.append(res["check"]["loss"])
         cand.detail["check_steps"] = res["check"]["steps"]
+    kept = {k: v for k, v in cand.detail.items() if k in ("check_steps", "whole_epochs", "contention")}
     if runs:
         cand.passes.append(round(median(runs), 3))
-    cand.detail = {**{k: v for k, v in cand.detail.items() if k in ("check_steps", "whole_epochs")}, **{k: res.get(k) for k in ("backend", "steps_in_epoch", "batch_size", "data", "setup_s", "measure_s",
-                                           "pinned_backend", "pinned_at", "script_compile")}}
+        kept["contention"] = [*kept.get("contention", []), lost(res.get("contention"))]  # one per process, as passes
+    cand.detail = {**kept, **{k: res.get(k) for k in ("backend", "steps_in_epoch", "batch_size", "data", "setup_s",
+                                                      "measure_s", "pinned_backend", "pinned_at", "script_compile")}}
+
+
+def quiet(cand: Candidate) -> bool:
+    """True where every process of ``cand`` was measured on the machine as it was: each lost under QUIET of the
+    machine's CPU time to steal and to other processes (monitoring/contention.py). A process that lost more may have
+    run slow as a whole; one whose share is not available counts as such."""
+    shares = cand.detail.get("contention") or []
+    return bool(shares) and all(s is not None and s < QUIET for s in shares)
 
 
 def same_backend(cand: Candidate) -> bool:
@@ -95,8 +112,8 @@ def settled(default: Candidate, live, passes: int = 2) -> bool:
     if any(not (c.median and default.median) for c in racing):
         return False
     ahead = [c for c in racing if better(c, default) and len(c.passes) >= passes]
-    if ahead and len(default.passes) < passes:  # one process of the script as written may have run slow as a whole
-        return False
+    if ahead and len(default.passes) < passes and not quiet(default):  # one process of the script as written may
+        return False  # have run slow as a whole, unless it was measured on the machine as it was
     leader = max(ahead, key=lambda c: c.median, default=None)
     undecided = 0
     for c in racing:
@@ -172,7 +189,11 @@ def process_stage(run, default: Candidate, live: list, *, per_trial: float, left
             reasons_early.append(f"the per-process candidates were decided after {rep} pass(es) of trial processes")
             break
         second = lone_leader(default, live) if rep else None
-        again = second is not None and len(default.passes) < 2 and left() >= per_trial
+        again = second is not None and len(default.passes) < 2 and not quiet(default) and left() >= per_trial
+        if second is not None and len(default.passes) < 2 and quiet(default):
+            reasons_early.append(f"one process of the script as written stands: its measurement lost "
+                                 f"{default.detail['contention'][0]:.0%} of the machine's CPU time to steal and other "
+                                 f"processes (under {QUIET:.0%}), so it did not run slow as a whole")
         if again:  # a process of the script as written may run slow as a whole: a winner beats it in two
             measure(default, rep)
             second = lone_leader(default, live)
@@ -192,20 +213,20 @@ def process_stage(run, default: Candidate, live: list, *, per_trial: float, left
                 not_measured.append(f"{cand.name} (trial process {rep + 1} of {PASSES}): the budget ran out")
                 continue
             measure(cand, rep)
-        if rep == 0:
-            top = _top(default, live)
-            for c in live:
-                if not (top.median and c.median) or c.error or c.advice or c.dropped:
-                    continue
-                if c.median < PRUNE * top.median:
-                    c.dropped = f"{c.median / top.median:.2f}x '{top.name}' in its first trial process: not measured again"
-                elif default.median and c.median < (1 + MIN_GAIN) * default.median:
-                    c.dropped = (f"no gain in its first trial process ({c.median:,.1f} against {default.median:,.1f} "
-                                 f"steps/s as written, {c.median / default.median:.2f}x; a choice needs more than "
-                                 f"{MIN_GAIN:.0%} beyond the spread): not measured again")
+        top = _top(default, live)
+        for c in live:
+            if not (top.median and c.median) or c.error or c.advice or c.dropped:
+                continue
+            if rep == 0 and c.median < PRUNE * top.median:
+                c.dropped = f"{c.median / top.median:.2f}x '{top.name}' in its first trial process: not measured again"
+            elif default.median and c.median < (1 + MIN_GAIN) * default.median and len(c.passes) == rep + 1:
+                where = "its first trial process" if rep == 0 else f"{rep + 1} trial processes"
+                c.dropped = (f"no gain in {where} ({c.median:,.1f} against {default.median:,.1f} steps/s as written, "
+                             f"{c.median / default.median:.2f}x; a choice needs more than {MIN_GAIN:.0%} beyond the "
+                             "spread): not measured again")
     if settled(default, live) and live and not reasons_early:
         reasons_early.append("the per-process candidates were decided")
     return reasons_early, not_measured, endings, None
 
 
-__all__ = ["BEHIND", "PASSES", "PRUNE", "absorb", "bar", "lone_leader", "process_stage", "settled"]
+__all__ = ["BEHIND", "PASSES", "PRUNE", "QUIET", "absorb", "bar", "lone_leader", "process_stage", "quiet", "settled"]
