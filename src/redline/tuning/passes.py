@@ -195,6 +195,11 @@ def process_stage(run, default: Candidate, live: list, *, per_trial: float, left
                                  f"{default.detail['contention'][0]:.0%} of the machine's CPU time to steal and other "
                                  f"processes (under {QUIET:.0%}), so it did not run slow as a whole")
         if again:  # a process of the script as written may run slow as a whole: a winner beats it in two
+            share = (default.detail.get("contention") or [None])[0]
+            reasons_early.append("a second process of the script as written before a winner: its first "
+                                 + (f"lost {share:.0%} of the machine's CPU time to steal and other processes (at least "
+                                    f"{QUIET:.0%}: it may have run slow as a whole)" if share is not None else
+                                    "could not tell how much of the machine it had (it may have run slow as a whole)"))
             measure(default, rep)
             second = lone_leader(default, live)
         if second is not None:  # its second process: the in-process stage's trial, which measures it whole as well
