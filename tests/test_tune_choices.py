@@ -245,6 +245,35 @@ def test_knobs_are_not_chosen_where_the_in_process_stage_disagrees_with_the_tria
     assert any("either side" in r and "47.5" in r and "85.0" in r for r in result.reasons), result.reasons
 
 
+@pytest.mark.parametrize("stage_lost, trials_lost, stages", [(0.01, 0.2, 1), (0.2, 0.2, 2), (0.01, 0.01, 2),
+                                                              (None, 0.2, 2)])
+def test_a_stage_that_ran_on_the_machine_as_it_was_stands_where_its_trial_processes_did_not(monkeypatch, stage_lost,
+                                                                                            trials_lost, stages):
+    """The stage reads the configuration at 47.5 where its trial processes read 66.6. Where the stage's measurement
+    lost little of the machine (steal, other processes) and the trial processes' lost more, they ran slow, not the
+    stage: its figure stands, with no second stage. Otherwise (both quiet, both not, or not known) it is measured
+    again, as before."""
+    inprocess = {"default": {"steps_per_s": [47.5, 47.0, 48.0], "knobs": {}},
+                 "spe 4": {"steps_per_s": [62.0, 62.5, 61.5], "knobs": {"steps_per_execution": 4}}}
+    search = _fake_trials(monkeypatch, {"as written": 66.6, "backend jax": 20.0}, inprocess)
+    fake, seen = search.run_trial, []
+
+    def with_contention(script, args, cand, trial, timeout):
+        res = fake(script, args, cand, trial, timeout)
+        res.pop("script_compile", None)
+        seen.append("ladder" in trial)
+        share = stage_lost if "ladder" in trial else trials_lost
+        return {**res, "contention": {"steal": share, "others": 0.0 if share is not None else None}}
+
+    monkeypatch.setattr(search, "run_trial", with_contention)
+    result = search.tune("train.py", budget_s=600, snapshot=m.vm_2core())
+    assert sum(seen) == stages, result.reasons
+    stood = any("ran on the machine as it was" in r and "its figure stands" in r for r in result.reasons)
+    assert stood == (stages == 1), result.reasons
+    if stood:
+        assert result.chosen_knobs.name == "spe 4"
+
+
 def test_where_the_stage_times_its_pick_whole_it_agrees_with_the_trial_processes_in_whole_epochs(monkeypatch):
     """The stage's training steps of the configuration (47.5) and its trial processes' training figures (66.6, read
     another way) differ, but the script's own compile timed in whole epochs in the stage (65-67) agrees with its

@@ -7,7 +7,8 @@ otherwise its gains would not predict the run. Where they disagree
 beyond the spread of either, the stage is measured once more, budget permitting, before anything is chosen; where the
 second measurement disagrees as well, on the same side, the script's own compile arguments stay and the result says
 why. Two measurements either side of the trial processes' figure (0.87x, then 1.15x) are processes that ran faster or
-slower as a whole, not the stage: the second stands.
+slower as a whole, not the stage: the second stands. So does a stage that ran on the machine as it was (passes.quiet)
+where the trial processes did not.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..data.rewrite import describe
+from ..monitoring.contention import lost
 from .choose import choose
 from .compare import median
+from .passes import QUIET, quiet
 from .result import Candidate
 
 #: spe ladder: stop doubling when a step gains less than this.
@@ -71,6 +74,13 @@ def inprocess_stage(run, best: Candidate, backend: str, usable: int, allow, left
         else:  # training steps alone, on the input as written
             mine, theirs = inner, Candidate(best.name, runs=best.train_runs or best.runs)
             off = _disagree(mine, theirs) if read.chosen_input is None and mine.runs and theirs.runs and not fit else None
+        here = lost(res.get("contention"))
+        if off and here is not None and here < QUIET and not quiet(best):
+            stage.reasons.append(f"the in-process stage read the configuration at {mine.median:,.1f} steps/s where its "
+                                 f"trial processes read {theirs.median:,.1f}, but the stage ran on the machine as it was "
+                                 f"(its measurement lost {here:.0%} of the machine's CPU time to steal and other "
+                                 "processes) and they did not: its figure stands")
+            off = None
         if off and earlier and (earlier - theirs.median) * (mine.median - theirs.median) < 0:
             stage.reasons.append(f"the in-process stage's two processes read the configuration at {earlier:,.1f} and "
                                  f"{mine.median:,.1f} steps/s, either side of its trial processes' {theirs.median:,.1f}: "
