@@ -5,15 +5,15 @@ A rival is dropped once it is decisively behind (after its first executions, und
 measured so far; after its first process, under PRUNE x the best; or beyond the spread of the script as written or of
 the one candidate decisively ahead), or once its first process shows no gain over the script as written (under
 MIN_GAIN: a choice needs that gain beyond the spread of both, and two more processes of each rival within noise of
-the script as written were most of the time spent tuning scripts that nothing beats), and so after its second. A rival on the script's own
-backend whose training steps fall under the prune (no gain, or under PRUNE x the best, scaled by the script as
-written's whole epochs to its steps) is not measured in whole epochs (same_backend). A winner needs 2
-processes of its own, and the script as written 2 as well (one of its processes may run slow as a whole), unless
-its one process was measured on the machine as it was (quiet: little steal, few other processes); the
+the script as written were most of the time spent tuning scripts that nothing beats), and so after its second. A
+rival on the script's own backend whose training steps fall under the prune (no gain, or under PRUNE x the best,
+scaled by the script as written's whole epochs to its steps) is not measured in whole epochs (same_backend). A winner
+needs 2 processes of its own, and the script as written 2 as well (one of its processes may run slow as a whole),
+unless its one process was measured on the machine as it was (quiet: little steal, few other processes); the
 winner's second may be the in-process stage's trial, which measures the same configuration whole before its knobs:
-one process fewer. A candidate that can only be advice (the script pins
-its backend itself) is measured in one process: its figure is shown, never applied, so it is not in the race, nor in
-the bar or the prune the racing candidates are held to.
+one process fewer. A candidate that can only be advice (the script pins its backend itself) is measured in one
+process: its figure is shown, never applied, so it is not in the race, nor in the bar or the prune the racing
+candidates are held to.
 """
 
 from __future__ import annotations
@@ -189,19 +189,21 @@ def process_stage(run, default: Candidate, live: list, *, per_trial: float, left
             reasons_early.append(f"the per-process candidates were decided after {rep} pass(es) of trial processes")
             break
         second = lone_leader(default, live) if rep else None
-        again = second is not None and len(default.passes) < 2 and not quiet(default) and left() >= per_trial
-        if second is not None and len(default.passes) < 2 and quiet(default):
-            reasons_early.append(f"one process of the script as written stands: its measurement lost "
-                                 f"{default.detail['contention'][0]:.0%} of the machine's CPU time to steal and other "
-                                 f"processes (under {QUIET:.0%}), so it did not run slow as a whole")
-        if again:  # a process of the script as written may run slow as a whole: a winner beats it in two
-            share = (default.detail.get("contention") or [None])[0]
-            reasons_early.append("a second process of the script as written before a winner: its first "
-                                 + (f"lost {share:.0%} of the machine's CPU time to steal and other processes (at least "
-                                    f"{QUIET:.0%}: it may have run slow as a whole)" if share is not None else
-                                    "could not tell how much of the machine it had (it may have run slow as a whole)"))
-            measure(default, rep)
-            second = lone_leader(default, live)
+        again = False
+        if second is not None and len(default.passes) < 2:  # a winner beats two processes of the script as written
+            share = (default.detail.get("contention") or [None])[0]  # unless its one ran on the machine as it was
+            if quiet(default):
+                reasons_early.append(f"one process of the script as written stands: its measurement lost {share:.0%} "
+                                     f"of the machine's CPU time to steal and other processes (under {QUIET:.0%}), so "
+                                     "it did not run slow as a whole")
+            elif left() >= per_trial:
+                reasons_early.append("a second process of the script as written before a winner: its first " + (
+                    f"lost {share:.0%} of the machine's CPU time to steal and other processes (at least {QUIET:.0%}: "
+                    "it may have run slow as a whole)" if share is not None else
+                    "could not tell how much of the machine it had (it may have run slow as a whole)"))
+                again = True
+                measure(default, rep)
+                second = lone_leader(default, live)
         if second is not None:  # its second process: the in-process stage's trial, which measures it whole as well
             reasons_early.append(f"the per-process candidates were decided after {rep} pass(es) of trial processes, but "
                                  f"for the second process of '{second.name}': the in-process stage's trial in it")
