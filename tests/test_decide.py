@@ -416,7 +416,7 @@ def test_one_process_of_the_script_as_written_stands_where_it_ran_on_the_machine
     assert r.chosen_process.name == "backend jax"
     assert any(x.startswith("one process of the script as written stands") for x in r.reasons) == (processes == 1)
     assert any(x.startswith("a second process of the script as written before a winner") and
-               ("lost 13%" if steal else "could not tell") in x for x in r.reasons) == (processes == 2)
+               ("lost 13.0%" if steal else "could not tell") in x for x in r.reasons) == (processes == 2)
 
 
 def test_a_rival_with_no_gain_after_its_second_process_is_not_measured_a_third_time(monkeypatch):

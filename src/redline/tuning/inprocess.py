@@ -78,7 +78,7 @@ def inprocess_stage(run, best: Candidate, backend: str, usable: int, allow, left
         if off and here is not None and here < QUIET and not quiet(best):
             stage.reasons.append(f"the in-process stage read the configuration at {mine.median:,.1f} steps/s where its "
                                  f"trial processes read {theirs.median:,.1f}, but the stage ran on the machine as it was "
-                                 f"(its measurement lost {here:.0%} of the machine's CPU time to steal and other "
+                                 f"(its measurement lost {here:.1%} of the machine's CPU time to steal and other "
                                  "processes) and they did not: its figure stands")
             off = None
         if off and earlier and (earlier - theirs.median) * (mine.median - theirs.median) < 0:

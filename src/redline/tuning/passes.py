@@ -193,12 +193,12 @@ def process_stage(run, default: Candidate, live: list, *, per_trial: float, left
         if second is not None and len(default.passes) < 2:  # a winner beats two processes of the script as written
             share = (default.detail.get("contention") or [None])[0]  # unless its one ran on the machine as it was
             if quiet(default):
-                reasons_early.append(f"one process of the script as written stands: its measurement lost {share:.0%} "
-                                     f"of the machine's CPU time to steal and other processes (under {QUIET:.0%}), so "
+                reasons_early.append(f"one process of the script as written stands: its measurement lost {share:.1%} "
+                                     f"of the machine's CPU time to steal and other processes (under {QUIET:.1%}), so "
                                      "it did not run slow as a whole")
             elif left() >= per_trial:
                 reasons_early.append("a second process of the script as written before a winner: its first " + (
-                    f"lost {share:.0%} of the machine's CPU time to steal and other processes (at least {QUIET:.0%}: "
+                    f"lost {share:.1%} of the machine's CPU time to steal and other processes (at least {QUIET:.1%}: "
                     "it may have run slow as a whole)" if share is not None else
                     "could not tell how much of the machine it had (it may have run slow as a whole)"))
                 again = True
