@@ -324,3 +324,17 @@ def test_an_input_rewrite_that_does_not_apply_is_reported_not_compared(monkeypat
     from redline.cli.tune import text
 
     assert "not applicable" in text(result)
+
+
+def test_the_table_says_how_much_of_the_machine_each_candidate_s_processes_lost():
+    from redline.cli.tune import text
+    from redline.tuning.result import Candidate, TuneResult
+
+    default = Candidate("as written", runs=[100.0, 101.0, 99.0, 98.0, 97.0, 100.0], passes=[100.0, 98.0],
+                        detail={"contention": [0.012, 0.153]})
+    jax = Candidate("backend jax", {"KERAS_BACKEND": "jax"}, runs=[150.0, 151.0, 149.0], detail={"contention": [None]})
+    r = TuneResult(script="s.py", args=[], budget_s=60, elapsed_s=50, default=default, processes=[default, jax],
+                   inprocess=[], chosen_process=default, chosen_knobs=None, reasons=[], not_measured=[])
+    out = text(r)
+    assert "6 rounds in 2 processes (machine lost 1%-15%)" in out, out
+    assert "3 rounds (machine" not in out  # not available: nothing said

@@ -51,6 +51,9 @@ def _rows(result) -> list:
         if not c.runs:
             return (stage, c.name, "-", "-", f"dropped: {c.dropped}" if c.dropped else "not measured: the budget ran out")
         what = f"{len(c.runs)} rounds in {len(c.passes)} processes" if c.figures is c.passes else f"{len(c.runs)} rounds"
+        shares = [s for s in c.detail.get("contention") or [] if s is not None]  # per process: steal + other processes
+        if shares:
+            what += f" (machine lost {min(shares):.0%}" + (f"-{max(shares):.0%})" if len(shares) > 1 else ")")
         rng = f"{c.median:,.1f} ({min(c.runs):,.1f}-{max(c.runs):,.1f}) {what}"
         ratio = f"{c.median / ref:.2f}x" if ref else "-"
         note = "CHOSEN" if chosen else ("default" if c is result.default else (f"dropped: {c.dropped}" if c.dropped else
