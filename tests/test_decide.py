@@ -447,6 +447,33 @@ def test_a_rival_with_no_gain_after_its_second_process_is_not_measured_a_third_t
     assert r.chosen_process.name == "as written"
 
 
+@pytest.mark.parametrize("rival_lost, processes", [(0.01, 1), (0.2, 3), (None, 3)])
+def test_a_rival_ahead_within_the_noise_where_both_ran_quiet_is_not_measured_again(monkeypatch, rival_lost, processes):
+    """1.25x the script as written, whose rounds spread 40%: within the noise. Where both processes ran on the machine
+    as it was, more processes would only average over processes that ran slow as a whole: none did. Otherwise the
+    passes go on."""
+    from redline.tuning import search
+
+    calls = []
+
+    def fake(script, args, cand, trial, timeout):
+        calls.append("in-process" if "ladder" in trial else cand.name)
+        if "ladder" in trial:
+            return {"status": "ok", "candidates": {"default": {"steps_per_s": [100.0] * 3, "knobs": {}}}, "inputs": {},
+                    "not_measured": []}
+        runs, lost = {"as written": ([100.0, 80.0, 120.0], 0.01), "oneDNN on": ([125.0, 126.0, 124.0], rival_lost)}.get(
+            cand.name, ([40.0] * 3, 0.01))
+        return {"status": "ok", "candidates": {"default": {"steps_per_s": runs}}, "data": "ndarray",
+                "backend": "jax" if cand.env.get("KERAS_BACKEND") == "jax" else "tensorflow",
+                "contention": {"steal": lost, "others": 0.0 if lost is not None else None}}
+
+    monkeypatch.setattr(search, "run_trial", fake)
+    r = search.tune("train.py", budget_s=600, snapshot=m.vm_2core(), complete=False)
+    assert calls.count("oneDNN on") == processes, calls
+    c = next(c for c in r.processes if c.name == "oneDNN on")
+    assert (c.dropped or "").startswith("not ahead beyond the noise") == (processes == 1), c.dropped
+
+
 def test_a_rival_with_no_gain_in_its_first_process_is_not_measured_again(monkeypatch):
     """A rival within noise of the script as written cannot become decisively ahead: its first process decides."""
     from redline.tuning import search

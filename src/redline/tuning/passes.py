@@ -5,7 +5,8 @@ A rival is dropped once it is decisively behind (after its first executions, und
 measured so far; after its first process, under PRUNE x the best; or beyond the spread of the script as written or of
 the one candidate decisively ahead), or once its first process shows no gain over the script as written (under
 MIN_GAIN: a choice needs that gain beyond the spread of both, and two more processes of each rival within noise of
-the script as written were most of the time spent tuning scripts that nothing beats), and so after its second. A
+the script as written were most of the time spent tuning scripts that nothing beats), and so after its second; nor
+is a rival not decisively ahead in its first process where it and the script as written both ran quiet. A
 rival on the script's own backend whose training steps fall under the prune (no gain, or under PRUNE x the best,
 scaled by the script as written's whole epochs to its steps) is not measured in whole epochs (same_backend). A winner
 needs 2 processes of its own, and the script as written 2 as well (one of its processes may run slow as a whole),
@@ -231,6 +232,11 @@ def process_stage(run, default: Candidate, live: list, *, per_trial: float, left
                 c.dropped = (f"no gain in {where} ({c.median:,.1f} against {default.median:,.1f} steps/s as written, "
                              f"{c.median / default.median:.2f}x; a choice needs more than {MIN_GAIN:.0%} beyond the "
                              "spread): not measured again")
+            elif rep == 0 and quiet(c) and quiet(default) and not better(c, default):  # more processes average over
+                # processes that ran slow as a whole: neither did
+                c.dropped = (f"not ahead beyond the noise in its first trial process ({c.median / default.median:.2f}x "
+                             f"the script as written, spreads {c.spread:.0%} and {default.spread:.0%}), the two measured "
+                             "on the machine as it was: not measured again")
     if settled(default, live) and live and not reasons_early:
         reasons_early.append("the per-process candidates were decided")
     return reasons_early, not_measured, endings, None
