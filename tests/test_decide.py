@@ -474,6 +474,40 @@ def test_a_rival_ahead_within_the_noise_where_both_ran_quiet_is_not_measured_aga
     assert (c.dropped or "").startswith("not ahead beyond the noise") == (processes == 1), c.dropped
 
 
+@pytest.mark.parametrize("third_quiet", [True, False])
+def test_a_quiet_leader_is_compared_with_a_quiet_process_of_the_script_as_written(monkeypatch, third_quiet):
+    """cnn_augment: the script as written's two processes lost 4-15% of the machine and read 38-40 steps/s; a rival's
+    two quiet ones read 78-80 and it was chosen at 2.03x, delivered 1.15x. A third process of the script as written
+    comes first; where it runs quiet (70), the two are compared on quiet processes and the rival is not ahead beyond
+    the noise. Where it does not, the choice rests on every process, as before."""
+    from redline.tuning import search
+
+    written = iter([(38.0, 0.10), (39.0, 0.15), (70.0, 0.01) if third_quiet else (40.0, 0.12), (70.0, 0.01)])
+    calls = []
+
+    def fake(script, args, cand, trial, timeout):
+        calls.append("in-process" if "ladder" in trial else cand.name)
+        if "ladder" in trial:
+            return {"status": "ok", "candidates": {"default": {"steps_per_s": [80.0] * 3, "knobs": {}}}, "inputs": {},
+                    "not_measured": []}
+        r, lost = next(written) if cand.name == "as written" else (80.0, 0.01) if cand.name == "1 intra-op thread" \
+            else (30.0, 0.01)
+        return {"status": "ok", "candidates": {"default": {"steps_per_s": [r, r * 1.01, r * 0.99]}}, "data": "ndarray",
+                "backend": "jax" if cand.env.get("KERAS_BACKEND") == "jax" else "tensorflow",
+                "contention": {"steal": lost, "others": 0.0}}
+
+    monkeypatch.setattr(search, "run_trial", fake)
+    r = search.tune("train.py", budget_s=600, snapshot=m.vm_2core(), complete=False)
+    assert calls.count("as written") == 3, calls
+    assert any(x.startswith("another process of the script as written") for x in r.reasons), r.reasons
+    if third_quiet:
+        assert r.chosen_process.name == "as written", r.reasons
+        assert r.ratio() == 1.0
+    else:
+        assert r.chosen_process.name == "1 intra-op thread", r.reasons
+        assert r.ratio() == pytest.approx(80.0 / 39.0, rel=0.02)
+
+
 def test_a_rival_with_no_gain_in_its_first_process_is_not_measured_again(monkeypatch):
     """A rival within noise of the script as written cannot become decisively ahead: its first process decides."""
     from redline.tuning import search
@@ -531,3 +565,14 @@ def test_a_rival_near_the_bar_gets_a_second_run_before_it_is_out_and_one_far_und
     assert behind(24.0, 0.01, 26.5, 0.8, again(50.0)) == (24.0, 0.01, False) and not calls  # too short to say
     assert behind(30.0, 0.3, 26.5, 0.8, again(1.0)) == (30.0, 0.3, False) and not calls  # over the bar
     assert behind(1.0, 0.3, None, 0.8, again(50.0)) == (1.0, 0.3, False) and not calls  # no bar: the script's own
+
+
+def test_two_candidates_are_compared_on_their_quiet_processes_where_both_have_some():
+    from redline.tuning.result import fair
+
+    a = Candidate("a", passes=[80.0, 40.0], runs=[80.0, 40.0], detail={"contention": [0.01, 0.2]})
+    b = Candidate("b", passes=[40.0, 70.0], runs=[40.0, 70.0], detail={"contention": [0.2, 0.02]})
+    assert fair(a, b) == ([80.0], [70.0])
+    c = Candidate("c", passes=[40.0, 45.0], runs=[40.0, 45.0], detail={"contention": [0.2, None]})  # none quiet
+    assert fair(a, c) == ([80.0, 40.0], [40.0, 45.0])
+    assert Candidate("d", passes=[1.0], detail={}).quiet_passes == []  # not available: not quiet

@@ -6,6 +6,11 @@ import statistics
 
 #: smallest gain that counts, even where the measured spread is smaller.
 MIN_GAIN = 0.05
+#: a process that lost under this share of the machine's CPU time over its measurement (steal and other processes,
+#: monitoring/contention.py) ran on the machine as it was (eight processes of imbalanced_mlp on a shared 2-core VM:
+#: the two that lost 0.8% and 2.1% read 31-36 steps/s in whole epochs; one that lost 4.7% read 18-24, the five that
+#: lost 7.6-24% 10-33)
+QUIET = 0.025
 
 
 def median(runs) -> float | None:

@@ -10,7 +10,9 @@ is a rival not decisively ahead in its first process where it and the script as 
 rival on the script's own backend whose training steps fall under the prune (no gain, or under PRUNE x the best,
 scaled by the script as written's whole epochs to its steps) is not measured in whole epochs (same_backend). A winner
 needs 2 processes of its own, and the script as written 2 as well (one of its processes may run slow as a whole),
-unless its one process was measured on the machine as it was (quiet: little steal, few other processes); the
+unless its one process was measured on the machine as it was (quiet: little steal, few other processes); where a
+winner ran quiet in some of its processes and the script as written in none, a third process of the script as written
+is measured, and the two are compared on quiet processes where both have some (result.fair); the
 winner's second may be the in-process stage's trial, which measures the same configuration whole before its knobs:
 one process fewer. A candidate that can only be advice (the script pins its backend itself) is measured in one
 process: its figure is shown, never applied, so it is not in the race, nor in the bar or the prune the racing
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 from ..monitoring.contention import lost
 from .choose import MIN_RUNS, better
-from .compare import MIN_GAIN, median
+from .compare import MIN_GAIN, QUIET, median
 from .result import Candidate
 
 #: trial processes per per-process candidate, and the share of the best median below which a candidate is not measured
@@ -32,11 +34,6 @@ PRUNE = 0.8
 #: written's, or a rival's) stops there, dropped with that figure (a backend 10x slower on convolutions would otherwise
 #: spend minutes of the budget being measured)
 BEHIND = 0.5
-#: a process that lost under this share of the machine's CPU time over its measurement (steal and other processes)
-#: ran on the machine as it was: one process of the script as written stands (eight processes of imbalanced_mlp on a
-#: shared 2-core VM: the two that lost 0.8% and 2.1% read 31-36 steps/s in whole epochs; one that lost 4.7% read
-#: 18-24, the five that lost 7.6-24% 10-33)
-QUIET = 0.025
 
 
 def absorb(cand: Candidate, res: dict, reference: Candidate | None = None) -> None:
@@ -85,8 +82,15 @@ def quiet(cand: Candidate) -> bool:
     """True where every process of ``cand`` was measured on the machine as it was: each lost under QUIET of the
     machine's CPU time to steal and to other processes (monitoring/contention.py). A process that lost more may have
     run slow as a whole; one whose share is not available counts as such."""
-    shares = cand.detail.get("contention") or []
-    return bool(shares) and all(s is not None and s < QUIET for s in shares)
+    return bool(cand.passes) and len(cand.quiet_passes) == len(cand.passes)
+
+
+def unfair(default: Candidate, best: Candidate) -> bool:
+    """True where ``best`` has processes that ran on the machine as it was and the script as written none yet (each of
+    its lost at least QUIET: cnn_augment's two read 38-40 steps/s where quiet ones read 65-88, against a rival's two
+    quiet ones at 78-80): one more process of the script as written, up to PASSES, may run quiet, and the two are then
+    compared on such processes (result.fair)."""
+    return best is not default and bool(best.quiet_passes) and not default.quiet_passes and len(default.passes) < PASSES
 
 
 def same_backend(cand: Candidate) -> bool:
@@ -242,4 +246,5 @@ def process_stage(run, default: Candidate, live: list, *, per_trial: float, left
     return reasons_early, not_measured, endings, None
 
 
-__all__ = ["BEHIND", "PASSES", "PRUNE", "QUIET", "absorb", "bar", "lone_leader", "process_stage", "quiet", "settled"]
+__all__ = ["BEHIND", "PASSES", "PRUNE", "QUIET", "absorb", "bar", "lone_leader", "process_stage", "quiet", "settled",
+           "unfair"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .compare import median, robust_spread, spread
+from .compare import QUIET, median, robust_spread, spread
 
 
 @dataclass
@@ -35,6 +35,13 @@ class Candidate:
         return gain_whole(train, steps, median(self.overhead_s), gain)
 
     @property
+    def quiet_passes(self) -> list:
+        """The medians of the processes that ran on the machine as it was: each lost under QUIET of the machine's CPU
+        time to steal and other processes (``detail["contention"]``, one share per process, as ``passes``)."""
+        shares = self.detail.get("contention") or []
+        return [p for p, s in zip(self.passes, shares) if s is not None and s < QUIET]
+
+    @property
     def figures(self) -> list:
         """What choices rest on: one median per trial process where there were several, else every round."""
         return self.passes if len(self.passes) >= 2 else self.runs
@@ -50,6 +57,14 @@ class Candidate:
         (cnn_augment: two process medians 0.7% apart, their rounds 27%). The rounds' spread leaves out the lowest and
         highest of 6 or more (compare.robust_spread). 0 with fewer than 2."""
         return max(spread(self.figures), robust_spread(self.runs))
+
+
+def fair(cand: Candidate, default: Candidate) -> tuple:
+    """The figures two candidates are compared on: the medians of their processes that ran on the machine as it was,
+    where both have such processes; else their figures. A process that lost a share of the machine to steal and other
+    processes can run about 2x slow as a whole."""
+    a, b = cand.quiet_passes, default.quiet_passes
+    return (a, b) if a and b else (cand.figures, default.figures)
 
 
 @dataclass(frozen=True)
@@ -134,8 +149,8 @@ class TuneResult:
         return self.chosen().to_dict()
 
     def ratio(self) -> float | None:
-        base = self.default.median
-        p = self.chosen_process.median
+        mine, theirs = fair(self.chosen_process, self.default)
+        base, p = median(theirs), median(mine)
         if not base or not p:
             return None
         if self.whole and (self.chosen_knobs is not None or self.chosen_input is not None):
