@@ -29,6 +29,24 @@ def fake_trials(rates, seen, stage=100.0, **more):
     return fake
 
 
+def fake_processes(figures, calls, stage=100.0):
+    """A fake run_trial: each per-process trial's rounds and the share of the machine it lost come from
+    ``figures(name)`` -> (rounds, share or None: not available); the in-process stage at ``stage``; ``calls`` gets each
+    trial's candidate name, or "in-process"."""
+
+    def fake(script, args, cand, trial, timeout):
+        calls.append("in-process" if "ladder" in trial else cand.name)
+        if "ladder" in trial:
+            return {"status": "ok", "candidates": {"default": {"steps_per_s": [stage] * 3, "knobs": {}}}, "inputs": {},
+                    "not_measured": []}
+        runs, lost = figures(cand.name)
+        return {"status": "ok", "candidates": {"default": {"steps_per_s": runs}}, "data": "ndarray",
+                "backend": "jax" if cand.env.get("KERAS_BACKEND") == "jax" else "tensorflow",
+                "contention": {"steal": lost, "others": None if lost is None else 0.0}}
+
+    return fake
+
+
 def test_a_candidate_decisively_behind_is_dropped_with_its_figures():
     default, slow = C("as written", 100.0), C("oneDNN off", 60.0)
     assert settled(default, [slow]) and "decisively behind" in slow.dropped and "60.0" in slow.dropped
@@ -427,19 +445,13 @@ def test_a_rival_with_no_gain_after_its_second_process_is_not_measured_a_third_t
     rival = iter([110.0, 95.0, 120.0])
     calls = []
 
-    def fake(script, args, cand, trial, timeout):
-        calls.append("in-process" if "ladder" in trial else cand.name)
-        if "ladder" in trial:
-            return {"status": "ok", "candidates": {"default": {"steps_per_s": [100.0] * 3, "knobs": {}}}, "inputs": {},
-                    "not_measured": []}
-        runs = {"as written": [100.0, 70.0, 130.0], "oneDNN on": None}.get(cand.name, [40.0] * 3)
-        if runs is None:
+    def figures(name):
+        if name == "oneDNN on":
             r = next(rival)
-            runs = [r, r * 1.01, r * 0.99]
-        return {"status": "ok", "candidates": {"default": {"steps_per_s": runs}}, "data": "ndarray",
-                "backend": "jax" if cand.env.get("KERAS_BACKEND") == "jax" else "tensorflow"}
+            return [r, r * 1.01, r * 0.99], None
+        return ([100.0, 70.0, 130.0] if name == "as written" else [40.0] * 3), None
 
-    monkeypatch.setattr(search, "run_trial", fake)
+    monkeypatch.setattr(search, "run_trial", fake_processes(figures, calls))
     r = search.tune("train.py", budget_s=600, snapshot=m.vm_2core(), complete=False)
     assert calls.count("oneDNN on") == 2, calls
     c = next(c for c in r.processes if c.name == "oneDNN on")
@@ -455,19 +467,8 @@ def test_a_rival_ahead_within_the_noise_where_both_ran_quiet_is_not_measured_aga
     from redline.tuning import search
 
     calls = []
-
-    def fake(script, args, cand, trial, timeout):
-        calls.append("in-process" if "ladder" in trial else cand.name)
-        if "ladder" in trial:
-            return {"status": "ok", "candidates": {"default": {"steps_per_s": [100.0] * 3, "knobs": {}}}, "inputs": {},
-                    "not_measured": []}
-        runs, lost = {"as written": ([100.0, 80.0, 120.0], 0.01), "oneDNN on": ([125.0, 126.0, 124.0], rival_lost)}.get(
-            cand.name, ([40.0] * 3, 0.01))
-        return {"status": "ok", "candidates": {"default": {"steps_per_s": runs}}, "data": "ndarray",
-                "backend": "jax" if cand.env.get("KERAS_BACKEND") == "jax" else "tensorflow",
-                "contention": {"steal": lost, "others": 0.0 if lost is not None else None}}
-
-    monkeypatch.setattr(search, "run_trial", fake)
+    figures = {"as written": ([100.0, 80.0, 120.0], 0.01), "oneDNN on": ([125.0, 126.0, 124.0], rival_lost)}
+    monkeypatch.setattr(search, "run_trial", fake_processes(lambda name: figures.get(name, ([40.0] * 3, 0.01)), calls))
     r = search.tune("train.py", budget_s=600, snapshot=m.vm_2core(), complete=False)
     assert calls.count("oneDNN on") == processes, calls
     c = next(c for c in r.processes if c.name == "oneDNN on")
@@ -485,18 +486,11 @@ def test_a_quiet_leader_is_compared_with_a_quiet_process_of_the_script_as_writte
     written = iter([(38.0, 0.10), (39.0, 0.15), (70.0, 0.01) if third_quiet else (40.0, 0.12), (70.0, 0.01)])
     calls = []
 
-    def fake(script, args, cand, trial, timeout):
-        calls.append("in-process" if "ladder" in trial else cand.name)
-        if "ladder" in trial:
-            return {"status": "ok", "candidates": {"default": {"steps_per_s": [80.0] * 3, "knobs": {}}}, "inputs": {},
-                    "not_measured": []}
-        r, lost = next(written) if cand.name == "as written" else (80.0, 0.01) if cand.name == "1 intra-op thread" \
-            else (30.0, 0.01)
-        return {"status": "ok", "candidates": {"default": {"steps_per_s": [r, r * 1.01, r * 0.99]}}, "data": "ndarray",
-                "backend": "jax" if cand.env.get("KERAS_BACKEND") == "jax" else "tensorflow",
-                "contention": {"steal": lost, "others": 0.0}}
+    def figures(name):
+        r, lost = next(written) if name == "as written" else (80.0, 0.01) if name == "1 intra-op thread" else (30.0, 0.01)
+        return [r, r * 1.01, r * 0.99], lost
 
-    monkeypatch.setattr(search, "run_trial", fake)
+    monkeypatch.setattr(search, "run_trial", fake_processes(figures, calls, stage=80.0))
     r = search.tune("train.py", budget_s=600, snapshot=m.vm_2core(), complete=False)
     assert calls.count("as written") == 3, calls
     assert any(x.startswith("another process of the script as written") for x in r.reasons), r.reasons
