@@ -13,6 +13,11 @@ MIN_GAIN = 0.05
 QUIET = 0.025
 
 
+def ran_quiet(share: float | None) -> bool:
+    """A process that lost ``share`` of the machine (None: not known) ran on the machine as it was."""
+    return share is not None and share < QUIET
+
+
 def median(runs) -> float | None:
     return statistics.median(runs) if runs else None
 

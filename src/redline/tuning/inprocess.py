@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from ..data.rewrite import describe
 from ..monitoring.contention import lost
 from .choose import choose
-from .compare import median
-from .passes import QUIET, quiet
+from .compare import median, ran_quiet
+from .passes import quiet
 from .result import Candidate
 
 #: spe ladder: stop doubling when a step gains less than this.
@@ -75,7 +75,7 @@ def inprocess_stage(run, best: Candidate, backend: str, usable: int, allow, left
             mine, theirs = inner, Candidate(best.name, runs=best.train_runs or best.runs)
             off = _disagree(mine, theirs) if read.chosen_input is None and mine.runs and theirs.runs and not fit else None
         here = lost(res.get("contention"))
-        if off and here is not None and here < QUIET and not quiet(best):
+        if off and ran_quiet(here) and not quiet(best):
             stage.reasons.append(f"the in-process stage read the configuration at {mine.median:,.1f} steps/s where its "
                                  f"trial processes read {theirs.median:,.1f}, but the stage ran on the machine as it was "
                                  f"(its measurement lost {here:.1%} of the machine's CPU time to steal and other "

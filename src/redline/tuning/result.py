@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .compare import QUIET, median, robust_spread, spread
+from .compare import median, ran_quiet, robust_spread, spread
 
 
 @dataclass
@@ -36,10 +36,10 @@ class Candidate:
 
     @property
     def quiet_passes(self) -> list:
-        """The medians of the processes that ran on the machine as it was: each lost under QUIET of the machine's CPU
+        """The medians of the processes that ran on the machine as it was: each lost under compare.QUIET of the CPU
         time to steal and other processes (``detail["contention"]``, one share per process, as ``passes``)."""
         shares = self.detail.get("contention") or []
-        return [p for p, s in zip(self.passes, shares) if s is not None and s < QUIET]
+        return [p for p, s in zip(self.passes, shares) if ran_quiet(s)]
 
     @property
     def figures(self) -> list:
