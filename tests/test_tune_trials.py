@@ -447,6 +447,9 @@ def test_the_in_process_pick_is_measured_in_whole_epochs_beside_the_script_s_own
         assert w["mode"] in ("epochs", "steps") and len(w["steps_per_s"]) >= 3 and min(w["steps_per_s"]) > 0, w
         assert w["validation_s"] and all(v > 0 for v in w["validation_s"]), w
     assert len(res["candidates"]["spe 8"]["steps_per_s"]) == 3 and len(res["candidates"]["default"]["steps_per_s"]) == 3
+    # runs of several epochs here: every candidate in the rounds ran as many (steps.same_epochs)
+    ran = {n: c["steps"] for n, c in res["candidates"].items() if c.get("steps_per_s") and "steps" in c}
+    assert len(ran) >= 2 and len(set(ran.values())) == 1 and ran["default"] % 12 == 0, ran
 
 
 def test_the_ladder_s_headroom_is_read_from_two_measurements_and_gives_up_where_they_do_not_fit_the_model():
@@ -463,6 +466,27 @@ def test_the_ladder_s_headroom_is_read_from_two_measurements_and_gives_up_where_
     assert headroom(1, 40.0, 8, 39.0) is None  # slower than the script's own: noise, the ladder goes on measuring
     assert headroom(1, 10.0, 8, 90.0) is None  # more than 8x from 8 steps an execution: not the model's gain
     assert headroom(1, 0.0, 8, 90.0) is None and headroom(8, 40.0, 8, 50.0) is None
+
+
+def test_candidates_of_one_round_cross_as_many_epoch_starts_as_each_other():
+    """cnn_augment's stage, 47 batches an epoch: the script's own compile was planned 77 steps (2 epochs: one iterator
+    start timed) and spe 2 66 steps (1 epoch: none), and read 47 against 77 steps/s."""
+    from redline.tuning.steps import fit_shape, same_epochs
+
+    def starts(plans, spes, cap):
+        return {n: fit_shape(s, spes[n], cap, False)[0] for n, s in plans.items()}
+
+    spes = {"default": 1, "spe 2": 2, "spe 8": 8, "spe 32": 32}
+    got = same_epochs({"default": 77, "spe 2": 66, "spe 8": 64}, spes, 47, False)
+    assert len(set(starts(got, spes, 47).values())) == 1 and set(starts(got, spes, 47).values()) == {2}
+    # spe 32 over 47 batches needs 2 epochs for 3 executions: every candidate runs 2
+    got = same_epochs({"default": 30, "spe 32": 96}, spes, 47, False)
+    assert starts(got, spes, 47) == {"default": 2, "spe 32": 2}
+    # all within one epoch: each keeps the steps its rate sized
+    assert same_epochs({"default": 30, "spe 2": 40}, spes, 47, False) == {"default": 30, "spe 2": 40}
+    # endless or uncounted data: as given
+    assert same_epochs({"default": 77, "spe 2": 66}, spes, 47, True) == {"default": 77, "spe 2": 66}
+    assert same_epochs({"default": 77, "spe 2": 66}, spes, None, False) == {"default": 77, "spe 2": 66}
 
 
 def test_input_rewrites_are_skipped_only_where_the_input_alone_bounds_their_gain_under_the_noise():

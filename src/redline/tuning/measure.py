@@ -8,7 +8,7 @@ import time
 from . import as_run, numerics
 from .recompile import Recompile
 from .feeds import best_median, feeds_for, input_cannot_matter, prefer_as_written, training_part
-from .steps import Steps, divisor_up_to, fit_shape, headroom, steps_in_epoch
+from .steps import Steps, divisor_up_to, fit_shape, headroom, same_epochs, steps_in_epoch
 
 #: the compile arguments the in-process stage varies; a candidate names those it sets, the rest stay the script's own
 KNOBS = ("steps_per_execution", "jit_compile")
@@ -162,7 +162,15 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
 
         def measure(cands, into, reference):
             """Interleaved rounds over the calibrated candidates; steps/s into ``into[name]``. After the first round, a
-            candidate under PRUNE x the best is not measured again (it cannot be chosen: a choice needs every round)."""
+            candidate under PRUNE x the best is not measured again (it cannot be chosen: a choice needs every round).
+            Candidates on inputs of as many batches run as many epoch starts (steps.same_epochs)."""
+            groups = {}
+            for name, cand in cands.items():
+                f = feeds[cand.get("input", "as written")]
+                if name in plan:
+                    groups.setdefault((f.cap, f.endless), []).append(name)
+            for (cap, endless), names in groups.items():
+                plan.update(same_epochs({n: plan[n] for n in names}, {n: spe_of(cands[n]) for n in names}, cap, endless))
             for r in range(rounds):
                 if r == 1:
                     firsts = {n: into[n]["steps_per_s"][0] for n in cands if n in plan and into.get(n, {}).get("steps_per_s")}
