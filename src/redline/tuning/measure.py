@@ -86,6 +86,10 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
     def spe_of(cand) -> int:
         return int(knobs_of(cand).get("steps_per_execution", kwargs.get("steps_per_execution", 1)))
 
+    # the input path's runs time the epoch starts they cross (an input changes them); the knobs' do not (their epoch
+    # starts are the input's: a run of 2 epochs would be timed slower than one of 1), the whole epochs measure them
+    timing = {"epoch_starts": False}
+
     def run(cand, steps, spe):
         """About ``steps`` steps; (steps/s from the first execution's end to the last, counting the steps really run;
         seconds). Finite data of an epoch or less: ``steps`` rounded to whole executions, in one epoch. More: whole
@@ -97,7 +101,7 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
         marks = Steps(None if f.endless else f.cap, spe)
         fit(model, f.x, f.y, batch_size=f.batch_size, epochs=epochs, steps_per_epoch=per,
             verbose=own_extras["verbose"], callbacks=[*own_extras["callbacks"], marks], **f.kwargs)
-        rate, took = marks.steady_rate()
+        rate, took = marks.steady_rate(timing["epoch_starts"])
         return rate * f.scale, took  # steps of the script's own batch per second
 
     t_start = time.perf_counter()
@@ -145,7 +149,8 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                 # (slow steps: an execution of spe 8 at a second a step is 8 s)
                 execs = 2 if rate and spe / (rate / scale) >= span / 3 else 3
                 plan[name] = max(execs * spe, n - n % spe)
-                if passes and feed.cap and not feed.endless:  # whole passes over finite data, as long as they take under 2 x span
+                if passes and feed.cap and not feed.endless:  # at least ``passes`` whole passes over finite data (an
+                    # epoch start timed), where they take under 2 x span
                     plan[name] = max(plan[name], min(passes * cap, int(rate / scale * 2 * span)))
                 calib[name] = rate
                 return rate
@@ -163,11 +168,11 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
         def measure(cands, into, reference):
             """Interleaved rounds over the calibrated candidates; steps/s into ``into[name]``. After the first round, a
             candidate under PRUNE x the best is not measured again (it cannot be chosen: a choice needs every round).
-            Candidates on inputs of as many batches run as many epoch starts (steps.same_epochs)."""
+            Where the runs time epoch starts, candidates on inputs of as many batches run as many (steps.same_epochs)."""
             groups = {}
             for name, cand in cands.items():
                 f = feeds[cand.get("input", "as written")]
-                if name in plan:
+                if name in plan and timing["epoch_starts"]:
                     groups.setdefault((f.cap, f.endless), []).append(name)
             for (cap, endless), names in groups.items():
                 plan.update(same_epochs({n: plan[n] for n in names}, {n: spe_of(cands[n]) for n in names}, cap, endless))
@@ -197,7 +202,8 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                         continue
                     finally:
                         keep.restore()
-                    rec = into.setdefault(name, {"steps_per_s": [], "steps": plan[name], "knobs": knobs_of(cand)})
+                    rec = into.setdefault(name, {"steps_per_s": [], "steps": plan[name], "knobs": knobs_of(cand),
+                                                 "epoch_starts_timed": timing["epoch_starts"]})
                     rec["steps_per_s"].append(round(rate, 3))
                     rec.setdefault("seconds", []).append(round(took, 3))
                 partial()
@@ -205,17 +211,19 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
         chosen_input = "as written"
         if specs:  # stage 1: the input path, at the script's own compile arguments
             stage = {"as written": {"own": True}, **{n: {"own": True, "input": n} for n in specs}}
+            timing["epoch_starts"] = True
             # longer runs than stage 2: what an input path changes shows at epoch boundaries as much as in steps (a
             # finite tf.data input stalls some epoch starts, at random, while tf.data's autotune thread winds down:
-            # optimize() turns autotune off), so each run spans up to 3 epoch boundaries
-            calibrate("as written", stage["as written"], out["inputs"], 2 * seconds, passes=4)
+            # optimize() turns autotune off), so each run spans at least one epoch start where two epochs take under
+            # twice its seconds
+            calibrate("as written", stage["as written"], out["inputs"], 2 * seconds, passes=2)
             why = input_cannot_matter(feeds["as written"], kind, calib.get("as written"), plan.get("as written"), log)
             for name in specs:
                 if why:  # the input alone is far faster than training, and the stage's runs would cross no epoch end
                     out["inputs"][name] = {"dropped": why}
                     plan.pop(name, None)
                 else:
-                    calibrate(name, stage[name], out["inputs"], 2 * seconds, passes=4)
+                    calibrate(name, stage[name], out["inputs"], 2 * seconds, passes=2)
             own = calib.get("as written")
             for name in specs:  # a rewrite under PRUNE x the input as written in its calibration: not a contender
                 if own and name in plan and calib[name] < PRUNE * own:
@@ -238,6 +246,7 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                 if beats(runs, base) and (chosen_input == "as written"
                                           or median(runs) > median(out["inputs"][chosen_input]["steps_per_s"])):
                     chosen_input = name
+            timing["epoch_starts"] = False
         out["input_chosen"] = None if chosen_input == "as written" else chosen_input
         out["input_spec"] = specs.get(chosen_input)
 

@@ -21,10 +21,12 @@ def _steps_callback():
 
         def __init__(self, cap, spe):
             super().__init__()
-            self.cap, self.spe, self.marks, self.events = cap, spe, [], []
+            self.cap, self.spe, self.marks, self.events, self.epoch = cap, spe, [], [], 0
 
         # the epoch and validation boundaries, for the run as it runs (tuning/as_run.py); called in order, never async
+        # (Keras waits for the batch-end callbacks on its thread pool before an epoch's end)
         def on_epoch_begin(self, epoch, logs=None):
+            self.epoch += 1
             self.events.append((time.perf_counter(), "epoch_begin"))
 
         def on_epoch_end(self, epoch, logs=None):
@@ -38,20 +40,43 @@ def _steps_callback():
 
         def on_train_batch_end(self, batch, logs=None):
             ran = (min(batch, self.cap - 1) - batch + self.spe) if self.cap else self.spe
-            self.marks.append((time.perf_counter(), max(0, ran)))
+            self.marks.append((time.perf_counter(), max(0, ran), self.epoch))
 
         @property
         def done(self) -> int:
-            return sum(ran for _, ran in self.marks)
+            return sum(m[1] for m in self.marks)
 
-        def steady_rate(self) -> tuple[float, float]:
-            """(steps/s, seconds) from the first execution's end to the last."""
-            marks = sorted(self.marks)
-            (t0, _), (t1, _) = marks[0], marks[-1]
-            steps = sum(ran for _, ran in marks[1:])
-            return (steps / (t1 - t0) if t1 > t0 else 0.0), t1 - t0
+        def steady_rate(self, epoch_starts: bool = True) -> tuple[float, float]:
+            """(steps/s, seconds timed): from the first execution's end to the last; without ``epoch_starts``, inside
+            each epoch alone (steady_within)."""
+            return steady_within(self.marks) if not epoch_starts else steady_across(self.marks)
 
     return Steps
+
+
+def steady_across(marks) -> tuple[float, float]:
+    """(steps/s, seconds) from the first execution's end to the last: every epoch start after the first is timed.
+    ``marks``: (time, steps the execution ran, epoch)."""
+    marks = sorted(marks)
+    t0, t1 = marks[0][0], marks[-1][0]
+    steps = sum(m[1] for m in marks[1:])
+    return (steps / (t1 - t0) if t1 > t0 else 0.0), t1 - t0
+
+
+def steady_within(marks) -> tuple[float, float]:
+    """(steps/s, seconds) over the executions after each epoch's first (which starts the epoch's iterator), epoch
+    starts left out: a run of 2 epochs and one of 1 are timed alike. Runs of one execution an epoch: across epochs."""
+    by_epoch = {}
+    for t, ran, epoch in sorted(marks):
+        by_epoch.setdefault(epoch, []).append((t, ran))
+    steps = took = 0.0
+    for ms in by_epoch.values():
+        if len(ms) >= 2:
+            steps += sum(ran for _, ran in ms[1:])
+            took += ms[-1][0] - ms[0][0]
+    if not took:
+        return steady_across(marks)
+    return steps / took, took
 
 
 def Steps(cap, spe):  # noqa: N802  (a class made on first use, so this module does not import keras)
@@ -133,4 +158,5 @@ def steps_in_epoch(x, y, batch_size, count_s: float = COUNT_S) -> int | None:
     return n
 
 
-__all__ = ["headroom", "Steps", "divisor_up_to", "fit_shape", "same_epochs", "steps_in_epoch"]
+__all__ = ["headroom", "Steps", "divisor_up_to", "fit_shape", "same_epochs", "steady_across", "steady_within",
+           "steps_in_epoch"]
