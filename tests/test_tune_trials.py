@@ -479,16 +479,32 @@ def test_candidates_of_one_round_cross_as_many_epoch_starts_as_each_other():
         return {n: fit_shape(s, spes[n], cap, False)[0] for n, s in plans.items()}
 
     spes = {"default": 1, "spe 2": 2, "spe 8": 8, "spe 32": 32}
-    got = same_epochs({"default": 77, "spe 2": 66, "spe 8": 64}, spes, 47, False)
+    on = lambda cap, endless=False: {n: (cap, endless) for n in spes}  # noqa: E731  every candidate on one input
+    got = same_epochs({"default": 77, "spe 2": 66, "spe 8": 64}, spes, on(47))
     assert len(set(starts(got, spes, 47).values())) == 1 and set(starts(got, spes, 47).values()) == {2}
     # spe 32 over 47 batches needs 2 epochs for 3 executions: every candidate runs 2
-    got = same_epochs({"default": 30, "spe 32": 96}, spes, 47, False)
+    got = same_epochs({"default": 30, "spe 32": 96}, spes, on(47))
     assert starts(got, spes, 47) == {"default": 2, "spe 32": 2}
     # all within one epoch: each keeps the steps its rate sized
-    assert same_epochs({"default": 30, "spe 2": 40}, spes, 47, False) == {"default": 30, "spe 2": 40}
+    assert same_epochs({"default": 30, "spe 2": 40}, spes, on(47)) == {"default": 30, "spe 2": 40}
     # endless or uncounted data: as given
-    assert same_epochs({"default": 77, "spe 2": 66}, spes, 47, True) == {"default": 77, "spe 2": 66}
-    assert same_epochs({"default": 77, "spe 2": 66}, spes, None, False) == {"default": 77, "spe 2": 66}
+    assert same_epochs({"default": 77, "spe 2": 66}, spes, on(47, True)) == {"default": 77, "spe 2": 66}
+    assert same_epochs({"default": 77, "spe 2": 66}, spes, on(None)) == {"default": 77, "spe 2": 66}
+    # inputs of other lengths are not evened out against each other
+    got = same_epochs({"default": 77, "spe 2": 20}, spes, {"default": (47, False), "spe 2": (10, False)})
+    assert got == {"default": 94, "spe 2": 20}
+
+
+def test_after_the_first_round_a_contender_far_behind_or_with_no_gain_is_not_measured_again():
+    from redline.tuning.compare import first_round_cuts
+
+    firsts = {"default": 80.0, "jit": 40.0, "spe 2": 79.0, "spe 8": 95.0, "spe 32": 80.0}
+    cut = first_round_cuts(firsts, "default", 0.8)
+    assert set(cut) == {"jit", "spe 2", "spe 32"} and "the best" in cut["jit"] and "no gain" in cut["spe 2"]
+    assert "the script's own compile" in cut["spe 32"]
+    assert first_round_cuts({"as written": 50.0, "input: x": 49.0}, "as written", 0.8) == {
+        "input: x": "0.98x the input as written in the first round: no gain, not measured again"}
+    assert first_round_cuts({"default": 80.0, "spe 8": 81.0}, "default", 0.8) == {}  # ahead: on to the next rounds
 
 
 def test_the_knobs_runs_are_timed_inside_epochs_and_the_input_s_across_their_starts():

@@ -59,6 +59,24 @@ def behind(rate, took, bar, span, again) -> tuple:
     return rate, took, rate < bar
 
 
+def first_round_cuts(firsts: dict, reference: str, prune: float) -> dict:
+    """The in-process rounds' contenders not measured after their first round ({name: why}), from ``firsts`` (name ->
+    its first round's steps/s, ``reference`` among them): under ``prune`` x the best, or no faster than the reference
+    (a choice needs a gain beyond the spread of both: two more rounds of such were most of the stage's time on scripts
+    that nothing beats)."""
+    top, own = max(firsts.values(), default=0.0), firsts.get(reference)
+    whom = "the input as written" if reference == "as written" else "the script's own compile"
+    out = {}
+    for name, v in firsts.items():
+        if name == reference:
+            continue
+        if v < prune * top:
+            out[name] = f"{v / top:.2f}x the best in the first round: not measured again"
+        elif own and v <= own:
+            out[name] = f"{v / own:.2f}x {whom} in the first round: no gain, not measured again"
+    return out
+
+
 def beats(runs, base_runs, noise=()) -> bool:
     """``runs`` beat ``base_runs`` by more than both spreads, any spread in ``noise`` (measured elsewhere, e.g. of
     every round behind per-process medians), and MIN_GAIN."""

@@ -7,6 +7,7 @@ import time
 
 from . import as_run, numerics
 from .recompile import Recompile
+from .compare import first_round_cuts
 from .feeds import best_median, feeds_for, input_cannot_matter, prefer_as_written, training_part
 from .steps import Steps, divisor_up_to, fit_shape, headroom, same_epochs, steps_in_epoch
 
@@ -169,21 +170,16 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
             """Interleaved rounds over the calibrated candidates; steps/s into ``into[name]``. After the first round, a
             candidate under PRUNE x the best is not measured again (it cannot be chosen: a choice needs every round).
             Where the runs time epoch starts, candidates on inputs of as many batches run as many (steps.same_epochs)."""
-            groups = {}
-            for name, cand in cands.items():
-                f = feeds[cand.get("input", "as written")]
-                if name in plan and timing["epoch_starts"]:
-                    groups.setdefault((f.cap, f.endless), []).append(name)
-            for (cap, endless), names in groups.items():
-                plan.update(same_epochs({n: plan[n] for n in names}, {n: spe_of(cands[n]) for n in names}, cap, endless))
+            if timing["epoch_starts"]:
+                feed = {n: feeds[c.get("input", "as written")] for n, c in cands.items()}
+                plan.update(same_epochs({n: plan[n] for n in cands if n in plan}, {n: spe_of(c) for n, c in cands.items()},
+                                        {n: (f.cap, f.endless) for n, f in feed.items()}))
             for r in range(rounds):
                 if r == 1:
                     firsts = {n: into[n]["steps_per_s"][0] for n in cands if n in plan and into.get(n, {}).get("steps_per_s")}
-                    top = max(firsts.values(), default=0.0)
-                    for n, v in firsts.items():
-                        if n != reference and v < PRUNE * top:
-                            into[n]["dropped"] = f"{v / top:.2f}x the best in the first round: not measured again"
-                            plan.pop(n)
+                    for n, why in first_round_cuts(firsts, reference, PRUNE).items():
+                        into[n]["dropped"] = why
+                        plan.pop(n)
                     if firsts.keys() - {reference} and not any(n in plan for n in cands if n != reference):
                         break  # every contender is out: nothing left to compare the reference with
                 for name, cand in cands.items():
@@ -312,6 +308,9 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                     name = f"spe {best_s} + jit"
                     candidates[name] = {"steps_per_execution": best_s, "jit_compile": True, "input": inp}
                     calibrate(name, candidates[name], into)
+                if jit_calib and own_calib and jit_calib < PRUNE * own_calib and plan.pop("jit", None):  # as a ladder step
+                    into["jit"] = {"steps_per_s": [round(jit_calib, 3)], "dropped": f"{jit_calib / own_calib:.2f}x the "
+                                   "script's own compile (calibration): not compared in the rounds"}
             partial()
             if in_epochs(candidates):  # its training figures come from the whole epochs it times next
                 into["default"] = {"steps_per_s": [round(calib["default"], 3)], "knobs": {}, "calibration": True}

@@ -96,20 +96,23 @@ def fit_shape(steps: int, spe: int, cap: int | None, endless: bool) -> tuple[int
     return 1, max(3 * spe, steps - steps % spe)
 
 
-def same_epochs(plans: dict, spes: dict, cap: int | None, endless: bool) -> dict:
+def same_epochs(plans: dict, spes: dict, inputs: dict) -> dict:
     """The rounds' steps per candidate (``plans``: name -> steps, each sized to its own rate; ``spes``: name -> its
-    steps_per_execution) over one input of ``cap`` batches an epoch, so that every candidate crosses as many epoch
-    starts as the others: where any of them would run whole passes (fit_shape), each runs the same number of them, the
-    most any of them would. A run of 2 epochs counts the second epoch's iterator start (on a tf.data pipeline with
-    augmentation, 47 steps/s against 77-92 within one epoch); one epoch counts none (its first execution, which starts
-    the iterator, is not timed). Endless or uncounted data: as given."""
-    if not cap or endless:
-        return dict(plans)
-    shapes = {n: fit_shape(steps, spes[n], cap, endless)[0] for n, steps in plans.items()}
-    most = max(shapes.values(), default=1)
-    if most < 2:
-        return dict(plans)
-    return {n: most * cap for n in plans}
+    steps_per_execution; ``inputs``: name -> (batches an epoch, endless) of its input), so that candidates on inputs of
+    as many batches cross as many epoch starts: where any of them would run whole passes (fit_shape), each runs the
+    same number of them, the most any of them would. A run of 2 epochs counts the second epoch's iterator start (on a
+    tf.data pipeline with augmentation, 47 steps/s against 77-92 within one epoch); one epoch counts none (its first
+    execution, which starts the iterator, is not timed). Endless or uncounted data: as given."""
+    out, groups = dict(plans), {}
+    for name in plans:
+        groups.setdefault(inputs[name], []).append(name)
+    for (cap, endless), names in groups.items():
+        if not cap or endless:
+            continue
+        most = max(fit_shape(plans[n], spes[n], cap, endless)[0] for n in names)
+        if most >= 2:
+            out.update({n: most * cap for n in names})
+    return out
 
 
 def divisor_up_to(n: int, s: int) -> int:
