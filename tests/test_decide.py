@@ -91,7 +91,7 @@ def test_tune_stops_the_passes_once_settled_and_keeps_the_in_process_stage(monke
 def test_a_lone_leader_not_ahead_in_its_second_process_is_dropped_and_the_stage_runs_in_the_new_choice(monkeypatch):
     from redline.tuning import search
 
-    jax = iter([130.0, 100.0])  # its third process (after the stage's) reads it as the script as written too
+    jax = iter([160.0, 100.0])  # its third process (after the stage's) reads it as the script as written too
     rates = {"as written": 100.0, "backend jax": lambda: next(jax)}
     calls = []
 
@@ -110,10 +110,29 @@ def test_a_lone_leader_not_ahead_in_its_second_process_is_dropped_and_the_stage_
     monkeypatch.setattr(search, "run_trial", fake)
     result = search.tune("train.py", budget_s=600, snapshot=m.vm_2core(), complete=False)
     assert result.chosen_process.name == "as written", result.reasons
-    # ahead (115 against 100) but within the noise after the stage's trial: a third process of each, then dropped
+    # ahead (130 against 100) but within the noise after the stage's trial: a third process of each, then dropped
     assert calls[-4:] == ["in-process backend jax", "as written", "backend jax", "in-process as written"], calls
     jax = next(c for c in result.processes if c.name == "backend jax")
     assert "not decisively ahead after 3 processes" in jax.dropped and len(jax.passes) == 3
+
+
+@pytest.mark.parametrize("lead, speculated", [(1.3, False), (1.6, True)])
+def test_only_a_large_lead_makes_the_leader_s_second_process_the_stage_s(monkeypatch, lead, speculated):
+    """1 intra-op thread decisively ahead at 1.3x in its first process gets a plain second process (such leads fell
+    back on a shared VM, and the stage then ran twice); at 1.6x its second is the in-process stage's trial."""
+    from redline.tuning import search
+    from redline.tuning.passes import LONE_LEAD
+
+    assert 1.3 < LONE_LEAD <= 1.6
+    rates = {"as written": 100.0, "1 intra-op thread": 100.0 * lead, "oneDNN on": 40.0, "backend jax": 45.0}
+    calls = []
+    fake = fake_trials(rates, lambda cand, trial: calls.append("in-process" if "ladder" in trial else cand.name),
+                       100.0 * lead, contention={"steal": 0.01, "others": 0.0})
+    monkeypatch.setattr(search, "run_trial", fake)
+    r = search.tune("train.py", budget_s=600, snapshot=m.vm_2core(), complete=False)
+    assert r.chosen_process.name == "1 intra-op thread"
+    assert calls.count("1 intra-op thread") == (1 if speculated else 2), calls
+    assert any("the in-process stage's trial in it" in x for x in r.reasons) == speculated, r.reasons
 
 
 def test_a_leader_ahead_within_the_noise_gets_a_plain_second_process_not_the_stage_s(monkeypatch):
