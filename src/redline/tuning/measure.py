@@ -6,9 +6,9 @@ from __future__ import annotations
 import time
 
 from . import as_run, numerics
-from .recompile import Recompile
 from .compare import first_round_cuts
 from .feeds import best_median, feeds_for, input_cannot_matter, prefer_as_written, training_part
+from .recompile import Recompile
 from .steps import Steps, divisor_up_to, fit_shape, headroom, same_epochs, steps_in_epoch
 
 #: the compile arguments the in-process stage varies; a candidate names those it sets, the rest stay the script's own

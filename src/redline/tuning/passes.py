@@ -142,12 +142,11 @@ def settled(default: Candidate, live, passes: int = 2) -> bool:
 
 
 def lone_leader(default: Candidate, live) -> Candidate | None:
-    """The one candidate decisively ahead of the script as written in its single process, every other one decided
-    (settled but for the leader's second process), at least LONE_LEAD x its rate, or None. Its next process is the
-    in-process stage's trial; where it
-    is within the noise after that, a third process of each decides. Not a leader ahead within the noise: where it
-    then falls back, the stage would be measured twice (cnn_augment: parallel maps at 1.18x in its first process, 1.04x
-    after three, two stages of 45 s)."""
+    """The one candidate decisively ahead of the script as written in its single process, at least LONE_LEAD x its
+    rate, every other one decided (settled but for the leader's second process), or None. Its next process is the
+    in-process stage's trial; where it is within the noise after that, a third process of each decides. Not a leader
+    ahead within the noise: where it then falls back, the stage would be measured twice (cnn_augment: parallel maps at
+    1.18x in its first process, 1.04x after three, two stages of 45 s)."""
     racing = _racing(live)
     ahead = [c for c in racing if better(c, default)]
     if (len(ahead) == 1 and len(ahead[0].passes) == 1 and ahead[0].median >= LONE_LEAD * default.median
