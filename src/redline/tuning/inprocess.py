@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from ..data.rewrite import describe
 from ..monitoring.contention import lost
 from .choose import choose
-from .compare import median, ran_quiet
+from .compare import median, over_time, ran_quiet
 from .passes import quiet
 from .result import Candidate
 
@@ -70,23 +70,25 @@ def inprocess_stage(run, best: Candidate, backend: str, usable: int, allow, left
         ref = ((res.get("whole") or {}).get("reference") or {}).get("steps_per_s")
         if ref and best.runs and not fit:  # the script's own compile in whole epochs, here and in its trial processes
             mine, theirs = Candidate(best.name, runs=ref), Candidate(best.name, runs=best.runs)
-            off = _disagree(mine, theirs, "in whole epochs ")
+            typical = over_time  # what a run of those epochs delivers
+            off = _disagree(mine, theirs, "in whole epochs ", typical)
         else:  # training steps alone, on the input as written
-            mine, theirs = inner, Candidate(best.name, runs=best.train_runs or best.runs)
+            mine, theirs, typical = inner, Candidate(best.name, runs=best.train_runs or best.runs), median
             off = _disagree(mine, theirs) if read.chosen_input is None and mine.runs and theirs.runs and not fit else None
+        a, b = typical(mine.runs), typical(theirs.runs)
         here = lost(res.get("contention"))
         if off and ran_quiet(here) and not quiet(best):
-            stage.reasons.append(f"the in-process stage read the configuration at {mine.median:,.1f} steps/s where its "
-                                 f"trial processes read {theirs.median:,.1f}, but the stage ran on the machine as it was "
+            stage.reasons.append(f"the in-process stage read the configuration at {a:,.1f} steps/s where its "
+                                 f"trial processes read {b:,.1f}, but the stage ran on the machine as it was "
                                  f"(its measurement lost {here:.1%} of the machine's CPU time to steal and other "
                                  "processes) and they did not: its figure stands")
             off = None
-        if off and earlier and (earlier - theirs.median) * (mine.median - theirs.median) < 0:
+        if off and earlier and (earlier - b) * (a - b) < 0:
             stage.reasons.append(f"the in-process stage's two processes read the configuration at {earlier:,.1f} and "
-                                 f"{mine.median:,.1f} steps/s, either side of its trial processes' {theirs.median:,.1f}: "
+                                 f"{a:,.1f} steps/s, either side of its trial processes' {b:,.1f}: "
                                  "one process faster than another, not the stage; its second measurement stands")
             off = None
-        earlier = mine.median
+        earlier = a
         win = choose(inner, [c for c in read.inprocess[1:] if not c.advice])
         if off and win is not inner and attempt == 1 and left() >= per_trial:
             stage.reasons.append(f"the in-process stage was measured again: {off}")
@@ -134,7 +136,7 @@ def _judge_whole(stage: Stage, whole: dict) -> None:
     ref, got = (whole.get(k, {}).get("steps_per_s") for k in ("reference", "pick"))
     if not ref or not got:
         return
-    a, b = median(got), median(ref)
+    a, b = over_time(got), over_time(ref)  # whole epochs: what a run of them delivers
     what = " and ".join(n for n in chosen if n)
     if a <= b:
         stage.reasons.append(f"{what}: not applied: in whole epochs as the script runs them it ran {a:,.1f} against "
@@ -188,11 +190,12 @@ def _read(res: dict, cands: dict) -> Stage:
     return out
 
 
-def _disagree(inside: Candidate, outside: Candidate, how: str = "") -> str | None:
+def _disagree(inside: Candidate, outside: Candidate, how: str = "", typical=None) -> str | None:
     """Why the in-process stage's figure of the best process's own configuration cannot be trusted (it disagrees with
     the per-process figure of the same configuration, measured the same way (``how``), beyond both spreads, and by
-    more than 15%), or None."""
-    a, b = inside.median, outside.median
+    more than 15%), or None. ``typical``: each side's figure from its runs (whole epochs: compare.over_time); else
+    their medians."""
+    a, b = (typical(inside.runs), typical(outside.runs)) if typical else (inside.median, outside.median)
     allowed = 1 + max(0.15, inside.spread, outside.spread)
     if a and b and not (1 / allowed <= a / b <= allowed):
         return (f"the in-process stage read the same configuration {how}at {a:,.1f} steps/s where its own trial "
