@@ -8,19 +8,15 @@ import time
 from . import as_run, numerics
 from .compare import first_round_cuts
 from .feeds import best_median, feeds_for, input_cannot_matter, prefer_as_written, training_part
+from .ladder import PRUNE, climb, contenders
 from .recompile import Recompile
-from .steps import Steps, divisor_up_to, fit_shape, headroom, same_epochs, steps_in_epoch
+from .steps import Steps, fit_shape, same_epochs, steps_in_epoch
 
 #: the compile arguments the in-process stage varies; a candidate names those it sets, the rest stay the script's own
 KNOBS = ("steps_per_execution", "jit_compile")
-#: in-process rounds: a candidate under this share of the best first round is not measured again, nor a ladder step
-#: under it of the best calibration, nor jit on the best steps_per_execution where jit alone calibrated under it.
-PRUNE = 0.8
-#: the ladder's steps compared in the rounds: at most this many, the best of their calibrations
-LADDER_ROUNDS = 3
-#: the ladder: each step this many times the last (a new step function traced per step: 2, 8, 32, ... halves the
-#: traces of doubling, and the rate is flat near its top, c + o/spe); it stops after LADDER_FLAT steps in a row without gain
-LADDER_STEP, LADDER_FLAT = 4, 2
+# PRUNE (tuning/ladder.py): in the rounds, a candidate under that share of the best first round is not measured again,
+# nor a ladder step under it of the best calibration, nor jit on the best steps_per_execution where jit alone
+# calibrated under it.
 
 
 def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=open, emit=None) -> dict:
@@ -265,44 +261,8 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                 steps.append([s_, round(calibrate(f"spe {s_}", candidates[f"spe {s_}"], into) or 0.0, 2)])
             ladder = trial.get("ladder") if only is None else None
             if ladder:
-                # steps_per_execution 2, 8, 32, ...: on while a step gains at least `flattens` over the best so far, up to an
-                # epoch's steps. A single calibration run is noisy, so the ladder stops only after LADDER_FLAT flat steps in
-                # a row, and every step it measured then goes into the interleaved rounds: the choice rests on medians.
-                best_s, best_rate, steps, flat = 1, calib.get("default") or 0.0, [], 0
-                target = 2
-                while target <= (feeds[inp].cap or 4096):  # capped by the steps of an epoch
-                    s, target = target, target * LADDER_STEP
-                    if feeds[inp].endless:  # endless data: epochs of whole executions, so a divisor of the epoch's steps
-                        s = divisor_up_to(feeds[inp].cap, s)
-                        if s in (1, *(t for t, _ in steps)):
-                            continue
-                    cand = {"steps_per_execution": s, "input": inp}  # jit_compile stays the script's own
-                    rate = calibrate(f"spe {s}", cand, into, expect=best_rate / s)
-                    steps.append([s, round(rate or 0.0, 2)])
-                    if not rate:
-                        break
-                    if rate < best_rate * (1 + ladder.get("flattens", 0.05)):
-                        flat += 1
-                        if flat == LADDER_FLAT:
-                            break
-                    else:
-                        best_s, best_rate, flat = s, rate, 0
-                    room = headroom(own_spe, calib.get("default") or 0.0, best_s, best_rate) if best_s >= 8 else None
-                    if room is not None and room < ladder.get("flattens", 0.05):  # no larger step can gain that much
-                        out["ladder_stop"] = (f"at {s}: spe {best_s} ran {best_rate / calib['default']:.2f}x the "
-                                              f"script's own {own_spe}, so no larger step can gain more than "
-                                              f"{room:.1%} (a step's cost shared as c + o/spe)")
-                        break
-                top = max((r for _, r in steps), default=0.0)
-                podium = sorted((r for _, r in steps if r), reverse=True)[:LADDER_ROUNDS]
-                for s_, rate in steps:  # the rounds compare the contenders: a step under PRUNE x the best calibration is
-                    # not one, nor one outside the best LADDER_ROUNDS of a plateau
-                    if rate and f"spe {s_}" in plan and (rate < PRUNE * top or rate not in podium):
-                        into[f"spe {s_}"] = {"dropped": f"{rate / top:.2f}x the best step of the ladder (calibration)"
-                                                        + ("" if rate < PRUNE * top else f", not among its best "
-                                                           f"{LADDER_ROUNDS}") + ": not compared in the rounds"}
-                    elif rate and f"spe {s_}" in plan:
-                        candidates[f"spe {s_}"] = {"steps_per_execution": s_, "input": inp}
+                steps, best_s = climb(calibrate, calib, into, feeds[inp], inp, own_spe, ladder.get("flattens", 0.05), out)
+                contenders(steps, plan, into, candidates, inp)
                 jit_calib, own_calib = calib.get("jit"), calib.get("default")
                 if best_s > 1 and ladder.get("try_jit") and not (jit_calib and own_calib and jit_calib < PRUNE * own_calib):
                     name = f"spe {best_s} + jit"

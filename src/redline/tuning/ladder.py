@@ -1,0 +1,62 @@
+"""The steps_per_execution ladder of the in-process stage: 2, 8, 32, ... calibrated in turn on one input until the
+gain flattens, then the contenders among them for the interleaved rounds (tuning/measure.py)."""
+
+from __future__ import annotations
+
+from .steps import divisor_up_to, headroom
+
+#: in-process rounds: a ladder step under this share of the best calibration is not compared in the rounds
+PRUNE = 0.8
+#: the ladder's steps compared in the rounds: at most this many, the best of their calibrations
+LADDER_ROUNDS = 3
+#: the ladder: each step this many times the last (a new step function traced per step: 2, 8, 32, ... halves the
+#: traces of doubling, and the rate is flat near its top, c + o/spe); it stops after LADDER_FLAT steps in a row without gain
+LADDER_STEP, LADDER_FLAT = 4, 2
+
+
+def climb(calibrate, calib: dict, into: dict, feed, inp: str, own_spe: int, flattens: float, out: dict) -> tuple[list, int]:
+    """steps_per_execution 2, 8, 32, ...: on while a step gains at least ``flattens`` over the best so far, up to an
+    epoch's steps (``feed.cap``). A single calibration run is noisy, so the ladder stops only after LADDER_FLAT flat
+    steps in a row, and every step it measured then goes into the interleaved rounds: the choice rests on medians.
+    ``calibrate(name, cand, into, expect=...)`` gives a step's rate (or None). Returns [[spe, rate], ...] and the best
+    step; a stop on headroom is written to ``out["ladder_stop"]``."""
+    best_s, best_rate, steps, flat = 1, calib.get("default") or 0.0, [], 0
+    target = 2
+    while target <= (feed.cap or 4096):  # capped by the steps of an epoch
+        s, target = target, target * LADDER_STEP
+        if feed.endless:  # endless data: epochs of whole executions, so a divisor of the epoch's steps
+            s = divisor_up_to(feed.cap, s)
+            if s in (1, *(t for t, _ in steps)):
+                continue
+        cand = {"steps_per_execution": s, "input": inp}  # jit_compile stays the script's own
+        rate = calibrate(f"spe {s}", cand, into, expect=best_rate / s)
+        steps.append([s, round(rate or 0.0, 2)])
+        if not rate:
+            break
+        if rate < best_rate * (1 + flattens):
+            flat += 1
+            if flat == LADDER_FLAT:
+                break
+        else:
+            best_s, best_rate, flat = s, rate, 0
+        room = headroom(own_spe, calib.get("default") or 0.0, best_s, best_rate) if best_s >= 8 else None
+        if room is not None and room < flattens:  # no larger step can gain that much
+            out["ladder_stop"] = (f"at {s}: spe {best_s} ran {best_rate / calib['default']:.2f}x the "
+                                  f"script's own {own_spe}, so no larger step can gain more than "
+                                  f"{room:.1%} (a step's cost shared as c + o/spe)")
+            break
+    return steps, best_s
+
+
+def contenders(steps: list, plan: dict, into: dict, candidates: dict, inp: str) -> None:
+    """The ladder's steps that go into the rounds, added to ``candidates``: not a step under PRUNE x the best
+    calibration, nor one outside the best LADDER_ROUNDS of a plateau (each marked dropped in ``into``)."""
+    top = max((r for _, r in steps), default=0.0)
+    podium = sorted((r for _, r in steps if r), reverse=True)[:LADDER_ROUNDS]
+    for s_, rate in steps:
+        if rate and f"spe {s_}" in plan and (rate < PRUNE * top or rate not in podium):
+            into[f"spe {s_}"] = {"dropped": f"{rate / top:.2f}x the best step of the ladder (calibration)"
+                                            + ("" if rate < PRUNE * top else f", not among its best "
+                                               f"{LADDER_ROUNDS}") + ": not compared in the rounds"}
+        elif rate and f"spe {s_}" in plan:
+            candidates[f"spe {s_}"] = {"steps_per_execution": s_, "input": inp}
