@@ -474,6 +474,32 @@ def test_the_ladder_s_headroom_is_read_from_two_measurements_and_gives_up_where_
     assert headroom(1, 0.0, 8, 90.0) is None and headroom(8, 40.0, 8, 50.0) is None
 
 
+def test_the_ladder_stops_after_a_step_that_gained_nothing_where_little_is_left_to_gain():
+    """pinned_text's stage: 40.2 steps/s at its own spe 1, then 48.1 (2), 54.8 (8), 46.2 (32): 5.5% left to gain at
+    most beyond spe 8, and spe 32 gained nothing. Its next step, spe 128 on a 188-step epoch, took 9.6 s to read 46.0."""
+    from types import SimpleNamespace
+
+    from redline.tuning.ladder import climb
+
+    def ladder(rates):
+        asked = []
+
+        def calibrate(name, cand, into, expect=None):
+            asked.append(cand["steps_per_execution"])
+            return rates[cand["steps_per_execution"]]
+
+        out = {}
+        steps, best = climb(calibrate, {"default": rates[1]}, {}, SimpleNamespace(cap=188, endless=False), "as written",
+                            1, 0.05, out)
+        return asked, best, out
+
+    asked, best, out = ladder({1: 40.2, 2: 48.07, 8: 54.82, 32: 46.18, 128: 46.05})
+    assert asked == [2, 8, 32] and best == 8 and "spe 32 gained nothing" in out["ladder_stop"]
+    # much left to gain (a large fixed cost an execution): one flat reading is noise, the ladder goes on
+    asked, best, out = ladder({1: 10.0, 2: 18.0, 8: 30.0, 32: 29.0, 128: 40.0})
+    assert asked == [2, 8, 32, 128] and best == 128 and "gained nothing" not in out.get("ladder_stop", "")
+
+
 def test_candidates_of_one_round_cross_as_many_epoch_starts_as_each_other():
     """cnn_augment's stage, 47 batches an epoch: the script's own compile was planned 77 steps (2 epochs: one iterator
     start timed) and spe 2 66 steps (1 epoch: none), and read 47 against 77 steps/s."""
@@ -575,6 +601,52 @@ def test_the_measurements_report_what_they_have_after_each_round_so_a_trial_stop
     counts = [p.get("default", 0) for p in d["parts"]]
     assert counts == sorted(counts) and counts[-1] == d["runs"]["default"] == 3, d  # each round adds to the last
     assert d["parts"][0].get("default", 0) == 0, d  # the first is sent after the calibrations, before any round
+
+
+def test_a_lone_candidate_s_calibration_run_is_its_first_round_and_the_script_s_own_input_is_calibrated_once():
+    """A per-process trial measures one candidate: nothing to interleave, so its calibration's last run, sized to a
+    whole round, is its first round (one fit fewer). In the in-process stage, stage 2 reuses stage 1's calibration of
+    the script's own compile on the input as written."""
+    code = textwrap.dedent("""
+        import json, numpy as np, keras
+        from redline.tuning.measure import measure_fit
+        x = np.random.default_rng(0).random((2048, 8), dtype=np.float32); y = x.sum(axis=1, keepdims=True)
+        model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
+        model.compile("adam", "mse")
+        class Compiles:
+            calls = {id(model): ((), {})}
+            original = keras.Model.compile
+        events = []
+        def fit(*a, **k):
+            events.append("fit")
+            return keras.Model.fit(*a, **k)
+        out = {}
+        # a calibration run that came out shorter than 3/4 of a round (its size is read from a few warm steps) is not
+        # a round: up to 3 tries for one that is
+        for name, trial in [*[("alone", {"candidates": {"default": {"own": True}}, "rounds": 3, "seconds": 0.3})] * 3,
+                            ("stage", {"candidates": {"default": {"own": True}, "spe 4": {"steps_per_execution": 4}},
+                                       "rounds": 2, "seconds": 0.3, "inputs": {"allow": [], "usable": 2}})]:
+            if name in out and any("is round 1" in e for e in out[name]["events"]):
+                continue
+            events.clear()
+            res = measure_fit(model, fit, {"x": x, "y": y, "batch_size": 16}, trial, Compiles, events.append)
+            out[name] = {"events": list(events), "runs": len(res["candidates"]["default"]["steps_per_s"]),
+                         "seconds": res["candidates"]["default"].get("seconds")}
+        print(json.dumps(out))
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, timeout=180)
+    assert r.returncode == 0, r.stderr[-3000:]
+    d = json.loads(r.stdout.strip().splitlines()[-1])
+    alone = d["alone"]
+    assert alone["runs"] == 3, d
+    said = [i for i, e in enumerate(alone["events"]) if "is round 1" in e]
+    assert len(said) == 1 and alone["events"][said[0] + 1:].count("fit") == 2, alone  # 2 more rounds, not 3
+    assert alone["seconds"][0] >= 0.75 * 0.3, alone  # a whole round's length, not a short sizing run
+    stage = d["stage"]["events"]
+    two = next(i for i, e in enumerate(stage) if "inputs measured" in e)
+    assert "  calibrating as written" in stage[:two], stage  # stage 1: the script's own compile, input as written
+    assert "  calibrating spe 4" in stage[two:] and "  calibrating default" not in stage[two:], stage  # not again
+    assert d["stage"]["runs"] == 2, d
 
 
 def test_a_trial_killed_at_its_deadline_returns_the_last_partial_result_and_says_what_is_missing(monkeypatch):

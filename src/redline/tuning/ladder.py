@@ -40,10 +40,14 @@ def climb(calibrate, calib: dict, into: dict, feed, inp: str, own_spe: int, flat
         else:
             best_s, best_rate, flat = s, rate, 0
         room = headroom(own_spe, calib.get("default") or 0.0, best_s, best_rate) if best_s >= 8 else None
-        if room is not None and room < flattens:  # no larger step can gain that much
+        # no larger step can gain that much; nor, after a step that gained nothing, twice that (a step past the top
+        # of the curve: its next is 4x its steps an execution, and a single calibration of it the longest of the
+        # ladder, 9.6 s of spe 128 on a 188-step epoch that gained nothing, where 5.5% was left to gain at most)
+        if room is not None and (room < flattens or (flat and room < 2 * flattens)):
             out["ladder_stop"] = (f"at {s}: spe {best_s} ran {best_rate / calib['default']:.2f}x the "
                                   f"script's own {own_spe}, so no larger step can gain more than "
-                                  f"{room:.1%} (a step's cost shared as c + o/spe)")
+                                  f"{room:.1%} (a step's cost shared as c + o/spe)"
+                                  + (f", and spe {s} gained nothing over it" if flat else ""))
             break
     return steps, best_s
 

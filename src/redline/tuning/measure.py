@@ -105,16 +105,30 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
     phase = lambda what: log(f"  [{time.perf_counter() - t_start:6.2f} s] {what}")  # noqa: E731  (verbose trials)
     if not model.built or not model.optimizer.built:
         run({"own": True}, 1, 1)  # one step builds the model and its optimizer, so their whole state can be put back
-    plan, calib = {}, {}
+    plan, calib, timed = {}, {}, {}  # timed: the seconds a calibration's rate was read over
     with _KeepState(model) as keep:
 
-        def calibrate(name, cand, into, span=seconds, passes=0, expect=None):
+        def size(name, rate, feed, spe, span=seconds, passes=0):
+            """The steps of ``name``'s runs in the rounds: about ``span`` seconds at ``rate``, in whole executions."""
+            n = int(rate / feed.scale * span)
+            # at least 3 executions, so 2 intervals between their ends; 2 where one interval is long enough to time
+            # (slow steps: an execution of spe 8 at a second a step is 8 s)
+            execs = 2 if spe / (rate / feed.scale) >= span / 3 else 3
+            plan[name] = max(execs * spe, n - n % spe)
+            if passes and feed.cap and not feed.endless:  # at least ``passes`` whole passes over finite data (an
+                # epoch start timed), where they take under 2 x span
+                plan[name] = max(plan[name], min(passes * feed.cap, int(rate / feed.scale * 2 * span)))
+
+        def calibrate(name, cand, into, span=seconds, passes=0, expect=None, alone=False):
             """Warm, then find a step count that runs about ``span`` seconds; its rate, or the candidate dropped with why.
             ``expect``: executions per second expected (a ladder's step before): where one execution is long enough to
-            time, the warm-up is 2 executions (the first traces), not 3."""
+            time, the warm-up is 2 executions (the first traces), not 3. ``alone``: the one candidate of its trial (no
+            rounds to interleave): its first sized run is a whole ``span``, so it can count as its first round
+            (``timed``)."""
             if late():
                 out["not_measured"].append(f"{name}: the budget ran out")
                 return None
+            log(f"  calibrating {name}")
             try:
                 recompile(cand)
                 spe = spe_of(cand)
@@ -129,27 +143,24 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                 # seconds here, not a fixed count of steps
                 warm, warm_took = run(cand, (2 if expect and 1 / expect >= span / 3 else 3) * spe, spe)
                 bar = trial.get("behind_below") if name == "default" else None  # a rival: not worth measuring far
-                n = max(3 * spe, int(warm / feed.scale * span / 3) // spe * spe) if warm else max(4 * spe, 16)
+                first = 1.25 * span if alone else span / 3  # the warm executions' rate reads low (3 of 4 by 4)
+                n = max(3 * spe, int(warm / feed.scale * first) // spe * spe) if warm else max(4 * spe, 16)
                 # slow steps: the warm executions already timed enough (their first one, tracing, left out)
                 rate, took = (warm, warm_took) if warm and warm_took >= span / 3 else run(cand, n, spe)
-                while took < span / 3 and n < 10**7:  # grow until the timing is worth something
-                    n *= 4
+                while took < span / 3 and n < 10**7:  # grow until the timing is worth something: to about half
+                    # ``span`` (``span`` alone), at least twice the steps and at most 16 times
+                    n = max(2, min(16, int(max(first, span / 2) / max(took, 1e-3)) + 1)) * n
                     rate, took = run(cand, n, spe)
                 rate, took, out_ = behind(rate, took, bar, span, lambda: run(cand, n, spe))
                 if out_:  # under the fastest so far: never chosen, and its figure says so
                     into[name] = {"behind": round(rate, 3), "bar": bar, "took_s": round(took, 3)}
                     log(f"  {rate:,.2f} steps/s in its first executions, under {bar:,.2f}: decisively behind")
                     return None
-                scale = feed.scale
-                n = int(rate / scale * span) if rate else n
-                # at least 3 executions, so 2 intervals between their ends; 2 where one interval is long enough to time
-                # (slow steps: an execution of spe 8 at a second a step is 8 s)
-                execs = 2 if rate and spe / (rate / scale) >= span / 3 else 3
-                plan[name] = max(execs * spe, n - n % spe)
-                if passes and feed.cap and not feed.endless:  # at least ``passes`` whole passes over finite data (an
-                    # epoch start timed), where they take under 2 x span
-                    plan[name] = max(plan[name], min(passes * cap, int(rate / scale * 2 * span)))
-                calib[name] = rate
+                if not rate:
+                    plan[name] = max(3 * spe, n - n % spe)
+                else:
+                    size(name, rate, feed, spe, span, passes)
+                calib[name], timed[name] = rate, took
                 return rate
             except Exception as exc:  # a candidate the backend cannot run (XLA, memory, ...) is dropped, with why
                 into[name] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
@@ -162,7 +173,7 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                 except Exception:  # noqa: BLE001  the model may be unusable after a failed compile; the next recompile decides
                     log(f"  (state could not be restored after {name})")
 
-        def measure(cands, into, reference):
+        def measure(cands, into, reference, rounds=rounds):
             """Interleaved rounds over the calibrated candidates; steps/s into ``into[name]``. After the first round, a
             candidate under PRUNE x the best is not measured again (it cannot be chosen: a choice needs every round).
             Where the runs time epoch starts, candidates on inputs of as many batches run as many (steps.same_epochs)."""
@@ -208,7 +219,10 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
             # finite tf.data input stalls some epoch starts, at random, while tf.data's autotune thread winds down:
             # optimize() turns autotune off), so each run spans at least one epoch start where two epochs take under
             # twice its seconds
-            calibrate("as written", stage["as written"], out["inputs"], 2 * seconds, passes=2)
+            # calibrated as stage 2 calibrates the script's own compile (which reuses it there), then sized for these
+            # rounds
+            if calibrate("as written", stage["as written"], out["inputs"]):
+                size("as written", calib["as written"], feeds["as written"], spe_of(stage["as written"]), 2 * seconds, 2)
             why = input_cannot_matter(feeds["as written"], kind, calib.get("as written"), plan.get("as written"), log)
             for name in specs:
                 if why:  # the input alone is far faster than training, and the stage's runs would cross no epoch end
@@ -246,6 +260,8 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
         def stage2(inp, only=None):
             """The knobs on input ``inp``: {name: measurements}, and the ladder's calibrations. ``only``: the steps to
             measure (the best of another input's ladder), with the script's own; no ladder, no jit."""
+            # the script's own compile on the input as written, calibrated in stage 1: not again
+            known = (calib["as written"], timed["as written"]) if inp == "as written" and calib.get("as written") else None
             plan.clear()
             calib.clear()
             into, steps = {}, []
@@ -254,8 +270,13 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                 out["ladder"] = steps
             candidates = {name: {**cand, "input": inp} for name, cand in trial["candidates"].items()
                           if only is None or cand.get("own")}
+            alone = list(candidates) == ["default"] and not trial.get("ladder")  # a per-process trial's one candidate
             for name, cand in list(candidates.items()):
-                calibrate(name, cand, into)
+                if name == "default" and known and only is None:
+                    calib[name], timed[name] = known
+                    size(name, known[0], feeds[inp], spe_of(cand))
+                else:
+                    calibrate(name, cand, into, alone=alone)
             for s_ in only or ():
                 candidates[f"spe {s_}"] = {"steps_per_execution": s_, "input": inp}
                 steps.append([s_, round(calibrate(f"spe {s_}", candidates[f"spe {s_}"], into) or 0.0, 2)])
@@ -274,6 +295,12 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
             partial()
             if in_epochs(candidates):  # its training figures come from the whole epochs it times next
                 into["default"] = {"steps_per_s": [round(calib["default"], 3)], "knobs": {}, "calibration": True}
+            elif alone and calib.get("default") and timed["default"] >= 0.75 * seconds:  # its calibration, a whole
+                # run of about ``seconds`` after the warm-up, is its first round
+                into["default"] = {"steps_per_s": [round(calib["default"], 3)], "steps": plan["default"], "knobs": {},
+                                   "epoch_starts_timed": False, "seconds": [round(timed["default"], 3)]}
+                log(f"  the calibration's run of {timed['default']:.2f} s is round 1")
+                measure(candidates, into, "default", rounds - 1)
             else:
                 measure(candidates, into, "default")
             return into, steps
