@@ -119,12 +119,12 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                 # epoch start timed), where they take under 2 x span
                 plan[name] = max(plan[name], min(passes * feed.cap, int(rate / feed.scale * 2 * span)))
 
-        def calibrate(name, cand, into, span=seconds, passes=0, expect=None, alone=False):
+        def calibrate(name, cand, into, span=seconds, passes=0, expect=None, alone=None):
             """Warm, then find a step count that runs about ``span`` seconds; its rate, or the candidate dropped with why.
             ``expect``: executions per second expected (a ladder's step before): where one execution is long enough to
-            time, the warm-up is 2 executions (the first traces), not 3. ``alone``: the one candidate of its trial (no
-            rounds to interleave): its first sized run is a whole ``span``, so it can count as its first round
-            (``timed``)."""
+            time, the warm-up is 2 executions (the first traces), not 3. ``alone(warm rate)``: True for the one candidate
+            of its trial (no rounds to interleave) whose rounds will be run: its first sized run is a whole ``span``,
+            so it can count as its first round (``timed``)."""
             if late():
                 out["not_measured"].append(f"{name}: the budget ran out")
                 return None
@@ -143,7 +143,8 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                 # seconds here, not a fixed count of steps
                 warm, warm_took = run(cand, (2 if expect and 1 / expect >= span / 3 else 3) * spe, spe)
                 bar = trial.get("behind_below") if name == "default" else None  # a rival: not worth measuring far
-                first = 1.25 * span if alone else span / 3  # the warm executions' rate reads low (3 of 4 by 4)
+                # the warm executions' rate reads low (3 of 4 by 4)
+                first = 1.25 * span if warm and alone and alone(warm / feed.scale) else span / 3
                 n = max(3 * spe, int(warm / feed.scale * first) // spe * spe) if warm else max(4 * spe, 16)
                 # slow steps: the warm executions already timed enough (their first one, tracing, left out)
                 rate, took = (warm, warm_took) if warm and warm_took >= span / 3 else run(cand, n, spe)
@@ -271,12 +272,13 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
             candidates = {name: {**cand, "input": inp} for name, cand in trial["candidates"].items()
                           if only is None or cand.get("own")}
             alone = list(candidates) == ["default"] and not trial.get("ladder")  # a per-process trial's one candidate
+            rounds_ahead = lambda rate: alone and not in_epochs(candidates, rate)  # noqa: E731  (not read in epochs)
             for name, cand in list(candidates.items()):
                 if name == "default" and known and only is None:
                     calib[name], timed[name] = known
                     size(name, known[0], feeds[inp], spe_of(cand))
                 else:
-                    calibrate(name, cand, into, alone=alone)
+                    calibrate(name, cand, into, alone=rounds_ahead)
             for s_ in only or ():
                 candidates[f"spe {s_}"] = {"steps_per_execution": s_, "input": inp}
                 steps.append([s_, round(calibrate(f"spe {s_}", candidates[f"spe {s_}"], into) or 0.0, 2)])
@@ -305,13 +307,14 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                 measure(candidates, into, "default")
             return into, steps
 
-        def in_epochs(candidates) -> bool:
+        def in_epochs(candidates, rate=None) -> bool:
             """A trial of the script as it is alone (a per-process trial), whose whole epochs will be timed: the rounds
             of training steps are read inside those epochs instead of run before them. Not where a rival may be pruned
-            on its training steps (prune_train_below: its whole epochs would not be timed)."""
+            on its training steps (prune_train_below: its whole epochs would not be timed). ``rate``: the training rate
+            to judge by (its calibration's by default)."""
             return (bool(trial.get("as_run")) and list(candidates) == ["default"] and not trial.get("ladder")
                     and not trial.get("prune_train_below") and not trial.get("whole")
-                    and as_run.whole_epochs(fit_args, steps_epoch, calib.get("default"), seconds))
+                    and as_run.whole_epochs(fit_args, steps_epoch, rate or calib.get("default"), seconds))
 
         phase("inputs measured")
         into, steps = stage2(chosen_input)
