@@ -572,19 +572,24 @@ def test_input_rewrites_are_skipped_only_where_the_input_alone_bounds_their_gain
     assert cannot_matter(None, 40.0, 64, 188) is None  # not read alone (a generator): measured
 
 
+# measure_fit called directly, in a process of its own: a small model on 1,024 rows and the compile calls it reads
+DIRECT = """
+import json, numpy as np, keras
+from redline.tuning.measure import measure_fit
+x = np.random.default_rng(0).random((1024, 8), dtype=np.float32); y = x.sum(axis=1, keepdims=True)
+model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
+model.compile("adam", "mse")
+class Compiles:
+    calls = {id(model): ((), {})}
+    original = keras.Model.compile
+"""
+
+
 @pytest.mark.slow
 def test_the_measurements_report_what_they_have_after_each_round_so_a_trial_stopped_mid_run_keeps_it():
-    code = textwrap.dedent("""
-        import json, numpy as np, keras
+    code = DIRECT + textwrap.dedent("""
         import redline.tuning.measure as measure
-        from redline.tuning.measure import measure_fit
         measure.PRUNE = 0.0  # both candidates through every round, whatever this CPU measures
-        x = np.random.default_rng(0).random((1024, 8), dtype=np.float32); y = x.sum(axis=1, keepdims=True)
-        model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
-        model.compile("adam", "mse")
-        class Compiles:
-            calls = {id(model): ((), {})}
-            original = keras.Model.compile
         parts = []
         trial = {"candidates": {"default": {"own": True}, "spe 4": {"steps_per_execution": 4}}, "rounds": 3,
                  "seconds": 0.05}
@@ -607,15 +612,7 @@ def test_a_lone_candidate_s_calibration_run_is_its_first_round_and_the_script_s_
     """A per-process trial measures one candidate: nothing to interleave, so its calibration's last run, sized to a
     whole round, is its first round (one fit fewer). In the in-process stage, stage 2 reuses stage 1's calibration of
     the script's own compile on the input as written."""
-    code = textwrap.dedent("""
-        import json, numpy as np, keras
-        from redline.tuning.measure import measure_fit
-        x = np.random.default_rng(0).random((2048, 8), dtype=np.float32); y = x.sum(axis=1, keepdims=True)
-        model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
-        model.compile("adam", "mse")
-        class Compiles:
-            calls = {id(model): ((), {})}
-            original = keras.Model.compile
+    code = DIRECT + textwrap.dedent("""
         events = []
         def fit(*a, **k):
             events.append("fit")
