@@ -212,8 +212,12 @@ def test_knobs_are_not_chosen_where_the_in_process_stage_disagrees_with_the_tria
     stages = []
     counting = search.run_trial
 
+    asked = []
+
     def count(script, args, cand, trial, timeout):
         stages.append("ladder" in trial)
+        if "ladder" in trial:
+            asked.append(trial)
         return counting(script, args, cand, trial, timeout)
 
     monkeypatch.setattr(search, "run_trial", count)
@@ -221,6 +225,10 @@ def test_knobs_are_not_chosen_where_the_in_process_stage_disagrees_with_the_tria
     assert result.chosen_knobs is None and result.choice()["compile"] == {}
     assert any("not chosen" in r and "47.5" in r and "66.6" in r for r in result.reasons), result.reasons
     assert sum(stages) == 2 and any("measured again" in r for r in result.reasons)  # measured again before giving up
+    # the second measures the first one's contenders against the script's own: no ladder, no input path again
+    assert asked[0]["ladder"] and "inputs" in asked[0], asked[0]
+    assert asked[1]["ladder"] is None and "inputs" not in asked[1] and set(asked[1]["candidates"]) == {"default", "spe 4"}
+    assert asked[1]["candidates"]["spe 4"] == {"steps_per_execution": 4}
     agreeing = {"default": {"steps_per_s": [64.0, 65.0, 66.0], "knobs": {}},  # the second time, the figures agree
                 "spe 4": {"steps_per_s": [90.0, 91.0, 89.0], "knobs": {"steps_per_execution": 4}}}
 

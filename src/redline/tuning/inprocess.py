@@ -50,16 +50,26 @@ def inprocess_stage(run, best: Candidate, backend: str, usable: int, allow, left
         cands["jit"] = {"jit_compile": True}
     ladder = {"try_jit": backend_best == "tensorflow", "flattens": SPE_FLATTENS}
     earlier = None  # the stage's figure of the configuration in its first attempt
+    inputs = True  # the input path measured (not in a second attempt that measures the first one's contenders)
+    read = first = None  # each attempt's result, read
     for attempt in (1, 2):
         if left() < per_trial:
             stage.not_measured.append("steps_per_execution / jit_compile: the budget ran out")
             return stage
-        progress((f"trial: fit {fit['index']}'s own " if fit else "trial: the input path, then ")
+        if attempt == 2 and first.chosen_input is None:  # the process was off, not the search: its contenders again,
+            # without the ladder and the input path (a second stage of 35 s on custom_train_step, 12-20 s this way)
+            cands = {"default": {"own": True}, **{c.name: c.trial["knobs"] for c in first.inprocess[1:]
+                                                  if c.runs and not (c.error or c.dropped or c.advice)}}
+            ladder, inputs = None, False
+        progress(f"trial: {', '.join(list(cands)[1:])} against the script's own compile, in '{best.name}' (again)"
+                 if attempt == 2 and not ladder else
+                 (f"trial: fit {fit['index']}'s own " if fit else "trial: the input path, then ")
                  + f"steps_per_execution 2, 8, 32, ... until the gain flattens, and jit_compile, in '{best.name}'"
                  + (" (again)" if attempt == 2 else ""))
         res = run(Candidate(best.name, best.env, dict(best.trial)),
                   {"candidates": cands, "ladder": ladder, "as_run": False, "check": False, "rounds": 3, "whole": True,
-                   **({"fit_index": fit["index"]} if fit else {"inputs": {"allow": list(allow), "usable": usable}})},
+                   **({"fit_index": fit["index"]} if fit else
+                      {"inputs": {"allow": list(allow), "usable": usable}} if inputs else {})},
                   left())
         if res.get("status") != "ok":
             stage.not_measured.append(f"the input path / steps_per_execution / jit_compile: {res.get('error')}")
@@ -92,8 +102,13 @@ def inprocess_stage(run, best: Candidate, backend: str, usable: int, allow, left
         win = choose(inner, [c for c in read.inprocess[1:] if not c.advice])
         if off and win is not inner and attempt == 1 and left() >= per_trial:
             stage.reasons.append(f"the in-process stage was measured again: {off}")
+            first = read
             continue
         break
+    if first is not None and not ladder:  # the second attempt measured the first one's contenders alone: the rest of
+        # what the first found (its input path, its ladder, what it dropped) stands beside them
+        read.inputs, read.reasons = first.inputs, first.reasons + read.reasons
+        read.inprocess += [c for c in first.inprocess if c.name not in cands and (c.dropped or c.error)]
     stage.inprocess, stage.inputs, stage.chosen_input = read.inprocess, read.inputs, read.chosen_input
     stage.reasons += read.reasons
     stage.not_measured += read.not_measured
