@@ -113,7 +113,7 @@ def test_redline_run_applies_a_tuned_input_path(tmp_path):
 
 @pytest.fixture(scope="module")
 def tuned(tmp_path_factory):
-    """One real `redline tune --budget 40` with a writable cache, then `redline run` and `redline tune --show` on the
+    """One real `redline tune --budget 30` with a writable cache, then `redline run` and `redline tune --show` on the
     same script: the round trip a user makes. The script writes, appends and deletes files in its folder (its working
     directory) before and after fit: the folder is hashed before and after the tune."""
     import hashlib
@@ -127,7 +127,7 @@ def tuned(tmp_path_factory):
     cli = lambda *argv: subprocess.run([sys.executable, "-m", "redline", *argv], capture_output=True, text=True,  # noqa: E731
                                        env=env, timeout=300, cwd=folder)
     before = hashes()
-    out = {"tune": cli("tune", "--budget", "40", "--json", str(aside / "t.json"), s)}
+    out = {"tune": cli("tune", "--budget", "30", "--json", str(aside / "t.json"), s)}
     out["folder_unchanged"] = hashes() == before
     out["json"] = json.loads((aside / "t.json").read_text()) if (aside / "t.json").exists() else None
     out["run"], out["show"] = cli("run", s), cli("tune", "--show", s)

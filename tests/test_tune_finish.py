@@ -70,10 +70,12 @@ AFTER_FIT = {  # code after fit, as published examples write it: (the code, does
     "gradient_tape": ("import tensorflow as tf\nwith tf.GradientTape() as tape:\n"
                       "    loss = tf.reduce_mean(model(x[:4]))\n"
                       "grads = tape.gradient(loss, model.trainable_variables)\n", False),
-    "summary": ("import tensorflow as tf\nw = tf.summary.create_file_writer('logs')\nwith w.as_default():\n"
-                "    tf.summary.write('loss', model.evaluate(x, y, verbose=0), step=model.optimizer.iterations)\n",
-                True),  # measured: finishes on JAX too (its logs/ go to the trial's scratch all the same)
-    "keras_only": ("model.save('model.keras')\nprint(model.evaluate(x, y, verbose=0))\n", True),
+    # Keras-only code, then a tf.summary writer: measured, both finish on JAX too (model.keras and logs/ go to the
+    # trial's scratch all the same); one script, so one pair of trials
+    "keras_then_summary": ("model.save('model.keras')\nprint(model.evaluate(x, y, verbose=0))\n"
+                           "import tensorflow as tf\nw = tf.summary.create_file_writer('logs')\nwith w.as_default():\n"
+                           "    tf.summary.write('loss', model.evaluate(x, y, verbose=0), step=model.optimizer.iterations)\n",
+                           True),
 }
 BASE = """
 import numpy as np, keras
