@@ -50,17 +50,16 @@ def inprocess_stage(run, best: Candidate, backend: str, usable: int, allow, left
         cands["jit"] = {"jit_compile": True}
     ladder = {"try_jit": backend_best == "tensorflow", "flattens": SPE_FLATTENS}
     earlier = None  # the stage's figure of the configuration in its first attempt
-    inputs = True  # the input path measured (not in a second attempt that measures the first one's contenders)
     read = first = None  # each attempt's result, read
     for attempt in (1, 2):
         if left() < per_trial:
             stage.not_measured.append("steps_per_execution / jit_compile: the budget ran out")
             return stage
         if attempt == 2 and first.chosen_input is None:  # the process was off, not the search: its contenders again,
-            # without the ladder and the input path (a second stage of 35 s on custom_train_step, 12-20 s this way)
+            # without the ladder and the input path (custom_train_step's second stage: 29 s this way, about 35 s whole)
             cands = {"default": {"own": True}, **{c.name: c.trial["knobs"] for c in first.inprocess[1:]
                                                   if c.runs and not (c.error or c.dropped or c.advice)}}
-            ladder, inputs = None, False
+            ladder = None
         progress(f"trial: {', '.join(list(cands)[1:])} against the script's own compile, in '{best.name}' (again)"
                  if attempt == 2 and not ladder else
                  (f"trial: fit {fit['index']}'s own " if fit else "trial: the input path, then ")
@@ -69,7 +68,7 @@ def inprocess_stage(run, best: Candidate, backend: str, usable: int, allow, left
         res = run(Candidate(best.name, best.env, dict(best.trial)),
                   {"candidates": cands, "ladder": ladder, "as_run": False, "check": False, "rounds": 3, "whole": True,
                    **({"fit_index": fit["index"]} if fit else
-                      {"inputs": {"allow": list(allow), "usable": usable}} if inputs else {})},
+                      {"inputs": {"allow": list(allow), "usable": usable}} if ladder else {})},
                   left())
         if res.get("status") != "ok":
             stage.not_measured.append(f"the input path / steps_per_execution / jit_compile: {res.get('error')}")
