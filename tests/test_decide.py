@@ -16,7 +16,7 @@ def fake_trials(rates, seen, stage=100.0, **more):
     """A fake run_trial: per-process trials at ``rates[name]`` steps/s (a callable: the next figure each time; missing:
     50), the in-process stage's at ``stage``; ``seen(cand, trial)`` records each call; ``more`` joins every result."""
 
-    def fake(script, args, cand, trial, timeout):
+    def fake(script, args, cand, trial, timeout, **_):
         seen(cand, trial)
         if "ladder" in trial:
             return {"status": "ok", "candidates": {"default": {"steps_per_s": [stage] * 3, "knobs": {}}}, "inputs": {},
@@ -34,7 +34,7 @@ def fake_processes(figures, calls, stage=100.0):
     ``figures(name)`` -> (rounds, share or None: not available); the in-process stage at ``stage``; ``calls`` gets each
     trial's candidate name, or "in-process"."""
 
-    def fake(script, args, cand, trial, timeout):
+    def fake(script, args, cand, trial, timeout, **_):
         calls.append("in-process" if "ladder" in trial else cand.name)
         if "ladder" in trial:
             return {"status": "ok", "candidates": {"default": {"steps_per_s": [stage] * 3, "knobs": {}}}, "inputs": {},
@@ -95,7 +95,7 @@ def test_a_lone_leader_not_ahead_in_its_second_process_is_dropped_and_the_stage_
     rates = {"as written": 100.0, "backend jax": lambda: next(jax)}
     calls = []
 
-    def fake(script, args, cand, trial, timeout):
+    def fake(script, args, cand, trial, timeout, **_):
         calls.append(("in-process " if "ladder" in trial else "") + cand.name)
         if "ladder" in trial:  # jax's second process reads it as the script as written
             assert trial.get("as_run") is (cand.name == "backend jax"), trial
@@ -142,7 +142,7 @@ def test_a_leader_ahead_within_the_noise_gets_a_plain_second_process_not_the_sta
 
     calls = []
 
-    def fake(script, args, cand, trial, timeout):
+    def fake(script, args, cand, trial, timeout, **_):
         calls.append(("in-process " if "ladder" in trial else "") + cand.name)
         if "ladder" in trial:
             return {"status": "ok", "candidates": {"default": {"steps_per_s": [100.0, 101.0, 99.0], "knobs": {}}},
@@ -166,7 +166,7 @@ def test_a_rival_far_behind_in_its_first_executions_stops_there_with_its_figure(
 
     bars = []
 
-    def fake(script, args, cand, trial, timeout):
+    def fake(script, args, cand, trial, timeout, **_):
         bars.append(trial.get("behind_below"))
         if "ladder" in trial:
             return {"status": "ok", "candidates": {"default": {"steps_per_s": [1.0] * 3, "knobs": {}}}, "inputs": {},
@@ -277,7 +277,7 @@ def test_a_candidate_s_own_trial_runs_the_rest_of_the_script_so_no_completion_tr
 
     modes = []
 
-    def fake(script, args, cand, trial, timeout):
+    def fake(script, args, cand, trial, timeout, **_):
         modes.append((cand.name, trial.get("mode") or ("follow" if trial.get("follow") else "first" if trial.get("discover")
                                                         else "in-process")))
         if "ladder" in trial:
@@ -303,7 +303,7 @@ def test_a_budget_too_small_to_decide_every_candidate_is_said_before_the_trials_
     clock = {"t": 0.0}
     monkeypatch.setattr(search.time, "perf_counter", lambda: clock["t"])
 
-    def fake(script, args, cand, trial, timeout):  # every trial process takes 40 s of the (fake) clock
+    def fake(script, args, cand, trial, timeout, **_):  # every trial process takes 40 s of the (fake) clock
         clock["t"] += 40.0
         if "ladder" in trial:
             return {"status": "ok", "candidates": {"default": {"steps_per_s": [1.0] * 3, "knobs": {}}}, "inputs": {},
@@ -418,7 +418,7 @@ def test_a_rival_on_the_script_s_backend_is_pruned_on_its_steps_under_the_leader
 
     seen = {}
 
-    def fake(script, args, cand, trial, timeout):
+    def fake(script, args, cand, trial, timeout, **_):
         seen.setdefault(cand.name, []).append(trial.get("prune_train_below"))
         if "ladder" in trial:
             return {"status": "ok", "candidates": {"default": {"steps_per_s": [300.0] * 3, "knobs": {}}}, "inputs": {},

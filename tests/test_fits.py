@@ -65,7 +65,7 @@ def test_tune_measures_the_fit_that_trains_longest_in_every_trial(monkeypatch):
 
     seen = []
 
-    def fake(script, args, cand, trial, timeout):
+    def fake(script, args, cand, trial, timeout, **_):
         seen.append((trial.get("discover", False), trial.get("fit_index", 1)))
         return _two_fits(trial)
 
@@ -114,7 +114,7 @@ def test_tune_gives_each_other_fit_its_own_in_process_stage_and_the_choice_carri
 
     stages = []
 
-    def fake(script, args, cand, trial, timeout):
+    def fake(script, args, cand, trial, timeout, **_):
         if "ladder" in trial:
             at = trial.get("fit_index", 1)
             stages.append((at, "inputs" in trial))

@@ -31,7 +31,7 @@ def test_a_faster_candidate_that_does_not_learn_is_not_chosen(monkeypatch):
     rates = {"as written": 100.0, "backend jax": 300.0}
     losses = {"as written": 0.5, "backend jax": math.nan}
 
-    def fake(script, args, cand, trial, timeout):
+    def fake(script, args, cand, trial, timeout, **_):
         if "ladder" in trial or trial.get("mode") == "complete":
             return {"status": "ok", "candidates": {}, "inputs": {}, "not_measured": [], "exit_code": 0, "fits": 1}
         r = rates.get(cand.name, 50.0)

@@ -254,7 +254,7 @@ def test_the_search_measures_each_process_three_times_interleaved_and_stops_meas
              "1 intra-op thread": 280.0}
     calls = []
 
-    def fake(script, args, cand, trial, timeout):
+    def fake(script, args, cand, trial, timeout, **_):
         if trial.get("mode") == "complete":  # the completion check (test_tune_choices.py): every candidate finishes
             return {"status": "complete", "exit_code": 0}
         if "ladder" in trial:
@@ -292,7 +292,7 @@ def test_the_search_keeps_to_its_budget_and_says_what_it_did_not_measure(monkeyp
 
     clock = {"now": 1000.0}
 
-    def slow(script, args, cand, trial, timeout):
+    def slow(script, args, cand, trial, timeout, **_):
         assert timeout > 0  # no trial is started without time left for it
         clock["now"] += 0.4
         return {"status": "ok", "candidates": {"default": {"steps_per_s": [100.0, 101.0, 99.0]}}, "backend": "tensorflow", "data": "x"}
@@ -309,7 +309,7 @@ def test_an_input_rewrite_that_does_not_apply_is_reported_not_compared(monkeypat
     """fit got arrays with validation_split: the pipeline rewrite does not apply, and nothing was compared."""
     from redline.tuning import search
 
-    def fake(script, args, cand, trial, timeout):
+    def fake(script, args, cand, trial, timeout, **_):
         if "ladder" in trial:
             return {"status": "ok", "candidates": {"default": {"steps_per_s": [100.0] * 3}},
                     "inputs": {"input: redline.data pipeline": {"error": "not applicable: fit was given validation_split",

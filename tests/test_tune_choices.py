@@ -96,7 +96,7 @@ def test_every_process_the_script_starts_ends_with_its_trial(tmp_path):
 def _fake_trials(monkeypatch, per_process, inprocess):
     from redline.tuning import search
 
-    def fake(script, args, cand, trial, timeout):
+    def fake(script, args, cand, trial, timeout, **_):
         if "ladder" in trial:
             return {"status": "ok", "candidates": inprocess, "inputs": {}, "input_chosen": None, "not_measured": [],
                     "script_compile": {"steps_per_execution": 1}}
@@ -214,7 +214,7 @@ def test_knobs_are_not_chosen_where_the_in_process_stage_disagrees_with_the_tria
 
     asked = []
 
-    def count(script, args, cand, trial, timeout):
+    def count(script, args, cand, trial, timeout, **_):
         stages.append("ladder" in trial)
         if "ladder" in trial:
             asked.append(trial)
@@ -232,7 +232,7 @@ def test_knobs_are_not_chosen_where_the_in_process_stage_disagrees_with_the_tria
     agreeing = {"default": {"steps_per_s": [64.0, 65.0, 66.0], "knobs": {}},  # the second time, the figures agree
                 "spe 4": {"steps_per_s": [90.0, 91.0, 89.0], "knobs": {"steps_per_execution": 4}}}
 
-    def second_agrees(script, args, cand, trial, timeout):
+    def second_agrees(script, args, cand, trial, timeout, **_):
         res = count(script, args, cand, trial, timeout)
         if "ladder" in trial and sum(stages) % 2 == 0:
             res = {**res, "candidates": agreeing}
@@ -266,7 +266,7 @@ def test_a_stage_that_ran_on_the_machine_as_it_was_stands_where_its_trial_proces
     search = _fake_trials(monkeypatch, {"as written": 66.6, "backend jax": 20.0}, inprocess)
     fake, seen = search.run_trial, []
 
-    def with_contention(script, args, cand, trial, timeout):
+    def with_contention(script, args, cand, trial, timeout, **_):
         res = fake(script, args, cand, trial, timeout)
         res.pop("script_compile", None)
         seen.append("ladder" in trial)
@@ -298,7 +298,7 @@ def test_where_the_stage_times_its_pick_whole_it_agrees_with_the_trial_processes
         stages = []
         fake = search.run_trial
 
-        def with_whole(script, args, cand, trial, timeout):
+        def with_whole(script, args, cand, trial, timeout, **_):
             res = fake(script, args, cand, trial, timeout)
             res.pop("script_compile", None)
             if "ladder" in trial:
@@ -339,7 +339,7 @@ def test_budget_auto_is_sized_after_the_first_trial_and_a_run_too_short_to_pay_i
 
     seen = []
 
-    def fake(script, args, cand, trial, timeout):
+    def fake(script, args, cand, trial, timeout, **_):
         seen.append((cand.name, timeout))
         return {"status": "ok", "candidates": {"default": {"steps_per_s": [10.0, 10.0, 10.0]}}, "data": "ndarray",
                 "backend": "tensorflow", "steps_in_epoch": 500, "epochs": 20}  # 1,000 s of training as written

@@ -23,7 +23,7 @@ def test_a_choice_the_script_does_not_finish_under_is_dropped_with_the_line(monk
 
     completions = []
 
-    def fake(script, args, cand, trial, timeout):
+    def fake(script, args, cand, trial, timeout, **_):
         if trial.get("mode") == "complete":
             completions.append(cand.name)
             if cand.name == "backend jax":
@@ -49,7 +49,7 @@ def test_a_choice_the_script_does_not_finish_under_is_dropped_with_the_line(monk
 def test_where_the_script_does_not_finish_as_written_the_choice_is_kept_and_said_so(monkeypatch):
     from redline.tuning import search
 
-    def fake(script, args, cand, trial, timeout):
+    def fake(script, args, cand, trial, timeout, **_):
         if trial.get("mode") == "complete":
             return {"status": "incomplete", "error": "FileNotFoundError: results/", "where": "train.py:30"}
         r = 300.0 if cand.name == "backend jax" else 100.0

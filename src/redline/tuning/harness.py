@@ -1,7 +1,9 @@
 """The trial process: run the user's unchanged script until its first ``fit``, then measure candidates there.
 
 ``python -m redline.tuning.harness SCRIPT [ARGS...]`` with the trial in the
-environment variable REDLINE_TRIAL (JSON). The process-wide settings of the
+environment variable REDLINE_TRIAL (JSON), or, for a spare started ahead of its
+turn (tuning/spares.py), on the pipe REDLINE_TRIAL_GATE names, read once keras
+is imported. The process-wide settings of the
 trial (backend, oneDNN, threads) are already in the environment, set by the
 parent before this process started. The script runs as ``__main__`` with its
 own argv; everything it prints goes where it always goes. At its first
@@ -13,6 +15,7 @@ and ends the process without training further.
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import os
@@ -25,12 +28,43 @@ from .measure import measure_fit
 
 MARK = "REDLINE-TRIAL "
 ENV = "REDLINE_TRIAL"
+#: a line that tells the parent where the trial is: "ready" (a spare, keras imported, waiting for its trial),
+#: "measuring" (from here on, nothing else may take the machine's CPU time)
+PHASE = "REDLINE-PHASE "
+#: a spare's pipe: it reads its trial from there (tuning/spares.py)
+GATE = "REDLINE_TRIAL_GATE"
 
 
 def _emit(result: dict) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os.write(1, (MARK + json.dumps(result, default=str) + "\n").encode())
+
+
+def _phase(name: str) -> None:
+    sys.stdout.flush()
+    os.write(1, (PHASE + name + "\n").encode())
+
+
+def _gate(spec: dict) -> None:
+    """A spare: import keras now, under the backend its script will fix (then the environment as it was), say so, and
+    wait for the trial on the gate's pipe; end where the pipe closes without one (the tune needed no such trial)."""
+    fd = int(os.environ.pop(GATE))
+    had = os.environ.get("KERAS_BACKEND")
+    if spec.get("backend"):
+        os.environ["KERAS_BACKEND"] = spec["backend"]
+    importlib.import_module("keras")  # what every trial of the script imports first, whatever it trains
+
+    if had is None:
+        os.environ.pop("KERAS_BACKEND", None)
+    else:
+        os.environ["KERAS_BACKEND"] = had
+    _phase("ready")
+    with os.fdopen(fd) as pipe:
+        line = pipe.readline()
+    if not line.strip():
+        os._exit(0)
+    os.environ[ENV] = line.strip()
 
 
 def _finish(result: dict, code: int = 0) -> None:
@@ -60,12 +94,14 @@ def _watch_backend(force: bool) -> dict:
     has no effect); with ``force``, ignore it, so the trial's backend is measured against the script's line (shown as
     advice, never applied). ``setdefault`` is a default, not a pin: it gives way to a backend already set, as it does
     under ``python script.py``."""
-    seen = {"pinned": None, "line": None, "ignored": False}
+    seen = {"pinned": None, "line": None, "ignored": False, "env": set()}
     env_type = type(os.environ)
-    setitem, setdefault = env_type.__setitem__, env_type.setdefault
+    setitem, setdefault, delitem = env_type.__setitem__, env_type.setdefault, env_type.__delitem__
     state = {"default": False}
 
     def __setitem__(self, key, value):
+        if self is os.environ and "keras" not in sys.modules:  # what a spare's early import of keras would not see
+            seen["env"].add(str(key))
         if self is os.environ and key == "KERAS_BACKEND" and not state["default"] and "keras" not in sys.modules:
             frame = sys._getframe(1)
             seen["pinned"], seen["line"] = str(value), f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"
@@ -81,7 +117,12 @@ def _watch_backend(force: bool) -> dict:
         finally:
             state["default"] = False
 
-    env_type.__setitem__, env_type.setdefault = __setitem__, setdefault_
+    def __delitem__(self, key):
+        if self is os.environ and "keras" not in sys.modules:
+            seen["env"].add(str(key))
+        delitem(self, key)
+
+    env_type.__setitem__, env_type.setdefault, env_type.__delitem__ = __setitem__, setdefault_, __delitem__
     return seen
 
 
@@ -115,6 +156,8 @@ def _end_of_discovery(state, ended, script, counts) -> None:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if os.environ.get(GATE):
+        _gate(json.loads(os.environ.get(ENV, "{}")).get("gate") or {})
     trial = json.loads(os.environ.get(ENV, "{}"))
     script = argv[0]
     started = time.perf_counter()
@@ -126,12 +169,12 @@ def main(argv=None) -> int:
 
         when_imported("tensorflow", lambda tf: parallel_maps(int(trial["parallel_map"])))
 
-    pin = _watch_backend(bool(trial.get("force_backend")))
     opener = io.open  # before the sandbox: the numerics check's shared weights live outside the user's folders
     if trial.get("sandbox"):  # the script's writes kept off the user's folders
         from .sandbox import install as sandbox
 
         sandbox(trial["sandbox"]["scratch"], trial["sandbox"]["protect"])
+    pin = _watch_backend(bool(trial.get("force_backend")))  # the script's own settings, not the sandbox's
     state = {"fits": 0, "log": [], "result": None}
     complete = trial.get("mode") == "complete"
     counts = {}
@@ -180,9 +223,11 @@ def main(argv=None) -> int:
             _finish({"status": "ok", "kind": d.kind, "measure_s": round(time.perf_counter() - t0, 2)})
         from ..monitoring.contention import Contention
 
+        _phase("measuring")  # a spare still importing is paused until this trial ends
         watch = Contention().start()  # how much of the machine the measurement did not have (steal, other processes)
         try:
-            pins = {"pinned_backend": pin["pinned"], "pinned_at": pin["line"], "pin_ignored": pin["ignored"]}
+            pins = {"pinned_backend": pin["pinned"], "pinned_at": pin["line"], "pin_ignored": pin["ignored"],
+                    "env_before_keras": sorted(pin["env"])}
             result = measure_fit(model, original_fit, kw, trial, compiles, log, opener=opener,
                                  emit=lambda part: _emit({**part, "status": "ok", **pins}))
         except Exception as exc:  # the measurement itself failed on this script: say so, with where
@@ -190,8 +235,7 @@ def main(argv=None) -> int:
                      "trace": traceback.format_exc()[-2000:]}, 3)
         result.update({"status": "ok", "setup_s": round(t0 - started, 2), "measure_s": round(time.perf_counter() - t0, 2),
                        "contention": watch.stop(),
-                       "pinned_backend": pin["pinned"], "pinned_at": pin["line"], "pin_ignored": pin["ignored"],
-                       "fit_index": state["fits"]})
+                       **pins, "fit_index": state["fits"]})
         behind = "behind" in result.get("candidates", {}).get("default", {})  # decisively behind: never chosen
         if not (trial.get("discover") or trial.get("follow")) or behind or result.get("pruned"):
             _finish(result)

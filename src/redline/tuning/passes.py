@@ -169,6 +169,16 @@ def bar(default: Candidate, live) -> float:
     return round(BEHIND * max(rates), 3)
 
 
+def _expected(default: Candidate, live, due: list) -> list:
+    """The trials expected after this one (their processes are started meanwhile: tuning/spares.py): the next one due
+    in this pass; at its end, the leader (its next process, or the in-process stage's) and, where the script as
+    written has had one process, its second."""
+    if due:
+        return due[:1]
+    top = _top(default, live)
+    return [top, *([default] if top is not default and len(default.passes) < 2 else [])]
+
+
 def process_stage(run, default: Candidate, live: list, *, per_trial: float, left, progress):
     """The passes over ``live`` (the default, measured first, already in ``default``). ``run(cand, extra, timeout)``:
     one trial process; ``left()``: seconds this stage may still use. Returns (reasons, not measured, endings: how the
@@ -176,7 +186,8 @@ def process_stage(run, default: Candidate, live: list, *, per_trial: float, left
     in-process stage, else None)."""
     reasons_early, not_measured, endings = [], [], {}
 
-    def measure(cand, rep) -> None:
+    def measure(cand, rep, ahead=None) -> None:
+        """One trial process of ``cand``; ``ahead``: the trial expected after it (its process started meanwhile)."""
         progress(f"trial: {cand.name}" + (f" (pass {rep + 1} of {PASSES})" if rep else ""))
         extra = {"follow": False}  # the script as written again: how it ends is known from its first trial
         if cand is not default:  # a rival: stopped early where it cannot be chosen (bar), and spared the loss
@@ -190,7 +201,7 @@ def process_stage(run, default: Candidate, live: list, *, per_trial: float, left
                 # script as written's whole epochs stand to its steps (the rest of the epoch as much faster as its
                 # steps: the rival's best case): not measured whole, nor again
                 extra["prune_train_below"] = round(floor * own_train / default.median, 3)
-        res = run(cand, extra, left())
+        res = run(cand, extra, left(), ahead) if ahead is not None else run(cand, extra, left())
         absorb(cand, res, default)
         if (res.get("after_fit") or {}).get("status") in ("complete", "incomplete"):
             endings[cand.name] = res["after_fit"]  # the rest of the script ran after the measurement, cut short
@@ -213,24 +224,28 @@ def process_stage(run, default: Candidate, live: list, *, per_trial: float, left
                     "it may have run slow as a whole)" if share is not None else
                     "could not tell how much of the machine it had (it may have run slow as a whole)"))
                 again = True
-                measure(default, rep)
+                measure(default, rep, ahead=[second])
                 second = lone_leader(default, live)
         if second is not None:  # its second process: the in-process stage's trial, which measures it whole as well
             reasons_early.append(f"the per-process candidates were decided after {rep} pass(es) of trial processes, but "
                                  f"for the second process of '{second.name}': the in-process stage's trial in it")
             return reasons_early, not_measured, endings, second
         order = [default, *live] if rep == 0 else [*reversed(live), default] if rep % 2 else [*live, default]
-        for cand in order:
+
+        def due(cand) -> bool:
             if cand is default and (rep == 0 or again):
-                continue  # measured first, above
+                return False  # measured first, above
             if cand.error or cand.dropped or (cand.advice and cand.passes):  # advice: one process shows its figure
-                continue
-            if cand is default and settled(default, live):  # a winner decisively ahead in 2 processes of each
+                return False
+            return not (cand is default and settled(default, live))  # a winner decisively ahead in 2 processes of each
+
+        for i, cand in enumerate(order):
+            if not due(cand):
                 continue
             if left() < per_trial:
                 not_measured.append(f"{cand.name} (trial process {rep + 1} of {PASSES}): the budget ran out")
                 continue
-            measure(cand, rep)
+            measure(cand, rep, ahead=_expected(default, live, [c for c in order[i + 1:] if due(c)]))
         top = _top(default, live)
         for c in live:
             if not (top.median and c.median) or c.error or c.advice or c.dropped:

@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 import time
+from contextlib import ExitStack
 from typing import Callable
 
 from ..detection.runtime import missing_packages
@@ -26,6 +27,7 @@ from .fits import longest, others, size
 from .inprocess import SPE_FLATTENS, inprocess_stage
 from .numerics import judge
 from .result import Candidate, TuneResult, fair
+from .spares import Spares, backend_for
 from .trials import run_trial
 
 ALLOWABLE = ("precision", "batch", "order")
@@ -98,8 +100,9 @@ def tune(script: str, args=(), *, budget_s: float | None = 180, allow=(), snapsh
     folders = sorted({os.path.dirname(os.path.abspath(script)), os.getcwd()})
     before = fingerprint(folders)
     try:
-        result = _search(script, args, budget_s=budget_s, allow=allow, snapshot=snapshot, seconds=seconds,
-                         progress=progress, sandbox_root=root, complete=complete, worth_it=worth_it)
+        with ExitStack() as closing:
+            result = _search(script, args, budget_s=budget_s, allow=allow, snapshot=snapshot, seconds=seconds,
+                             progress=progress, sandbox_root=root, complete=complete, worth_it=worth_it, closing=closing)
     finally:
         shutil.rmtree(root, ignore_errors=True)
         touched = changes(before, fingerprint(folders))
@@ -154,9 +157,10 @@ def auto_budget(training_s: float | None) -> float:
 
 
 def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, seconds: float, progress,
-            sandbox_root: str, complete: bool, worth_it=None) -> TuneResult:
+            sandbox_root: str, complete: bool, worth_it=None, closing: ExitStack) -> TuneResult:
     """tune() without its sandbox bookkeeping. ``budget_s`` None: sized from the first trial (auto_budget);
-    ``worth_it(training_s, budget_s)`` False after the first trial: stop there (status "skipped")."""
+    ``worth_it(training_s, budget_s)`` False after the first trial: stop there (status "skipped"). ``closing``: where
+    the spares (tuning/spares.py) are ended, whatever happens."""
     from ..detection import detect
 
     started = time.perf_counter()
@@ -174,8 +178,20 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
 
     default = Candidate("as written")
     progress("trial 1: the script as written")
+    early = []
+
+    def figures(res: dict) -> None:
+        """Trial 1 has its figures and runs the rest of the script unmeasured: the next trial's process starts."""
+        pinned = backend_for(res)
+        if pinned is not False and not early:
+            early.append(closing.enter_context(Spares(script, args, pinned)))
+            guess = process_candidates(snapshot, res.get("backend") or backend, allow,
+                                       pinned=res.get("pinned_at") if res.get("pinned_backend") else None)
+            early[0].beside(None, [c for c in guess[1:] if not c.error][:1])
+
     t0 = time.perf_counter()
-    first = run_trial(script, args, default, {**base_trial, "discover": True}, left())  # it records the script's fits
+    first = run_trial(script, args, default, {**base_trial, "discover": True}, left(),  # it records the script's fits
+                      on_result=figures)
     per_trial = time.perf_counter() - t0  # what one trial process costs with this script
     # how the script as written ends, training cut short after its first fit: the completion check's reference
     after = first.get("after_fit") if (first.get("after_fit") or {}).get("status") in ("complete", "incomplete") else None
@@ -234,6 +250,14 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
             at = 1 + sum(c.name.startswith("backend ") for c in procs[1:])
             procs.insert(at, Candidate("parallel maps", trial={"parallel_map": snapshot.cpu.usable},
                                    why=f"the script's sequential Dataset.map calls run with {snapshot.cpu.usable} parallel calls, order kept"))
+    # later trials' processes started ahead of their turn (tuning/spares.py), where the first trial showed it is safe
+    spares = early[0] if early and backend_for(first) is not False else None
+
+    def trial(cand, settings: dict, timeout: float, ahead=None) -> dict:
+        if spares is None:
+            return run_trial(script, args, cand, settings, timeout)
+        return run_trial(script, args, cand, settings, timeout, spares=spares, ahead=ahead)
+
     rate = median(default.train_runs or default.runs)
     stage_need = stage_s(per_trial, 1 / rate if rate else None, first.get("steps_in_epoch"), seconds)
     need = needed_s(per_trial, sum(not c.error for c in procs[1:]), stage_need)
@@ -250,7 +274,7 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
     # the per-process candidates (tuning/passes.py), then the choice among them
     live = [c for c in procs[1:] if not c.error]
     reasons_early, not_measured, endings, second = process_stage(
-        lambda cand, extra, timeout: run_trial(script, args, cand, {**base_trial, **extra}, timeout), default, live,
+        lambda cand, extra, timeout, ahead=None: trial(cand, {**base_trial, **extra}, timeout, ahead), default, live,
         per_trial=per_trial, left=lambda: left() - reserve, progress=progress)
     reasons, advice = [*sizing, *reasons_early], []
 
@@ -265,8 +289,8 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
         if complete:  # the whole script must still finish under a choice that needs its own process
             best, confirmed, unchecked = confirm(
                 default, [c for c in procs[1:] if not c.advice], best, pick=lambda cands: choose(default, cands),
-                run=lambda c: endings.get(c.name) or run_trial(script, args, c, {**base_trial, "mode": "complete"},
-                                                               min(left(), max(60.0, 3 * per_trial))),
+                run=lambda c: endings.get(c.name) or trial(c, {**base_trial, "mode": "complete"},
+                                                           min(left(), max(60.0, 3 * per_trial))),
                 time_left=left, per_trial=per_trial, reference=after)
             reasons.extend(confirmed)
             not_measured.extend(unchecked)
@@ -283,7 +307,7 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
                        f"{len(default.passes)} (they lost {shares} of the machine's CPU time to steal and other "
                        "processes); where one runs quiet, the two are compared on such processes")
         progress(f"trial: as written (pass {len(default.passes) + 1} of {PASSES})")
-        absorb(default, run_trial(script, args, default, {**base_trial, "follow": False}, left()), default)
+        absorb(default, trial(default, {**base_trial, "follow": False}, left()), default)
         return True
 
     best = decide()
@@ -293,7 +317,7 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
 
     def trial_of(extra):
         """A trial process for the in-process stage, with ``extra`` over the stage's own settings."""
-        return lambda cand, more, timeout: run_trial(script, args, cand, {**base_trial, **more, **extra}, timeout)
+        return lambda cand, more, timeout: trial(cand, {**base_trial, **more, **extra}, timeout)
 
     if second is not None and best is second:
         got = []
@@ -311,7 +335,7 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
                 and left() >= 2 * per_trial):
             for c in (default, second):  # ahead, within the noise: a third process of each, as a third pass would
                 progress(f"trial: {c.name} (pass 3 of 3)")
-                absorb(c, run_trial(script, args, c, {**base_trial, "follow": False}, left()), default)
+                absorb(c, trial(c, {**base_trial, "follow": False}, left()), default)
         if why or not better(second, default):
             second.error = f"learns differently: {why}" if why else None
             second.dropped = None if why else (f"not decisively ahead after {len(second.passes)} processes, its second "

@@ -1,4 +1,4 @@
-"""Trial processes: the user's script under a candidate, in a fresh process of its own group, with a deadline."""
+"""Trial processes: the user's script under a candidate, in a process group of its own, with a deadline."""
 
 from __future__ import annotations
 
@@ -10,15 +10,16 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 
-from .harness import ENV, MARK
+from .harness import ENV, GATE, MARK, PHASE
 
 
-def _trial_env(cand, trial: dict) -> dict:
-    env = {k: v for k, v in os.environ.items() if k != ENV}
+def trial_env(cand) -> dict:
+    """The environment of ``cand``'s trial processes, without the trial itself."""
+    env = {k: v for k, v in os.environ.items() if k not in (ENV, GATE)}
     # no __pycache__ left in the user's folder by a trial
     env.update({"TF_CPP_MIN_LOG_LEVEL": env.get("TF_CPP_MIN_LOG_LEVEL", "2"), "PYTHONDONTWRITEBYTECODE": "1", **cand.env})
-    env[ENV] = json.dumps({**trial, **cand.trial})
     return env
 
 
@@ -29,34 +30,111 @@ def sandbox_for(script: str, root: str) -> dict:
             "protect": sorted({os.path.dirname(os.path.abspath(script)), os.getcwd()})}
 
 
-def run_trial(script: str, args: list, cand, trial: dict, timeout: float) -> dict:
+class TrialProcess:
+    """One harness process of the script, in a process group of its own: whatever the script starts (data workers,
+    servers, tools) ends with the trial. Started with its trial, or ahead of its turn (``gate``: it imports keras, says
+    "ready" and waits for its trial on a pipe: tuning/spares.py). Its output is read line by line as it comes; the
+    harness's phase lines go to ``on_phase`` instead."""
+
+    def __init__(self, script: str, args, env: dict, trial: dict | None = None, gate: dict | None = None):
+        cmd = [sys.executable, "-m", "redline.tuning.harness", script, *args]
+        self.phases, self.on_phase, self.on_result, self.texts, self.pipe = set(), None, None, {}, None
+        self.errors = []  # what a hook of the parent raised while the output was read
+        fds = ()
+        if gate is not None:
+            read, self.pipe = os.pipe()
+            env, fds = {**env, GATE: str(read), ENV: json.dumps({"gate": gate})}, (read,)
+        else:
+            env = {**env, ENV: json.dumps(trial)}
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                                     start_new_session=True, pass_fds=fds)
+        if fds:
+            os.close(fds[0])
+        self.readers = [threading.Thread(target=self._read, args=(name, f), daemon=True)
+                        for name, f in (("stdout", self.proc.stdout), ("stderr", self.proc.stderr))]
+        for r in self.readers:
+            r.start()
+
+    def _read(self, name: str, f) -> None:
+        parts = []
+        for line in f:
+            at = line.find(PHASE)
+            if at < 0:
+                parts.append(line)
+                if self.on_result is not None and line.startswith(MARK):
+                    self._result(line[len(MARK):])
+                continue
+            parts.append(line[:at])  # what the script printed on that line before it
+            self.phases.add(line[at + len(PHASE):].strip())
+            if self.on_phase is not None:
+                self.on_phase(line[at + len(PHASE):].strip())
+        self.texts[name] = "".join(parts)
+
+    def _result(self, text: str) -> None:
+        """``on_result`` with the harness's figures, once measured (not its partial figures, sent while measuring)."""
+        res = json.loads(text)
+        if res.get("partial"):
+            return
+        try:
+            self.on_result(res)
+        except Exception:  # the parent's hook failed: said in the trial's errors, the output still read to its end
+            self.errors.append(traceback.format_exc())
+
+    def go(self, trial: dict) -> None:
+        """A spare's trial: it runs from here."""
+        os.write(self.pipe, (json.dumps(trial) + "\n").encode())
+        os.close(self.pipe)
+        self.pipe = None
+
+    def signal(self, sig) -> None:
+        try:
+            os.killpg(self.proc.pid, sig)
+        except (ProcessLookupError, PermissionError):  # the group has already ended
+            pass
+
+    def end(self) -> None:
+        """SIGKILL to the process group (the harness and anything the script started that is still running); the
+        output read to its end."""
+        if self.pipe is not None:
+            os.close(self.pipe)
+            self.pipe = None
+        self.signal(signal.SIGKILL)
+        self.proc.wait()
+        for r in self.readers:
+            r.join(timeout=10)
+
+
+def run_trial(script: str, args: list, cand, trial: dict, timeout: float, spares=None, ahead=None,
+              on_result=None) -> dict:
     """One trial process; its result dict (status ok / no-fit / script-error / failed / timeout).
 
-    The harness stops measuring 2 s before ``timeout`` and reports what it has; the process is killed at ``timeout``."""
-    cmd = [sys.executable, "-m", "redline.tuning.harness", script, *args]
+    The harness stops measuring 2 s before ``timeout`` and reports what it has; the process is killed at ``timeout``.
+    With ``spares`` (tuning/spares.py), a spare already started for ``cand`` runs the trial, and one is started for
+    each of ``ahead``, the trials expected next, while this one starts up. ``on_result(result)``: called as soon as
+    the harness has its figures (the rest of the script may still run after them)."""
     trial = {**trial, "deadline": time.time() + max(1, timeout) - 2}
     if trial.get("sandbox_root"):  # each trial its own scratch: no trial sees what another wrote
         trial["sandbox"] = sandbox_for(script, trial.pop("sandbox_root"))
-    # its own process group: whatever the script starts (data workers, servers, tools) ends with the trial
-    # and the trial ends when the harness does: a child the script left running may still hold the output pipes open
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_trial_env(cand, trial),
-                            start_new_session=True)
-    texts = {}
-    readers = [threading.Thread(target=lambda name, f: texts.__setitem__(name, f.read()), args=(name, f), daemon=True)
-               for name, f in (("stdout", proc.stdout), ("stderr", proc.stderr))]
-    for r in readers:
-        r.start()
+    trial = {**trial, **cand.trial}
+    proc = spares.take(cand) if spares is not None else None
+    if proc is not None:
+        proc.go(trial)
+    else:
+        proc = TrialProcess(script, args, trial_env(cand), trial)
+    proc.on_result = on_result
+    if spares is not None:
+        spares.beside(proc, ahead)
     timed_out = False
     try:
-        proc.wait(timeout=max(1, timeout))
+        proc.proc.wait(timeout=max(1, timeout))
     except subprocess.TimeoutExpired:
         timed_out = True
     finally:
-        _end_group(proc)
-        proc.wait()
-        for r in readers:
-            r.join(timeout=10)
-    stdout, stderr = texts.get("stdout", ""), texts.get("stderr", "")
+        # the trial ends when the harness does: a child the script left running may still hold the output pipes open
+        proc.end()
+        if spares is not None:
+            spares.resume()
+    stdout, stderr = proc.texts.get("stdout", ""), proc.texts.get("stderr", "") + "".join(proc.errors)
     if timed_out:
         found = _result_line(stdout)
         if found is not None and found.get("status") == "ok":  # measured; what came after it ran out of time
@@ -65,16 +143,15 @@ def run_trial(script: str, args: list, cand, trial: dict, timeout: float) -> dic
                                          f"stopped at the budget ({timeout:.0f} s), in the middle of a run"]
             return {**found, "after_fit": {"status": "timeout"}, "stderr": stderr[-3000:]}
         return {"status": "timeout", "error": f"no result within {timeout:.0f} s (the budget)", "stderr": stderr[-2000:]}
-    proc = subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
-    for line in reversed(proc.stdout.splitlines()):
+    for line in reversed(stdout.splitlines()):
         if line.startswith(MARK):
             out = json.loads(line[len(MARK):])
-            out["stderr"] = proc.stderr[-3000:]
-            out["stdout"] = proc.stdout[: proc.stdout.rfind(MARK)][-3000:]
+            out["stderr"] = stderr[-3000:]
+            out["stdout"] = stdout[: stdout.rfind(MARK)][-3000:]
             return out
-    tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-6:])
-    return {"status": "failed", "error": f"the trial process ended with exit code {proc.returncode} and no result: {tail}"[-600:],
-            "stderr": proc.stderr[-3000:]}
+    tail = "\n".join((stdout + stderr).strip().splitlines()[-6:])
+    return {"status": "failed", "error": f"the trial process ended with exit code {proc.proc.returncode} and no result: "
+                                         f"{tail}"[-600:], "stderr": stderr[-3000:]}
 
 
 def _result_line(stdout: str) -> dict | None:
@@ -88,12 +165,4 @@ def _result_line(stdout: str) -> dict | None:
     return None
 
 
-def _end_group(proc) -> None:
-    """SIGKILL to the trial's process group: the harness and anything the script started that is still running."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):  # the group has already ended
-        pass
-
-
-__all__ = ["run_trial"]
+__all__ = ["TrialProcess", "run_trial", "trial_env"]

@@ -1,0 +1,148 @@
+"""Spares (tuning/spares.py): a trial's process started ahead of its turn runs the trial as a fresh one would, never
+takes CPU time from a measurement, and ends with the tune."""
+
+import importlib.util
+import os
+import signal
+import time
+
+import pytest
+
+from redline.tuning.passes import _expected
+from redline.tuning.result import Candidate
+from redline.tuning.spares import Spares, backend_for
+
+needs_tf = pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None, reason="TensorFlow is not installed")
+
+# the script says whether keras was imported before its first line: a spare imports it ahead, a fresh process does not
+SAYS = """
+import sys
+print("KERAS BEFORE THE SCRIPT", "keras" in sys.modules, flush=True)
+import numpy as np
+import keras
+x = np.random.default_rng(0).random((256, 8), dtype=np.float32); y = x.sum(axis=1, keepdims=True)
+model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(8), keras.layers.Dense(1)])
+model.compile("sgd", "mse")
+model.fit(x, y, batch_size=16, epochs=2, verbose=0)
+"""
+
+
+@pytest.fixture
+def clean_env(monkeypatch):
+    from tune_helpers import ENV
+
+    for k in list(os.environ):
+        if k not in ENV:
+            monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _state(pid: int) -> str | None:
+    """The process's state letter from /proc (T: stopped), None once it is gone (or a zombie)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return None
+    return None if state in "ZX" else state
+
+
+def _until(check, seconds: float = 30.0):
+    """Poll ``check`` until it holds or the deadline passes; its last value."""
+    deadline = time.monotonic() + seconds
+    while True:
+        got = check()
+        if got or time.monotonic() > deadline:
+            return got
+        time.sleep(0.05)
+
+
+def test_a_script_gets_spares_only_where_importing_keras_first_changes_nothing():
+    assert backend_for({"status": "ok", "env_before_keras": []}) is None  # the environment's backend
+    assert backend_for({"status": "ok", "env_before_keras": ["KERAS_BACKEND"], "pinned_backend": "jax"}) == "jax"
+    # a variable keras or TensorFlow reads at import (oneDNN, threads, log level) set by the script first: no spares
+    assert backend_for({"status": "ok", "env_before_keras": ["KERAS_BACKEND", "TF_ENABLE_ONEDNN_OPTS"]}) is False
+    assert backend_for({"status": "ok"}) is False  # the trial did not say
+    assert backend_for({"status": "timeout", "env_before_keras": []}) is False
+
+
+def test_the_trials_expected_next_are_the_next_due_else_the_leader_and_the_script_s_second_process():
+    default, jax, onednn = Candidate("as written"), Candidate("backend jax"), Candidate("oneDNN off")
+    default.runs, default.passes = [100.0, 100.0], [100.0]
+    jax.runs, jax.passes = [300.0, 300.0], [300.0]
+    assert _expected(default, [jax, onednn], [onednn]) == [onednn]
+    assert _expected(default, [jax, onednn], []) == [jax, default]  # the leader's next process, or the script's second
+    default.passes.append(100.0)
+    assert _expected(default, [jax, onednn], []) == [jax]
+
+
+@needs_tf
+def test_the_first_trial_says_what_the_script_set_before_importing_keras(tmp_path, clean_env):
+    from tune_helpers import script, trial
+
+    from redline.tuning.trials import run_trial
+
+    text = 'import os\nos.environ["TF_ENABLE_ONEDNN_OPTS"] = "1"\nos.environ["KERAS_BACKEND"] = "tensorflow"\n' + SAYS
+    res = run_trial(script(tmp_path, text), [], Candidate("x"), trial({"default": {"own": True}}), 120)
+    assert res["status"] == "ok", res
+    assert res["env_before_keras"] == ["KERAS_BACKEND", "TF_ENABLE_ONEDNN_OPTS"] and res["pinned_backend"] == "tensorflow"
+    assert backend_for(res) is False
+
+
+@needs_tf
+def test_a_spare_stopped_while_importing_then_resumed_runs_its_trial_as_a_fresh_process_would(tmp_path, clean_env):
+    from tune_helpers import script, trial
+
+    from redline.tuning.trials import TrialProcess, run_trial
+
+    s = script(tmp_path, SAYS)
+    cand = Candidate("1 intra-op thread", {"TF_NUM_INTRAOP_THREADS": "1"})
+    fresh = run_trial(s, [], cand, trial({"default": {"own": True}}), 120)
+    assert fresh["status"] == "ok" and "KERAS BEFORE THE SCRIPT False" in fresh["stdout"]
+
+    running = TrialProcess.__new__(TrialProcess)  # a trial that starts measuring at once, while the spare imports
+    running.phases, running.on_phase = set(), None
+    with Spares(s, [], None) as spares:
+        spares.beside(running, [cand])
+        (_, spare), = spares.waiting
+        running.on_phase("measuring")
+        assert _until(lambda: _state(spare.proc.pid) == "T", 10), "a spare still importing is stopped while a trial measures"
+        assert "ready" not in spare.phases
+        spares.resume()
+        assert _until(lambda: _state(spare.proc.pid) not in (None, "T"), 10)
+        assert spares.take(Candidate("as written")) is None  # another candidate's environment: not this spare
+        res = run_trial(s, [], cand, trial({"default": {"own": True}}), 120, spares=spares)
+        assert spares.taken == 1 and spares.waiting == []
+    assert res["status"] == "ok", res
+    assert "KERAS BEFORE THE SCRIPT True" in res["stdout"]  # imported ahead, in the spare
+    assert res["candidates"]["default"]["steps_per_s"] and res["env_before_keras"] == []
+    assert _state(spare.proc.pid) is None
+
+
+@needs_tf
+def test_a_spare_not_used_ends_with_the_tune_and_one_used_takes_no_cpu_time_while_a_trial_measures(tmp_path, clean_env):
+    from tune_helpers import script, trial
+
+    from redline.tuning.trials import run_trial
+
+    s = script(tmp_path, SAYS)
+    cand, other = Candidate("as written"), Candidate("oneDNN off", {"TF_ENABLE_ONEDNN_OPTS": "0"})
+
+    def cpu(pid: int) -> float:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    with Spares(s, [], None) as spares:
+        spares.beside(None, [other])
+        (_, spare), = spares.waiting
+        assert _until(lambda: "ready" in spare.phases, 60), "the spare imports keras and says so"
+        before = cpu(spare.proc.pid)
+        res = run_trial(s, [], cand, {**trial({"default": {"own": True}}), "rounds": 3}, 120, spares=spares)
+        assert res["status"] == "ok", res
+        assert spares.waiting[0][1] is spare  # not this candidate's: still waiting
+        # ready, it only waits on its pipe: no CPU time of its own while the trial ran (clock ticks of 10 ms)
+        assert cpu(spare.proc.pid) - before <= 0.05
+        pid = spare.proc.pid
+    assert _until(lambda: _state(pid) is None, 10), "a spare the tune did not use ends with it"
+    assert "KERAS BEFORE THE SCRIPT False" in res["stdout"]
