@@ -3,7 +3,6 @@ takes CPU time from a measurement, and ends with the tune."""
 
 import importlib.util
 import os
-import signal
 import time
 
 import pytest
@@ -146,3 +145,45 @@ def test_a_spare_not_used_ends_with_the_tune_and_one_used_takes_no_cpu_time_whil
         pid = spare.proc.pid
     assert _until(lambda: _state(pid) is None, 10), "a spare the tune did not use ends with it"
     assert "KERAS BEFORE THE SCRIPT False" in res["stdout"]
+
+
+@needs_tf
+def test_a_spare_stopped_while_importing_ends_when_its_parent_dies_without_ending_it(tmp_path, clean_env):
+    import subprocess
+    import sys
+
+    from tune_helpers import script
+
+    s = script(tmp_path, SAYS)
+    parent = subprocess.Popen([sys.executable, "-c", f"""
+import os, sys, time
+from redline.tuning.result import Candidate
+from redline.tuning.spares import Spares
+spares = Spares({s!r}, [], None)
+spares.beside(None, [Candidate("x")])
+(_, spare), = spares.waiting
+print(spare.proc.pid, flush=True)
+sys.stdin.readline()  # the test: it is importing
+spares.pause()
+print("stopped", flush=True)
+sys.stdin.readline()
+os._exit(0)  # killed, as by SIGKILL: no clean-up, the spare left stopped
+"""], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    pid = int(parent.stdout.readline())
+
+    def importing() -> bool:  # past its start, where it asked to end with its parent: TensorFlow's libraries loading
+        try:
+            with open(f"/proc/{pid}/maps") as f:
+                return "tensorflow" in f.read()
+        except FileNotFoundError:
+            return False
+
+    assert _until(importing, 60)
+    parent.stdin.write("\n")
+    parent.stdin.flush()
+    assert parent.stdout.readline().strip() == "stopped"
+    assert _until(lambda: _state(pid) == "T", 10)
+    parent.stdin.write("\n")
+    parent.stdin.flush()
+    parent.wait(timeout=30)
+    assert _until(lambda: _state(pid) is None, 10), "a stopped spare ends with its parent"

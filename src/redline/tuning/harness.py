@@ -50,6 +50,13 @@ def _gate(spec: dict) -> None:
     """A spare: import keras now, under the backend its script will fix (then the environment as it was), say so, and
     wait for the trial on the gate's pipe; end where the pipe closes without one (the tune needed no such trial)."""
     fd = int(os.environ.pop(GATE))
+    if sys.platform.startswith("linux"):  # maybe stopped while it waits (tuning/spares.py): it ends with its parent
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != spec.get("parent", os.getppid()):  # the parent ended before that took hold
+        os._exit(0)
     had = os.environ.get("KERAS_BACKEND")
     if spec.get("backend"):
         os.environ["KERAS_BACKEND"] = spec["backend"]

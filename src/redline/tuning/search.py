@@ -251,6 +251,8 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
             procs.insert(at, Candidate("parallel maps", trial={"parallel_map": snapshot.cpu.usable},
                                    why=f"the script's sequential Dataset.map calls run with {snapshot.cpu.usable} parallel calls, order kept"))
     # later trials' processes started ahead of their turn (tuning/spares.py), where the first trial showed it is safe
+    if not early and backend_for(first) is not False:
+        early.append(closing.enter_context(Spares(script, args, backend_for(first))))
     spares = early[0] if early and backend_for(first) is not False else None
 
     def trial(cand, settings: dict, timeout: float, ahead=None) -> dict:

@@ -5,7 +5,8 @@ training: 2.5-5 s of a trial that measures for 3-4. A spare is the next trial's 
 one starts up: it imports keras under the environment its trial will have, says "ready", and waits on a pipe for
 the trial itself (its candidate's settings, deadline, sandbox), which it then runs exactly as a fresh trial process
 would. A spare never takes CPU time from a measurement: from the moment the running trial says "measuring" until it
-ends, a spare not yet ready is stopped (SIGSTOP), and a ready one only waits on its pipe.
+ends, a spare not yet ready is stopped (SIGSTOP), and a ready one only waits on its pipe. A spare the tune did not
+use ends with it, and (on Linux) with its parent process however that ends, stopped or not.
 
 Only a script whose first trial showed that importing keras early changes nothing gets spares
 (:func:`backend_for`): the script sets no environment variable before it imports keras, other than its own
@@ -15,6 +16,7 @@ KERAS_BACKEND line, under which the spare then imports keras, as the script woul
 from __future__ import annotations
 
 import json
+import os
 import signal
 import threading
 
@@ -48,7 +50,7 @@ class Spares:
         env = trial_env(cand)
         # the backend keras is imported under: the script's own line, unless the candidate's overrides it
         backend = env.get("KERAS_BACKEND") if cand.trial.get("force_backend") or not self.pinned else self.pinned
-        gate = {"backend": backend}
+        gate = {"backend": backend, "parent": os.getpid()}
         return json.dumps([sorted(env.items()), gate]), env, gate
 
     def take(self, cand) -> TrialProcess | None:

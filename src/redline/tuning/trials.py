@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import traceback
 
 from .harness import ENV, GATE, MARK, PHASE
 
@@ -38,8 +38,8 @@ class TrialProcess:
 
     def __init__(self, script: str, args, env: dict, trial: dict | None = None, gate: dict | None = None):
         cmd = [sys.executable, "-m", "redline.tuning.harness", script, *args]
-        self.phases, self.on_phase, self.on_result, self.texts, self.pipe = set(), None, None, {}, None
-        self.errors = []  # what a hook of the parent raised while the output was read
+        self.phases, self.on_phase, self.texts, self.pipe = set(), None, {}, None
+        self.results = queue.SimpleQueue()  # the harness's figures once measured (not its partial figures)
         fds = ()
         if gate is not None:
             read, self.pipe = os.pipe()
@@ -61,24 +61,16 @@ class TrialProcess:
             at = line.find(PHASE)
             if at < 0:
                 parts.append(line)
-                if self.on_result is not None and line.startswith(MARK):
-                    self._result(line[len(MARK):])
+                if line.startswith(MARK):
+                    res = json.loads(line[len(MARK):])
+                    if not res.get("partial"):
+                        self.results.put(res)
                 continue
             parts.append(line[:at])  # what the script printed on that line before it
             self.phases.add(line[at + len(PHASE):].strip())
             if self.on_phase is not None:
                 self.on_phase(line[at + len(PHASE):].strip())
         self.texts[name] = "".join(parts)
-
-    def _result(self, text: str) -> None:
-        """``on_result`` with the harness's figures, once measured (not its partial figures, sent while measuring)."""
-        res = json.loads(text)
-        if res.get("partial"):
-            return
-        try:
-            self.on_result(res)
-        except Exception:  # the parent's hook failed: said in the trial's errors, the output still read to its end
-            self.errors.append(traceback.format_exc())
 
     def go(self, trial: dict) -> None:
         """A spare's trial: it runs from here."""
@@ -121,20 +113,29 @@ def run_trial(script: str, args: list, cand, trial: dict, timeout: float, spares
         proc.go(trial)
     else:
         proc = TrialProcess(script, args, trial_env(cand), trial)
-    proc.on_result = on_result
     if spares is not None:
         spares.beside(proc, ahead)
-    timed_out = False
+    timed_out, until = False, time.monotonic() + max(1, timeout)
     try:
-        proc.proc.wait(timeout=max(1, timeout))
-    except subprocess.TimeoutExpired:
-        timed_out = True
+        while True:
+            try:
+                proc.proc.wait(timeout=max(0.0, min(0.25, until - time.monotonic())))
+                break
+            except subprocess.TimeoutExpired:
+                if time.monotonic() >= until:
+                    timed_out = True
+                    break
+            finally:  # here, on this thread: the hook may start processes (a spare's parent is the thread that starts it)
+                while on_result is not None and not proc.results.empty():
+                    on_result(proc.results.get())
     finally:
         # the trial ends when the harness does: a child the script left running may still hold the output pipes open
         proc.end()
         if spares is not None:
             spares.resume()
-    stdout, stderr = proc.texts.get("stdout", ""), proc.texts.get("stderr", "") + "".join(proc.errors)
+    while on_result is not None and not proc.results.empty():  # said just before the process ended
+        on_result(proc.results.get())
+    stdout, stderr = proc.texts.get("stdout", ""), proc.texts.get("stderr", "")
     if timed_out:
         found = _result_line(stdout)
         if found is not None and found.get("status") == "ok":  # measured; what came after it ran out of time
