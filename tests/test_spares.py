@@ -94,11 +94,8 @@ def test_a_spare_stopped_while_importing_then_resumed_runs_its_trial_as_a_fresh_
 
     from redline.tuning.trials import TrialProcess, run_trial
 
-    s = script(tmp_path, SAYS)
+    s = script(tmp_path, SAYS)  # a fresh process prints False: the next test
     cand = Candidate("1 intra-op thread", {"TF_NUM_INTRAOP_THREADS": "1"})
-    fresh = run_trial(s, [], cand, trial({"default": {"own": True}}), 120)
-    assert fresh["status"] == "ok" and "KERAS BEFORE THE SCRIPT False" in fresh["stdout"]
-
     running = TrialProcess.__new__(TrialProcess)  # a trial that starts measuring at once, while the spare imports
     running.phases, running.on_phase = set(), None
     with Spares(s, [], None) as spares:
