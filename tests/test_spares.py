@@ -3,6 +3,7 @@ takes CPU time from a measurement, and ends with the tune."""
 
 import importlib.util
 import os
+import sys
 import time
 
 import pytest
@@ -11,7 +12,8 @@ from redline.tuning.passes import _expected
 from redline.tuning.result import Candidate
 from redline.tuning.spares import Spares, backend_for
 
-needs_tf = pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None, reason="TensorFlow is not installed")
+needs_tf = pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None or not sys.platform.startswith("linux"),
+                              reason="TensorFlow is not installed, or no /proc to read a process's state from")
 
 # the script says whether keras was imported before its first line: a spare imports it ahead, a fresh process does not
 SAYS = """
