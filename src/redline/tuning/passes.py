@@ -180,8 +180,9 @@ def _expected(default: Candidate, live, due: list) -> list:
 
 
 def process_stage(run, default: Candidate, live: list, *, per_trial: float, left, progress):
-    """The passes over ``live`` (the default, measured first, already in ``default``). ``run(cand, extra, timeout)``:
-    one trial process; ``left()``: seconds this stage may still use. Returns (reasons, not measured, endings: how the
+    """The passes over ``live`` (the default, measured first, already in ``default``). ``run(cand, extra, timeout,
+    ahead)``: one trial process (``ahead``: the trials expected after it); ``left()``: seconds this stage may still
+    use. Returns (reasons, not measured, endings: how the
     whole script ended after each candidate's measurement, and the lone leader whose second process is left to the
     in-process stage, else None)."""
     reasons_early, not_measured, endings = [], [], {}
@@ -201,7 +202,7 @@ def process_stage(run, default: Candidate, live: list, *, per_trial: float, left
                 # script as written's whole epochs stand to its steps (the rest of the epoch as much faster as its
                 # steps: the rival's best case): not measured whole, nor again
                 extra["prune_train_below"] = round(floor * own_train / default.median, 3)
-        res = run(cand, extra, left(), ahead) if ahead is not None else run(cand, extra, left())
+        res = run(cand, extra, left(), ahead)
         absorb(cand, res, default)
         if (res.get("after_fit") or {}).get("status") in ("complete", "incomplete"):
             endings[cand.name] = res["after_fit"]  # the rest of the script ran after the measurement, cut short
