@@ -9,6 +9,7 @@ trial before it starts up, so what it saves is that import (and nothing of the m
 
 import argparse
 import json
+import os
 import statistics
 import time
 
@@ -46,7 +47,19 @@ def main() -> None:
     ap.add_argument("--env", default="{}", help="the candidate's environment, JSON")
     ap.add_argument("--json")
     a = ap.parse_args()
-    cand = Candidate("candidate", json.loads(a.env))
+    try:
+        env = json.loads(a.env)
+    except ValueError:
+        env = None
+    if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
+        ap.error(f"--env {a.env!r} is not a JSON object of strings; give e.g. --env '{{\"KERAS_BACKEND\": \"jax\"}}'")
+    if not os.path.isfile(a.script):
+        ap.error(f"{a.script!r} is not a file; give the path of a Python training script")
+    if a.repeats < 1:
+        ap.error(f"--repeats {a.repeats} is below 1; give 1 or more")
+    if a.json and (os.path.isdir(a.json) or not os.access(os.path.dirname(os.path.abspath(a.json)), os.W_OK)):
+        ap.error(f"--json {a.json!r} cannot be written (a folder, or its folder is not writable); give a file path")
+    cand = Candidate("candidate", env)
     walls = {"fresh": [], "spare": []}
     for i in range(a.repeats):
         for mode in (("fresh", "spare") if i % 2 == 0 else ("spare", "fresh")):

@@ -661,7 +661,8 @@ def test_a_trial_killed_at_its_deadline_returns_the_last_partial_result_and_says
         pid = 2**22 + 12345  # no such process group: the kill finds nothing
 
         def __init__(self, *a, **k):
-            self.stdout = io.StringIO(MARK + json.dumps(part) + "\n")
+            # the partial result, then a result line the kill cut off
+            self.stdout = io.StringIO(MARK + json.dumps(part) + "\n" + MARK + '{"status": "ok", "cand')
             self.stderr = io.StringIO("")
             self.returncode = -9
 

@@ -61,7 +61,6 @@ def _gate(spec: dict) -> None:
     if spec.get("backend"):
         os.environ["KERAS_BACKEND"] = spec["backend"]
     importlib.import_module("keras")  # what every trial of the script imports first, whatever it trains
-
     if had is None:
         os.environ.pop("KERAS_BACKEND", None)
     else:

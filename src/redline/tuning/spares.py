@@ -43,7 +43,7 @@ class Spares:
         self.script, self.args, self.pinned = script, list(args), pinned
         self.waiting: list[tuple[str, TrialProcess]] = []
         self.stopped: list[TrialProcess] = []
-        self.started = self.taken = 0
+        self.taken = 0  # spares that ran a trial
         self.lock = threading.Lock()  # pause() runs on the running trial's output reader
 
     def _key(self, cand) -> tuple[str, dict, dict]:
@@ -72,7 +72,6 @@ class Spares:
             if not any(k == key for k, _ in self.waiting):
                 with self.lock:
                     self.waiting.append((key, TrialProcess(self.script, self.args, env, gate=gate)))
-                    self.started += 1
                     old = self.waiting[:-KEEP]
                     del self.waiting[:-KEEP]
                 for _, proc in old:

@@ -62,7 +62,10 @@ class TrialProcess:
             if at < 0:
                 parts.append(line)
                 if line.startswith(MARK):
-                    res = json.loads(line[len(MARK):])
+                    try:
+                        res = json.loads(line[len(MARK):])
+                    except ValueError:  # cut off by the kill at the deadline: the text keeps it, as it is
+                        continue
                     if not res.get("partial"):
                         self.results.put(res)
                 continue
