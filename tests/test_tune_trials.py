@@ -589,7 +589,7 @@ class Compiles:
 def test_the_measurements_report_what_they_have_after_each_round_so_a_trial_stopped_mid_run_keeps_it():
     code = DIRECT + textwrap.dedent("""
         import redline.tuning.measure as measure
-        measure.PRUNE = 0.0  # both candidates through every round, whatever this CPU measures
+        measure.first_round_cuts = lambda *a: {}  # both candidates through every round, whatever this CPU measures
         parts = []
         trial = {"candidates": {"default": {"own": True}, "spe 4": {"steps_per_execution": 4}}, "rounds": 3,
                  "seconds": 0.05}
