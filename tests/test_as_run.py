@@ -52,6 +52,8 @@ def test_the_training_steps_inside_whole_epochs_are_timed_from_the_epoch_s_begin
 def test_whole_epochs_are_run_where_the_warm_epoch_and_three_cycles_fit_the_span():
     assert as_run.whole_epochs({}, steps=100, train=1000.0, seconds=0.8)  # 0.1 s an epoch
     assert not as_run.whole_epochs({}, steps=10_000, train=1000.0, seconds=0.8)  # 10 s an epoch: steps mode
+    assert as_run.whole_epochs({}, steps=1_000, train=1000.0, seconds=0.8)  # 1 s: 4 s whole, under the span
+    assert not as_run.whole_epochs({}, steps=1_500, train=1000.0, seconds=0.8)  # 1.5 s: 6 s whole, over the span
     assert not as_run.whole_epochs({}, steps=None, train=1000.0, seconds=0.8)
 
 
