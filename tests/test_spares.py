@@ -106,8 +106,12 @@ def test_a_spare_stopped_while_importing_then_resumed_runs_its_trial_as_a_fresh_
         running.on_phase("measuring")
         assert _until(lambda: _state(spare.proc.pid) == "T", 10), "a spare still importing is stopped while a trial measures"
         assert "ready" not in spare.phases
-        spares.resume()
-        assert _until(lambda: _state(spare.proc.pid) not in (None, "T"), 10)
+        # a trial of another candidate: once it has its figures, the spare goes on while the rest of its script runs
+        rest = script(tmp_path, SAYS + "import time\ntime.sleep(2)  # the rest of the script, after fit\n", "rest.py")
+        seen = []
+        other = run_trial(rest, [], Candidate("as written"), {**trial({"default": {"own": True}}), "follow": True}, 120,
+                          spares=spares, on_result=lambda r: seen.append(_state(spare.proc.pid)))
+        assert other["after_fit"]["status"] == "complete" and seen and seen[0] != "T", (seen, other.get("after_fit"))
         assert spares.take(Candidate("as written")) is None  # another candidate's environment: not this spare
         res = run_trial(s, [], cand, trial({"default": {"own": True}}), 120, spares=spares)
         assert spares.taken == 1 and spares.waiting == []

@@ -229,7 +229,7 @@ def main(argv=None) -> int:
             _finish({"status": "ok", "kind": d.kind, "measure_s": round(time.perf_counter() - t0, 2)})
         from ..monitoring.contention import Contention
 
-        _phase("measuring")  # a spare still importing is paused until this trial ends
+        _phase("measuring")  # a spare still importing is paused until this trial has its figures
         watch = Contention().start()  # how much of the machine the measurement did not have (steal, other processes)
         try:
             pins = {"pinned_backend": pin["pinned"], "pinned_at": pin["line"], "pin_ignored": pin["ignored"],

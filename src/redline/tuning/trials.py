@@ -105,8 +105,8 @@ def run_trial(script: str, args: list, cand, trial: dict, timeout: float, spares
 
     The harness stops measuring 2 s before ``timeout`` and reports what it has; the process is killed at ``timeout``.
     With ``spares`` (tuning/spares.py), a spare already started for ``cand`` runs the trial, and one is started for
-    each of ``ahead``, the trials expected next, while this one starts up. ``on_result(result)``: called as soon as
-    the harness has its figures (the rest of the script may still run after them)."""
+    each of ``ahead``, the trials expected next, while this one starts up; those this trial's measurement paused go on
+    as soon as it has its figures. ``on_result(result)``: called then too (the rest of the script may still run)."""
     trial = {**trial, "deadline": time.time() + max(1, timeout) - 2}
     if trial.get("sandbox_root"):  # each trial its own scratch: no trial sees what another wrote
         trial["sandbox"] = sandbox_for(script, trial.pop("sandbox_root"))
@@ -129,8 +129,12 @@ def run_trial(script: str, args: list, cand, trial: dict, timeout: float, spares
                     timed_out = True
                     break
             finally:  # here, on this thread: the hook may start processes (a spare's parent is the thread that starts it)
-                while on_result is not None and not proc.results.empty():
-                    on_result(proc.results.get())
+                while not proc.results.empty():
+                    res = proc.results.get()
+                    if spares is not None:  # measured: what the trial runs after it (the rest of the script, cut
+                        spares.resume()  # short) is not timed, so the spares it paused go on importing meanwhile
+                    if on_result is not None:
+                        on_result(res)
     finally:
         # the trial ends when the harness does: a child the script left running may still hold the output pipes open
         proc.end()
