@@ -69,9 +69,11 @@ def test_a_script_gets_spares_only_where_importing_keras_first_changes_nothing()
 
 def test_the_trials_expected_next_are_the_next_due_else_the_leader_and_the_script_s_second_process():
     default, jax, onednn = Candidate("as written"), Candidate("backend jax"), Candidate("oneDNN off")
+    one = Candidate("1 intra-op thread")
     default.runs, default.passes = [100.0, 100.0], [100.0]
     jax.runs, jax.passes = [300.0, 300.0], [300.0]
     assert _expected(default, [jax, onednn], [onednn]) == [onednn]
+    assert _expected(default, [jax, onednn, one], [onednn, one]) == [onednn, one]  # the next two due
     assert _expected(default, [jax, onednn], []) == [jax, default]  # the leader's next process, or the script's second
     default.passes.append(100.0)
     assert _expected(default, [jax, onednn], []) == [jax]
@@ -190,3 +192,58 @@ os._exit(0)  # killed, as by SIGKILL: no clean-up, the spare left stopped
     parent.stdin.flush()
     parent.wait(timeout=30)
     assert _until(lambda: _state(pid) is None, 10), "a stopped spare ends with its parent"
+
+
+@pytest.mark.parametrize("first, kept", [
+    ({"env_before_keras": []}, True),  # the guess holds: its spare is the tune's
+    ({"env_before_keras": ["KERAS_BACKEND"], "pinned_backend": "tensorflow", "pinned_at": "t.py:2"}, False),  # pinned
+    ({"env_before_keras": ["TF_ENABLE_ONEDNN_OPTS"]}, False),  # set before keras: no spares at all
+])
+def test_the_first_rival_s_process_starts_beside_trial_1_and_ends_where_trial_1_shows_the_guess_wrong(monkeypatch, first,
+                                                                                                     kept):
+    import machines as m
+    from redline.tuning import search
+
+    made = []
+
+    class Fake:  # Spares, without processes: what was started for whom, and what was ended
+        def __init__(self, script, args, pinned):
+            self.pinned, self.started, self.closed = pinned, [], False
+            made.append(self)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.close()
+
+        def close(self):
+            self.closed = True
+
+        def beside(self, running, ahead):
+            self.started += [c.name for c in ahead or ()]
+
+        def take(self, cand):
+            return None
+
+    calls = []
+
+    def fake(script, args, cand, trial, timeout, spares=None, ahead=None, on_result=None, **_):
+        calls.append((cand.name, spares, [c.name for c in ahead or ()], made[0].closed))
+        res = {"status": "ok", "candidates": {"default": {"steps_per_s": [100.0, 101.0, 99.0]}}, "data": "ndarray",
+               "backend": "tensorflow", **(first if trial.get("discover") else {})}
+        if on_result is not None:
+            on_result(res)
+        return res
+
+    monkeypatch.setattr(search, "Spares", Fake)
+    monkeypatch.setattr(search, "run_trial", fake)
+    search.tune("t.py", budget_s=600, snapshot=m.vm_2core(), complete=False)
+    guessed = made[0]
+    assert guessed.pinned is None and calls[0] == ("as written", guessed, ["backend jax"], False)  # beside trial 1
+    assert all(c[3] is not kept for c in calls[1:])  # ended once trial 1 showed the guess wrong, else kept
+    if kept:
+        assert len(made) == 1 and all(c[1] is guessed for c in calls[1:])  # its spares serve the later trials
+    else:
+        assert all(c[1] is not guessed for c in calls[1:])
+        assert [s.pinned for s in made[1:]] == (["tensorflow"] if first.get("pinned_backend") else [])

@@ -170,11 +170,12 @@ def bar(default: Candidate, live) -> float:
 
 
 def _expected(default: Candidate, live, due: list) -> list:
-    """The trials expected after this one (their processes are started meanwhile: tuning/spares.py): the next one due
-    in this pass; at its end, the leader (its next process, or the in-process stage's) and, where the script as
-    written has had one process, its second."""
+    """The trials expected after this one (their processes are started meanwhile: tuning/spares.py): the next two due
+    in this pass (a spare imports only while no trial measures: the second gets a head start over the next trial's
+    short set-up and the rest of its script); at its end, the leader (its next process, or the in-process stage's)
+    and, where the script as written has had one process, its second."""
     if due:
-        return due[:1]
+        return due[:2]
     top = _top(default, live)
     return [top, *([default] if top is not default and len(default.passes) < 2 else [])]
 

@@ -17,7 +17,6 @@ import time
 from contextlib import ExitStack
 from typing import Callable
 
-from ..detection.runtime import missing_packages
 from ..errors import UsageError
 from .confirm import confirm
 from .choose import MIN_RUNS, better, choose
@@ -28,6 +27,7 @@ from .inprocess import SPE_FLATTENS, inprocess_stage
 from .numerics import judge
 from .result import Candidate, TuneResult, fair
 from .spares import Spares, backend_for
+from .candidates import process_candidates
 from .trials import run_trial
 
 ALLOWABLE = ("precision", "batch", "order")
@@ -36,52 +36,6 @@ RESERVE = 0.4
 #: --budget auto: this share of the training the script's first fit is predicted to take as written, at least AUTO_MIN
 #: seconds; the first trial (which makes the prediction) may take up to AUTO_FIRST seconds.
 AUTO_SHARE, AUTO_MIN, AUTO_FIRST = 0.05, 30.0, 300.0
-
-
-def process_candidates(snapshot, backend: str, allow, pinned: str | None = None) -> list[Candidate]:
-    """Per-process candidates for this machine, the default (the script as it is) first. ``pinned``: where the script
-    sets KERAS_BACKEND itself (file:line); the other backends are then measured against that line, as advice only."""
-    usable = snapshot.cpu.usable
-    out = [Candidate("as written", why=f"the script as `python script.py` runs it ({backend} backend, runtime defaults)")]
-    for other in ("jax", "torch", "tensorflow"):
-        if other == backend:
-            continue
-        if missing_packages(other):
-            out.append(Candidate(f"backend {other}", {"KERAS_BACKEND": other}, error=f"{other} is not installed"))
-            continue
-        if pinned:
-            out.append(Candidate(f"backend {other}", {"KERAS_BACKEND": other}, trial={"force_backend": True},
-                                 why=f"Keras on {other}, the script's own KERAS_BACKEND line ignored in the trial",
-                                 advice=f"the script sets KERAS_BACKEND={backend} itself ({pinned}): change that line to "
-                                        f"use {other}"))
-            continue
-        out.append(Candidate(f"backend {other}", {"KERAS_BACKEND": other}, why=f"Keras on {other}"))
-    if backend == "tensorflow":
-        tf_on = snapshot.cpu.has("avx512_vnni") or snapshot.cpu.has("avx512_bf16") or snapshot.cpu.has("amx")
-        if "TF_ENABLE_ONEDNN_OPTS" not in os.environ:
-            flip = "0" if tf_on else "1"
-            out.append(Candidate(f"oneDNN {'off' if tf_on else 'on'}", {"TF_ENABLE_ONEDNN_OPTS": flip},
-                                 why=f"TensorFlow {'enables' if tf_on else 'leaves off'} oneDNN on this CPU by default"))
-        out.append(Candidate("1 intra-op thread", {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"},
-                             why="one thread per op: less hand-over for dispatch-bound steps"))
-        if usable < (snapshot.cpu.logical if isinstance(snapshot.cpu.logical, int) else usable):
-            out.append(Candidate("plan threads", {"TF_NUM_INTRAOP_THREADS": str(snapshot.cpu.usable_physical),
-                                                  "TF_NUM_INTEROP_THREADS": str(min(2, usable))},
-                                 why="threads sized to the usable cores (quota or affinity below the machine's count)"))
-    if "precision" in allow:
-        gpus = snapshot.gpus.visible
-        if gpus:
-            ccs = [g.compute_capability for g in gpus if isinstance(g.compute_capability, tuple)]
-            if ccs and min(ccs) >= (7, 0):
-                out.append(Candidate("mixed_float16", trial={"precision": "mixed_float16"}, why="float16 tensor cores (--allow precision)"))
-            else:
-                out.append(Candidate("mixed_float16", error="no GPU here computes float16 natively (compute capability 7.0+)"))
-        elif snapshot.cpu.has("avx512_bf16") or snapshot.cpu.has("amx"):
-            out.append(Candidate("mixed_bfloat16", trial={"precision": "mixed_bfloat16"},
-                                 why="this CPU has native bfloat16 (AVX512_BF16/AMX) (--allow precision)"))
-        else:
-            out.append(Candidate("mixed_bfloat16", error="this CPU has no native bfloat16 (no AVX512_BF16/AMX): not worth measuring"))
-    return out
 
 
 class ScriptProblem(UsageError):
@@ -178,20 +132,31 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
 
     default = Candidate("as written")
     progress("trial 1: the script as written")
+    # the first rival's process starts beside trial 1, on the guess that the script pins no backend and sets nothing
+    # before it imports keras (the two imports run side by side, each mostly on one core; trial 1's measurement
+    # pauses it); trial 1's figures say whether the guess holds, and where it does not, that process ends
+    guessed = closing.enter_context(Spares(script, args, None))
     early = []
 
     def figures(res: dict) -> None:
         """Trial 1 has its figures and runs the rest of the script unmeasured: the next trial's process starts."""
         pinned = backend_for(res)
-        if pinned is not False and not early:
-            early.append(closing.enter_context(Spares(script, args, pinned)))
+        if early:
+            return
+        if pinned is not None:
+            guessed.close()
+        if pinned is not False:
+            early.append(guessed if pinned is None else closing.enter_context(Spares(script, args, pinned)))
             guess = process_candidates(snapshot, res.get("backend") or backend, allow,
                                        pinned=res.get("pinned_at") if res.get("pinned_backend") else None)
             early[0].beside(None, [c for c in guess[1:] if not c.error][:1])
 
     t0 = time.perf_counter()
     first = run_trial(script, args, default, {**base_trial, "discover": True}, left(),  # it records the script's fits
+                      spares=guessed, ahead=[c for c in process_candidates(snapshot, backend, allow)[1:] if not c.error][:1],
                       on_result=figures)
+    if not early:  # no figures: whatever the guess started ends here
+        guessed.close()
     per_trial = time.perf_counter() - t0  # what one trial process costs with this script
     # how the script as written ends, training cut short after its first fit: the completion check's reference
     after = first.get("after_fit") if (first.get("after_fit") or {}).get("status") in ("complete", "incomplete") else None
@@ -220,7 +185,8 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
         progress(f"trial 1, again: the script as written, measured at fit {top['index']}")
         base_trial["fit_index"] = top["index"]
         default = Candidate("as written")
-        first = {**run_trial(script, args, default, base_trial, left()), "fits": fits_seen}
+        first = {**run_trial(script, args, default, base_trial, left(), spares=early[0] if early else None),  # they
+                 "fits": fits_seen}  # wait while it measures
         absorb(default, first)
         if default.error:
             raise ScriptProblem(f"{script!r}: the trial of the script as written failed at fit {top['index']}: "

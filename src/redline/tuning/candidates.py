@@ -1,0 +1,58 @@
+"""The per-process candidates of tune: the settings that need a process of their own (another backend, oneDNN,
+threads, precision), as this machine and the script's own choices admit them, the script as written first."""
+
+from __future__ import annotations
+
+import os
+
+from ..detection.runtime import missing_packages
+from .result import Candidate
+
+
+def process_candidates(snapshot, backend: str, allow, pinned: str | None = None) -> list[Candidate]:
+    """Per-process candidates for this machine, the default (the script as it is) first. ``pinned``: where the script
+    sets KERAS_BACKEND itself (file:line); the other backends are then measured against that line, as advice only."""
+    usable = snapshot.cpu.usable
+    out = [Candidate("as written", why=f"the script as `python script.py` runs it ({backend} backend, runtime defaults)")]
+    for other in ("jax", "torch", "tensorflow"):
+        if other == backend:
+            continue
+        if missing_packages(other):
+            out.append(Candidate(f"backend {other}", {"KERAS_BACKEND": other}, error=f"{other} is not installed"))
+            continue
+        if pinned:
+            out.append(Candidate(f"backend {other}", {"KERAS_BACKEND": other}, trial={"force_backend": True},
+                                 why=f"Keras on {other}, the script's own KERAS_BACKEND line ignored in the trial",
+                                 advice=f"the script sets KERAS_BACKEND={backend} itself ({pinned}): change that line to "
+                                        f"use {other}"))
+            continue
+        out.append(Candidate(f"backend {other}", {"KERAS_BACKEND": other}, why=f"Keras on {other}"))
+    if backend == "tensorflow":
+        tf_on = snapshot.cpu.has("avx512_vnni") or snapshot.cpu.has("avx512_bf16") or snapshot.cpu.has("amx")
+        if "TF_ENABLE_ONEDNN_OPTS" not in os.environ:
+            flip = "0" if tf_on else "1"
+            out.append(Candidate(f"oneDNN {'off' if tf_on else 'on'}", {"TF_ENABLE_ONEDNN_OPTS": flip},
+                                 why=f"TensorFlow {'enables' if tf_on else 'leaves off'} oneDNN on this CPU by default"))
+        out.append(Candidate("1 intra-op thread", {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"},
+                             why="one thread per op: less hand-over for dispatch-bound steps"))
+        if usable < (snapshot.cpu.logical if isinstance(snapshot.cpu.logical, int) else usable):
+            out.append(Candidate("plan threads", {"TF_NUM_INTRAOP_THREADS": str(snapshot.cpu.usable_physical),
+                                                  "TF_NUM_INTEROP_THREADS": str(min(2, usable))},
+                                 why="threads sized to the usable cores (quota or affinity below the machine's count)"))
+    if "precision" in allow:
+        gpus = snapshot.gpus.visible
+        if gpus:
+            ccs = [g.compute_capability for g in gpus if isinstance(g.compute_capability, tuple)]
+            if ccs and min(ccs) >= (7, 0):
+                out.append(Candidate("mixed_float16", trial={"precision": "mixed_float16"}, why="float16 tensor cores (--allow precision)"))
+            else:
+                out.append(Candidate("mixed_float16", error="no GPU here computes float16 natively (compute capability 7.0+)"))
+        elif snapshot.cpu.has("avx512_bf16") or snapshot.cpu.has("amx"):
+            out.append(Candidate("mixed_bfloat16", trial={"precision": "mixed_bfloat16"},
+                                 why="this CPU has native bfloat16 (AVX512_BF16/AMX) (--allow precision)"))
+        else:
+            out.append(Candidate("mixed_bfloat16", error="this CPU has no native bfloat16 (no AVX512_BF16/AMX): not worth measuring"))
+    return out
+
+
+__all__ = ["process_candidates"]
