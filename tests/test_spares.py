@@ -72,11 +72,12 @@ def test_the_trials_expected_next_are_the_next_due_else_the_leader_and_the_scrip
     one = Candidate("1 intra-op thread")
     default.runs, default.passes = [100.0, 100.0], [100.0]
     jax.runs, jax.passes = [300.0, 300.0], [300.0]
-    assert _expected(default, [jax, onednn], [onednn]) == [onednn]
     assert _expected(default, [jax, onednn, one], [onednn, one]) == [onednn, one]  # the next two due
-    assert _expected(default, [jax, onednn], []) == [jax, default]  # the leader's next process, or the script's second
+    assert _expected(default, [jax, onednn], [onednn]) == [onednn, default]  # then the script's second process
+    assert _expected(default, [jax, onednn], []) == [default, jax]  # which comes before the leader's next
     default.passes.append(100.0)
     assert _expected(default, [jax, onednn], []) == [jax]
+    assert _expected(default, [onednn], []) == [default]  # nothing ahead of the script as written: the stage in it
 
 
 @needs_tf

@@ -170,14 +170,12 @@ def bar(default: Candidate, live) -> float:
 
 
 def _expected(default: Candidate, live, due: list) -> list:
-    """The trials expected after this one (their processes are started meanwhile: tuning/spares.py): the next two due
-    in this pass (a spare imports only while no trial measures: the second gets a head start over the next trial's
-    short set-up and the rest of its script); at its end, the leader (its next process, or the in-process stage's)
-    and, where the script as written has had one process, its second."""
-    if due:
-        return due[:2]
+    """The two trials expected after this one (their processes are started meanwhile: tuning/spares.py; a spare
+    imports only while no trial measures, so the second gets a head start over the next trial's short set-up and the
+    rest of its script): those still due in this pass, then, where the script as written has had one process, its
+    second (it comes before a winner), and the leader (its next process, or the in-process stage's)."""
     top = _top(default, live)
-    return [top, *([default] if top is not default and len(default.passes) < 2 else [])]
+    return [*due, *([default] if top is not default and len(default.passes) < 2 else []), top][:2]
 
 
 def process_stage(run, default: Candidate, live: list, *, per_trial: float, left, progress):
