@@ -15,6 +15,7 @@ import gen_fixtures  # noqa: E402
 import redline.data as rd  # noqa: E402
 from machines import vm_2core  # noqa: E402
 from redline import UsageError, plan  # noqa: E402
+from redline.data.budget import UNKNOWN_SHUFFLE_MAX  # noqa: E402
 
 PLAN = plan(vm_2core())  # the plan of this 2-core machine kind: the tests do not depend on the host
 N, B = 10, 4
@@ -203,8 +204,12 @@ def test_tfrecord_files_read_in_parallel(tmp_path):
                 w.write(tf.train.Example(features=tf.train.Features(feature={
                     "v": tf.train.Feature(int64_list=tf.train.Int64List(value=[f * 5 + i]))})).SerializeToString())
     parse = lambda s: tf.io.parse_single_example(s, {"v": tf.io.FixedLenFeature([], tf.int64)})["v"]  # noqa: E731
-    ds = rd.pipeline(rd.tfrecord(str(tmp_path / "*.tfrecord"), parse), batch_size=4, repeat=False, plan=PLAN)
+    ds = rd.pipeline(rd.tfrecord(str(tmp_path / "*.tfrecord"), parse), batch_size=4, repeat=False, plan=PLAN,
+                     memory_budget=8 << 30)
     assert sorted(int(v) for b in ds for v in b.numpy()) == list(range(15))
+    # the record count is unknown: a buffer sized from the budget alone (107 million 8-byte elements here) would take
+    # seconds to set up at every iterator, so it is bounded
+    assert 40 <= ds.redline.shuffle_buffer <= UNKNOWN_SHUFFLE_MAX
 
 
 def test_infinite_dataset_and_paths_are_refused():
