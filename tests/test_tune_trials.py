@@ -255,6 +255,7 @@ def test_a_repeated_input_rewrite_that_locks_out_steps_per_execution_loses_to_th
         compare.beats = lambda runs, base, noise=(): bool(runs) and bool(base)  # any measured rewrite "wins" stage 1
         measure.prefer_as_written = lambda on_rewrite, on_written, rounds: True
         measure.PRUNE = ladder.PRUNE = 0.0  # every candidate through every round, whatever this CPU measures
+        measure.first_round_cuts = lambda *a: {{}}  # and none cut for no gain in round 1: the rounds count
         sys.exit(harness.main([{script(tmp_path, PRIME)!r}]))
     """)
     ladder = {"jit_compile": "auto", "try_jit": False, "flattens": 0.05}
@@ -436,6 +437,7 @@ def test_the_in_process_pick_is_measured_in_whole_epochs_beside_the_script_s_own
         import redline.tuning.ladder as ladder
         import redline.tuning.measure as measure
         measure.PRUNE = ladder.PRUNE = 0.0  # every ladder step through every round
+        measure.first_round_cuts = lambda *a: {{}}  # and none cut for no gain in round 1: the rounds count
         ladder.LADDER_ROUNDS = 99
         inprocess.pick = lambda res, cands: "spe 8"
         sys.exit(harness.main([{script(tmp_path, VALIDATED)!r}]))
