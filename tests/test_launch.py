@@ -305,6 +305,41 @@ def test_a_killed_worker_stops_the_group_and_the_run_resumes_from_the_last_backu
     assert not _workers(s) and not os.listdir(ck)             # nothing left running, the finished run's backup removed
 
 
+def test_a_peer_s_error_after_a_worker_was_killed_restarts_the_group(monkeypatch):
+    """Rank 1 killed, rank 0 then ends with its collective's "Connection reset by peer" (exit 1): both are seen in
+    one poll. The death is the cause: the group restarts, not "rank 0 exited with code 1 (not retried)"."""
+    from redline.launching import launcher
+
+    runs = iter([[1, -signal.SIGKILL], [0, 0]])  # each start of the group: its ranks' exit codes
+
+    class Fake:
+        def __init__(self, code):
+            self.code, self.pid = code, 10 ** 7
+            r, w = os.pipe()
+            os.close(w)
+            self.stdout = os.fdopen(r, "rb")
+
+        def poll(self):
+            return self.code
+
+        def wait(self, timeout=None):
+            return self.code
+
+    codes = []
+
+    def popen(argv, **kw):
+        if not codes:
+            codes.extend(next(runs))
+        return Fake(codes.pop(0))
+
+    monkeypatch.setattr(launcher.subprocess, "Popen", popen)
+    plan = plan_launch(m.vm_2core(), nproc=2, port=1234, env={})
+    said = []
+    outcome = launcher.launch(plan, "train.py", [], out=open(os.devnull, "w"), log=said.append)
+    assert outcome.code == 0 and outcome.restarts == 1, outcome
+    assert "rank 1 was killed by SIGKILL" in said[0]
+
+
 @pytest.mark.slow
 @needs_jax
 def test_sigterm_to_the_launcher_stops_the_group_and_exits_non_zero(tmp_path):

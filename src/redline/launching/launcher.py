@@ -137,10 +137,10 @@ def launch(plan, script: str, args, *, checkpoint_dir=None, max_restarts: int = 
                 codes = [p.poll() for p in procs]
                 if all(c == 0 for c in codes):
                     break
-                for rank, c in zip((p.rank for p in plan.procs), codes):
-                    if c not in (None, 0):
-                        failed = (rank, c)
-                        break
+                ended = [(rank, c) for rank, c in zip((p.rank for p in plan.procs), codes) if c not in (None, 0)]
+                if ended:  # a worker killed by a signal first: its peers' errors may follow from its death (a
+                    # collective's "Connection reset by peer" on rank 0 after rank 1 was killed is not rank 0's own)
+                    failed = min(ended, key=lambda rc: rc[1] >= 0)
                 else:
                     time.sleep(0.1)
             if failed is None:
