@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .compare import beats
-from .result import Candidate, fair
+from .result import Candidate, fair, fair_spreads
 
 
 #: a candidate is chosen only on at least this many measurements (a spread of two says little)
@@ -14,7 +14,7 @@ def better(cand: Candidate, default: Candidate) -> bool:
     """cand, measured at least MIN_RUNS times, beats default by more than both measured spreads (Candidate.spread)
     and MIN_GAIN, on the figures of their processes that ran on the machine as it was where both have such (fair)."""
     mine, theirs = fair(cand, default)
-    return not cand.error and len(cand.runs) >= MIN_RUNS and beats(mine, theirs, (cand.spread, default.spread))
+    return not cand.error and len(cand.runs) >= MIN_RUNS and beats(mine, theirs, fair_spreads(cand, default))
 
 
 def choose(default: Candidate, others) -> Candidate:

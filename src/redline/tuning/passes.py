@@ -6,7 +6,9 @@ measured so far; after its first process, under PRUNE x the best; or beyond the 
 the one candidate decisively ahead), or once its first process shows no gain over the script as written (under
 MIN_GAIN: a choice needs that gain beyond the spread of both, and two more processes of each rival within noise of
 the script as written were most of the time spent tuning scripts that nothing beats), and so after its second; nor
-is a rival not decisively ahead in its first process where it and the script as written both ran quiet. A
+is a rival not decisively ahead in its first process where it and the script as written both ran quiet. A rival
+on another backend whose one process lost more of the machine than the script as written's gets a second process
+before no gain drops it (second_chance). A
 rival on the script's own backend whose training steps fall under the prune (no gain, or under PRUNE x the best,
 scaled by the script as written's whole epochs to its steps) is not measured in whole epochs (same_backend). A winner
 needs 2 processes of its own, and the script as written 2 as well (one of its processes may run slow as a whole),
@@ -75,10 +77,11 @@ def absorb(cand: Candidate, res: dict, reference: Candidate | None = None) -> No
     if (res.get("check") or {}).get("loss") is not None:
         cand.losses.append(res["check"]["loss"])
         cand.detail["check_steps"] = res["check"]["steps"]
-    kept = {k: v for k, v in cand.detail.items() if k in ("check_steps", "whole_epochs", "contention")}
+    kept = {k: v for k, v in cand.detail.items() if k in ("check_steps", "whole_epochs", "contention", "rounds")}
     if runs:
         cand.passes.append(round(median(runs), 3))
         kept["contention"] = [*kept.get("contention", []), lost(res.get("contention"))]  # one per process, as passes
+        kept["rounds"] = [*kept.get("rounds", []), len(runs)]
     cand.detail = {**kept, **{k: res.get(k) for k in ("backend", "steps_in_epoch", "batch_size", "data", "setup_s",
                                                       "measure_s", "pinned_backend", "pinned_at", "script_compile")}}
 
@@ -106,6 +109,20 @@ def same_backend(cand: Candidate) -> bool:
     return "KERAS_BACKEND" not in cand.env and not cand.trial.get("force_backend")
 
 
+def second_chance(cand: Candidate, default: Candidate, live) -> bool:
+    """A rival on another backend measured in one process that lost at least QUIET of the machine's CPU time, and
+    more than any process of the script as written, within PRUNE of the best: that one process may have run slow as a
+    whole, and no gain in it does not drop it; its second process decides (imbalanced_mlp: JAX read no gain in a
+    process that lost 11% where its whole runs were 1.78x the script as written's, and the script was kept as written).
+    Not so on the script's own backend: its figures move with the script as written's on a busy machine."""
+    shares = cand.detail.get("contention") or []
+    own = [s for s in default.detail.get("contention") or [] if s is not None]
+    top = _top(default, live).median
+    return (not same_backend(cand) and len(cand.passes) == 1 and bool(shares) and shares[0] is not None
+            and shares[0] >= QUIET and shares[0] > max(own, default=0.0) and bool(top and cand.median)
+            and cand.median >= PRUNE * top)
+
+
 def _racing(live) -> list:
     """The candidates still in the race: not failed, not dropped, and not advice already measured in its process."""
     return [c for c in live if not (c.error or c.dropped or (c.advice and c.passes))]
@@ -128,6 +145,9 @@ def settled(default: Candidate, live, passes: int = 2) -> bool:
     undecided = 0
     for c in racing:
         if c in ahead:
+            continue
+        if second_chance(c, default, live):
+            undecided += 1
             continue
         for rival in (default, *([leader] if leader is not None else [])):  # behind the default, or behind the leader
             need = max(MIN_GAIN, c.spread, rival.spread)
@@ -252,6 +272,10 @@ def process_stage(run, default: Candidate, live: list, *, per_trial: float, left
                 continue
             if rep == 0 and c.median < PRUNE * top.median:
                 c.dropped = f"{c.median / top.median:.2f}x '{top.name}' in its first trial process: not measured again"
+            elif second_chance(c, default, live):
+                reasons_early.append(f"a second process of '{c.name}' before it is judged: its first lost "
+                                     f"{c.detail['contention'][0]:.1%} of the machine's CPU time to steal and other "
+                                     "processes, more than the script as written's (it may have run slow as a whole)")
             elif default.median and c.median < (1 + MIN_GAIN) * default.median and len(c.passes) == rep + 1:
                 where = "its first trial process" if rep == 0 else f"{rep + 1} trial processes"
                 c.dropped = (f"no gain in {where} ({c.median:,.1f} against {default.median:,.1f} steps/s as written, "
@@ -267,5 +291,5 @@ def process_stage(run, default: Candidate, live: list, *, per_trial: float, left
     return reasons_early, not_measured, endings, None
 
 
-__all__ = ["BEHIND", "PASSES", "PRUNE", "QUIET", "absorb", "bar", "lone_leader", "process_stage", "quiet", "settled",
-           "unfair"]
+__all__ = ["BEHIND", "PASSES", "PRUNE", "QUIET", "absorb", "bar", "lone_leader", "process_stage", "quiet",
+           "second_chance", "settled", "unfair"]

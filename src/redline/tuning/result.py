@@ -42,6 +42,20 @@ class Candidate:
         return [p for p, s in zip(self.passes, shares) if ran_quiet(s)]
 
     @property
+    def quiet_runs(self) -> list:
+        """The rounds of the processes that ran on the machine as it was (``detail["rounds"]``: how many each process
+        gave, as ``passes``); empty where that is not known."""
+        counts, shares = self.detail.get("rounds") or [], self.detail.get("contention") or []
+        if len(counts) != len(self.passes) or sum(counts) != len(self.runs):
+            return []
+        out, at = [], 0
+        for n, share in zip(counts, shares):
+            if ran_quiet(share):
+                out.extend(self.runs[at:at + n])
+            at += n
+        return out
+
+    @property
     def figures(self) -> list:
         """What choices rest on: one median per trial process where there were several, else every round."""
         return self.passes if len(self.passes) >= 2 else self.runs
@@ -65,6 +79,20 @@ def fair(cand: Candidate, default: Candidate) -> tuple:
     processes can run about 2x slow as a whole."""
     a, b = cand.quiet_passes, default.quiet_passes
     return (a, b) if a and b else (cand.figures, default.figures)
+
+
+def fair_spreads(cand: Candidate, default: Candidate) -> tuple:
+    """The spreads that go with ``fair``'s figures: where the two are compared on their quiet processes, the spread of
+    those processes and their rounds (a process that lost 50% of the machine widens a candidate's spread as much as it
+    slows its median: imbalanced_mlp's JAX at 32.3 steps/s quiet against 20.6 as written was "within the noise" of
+    its two busy processes at 18.6-18.8); else Candidate.spread."""
+    def quiet_spread(c):
+        rounds = c.quiet_runs
+        return max(spread(c.quiet_passes), robust_spread(rounds)) if rounds else c.spread
+
+    if cand.quiet_passes and default.quiet_passes:
+        return quiet_spread(cand), quiet_spread(default)
+    return cand.spread, default.spread
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from .passes import BEHIND, PASSES, absorb, process_stage, settled, unfair
 from .fits import longest, others, size
 from .inprocess import SPE_FLATTENS, inprocess_stage
 from .numerics import judge
-from .result import Candidate, TuneResult, fair
+from .result import Candidate, TuneResult, fair, fair_spreads
 from .spares import Spares, backend_for
 from .candidates import process_candidates
 from .trials import run_trial
@@ -326,8 +326,9 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
     else:
         mine, theirs = fair(best, default)
         quiet_only = bool(best.quiet_passes and default.quiet_passes)
+        noise = fair_spreads(best, default)
         reasons.append(f"{best.name}: {median(mine):,.1f} steps/s against {median(theirs):,.1f} as written "
-                       f"({median(mine) / median(theirs):.2f}x; spreads {best.spread:.0%} and {default.spread:.0%})"
+                       f"({median(mine) / median(theirs):.2f}x; spreads {noise[0]:.0%} and {noise[1]:.0%})"
                        + (f", in the processes that ran on the machine as it was ({len(mine)} and {len(theirs)})"
                           if quiet_only else ""))
     inprocess, chosen_knobs, inputs, chosen_input = stage.inprocess, stage.chosen_knobs, stage.inputs, stage.chosen_input
