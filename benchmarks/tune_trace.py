@@ -19,7 +19,9 @@ import time
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--budget", type=float, default=180.0)
+    from redline.cli.common import budget
+
+    p.add_argument("--budget", type=budget, default=180.0, help="seconds (30 to 86400) or auto, as redline tune takes")
     p.add_argument("script")
     a = p.parse_args()
     if not os.path.isfile(a.script):

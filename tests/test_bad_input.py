@@ -8,6 +8,7 @@ missing must really be missing (a site-packages without tensorflow, jax or torch
 import hashlib
 import json
 import os
+import subprocess
 import sys
 
 import numpy as np
@@ -375,3 +376,14 @@ def test_configure_names_a_backend_that_is_not_installed(missing, call):
     r = python_without(missing, ["-c", code], timeout=60)
     assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-2000:]
     assert f"{missing[0]}" in r.stdout and "not installed" in r.stdout and r.stdout.startswith("USAGE")
+
+
+@pytest.mark.parametrize("argv, words", [(["--budget", "-3", "x.py"], "give 30 to 86400 seconds"),
+                                         (["--budget", "abc", "x.py"], "not a number of seconds"),
+                                         (["nothere.py"], "'nothere.py' is not a file")])
+def test_the_tune_trace_benchmark_refuses_bad_input_in_one_line(argv, words):
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    r = subprocess.run([sys.executable, os.path.join(here, "benchmarks", "tune_trace.py"), *argv], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 2 and words in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert [line for line in r.stderr.splitlines() if "error" in line] == [r.stderr.splitlines()[-1]]
