@@ -91,6 +91,21 @@ def test_the_training_part_of_a_validation_split_is_cut_as_keras_cuts_it():
     assert len(tx) == len(ty) == 37 and sw is None and (tx == x[:37]).all()
 
 
+def test_an_epoch_s_smaller_last_batch_is_cut_for_its_warm_up_and_only_arrays_have_one():
+    """imbalanced_mlp: 48,000 training samples in batches of 2,048 end with one of 896; JAX compiled its step for it
+    in 1.85 s the first time it came, inside a timed run. The calibration compiles it first (measure.calibrate)."""
+    from redline.tuning.feeds import Feed, last_batch
+
+    x, y, w = np.arange(20).reshape(10, 2), np.arange(10), np.arange(10) / 10
+    tx, ty, kw = last_batch(Feed({"a": x}, y, 4, {"sample_weight": w, "class_weight": {0: 1.0}}, 3, 1.0, False))
+    assert (tx["a"] == x[8:]).all() and (ty == y[8:]).all() and (kw["sample_weight"] == w[8:]).all()
+    assert kw["class_weight"] == {0: 1.0}
+    assert last_batch(Feed(x, y, 5, {}, 2, 1.0, False)) is None  # the batch size divides it: every batch alike
+    assert last_batch(Feed(x, y, 16, {}, 1, 1.0, False)) is None  # one batch: the warm-up already ran it
+    assert last_batch(Feed(x, y, 4, {}, 3, 1.0, True)) is None  # endless: no last batch
+    assert last_batch(Feed((b for b in [x[:4], x[4:8], x[8:]]), None, 4, {}, 3, 1.0, False)) is None  # not arrays
+
+
 SPLIT = """
 import numpy as np
 import keras

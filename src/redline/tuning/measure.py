@@ -7,7 +7,7 @@ import time
 
 from . import as_run, numerics
 from .compare import first_round_cuts
-from .feeds import best_median, feeds_for, input_cannot_matter, prefer_as_written, training_part
+from .feeds import best_median, feeds_for, input_cannot_matter, last_batch, prefer_as_written, training_part
 from .ladder import PRUNE, climb, contenders
 from .recompile import Recompile
 from .steps import Steps, fit_shape, same_epochs, steps_in_epoch
@@ -142,6 +142,10 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                 # trace/compile and warm in 3 executions; their rate sizes the next run, so a step of a second costs
                 # seconds here, not a fixed count of steps
                 warm, warm_took = run(cand, (2 if expect and 1 / expect >= span / 3 else 3) * spe, spe)
+                tail = last_batch(feed)
+                if tail is not None and warm and feed.cap / (warm / feed.scale) <= 4 * span:  # runs will reach the
+                    # epoch's smaller last batch: its step is compiled now, not in a timed run
+                    fit(model, tail[0], tail[1], batch_size=feed.batch_size, epochs=1, verbose=0, **tail[2])
                 bar = trial.get("behind_below") if name == "default" else None  # a rival: not worth measuring far
                 # the warm executions' rate reads low (3 of 4 by 4)
                 first = 1.25 * span if warm and alone and alone(warm / feed.scale) else span / 3
