@@ -143,8 +143,9 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                 # seconds here, not a fixed count of steps
                 warm, warm_took = run(cand, (2 if expect and 1 / expect >= span / 3 else 3) * spe, spe)
                 tail = last_batch(feed)
-                if tail is not None and warm and feed.cap / (warm / feed.scale) <= 4 * span:  # runs will reach the
-                    # epoch's smaller last batch: its step is compiled now, not in a timed run
+                if tail is not None and warm and feed.cap / (warm / feed.scale) <= 2.5 * span:  # the runs will reach
+                    # the epoch's smaller last batch (rounds take whole passes where one takes under 2 x span; the warm
+                    # rate reads up to a quarter low): its step is compiled now, not in a timed run
                     fit(model, tail[0], tail[1], batch_size=feed.batch_size, epochs=1, verbose=0, **tail[2])
                 bar = trial.get("behind_below") if name == "default" else None  # a rival: not worth measuring far
                 # the warm executions' rate reads low (3 of 4 by 4)

@@ -272,7 +272,7 @@ def process_stage(run, default: Candidate, live: list, *, per_trial: float, left
                 continue
             if rep == 0 and c.median < PRUNE * top.median:
                 c.dropped = f"{c.median / top.median:.2f}x '{top.name}' in its first trial process: not measured again"
-            elif second_chance(c, default, live):
+            elif default.median and c.median < (1 + MIN_GAIN) * default.median and second_chance(c, default, live):
                 reasons_early.append(f"a second process of '{c.name}' before it is judged: its first lost "
                                      f"{c.detail['contention'][0]:.1%} of the machine's CPU time to steal and other "
                                      "processes, more than the script as written's (it may have run slow as a whole)")
