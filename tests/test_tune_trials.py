@@ -650,6 +650,31 @@ def test_a_lone_candidate_s_calibration_run_is_its_first_round_and_the_script_s_
     assert d["stage"]["runs"] == 2, d
 
 
+def test_the_calibration_compiles_an_epoch_s_smaller_last_batch_before_any_timed_run():
+    """1,000 rows in batches of 16 end with a batch of 8: its step is compiled by a fit of exactly those 8 rows right
+    after the warm-up, where short epochs will take the timed runs to it. 1,024 rows have no such batch."""
+    code = DIRECT + textwrap.dedent("""
+        calls = []
+        def fit(m, x=None, y=None, **k):
+            calls.append(len(x))
+            return keras.Model.fit(m, x, y, **k)
+        out = {}
+        for rows in (1000, 1024):
+            calls.clear()
+            measure_fit(model, fit, {"x": x[:rows], "y": y[:rows], "batch_size": 16},
+                        {"candidates": {"default": {"own": True}}, "rounds": 1, "seconds": 0.5}, Compiles, lambda m: None)
+            out[rows] = list(calls)
+        print(json.dumps(out))
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**ENV, "KERAS_BACKEND": "jax"},
+                       timeout=180)
+    assert r.returncode == 0, r.stderr[-3000:]
+    d = json.loads(r.stdout.strip().splitlines()[-1])
+    # one step that builds the model, the warm-up, then the last batch alone, before the timed runs
+    assert d["1000"].count(8) == 1 and d["1000"][:3] == [1000, 1000, 8] and len(d["1000"]) > 3, d
+    assert 8 not in d["1024"] and set(d["1024"]) == {1024}, d
+
+
 def test_a_trial_killed_at_its_deadline_returns_the_last_partial_result_and_says_what_is_missing(monkeypatch):
     import io
     import subprocess as sp
