@@ -272,11 +272,13 @@ def process_stage(run, default: Candidate, live: list, *, per_trial: float, left
                 continue
             if rep == 0 and c.median < PRUNE * top.median:
                 c.dropped = f"{c.median / top.median:.2f}x '{top.name}' in its first trial process: not measured again"
-            elif default.median and c.median < (1 + MIN_GAIN) * default.median and second_chance(c, default, live):
-                reasons_early.append(f"a second process of '{c.name}' before it is judged: its first lost "
-                                     f"{c.detail['contention'][0]:.1%} of the machine's CPU time to steal and other "
-                                     "processes, more than the script as written's (it may have run slow as a whole)")
             elif default.median and c.median < (1 + MIN_GAIN) * default.median and len(c.passes) == rep + 1:
+                if second_chance(c, default, live):  # its one process ran busier than the script as written's
+                    reasons_early.append(f"a second process of '{c.name}' before it is judged: its first lost "
+                                         f"{c.detail['contention'][0]:.1%} of the machine's CPU time to steal and "
+                                         "other processes, more than the script as written's (it may have run slow "
+                                         "as a whole)")
+                    continue
                 where = "its first trial process" if rep == 0 else f"{rep + 1} trial processes"
                 c.dropped = (f"no gain in {where} ({c.median:,.1f} against {default.median:,.1f} steps/s as written, "
                              f"{c.median / default.median:.2f}x; a choice needs more than {MIN_GAIN:.0%} beyond the "
