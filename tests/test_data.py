@@ -12,6 +12,7 @@ if importlib.util.find_spec("tensorflow") is None:
 import tensorflow as tf  # noqa: E402
 
 import gen_fixtures  # noqa: E402
+import pydataset_fixtures  # noqa: E402
 import redline.data as rd  # noqa: E402
 from machines import vm_2core  # noqa: E402
 from redline import UsageError, plan  # noqa: E402
@@ -240,7 +241,7 @@ def test_fit_with_the_pipeline():
 
 @pytest.mark.slow
 def test_py_dataset_batches_run_in_worker_processes():
-    ds = rd.pipeline(gen_fixtures.Squares(), batch_size=4, shuffle=False, repeat=False, plan=PLAN)
+    ds = rd.pipeline(pydataset_fixtures.Squares(), batch_size=4, shuffle=False, repeat=False, plan=PLAN)
     assert ds.redline.workers == 2 and ds.redline.elements == 22 and ds.redline.steps_per_epoch == 6
     got = sorted((int(a), float(b)) for xa, xb in ds for a, b in zip(xa.numpy(), xb.numpy()))
     assert got == [(i, float(i * i)) for i in range(22)]
