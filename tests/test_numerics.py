@@ -71,3 +71,45 @@ def test_trials_share_the_first_trial_s_initial_weights_and_agree(tmp_path):
     # the same weights, order and seed: two processes of the script as written lie in each other's band
     a, b = first["check"]["loss"], second["check"]["loss"]
     assert judge([a], [b]) is None and abs(a - b) <= 0.05 * max(1.0, abs(a)), (a, b)  # each keeps its own optimizer state
+
+
+SEEDED = """
+import json, os, random, sys, types
+import numpy as np, keras
+from redline.applying.seeding import set_random_seed
+from redline.tuning.numerics import check
+x = np.random.default_rng(0).random((64, 4), dtype=np.float32); y = x.sum(axis=1, keepdims=True)
+model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)]); model.compile("sgd", "mse")
+feed = types.SimpleNamespace(x=x, y=y, batch_size=8, cap=8, kwargs={})
+loss = check(model, lambda m, *a, **k: m.fit(*a, **k), feed, 1, None, open)["loss"]  # a trial's check, seeded
+out = {"loss": loss, "tensorflow_after_check": "tensorflow" in sys.modules}
+set_random_seed(3)
+out.update({"tensorflow_imported": "tensorflow" in sys.modules, "drawn": [random.random(), float(np.random.rand())]})
+out["keras_seed"] = keras.src.utils.rng_utils.get_random_seed()
+import tensorflow as tf
+out["drawn"].append(float(tf.random.uniform(())))  # the script's first TensorFlow draw, after it imports TensorFlow
+random.seed(3); np.random.seed(3); tf.random.set_seed(3)
+out["seeded_now"] = [random.random(), float(np.random.rand()), float(tf.random.uniform(()))]
+print("RESULT " + json.dumps(out))
+"""
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None or importlib.util.find_spec("jax") is None,
+                    reason="TensorFlow and JAX are both needed")
+def test_the_check_s_seed_leaves_tensorflow_unimported_until_the_script_imports_it_then_seeds_it():
+    """A JAX process whose script has not imported TensorFlow: a trial's loss check seeds without importing it (Keras'
+    own call does, seconds of CPU), and once the script imports it, its first draw is the one the same seed gives."""
+    import json
+    import subprocess
+    import sys
+
+    from tune_helpers import ENV
+
+    r = subprocess.run([sys.executable, "-c", SEEDED], capture_output=True, text=True, timeout=120,
+                       env={**ENV, "KERAS_BACKEND": "jax"})
+    line = [x for x in r.stdout.splitlines() if x.startswith("RESULT ")]
+    assert line, r.stderr[-2000:]
+    d = json.loads(line[0][7:])
+    assert d["tensorflow_after_check"] is False and math.isfinite(d["loss"])
+    assert d["tensorflow_imported"] is False and d["keras_seed"] == 3
+    assert d["drawn"] == d["seeded_now"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 
+from ..applying.seeding import set_random_seed
 from .compare import median
 
 #: steps of the check; a candidate's loss may differ from the script's own by this share of it, beyond their spread
@@ -31,7 +32,6 @@ def check(model, fit, feed, spe: int, weights_path: str | None, opener, steps: i
     """In a trial: the loss after ``steps`` steps (a whole number of executions) from the shared initial weights. The
     first trial to get here with ``weights_path`` absent saves its own (``opener``: the ``open`` from before the
     sandbox, so the file lands where the next trial reads it)."""
-    import keras
     import numpy as np
 
     source = "own"
@@ -48,7 +48,7 @@ def check(model, fit, feed, spe: int, weights_path: str | None, opener, steps: i
             with opener(weights_path, "wb") as f:
                 np.savez(f, *model.get_weights())
             source = "saved"
-    keras.utils.set_random_seed(0)
+    set_random_seed(0)  # as keras.utils.set_random_seed, without importing TensorFlow where the script has not
     # the layers' own random streams (dropout, noise, augmentation) are variables outside the weights, advanced by every
     # step the trial ran before: reset, so every trial draws the same masks here
     for i, v in enumerate(v for v in model.variables if v.path.endswith("seed_generator_state")):
