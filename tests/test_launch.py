@@ -166,6 +166,11 @@ print("RESULT", json.dumps({"rank": os.environ.get("KERAS_DISTRIBUTION_PROCESS_I
 """
 
 
+#: TRAIN as a script that seeds nothing itself writes it: where no weights are compared, nothing in the workers imports
+#: TensorFlow (Keras' own seeding would, seconds of CPU per process)
+UNSEEDED = TRAIN.replace("keras.utils.set_random_seed(1)\n", "")
+
+
 def _script(tmp_path, text=TRAIN, name="train.py"):
     p = tmp_path / name
     p.write_text(textwrap.dedent(text))
@@ -278,7 +283,7 @@ def _run_and_watch(argv, until, timeout=240):
 @pytest.mark.slow
 @needs_jax
 def test_a_killed_worker_stops_the_group_and_the_run_resumes_from_the_last_backup(tmp_path):
-    s = _script(tmp_path)
+    s = _script(tmp_path, UNSEEDED)
     ck = tmp_path / "ck"
     state = {}
 
@@ -343,7 +348,7 @@ def test_a_peer_s_error_after_a_worker_was_killed_restarts_the_group(monkeypatch
 @pytest.mark.slow
 @needs_jax
 def test_sigterm_to_the_launcher_stops_the_group_and_exits_non_zero(tmp_path):
-    s = _script(tmp_path)
+    s = _script(tmp_path, UNSEEDED)
 
     def until(line, proc, seen):
         if "EPOCH-END 2" in line:
@@ -376,10 +381,17 @@ def test_a_tensorflow_only_script_is_explained_and_stops_with_exit_2(tmp_path):
 @pytest.mark.slow
 @needs_jax
 def test_a_global_batch_the_user_fixed_is_kept_by_gradient_accumulation(tmp_path):
-    s = _script(tmp_path)
-    r = _launch("--nproc-per-host", "2", "--global-batch", "64", s, "1")
+    """A script that seeds nothing and imports TensorFlow only after fit: joining the group (which seeds every process
+    alike) does not import it before, and seeds it alike in both processes once the script imports it."""
+    s = _script(tmp_path, UNSEEDED.replace(
+        "import jax\n", "import jax\ntf_before = 'tensorflow' in sys.modules\nimport tensorflow as tf\n").replace(
+        '"weights":', '"tf_before": tf_before, "tf_draw": float(tf.random.uniform(())), "weights":'))
+    r = _launch("--nproc-per-host", "2", "--all-ranks", "--global-batch", "64", s, "1")
     assert r.returncode == 0, r.stderr[-3000:]
-    assert _results(r.stdout)["0"]["accumulate"] == 2
+    ranks = _results(r.stdout)
+    assert ranks["0"]["accumulate"] == 2
+    assert ranks["0"]["tf_before"] is False and ranks["1"]["tf_before"] is False
+    assert ranks["0"]["tf_draw"] == ranks["1"]["tf_draw"]
     assert "--global-batch 64: gradients accumulated over 2 step(s) of 32" in r.stderr
     r = _launch("--nproc-per-host", "2", "--global-batch", "48", s, "1")
     assert r.returncode == 2 and "--global-batch 48 is not a multiple of the script's batch of 32" in r.stderr.splitlines()[-1]

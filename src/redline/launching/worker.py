@@ -237,10 +237,12 @@ def main(argv=None) -> int:
     try:
         import keras
 
+        from ..applying.seeding import initialize_distribution
+
         if keras.backend.backend() != "jax":
             raise RuntimeError(f"Keras runs on {keras.backend.backend()}, not jax")
         if cfg["world"] > 1:  # one process alone: no group to join, and a one-device distribution only costs time
-            keras.distribution.initialize()
+            initialize_distribution()  # keras.distribution.initialize(), TensorFlow seeded only once imported
             keras.distribution.set_distribution(keras.distribution.DataParallel())
         install_fit(cfg)
     except Exception as exc:  # joining the group failed: say where, the launcher reports it with the rank
