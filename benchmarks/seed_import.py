@@ -60,6 +60,12 @@ def main() -> int:
     if not (pathlib.Path(args.old_src) / "redline").is_dir():
         print(f"--old-src {args.old_src!r} holds no redline package: give a checkout's src folder", file=sys.stderr)
         return 2
+    if args.repeats < 1:
+        print(f"--repeats {args.repeats} is not valid: give 1 or more", file=sys.stderr)
+        return 2
+    if args.json and (pathlib.Path(args.json).is_dir() or not os.access(pathlib.Path(args.json).parent.resolve(), os.W_OK)):
+        print(f"--json {args.json!r} cannot be written: give a file in a writable folder", file=sys.stderr)
+        return 2
     sides = {"old": str(pathlib.Path(args.old_src).resolve()), "new": str(HERE.parent / "src")}
     script = pathlib.Path(tempfile.mkdtemp()) / "tiny.py"
     script.write_text(TINY)
