@@ -59,9 +59,11 @@ def test_a_naive_input_pipeline_is_measured_and_its_record_written(tmp_path):
     consistent(naive)
     assert naive.probe["data_adapter"] == "TFDatasetAdapter" and naive.probe["batch_size"] == w.batch_size
     assert (tmp_path / "naive.jsonl").exists()
-    for f in naive.findings:  # where the input is found to bind, the fix names the pipeline that would replace it
-        if f.code == "input_bound":
-            assert "redline.data.pipeline((x, y), batch_size=64, augment=fn)" in f.fix
+    for f in naive.findings:  # where the input is found to bind, the fix names the pipeline that would replace it: this
+        if f.code == "input_bound":  # one's own, unless the pipeline alone was measured keeping the usable CPUs busy
+            saturated = "the input is parallel already" in f.fix  # (then the general form: a measurement decides which)
+            assert "redline.data.pipeline(" in f.fix
+            assert saturated or "redline.data.pipeline((x, y), batch_size=64, augment=fn)" in f.fix, f.fix
 
 
 def test_diagnose_leaves_the_weights_as_they_were():
