@@ -18,7 +18,8 @@ from .after_import import when_imported
 @contextlib.contextmanager
 def _tensorflow_not_imported():
     """Inside: Keras' lazy handle on TensorFlow reads "not available", unless TensorFlow is imported already; put back
-    on the way out. Where this Keras has no such handle, nothing changes (it imports TensorFlow as it always did)."""
+    on the way out. Yields whether it did: then TensorFlow is still to be seeded. Where this Keras has no such handle,
+    nothing changes (Keras imports TensorFlow and seeds it, as it always did)."""
     lazy = None
     if "tensorflow" not in sys.modules:
         try:
@@ -29,17 +30,17 @@ def _tensorflow_not_imported():
         except (ImportError, AttributeError):
             lazy = None
     if lazy is None:
-        yield
+        yield False
         return
     lazy._available = False
     try:
-        yield
+        yield True
     finally:
         lazy._available = saved
 
 
 def _seed_tensorflow_on_import() -> None:
-    """TensorFlow seeded with Keras' global seed when the script imports it (at once, if it already has)."""
+    """TensorFlow seeded with Keras' global seed when the script imports it."""
     from keras.src.utils.rng_utils import get_random_seed
 
     seed = get_random_seed()
@@ -51,9 +52,10 @@ def set_random_seed(seed: int) -> None:
     """``keras.utils.set_random_seed(seed)``, with TensorFlow seeded when it is imported rather than imported now."""
     import keras
 
-    with _tensorflow_not_imported():
+    with _tensorflow_not_imported() as deferred:
         keras.utils.set_random_seed(seed)
-    _seed_tensorflow_on_import()
+    if deferred:
+        _seed_tensorflow_on_import()
 
 
 def initialize_distribution() -> None:
@@ -61,9 +63,10 @@ def initialize_distribution() -> None:
     TensorFlow seeded with that seed when it is imported rather than imported now."""
     import keras
 
-    with _tensorflow_not_imported():
+    with _tensorflow_not_imported() as deferred:
         keras.distribution.initialize()
-    _seed_tensorflow_on_import()
+    if deferred:
+        _seed_tensorflow_on_import()
 
 
 __all__ = ["initialize_distribution", "set_random_seed"]
