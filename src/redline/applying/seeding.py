@@ -39,12 +39,15 @@ def _tensorflow_not_imported():
         lazy._available = saved
 
 
-def _seed_tensorflow_on_import() -> None:
-    """TensorFlow seeded with Keras' global seed when the script imports it."""
+def _seeding(call) -> None:
+    """Run ``call`` (a Keras call that seeds), TensorFlow kept from importing; then seed it with Keras' global seed
+    when the script imports it."""
     from keras.src.utils.rng_utils import get_random_seed
 
+    with _tensorflow_not_imported() as deferred:
+        call()
     seed = get_random_seed()
-    if seed is not None:
+    if deferred and seed is not None:
         when_imported("tensorflow", lambda tf: tf.random.set_seed(seed))
 
 
@@ -52,10 +55,7 @@ def set_random_seed(seed: int) -> None:
     """``keras.utils.set_random_seed(seed)``, with TensorFlow seeded when it is imported rather than imported now."""
     import keras
 
-    with _tensorflow_not_imported() as deferred:
-        keras.utils.set_random_seed(seed)
-    if deferred:
-        _seed_tensorflow_on_import()
+    _seeding(lambda: keras.utils.set_random_seed(seed))
 
 
 def initialize_distribution() -> None:
@@ -63,10 +63,7 @@ def initialize_distribution() -> None:
     TensorFlow seeded with that seed when it is imported rather than imported now."""
     import keras
 
-    with _tensorflow_not_imported() as deferred:
-        keras.distribution.initialize()
-    if deferred:
-        _seed_tensorflow_on_import()
+    _seeding(keras.distribution.initialize)
 
 
 __all__ = ["initialize_distribution", "set_random_seed"]
