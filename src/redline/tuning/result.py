@@ -70,7 +70,12 @@ class Candidate:
         processes can agree by chance while the rounds behind them spread as widely as separate runs do
         (cnn_augment: two process medians 0.7% apart, their rounds 27%). The rounds' spread leaves out the lowest and
         highest of 6 or more (compare.robust_spread). 0 with fewer than 2."""
-        return max(spread(self.figures), robust_spread(self.runs))
+        return spread_of(self.figures, self.runs)
+
+
+def spread_of(figures, runs) -> float:
+    """The wider of the processes' spread (``figures``) and their rounds' robust spread (``runs``)."""
+    return max(spread(figures), robust_spread(runs))
 
 
 def fair(cand: Candidate, default: Candidate) -> tuple:
@@ -88,7 +93,7 @@ def fair_spreads(cand: Candidate, default: Candidate) -> tuple:
     its two busy processes at 18.6-18.8); else Candidate.spread."""
     def quiet_spread(c):
         rounds = c.quiet_runs
-        return max(spread(c.quiet_passes), robust_spread(rounds)) if rounds else c.spread
+        return spread_of(c.quiet_passes, rounds) if rounds else c.spread
 
     if cand.quiet_passes and default.quiet_passes:
         return quiet_spread(cand), quiet_spread(default)

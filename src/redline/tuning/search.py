@@ -136,26 +136,27 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
     # before it imports keras (the two imports run side by side, each mostly on one core; trial 1's measurement
     # pauses it); trial 1's figures say whether the guess holds, and where it does not, that process ends
     guessed = closing.enter_context(Spares(script, args, None))
-    early = []
+    ready = None  # the spares later trials take: the guess where it held, else spares for the backend the script pins
 
     def figures(res: dict) -> None:
         """Trial 1 has its figures and runs the rest of the script unmeasured: the next trial's process starts."""
+        nonlocal ready
         pinned = backend_for(res)
-        if early:
+        if ready is not None:
             return
         if pinned is not None:
             guessed.close()
         if pinned is not False:
-            early.append(guessed if pinned is None else closing.enter_context(Spares(script, args, pinned)))
+            ready = guessed if pinned is None else closing.enter_context(Spares(script, args, pinned))
             guess = process_candidates(snapshot, res.get("backend") or backend, allow,
                                        pinned=res.get("pinned_at") if res.get("pinned_backend") else None)
-            early[0].beside(None, [c for c in guess[1:] if not c.error][:1])
+            ready.beside(None, [c for c in guess[1:] if not c.error][:1])
 
     t0 = time.perf_counter()
     first = run_trial(script, args, default, {**base_trial, "discover": True}, left(),  # it records the script's fits
                       spares=guessed, ahead=[c for c in process_candidates(snapshot, backend, allow)[1:] if not c.error][:1],
                       on_result=figures)
-    if not early:  # no figures: whatever the guess started ends here
+    if ready is None:  # no figures: whatever the guess started ends here
         guessed.close()
     per_trial = time.perf_counter() - t0  # what one trial process costs with this script
     # how the script as written ends, training cut short after its first fit: the completion check's reference
@@ -185,7 +186,7 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
         progress(f"trial 1, again: the script as written, measured at fit {top['index']}")
         base_trial["fit_index"] = top["index"]
         default = Candidate("as written")
-        first = {**run_trial(script, args, default, base_trial, left(), spares=early[0] if early else None),  # they
+        first = {**run_trial(script, args, default, base_trial, left(), spares=ready),  # they
                  "fits": fits_seen}  # wait while it measures
         absorb(default, first)
         if default.error:
@@ -217,9 +218,9 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
             procs.insert(at, Candidate("parallel maps", trial={"parallel_map": snapshot.cpu.usable},
                                    why=f"the script's sequential Dataset.map calls run with {snapshot.cpu.usable} parallel calls, order kept"))
     # later trials' processes started ahead of their turn (tuning/spares.py), where the first trial showed it is safe
-    if not early and backend_for(first) is not False:
-        early.append(closing.enter_context(Spares(script, args, backend_for(first))))
-    spares = early[0] if early and backend_for(first) is not False else None
+    if ready is None and backend_for(first) is not False:
+        ready = closing.enter_context(Spares(script, args, backend_for(first)))
+    spares = ready if backend_for(first) is not False else None
 
     def trial(cand, settings: dict, timeout: float, ahead=None) -> dict:
         if spares is None:
