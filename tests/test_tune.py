@@ -117,27 +117,51 @@ def test_redline_run_applies_a_tuned_input_path(tmp_path):
 
 @pytest.fixture(scope="module")
 def tuned(tmp_path_factory):
-    """One real `redline tune --budget 30` with a writable cache, then `redline run` and `redline tune --show` on the
-    same script: the round trip a user makes. The script writes, appends and deletes files in its folder (its working
-    directory) before and after fit: the folder is hashed before and after the tune."""
-    import hashlib
+    """One real `redline run --tune --budget 30`, the command a user starts with: no choice is saved yet, so it tunes
+    the script, saves the choice and runs the script with it; then `redline tune --show`. The script writes, appends
+    and deletes files in its folder (its working directory) before and after fit, and prints a digest of that folder
+    when it starts: in the run after the tune, the digest must be the folder's before the command, so no trial left
+    anything there. Its fit asks for a million epochs (the tune predicts hours of training, so it tunes) and stops
+    itself after one."""
+    import glob
 
     folder, aside = tmp_path_factory.mktemp("tuned"), tmp_path_factory.mktemp("aside")
     (folder / "log.txt").write_text("first run\n")
     (folder / "old.txt").write_text("old")
-    s = script(folder, WRITES + TINY.replace('print("AFTER FIT"', 'open("after.txt", "w").write("x")\nprint("AFTER FIT"'))
-    hashes = lambda: {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}  # noqa: E731
+    text = DIGEST + 'print("FOLDER", folder_digest(), flush=True)\n' + WRITES + TINY.replace(
+        'print("AFTER FIT"', 'open("after.txt", "w").write("x")\nprint("AFTER FIT"').replace(
+        "model.fit(x, y, batch_size=16, epochs=2, verbose=0)",
+        'stop = keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: setattr(model, "stop_training", True))\n'
+        "model.fit(x, y, batch_size=16, epochs=1_000_000, verbose=0, callbacks=[stop])")
+    s = script(folder, text)
+    namespace = {}
+    exec(DIGEST, namespace)
     env = {**ENV, "XDG_CACHE_HOME": str(aside / "cache")}
     cli = lambda *argv: subprocess.run([sys.executable, "-m", "redline", *argv], capture_output=True, text=True,  # noqa: E731
                                        env=env, timeout=300, cwd=folder)
-    before = hashes()
-    out = {"tune": cli("tune", "--budget", "30", "--json", str(aside / "t.json"), s)}
-    out["folder_unchanged"] = hashes() == before
-    out["json"] = json.loads((aside / "t.json").read_text()) if (aside / "t.json").exists() else None
-    out["run"], out["show"] = cli("run", s), cli("tune", "--show", s)
-    out["no_tuned"] = cli("run", "--no-tuned", s)
+    out = {"before": namespace["folder_digest"](str(folder))}
+    out["run"] = cli("run", "--tune", "--budget", "30", s)
+    out["show"] = cli("tune", "--show", s)
+    out["folder"] = folder
+    saved = glob.glob(str(aside / "cache" / "redline" / "tuned" / "*.json"))
+    out["json"] = json.loads(open(saved[0]).read())["result"] if len(saved) == 1 else None
     return out
 
+
+#: the script's own digest of its folder: every file's path and bytes, and every folder's path
+DIGEST = """
+def folder_digest(root="."):
+    import hashlib, os
+    h = hashlib.sha256()
+    for d, dirs, files in sorted(os.walk(root)):
+        h.update(os.path.relpath(d, root).encode())
+        for f in sorted(files):
+            p = os.path.join(d, f)
+            h.update(os.path.relpath(p, root).encode())
+            with open(p, "rb") as b:
+                h.update(b.read())
+    return h.hexdigest()
+"""
 
 WRITES = """
 import os
@@ -150,15 +174,20 @@ if os.path.exists("old.txt"):
 
 @pytest.mark.slow
 def test_tune_leaves_the_user_s_folder_byte_identical(tuned):
-    assert tuned["tune"].returncode == 0, tuned["tune"].stderr[-2000:]
-    assert tuned["folder_unchanged"] and "WARNING" not in tuned["tune"].stdout
+    r = tuned["run"]
+    assert r.returncode == 7, r.stderr[-2000:]                           # the script's own exit code
+    folder_lines = [line.split() for line in r.stdout.splitlines() if line.startswith("FOLDER ")]
+    assert folder_lines == [["FOLDER", tuned["before"]]], r.stdout[-2000:]  # one run; the folder as it was before
+    assert (tuned["folder"] / "log.txt").read_text() == "first run\nanother run\n"   # that run's own writes, once
+    assert not (tuned["folder"] / "old.txt").exists() and (tuned["folder"] / "after.txt").read_text() == "x"
+    assert tuned["json"] is not None and tuned["json"]["touched"] == []
 
 
 @pytest.mark.slow
-def test_tune_measures_saves_and_prints_its_choice(tuned):
-    r, d = tuned["tune"], tuned["json"]
-    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-3000:]
-    assert "as written" in r.stdout and "Choice:" in r.stdout and "saved for `redline run" in r.stdout
+def test_run_tune_tunes_saves_and_says_so(tuned):
+    r, d = tuned["run"], tuned["json"]
+    assert "Traceback" not in r.stderr, r.stderr[-3000:]
+    assert "redline: tuning within 30 s first" in r.stderr and "redline: tuned in" in r.stderr, r.stderr[-3000:]
     assert d["processes"][0]["name"] == "as written" and d["processes"][0]["steps_per_s"]
     assert all(v > 0 for v in d["processes"][0]["steps_per_s"])
     assert d["status"] == "ok" and "settings" in d["chosen"]
@@ -171,10 +200,8 @@ def test_run_applies_exactly_the_saved_choice_and_show_prints_it(tuned):
     backend = settings["env"].get("KERAS_BACKEND", "tensorflow")
     spe = settings["compile"].get("steps_per_execution", 1)
     r = tuned["run"]
-    assert r.returncode == 7, r.stderr[-2000:]                           # the script's own exit code
     assert f"AFTER FIT {backend} {spe}" in r.stdout, (settings, r.stdout[-500:])
     assert "applied the choice tuned" in r.stderr and "--no-tuned ignores it" in r.stderr
-    assert "AFTER FIT tensorflow 1" in tuned["no_tuned"].stdout
     show = tuned["show"]
     assert show.returncode == 0 and "tuned " in show.stdout and str(settings["env"]) in show.stdout, show.stdout
 
@@ -195,6 +222,30 @@ def test_tune_prints_its_result_even_when_the_cache_cannot_be_written(capsys, tm
     assert "could not be saved" in err.strip().splitlines()[-1] and "XDG_CACHE_HOME" in err
     assert "as written" in out and "Choice:" in out  # the result is printed all the same
     assert json.loads((tmp_path / "t.json").read_text())["processes"][0]["name"] == "as written"
+
+
+def test_tune_prints_its_table_saves_the_choice_and_writes_its_json(capsys, tmp_path, monkeypatch):
+    """The search faked (real tunes run through `redline run --tune` above): the table, the choice, where it is saved,
+    the --json file, and a saved choice that `redline run` finds."""
+    import redline
+    from clirun import cli
+
+    from redline.tuning import search
+
+    default = Candidate("as written", runs=[100.0, 101.0, 99.0])
+    rival = Candidate("backend jax", {"KERAS_BACKEND": "jax"}, runs=[200.0, 199.0, 201.0])
+    fake = search.TuneResult(script="s", args=[], budget_s=40, elapsed_s=12.0, default=default,
+                             processes=[default, rival], inprocess=[], chosen_process=rival, chosen_knobs=None,
+                             reasons=["faked"], not_measured=[])
+    monkeypatch.setattr(search, "tune", lambda *a, **k: fake)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    s = script(tmp_path, TINY)
+    code, out, err = cli(capsys, "tune", "--budget", "40", "--json", str(tmp_path / "t.json"), s)
+    assert code == 0 and "Traceback" not in err, err
+    assert "as written" in out and "backend jax" in out and "Choice:" in out and "saved for `redline run" in out, out
+    assert json.loads((tmp_path / "t.json").read_text())["chosen"]["settings"]["env"] == {"KERAS_BACKEND": "jax"}
+    entry, why = cache.lookup(s, [], redline.detect())
+    assert entry is not None and entry["result"]["chosen"]["settings"]["env"] == {"KERAS_BACKEND": "jax"}, why
 
 
 @pytest.mark.parametrize("argv, words", [

@@ -388,22 +388,17 @@ LONG = PINNED.replace('os.environ["KERAS_BACKEND"] = "tensorflow"\n', "").replac
 
 
 @pytest.mark.slow
-def test_run_tune_skips_a_short_training_and_tunes_a_long_one_then_runs_with_the_choice(tmp_path):
+def test_run_tune_skips_a_training_shorter_than_the_tuning_and_runs_it_as_written(tmp_path):
+    """A run that trains for seconds is not tuned (a long one is: test_tune.py's `tuned`, through `run --tune`)."""
     env = {**ENV, "XDG_CACHE_HOME": str(tmp_path / "cache")}
     short = script(tmp_path, LONG.replace("EPOCHS", "2"), "short.py")
     r = subprocess.run([sys.executable, "-m", "redline", "run", "--tune", short], capture_output=True, text=True, env=env,
                        timeout=300)
     assert r.returncode == 0 and "AFTER FIT tensorflow 1" in r.stdout, r.stderr[-2000:]
     assert "not tuning: the first fit is predicted to train for about" in r.stderr
-    long = script(tmp_path, LONG.replace("EPOCHS", "1_000_000"), "long.py")  # predicted: hours; it stops after one epoch
-    r = subprocess.run([sys.executable, "-m", "redline", "run", "--tune", "--budget", "30", long], capture_output=True,
-                       text=True, env=env, timeout=300)
-    assert r.returncode == 0, r.stderr[-2000:]
-    assert "redline: tuning within 30 s first" in r.stderr and "redline: tuned in" in r.stderr
-    assert "applied the choice tuned" in r.stderr and "AFTER FIT" in r.stdout
-    shown = subprocess.run([sys.executable, "-m", "redline", "tune", "--show", long], capture_output=True, text=True,
+    shown = subprocess.run([sys.executable, "-m", "redline", "tune", "--show", short], capture_output=True, text=True,
                            env=env, timeout=120)
-    assert "tuned " in shown.stdout  # saved: the next run applies it without tuning
+    assert "not tuned yet" in shown.stdout, shown.stdout  # nothing saved: the next run decides again
 
 
 def test_the_prediction_rests_on_the_choice_measured_in_whole_epochs_and_a_gain_that_does_not_reach_them_is_dropped():
