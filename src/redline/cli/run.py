@@ -35,7 +35,7 @@ def register(sub) -> None:
     p.add_argument("--tune", action="store_true",
                    help="where no saved choice applies, tune first (within --budget), then run with the choice")
     p.add_argument("--budget", type=budget, default=None, metavar="SECONDS",
-                   help="with --tune: time for the trials, or auto (the default): 5%% of the training the first fit is "
+                   help="with --tune: time for the trials, or auto (the default): 5%% of the training the script's fits are "
                    "predicted to take, at least 30 s")
     add_plan_options(p)
     p.add_argument("script", help="the Python file to run")
@@ -117,8 +117,8 @@ def _apply_tuned(entry, args) -> None:
 
 def tune_first(script, args, snapshot) -> dict | None:
     """--tune: where no saved choice applies, tune now (the budget auto-sized from the first trial unless given), save
-    the choice, and say in one line what tuning costs against the training it serves. Where the first fit is
-    predicted to train for less than tuning would take, skip it and say so."""
+    the choice, and say in one line what tuning costs against the training it serves. Where its fits are
+    predicted to train for less time than tuning would take, skip it and say so."""
     from ..applying import require_backend
     from ..tuning import cache
     from ..tuning.search import tune
@@ -131,10 +131,10 @@ def tune_first(script, args, snapshot) -> dict | None:
 
     def worth_it(training_s: float, budget_s: float) -> bool:
         if training_s < budget_s:
-            say(f"redline: not tuning: the first fit is predicted to train for about {training_s:,.0f} s as written, "
-                f"less than tuning would take ({budget_s:.0f} s); running it as written")
+            say(f"redline: not tuning: its training is predicted to take about {training_s:,.0f} s as written, less "
+                f"than tuning would take ({budget_s:.0f} s); running it without a tuned choice")
             return False
-        say(f"redline: tuning within {budget_s:.0f} s first ({why}); the first fit is predicted to train for about "
+        say(f"redline: tuning within {budget_s:.0f} s first ({why}); its training is predicted to take about "
             f"{training_s:,.0f} s as written; --no-tuned skips this")
         return True
 

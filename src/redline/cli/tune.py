@@ -21,7 +21,7 @@ def register(sub) -> None:
     p = sub.add_parser("tune", help=HELP, description=HELP + ". The script runs unchanged in trial processes until "
                        "its first Model.fit, where redline measures steady-state steps under each candidate.")
     p.add_argument("--budget", type=budget, default=180.0, metavar="SECONDS",
-                   help="time for all trials (default 180), or auto: 5%% of the training the script's first fit is "
+                   help="time for all trials (default 180), or auto: 5%% of the training the script's fits are "
                    "predicted to take as written, at least 30 s")
     p.add_argument("--allow", default="", metavar="LIST", help="knobs that change the math, off by default, comma-separated: precision (mixed precision where the "
                    "hardware computes it natively), batch (larger batches), order (a nondeterministic input order)")

@@ -33,7 +33,7 @@ from .trials import run_trial
 ALLOWABLE = ("precision", "batch", "order")
 #: at most this share of the budget is kept back for the in-process stage while the per-process candidates are measured.
 RESERVE = 0.4
-#: --budget auto: this share of the training the script's first fit is predicted to take as written, at least AUTO_MIN
+#: --budget auto: this share of the training the script's fits are predicted to take as written, at least AUTO_MIN
 #: seconds; the first trial (which makes the prediction) may take up to AUTO_FIRST seconds.
 AUTO_SHARE, AUTO_MIN, AUTO_FIRST = 0.05, 30.0, 300.0
 
@@ -197,9 +197,10 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
     training_s = predicted_training(first, default)
     if auto:
         budget_s = auto_budget(training_s)
-        sizing.append(f"--budget auto: {budget_s:.0f} s, {AUTO_SHARE:.0%} of the ~{training_s or 0:,.0f} s the first fit is "
-                      f"predicted to train as written ({first.get('epochs')} epoch(s) of {first.get('steps_in_epoch')} steps "
-                      f"at {default.median or 0:,.1f} steps/s), at least {AUTO_MIN:.0f} s")
+        sizing.append(f"--budget auto: {budget_s:.0f} s, {AUTO_SHARE:.0%} of the ~{training_s or 0:,.0f} s its training is "
+                      f"predicted to take as written ({len(first.get('fits') or []) or 1} fit(s); the one measured: "
+                      f"{first.get('epochs')} epoch(s) of {first.get('steps_in_epoch')} steps at {default.median or 0:,.1f} "
+                      f"steps/s), at least {AUTO_MIN:.0f} s")
         progress(sizing[-1])
     if worth_it is not None and not worth_it(training_s or 0.0, budget_s):
         return TuneResult(script=script, args=args, budget_s=budget_s, elapsed_s=time.perf_counter() - started,
