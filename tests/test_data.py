@@ -261,3 +261,14 @@ def test_unpicklable_py_dataset_warns_and_still_works():
     with pytest.warns(UserWarning, match="cannot be sent to worker processes"):
         ds = rd.pipeline(Local(), batch_size=4, repeat=False, plan=PLAN)
     assert sorted(int(v) for a, _ in ds for v in a.numpy()) == list(range(6))
+
+
+def test_the_sequential_maps_the_parallel_rewrite_would_change_are_counted_and_run_as_written(monkeypatch):
+    from redline.data.rewrite import count_sequential_maps
+
+    monkeypatch.setattr(tf.data.Dataset, "map", tf.data.Dataset.map)  # put back after the test
+    counts = {}
+    count_sequential_maps(counts)
+    ds = (tf.data.Dataset.range(4).map(lambda v: v + 1).map(lambda v: v * 2, num_parallel_calls=2)
+          .map(lambda v: v, tf.data.AUTOTUNE).map(lambda v: v - 1, None))
+    assert counts == {"sequential_maps": 2} and list(ds.as_numpy_iterator()) == [1, 3, 5, 7]

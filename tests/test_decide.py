@@ -652,3 +652,18 @@ def test_compared_on_quiet_processes_the_spread_is_theirs_too():
     assert not better(close, written)  # 1.07x on quiet processes, within their rounds' spread (10%)
     unknown = Candidate("u", passes=[32.3], runs=[32.3], detail={"contention": [0.01]})  # rounds per process unknown
     assert unknown.quiet_runs == []
+
+
+@pytest.mark.parametrize("maps, measured", [(0, False), (2, True), (None, True)])
+def test_parallel_maps_is_a_candidate_only_where_the_first_trial_counted_a_sequential_map(monkeypatch, maps, measured):
+    """A tf.data pipeline without a sequential Dataset.map: the rewrite would change nothing, so no trial process
+    measures it (a count not made, None: measured as before)."""
+    from redline.tuning import search
+
+    calls = []
+    more = {"data": "_PrefetchDataset", **({} if maps is None else {"sequential_maps": maps})}
+    monkeypatch.setattr(search, "run_trial", fake_trials({}, lambda cand, trial: calls.append(cand.name), **more))
+    result = search.tune("train.py", budget_s=600, snapshot=m.vm_2core(), complete=False)
+    assert ("parallel maps" in calls) == measured and ("parallel maps" in [c.name for c in result.processes]) == measured
+    said = [r for r in result.reasons if r.startswith("parallel maps: not a candidate")]
+    assert bool(said) == (not measured), result.reasons

@@ -364,3 +364,19 @@ def test_a_trial_killed_at_its_deadline_returns_the_last_partial_result_and_says
     assert res["status"] == "ok" and res["candidates"]["default"]["steps_per_s"] == [10.0], res
     assert res["after_fit"]["status"] == "timeout"
     assert any("stopped at the budget (1 s), in the middle of a run" in n for n in res["not_measured"]), res
+
+
+@pytest.mark.slow
+def test_the_first_trial_counts_the_sequential_maps_of_the_script_s_pipeline(tmp_path):
+    """What decides whether "parallel maps" is a candidate (search: none where the count is 0)."""
+    s = script(tmp_path, """
+        import numpy as np, tensorflow as tf, keras
+        x = np.random.default_rng(0).random((256, 8), dtype=np.float32); y = x.sum(axis=1, keepdims=True)
+        ds = tf.data.Dataset.from_tensor_slices((x, y)).map(lambda a, b: (a * 2, b)).batch(16)
+        ds = ds.map(lambda a, b: (a, b), num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
+        model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1)])
+        model.compile("adam", "mse")
+        model.fit(ds, epochs=1, verbose=0)
+    """)
+    first = run_trial(s, [], Candidate("as written"), {**trial({"default": {"own": True}}), "discover": True}, 180)
+    assert first["status"] == "ok" and "Dataset" in first["data"] and first["sequential_maps"] == 1, first

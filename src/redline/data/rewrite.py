@@ -145,6 +145,23 @@ def install(spec: dict, log=None) -> None:
     owner.fit = fit
 
 
+def count_sequential_maps(counts: dict) -> None:
+    """Count the Dataset.map calls that parallel_maps below would change (no num_parallel_calls) in
+    ``counts["sequential_maps"]``; each call runs as written."""
+    import tensorflow as tf
+
+    original = tf.data.Dataset.map
+    counts.setdefault("sequential_maps", 0)
+
+    @functools.wraps(original)
+    def map(self, map_func, *args, **kw):  # noqa: A001
+        if (args[0] if args else kw.get("num_parallel_calls")) is None:
+            counts["sequential_maps"] += 1
+        return original(self, map_func, *args, **kw)
+
+    tf.data.Dataset.map = map
+
+
 def parallel_maps(usable: int) -> None:
     """Sequential Dataset.map calls become parallel ones with the order kept (the script's pipeline, unchanged)."""
     import tensorflow as tf

@@ -175,6 +175,12 @@ def main(argv=None) -> int:
 
         when_imported("tensorflow", lambda tf: parallel_maps(int(trial["parallel_map"])))
 
+    maps = {}  # the first trial counts the sequential Dataset.map calls the "parallel maps" candidate would change
+    if trial.get("discover"):
+        from ..data.rewrite import count_sequential_maps
+
+        when_imported("tensorflow", lambda tf: count_sequential_maps(maps))
+
     opener = io.open  # before the sandbox: the numerics check's shared weights live outside the user's folders
     if trial.get("sandbox"):  # the script's writes kept off the user's folders
         from .sandbox import install as sandbox
@@ -241,7 +247,7 @@ def main(argv=None) -> int:
                      "trace": traceback.format_exc()[-2000:]}, 3)
         result.update({"status": "ok", "setup_s": round(t0 - started, 2), "measure_s": round(time.perf_counter() - t0, 2),
                        "contention": watch.stop(),
-                       **pins, "fit_index": state["fits"]})
+                       **pins, "fit_index": state["fits"], **maps})
         behind = "behind" in result.get("candidates", {}).get("default", {})  # decisively behind: never chosen
         if not (trial.get("discover") or trial.get("follow")) or behind or result.get("pruned"):
             _finish(result)

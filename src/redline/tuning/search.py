@@ -175,6 +175,7 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
     if default.error:
         raise ScriptProblem(f"{script!r}: the trial of the script as written failed: {default.error[:300]}")
     sizing, fits_seen = [], first.get("fits") or []
+    maps = first.get("sequential_maps")  # None: not counted
     top = longest(fits_seen)
     if top is not None and top["index"] != fits_seen[0]["index"] and size(top) > size(fits_seen[0]):
         # a later fit trains longest (a frozen base, then the whole model): that one is measured, in every trial
@@ -213,8 +214,10 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
     procs = process_candidates(snapshot, backend, allow, pinned=pinned)
     default.why = procs[0].why
     procs[0] = default
-    if "Dataset" in str(first.get("data")):  # fit got a tf.data pipeline (its class name, e.g. _BatchDataset)
-        if backend == "tensorflow":  # measured early: a sequential map is the usual bottleneck of such scripts
+    if "Dataset" in str(first.get("data")) and backend == "tensorflow":  # fit got a tf.data pipeline (e.g. _BatchDataset)
+        if maps == 0:  # counted by the first trial: the rewrite would change nothing, so a trial process would measure as written again
+            sizing.append("parallel maps: not a candidate: the script's tf.data pipeline has no sequential Dataset.map")
+        else:  # measured early: a sequential map is the usual bottleneck of such scripts
             at = 1 + sum(c.name.startswith("backend ") for c in procs[1:])
             procs.insert(at, Candidate("parallel maps", trial={"parallel_map": snapshot.cpu.usable},
                                    why=f"the script's sequential Dataset.map calls run with {snapshot.cpu.usable} parallel calls, order kept"))
