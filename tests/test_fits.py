@@ -78,6 +78,22 @@ def test_tune_measures_the_fit_that_trains_longest_in_every_trial(monkeypatch):
     assert result.training_s == pytest.approx((32 + 160) / 100.0)  # both fits, at the rate of the one measured
 
 
+def test_parallel_maps_is_judged_by_the_maps_counted_up_to_the_fit_measured(monkeypatch):
+    """The first trial measured fit 1, whose pipeline has no sequential map; fit 2 trains longest on a pipeline built
+    after it, with one: counted in the re-run at fit 2, so "parallel maps" is a candidate."""
+    from redline.tuning import search
+
+    names = []
+
+    def fake(script, args, cand, trial, timeout, **_):
+        names.append(cand.name)
+        return {**_two_fits(trial), "data": "_PrefetchDataset", "sequential_maps": 0 if trial.get("discover") else 1}
+
+    monkeypatch.setattr(search, "run_trial", fake)
+    result = search.tune("train.py", budget_s=600, snapshot=m.vm_2core(), complete=False)
+    assert "parallel maps" in names and not any(r.startswith("parallel maps: not") for r in result.reasons), names
+
+
 @pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None, reason="TensorFlow is not installed")
 def test_a_following_trial_whose_rest_runs_too_long_says_timeout_not_a_failure(tmp_path):
     """A per-process trial follows the rest of the script (its completion check); a rest that runs past the watchdog

@@ -175,8 +175,8 @@ def main(argv=None) -> int:
 
         when_imported("tensorflow", lambda tf: parallel_maps(int(trial["parallel_map"])))
 
-    maps = {}  # the first trial counts the sequential Dataset.map calls the "parallel maps" candidate would change
-    if trial.get("discover"):
+    maps = {}  # the sequential Dataset.map calls up to the measured fit's figures: what "parallel maps" would change
+    if trial.get("discover") or int(trial.get("fit_index") or 1) > 1:  # search reads the first trial's, or its re-run's
         from ..data.rewrite import count_sequential_maps
 
         when_imported("tensorflow", lambda tf: count_sequential_maps(maps))

@@ -190,6 +190,7 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
         first = {**run_trial(script, args, default, base_trial, left(), spares=ready),  # they
                  "fits": fits_seen}  # wait while it measures
         absorb(default, first)
+        maps = first.get("sequential_maps", maps)  # counted up to the fit measured now (its pipeline may be new)
         if default.error:
             raise ScriptProblem(f"{script!r}: the trial of the script as written failed at fit {top['index']}: "
                                 f"{default.error[:300]}")
