@@ -388,7 +388,7 @@ LONG = PINNED.replace('os.environ["KERAS_BACKEND"] = "tensorflow"\n', "").replac
 
 
 @pytest.mark.slow
-def test_run_tune_skips_a_training_shorter_than_the_tuning_and_runs_it_as_written(tmp_path):
+def test_run_tune_skips_a_training_shorter_than_the_tuning_and_runs_without_a_tuned_choice(tmp_path):
     """A run that trains for seconds is not tuned (a long one is: test_tune.py's `tuned`, through `run --tune`)."""
     env = {**ENV, "XDG_CACHE_HOME": str(tmp_path / "cache")}
     short = script(tmp_path, LONG.replace("EPOCHS", "2"), "short.py")

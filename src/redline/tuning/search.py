@@ -216,7 +216,7 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
     default.why = procs[0].why
     procs[0] = default
     if "Dataset" in str(first.get("data")) and backend == "tensorflow":  # fit got a tf.data pipeline (e.g. _BatchDataset)
-        if maps == 0:  # counted by the first trial: the rewrite would change nothing, so a trial process would measure as written again
+        if maps == 0:  # the rewrite would change nothing: a trial process would measure the script as written again
             sizing.append("parallel maps: not a candidate: the script's tf.data pipeline has no sequential Dataset.map")
         else:  # measured early: a sequential map is the usual bottleneck of such scripts
             at = 1 + sum(c.name.startswith("backend ") for c in procs[1:])
