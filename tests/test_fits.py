@@ -39,12 +39,21 @@ def test_the_first_trial_records_every_fit_and_a_later_trial_measures_the_longes
 
     s = script(tmp_path, FINE_TUNE)
     jax = {"KERAS_BACKEND": "jax"}  # the backend that starts fastest: fits are recorded the same way on each
-    first = run_trial(s, [], Candidate("as written", jax), {**trial({"default": {"own": True}}), "discover": True}, 180)
+    checked = {"check": True, "weights": str(tmp_path / "initial-weights.npz")}  # as tune's trials run
+    first = run_trial(s, [], Candidate("as written", jax), {**trial({"default": {"own": True}}), "discover": True,
+                                                             **checked}, 180)
     assert first["status"] == "ok" and first["fit_index"] == 1, first
     fits = first["fits"]
     assert [(f["index"], f["epochs"], f["steps_in_epoch"]) for f in fits] == [(1, 2, 16), (2, 10, 16)], fits
     assert fits[0]["fingerprint"] != fits[1]["fingerprint"]  # the base trains in the second: another workload
     assert first["after_fit"]["status"] == "complete" and "DONE" in first["stdout"]  # the rest ran, cut short
+    # fit 2 trains longer than every fit before it: measured in this trial too, with the loss checked after as many
+    # steps from the weights the first fit saved (the same model: its weights fit)
+    later = first["later"]
+    assert later["status"] == "ok" and later["fit_index"] == 2 and later["epochs"] == 10, later
+    assert later["candidates"]["default"]["steps_per_s"] and later["check"]["steps"] == first["check"]["steps"]
+    assert first["check"]["weights"] == "saved" and later["check"]["weights"] == "shared"
+    assert [f["measured"] for f in fits] == [True, True]
     second = run_trial(s, [], Candidate("as written", jax), {**trial({"default": {"own": True}}), "fit_index": 2}, 180)
     assert second["status"] == "ok" and second["fit_index"] == 2 and second["epochs"] == 10, second
     assert "DONE" not in second["stdout"]  # measured at fit 2; the first fit ran cut short before it
@@ -67,15 +76,38 @@ def test_tune_measures_the_fit_that_trains_longest_in_every_trial(monkeypatch):
     seen = []
 
     def fake(script, args, cand, trial, timeout, **_):
-        seen.append((trial.get("discover", False), trial.get("fit_index", 1)))
+        seen.append((trial.get("discover", False), trial.get("fit_index", 1), cand.name))
         return _two_fits(trial)
 
     monkeypatch.setattr(search, "run_trial", fake)
     result = search.tune("train.py", budget_s=600, snapshot=m.vm_2core(), complete=False)
     # then fit 1 (another fingerprint) gets its own in-process stage, last
-    assert seen[0] == (True, 1) and all(s == (False, 2) for s in seen[1:-1]) and seen[-1] == (False, 1), seen
+    assert seen[0][:2] == (True, 1) and all(s[:2] == (False, 2) for s in seen[1:-1]) and seen[-1][:2] == (False, 1), seen
+    assert seen[1][2] == "as written"  # the first trial did not measure fit 2: a trial process of its own does
     assert any("fit 2 trains longest" in r for r in result.reasons), result.reasons
     assert result.training_s == pytest.approx((32 + 160) / 100.0)  # both fits, at the rate of the one measured
+
+
+def test_a_longer_later_fit_the_first_trial_measured_needs_no_trial_process_of_its_own(monkeypatch):
+    from redline.tuning import search
+
+    seen = []
+
+    def fake(script, args, cand, trial, timeout, **_):
+        seen.append((trial.get("discover", False), trial.get("fit_index", 1), cand.name))
+        res = _two_fits(trial)
+        if trial.get("discover"):  # fit 2 measured there too, at another rate than fit 1
+            later = {**_two_fits({}), "epochs": 10, "fit_index": 2,
+                     "candidates": {"default": {"steps_per_s": [50.0, 51.0, 49.0]}}}
+            res = {**res, "later": later, "measure_s": 5.0}
+        return res
+
+    monkeypatch.setattr(search, "run_trial", fake)
+    result = search.tune("train.py", budget_s=600, snapshot=m.vm_2core(), complete=False)
+    assert seen[0][:2] == (True, 1) and seen[1][2] != "as written", seen  # straight on to the candidates
+    assert all(s[:2] == (False, 2) for s in seen[1:-1]), seen
+    assert result.default.runs[:3] == [50.0, 51.0, 49.0]  # the as-written figures are fit 2's
+    assert result.training_s == pytest.approx((32 + 160) / 50.0)
 
 
 def test_parallel_maps_is_judged_by_the_maps_counted_up_to_the_fit_measured(monkeypatch):

@@ -140,11 +140,14 @@ FOLLOW_S = 20.0
 
 def _watchdog(state, counts, seconds: float) -> None:
     """End the trial with what it found once the rest of the script has run ``seconds`` (a script that serves, plots
-    or waits after training)."""
+    or waits after training); ``state["watch"]``: when, None while a later fit is measured (then it starts again)."""
     import threading
 
+    state["watch"] = time.monotonic() + seconds
+
     def stop():
-        time.sleep(seconds)
+        while state["watch"] is None or time.monotonic() < state["watch"]:
+            time.sleep(0.25)
         # not a verdict on how the script ends: a completion trial of its own decides that where it is needed
         _finish({**state["result"], "fits": state["log"],
                  "after_fit": {"status": "timeout", "error": f"the rest of the script ran over {seconds:.0f} s: not "
@@ -211,12 +214,46 @@ def main(argv=None) -> int:
 
     names = ("x", "y", "batch_size", "epochs", "verbose", "callbacks", "validation_split", "validation_data", "shuffle")
 
+    def pins() -> dict:
+        return {"pinned_backend": pin["pinned"], "pinned_at": pin["line"], "pin_ignored": pin["ignored"],
+                "env_before_keras": sorted(pin["env"])}
+
+    def measured(model, kw, settings, t0, emit=None) -> dict:
+        """This fit's candidates measured (tuning/measure.py), with the trial's bookkeeping around the figures."""
+        from ..monitoring.contention import Contention
+
+        _phase("measuring")  # a spare still importing is paused until this trial has its figures
+        watch = Contention().start()  # how much of the machine the measurement did not have (steal, other processes)
+        result = measure_fit(model, state["fit"], kw, settings, state["compiles"], log, opener=opener, emit=emit)
+        result.update({"status": "ok", "setup_s": round(t0 - started, 2), "measure_s": round(time.perf_counter() - t0, 2),
+                       "contention": watch.stop(), **pins(), "fit_index": state["fits"], **maps})
+        return result
+
+    def later(model, kw, plain) -> None:
+        """The first trial, at a later fit that trains longer than every fit before it (a frozen base, then the whole
+        model): measured here too, Keras' own fit, evaluate and predict put back meanwhile, so the tune needs no
+        trial process of its own to measure it; the watchdog waits. Its figures go in the result as "later"."""
+        owner, t0, cuts = state["owner"], time.perf_counter(), (state["owner"].fit, state["owner"].evaluate,
+                                                                 state["owner"].predict)
+        state["watch"], state["log"][-1]["measured"] = None, True
+        owner.fit, owner.evaluate, owner.predict = plain
+        try:  # the loss checked after as many steps as at the first fit, as every later trial of the tune does
+            check = (state["result"].get("check") or {}).get("steps") or trial.get("check_steps")
+            state["result"]["later"] = measured(model, kw, {**trial, "check_steps": check}, t0)
+        except Exception as exc:  # noqa: BLE001  not measured here: the tune measures it in a trial process of its own
+            state["result"]["later"] = {"status": "failed", "fit_index": state["fits"],
+                                        "error": f"{type(exc).__name__}: {exc}"[:500]}
+        finally:
+            owner.fit, owner.evaluate, owner.predict = cuts
+            state["watch"] = time.monotonic() + float(trial.get("discover_s", DISCOVER_S))
+        _emit({**state["result"], "fits": state["log"]})  # the spares this measurement paused go on
+
     def fit(model, *args, **kwargs):
         state["fits"] += 1
         kw = {**dict(zip(names, args)), **kwargs}
         x, y = kw.get("x"), kw.get("y")
         t0 = time.perf_counter()
-        owner, original_fit, compiles = state["owner"], state["fit"], state["compiles"]
+        owner, original_fit = state["owner"], state["fit"]
         if state["fits"] < fit_index and trial.get("mode") != "diagnose":  # a fit before the one measured: cut short
             from .completion import cut
 
@@ -233,21 +270,11 @@ def main(argv=None) -> int:
                 _finish({"status": "failed", "stage": "diagnose", "error": f"{type(exc).__name__}: {exc}"[:500],
                          "trace": traceback.format_exc()[-2000:]}, 3)
             _finish({"status": "ok", "kind": d.kind, "measure_s": round(time.perf_counter() - t0, 2)})
-        from ..monitoring.contention import Contention
-
-        _phase("measuring")  # a spare still importing is paused until this trial has its figures
-        watch = Contention().start()  # how much of the machine the measurement did not have (steal, other processes)
         try:
-            pins = {"pinned_backend": pin["pinned"], "pinned_at": pin["line"], "pin_ignored": pin["ignored"],
-                    "env_before_keras": sorted(pin["env"])}
-            result = measure_fit(model, original_fit, kw, trial, compiles, log, opener=opener,
-                                 emit=lambda part: _emit({**part, "status": "ok", **pins}))
+            result = measured(model, kw, trial, t0, emit=lambda part: _emit({**part, "status": "ok", **pins()}))
         except Exception as exc:  # the measurement itself failed on this script: say so, with where
             _finish({"status": "failed", "stage": "measure", "error": f"{type(exc).__name__}: {exc}"[:500],
                      "trace": traceback.format_exc()[-2000:]}, 3)
-        result.update({"status": "ok", "setup_s": round(t0 - started, 2), "measure_s": round(time.perf_counter() - t0, 2),
-                       "contention": watch.stop(),
-                       **pins, "fit_index": state["fits"], **maps})
         behind = "behind" in result.get("candidates", {}).get("default", {})  # decisively behind: never chosen
         if not (trial.get("discover") or trial.get("follow")) or behind or result.get("pruned"):
             _finish(result)
@@ -262,12 +289,17 @@ def main(argv=None) -> int:
         _emit(result)  # the measurement stands whatever the rest of the script does (tuning/trials.py reads the last line)
         _watchdog(state, counts, float(trial.get("discover_s", DISCOVER_S if trial.get("discover") else FOLLOW_S)))
         owner.fit = original_fit  # the cut versions wrap Keras' own fit, not this one
+        plain = (owner.fit, owner.evaluate, owner.predict)
         cut_all(keras, counts)
         cut_fit = keras.Model.fit
 
         def recorded(model_, *a, **k):
+            from .fits import size
+
             state["fits"] += 1
             record(model_, {**dict(zip(names, a)), **k})
+            if trial.get("discover") and size(state["log"][-1]) > max(size(f) for f in state["log"][:-1]):
+                later(model_, {**dict(zip(names, a)), **k}, plain)
             return cut_fit(model_, *a, **k)
 
         keras.Model.fit = recorded
