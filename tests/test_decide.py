@@ -667,3 +667,42 @@ def test_parallel_maps_is_a_candidate_only_where_the_first_trial_counted_a_seque
     assert ("parallel maps" in calls) == measured and ("parallel maps" in [c.name for c in result.processes]) == measured
     said = [r for r in result.reasons if r.startswith("parallel maps: not a candidate")]
     assert bool(said) == (not measured), result.reasons
+
+
+def test_a_rival_whose_start_alone_outlasts_the_script_s_run_is_dropped_with_its_figures(monkeypatch):
+    """A short run (a few seconds of training after a long start): a rival with no figures by the cap (a trial process
+    of the script as written and its whole training, with a margin) cannot end the run sooner; the script as written is
+    never held to it."""
+    from redline.tuning import search
+    from redline.tuning.passes import SLOW_START, START_SLACK, start_cap
+
+    assert start_cap(40.0, 15.0) == pytest.approx(SLOW_START * 55.0 + START_SLACK, abs=0.05)
+    assert start_cap(None, 15.0) is None and start_cap(40.0, None) is None
+    caps = {}
+
+    def fake(script, args, cand, trial, timeout, **_):
+        caps.setdefault(cand.name, trial.get("measure_by"))
+        if "ladder" in trial:
+            return {"status": "ok", "candidates": {"default": {"steps_per_s": [10.0] * 3, "knobs": {}}}, "inputs": {},
+                    "not_measured": []}
+        if cand.name == "backend jax":  # what run_trial returns where the cap came first
+            return {"status": "slow-start", "waited_s": trial["measure_by"], "error": "no figures"}
+        return {"status": "ok", "candidates": {"default": {"steps_per_s": [10.0, 10.1, 9.9]}}, "data": "ndarray",
+                "backend": "tensorflow", "steps_in_epoch": 10, "epochs": 3}
+
+    monkeypatch.setattr(search, "run_trial", fake)
+    result = search.tune("train.py", budget_s=600, snapshot=m.vm_2core(), complete=False)
+    jax = next(c for c in result.processes if c.name == "backend jax")
+    assert jax.dropped.startswith("decisively behind: its trial process had no figures after") and not jax.error
+    assert caps["as written"] is None and caps["backend jax"] > 3.0  # 3 s of training, after a trial process's start
+    assert result.chosen_process is result.default
+
+
+@pytest.mark.skipif(__import__("importlib.util").util.find_spec("jax") is None, reason="JAX is not installed")
+def test_a_trial_with_no_figures_by_its_cap_ends_there_and_says_so(tmp_path):
+    from tune_helpers import TINY, script, trial
+    from redline.tuning.search import run_trial
+
+    s = script(tmp_path, TINY.replace("import keras\n", "import keras\nimport time; time.sleep(60)\n"))
+    res = run_trial(s, [], Candidate("x", JAX), {**trial({"default": {"own": True}}), "measure_by": 2.0}, 120)
+    assert res["status"] == "slow-start" and res["waited_s"] == 2.0, res

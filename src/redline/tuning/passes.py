@@ -41,6 +41,9 @@ BEHIND = 0.5
 #: in the new choice (55 s, against the 10 s of a plain second process). On a 2-core VM, three leads of 1 intra-op
 #: thread at 1.08x, 1.25x and 1.32x in their first processes fell back; JAX at 3.9x and 4.7x held.
 LONE_LEAD = 1.5
+#: a rival whose trial process has no figures after SLOW_START x (a trial process of the script as written and its
+#: whole predicted training) plus START_SLACK seconds is dropped there (start_cap)
+SLOW_START, START_SLACK = 1.25, 5.0
 
 
 def absorb(cand: Candidate, res: dict, reference: Candidate | None = None) -> None:
@@ -198,13 +201,27 @@ def _expected(default: Candidate, live, due: list) -> list:
     return [*due, *([default] if top is not default and len(default.passes) < 2 else []), top][:2]
 
 
-def process_stage(run, default: Candidate, live: list, *, per_trial: float, left, progress):
+def start_cap(per_trial: float | None, training_s: float | None) -> float | None:
+    """Seconds after which a rival's trial process that has no figures yet is ended as decisively behind: its start
+    alone (imports, the script up to the fit measured, that fit's compile) then takes SLOW_START x longer than a whole
+    trial process of the script as written (``per_trial``: its start, compile, measurement and the rest) and its whole
+    predicted training (``training_s``) together, so its run cannot end sooner, whatever its steps cost (JAX tracing
+    a large model for a short fine-tuning run)."""
+    if not per_trial or training_s is None:
+        return None
+    return round(SLOW_START * (per_trial + training_s) + START_SLACK, 1)
+
+
+def process_stage(run, default: Candidate, live: list, *, per_trial: float, left, progress,
+                  training_s: float | None = None):
     """The passes over ``live`` (the default, measured first, already in ``default``). ``run(cand, extra, timeout,
     ahead)``: one trial process (``ahead``: the trials expected after it); ``left()``: seconds this stage may still
-    use. Returns (reasons, not measured, endings: how the
+    use; ``training_s``: the script's whole training as written, predicted (for start_cap). Returns (reasons, not
+    measured, endings: how the
     whole script ended after each candidate's measurement, and the lone leader whose second process is left to the
     in-process stage, else None)."""
     reasons_early, not_measured, endings = [], [], {}
+    cap = start_cap(per_trial, training_s)
 
     def measure(cand, rep, ahead=None) -> None:
         """One trial process of ``cand``; ``ahead``: the trial expected after it (its process started meanwhile)."""
@@ -215,13 +232,20 @@ def process_stage(run, default: Candidate, live: list, *, per_trial: float, left
             top = _top(default, live).median
             floor = max(PRUNE * top, (1 + MIN_GAIN) * default.median) if top and default.median else None
             extra = {"behind_below": bar(default, live), "follow": not cand.advice, "check": not cand.advice,
-                     **({"prune_below": round(floor, 3)} if rep == 0 and floor else {})}
+                     **({"prune_below": round(floor, 3)} if rep == 0 and floor else {}),
+                     **({"measure_by": cap} if cap and not cand.advice else {})}
             own_train = median(default.train_runs or default.runs)
             if rep == 0 and own_train and floor and same_backend(cand):  # its training steps under the prune, as the
                 # script as written's whole epochs stand to its steps (the rest of the epoch as much faster as its
                 # steps: the rival's best case): not measured whole, nor again
                 extra["prune_train_below"] = round(floor * own_train / default.median, 3)
         res = run(cand, extra, left(), ahead)
+        if res.get("status") == "slow-start":
+            cand.dropped = (f"decisively behind: its trial process had no figures after {res['waited_s']:,.0f} s, "
+                            f"where one of the script as written takes about {per_trial:,.0f} s in all and its whole "
+                            f"training is predicted to take about {training_s:,.0f} s: its start alone outlasts the "
+                            "script's run")
+            return
         absorb(cand, res, default)
         if (res.get("after_fit") or {}).get("status") in ("complete", "incomplete"):
             endings[cand.name] = res["after_fit"]  # the rest of the script ran after the measurement, cut short
@@ -293,5 +317,5 @@ def process_stage(run, default: Candidate, live: list, *, per_trial: float, left
     return reasons_early, not_measured, endings, None
 
 
-__all__ = ["BEHIND", "PASSES", "PRUNE", "QUIET", "absorb", "bar", "lone_leader", "process_stage", "quiet",
-           "second_chance", "settled", "unfair"]
+__all__ = ["BEHIND", "PASSES", "PRUNE", "QUIET", "SLOW_START", "absorb", "bar", "lone_leader", "process_stage",
+           "quiet", "second_chance", "settled", "start_cap", "unfair"]

@@ -255,7 +255,7 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
     live = [c for c in procs[1:] if not c.error]
     reasons_early, not_measured, endings, second = process_stage(
         lambda cand, extra, timeout, ahead=None: trial(cand, {**base_trial, **extra}, timeout, ahead), default, live,
-        per_trial=per_trial, left=lambda: left() - reserve, progress=progress)
+        per_trial=per_trial, left=lambda: left() - reserve, progress=progress, training_s=training_s)
     reasons, advice = [*sizing, *reasons_early], []
 
     def decide():

@@ -66,6 +66,7 @@ class TrialProcess:
                         res = json.loads(line[len(MARK):])
                     except ValueError:  # cut off by the kill at the deadline: the text keeps it, as it is
                         continue
+                    self.phases.add("figures")
                     if not res.get("partial"):
                         self.results.put(res)
                 continue
@@ -106,7 +107,11 @@ def run_trial(script: str, args: list, cand, trial: dict, timeout: float, spares
     The harness stops measuring 2 s before ``timeout`` and reports what it has; the process is killed at ``timeout``.
     With ``spares`` (tuning/spares.py), a spare already started for ``cand`` runs the trial, and one is started for
     each of ``ahead``, the trials expected next, while this one starts up; those this trial's measurement paused go on
-    as soon as it has its figures. ``on_result(result)``: called then too (the rest of the script may still run)."""
+    as soon as it has its figures. ``on_result(result)``: called then too (the rest of the script may still run).
+    ``trial["measure_by"]`` (read here, not passed on): seconds after which a trial that has no figures yet is ended,
+    with status "slow-start" (its start alone makes it lose: tuning/passes.py)."""
+    trial = dict(trial)
+    measure_by = trial.pop("measure_by", None)
     trial = {**trial, "deadline": time.time() + max(1, timeout) - 2}
     if trial.get("sandbox_root"):  # each trial its own scratch: no trial sees what another wrote
         trial["sandbox"] = sandbox_for(script, trial.pop("sandbox_root"))
@@ -118,7 +123,8 @@ def run_trial(script: str, args: list, cand, trial: dict, timeout: float, spares
         proc = TrialProcess(script, args, trial_env(cand), trial)
     if spares is not None:
         spares.beside(proc, ahead)
-    timed_out, until = False, time.monotonic() + max(1, timeout)
+    timed_out, slow, until = False, False, time.monotonic() + max(1, timeout)
+    start_by = time.monotonic() + measure_by if measure_by else None
     try:
         while True:
             try:
@@ -127,6 +133,9 @@ def run_trial(script: str, args: list, cand, trial: dict, timeout: float, spares
             except subprocess.TimeoutExpired:
                 if time.monotonic() >= until:
                     timed_out = True
+                    break
+                if start_by is not None and time.monotonic() >= start_by and "figures" not in proc.phases:
+                    slow = True
                     break
             finally:  # here, on this thread: the hook may start processes (a spare's parent is the thread that starts it)
                 while not proc.results.empty():
@@ -143,6 +152,9 @@ def run_trial(script: str, args: list, cand, trial: dict, timeout: float, spares
     while on_result is not None and not proc.results.empty():  # said just before the process ended
         on_result(proc.results.get())
     stdout, stderr = proc.texts.get("stdout", ""), proc.texts.get("stderr", "")
+    if slow:
+        return {"status": "slow-start", "waited_s": round(measure_by, 1),
+                "error": f"no figures after {measure_by:.0f} s", "stderr": stderr[-2000:]}
     if timed_out:
         found = _result_line(stdout)
         if found is not None and found.get("status") == "ok":  # measured; what came after it ran out of time
