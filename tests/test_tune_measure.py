@@ -363,3 +363,31 @@ def test_input_rewrites_are_skipped_only_where_the_input_alone_bounds_their_gain
 
 
 # measure_fit called directly, in a process of its own: a small model on 1,024 rows and the compile calls it reads
+
+
+AUGMENTED = """
+import numpy as np
+import keras
+x = np.random.default_rng(0).random((256, 8, 8, 1), dtype=np.float32); y = x.mean(axis=(1, 2))
+layers = [keras.Input((8, 8, 1)), ROTATE keras.layers.Flatten(), keras.layers.Dense(1)]
+model = keras.Sequential([l for l in layers if l is not None])
+model.compile("sgd", "mse")
+model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+"""
+
+
+@pytest.mark.parametrize("rotate", [True, False])
+def test_jit_is_not_measured_where_keras_runs_the_model_without_xla_whatever_it_says(tmp_path, rotate):
+    """A random augmentation layer keeps Keras' XLA off (it warns and trains as compiled): "jit" and "spe N + jit" would
+    measure the script's own compile again, each a new trace. Without the layer both are measured."""
+    text = AUGMENTED.replace("ROTATE", 'keras.layers.RandomRotation(0.1),' if rotate else "")
+    t = {**trial({"default": {"own": True}, "jit": {"jit_compile": True}}, rounds=1, seconds=0.05),
+         "ladder": {"try_jit": True, "flattens": 0.05}, "whole": True}
+    res = run_trial(script(tmp_path, text), [], Candidate("as written", {"KERAS_BACKEND": "tensorflow"}), t, 240)
+    assert res["status"] == "ok", res
+    jit = res["candidates"]["jit"]
+    if rotate:
+        assert "RandomRotation" in jit["dropped"] and not jit.get("steps_per_s"), jit
+        assert not any(n.endswith("+ jit") for n in res["candidates"]), res["candidates"]
+    else:
+        assert jit["steps_per_s"] and "dropped" not in jit, jit

@@ -9,7 +9,7 @@ from . import as_run, numerics
 from .compare import first_round_cuts
 from .feeds import best_median, feeds_for, input_cannot_matter, last_batch, prefer_as_written, training_part
 from .ladder import PRUNE, climb, contenders
-from .recompile import Recompile
+from .recompile import Recompile, jit_unsupported
 from .steps import Steps, fit_shape, same_epochs, steps_in_epoch
 
 #: the compile arguments the in-process stage varies; a candidate names those it sets, the rest stay the script's own
@@ -278,8 +278,13 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                           if only is None or cand.get("own")}
             alone = list(candidates) == ["default"] and not trial.get("ladder")  # a per-process trial's one candidate
             rounds_ahead = lambda rate: alone and not in_epochs(candidates, rate)  # noqa: E731  (not read in epochs)
+            no_jit = jit_unsupported(model)
             for name, cand in list(candidates.items()):
-                if name == "default" and known and only is None:
+                if no_jit and knobs_of(cand).get("jit_compile") is True:  # it would run as the script's own compile
+                    into[name] = {"dropped": no_jit, "knobs": knobs_of(cand)}
+                    candidates.pop(name)
+                    log(f"  {name}: {no_jit}")
+                elif name == "default" and known and only is None:
                     calib[name], timed[name] = known
                     size(name, known[0], feeds[inp], spe_of(cand))
                 else:
@@ -292,7 +297,8 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                 steps, best_s = climb(calibrate, calib, into, feeds[inp], inp, own_spe, ladder.get("flattens", 0.05), out)
                 contenders(steps, plan, into, candidates, inp)
                 jit_calib, own_calib = calib.get("jit"), calib.get("default")
-                if best_s > 1 and ladder.get("try_jit") and not (jit_calib and own_calib and jit_calib < PRUNE * own_calib):
+                if best_s > 1 and ladder.get("try_jit") and not no_jit and not (jit_calib and own_calib
+                                                                                 and jit_calib < PRUNE * own_calib):
                     name = f"spe {best_s} + jit"
                     candidates[name] = {"steps_per_execution": best_s, "jit_compile": True, "input": inp}
                     calibrate(name, candidates[name], into)

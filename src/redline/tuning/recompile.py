@@ -51,4 +51,20 @@ class Recompile:
         self.knobs = knobs
 
 
-__all__ = ["Recompile"]
+def jit_unsupported(model) -> str | None:
+    """Why ``jit_compile=True`` cannot change how ``model`` trains, or None: Keras keeps XLA off for a model with a
+    layer that does not support it (random augmentation, for one), with a warning, so such a candidate would measure
+    the script's own compile again (a new trace of a large model costs a trial tens of seconds)."""
+    try:
+        from keras.src.trainers.trainer import model_supports_jit
+    except ImportError:  # another Keras: measured, as before
+        return None
+    if model_supports_jit(model):
+        return None
+    layers = [type(x).__name__ for x in model._flatten_layers() if not getattr(x, "supports_jit", True)]
+    return ("Keras runs this model without XLA whatever jit_compile says"
+            + (f" ({', '.join(sorted(set(layers))[:3])} does not support it)" if layers else "")
+            + ": it would run as the script's own compile")
+
+
+__all__ = ["Recompile", "jit_unsupported"]
