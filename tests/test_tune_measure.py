@@ -390,4 +390,4 @@ def test_jit_is_not_measured_where_keras_runs_the_model_without_xla_whatever_it_
         assert "RandomRotation" in jit["dropped"] and not jit.get("steps_per_s"), jit
         assert not any(n.endswith("+ jit") for n in res["candidates"]), res["candidates"]
     else:
-        assert jit["steps_per_s"] and "dropped" not in jit, jit
+        assert jit["steps_per_s"] and "XLA" not in jit.get("dropped", ""), jit  # measured (then judged on its figures)
