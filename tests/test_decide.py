@@ -706,3 +706,18 @@ def test_a_trial_with_no_figures_by_its_cap_ends_there_and_says_so(tmp_path):
     s = script(tmp_path, TINY.replace("import keras\n", "import keras\nimport time; time.sleep(60)\n"))
     res = run_trial(s, [], Candidate("x", JAX), {**trial({"default": {"own": True}}), "measure_by": 2.0}, 120)
     assert res["status"] == "slow-start" and res["waited_s"] == 2.0, res
+
+
+def test_a_rival_ahead_in_one_process_of_two_figures_gets_a_second_not_a_verdict_of_noise(monkeypatch):
+    """Slow epochs (a fine-tuning run: 10 steps at 5 steps/s) are measured in steps, 2 rounds a process: 2 figures,
+    under MIN_RUNS, so no rival can be "better" after one process. 1 intra-op thread at 1.29x, both quiet, was dropped
+    as "not ahead beyond the noise" there; it needs its second process."""
+    from redline.tuning import search
+
+    calls = []
+    figures = {"as written": ([4.46, 4.14], 0.01), "oneDNN on": ([5.67, 5.37], 0.01)}
+    monkeypatch.setattr(search, "run_trial", fake_processes(lambda name: figures.get(name, ([1.0] * 2, 0.01)), calls))
+    r = search.tune("train.py", budget_s=600, snapshot=m.vm_2core(), complete=False)
+    c = next(c for c in r.processes if c.name == "oneDNN on")
+    assert calls.count("oneDNN on") >= 2 and not (c.dropped or "").startswith("not ahead beyond the noise"), (calls, c.dropped)
+    assert r.chosen_process is c  # 1.29x in 4 figures each, beyond their spreads

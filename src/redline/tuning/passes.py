@@ -307,8 +307,9 @@ def process_stage(run, default: Candidate, live: list, *, per_trial: float, left
                 c.dropped = (f"no gain in {where} ({c.median:,.1f} against {default.median:,.1f} steps/s as written, "
                              f"{c.median / default.median:.2f}x; a choice needs more than {MIN_GAIN:.0%} beyond the "
                              "spread): not measured again")
-            elif rep == 0 and quiet(c) and quiet(default) and not better(c, default):  # more processes average over
-                # processes that ran slow as a whole: neither did
+            elif (rep == 0 and quiet(c) and quiet(default) and not better(c, default)  # more processes average over
+                  and min(len(c.runs), len(default.runs)) >= MIN_RUNS):  # processes that ran slow as a whole: neither
+                # did (but a process of slow epochs gives 2 figures: too few to judge, so a second is measured)
                 c.dropped = (f"not ahead beyond the noise in its first trial process ({c.median / default.median:.2f}x "
                              f"the script as written, spreads {c.spread:.0%} and {default.spread:.0%}), the two measured "
                              "on the machine as it was: not measured again")
