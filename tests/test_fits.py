@@ -182,6 +182,23 @@ def test_tune_gives_each_other_fit_its_own_in_process_stage_and_the_choice_carri
     assert any("fit 1 (2 epoch(s) of 16 steps), its own knobs: the script's own" in r for r in result.reasons)
 
 
+def test_an_other_fit_that_keeps_its_own_compile_where_nothing_else_is_chosen_adds_nothing_to_the_choice(monkeypatch):
+    """The choice is the script as written: fit 1 keeping the script's own compile arguments is no exception to
+    anything, and the choice reads "the script as written", not "fit abfd54: its own compile arguments"."""
+    from redline.tuning import search
+
+    def fake(script, args, cand, trial, timeout, **_):
+        if "ladder" in trial:  # no knob gains anywhere
+            return {"status": "ok", "candidates": {"default": {"steps_per_s": [100.0, 101.0, 99.0], "knobs": {}}},
+                    "inputs": {}, "not_measured": []}
+        return _two_fits(trial)
+
+    monkeypatch.setattr(search, "run_trial", fake)
+    result = search.tune("train.py", budget_s=600, snapshot=m.vm_2core(), complete=False)
+    assert result.per_fit == {"frozen": {}}  # measured: the result keeps what its stage found
+    assert result.chosen().per_fit == {} and result.chosen().parts() == []
+
+
 TWO_FITS = FINE_TUNE.replace("model.compile(\"adam\", \"mse\")\n", """model.compile("adam", "mse")
 class Show(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):

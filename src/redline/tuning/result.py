@@ -172,10 +172,12 @@ class TuneResult:
     def chosen(self) -> Choice:
         """What redline run applies: the chosen process's settings, the input path and the compile knobs chosen in it."""
         trial = dict(self.chosen_process.trial)
+        compile_ = dict(self.chosen_knobs.trial.get("knobs", {})) if self.chosen_knobs else {}
+        # a fit that keeps the script's own compile arguments is worth naming only where the others get defaults
         return Choice(env=dict(self.chosen_process.env), parallel_map=trial.get("parallel_map"),
-                      precision=trial.get("precision"),
-                      compile=dict(self.chosen_knobs.trial.get("knobs", {})) if self.chosen_knobs else {},
-                      input=self.chosen_input.trial["input"] if self.chosen_input else None, per_fit=dict(self.per_fit))
+                      precision=trial.get("precision"), compile=compile_,
+                      input=self.chosen_input.trial["input"] if self.chosen_input else None,
+                      per_fit={fp: dict(k) for fp, k in self.per_fit.items() if k or compile_})
 
     def choice(self) -> dict:
         """chosen() as saved in the tuned-choice file."""
