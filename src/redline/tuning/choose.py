@@ -10,11 +10,16 @@ from .result import Candidate, fair, fair_spreads
 MIN_RUNS = 3
 
 
-def better(cand: Candidate, default: Candidate) -> bool:
-    """cand, measured at least MIN_RUNS times, beats default by more than both measured spreads (Candidate.spread)
-    and MIN_GAIN, on the figures of their processes that ran on the machine as it was where both have such (fair)."""
+def ahead_of(cand: Candidate, default: Candidate) -> bool:
+    """cand beats default by more than both measured spreads (Candidate.spread) and MIN_GAIN, on the figures of their
+    processes that ran on the machine as it was where both have such (fair), however few its figures."""
     mine, theirs = fair(cand, default)
-    return not cand.error and len(cand.runs) >= MIN_RUNS and beats(mine, theirs, fair_spreads(cand, default))
+    return not cand.error and beats(mine, theirs, fair_spreads(cand, default))
+
+
+def better(cand: Candidate, default: Candidate) -> bool:
+    """ahead_of(), on at least MIN_RUNS figures of cand's: what a choice needs."""
+    return len(cand.runs) >= MIN_RUNS and ahead_of(cand, default)
 
 
 def choose(default: Candidate, others) -> Candidate:
@@ -24,4 +29,4 @@ def choose(default: Candidate, others) -> Candidate:
     return max(eligible, key=lambda c: c.median) if eligible else default
 
 
-__all__ = ["MIN_RUNS", "better", "choose"]
+__all__ = ["MIN_RUNS", "ahead_of", "better", "choose"]

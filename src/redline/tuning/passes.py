@@ -24,7 +24,7 @@ candidates are held to.
 from __future__ import annotations
 
 from ..monitoring.contention import lost
-from .choose import MIN_RUNS, better
+from .choose import MIN_RUNS, ahead_of, better
 from .compare import MIN_GAIN, QUIET, median
 from .result import Candidate
 
@@ -307,9 +307,9 @@ def process_stage(run, default: Candidate, live: list, *, per_trial: float, left
                 c.dropped = (f"no gain in {where} ({c.median:,.1f} against {default.median:,.1f} steps/s as written, "
                              f"{c.median / default.median:.2f}x; a choice needs more than {MIN_GAIN:.0%} beyond the "
                              "spread): not measured again")
-            elif (rep == 0 and quiet(c) and quiet(default) and not better(c, default)  # more processes average over
-                  and min(len(c.runs), len(default.runs)) >= MIN_RUNS):  # processes that ran slow as a whole: neither
-                # did (but a process of slow epochs gives 2 figures: too few to judge, so a second is measured)
+            elif rep == 0 and quiet(c) and quiet(default) and not ahead_of(c, default):  # more processes average over
+                # processes that ran slow as a whole: neither did (judged on its figures however few: a process of slow
+                # epochs gives 2, too few for a choice, so a rival ahead on them gets its second)
                 c.dropped = (f"not ahead beyond the noise in its first trial process ({c.median / default.median:.2f}x "
                              f"the script as written, spreads {c.spread:.0%} and {default.spread:.0%}), the two measured "
                              "on the machine as it was: not measured again")
