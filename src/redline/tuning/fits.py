@@ -6,9 +6,9 @@ the rest of the script with training cut short (tuning/completion.py) and record
 step costs (the model's class and weights, which of them train, the compile arguments, the input's kind, the batch
 size) and its size as the script asks (epochs x steps an epoch); a later fit that trains longer than every fit before
 it is measured there too (its compile, often the costliest part of a trial process, paid once). The fit that trains
-longest is the one every later trial measures; the fits before it run cut short there. Every other fit of its own fingerprint then gets an
-in-process stage of its own, budget permitting (longest first), and `redline run` sets each its own knobs
-(applying/per_fit.py).
+longest is the one every later trial measures; the fits before it run cut short there. Every other fit of its own
+fingerprint then gets an in-process stage of its own, budget permitting (longest first), and `redline run` sets each
+its own knobs (applying/per_fit.py).
 """
 
 from __future__ import annotations

@@ -297,9 +297,10 @@ def main(argv=None) -> int:
             from .fits import size
 
             state["fits"] += 1
-            record(model_, {**dict(zip(names, a)), **k})
+            kw_ = {**dict(zip(names, a)), **k}
+            record(model_, kw_)
             if trial.get("discover") and size(state["log"][-1]) > max(size(f) for f in state["log"][:-1]):
-                later(model_, {**dict(zip(names, a)), **k}, plain)
+                later(model_, kw_, plain)
             return cut_fit(model_, *a, **k)
 
         keras.Model.fit = recorded

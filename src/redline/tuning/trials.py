@@ -110,9 +110,8 @@ def run_trial(script: str, args: list, cand, trial: dict, timeout: float, spares
     as soon as it has its figures. ``on_result(result)``: called then too (the rest of the script may still run).
     ``trial["measure_by"]`` (read here, not passed on): seconds after which a trial that has no figures yet is ended,
     with status "slow-start" (its start alone makes it lose: tuning/passes.py)."""
-    trial = dict(trial)
-    measure_by = trial.pop("measure_by", None)
-    trial = {**trial, "deadline": time.time() + max(1, timeout) - 2}
+    measure_by = trial.get("measure_by")
+    trial = {**{k: v for k, v in trial.items() if k != "measure_by"}, "deadline": time.time() + max(1, timeout) - 2}
     if trial.get("sandbox_root"):  # each trial its own scratch: no trial sees what another wrote
         trial["sandbox"] = sandbox_for(script, trial.pop("sandbox_root"))
     trial = {**trial, **cand.trial}
