@@ -128,7 +128,7 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
             if late():
                 out["not_measured"].append(f"{name}: the budget ran out")
                 return None
-            log(f"  calibrating {name}")
+            phase(f"calibrating {name}")
             try:
                 recompile(cand)
                 spe = spe_of(cand)
