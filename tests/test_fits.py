@@ -110,6 +110,36 @@ def test_a_longer_later_fit_the_first_trial_measured_needs_no_trial_process_of_i
     assert result.training_s == pytest.approx((32 + 160) / 50.0)
 
 
+@pytest.mark.parametrize("fit1_steps, staged", [(16, False), (70, True)])
+def test_an_other_fit_shorter_than_a_trial_process_keeps_its_own_compile_unmeasured(monkeypatch, fit1_steps, staged):
+    """Fit 1 trains 2 x 16 steps at 100 steps/s (0.3 s), under a trial process (1 s at least here): its own stage
+    could never win back what it costs, so it is not run, and fit 1 keeps the script's own compile arguments, said in
+    the reasons. At 2 x 70 steps (1.4 s) it gets its stage."""
+    from redline.tuning import search
+
+    stages = []
+
+    def fake(script, args, cand, trial, timeout, **_):
+        if "ladder" in trial:
+            stages.append(trial.get("fit_index", 1))
+            return {"status": "ok", "candidates": {"default": {"steps_per_s": [100.0, 101.0, 99.0], "knobs": {}}},
+                    "inputs": {}, "not_measured": []}
+        res = _two_fits(trial)
+        if trial.get("discover"):  # fit 2 measured there too: a trial process costs the first one less that (1 s)
+            res["fits"] = [{**res["fits"][0], "steps_in_epoch": fit1_steps}, res["fits"][1]]
+            res = {**res, "measure_s": 5.0, "later": {**_two_fits({}), "epochs": 10, "fit_index": 2}}
+        return res
+
+    monkeypatch.setattr(search, "run_trial", fake)
+    result = search.tune("train.py", budget_s=600, snapshot=m.vm_2core(), complete=False)
+    assert stages == ([2, 1] if staged else [2]), stages
+    assert result.per_fit == {"frozen": {}}
+    said = [r for r in result.reasons if r.startswith("fit 1 ")]
+    assert len(said) == 1 and ("its own knobs" in said[0]) == staged, said
+    if not staged:
+        assert "trains about 0.3 s as written (at 100.0 steps/s)" in said[0], said
+
+
 def test_parallel_maps_is_judged_by_the_maps_counted_up_to_the_fit_measured(monkeypatch):
     """The first trial measured fit 1, whose pipeline has no sequential map; fit 2 trains longest on a pipeline built
     after it, with one: counted in the re-run at fit 2, so "parallel maps" is a candidate."""
