@@ -290,6 +290,28 @@ def test_the_ladder_stops_after_a_step_that_gained_nothing_where_little_is_left_
     assert asked == [2, 8, 32, 128] and best == 128 and "gained nothing" not in out.get("ladder_stop", "")
 
 
+@pytest.mark.parametrize("trace_s, cap, first", [(20.0, 10, 8), (4.0, 10, 2), (20.0, 5, 2)])
+def test_the_ladder_starts_at_8_where_a_new_trace_is_slow(trace_s, cap, first):
+    """fine_tune's unfrozen MobileNetV2 took 20 s to trace, spe 2 and spe 8 12-15 s each: where the script's own step
+    function took SLOW_TRACE or longer, the ladder starts at 8 (where an epoch has 8 steps), and says why."""
+    from types import SimpleNamespace
+
+    from redline.tuning.ladder import climb
+
+    asked, out = [], {}
+
+    def calibrate(name, cand, into, expect=None):
+        asked.append(cand["steps_per_execution"])
+        return 7.0
+
+    climb(calibrate, {"default": 7.5}, {}, SimpleNamespace(cap=cap, endless=False), "as written", 1, 0.05, out,
+          trace_s=trace_s)
+    assert asked[0] == first and 2 not in asked[1:], asked
+    assert ("ladder_start" in out) == (first == 8), out
+    if first == 8:
+        assert f"took {trace_s:,.1f} s to trace" in out["ladder_start"]
+
+
 def test_candidates_of_one_round_cross_as_many_epoch_starts_as_each_other():
     """cnn_augment's stage, 47 batches an epoch: the script's own compile was planned 77 steps (2 epochs: one iterator
     start timed) and spe 2 66 steps (1 epoch: none), and read 47 against 77 steps/s."""

@@ -12,16 +12,28 @@ LADDER_ROUNDS = 3
 #: the ladder: each step this many times the last (a new step function traced per step: 2, 8, 32, ... halves the
 #: traces of doubling, and the rate is flat near its top, c + o/spe); it stops after LADDER_FLAT steps in a row without gain
 LADDER_STEP, LADDER_FLAT = 4, 2
+#: seconds: where the script's own step function took this long to trace (and compile), the ladder starts at
+#: LADDER_STEP x 2 = 8, not 2 (a ladder step is a new trace: 12-15 s each for a MobileNetV2 fine-tuned on TensorFlow)
+SLOW_TRACE = 5.0
 
 
-def climb(calibrate, calib: dict, into: dict, feed, inp: str, own_spe: int, flattens: float, out: dict) -> tuple[list, int]:
+def climb(calibrate, calib: dict, into: dict, feed, inp: str, own_spe: int, flattens: float, out: dict,
+          trace_s: float = 0.0) -> tuple[list, int]:
     """steps_per_execution 2, 8, 32, ...: on while a step gains at least ``flattens`` over the best so far, up to an
     epoch's steps (``feed.cap``). A single calibration run is noisy, so the ladder stops only after LADDER_FLAT flat
     steps in a row, and every step it measured then goes into the interleaved rounds: the choice rests on medians.
     ``calibrate(name, cand, into, expect=...)`` gives a step's rate (or None). Returns [[spe, rate], ...] and the best
-    step; a stop on headroom is written to ``out["ladder_stop"]``."""
+    step; a stop on headroom is written to ``out["ladder_stop"]``. ``trace_s``: the seconds the script's own step
+    function took to trace; from SLOW_TRACE on, the ladder starts at 8, where an epoch has that many steps: spe 2 would
+    cost as long again, and where a step costs c + o/spe, spe 8 gains at least what spe 2 would (where 8 gains
+    nothing, neither does 2); the reason is written to ``out["ladder_start"]``."""
     best_s, best_rate, steps, flat = 1, calib.get("default") or 0.0, [], 0
     target = 2
+    if trace_s >= SLOW_TRACE and (feed.cap or 4096) >= 2 * LADDER_STEP:
+        target = 2 * LADDER_STEP
+        out["ladder_start"] = (f"started at {target}: the script's own step function took {trace_s:,.1f} s to trace "
+                               f"here and each step of the ladder traces a new one; spe {target} gains at least what "
+                               "spe 2 would (a step's cost shared as c + o/spe)")
     while target <= (feed.cap or 4096):  # capped by the steps of an epoch
         s, target = target, target * LADDER_STEP
         if feed.endless:  # endless data: epochs of whole executions, so a divisor of the epoch's steps

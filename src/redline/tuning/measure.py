@@ -103,8 +103,10 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
 
     t_start = time.perf_counter()
     phase = lambda what: log(f"  [{time.perf_counter() - t_start:6.2f} s] {what}")  # noqa: E731  (verbose trials)
+    traced = {}  # name -> seconds its calibration's warm-up spent beyond its steps: a new step function traced
     if not model.built or not model.optimizer.built:
         run({"own": True}, 1, 1)  # one step builds the model and its optimizer, so their whole state can be put back
+        traced["build"] = time.perf_counter() - t_start  # the script's own step function, traced
     plan, calib, timed = {}, {}, {}  # timed: the seconds a calibration's rate was read over
     with _KeepState(model) as keep:
 
@@ -141,7 +143,9 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                                      "data: every epoch would run more steps than the script's")
                 # trace/compile and warm in 3 executions; their rate sizes the next run, so a step of a second costs
                 # seconds here, not a fixed count of steps
-                warm, warm_took = run(cand, (2 if expect and 1 / expect >= span / 3 else 3) * spe, spe)
+                t0, n_warm = time.perf_counter(), (2 if expect and 1 / expect >= span / 3 else 3) * spe
+                warm, warm_took = run(cand, n_warm, spe)
+                traced[name] = time.perf_counter() - t0 - (n_warm / (warm / feed.scale) if warm else 0.0)
                 tail = last_batch(feed)
                 if tail is not None and warm and feed.cap / (warm / feed.scale) <= 2.5 * span:  # the runs will reach
                     # the epoch's smaller last batch (rounds take whole passes where one takes under 2 x span; the warm
@@ -294,7 +298,9 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                 steps.append([s_, round(calibrate(f"spe {s_}", candidates[f"spe {s_}"], into) or 0.0, 2)])
             ladder = trial.get("ladder") if only is None else None
             if ladder:
-                steps, best_s = climb(calibrate, calib, into, feeds[inp], inp, own_spe, ladder.get("flattens", 0.05), out)
+                slow = max(traced.get("build", 0.0), traced.get("default", 0.0), traced.get("as written", 0.0))
+                steps, best_s = climb(calibrate, calib, into, feeds[inp], inp, own_spe, ladder.get("flattens", 0.05), out,
+                                      trace_s=slow)
                 contenders(steps, plan, into, candidates, inp)
                 jit_calib, own_calib = calib.get("jit"), calib.get("default")
                 if best_s > 1 and ladder.get("try_jit") and not no_jit and not (jit_calib and own_calib
