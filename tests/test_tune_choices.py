@@ -293,20 +293,7 @@ def test_where_the_stage_times_its_pick_whole_it_agrees_with_the_trial_processes
             "pick": {"steps_per_s": [r * 1.3 for r in reference]}}
 
     for reference, agrees in (([65.0, 66.0, 67.0], True), ([45.0, 46.0, 47.0], False)):
-        inprocess, whole = stage(reference)
-        search = _fake_trials(monkeypatch, {"as written": 66.6, "backend jax": 20.0}, inprocess)
-        stages = []
-        fake = search.run_trial
-
-        def with_whole(script, args, cand, trial, timeout, **_):
-            res = fake(script, args, cand, trial, timeout)
-            res.pop("script_compile", None)
-            if "ladder" in trial:
-                stages.append(1)
-                res = {**res, "whole": whole}
-            return res
-
-        monkeypatch.setattr(search, "run_trial", with_whole)
+        search, stages = _stage_with_whole(monkeypatch, *stage(reference))
         result = search.tune("train.py", budget_s=600, snapshot=m.vm_2core())
         if agrees:
             assert len(stages) == 1 and result.chosen_knobs.name == "spe 4", result.reasons
@@ -326,6 +313,21 @@ def test_a_pick_beyond_even_the_trial_processes_figure_stands_where_the_stage_re
                  "spe 32": {"steps_per_s": [125.0, 126.0, 124.0], "knobs": {"steps_per_execution": 32}}}
     whole = {"knobs": "spe 32", "input": None, "reference": {"steps_per_s": [30.0, 31.0, 32.0]},
              "pick": {"steps_per_s": pick}}
+    search, stages = _stage_with_whole(monkeypatch, inprocess, whole)
+    result = search.tune("train.py", budget_s=600, snapshot=m.vm_2core())
+    if stands:
+        assert len(stages) == 1 and result.chosen_knobs.name == "spe 32", result.reasons
+        assert result.whole["gain"] == pytest.approx(121.0 / 66.6, rel=0.02), result.whole
+        assert result.ratio() == pytest.approx(121.0 / 66.6, rel=0.02)
+        assert any("beyond the trial processes' figure too" in r for r in result.reasons), result.reasons
+    else:
+        assert len(stages) == 2 and result.chosen_knobs is None, result.reasons
+
+
+def _stage_with_whole(monkeypatch, inprocess, whole):
+    """Fake trials (the script as written at 66.6 steps/s in its trial processes) whose in-process stage reports
+    ``inprocess`` and its pick and the script's own compile timed in whole epochs (``whole``); the stages run are
+    counted in the list returned."""
     search = _fake_trials(monkeypatch, {"as written": 66.6, "backend jax": 20.0}, inprocess)
     stages, fake = [], search.run_trial
 
@@ -338,14 +340,7 @@ def test_a_pick_beyond_even_the_trial_processes_figure_stands_where_the_stage_re
         return res
 
     monkeypatch.setattr(search, "run_trial", with_whole)
-    result = search.tune("train.py", budget_s=600, snapshot=m.vm_2core())
-    if stands:
-        assert len(stages) == 1 and result.chosen_knobs.name == "spe 32", result.reasons
-        assert result.whole["gain"] == pytest.approx(121.0 / 66.6, rel=0.02), result.whole
-        assert result.ratio() == pytest.approx(121.0 / 66.6, rel=0.02)
-        assert any("beyond the trial processes' figure too" in r for r in result.reasons), result.reasons
-    else:
-        assert len(stages) == 2 and result.chosen_knobs is None, result.reasons
+    return search, stages
 
 
 def _no_script_compile(fake):
