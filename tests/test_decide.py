@@ -326,6 +326,9 @@ def test_a_budget_too_small_to_decide_every_candidate_is_said_before_the_trials_
     # calibration each: minutes, not the two trial processes of millisecond steps
     assert needed >= 40 + search.needed_s(40.0, 3, search.stage_s(40.0, 1.0, None, 0.8))
     assert search.stage_s(40.0, 1.0, 10, 0.8) >= 40 + 4 * 2 * (2 + 4 + 8) > search.stage_s(40.0, 0.001, 10, 0.8)
+    # a trace of 8 s (a fifth of the trial process): the ladder starts at 8, so the stage is shorter than with a
+    # trace of 4.8 s that measures spe 2 as well
+    assert search.stage_s(40.0, 1.0, 10, 0.8) - 40 < search.stage_s(24.0, 1.0, 10, 0.8) - 24
     said.clear()
     clock["t"] = 0.0
     search.tune("train.py", budget_s=needed + 10, snapshot=m.vm_2core(), complete=False, progress=said.append)

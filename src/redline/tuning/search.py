@@ -24,6 +24,7 @@ from .compare import median
 from .passes import BEHIND, PASSES, absorb, process_stage, settled, unfair
 from .fits import longest, others, size
 from .inprocess import SPE_FLATTENS, inprocess_stage
+from .ladder import SLOW_TRACE
 from .numerics import judge
 from .result import Candidate, TuneResult, fair, fair_spreads
 from .spares import Spares, backend_for
@@ -85,15 +86,16 @@ def as_process(res: dict) -> dict:
 
 def stage_s(per_trial: float, step_s: float | None, epoch_steps: int | None, seconds: float) -> float:
     """Seconds the in-process stage takes, from the first trial's figures: its trial process; the input path (two
-    inputs, 3 rounds of runs twice as long); the ladder's first two steps (where it stops without a gain), each
-    traced anew and warmed in 2 executions; 3 rounds of the script's own, jit and those steps, each run at least
+    inputs, 3 rounds of runs twice as long); the ladder's first two steps (where it stops without a gain; spe 8
+    alone where a trace takes SLOW_TRACE or longer), each traced anew and warmed in 2 executions; 3 rounds of the script's own, jit and those steps, each run at least
     ``seconds`` or 2 executions; and the pick's whole epochs beside the script's own. A one-second step makes spe 8 a
     16-second run: the stage is minutes there, not the two trial processes it is for millisecond steps."""
     from .as_run import EPOCH_SPAN
 
-    spes = [s for s in (2, 8) if s <= (epoch_steps or 8)]
-    run = lambda spe: max(seconds, 2 * spe * (step_s or 0.0))  # noqa: E731
     trace = max(1.0, per_trial / 5)  # a new step function traced and compiled: a share of a trial process
+    first = 8 if trace >= SLOW_TRACE and (epoch_steps or 8) >= 8 else 2  # the ladder's first step (ladder.climb)
+    spes = [s for s in (2, 8) if first <= s <= (epoch_steps or 8)]
+    run = lambda spe: max(seconds, 2 * spe * (step_s or 0.0))  # noqa: E731
     inputs = 2 * (1 + 3) * 2 * run(1)  # two inputs, a calibration and 3 rounds each, runs twice as long
     ladder = sum(trace + run(s) for s in spes)
     return per_trial + inputs + ladder + 3 * (2 * run(1) + sum(run(s) for s in spes)) + EPOCH_SPAN * seconds
