@@ -140,6 +140,35 @@ def test_an_other_fit_shorter_than_a_trial_process_keeps_its_own_compile_unmeasu
         assert "trains about 0.3 s as written (at 100.0 steps/s)" in said[0], said
 
 
+def test_an_other_fit_the_budget_left_unmeasured_keeps_the_script_s_own_compile(monkeypatch):
+    """Every trial process takes 40 s of a fake clock and the budget holds the first trial, its re-run at fit 2 and
+    fit 2's stage, not fit 1's (64 s of training at 0.5 steps/s: worth a stage). spe 8 is chosen on fit 2; fit 1,
+    measured nowhere, keeps the script's own compile arguments in the choice, not fit 2's spe 8."""
+    from redline.tuning import search
+
+    clock, stages = {"t": 0.0}, []
+    monkeypatch.setattr(search.time, "perf_counter", lambda: clock["t"])
+
+    def fake(script, args, cand, trial, timeout, **_):
+        clock["t"] += 40.0
+        if "ladder" in trial:
+            stages.append(trial.get("fit_index", 1))
+            return {"status": "ok", "candidates": {"default": {"steps_per_s": [0.5, 0.505, 0.495], "knobs": {}},
+                                                   "spe 8": {"steps_per_s": [2.0, 2.02, 1.98],
+                                                             "knobs": {"steps_per_execution": 8}}},
+                    "inputs": {}, "not_measured": []}
+        res = _two_fits(trial)
+        return {**res, "candidates": {"default": {"steps_per_s": [0.5, 0.505, 0.495]}}}
+
+    monkeypatch.setattr(search, "run_trial", fake)
+    result = search.tune("train.py", budget_s=150, snapshot=m.vm_2core(), complete=False)
+    assert stages == [2], (stages, result.reasons)
+    assert any(n.startswith("fit 1 ") and "keeps the script's own compile arguments" in n
+               for n in result.not_measured), result.not_measured
+    choice = result.chosen()
+    assert choice.compile == {"steps_per_execution": 8} and choice.per_fit == {"frozen": {}}, choice
+
+
 def test_parallel_maps_is_judged_by_the_maps_counted_up_to_the_fit_measured(monkeypatch):
     """The first trial measured fit 1, whose pipeline has no sequential map; fit 2 trains longest on a pipeline built
     after it, with one: counted in the re-run at fit 2, so "parallel maps" is a candidate."""

@@ -363,9 +363,10 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
                            + f"), less than a trial process of the script takes here (~{per_trial:,.0f} s): no choice "
                            "could win that back; it keeps the script's own compile arguments")
             continue
-        if left() < per_trial:
-            not_measured.append(f"{what}: its own steps_per_execution / jit_compile: the budget ran out (it gets the "
-                                "compile defaults chosen on the fit measured)")
+        if left() < per_trial:  # nothing measured for it: nothing applied to it either
+            per_fit[f["fingerprint"]] = {}
+            not_measured.append(f"{what}: its own steps_per_execution / jit_compile: the budget ran out (it keeps the "
+                                "script's own compile arguments)")
             continue
         own = inprocess_stage(trial_of({}), best, *stage_args, fit=f)
         if own.inprocess or own.chosen_knobs:
