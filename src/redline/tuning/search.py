@@ -87,8 +87,9 @@ def as_process(res: dict) -> dict:
 def stage_s(per_trial: float, step_s: float | None, epoch_steps: int | None, seconds: float) -> float:
     """Seconds the in-process stage takes, from the first trial's figures: its trial process; the input path (two
     inputs, 3 rounds of runs twice as long); the ladder's first two steps (where it stops without a gain; spe 8
-    alone where a trace takes SLOW_TRACE or longer), each traced anew and warmed in 2 executions; 3 rounds of the script's own, jit and those steps, each run at least
-    ``seconds`` or 2 executions; and the pick's whole epochs beside the script's own. A one-second step makes spe 8 a
+    alone where a trace takes SLOW_TRACE or longer), each traced anew and warmed in 2 executions; 3 rounds of the
+    script's own, jit and those steps, each run at least ``seconds`` or 2 executions; and the pick's whole epochs
+    beside the script's own. A one-second step makes spe 8 a
     16-second run: the stage is minutes there, not the two trial processes it is for millisecond steps."""
     from .as_run import EPOCH_SPAN
 
