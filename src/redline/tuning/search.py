@@ -178,7 +178,7 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
     if default.error:
         raise ScriptProblem(f"{script!r}: the trial of the script as written failed: {default.error[:300]}")
     sizing, fits_seen = [], first.get("fits") or []
-    rates = {fits_seen[0]["index"]: default.median} if fits_seen and default.median else {}  # fit -> its steps/s measured
+    first_rate = default.median  # the first fit's steps/s (default measures a later fit below, where one trains longest)
     maps = first.get("sequential_maps")  # None: not counted
     top = longest(fits_seen)
     if top is not None and top["index"] != fits_seen[0]["index"] and size(top) > size(fits_seen[0]):
@@ -355,19 +355,20 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
     measured = next((f for f in fits_seen if f["index"] == base_trial.get("fit_index", 1)), {})
     for f in others(fits_seen, measured):
         what = f"fit {f['index']} ({f['epochs']} epoch(s) of {f['steps_in_epoch']} steps)"
-        rate = rates.get(f["index"]) or default.median
-        if rate and size(f) / rate < per_trial:  # no choice could win back what measuring it costs
+        own_rate = f["index"] == fits_seen[0]["index"] and first_rate
+        rate = own_rate or default.median
+        short = bool(rate) and size(f) / rate < per_trial  # no choice could win back what measuring it costs
+        if short or left() < per_trial:  # nothing measured for it: nothing applied to it either
             per_fit[f["fingerprint"]] = {}
-            reasons.append(f"{what}: its own steps_per_execution / jit_compile not measured: it trains about "
-                           f"{size(f) / rate:,.1f} s as written (at {rate:,.1f} steps/s"
-                           + ("" if f["index"] in rates else f", fit {measured.get('index', 1)}'s rate")
-                           + f"), less than a trial process of the script takes here (~{per_trial:,.0f} s): no choice "
-                           "could win that back; it keeps the script's own compile arguments")
-            continue
-        if left() < per_trial:  # nothing measured for it: nothing applied to it either
-            per_fit[f["fingerprint"]] = {}
-            not_measured.append(f"{what}: its own steps_per_execution / jit_compile: the budget ran out (it keeps the "
-                                "script's own compile arguments)")
+            if short:
+                reasons.append(f"{what}: its own steps_per_execution / jit_compile not measured: it trains about "
+                               f"{size(f) / rate:,.1f} s as written (at {rate:,.1f} steps/s"
+                               + ("" if own_rate else f", fit {measured.get('index', 1)}'s rate")
+                               + f"), less than a trial process of the script takes here (~{per_trial:,.0f} s): no "
+                               "choice could win that back; it keeps the script's own compile arguments")
+            else:
+                not_measured.append(f"{what}: its own steps_per_execution / jit_compile: the budget ran out (it keeps "
+                                    "the script's own compile arguments)")
             continue
         own = inprocess_stage(trial_of({}), best, *stage_args, fit=f)
         if own.inprocess or own.chosen_knobs:
