@@ -94,6 +94,20 @@ def test_the_first_trial_says_what_the_script_set_before_importing_keras(tmp_pat
 
 
 @needs_tf
+def test_what_importing_tensorflow_itself_sets_before_keras_leaves_the_script_its_spares(tmp_path, clean_env):
+    """Tutorials import tensorflow before keras; TensorFlow's own import sets TF2_BEHAVIOR, TPU_ML_PLATFORM, ... as a
+    spare's early import of keras does: not the script's, so the script still gets spares."""
+    from tune_helpers import script, trial
+
+    from redline.tuning.trials import run_trial
+
+    text = "import tensorflow as tf\n" + SAYS
+    res = run_trial(script(tmp_path, text), [], Candidate("x"), trial({"default": {"own": True}}), 120)
+    assert res["status"] == "ok", res
+    assert res["env_before_keras"] == [] and backend_for(res) is None
+
+
+@needs_tf
 def test_a_spare_stopped_while_importing_then_resumed_runs_its_trial_as_a_fresh_process_would(tmp_path, clean_env):
     from tune_helpers import script, trial
 

@@ -95,6 +95,20 @@ class _Compiles:
         self.original = original
 
 
+#: packages importing keras itself imports: what their own import code sets in the environment (TensorFlow's
+#: TF2_BEHAVIOR, JAX's TF_CPP_MIN_LOG_LEVEL default, ...) a spare's early import of keras sets the same way
+KERAS_IMPORTS = frozenset({"keras", "tensorflow", "tf_keras", "jax", "jaxlib", "torch", "h5py"})
+
+
+def _set_by_keras_imports() -> bool:
+    """True where the environment variable being set (or deleted) now is set by the import code of a package that
+    importing keras imports too, not by the script: the caller past os' own frames and the watch below."""
+    f = sys._getframe(2)
+    while f is not None and (f.f_globals.get("__name__") in ("os", "_collections_abc") or f.f_code.co_filename == __file__):
+        f = f.f_back
+    return f is not None and str(f.f_globals.get("__name__") or "").split(".")[0] in KERAS_IMPORTS
+
+
 def _watch_backend(force: bool) -> dict:
     """Record where the script sets KERAS_BACKEND itself (``os.environ[...] = ...`` before keras is imported: later it
     has no effect); with ``force``, ignore it, so the trial's backend is measured against the script's line (shown as
@@ -106,8 +120,8 @@ def _watch_backend(force: bool) -> dict:
     state = {"default": False}
 
     def __setitem__(self, key, value):
-        if self is os.environ and "keras" not in sys.modules:  # what a spare's early import of keras would not see
-            seen["env"].add(str(key))
+        if self is os.environ and "keras" not in sys.modules and not _set_by_keras_imports():  # what a spare's early
+            seen["env"].add(str(key))  # import of keras would not see
         if self is os.environ and key == "KERAS_BACKEND" and not state["default"] and "keras" not in sys.modules:
             frame = sys._getframe(1)
             seen["pinned"], seen["line"] = str(value), f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"
@@ -124,7 +138,7 @@ def _watch_backend(force: bool) -> dict:
             state["default"] = False
 
     def __delitem__(self, key):
-        if self is os.environ and "keras" not in sys.modules:
+        if self is os.environ and "keras" not in sys.modules and not _set_by_keras_imports():
             seen["env"].add(str(key))
         delitem(self, key)
 
