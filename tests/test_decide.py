@@ -729,3 +729,36 @@ def test_a_rival_ahead_in_one_process_of_two_figures_gets_a_second_not_a_verdict
     assert (calls.count("oneDNN on") >= 2) == second, calls
     assert (c.dropped or "").startswith("not ahead beyond the noise") != second, c.dropped
     assert (r.chosen_process is c) == second  # 1.29x in 4 figures each, beyond their spreads
+
+
+@pytest.mark.parametrize("thread_rate, dropped", [(60.0, True), (200.0, False)])
+def test_a_candidate_the_stage_s_reserve_left_unmeasured_is_measured_with_what_the_stage_did_not_use(
+        monkeypatch, thread_rate, dropped):
+    """slow_conv: 1 intra-op thread stood "not measured: the budget ran out" with 31 s of the budget unused after a
+    stage shorter than its reserve. It is measured after the stage: dropped with its figures, or, ahead, shown but not
+    chosen (the stage's knobs were measured in another process)."""
+    from redline.tuning import search
+
+    clock = {"t": 0.0}
+    monkeypatch.setattr(search.time, "perf_counter", lambda: clock["t"])
+    rates = {"as written": 100.0, "backend jax": 40.0, "oneDNN on": 50.0, "1 intra-op thread": thread_rate}
+    calls = []
+
+    def fake(script, args, cand, trial, timeout, **_):  # a trial process takes 40 s of the fake clock, the stage's 5
+        calls.append("in-process" if "ladder" in trial else cand.name)
+        clock["t"] += 5.0 if "ladder" in trial else 40.0
+        return fake_trials(rates, lambda *_: None)(script, args, cand, trial, timeout)
+
+    monkeypatch.setattr(search, "run_trial", fake)
+    result = search.tune("train.py", budget_s=200, snapshot=m.vm_2core(), complete=False)
+    assert calls.index("in-process") < calls.index("1 intra-op thread"), calls  # the reserve kept it out at first
+    thread = next(c for c in result.processes if c.name == "1 intra-op thread")
+    assert thread.passes and result.chosen_process.name == "as written"
+    assert any("measured after the in-process stage" in r for r in result.reasons), result.reasons
+    if dropped:
+        assert "0.60x" in thread.dropped and result.not_measured == [], result.not_measured
+    else:
+        assert not thread.dropped and any("not chosen" in r for r in result.reasons), result.reasons
+        assert [n for n in result.not_measured if n.startswith("1 intra-op thread")] == [
+            "1 intra-op thread: ahead in its trial process(es) measured after the in-process stage, not chosen: the "
+            "budget ran out before its own in-process stage"], result.not_measured

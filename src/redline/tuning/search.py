@@ -24,6 +24,7 @@ from .compare import median
 from .passes import BEHIND, PASSES, absorb, process_stage, settled, unfair
 from .fits import longest, others, size
 from .inprocess import SPE_FLATTENS, inprocess_stage
+from .late import late_pass
 from .ladder import SLOW_TRACE
 from .numerics import judge
 from .result import Candidate, TuneResult, fair, fair_spreads
@@ -379,6 +380,11 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
                            + (f" ({own.chosen_knobs.median / own.inprocess[0].median:.2f}x in its training steps)"
                               if own.chosen_knobs and own.inprocess and own.inprocess[0].median else ""))
         not_measured += [f"{what}: {n}" for n in own.not_measured]
+    said, not_measured = late_pass(
+        lambda cand, extra, timeout, ahead=None: trial(cand, {**base_trial, **extra, "follow": False, "check": False},
+                                                       timeout, ahead),
+        default, live, best, not_measured, per_trial=per_trial, left=left, progress=progress, training_s=training_s)
+    reasons += said
     return TuneResult(script=script, args=args, budget_s=budget_s, elapsed_s=time.perf_counter() - started,
                       default=default, processes=procs, inprocess=inprocess, chosen_process=best,
                       chosen_knobs=chosen_knobs, reasons=reasons, not_measured=not_measured,
