@@ -385,3 +385,19 @@ def test_the_first_trial_counts_the_sequential_maps_of_the_script_s_pipeline(tmp
     assert first["status"] == "ok" and first["sequential_maps"] == 0, first  # fit 1's figures: arrays, no map yet
     again = run_trial(s, [], Candidate("as written"), {**trial({"default": {"own": True}}), "fit_index": 2}, 180)
     assert again["status"] == "ok" and "Dataset" in again["data"] and again["sequential_maps"] == 1, again
+
+
+def test_a_rewrite_that_cannot_apply_is_a_reason_not_a_line_left_unmeasured():
+    """numpy_generator: the input path of a Python generator object stood in "not measured", as if the budget had
+    run out before it; no rewrite applies to it, which is decided without measuring."""
+    from redline.tuning.feeds import feeds_for
+    from redline.tuning.inprocess import _read
+
+    out = {"not_measured": []}
+    gen = ((i, i) for i in range(3))
+    feeds, specs = feeds_for({"allow": [], "usable": 2}, "generator", gen, None, None, {}, {}, None, False, out)
+    assert list(feeds) == ["as written"] and specs == {}
+    stage = _read({**out, "status": "ok", "inputs": {}, "candidates": {}}, {})
+    assert stage.not_measured == [], stage.not_measured
+    assert any(r.startswith("not a candidate here: the input path: fit got a Python generator object")
+               for r in stage.reasons), stage.reasons

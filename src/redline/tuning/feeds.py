@@ -44,7 +44,7 @@ def feeds_for(inputs: dict | None, kind: str, x, y, batch_size, fit_args: dict, 
     specs = {}
     if inputs is not None:
         wanted, skipped = input_candidates(kind, inputs.get("allow", ()), int(inputs.get("usable", 1)))
-        out["not_measured"] += skipped
+        out.setdefault("not_candidates", []).extend(skipped)  # decided without measuring: no such rewrite applies
         for name, spec in wanted.items():
             try:
                 xi, yi, bsi, more = rewrite(spec, x, y, batch_size, fit_args)

@@ -186,7 +186,8 @@ def _judge_whole(stage: Stage, whole: dict, floor: float | None = None) -> None:
 
 def _read(res: dict, cands: dict) -> Stage:
     """One in-process trial's result as candidates: the inputs (the rewrite it chose, if any) and the knobs."""
-    out = Stage(not_measured=list(res.get("not_measured", [])))
+    out = Stage(not_measured=list(res.get("not_measured", [])),
+                reasons=[f"not a candidate here: {n}" for n in res.get("not_candidates", [])])
     found = res.get("inputs", {})
     for name in sorted(found, key=lambda n: n != "as written"):  # "as written" first: the reference
         r = found[name]
