@@ -312,6 +312,44 @@ def test_the_ladder_starts_at_8_where_a_new_trace_is_slow(trace_s, cap, first):
         assert f"took {trace_s:,.1f} s to trace" in out["ladder_start"]
 
 
+@pytest.mark.parametrize("rate, cap, asked", [
+    (1.3, 10, [2, 5]),  # slow_conv: a 7.7-s epoch; spe 8 would time only 2-step last executions in two passes
+    (1.3, 13, [2]),  # a prime count of steps: no divisor up to half but 1: no step past 2
+    (700.0, 157, [2, 8, 32, 128]),  # tf_ops_layer: 0.2-s epochs, passes are cheap: the ladder as before
+])
+def test_a_ladder_step_on_long_passes_keeps_two_whole_executions_an_epoch(rate, cap, asked):
+    from types import SimpleNamespace
+
+    from redline.tuning.ladder import climb
+
+    got, out = [], {}
+
+    def calibrate(name, cand, into, expect=None):
+        got.append(cand["steps_per_execution"])
+        s_ = cand["steps_per_execution"]
+        return rate * 101 / (1 + 100 / s_)  # c + o/spe with o = 100 c: every step gains, the ladder goes on
+
+    climb(calibrate, {"default": rate}, {}, SimpleNamespace(cap=cap, endless=False), "as written", 1, 0.05, out,
+          span=0.8)
+    assert got == asked, got
+    assert ("ladder_pass" in out) == (asked == [2, 5]), out
+    if "ladder_pass" in out:
+        assert out["ladder_pass"].startswith("spe 5, not more: an epoch of 10 steps takes about 3.9 s"), out
+
+
+def test_a_run_of_two_long_executions_is_one_pass_where_the_epoch_holds_both():
+    """slow_conv, 10 batches of 0.77 s an epoch: a run sized to 2 executions of spe 5 (one timed is enough, the first
+    starts the iterator) is one pass, not two; 3 executions stay the rule elsewhere, and for endless data."""
+    from redline.tuning.steps import fit_shape
+
+    assert fit_shape(10, 5, 10, False) == (1, None)  # 2 executions of 5 in one epoch: the second timed
+    assert fit_shape(4, 2, 10, False) == (1, 4)
+    assert fit_shape(6, 2, 10, False) == (1, 6) and fit_shape(3, 1, 10, False) == (1, 3)
+    assert fit_shape(16, 8, 10, False) == (2, None)  # 8 + 2 an epoch: a whole 8 timed needs the second pass
+    assert fit_shape(10, 10, 10, False) == (3, None)  # one execution an epoch: timed across epochs
+    assert fit_shape(10, 5, 10, True) == (2, 10)  # endless: as before
+
+
 def test_candidates_of_one_round_cross_as_many_epoch_starts_as_each_other():
     """cnn_augment's stage, 47 batches an epoch: the script's own compile was planned 77 steps (2 epochs: one iterator
     start timed) and spe 2 66 steps (1 epoch: none), and read 47 against 77 steps/s."""

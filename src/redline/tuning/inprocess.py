@@ -218,7 +218,7 @@ def _read(res: dict, cands: dict) -> Stage:
                     "change it there to use " + ", ".join(f"{k}={v!r}" for k, v in changed.items())) if changed else None))
     if res.get("ladder"):
         out.reasons.append("steps_per_execution ladder (calibration steps/s"
-                           + (f"; {res['ladder_start']}" if res.get("ladder_start") else "") + "): "
+                           + "".join(f"; {res[k]}" for k in ("ladder_start", "ladder_pass") if res.get(k)) + "): "
                            + ", ".join(f"{s}: {r:,.1f}" for s, r in res["ladder"])
                            + (f" - stopped {res['ladder_stop']}" if res.get("ladder_stop") else
                               f" - stopped after two steps in a row gained less than {SPE_FLATTENS:.0%}, or at an "
