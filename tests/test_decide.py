@@ -762,3 +762,26 @@ def test_a_candidate_the_stage_s_reserve_left_unmeasured_is_measured_with_what_t
         assert [n for n in result.not_measured if n.startswith("1 intra-op thread")] == [
             "1 intra-op thread: ahead in its trial process(es) measured after the in-process stage, not chosen: the "
             "budget ran out before its own in-process stage"], result.not_measured
+
+
+def test_the_late_pass_needs_what_a_rival_s_trial_process_took_not_the_first_trial_s(monkeypatch):
+    """slow_conv: the first trial (a fresh process, the rest of the script after its figures) took 25-27 s, a rival's
+    16 s; one intra-op thread stayed unmeasured with 26 s left after the stage."""
+    from redline.tuning import search
+
+    clock = {"t": 0.0}
+    monkeypatch.setattr(search.time, "perf_counter", lambda: clock["t"])
+    rates = {"as written": 100.0, "backend jax": 40.0, "oneDNN on": 50.0, "1 intra-op thread": 60.0}
+    calls = []
+
+    def fake(script, args, cand, trial, timeout, **_):  # the first trial 40 s, a rival's 15, the stage's 60
+        calls.append("in-process" if "ladder" in trial else cand.name)
+        clock["t"] += 60.0 if "ladder" in trial else 40.0 if len(calls) == 1 else 15.0
+        return fake_trials(rates, lambda *_: None)(script, args, cand, trial, timeout)
+
+    monkeypatch.setattr(search, "run_trial", fake)
+    result = search.tune("train.py", budget_s=160, snapshot=m.vm_2core(), complete=False)
+    # before the stage, a 40-s process fits beside its reserve (64 s) once; after it, 30 s are left: a rival's 15 s
+    assert calls == ["as written", "backend jax", "in-process", "oneDNN on", "1 intra-op thread"], calls
+    assert all(c.passes and c.dropped for c in result.processes[1:] if not c.error), result.processes
+    assert result.not_measured == [], result.not_measured

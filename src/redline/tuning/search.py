@@ -238,10 +238,14 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
         ready = closing.enter_context(Spares(script, args, backend_for(first)))
     spares = ready if backend_for(first) is not False else None
 
+    walls = []  # seconds each rival's trial process took: what the late pass (tuning/late.py) needs one to take
+
     def trial(cand, settings: dict, timeout: float, ahead=None) -> dict:
-        if spares is None:
-            return run_trial(script, args, cand, settings, timeout)
-        return run_trial(script, args, cand, settings, timeout, spares=spares, ahead=ahead)
+        t0, more = time.perf_counter(), ({} if spares is None else {"spares": spares, "ahead": ahead})
+        res = run_trial(script, args, cand, settings, timeout, **more)
+        if cand is not default and "ladder" not in settings:
+            walls.append(time.perf_counter() - t0)
+        return res
 
     rate = median(default.train_runs or default.runs)
     stage_need = stage_s(per_trial, 1 / rate if rate else None, first.get("steps_in_epoch"), seconds)
@@ -383,7 +387,8 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
     said, not_measured = late_pass(
         lambda cand, extra, timeout, ahead=None: trial(cand, {**base_trial, **extra, "follow": False, "check": False},
                                                        timeout, ahead),
-        default, live, best, not_measured, per_trial=per_trial, left=left, progress=progress, training_s=training_s)
+        default, live, best, not_measured, per_trial=min(per_trial, max(walls, default=per_trial)), left=left,
+        progress=progress, training_s=training_s)
     reasons += said
     return TuneResult(script=script, args=args, budget_s=budget_s, elapsed_s=time.perf_counter() - started,
                       default=default, processes=procs, inprocess=inprocess, chosen_process=best,
