@@ -262,3 +262,31 @@ def test_the_first_rival_s_process_starts_beside_trial_1_and_ends_where_trial_1_
     else:
         assert all(c[1] is not guessed for c in calls[1:])
         assert [s.pinned for s in made[1:]] == (["tensorflow"] if first.get("pinned_backend") else [])
+
+
+def test_a_variable_is_the_script_s_unless_a_package_keras_imports_set_it_or_imported_its_setter():
+    """The frames above a set: a package keras imports (tensorflow, jax), or a module imported while one of them was
+    being imported (protobuf under TensorFlow), is not the script's; the script's own line, or its own helper module,
+    is."""
+    from redline.tuning.harness import _set_by_keras_imports
+
+    def frames(*names):
+        """A call chain through modules ``names`` (outermost first) ending in a set: what the watch asks about."""
+        got = []
+
+        def setter():  # stands for the watch's __setitem__: the question looks at its caller and up
+            got.append(_set_by_keras_imports())
+
+        call = setter
+        for name in reversed(names):
+            scope = {"__name__": name, "inner": call}
+            exec("def call():\n    inner()\n", scope)
+            call = scope["call"]
+        call()
+        return got[0]
+
+    assert frames("__main__", "tensorflow") is True  # TensorFlow's own import code
+    assert frames("__main__", "tensorflow", "importlib._bootstrap", "google.protobuf") is True  # imported by it
+    assert frames("__main__", "tensorflow", "google.protobuf") is False  # called, not imported: not its import
+    assert frames("__main__") is False  # the script's own line
+    assert frames("__main__", "importlib._bootstrap", "myconfig") is False  # the script's own helper module

@@ -102,11 +102,24 @@ KERAS_IMPORTS = frozenset({"keras", "tensorflow", "tf_keras", "jax", "jaxlib", "
 
 def _set_by_keras_imports() -> bool:
     """True where the environment variable being set (or deleted) now is set by the import code of a package that
-    importing keras imports too, not by the script: the caller past os' own frames and the watch below."""
+    importing keras imports too, not by the script: the caller (past os' own frames and the watch below) is such a
+    package, or a module imported while one of them was being imported (protobuf under TensorFlow)."""
+    def top(frame) -> str:
+        return str(frame.f_globals.get("__name__") or "").split(".")[0]
+
     f = sys._getframe(2)
-    while f is not None and (f.f_globals.get("__name__") in ("os", "_collections_abc") or f.f_code.co_filename == __file__):
+    while f is not None and (top(f) in ("os", "_collections_abc") or f.f_code.co_filename == __file__):
         f = f.f_back
-    return f is not None and str(f.f_globals.get("__name__") or "").split(".")[0] in KERAS_IMPORTS
+    if f is None or top(f) in KERAS_IMPORTS:  # set by such a package's own code
+        return f is not None
+    imported = False  # the setter's module reached through the import machinery, from such a package's import
+    g = f.f_back
+    while g is not None:
+        if top(g) in KERAS_IMPORTS:
+            return imported
+        imported = imported or top(g) == "importlib"
+        g = g.f_back
+    return False
 
 
 def _watch_backend(force: bool) -> dict:
