@@ -6,7 +6,8 @@ Runs one tune of SCRIPT in this process (tuning.search.tune, its choice cached a
 XDG_CACHE_HOME to keep it apart) and prints, per trial process: its candidate, its kind (first, follow: the rest of
 the script runs after its figures, plain, stage), its wall time, its set-up (the script's code up to fit, after
 keras was imported), its measurement, and "other": the wall time that was not measurement (imports not done ahead,
-the rest of the script, process start and end). The last line is the whole as JSON, after "RESULT ".
+the rest of the script, process start and end); then each per-process candidate's figures or why it was dropped.
+The last line is the whole as JSON, after "RESULT ", with what was not measured.
 Run two redline installs alternately (their own python) to compare tuners.
 """
 
@@ -52,7 +53,11 @@ def main() -> None:
     except UsageError as exc:
         print(f"tune_trace.py: error: {exc}", file=sys.stderr)
         sys.exit(2)
-    print("RESULT " + json.dumps({"elapsed": round(r.elapsed_s, 1), "chosen": r.chosen_process.name, "rows": rows}))
+    for c in r.processes:
+        print(f"  {c.name:22s} {c.median or 0:8.2f} steps/s in {len(c.passes)} process(es)  "
+              f"{c.dropped or c.error or ''}", flush=True)
+    print("RESULT " + json.dumps({"elapsed": round(r.elapsed_s, 1), "chosen": r.chosen_process.name, "rows": rows,
+                                  "not_measured": r.not_measured}))
 
 
 if __name__ == "__main__":

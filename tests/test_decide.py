@@ -785,3 +785,27 @@ def test_the_late_pass_needs_what_a_rival_s_trial_process_took_not_the_first_tri
     assert calls == ["as written", "backend jax", "in-process", "oneDNN on", "1 intra-op thread"], calls
     assert all(c.passes and c.dropped for c in result.processes[1:] if not c.error), result.processes
     assert result.not_measured == [], result.not_measured
+
+
+def test_a_candidate_the_budget_left_without_a_process_is_one_line_once_even_after_the_late_pass(monkeypatch):
+    """fine_tune at 180 s: 'oneDNN off' stood "not measured" six times, once a pass (3 of them) in the passes before
+    the stage and again in the late pass after it, where it never had a single trial process."""
+    from redline.tuning import search
+
+    clock = {"t": 0.0}
+    monkeypatch.setattr(search.time, "perf_counter", lambda: clock["t"])
+    rates = {"as written": 100.0, "backend jax": 40.0, "oneDNN on": 50.0, "1 intra-op thread": 60.0}
+    calls = []
+
+    def fake(script, args, cand, trial, timeout, **_):  # a trial process takes 40 s of the fake clock, the stage's 5
+        calls.append("in-process" if "ladder" in trial else cand.name)
+        clock["t"] += 5.0 if "ladder" in trial else 40.0
+        return fake_trials(rates, lambda *_: None)(script, args, cand, trial, timeout)
+
+    monkeypatch.setattr(search, "run_trial", fake)
+    result = search.tune("train.py", budget_s=120, snapshot=m.vm_2core(), complete=False)
+    assert calls == ["as written", "in-process", "backend jax"], calls  # the late pass had room for one rival
+    assert len(result.not_measured) == len(set(result.not_measured)), result.not_measured
+    for name in ("oneDNN on", "1 intra-op thread"):
+        assert [n for n in result.not_measured if n.startswith(name)] == [
+            f"{name} (no trial process): the budget ran out"], result.not_measured

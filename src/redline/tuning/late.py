@@ -31,19 +31,19 @@ def late_pass(run, default: Candidate, live: list, best: Candidate, not_measured
     reasons = [f"measured after the in-process stage, with the {spare:,.0f} s of the budget it did not use: {names}"]
     reasons += said
     done = {c.name for c in late if c.error or c.dropped}
-    kept = [n for n in not_measured if not any(n.startswith(f"{name} (trial process") for name in done)]
-    kept += [n for n in missed if not n.startswith(f"{default.name} (trial process")]
+    kept = [n for n in not_measured if not any(n.startswith(f"{name} (") for name in done)]
+    kept += [n for n in missed if not n.startswith(f"{default.name} (") and n not in kept]  # once each
     for c in late:
         if c.name in done or not c.passes or not default.median:
             continue
         reasons.append(f"'{c.name}': {c.median:,.1f} steps/s against {default.median:,.1f} as written "
                        f"({c.median / default.median:.2f}x) in {len(c.passes)} trial process(es) measured after the "
                        f"in-process stage: not chosen, since the stage's knobs were measured in '{best.name}'")
-        kept = [n for n in kept if not n.startswith(f"{c.name} (trial process")]
+        kept = [n for n in kept if not n.startswith(f"{c.name} (")]
         kept.append(f"{c.name}: ahead in its trial process(es) measured after the in-process stage, not chosen: the "
                     "budget ran out before its own in-process stage")
     if settled(default, live):  # every rival decided: further processes of the script as written decide nothing
-        kept = [n for n in kept if not n.startswith(f"{default.name} (trial process")]
+        kept = [n for n in kept if not n.startswith(f"{default.name} (")]
     return reasons, kept
 
 

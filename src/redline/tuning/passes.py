@@ -287,7 +287,9 @@ def process_stage(run, default: Candidate, live: list, *, per_trial: float, left
             if not due(cand):
                 continue
             if left() < per_trial:
-                not_measured.append(f"{cand.name} (trial process {rep + 1} of {PASSES}): the budget ran out")
+                line = (f"{cand.name} (trial process {rep + 1} of {PASSES}): the budget ran out" if cand.passes else
+                        f"{cand.name} (no trial process): the budget ran out")  # once, not once a pass
+                not_measured += [line] if line not in not_measured else []
                 continue
             measure(cand, rep, ahead=_expected(default, live, [c for c in order[i + 1:] if due(c)]))
         top = _top(default, live)
