@@ -314,27 +314,37 @@ def test_a_lone_candidate_s_calibration_run_is_its_first_round_and_the_script_s_
 
 def test_the_calibration_compiles_an_epoch_s_smaller_last_batch_before_any_timed_run():
     """1,000 rows in batches of 16 end with a batch of 8: its step is compiled by a fit of exactly those 8 rows right
-    after the warm-up, where short epochs will take the timed runs to it. 1,024 rows have no such batch."""
+    after the warm-up, where short epochs will take the timed runs to it. 1,024 rows have no such batch. A model built
+    at its construction (an Input first) needs no step of its own to build its optimizer (xception_scratch: a step of
+    5 s and an input iterator's end, in every trial process); one built at its first call does."""
     code = DIRECT + textwrap.dedent("""
         calls = []
         def fit(m, x=None, y=None, **k):
             calls.append(len(x))
             return keras.Model.fit(m, x, y, **k)
         out = {}
-        for rows in (1000, 1024):
+        lazy = keras.Sequential([keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
+        lazy.compile("adam", "mse")
+        Compiles.calls[id(lazy)] = ((), {})
+        for name, m, rows in (("1000", model, 1000), ("1024", model, 1024), ("lazy", lazy, 1000)):
             calls.clear()
-            measure_fit(model, fit, {"x": x[:rows], "y": y[:rows], "batch_size": 16},
+            fresh = not m.built or not m.optimizer.built
+            measure_fit(m, fit, {"x": x[:rows], "y": y[:rows], "batch_size": 16},
                         {"candidates": {"default": {"own": True}}, "rounds": 1, "seconds": 0.5}, Compiles, lambda m: None)
-            out[rows] = list(calls)
+            out[name] = {"calls": list(calls), "fresh": fresh, "iterations": int(m.optimizer.iterations.numpy())}
         print(json.dumps(out))
     """)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**ENV, "KERAS_BACKEND": "jax"},
                        timeout=180)
     assert r.returncode == 0, r.stderr[-3000:]
     d = json.loads(r.stdout.strip().splitlines()[-1])
-    # one step that builds the model, the warm-up, then the last batch alone, before the timed runs
-    assert d["1000"].count(8) == 1 and d["1000"][:3] == [1000, 1000, 8] and len(d["1000"]) > 3, d
-    assert 8 not in d["1024"] and set(d["1024"]) == {1024}, d
+    # the warm-up (the optimizer built without a step), then the last batch alone, before the timed runs
+    assert d["1000"]["fresh"] and d["1000"]["calls"][:2] == [1000, 8] and d["1000"]["calls"].count(8) == 1, d
+    assert len(d["1000"]["calls"]) > 2, d
+    assert 8 not in d["1024"]["calls"] and set(d["1024"]["calls"]) == {1024}, d
+    # a model not built before its first call: one step builds it, then the warm-up and the last batch
+    assert d["lazy"]["fresh"] and d["lazy"]["calls"][:3] == [1000, 1000, 8], d
+    assert d["1000"]["iterations"] == 0, d  # no step before the state the measurements put back
 
 
 def test_a_trial_killed_at_its_deadline_returns_the_last_partial_result_and_says_what_is_missing(monkeypatch):

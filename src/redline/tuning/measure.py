@@ -19,6 +19,16 @@ KNOBS = ("steps_per_execution", "jit_compile")
 # calibrated under it.
 
 
+def _build_optimizer(model, log) -> bool:
+    """The optimizer's variables made as Keras' fit makes them before its first step; False where it cannot."""
+    try:
+        model.optimizer.build(model.trainable_variables)
+    except (ValueError, TypeError, NotImplementedError, AttributeError) as exc:
+        log(f"  the optimizer not built ahead ({type(exc).__name__}: {str(exc)[:120]}): one step builds it")
+        return False
+    return bool(model.optimizer.built)
+
+
 def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=open, emit=None) -> dict:
     """The in-process candidates, measured in interleaved rounds from the same state.
 
@@ -104,9 +114,12 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
     t_start = time.perf_counter()
     phase = lambda what: log(f"  [{time.perf_counter() - t_start:6.2f} s] {what}")  # noqa: E731  (verbose trials)
     traced = {}  # name -> seconds its calibration's warm-up spent beyond its steps: a new step function traced
-    if not model.built or not model.optimizer.built:
-        run({"own": True}, 1, 1)  # one step builds the model and its optimizer, so their whole state can be put back
-        traced["build"] = time.perf_counter() - t_start  # the script's own step function, traced
+    if not model.built or not model.optimizer.built:  # built, so their whole state can be put back
+        if not (model.built and _build_optimizer(model, log)):  # a model built at its construction (functional,
+            # Sequential with an Input) needs no step: the optimizer is built as fit builds it, and the calibration's
+            # warm-up traces the step function (a step of seconds, and an input iterator ended, spared)
+            run({"own": True}, 1, 1)  # one step builds the model and its optimizer
+            traced["build"] = time.perf_counter() - t_start  # the script's own step function, traced
     plan, calib, timed = {}, {}, {}  # timed: the seconds a calibration's rate was read over
     with _KeepState(model) as keep:
 
@@ -142,7 +155,9 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                     raise ValueError(f"steps_per_execution={spe} does not divide the {cap} steps of an epoch over endless "
                                      "data: every epoch would run more steps than the script's")
                 # trace/compile and warm in 3 executions; their rate sizes the next run, so a step of a second costs
-                # seconds here, not a fixed count of steps
+                # seconds here, not a fixed count of steps. Where the stage has calibrated another candidate, its rate
+                # is the one expected (xception_scratch: jit's third warm execution took 28 s, at 0.2x)
+                expect = expect or (max(calib.values()) / spe if calib and max(calib.values()) else None)
                 t0, n_warm = time.perf_counter(), (2 if expect and 1 / expect >= span / 3 else 3) * spe
                 warm, warm_took = run(cand, n_warm, spe)
                 traced[name] = time.perf_counter() - t0 - (n_warm / (warm / feed.scale) if warm else 0.0)
@@ -336,6 +351,8 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
         phase("inputs measured")
         into, steps = stage2(chosen_input)
         phase("knobs measured")
+        # the seconds its step function took to trace beyond its steps: a run of the script pays them once
+        out["trace_s"] = round(traced.get("build", 0.0) + traced.get("default", traced.get("as written", 0.0)), 2)
         if chosen_input != "as written" and feeds[chosen_input].endless:
             # a repeated rewrite admits only divisors of its epoch's steps: the input as written is measured at the
             # steps the rewrite's rounds ran best (a ladder of its own where there were none: a prime count of batches);
