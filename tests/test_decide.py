@@ -677,10 +677,14 @@ def test_a_rival_whose_start_alone_outlasts_the_script_s_run_is_dropped_with_its
     of the script as written and its whole training, with a margin) cannot end the run sooner; the script as written is
     never held to it."""
     from redline.tuning import search
-    from redline.tuning.passes import SLOW_START, START_SLACK, start_cap
+    from redline.tuning.passes import SLOW_START, START_SLACK, start_cap, whole_run
 
-    assert start_cap(40.0, 15.0) == pytest.approx(SLOW_START * 55.0 + START_SLACK, abs=0.05)
-    assert start_cap(None, 15.0) is None and start_cap(40.0, None) is None
+    assert start_cap(whole_run(40.0, 15.0)) == pytest.approx(SLOW_START * 55.0 + START_SLACK, abs=0.05)
+    assert whole_run(None, 15.0) is None and whole_run(40.0, None) is None and start_cap(None) is None
+    # xception_scratch's first trial: 115.7 s, 98.3 of them measuring, 15 of those tracing; 115 s of training. A run
+    # of the script pays the trace, not the measurement: JAX waited 243 s for no figures, against a 144-s run
+    assert whole_run(115.7, 115.0, 98.3, 15.0) == pytest.approx(115.7 - 83.3 + 115.0)
+    assert whole_run(115.7, 115.0, 98.3, None) == pytest.approx(230.7)  # the trace not known: the whole trial counts
     caps = {}
 
     def fake(script, args, cand, trial, timeout, **_):
@@ -701,6 +705,35 @@ def test_a_rival_whose_start_alone_outlasts_the_script_s_run_is_dropped_with_its
     # above that by the fake trial process's own (tiny) wall time
     assert caps["as written"] is None and caps["backend jax"] >= SLOW_START * 3.0 + START_SLACK - 0.05, caps
     assert result.chosen_process is result.default
+
+
+def test_the_start_cap_counts_the_script_as_written_s_trace_not_its_trial_s_measurement(monkeypatch):
+    """xception_scratch (5-s steps): JAX had no figures after 243 s, the cap a first trial of 116 s plus 115 s of
+    training, where the script runs 144 s whole. The first trial's measurement (98 s, 15 of them tracing) is not part
+    of a run; its trace is."""
+    from redline.tuning import search
+    from redline.tuning.passes import SLOW_START, START_SLACK
+
+    clock, caps = {"t": 0.0}, {}
+    monkeypatch.setattr(search.time, "perf_counter", lambda: clock["t"])
+
+    def fake(script, args, cand, trial, timeout, **_):
+        caps.setdefault(cand.name, trial.get("measure_by"))
+        clock["t"] += 40.0
+        if "ladder" in trial:
+            return {"status": "ok", "candidates": {"default": {"steps_per_s": [10.0] * 3, "knobs": {}}}, "inputs": {},
+                    "not_measured": []}
+        if cand.name == "backend jax":
+            return {"status": "slow-start", "waited_s": trial["measure_by"], "error": "no figures"}
+        return {"status": "ok", "candidates": {"default": {"steps_per_s": [10.0, 10.1, 9.9]}}, "data": "ndarray",
+                "backend": "tensorflow", "steps_in_epoch": 10, "epochs": 3, "measure_s": 30.0, "trace_s": 5.0}
+
+    monkeypatch.setattr(search, "run_trial", fake)
+    result = search.tune("train.py", budget_s=600, snapshot=m.vm_2core(), complete=False)
+    # a run: the 40-s trial less its 25 s of measuring beyond the trace, plus 3 s of training
+    assert caps["backend jax"] == pytest.approx(SLOW_START * (40.0 - 25.0 + 3.0) + START_SLACK, abs=0.1), caps
+    jax = next(c for c in result.processes if c.name == "backend jax")
+    assert "whole run is predicted at about 18 s" in jax.dropped, jax.dropped
 
 
 @pytest.mark.skipif(__import__("importlib.util").util.find_spec("jax") is None, reason="JAX is not installed")

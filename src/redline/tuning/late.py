@@ -16,7 +16,7 @@ from .result import Candidate
 
 
 def late_pass(run, default: Candidate, live: list, best: Candidate, not_measured: list, *, per_trial: float, left,
-              progress, training_s: float | None = None) -> tuple[list, list]:
+              progress, training_s: float | None = None, run_s: float | None = None) -> tuple[list, list]:
     """Measure the candidates of ``live`` that have no process yet (``run`` as process_stage takes it), where
     ``left()`` still holds a trial process (``per_trial`` s). Returns (reasons, the not-measured lines): the lines
     of a candidate now decided are dropped from ``not_measured``, and the script as written's further processes
@@ -27,7 +27,7 @@ def late_pass(run, default: Candidate, live: list, best: Candidate, not_measured
     names, spare = ", ".join(repr(c.name) for c in late), left()
     progress(f"trial: {names}, with the budget the in-process stage did not use")
     said, missed, _, _ = process_stage(run, default, late, per_trial=per_trial, left=left, progress=progress,
-                                       training_s=training_s)
+                                       training_s=training_s, run_s=run_s)
     reasons = [f"measured after the in-process stage, with the {spare:,.0f} s of the budget it did not use: {names}"]
     reasons += said
     done = {c.name for c in late if c.error or c.dropped}

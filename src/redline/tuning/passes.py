@@ -201,27 +201,37 @@ def _expected(default: Candidate, live, due: list) -> list:
     return [*due, *([default] if top is not default and len(default.passes) < 2 else []), top][:2]
 
 
-def start_cap(per_trial: float | None, training_s: float | None) -> float | None:
-    """Seconds after which a rival's trial process that has no figures yet is ended as decisively behind: its start
-    alone (imports, the script up to the fit measured, that fit's compile) then takes SLOW_START x longer than a whole
-    trial process of the script as written (``per_trial``: its start, compile, measurement and the rest) and its whole
-    predicted training (``training_s``) together, so its run cannot end sooner, whatever its steps cost (JAX tracing
-    a large model for a short fine-tuning run)."""
+def whole_run(per_trial: float | None, training_s: float | None, measure_s: float | None = None,
+              trace_s: float | None = None) -> float | None:
+    """Seconds the script as written's whole run is predicted to take: a trial process of it (``per_trial``: its start,
+    compile, measurement and the rest of the script), less its measurement beyond the trace (``measure_s`` -
+    ``trace_s``, where known), plus its whole predicted training (``training_s``)."""
     if not per_trial or training_s is None:
         return None
-    return round(SLOW_START * (per_trial + training_s) + START_SLACK, 1)
+    measured = max(0.0, measure_s - trace_s) if measure_s and trace_s is not None else 0.0
+    return max(0.0, per_trial - measured) + training_s
+
+
+def start_cap(run_s: float | None) -> float | None:
+    """Seconds after which a rival's trial process that has no figures yet is ended as decisively behind: its start
+    alone (imports, the script up to the fit measured, that fit's compile) then takes SLOW_START x longer than the
+    script as written's whole run (``run_s``: whole_run), so its run cannot end sooner, whatever its steps cost (JAX
+    tracing a large model for a short fine-tuning run; xception_scratch: 243 s of JAX with no figures, where the
+    script runs 144 s)."""
+    return None if not run_s else round(SLOW_START * run_s + START_SLACK, 1)
 
 
 def process_stage(run, default: Candidate, live: list, *, per_trial: float, left, progress,
-                  training_s: float | None = None):
+                  training_s: float | None = None, run_s: float | None = None):
     """The passes over ``live`` (the default, measured first, already in ``default``). ``run(cand, extra, timeout,
     ahead)``: one trial process (``ahead``: the trials expected after it); ``left()``: seconds this stage may still
-    use; ``training_s``: the script's whole training as written, predicted (for start_cap). Returns (reasons, not
+    use; ``training_s``: the script's whole training as written, and ``run_s``: its whole run, predicted (whole_run,
+    for start_cap). Returns (reasons, not
     measured, endings: how the
     whole script ended after each candidate's measurement, and the lone leader whose second process is left to the
     in-process stage, else None)."""
     reasons_early, not_measured, endings = [], [], {}
-    cap = start_cap(per_trial, training_s)
+    cap = start_cap(run_s)
 
     def measure(cand, rep, ahead=None) -> None:
         """One trial process of ``cand``; ``ahead``: the trial expected after it (its process started meanwhile)."""
@@ -242,8 +252,8 @@ def process_stage(run, default: Candidate, live: list, *, per_trial: float, left
         res = run(cand, extra, left(), ahead)
         if res.get("status") == "slow-start":
             cand.dropped = (f"decisively behind: its trial process had no figures after {res['waited_s']:,.0f} s, "
-                            f"where one of the script as written takes about {per_trial:,.0f} s in all and its whole "
-                            f"training is predicted to take about {training_s:,.0f} s: its start alone outlasts the "
+                            f"where the script as written's whole run is predicted at about {run_s:,.0f} s (its start "
+                            f"and trace, then its training of about {training_s:,.0f} s): its start alone outlasts the "
                             "script's run")
             return
         absorb(cand, res, default)
@@ -321,4 +331,4 @@ def process_stage(run, default: Candidate, live: list, *, per_trial: float, left
 
 
 __all__ = ["BEHIND", "PASSES", "PRUNE", "QUIET", "SLOW_START", "absorb", "bar", "lone_leader", "process_stage",
-           "quiet", "second_chance", "settled", "start_cap", "unfair"]
+           "quiet", "second_chance", "settled", "start_cap", "unfair", "whole_run"]

@@ -21,7 +21,7 @@ from ..errors import UsageError
 from .confirm import confirm
 from .choose import MIN_RUNS, better, choose
 from .compare import median
-from .passes import BEHIND, PASSES, absorb, process_stage, settled, unfair
+from .passes import BEHIND, PASSES, absorb, process_stage, settled, unfair, whole_run
 from .fits import longest, others, size
 from .inprocess import SPE_FLATTENS, inprocess_stage
 from .late import late_pass
@@ -208,6 +208,7 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
         if (first.get("check") or {}).get("steps"):
             base_trial["check_steps"] = first["check"]["steps"]
     training_s = predicted_training(first, default)
+    run_s = whole_run(per_trial, training_s, first.get("measure_s"), first.get("trace_s"))  # for passes.start_cap
     if auto:
         budget_s = auto_budget(training_s)
         sizing.append(f"--budget auto: {budget_s:.0f} s, {AUTO_SHARE:.0%} of the ~{training_s or 0:,.0f} s its training is "
@@ -264,7 +265,8 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
     live = [c for c in procs[1:] if not c.error]
     reasons_early, not_measured, endings, second = process_stage(
         lambda cand, extra, timeout, ahead=None: trial(cand, {**base_trial, **extra}, timeout, ahead), default, live,
-        per_trial=per_trial, left=lambda: left() - reserve, progress=progress, training_s=training_s)
+        per_trial=per_trial, left=lambda: left() - reserve, progress=progress, training_s=training_s,
+        run_s=run_s)
     reasons, advice = [*sizing, *reasons_early], []
 
     def decide():
@@ -388,7 +390,7 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
         lambda cand, extra, timeout, ahead=None: trial(cand, {**base_trial, **extra, "follow": False, "check": False},
                                                        timeout, ahead),
         default, live, best, not_measured, per_trial=min(per_trial, max(walls, default=per_trial)), left=left,
-        progress=progress, training_s=training_s)
+        progress=progress, training_s=training_s, run_s=run_s)
     reasons += said
     return TuneResult(script=script, args=args, budget_s=budget_s, elapsed_s=time.perf_counter() - started,
                       default=default, processes=procs, inprocess=inprocess, chosen_process=best,
