@@ -312,6 +312,31 @@ def test_a_lone_candidate_s_calibration_run_is_its_first_round_and_the_script_s_
     assert d["stage"]["runs"] == 2, d
 
 
+def test_a_rival_whose_bar_is_slow_steps_warms_in_two_executions_not_three():
+    """A rival's bar is half the fastest rate measured so far: where one execution at that rate takes a third of a
+    run or more, the warm-up's second execution is timed and the third is not run (xception_scratch: JAX's third
+    warm execution took 50 s more to read 0.02 steps/s against a bar of 0.09). Fast steps still warm in 3."""
+    code = DIRECT + textwrap.dedent("""
+        first = []
+        def fit(m, x=None, y=None, **k):
+            if not first:
+                first.append(k.get("steps_per_epoch"))
+            return keras.Model.fit(m, x, y, **k)
+        out = {}
+        for name, bar in (("slow", 0.001), ("none", None)):
+            first.clear()
+            trial = {"candidates": {"default": {"own": True}}, "rounds": 1, "seconds": 0.3,
+                     **({"behind_below": bar} if bar else {})}
+            measure_fit(model, fit, {"x": x, "y": y, "batch_size": 16}, trial, Compiles, lambda m: None)
+            out[name] = first[0]
+        print(json.dumps(out))
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, timeout=180)
+    assert r.returncode == 0, r.stderr[-3000:]
+    d = json.loads(r.stdout.strip().splitlines()[-1])
+    assert d == {"slow": 2, "none": 3}, d
+
+
 def test_the_calibration_compiles_an_epoch_s_smaller_last_batch_before_any_timed_run():
     """1,000 rows in batches of 16 end with a batch of 8: its step is compiled by a fit of exactly those 8 rows right
     after the warm-up, where short epochs will take the timed runs to it. 1,024 rows have no such batch. A model built

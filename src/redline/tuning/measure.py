@@ -157,7 +157,11 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                 # trace/compile and warm in 3 executions; their rate sizes the next run, so a step of a second costs
                 # seconds here, not a fixed count of steps. Where the stage has calibrated another candidate, its rate
                 # is the one expected (xception_scratch: jit's third warm execution took 28 s, at 0.2x)
-                expect = expect or (max(calib.values()) / spe if calib and max(calib.values()) else None)
+                # A rival's bar (half the fastest rate so far) is the least it must run: where even that is slow,
+                # 2 executions (JAX at 50 s a step on xception_scratch: its third took 50 s more to say it is behind)
+                bar = trial.get("behind_below") if name == "default" else None
+                expect = expect or (max(calib.values()) / spe if calib and max(calib.values()) else
+                                    bar / spe if bar else None)
                 t0, n_warm = time.perf_counter(), (2 if expect and 1 / expect >= span / 3 else 3) * spe
                 warm, warm_took = run(cand, n_warm, spe)
                 traced[name] = time.perf_counter() - t0 - (n_warm / (warm / feed.scale) if warm else 0.0)
@@ -166,7 +170,6 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                     # the epoch's smaller last batch (rounds take whole passes where one takes under 2 x span; the warm
                     # rate reads up to a quarter low): its step is compiled now, not in a timed run
                     fit(model, tail[0], tail[1], batch_size=feed.batch_size, epochs=1, verbose=0, **tail[2])
-                bar = trial.get("behind_below") if name == "default" else None  # a rival: not worth measuring far
                 # the warm executions' rate reads low (3 of 4 by 4)
                 first = 1.25 * span if warm and alone and alone(warm / feed.scale) else span / 3
                 n = max(3 * spe, int(warm / feed.scale * first) // spe * spe) if warm else max(4 * spe, 16)
@@ -176,7 +179,7 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                     # ``span`` (``span`` alone), at least twice the steps and at most 16 times
                     n = max(2, min(16, int(max(first, span / 2) / max(took, 1e-3)) + 1)) * n
                     rate, took = run(cand, n, spe)
-                rate, took, out_ = behind(rate, took, bar, span, lambda: run(cand, n, spe))
+                rate, took, out_ = behind(rate, took, bar, span, lambda: run(cand, n, spe))  # a rival far behind: out
                 if out_:  # under the fastest so far: never chosen, and its figure says so
                     into[name] = {"behind": round(rate, 3), "bar": bar, "took_s": round(took, 3)}
                     log(f"  {rate:,.2f} steps/s in its first executions, under {bar:,.2f}: decisively behind")
