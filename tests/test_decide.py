@@ -842,3 +842,36 @@ def test_a_candidate_the_budget_left_without_a_process_is_one_line_once_even_aft
     for name in ("oneDNN on", "1 intra-op thread"):
         assert [n for n in result.not_measured if n.startswith(name)] == [
             f"{name} (no trial process): the budget ran out"], result.not_measured
+
+
+@pytest.mark.parametrize("budget, reordered", [(180, True), (2000, False)])
+def test_where_the_budget_holds_only_some_rivals_those_of_known_cost_go_first_and_no_stage_is_reserved_in_vain(
+        monkeypatch, budget, reordered):
+    """xception_scratch (5-s steps) at 180 s: after an 84-s first trial, the stage's reserve kept every rival out and
+    the stage (~400 s needed) was killed at 94 s with nothing measured; before that, JAX had eaten the rest with no
+    figures. Rivals on the script's own backend (a trial process costs what the first's did) go first where not all
+    fit; with a budget that holds them all, the order stays."""
+    from redline.tuning import search
+
+    clock = {"t": 0.0}
+    monkeypatch.setattr(search.time, "perf_counter", lambda: clock["t"])
+    calls = []
+
+    def fake(script, args, cand, trial, timeout, **_):  # every trial process 40 s; steps of 5 s (0.2 steps/s)
+        calls.append("in-process" if "ladder" in trial else cand.name)
+        clock["t"] += min(40.0, timeout)
+        return fake_trials({"as written": 0.2, "backend jax": 0.02, "oneDNN on": 0.1, "1 intra-op thread": 0.11},
+                           lambda *_: None, stage=0.2, steps_in_epoch=6, epochs=10)(script, args, cand, trial, timeout)
+
+    monkeypatch.setattr(search, "run_trial", fake)
+    result = search.tune("train.py", budget_s=budget, snapshot=m.vm_2core(), complete=False)
+    rivals = [c for c in calls[1:] if c not in ("in-process", "as written")]
+    if reordered:
+        assert rivals[:2] == ["oneDNN on", "1 intra-op thread"], calls  # 138 s left: both, before anything else
+        assert calls[1:3] == ["oneDNN on", "1 intra-op thread"], calls
+        assert any("go first" in r for r in result.reasons), result.reasons
+    else:
+        assert rivals[0] == "backend jax", calls
+        assert not any("go first" in r for r in result.reasons), result.reasons
+    for name in ("oneDNN on", "1 intra-op thread"):
+        assert next(c for c in result.processes if c.name == name).dropped, result.processes

@@ -141,9 +141,10 @@ def test_an_other_fit_shorter_than_a_trial_process_keeps_its_own_compile_unmeasu
 
 
 def test_an_other_fit_the_budget_left_unmeasured_keeps_the_script_s_own_compile(monkeypatch):
-    """Every trial process takes 40 s of a fake clock and the budget holds the first trial, its re-run at fit 2 and
-    fit 2's stage, not fit 1's (64 s of training at 0.5 steps/s: worth a stage). spe 8 is chosen on fit 2; fit 1,
-    measured nowhere, keeps the script's own compile arguments in the choice, not fit 2's spe 8."""
+    """Every trial process takes 40 s of a fake clock and the budget holds the first trial, its re-run at fit 2, the
+    rivals and fit 2's stage, not fit 1's (64 s of training at 0.5 steps/s: worth a stage). spe 8 is chosen on fit 2;
+    fit 1, measured nowhere, keeps the script's own compile arguments in the choice, not fit 2's spe 8. (At 150 s the
+    stage, predicted at minutes for 2-s steps, would not fit in what is left and the rivals take it.)"""
     from redline.tuning import search
 
     clock, stages = {"t": 0.0}, []
@@ -161,7 +162,7 @@ def test_an_other_fit_the_budget_left_unmeasured_keeps_the_script_s_own_compile(
         return {**res, "candidates": {"default": {"steps_per_s": [0.5, 0.505, 0.495]}}}
 
     monkeypatch.setattr(search, "run_trial", fake)
-    result = search.tune("train.py", budget_s=150, snapshot=m.vm_2core(), complete=False)
+    result = search.tune("train.py", budget_s=250, snapshot=m.vm_2core(), complete=False)
     assert stages == [2], (stages, result.reasons)
     assert any(n.startswith("fit 1 ") and "keeps the script's own compile arguments" in n
                for n in result.not_measured), result.not_measured

@@ -21,7 +21,8 @@ from ..errors import UsageError
 from .confirm import confirm
 from .choose import MIN_RUNS, better, choose
 from .compare import median
-from .passes import BEHIND, PASSES, absorb, process_stage, settled, unfair, whole_run
+from .passes import (BEHIND, PASSES, absorb, process_stage, same_backend, settled, start_cap, unfair,
+                     whole_run)
 from .fits import longest, others, size
 from .inprocess import SPE_FLATTENS, inprocess_stage
 from .late import late_pass
@@ -259,10 +260,20 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
                       f"then the in-process stage); the budget of {budget_s:,.0f} s leaves some undecided: give "
                       f"--budget {math.ceil(total / 10) * 10:.0f} to decide them all")
         progress(sizing[-1])
-    # kept back for the in-process stage: one more trial process measuring the inputs and about 9 knob candidates
-    reserve = min(stage_need, RESERVE * budget_s)
+    # kept back for the in-process stage: one more trial process measuring the inputs and about 9 knob candidates;
+    # nothing where the stage cannot end in what is left (xception_scratch: 94 s left, a stage of ~400 s, killed with
+    # nothing measured while every rival waited)
+    reserve = min(stage_need, RESERVE * budget_s) if stage_need <= left() else 0.0
     # the per-process candidates (tuning/passes.py), then the choice among them
     live = [c for c in procs[1:] if not c.error]
+    cap = start_cap(run_s)  # how long another backend's trial may run with no figures (its compile not yet known)
+    if live and cap and left() - reserve < cap and any(map(same_backend, live)) and not same_backend(live[0]):
+        # it could take every second the rivals have (JAX: no figures after 243 s on xception_scratch): those whose
+        # trial process costs what the first trial's did (the script's own backend: its imports and trace) first
+        live.sort(key=lambda c: not same_backend(c))
+        sizing.append(f"the rivals have {max(0.0, left() - reserve):,.0f} s, less than another backend's trial may "
+                      f"take before its first figures ({cap:,.0f} s: its compile is not known before it runs): those on "
+                      "the script's own backend, whose trial process costs about what the first trial's did, go first")
     reasons_early, not_measured, endings, second = process_stage(
         lambda cand, extra, timeout, ahead=None: trial(cand, {**base_trial, **extra}, timeout, ahead), default, live,
         per_trial=per_trial, left=lambda: left() - reserve, progress=progress, training_s=training_s,
