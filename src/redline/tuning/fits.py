@@ -43,4 +43,39 @@ def others(fits: list, measured: dict) -> list:
     return out
 
 
-__all__ = ["fingerprint", "longest", "others", "size"]
+def own_knobs(fits: list, measured: dict, first_rate, rate, per_trial: float, left, stage) -> tuple[dict, list, list]:
+    """Every other fit of its own fingerprint (others), its own knobs: an in-process stage of its own (``stage(fit)``:
+    tuning.inprocess.Stage) where the budget (``left()``) still holds a trial process (``per_trial`` s) and its training
+    could win that back. ``first_rate``: the first fit's steps/s, ``rate``: the measured fit's. Returns (fingerprint ->
+    knobs, reasons, not measured); a fit measured nowhere gets no knobs: nothing measured, nothing applied."""
+    per_fit, reasons, not_measured = {}, [], []
+    for f in others(fits, measured):
+        what = f"fit {f['index']} ({f['epochs']} epoch(s) of {f['steps_in_epoch']} steps)"
+        own_rate = f["index"] == fits[0]["index"] and first_rate
+        r = own_rate or rate
+        short = bool(r) and size(f) / r < per_trial  # no choice could win back what measuring it costs
+        if short or left() < per_trial:
+            per_fit[f["fingerprint"]] = {}
+            if short:
+                reasons.append(f"{what}: its own steps_per_execution / jit_compile not measured: it trains about "
+                               f"{size(f) / r:,.1f} s as written (at {r:,.1f} steps/s"
+                               + ("" if own_rate else f", fit {measured.get('index', 1)}'s rate")
+                               + f"), less than a trial process of the script takes here (~{per_trial:,.0f} s): no "
+                               "choice could win that back; it keeps the script's own compile arguments")
+            else:
+                not_measured.append(f"{what}: its own steps_per_execution / jit_compile: the budget ran out (it keeps "
+                                    "the script's own compile arguments)")
+            continue
+        own = stage(f)
+        if own.inprocess or own.chosen_knobs:
+            knobs = own.chosen_knobs.trial.get("knobs", {}) if own.chosen_knobs else {}
+            per_fit[f["fingerprint"]] = knobs
+            reasons.append(f"{what}, its own knobs: " + (", ".join(f"{k}={v!r}" for k, v in knobs.items()) or
+                                                         "the script's own compile arguments")
+                           + (f" ({own.chosen_knobs.median / own.inprocess[0].median:.2f}x in its training steps)"
+                              if own.chosen_knobs and own.inprocess and own.inprocess[0].median else ""))
+        not_measured += [f"{what}: {n}" for n in own.not_measured]
+    return per_fit, reasons, not_measured
+
+
+__all__ = ["fingerprint", "longest", "others", "own_knobs", "size"]

@@ -9,7 +9,7 @@ from . import as_run, numerics
 from .compare import first_round_cuts
 from .feeds import best_median, feeds_for, input_cannot_matter, last_batch, prefer_as_written, training_part
 from .ladder import PRUNE, climb, contenders
-from .recompile import Recompile, jit_unsupported
+from .recompile import Recompile, build_optimizer, jit_unsupported
 from .steps import Steps, fit_shape, same_epochs, steps_in_epoch
 
 #: the compile arguments the in-process stage varies; a candidate names those it sets, the rest stay the script's own
@@ -17,16 +17,6 @@ KNOBS = ("steps_per_execution", "jit_compile")
 # PRUNE (tuning/ladder.py): in the rounds, a candidate under that share of the best first round is not measured again,
 # nor a ladder step under it of the best calibration, nor jit on the best steps_per_execution where jit alone
 # calibrated under it.
-
-
-def _build_optimizer(model, log) -> bool:
-    """The optimizer's variables made as Keras' fit makes them before its first step; False where it cannot."""
-    try:
-        model.optimizer.build(model.trainable_variables)
-    except (ValueError, TypeError, NotImplementedError, AttributeError) as exc:
-        log(f"  the optimizer not built ahead ({type(exc).__name__}: {str(exc)[:120]}): one step builds it")
-        return False
-    return bool(model.optimizer.built)
 
 
 def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=open, emit=None) -> dict:
@@ -115,7 +105,7 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
     phase = lambda what: log(f"  [{time.perf_counter() - t_start:6.2f} s] {what}")  # noqa: E731  (verbose trials)
     traced = {}  # name -> seconds its calibration's warm-up spent beyond its steps: a new step function traced
     if not model.built or not model.optimizer.built:  # built, so their whole state can be put back
-        if not (model.built and _build_optimizer(model, log)):  # a model built at its construction (functional,
+        if not (model.built and build_optimizer(model, log)):  # a model built at its construction (functional,
             # Sequential with an Input) needs no step: the optimizer is built as fit builds it, and the calibration's
             # warm-up traces the step function (a step of seconds, and an input iterator ended, spared)
             run({"own": True}, 1, 1)  # one step builds the model and its optimizer

@@ -67,4 +67,14 @@ def jit_unsupported(model) -> str | None:
             + ": it would run as the script's own compile")
 
 
-__all__ = ["Recompile", "jit_unsupported"]
+def build_optimizer(model, log) -> bool:
+    """The optimizer's variables made as Keras' fit makes them before its first step; False where it cannot."""
+    try:
+        model.optimizer.build(model.trainable_variables)
+    except (ValueError, TypeError, NotImplementedError, AttributeError) as exc:
+        log(f"  the optimizer not built ahead ({type(exc).__name__}: {str(exc)[:120]}): one step builds it")
+        return False
+    return bool(model.optimizer.built)
+
+
+__all__ = ["Recompile", "build_optimizer", "jit_unsupported"]

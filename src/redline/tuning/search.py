@@ -23,7 +23,7 @@ from .choose import MIN_RUNS, better, choose
 from .compare import median
 from .passes import (BEHIND, PASSES, absorb, process_stage, same_backend, settled, start_cap, unfair,
                      whole_run)
-from .fits import longest, others, size
+from .fits import longest, own_knobs, size
 from .inprocess import SPE_FLATTENS, inprocess_stage
 from .late import late_pass
 from .ladder import SLOW_TRACE
@@ -369,34 +369,11 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
     reasons += stage.reasons
     advice += stage.advice
     not_measured += stage.not_measured
-    per_fit = {}  # every other fit of its own fingerprint: its own knobs, in the chosen process (longest first)
     measured = next((f for f in fits_seen if f["index"] == base_trial.get("fit_index", 1)), {})
-    for f in others(fits_seen, measured):
-        what = f"fit {f['index']} ({f['epochs']} epoch(s) of {f['steps_in_epoch']} steps)"
-        own_rate = f["index"] == fits_seen[0]["index"] and first_rate
-        rate = own_rate or default.median
-        short = bool(rate) and size(f) / rate < per_trial  # no choice could win back what measuring it costs
-        if short or left() < per_trial:  # nothing measured for it: nothing applied to it either
-            per_fit[f["fingerprint"]] = {}
-            if short:
-                reasons.append(f"{what}: its own steps_per_execution / jit_compile not measured: it trains about "
-                               f"{size(f) / rate:,.1f} s as written (at {rate:,.1f} steps/s"
-                               + ("" if own_rate else f", fit {measured.get('index', 1)}'s rate")
-                               + f"), less than a trial process of the script takes here (~{per_trial:,.0f} s): no "
-                               "choice could win that back; it keeps the script's own compile arguments")
-            else:
-                not_measured.append(f"{what}: its own steps_per_execution / jit_compile: the budget ran out (it keeps "
-                                    "the script's own compile arguments)")
-            continue
-        own = inprocess_stage(trial_of({}), best, *stage_args, fit=f)
-        if own.inprocess or own.chosen_knobs:
-            knobs = own.chosen_knobs.trial.get("knobs", {}) if own.chosen_knobs else {}
-            per_fit[f["fingerprint"]] = knobs
-            reasons.append(f"{what}, its own knobs: " + (", ".join(f"{k}={v!r}" for k, v in knobs.items()) or
-                                                         "the script's own compile arguments")
-                           + (f" ({own.chosen_knobs.median / own.inprocess[0].median:.2f}x in its training steps)"
-                              if own.chosen_knobs and own.inprocess and own.inprocess[0].median else ""))
-        not_measured += [f"{what}: {n}" for n in own.not_measured]
+    per_fit, said, missed = own_knobs(fits_seen, measured, first_rate, default.median, per_trial, left,
+                                      lambda f: inprocess_stage(trial_of({}), best, *stage_args, fit=f))
+    reasons += said
+    not_measured += missed
     said, not_measured = late_pass(
         lambda cand, extra, timeout, ahead=None: trial(cand, {**base_trial, **extra, "follow": False, "check": False},
                                                        timeout, ahead),
