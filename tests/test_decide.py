@@ -677,14 +677,15 @@ def test_a_rival_whose_start_alone_outlasts_the_script_s_run_is_dropped_with_its
     of the script as written and its whole training, with a margin) cannot end the run sooner; the script as written is
     never held to it."""
     from redline.tuning import search
-    from redline.tuning.passes import SLOW_START, START_SLACK, start_cap, whole_run
+    from redline.tuning.passes import SLOW_START, START_SLACK, beyond_trace, start_cap, whole_run
 
     assert start_cap(whole_run(40.0, 15.0)) == pytest.approx(SLOW_START * 55.0 + START_SLACK, abs=0.05)
     assert whole_run(None, 15.0) is None and whole_run(40.0, None) is None and start_cap(None) is None
     # xception_scratch's first trial: 115.7 s, 98.3 of them measuring, 15 of those tracing; 115 s of training. A run
     # of the script pays the trace, not the measurement: JAX waited 243 s for no figures, against a 144-s run
-    assert whole_run(115.7, 115.0, 98.3, 15.0) == pytest.approx(115.7 - 83.3 + 115.0)
-    assert whole_run(115.7, 115.0, 98.3, None) == pytest.approx(230.7)  # the trace not known: the whole trial counts
+    assert beyond_trace({"measure_s": 98.3, "trace_s": 15.0}) == pytest.approx(83.3)
+    assert beyond_trace({"measure_s": 98.3}) == 0.0  # the trace not known: the whole measurement counts as the run's
+    assert whole_run(115.7, 115.0, 83.3) == pytest.approx(115.7 - 83.3 + 115.0)
     caps = {}
 
     def fake(script, args, cand, trial, timeout, **_):

@@ -297,3 +297,29 @@ def test_run_sets_each_fit_its_own_knobs_by_its_fingerprint(tmp_path):
     assert [l for l in r.stdout.splitlines() if l.startswith("FIT RUNS WITH")] == ["FIT RUNS WITH 2", "FIT RUNS WITH 4"], \
         r.stdout
     assert "(tuned for it)" in r.stderr and "DONE" in r.stdout
+
+
+def test_the_start_cap_of_a_two_fit_script_keeps_both_fits_traces_in_its_run(monkeypatch):
+    """fine_tune: its first trial measures fit 1 (its trace in that measurement) and then fit 2 ("later"). The run it
+    predicts for the start cap is that process less what each measurement took beyond its trace, plus the training:
+    fit 1's trace is a run's too. Taking fit 1's whole measurement off first read the run at 29 s where it takes ~58,
+    and JAX was ended after 41 s."""
+    from redline.tuning import search
+    from redline.tuning.passes import SLOW_START, START_SLACK
+
+    clock, caps = {"t": 0.0}, {}
+    monkeypatch.setattr(search.time, "perf_counter", lambda: clock["t"])
+
+    def fake(script, args, cand, trial, timeout, **_):
+        caps.setdefault(cand.name, trial.get("measure_by"))
+        clock["t"] += 50.0
+        res = _two_fits(trial)
+        if trial.get("discover"):  # fit 1: 10 s measuring, 3 of them tracing; fit 2: 20 s, 8 tracing
+            later = {**_two_fits({}), "fit_index": 2, "measure_s": 20.0, "trace_s": 8.0}
+            return {**res, "measure_s": 10.0, "trace_s": 3.0, "later": later}
+        return {**res, "measure_s": 20.0, "trace_s": 8.0}
+
+    monkeypatch.setattr(search, "run_trial", fake)
+    search.tune("train.py", budget_s=600, snapshot=m.vm_2core(), complete=False)
+    training = (2 * 16 + 10 * 16) / 100.0  # both fits at fit 2's 100 steps/s
+    assert caps["backend jax"] == pytest.approx(SLOW_START * (50.0 - 7.0 - 12.0 + training) + START_SLACK, abs=0.1), caps

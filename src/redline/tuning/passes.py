@@ -201,15 +201,21 @@ def _expected(default: Candidate, live, due: list) -> list:
     return [*due, *([default] if top is not default and len(default.passes) < 2 else []), top][:2]
 
 
-def whole_run(per_trial: float | None, training_s: float | None, measure_s: float | None = None,
-              trace_s: float | None = None) -> float | None:
-    """Seconds the script as written's whole run is predicted to take: a trial process of it (``per_trial``: its start,
-    compile, measurement and the rest of the script), less its measurement beyond the trace (``measure_s`` -
-    ``trace_s``, where known), plus its whole predicted training (``training_s``)."""
-    if not per_trial or training_s is None:
+def beyond_trace(res: dict) -> float:
+    """Seconds of a trial's measurement a run of the script would not spend: all of it but its trace (0 where the
+    trace is not known: the whole measurement then counts as the run's)."""
+    measure, trace = res.get("measure_s"), res.get("trace_s")
+    return max(0.0, float(measure) - float(trace)) if measure and trace is not None else 0.0
+
+
+def whole_run(first_wall: float | None, training_s: float | None, beyond_s: float = 0.0) -> float | None:
+    """Seconds the script as written's whole run is predicted to take: its first trial process (``first_wall``: its
+    start, every fit's trace, its measurements and the rest of the script, training cut short), less what its
+    measurements took beyond their traces (``beyond_s``: beyond_trace of each fit it measured), plus the whole
+    predicted training (``training_s``). A two-fit script's first trial measures both: fit 1's trace stays in."""
+    if not first_wall or training_s is None:
         return None
-    measured = max(0.0, measure_s - trace_s) if measure_s and trace_s is not None else 0.0
-    return max(0.0, per_trial - measured) + training_s
+    return max(0.0, first_wall - beyond_s) + training_s
 
 
 def start_cap(run_s: float | None) -> float | None:
@@ -331,4 +337,4 @@ def process_stage(run, default: Candidate, live: list, *, per_trial: float, left
 
 
 __all__ = ["BEHIND", "PASSES", "PRUNE", "QUIET", "SLOW_START", "absorb", "bar", "lone_leader", "process_stage",
-           "quiet", "second_chance", "settled", "start_cap", "unfair", "whole_run"]
+           "quiet", "second_chance", "settled", "start_cap", "unfair", "whole_run", "beyond_trace"]

@@ -21,8 +21,8 @@ from ..errors import UsageError
 from .confirm import confirm
 from .choose import MIN_RUNS, better, choose
 from .compare import median
-from .passes import (BEHIND, PASSES, absorb, process_stage, same_backend, settled, start_cap, unfair,
-                     whole_run)
+from .passes import (BEHIND, PASSES, absorb, beyond_trace, process_stage, same_backend, settled, start_cap,
+                     unfair, whole_run)
 from .fits import longest, own_knobs, size
 from .inprocess import SPE_FLATTENS, inprocess_stage
 from .late import late_pass
@@ -164,6 +164,8 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
     if ready is None:  # no figures: whatever the guess started ends here
         guessed.close()
     per_trial = time.perf_counter() - t0  # what one trial process costs with this script
+    # what of it a run of the script would not spend: its measurements beyond their traces (passes.whole_run)
+    first_wall, beyond = per_trial, beyond_trace(first)
     # how the script as written ends, training cut short after its first fit: the completion check's reference
     after = first.get("after_fit") if (first.get("after_fit") or {}).get("status") in ("complete", "incomplete") else None
     if first.get("status") in ("script-error", "no-fit"):
@@ -196,6 +198,7 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
         if later.get("status") == "ok" and later.get("fit_index") == top["index"]:
             # measured in the first trial too: a later trial costs it less that fit's measurement
             per_trial = max(1.0, per_trial - float(first.get("measure_s") or 0.0))
+            beyond += beyond_trace(later)
             first = {**later, "fits": fits_seen, "after_fit": first.get("after_fit"), "stdout": first.get("stdout", "")}
         else:
             progress(f"trial 1, again: the script as written, measured at fit {top['index']}")
@@ -209,7 +212,7 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
         if (first.get("check") or {}).get("steps"):
             base_trial["check_steps"] = first["check"]["steps"]
     training_s = predicted_training(first, default)
-    run_s = whole_run(per_trial, training_s, first.get("measure_s"), first.get("trace_s"))  # for passes.start_cap
+    run_s = whole_run(first_wall, training_s, beyond)  # for passes.start_cap
     if auto:
         budget_s = auto_budget(training_s)
         sizing.append(f"--budget auto: {budget_s:.0f} s, {AUTO_SHARE:.0%} of the ~{training_s or 0:,.0f} s its training is "
