@@ -25,10 +25,11 @@ def late_pass(run, default: Candidate, live: list, best: Candidate, not_measured
     if not late or left() < per_trial:
         return [], not_measured
     names, spare = ", ".join(repr(c.name) for c in late), left()
-    progress(f"trial: {names}, with the budget the in-process stage did not use")
+    progress(f"trial: {names}, with the budget left after the in-process stage")
     said, missed, _, _ = process_stage(run, default, late, per_trial=per_trial, left=left, progress=progress,
                                        training_s=training_s, run_s=run_s)
-    reasons = [f"measured after the in-process stage, with the {spare:,.0f} s of the budget it did not use: {names}"]
+    reasons = [f"measured after the in-process stage (or where it had no room), with the {spare:,.0f} s of the budget "
+               f"left: {names}"]
     reasons += said
     done = {c.name for c in late if c.error or c.dropped}
     kept = [n for n in not_measured if not any(n.startswith(f"{name} (") for name in done)]
