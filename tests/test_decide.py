@@ -765,6 +765,24 @@ def test_a_rival_ahead_in_one_process_of_two_figures_gets_a_second_not_a_verdict
     assert (r.chosen_process is c) == second  # 1.29x in 4 figures each, beyond their spreads
 
 
+def _clocked(monkeypatch, thread_rate: float) -> list:
+    """Fake trials on a fake clock: a trial process takes 40 s, the in-process stage's 5; the script as written runs
+    100 steps/s, JAX 40, oneDNN on 50, one intra-op thread ``thread_rate``. Returns the list of trials run."""
+    from redline.tuning import search
+
+    clock, calls = {"t": 0.0}, []
+    monkeypatch.setattr(search.time, "perf_counter", lambda: clock["t"])
+    rates = {"as written": 100.0, "backend jax": 40.0, "oneDNN on": 50.0, "1 intra-op thread": thread_rate}
+
+    def fake(script, args, cand, trial, timeout, **_):
+        calls.append("in-process" if "ladder" in trial else cand.name)
+        clock["t"] += 5.0 if "ladder" in trial else 40.0
+        return fake_trials(rates, lambda *_: None)(script, args, cand, trial, timeout)
+
+    monkeypatch.setattr(search, "run_trial", fake)
+    return calls
+
+
 @pytest.mark.parametrize("thread_rate, dropped", [(60.0, True), (200.0, False)])
 def test_a_candidate_the_stage_s_reserve_left_unmeasured_is_measured_with_what_the_stage_did_not_use(
         monkeypatch, thread_rate, dropped):
@@ -773,17 +791,7 @@ def test_a_candidate_the_stage_s_reserve_left_unmeasured_is_measured_with_what_t
     chosen (the stage's knobs were measured in another process)."""
     from redline.tuning import search
 
-    clock = {"t": 0.0}
-    monkeypatch.setattr(search.time, "perf_counter", lambda: clock["t"])
-    rates = {"as written": 100.0, "backend jax": 40.0, "oneDNN on": 50.0, "1 intra-op thread": thread_rate}
-    calls = []
-
-    def fake(script, args, cand, trial, timeout, **_):  # a trial process takes 40 s of the fake clock, the stage's 5
-        calls.append("in-process" if "ladder" in trial else cand.name)
-        clock["t"] += 5.0 if "ladder" in trial else 40.0
-        return fake_trials(rates, lambda *_: None)(script, args, cand, trial, timeout)
-
-    monkeypatch.setattr(search, "run_trial", fake)
+    calls = _clocked(monkeypatch, thread_rate)
     result = search.tune("train.py", budget_s=200, snapshot=m.vm_2core(), complete=False)
     assert calls.index("in-process") < calls.index("1 intra-op thread"), calls  # the reserve kept it out at first
     thread = next(c for c in result.processes if c.name == "1 intra-op thread")
@@ -826,17 +834,7 @@ def test_a_candidate_the_budget_left_without_a_process_is_one_line_once_even_aft
     the stage and again in the late pass after it, where it never had a single trial process."""
     from redline.tuning import search
 
-    clock = {"t": 0.0}
-    monkeypatch.setattr(search.time, "perf_counter", lambda: clock["t"])
-    rates = {"as written": 100.0, "backend jax": 40.0, "oneDNN on": 50.0, "1 intra-op thread": 60.0}
-    calls = []
-
-    def fake(script, args, cand, trial, timeout, **_):  # a trial process takes 40 s of the fake clock, the stage's 5
-        calls.append("in-process" if "ladder" in trial else cand.name)
-        clock["t"] += 5.0 if "ladder" in trial else 40.0
-        return fake_trials(rates, lambda *_: None)(script, args, cand, trial, timeout)
-
-    monkeypatch.setattr(search, "run_trial", fake)
+    calls = _clocked(monkeypatch, 60.0)
     result = search.tune("train.py", budget_s=120, snapshot=m.vm_2core(), complete=False)
     assert calls == ["as written", "in-process", "backend jax"], calls  # the late pass had room for one rival
     assert len(result.not_measured) == len(set(result.not_measured)), result.not_measured
