@@ -375,7 +375,7 @@ def test_budget_auto_is_sized_after_the_first_trial_and_a_run_too_short_to_pay_i
     monkeypatch.setattr(search, "run_trial", fake)
     asked = []
     result = search.tune("train.py", budget_s=None, snapshot=m.vm_2core(),
-                         worth_it=lambda training, budget: asked.append((training, budget)) or False)
+                         worth_it=lambda training, budget, spent: asked.append((training, budget)) or False)
     assert asked == [(1000.0, 50.0)] and result.status == "skipped" and len(seen) == 1
     assert seen[0][1] > 50  # the first trial's own limit is not the budget it is about to size
     result = search.tune("train.py", budget_s=None, snapshot=m.vm_2core(), complete=False)
@@ -467,3 +467,27 @@ def test_whole_epochs_in_two_modes_are_compared_by_what_a_run_of_them_delivers()
     assert _disagree(mine, theirs, "in whole epochs ", over_time) is None
     assert over_time([100.0, 300.0]) == pytest.approx(150.0)  # 2 epochs of as many steps: 1/100 + 1/300 s a step
     assert _disagree(Candidate("x", runs=[300.0, 310.0, 305.0]), theirs, "", over_time) is not None  # still caught
+
+
+def test_run_tune_does_not_tune_further_where_the_first_trial_took_the_whole_budget(monkeypatch):
+    """xception_scratch (5-s steps, ~140 s of training): --budget auto gives it 30 s, and its first trial alone took
+    89-117 s. `run --tune` said "tuning within 30 s first" and then measured nothing more. It now says why it runs
+    the script without a tuned choice; a first trial within the budget still goes on."""
+    from redline.cli.run import not_worth
+    from redline.tuning import search
+
+    assert "less than tuning would take" in not_worth(20.0, 30.0, 5.0)
+    assert "its first trial took 95 s, the whole of the 30 s budget" in not_worth(140.0, 30.0, 95.0)
+    assert not_worth(1000.0, 50.0, 20.0) is None
+    clock, asked = {"t": 0.0}, []
+    monkeypatch.setattr(search.time, "perf_counter", lambda: clock["t"])
+
+    def fake(script, args, cand, trial, timeout, **_):  # the first trial: 95 s of the fake clock; 140 s of training
+        clock["t"] += 95.0
+        return {"status": "ok", "candidates": {"default": {"steps_per_s": [0.2, 0.2, 0.2]}}, "data": "ndarray",
+                "backend": "tensorflow", "steps_in_epoch": 7, "epochs": 4}
+
+    monkeypatch.setattr(search, "run_trial", fake)
+    result = search.tune("train.py", budget_s=None, snapshot=m.vm_2core(),
+                         worth_it=lambda *a: asked.append(a) or not_worth(*a) is None)
+    assert asked == [(140.0, 30.0, 95.0)] and result.status == "skipped", asked

@@ -129,10 +129,10 @@ def tune_first(script, args, snapshot) -> dict | None:
     require_backend(snapshot.runtime.keras_backend, f"Keras backend from {snapshot.runtime.keras_backend_source}")
     say = (lambda msg: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
 
-    def worth_it(training_s: float, budget_s: float) -> bool:
-        if training_s < budget_s:
-            say(f"redline: not tuning: its training is predicted to take about {training_s:,.0f} s as written, less "
-                f"than tuning would take ({budget_s:.0f} s); running it without a tuned choice")
+    def worth_it(training_s: float, budget_s: float, spent_s: float) -> bool:
+        skip = not_worth(training_s, budget_s, spent_s)
+        if skip:
+            say(f"redline: not tuning: {skip}; running it without a tuned choice")
             return False
         say(f"redline: tuning within {budget_s:.0f} s first ({why}); its training is predicted to take about "
             f"{training_s:,.0f} s as written; --no-tuned skips this")
@@ -150,6 +150,20 @@ def tune_first(script, args, snapshot) -> dict | None:
         say(f"redline: {exc}; the choice applies to this run only")
         return {"tuned": "just now (not saved)", "result": data}
     return None  # saved: found by the lookup below, as on any later run
+
+
+def not_worth(training_s: float, budget_s: float, spent_s: float) -> str | None:
+    """Why `run --tune` should not tune further after the first trial (``spent_s`` seconds of it so far), or None.
+    A training shorter than the tuning would take; or a first trial that already took the whole budget
+    (xception_scratch: 89-117 s, where --budget auto gives its ~140 s of training 30 s), so nothing more would be
+    measured and the choice would rest on the script as written alone."""
+    if training_s < budget_s:
+        return (f"its training is predicted to take about {training_s:,.0f} s as written, less than tuning would take "
+                f"({budget_s:.0f} s)")
+    if spent_s >= budget_s:
+        return (f"its first trial took {spent_s:,.0f} s, the whole of the {budget_s:.0f} s budget for a training of "
+                f"about {training_s:,.0f} s as written, so nothing else could be measured")
+    return None
 
 
 def main(args) -> int:

@@ -47,7 +47,7 @@ class ScriptProblem(UsageError):
 
 def tune(script: str, args=(), *, budget_s: float | None = 180, allow=(), snapshot=None, seconds: float = 0.8,
          progress: Callable[[str], None] = lambda s: None, complete: bool = True,
-         worth_it: Callable[[float, float], bool] | None = None) -> TuneResult:
+         worth_it: Callable[[float, float, float], bool] | None = None) -> TuneResult:
     """Measure and choose, every trial in a sandbox of its own (tuning/sandbox.py) under one scratch folder, removed
     afterwards; the user's folders are fingerprinted before and after, and any file that changed all the same is
     named in the result. Raises ScriptProblem when the script fails before fit or never calls it."""
@@ -118,7 +118,7 @@ def auto_budget(training_s: float | None) -> float:
 def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, seconds: float, progress,
             sandbox_root: str, complete: bool, worth_it=None, closing: ExitStack) -> TuneResult:
     """tune() without its sandbox bookkeeping. ``budget_s`` None: sized from the first trial (auto_budget);
-    ``worth_it(training_s, budget_s)`` False after the first trial: stop there (status "skipped"). ``closing``: where
+    ``worth_it(training_s, budget_s, spent_s)`` False after the first trial: stop there (status "skipped"). ``closing``: where
     the spares (tuning/spares.py) are ended, whatever happens."""
     from ..detection import detect
 
@@ -220,7 +220,7 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
                       f"{first.get('epochs')} epoch(s) of {first.get('steps_in_epoch')} steps at {default.median or 0:,.1f} "
                       f"steps/s), at least {AUTO_MIN:.0f} s")
         progress(sizing[-1])
-    if worth_it is not None and not worth_it(training_s or 0.0, budget_s):
+    if worth_it is not None and not worth_it(training_s or 0.0, budget_s, time.perf_counter() - started):
         return TuneResult(script=script, args=args, budget_s=budget_s, elapsed_s=time.perf_counter() - started,
                           default=default, processes=[default], inprocess=[], chosen_process=default, chosen_knobs=None,
                           reasons=sizing, not_measured=[], status="skipped", script_output=first.get("stdout", ""),
