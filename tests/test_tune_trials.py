@@ -337,6 +337,44 @@ def test_a_rival_whose_bar_is_slow_steps_warms_in_two_executions_not_three():
     assert d == {"slow": 2, "none": 3}, d
 
 
+def test_where_the_loss_check_runs_as_many_steps_as_the_warm_up_it_is_the_warm_up_one_fit_fewer(tmp_path):
+    """xception_scratch: its check ran 3 steps of 5 s after the measurements (21 s of an 87-s first trial), the same 3
+    steps of the script's own compile its calibration had just warmed up with. Where the counts agree, the check is the
+    warm-up: no fit of its own, and the same loss a check of its own gives from the same weights. Where they do not
+    (fast steps check 20), it runs after the measurements as before."""
+    code = DIRECT + textwrap.dedent(f"""
+        from redline.tuning import numerics
+        calls = []
+        def fit(*a, **k):
+            calls.append([k.get("steps_per_epoch"), k.get("shuffle") is False])  # a check's fit: arrays in order
+            return keras.Model.fit(*a, **k)
+        out = {{}}
+        for name, extra in (("none", {{}}), ("three", {{"check": True, "check_steps": 3}}),
+                            ("twenty", {{"check": True, "check_steps": 20}})):
+            calls.clear()
+            trial = {{"candidates": {{"default": {{"own": True}}}}, "rounds": 2, "seconds": 0.2,
+                     "weights": {str(tmp_path / "w.npz")!r}, **extra}}
+            res = measure_fit(model, fit, {{"x": x, "y": y, "batch_size": 16}}, trial, Compiles, lambda m: None)
+            out[name] = {{"fits": list(calls), "check": res.get("check")}}
+        feed = type("F", (), {{"x": x, "y": y, "batch_size": 16, "cap": 64, "kwargs": {{}}, "endless": False}})
+        out["alone"] = numerics.check(model, keras.Model.fit, feed, 1, {str(tmp_path / "w.npz")!r}, open, 3)
+        print(json.dumps(out))
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, timeout=180)
+    assert r.returncode == 0, r.stderr[-3000:]
+    d = json.loads(r.stdout.strip().splitlines()[-1])
+    checks = lambda fits: [i for i, (_, ordered) in enumerate(fits) if ordered]  # noqa: E731  (the fits in order)
+    assert d["none"]["check"] is None and checks(d["none"]["fits"]) == [], d
+    assert checks(d["three"]["fits"]) == [0] and d["three"]["fits"][0][0] == 3, d  # the warm-up, no fit of its own
+    assert d["three"]["check"]["steps"] == 3 and d["three"]["check"]["warm_up"], d
+    fits = d["twenty"]["fits"]
+    assert checks(fits) == [len(fits) - 1] and fits[-1][0] == 20, d  # after the measurements, as before
+    assert d["twenty"]["check"]["steps"] == 20 and "warm_up" not in d["twenty"]["check"], d
+    # from the same saved weights, seed and order: the loss a check of its own reaches
+    assert d["alone"]["weights"] == "shared" and d["alone"]["loss"] == pytest.approx(d["three"]["check"]["loss"],
+                                                                                    rel=1e-3), d
+
+
 def test_the_calibration_compiles_an_epoch_s_smaller_last_batch_before_any_timed_run():
     """1,000 rows in batches of 16 end with a batch of 8: its step is compiled by a fit of exactly those 8 rows right
     after the warm-up, where short epochs will take the timed runs to it. 1,024 rows have no such batch. A model built

@@ -156,6 +156,33 @@ def measure(model, fit, fit_args: dict, steps: int | None, train_runs: list, sec
             "epoch_train_s": round(epoch_train, 4)}
 
 
+def of_default(whole, into: dict, rounds, recompile, keep, log) -> dict:
+    """The script's own compile in whole epochs (``whole()``: measure() of it, after ``recompile()``; the state put back
+    with ``keep`` after). Where its training figure was only its calibration, to be read inside these epochs
+    (``into["default"]["calibration"]``), those are its figures; where there were no whole epochs after all (the
+    script's callbacks stopped its training), its ``rounds()`` run, then the whole epochs again."""
+    for _ in range(2):
+        try:  # what the script's epochs cost whole, in this process's configuration
+            recompile()
+            got = whole()
+        except Exception as exc:  # noqa: BLE001  the figure in steps stands, and the result says why
+            got = {"mode": None, "why": f"{type(exc).__name__}: {exc}"[:300]}
+            log(f"  whole epochs not measured: {type(exc).__name__}: {str(exc)[:120]}")
+        finally:
+            keep.restore()
+        if not into["default"].pop("calibration", False):
+            break
+        inside = got.pop("train_steps_per_s", None) or []
+        if len(inside) >= 3:  # the training steps inside the epochs timed: the rounds' figures
+            into["default"]["steps_per_s"] = inside
+            break
+        into.pop("default")
+        rounds()
+        if not into.get("default", {}).get("steps_per_s"):
+            break
+    return got
+
+
 def whole_pick(out: dict, trial: dict, fit_args: dict, into: dict, feeds: dict, chosen_input: str, whole, recompile, keep, log) -> dict:
     """The in-process stage's pick (tuning.inprocess.pick: the knobs and input its rounds would choose) and the script's
     own compile on the input as written, each measured in whole epochs as the script runs them (measure() above), one
@@ -190,5 +217,5 @@ def whole_pick(out: dict, trial: dict, fit_args: dict, into: dict, feeds: dict, 
     return found
 
 
-__all__ = ["EXTRAS", "cycle", "epoch_rates", "extras", "gain_whole", "measure", "overhead", "validates",
+__all__ = ["EXTRAS", "cycle", "epoch_rates", "extras", "gain_whole", "measure", "of_default", "overhead", "validates",
            "validation_seconds", "whole_pick", "with_overhead"]

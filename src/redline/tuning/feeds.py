@@ -32,6 +32,33 @@ def training_part(arrays, split: float):
     return keras.tree.map_structure(lambda a: None if a is None else a[:at], arrays)
 
 
+def script_input(fit_args: dict) -> tuple:
+    """What the script's fit call trains on: (x, y, batch_size, kind, extra fit arguments, steps an epoch, endless).
+    Arrays get Keras' own default batch (32) and, under ``validation_split``, the part Keras trains on; ``endless``:
+    the script's own steps_per_epoch over endless data, or over a part of finite data (Keras carries one iterator
+    across its epochs, and every execution runs its full steps: steps_per_execution must divide them)."""
+    from ..data.rewrite import input_kind
+
+    x, y = fit_args.get("x"), fit_args.get("y")
+    batch_size = fit_args.get("batch_size")
+    if batch_size is None and y is not None or (batch_size is None and hasattr(x, "__array__")):
+        batch_size = 32  # Keras' own default for arrays
+    kind = input_kind(x)
+    extra = {k: v for k, v in fit_args.items() if k in ("shuffle", "class_weight", "sample_weight") and v is not None}
+    split = fit_args.get("validation_split")
+    if split and kind == "arrays":  # Keras trains on the arrays' first part: so do the measurements in steps
+        x, y, sw = training_part((x, y, fit_args.get("sample_weight")), split)
+        if sw is not None:
+            extra["sample_weight"] = sw
+    own_steps = fit_args.get("steps_per_epoch")
+    # data of unknown cardinality is counted only where the script's epochs end at its end (no steps_per_epoch)
+    steps_epoch = steps_in_epoch(x, y, batch_size, **({"count_s": 0} if own_steps else {}))
+    endless = False
+    if own_steps and (steps_epoch is None or int(own_steps) < steps_epoch):
+        steps_epoch, endless = int(own_steps), True
+    return x, y, batch_size, kind, extra, steps_epoch, endless
+
+
 def feeds_for(inputs: dict | None, kind: str, x, y, batch_size, fit_args: dict, extra: dict, steps_epoch, endless: bool,
               out: dict) -> tuple[dict, dict]:
     """({name: Feed}, {name: rewrite spec}): the input as written, and, where ``inputs`` asks for them (its "allow" and
@@ -108,5 +135,5 @@ def input_cannot_matter(feed: Feed, kind: str, train: float | None, run_steps: i
     return input_bound.cannot_matter(got, train, run_steps, feed.cap)
 
 
-__all__ = ["Feed", "best_median", "feeds_for", "input_cannot_matter", "last_batch", "prefer_as_written",
+__all__ = ["Feed", "best_median", "feeds_for", "input_cannot_matter", "last_batch", "prefer_as_written", "script_input",
            "training_part"]

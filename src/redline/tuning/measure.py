@@ -7,10 +7,11 @@ import time
 
 from . import as_run, numerics
 from .compare import first_round_cuts
-from .feeds import best_median, feeds_for, input_cannot_matter, last_batch, prefer_as_written, training_part
+from .feeds import (best_median, feeds_for, input_cannot_matter, last_batch, prefer_as_written, script_input,
+                    training_part)
 from .ladder import PRUNE, climb, contenders
 from .recompile import Recompile, build_optimizer, jit_unsupported
-from .steps import Steps, fit_shape, same_epochs, steps_in_epoch
+from .steps import Steps, fit_shape, same_epochs
 
 #: the compile arguments the in-process stage varies; a candidate names those it sets, the rest stay the script's own
 KNOBS = ("steps_per_execution", "jit_compile")
@@ -30,26 +31,10 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
     """
     import keras
 
-    from ..data.rewrite import input_kind
     from ..diagnosis.probe import _KeepState
     from .compare import beats, behind, median
 
-    x, y = fit_args.get("x"), fit_args.get("y")
-    batch_size = fit_args.get("batch_size")
-    if batch_size is None and y is not None or (batch_size is None and hasattr(x, "__array__")):
-        batch_size = 32  # Keras' own default for arrays
-    kind = input_kind(x)
-    split = fit_args.get("validation_split")
-    if split and kind == "arrays":  # Keras trains on the arrays' first part: so do the measurements in steps
-        x, y, sw = training_part((x, y, fit_args.get("sample_weight")), split)
-    own_steps = fit_args.get("steps_per_epoch")
-    # data of unknown cardinality is counted only where the script's epochs end at its end (no steps_per_epoch)
-    steps_epoch = steps_in_epoch(x, y, batch_size, **({"count_s": 0} if own_steps else {}))
-    endless = False
-    if own_steps and (steps_epoch is None or int(own_steps) < steps_epoch):
-        # the script's own epochs over endless data (or a part of finite data: Keras carries one iterator across them);
-        # every execution runs its full steps there, so steps_per_execution must divide them (see the ladder)
-        steps_epoch, endless = int(own_steps), True
+    x, y, batch_size, kind, extra, steps_epoch, endless = script_input(fit_args)
     args, kwargs = compiles.calls.get(id(model), ((), {}))
     own = {k: kwargs[k] for k in ("steps_per_execution", "jit_compile") if k in kwargs}
     seconds = trial.get("seconds", 1.0)
@@ -57,9 +42,6 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
     deadline = time.time() + trial["budget_s"] if trial.get("budget_s") else trial.get("deadline")
     late = lambda: deadline is not None and time.time() > deadline  # noqa: E731
     rounds = trial.get("rounds", 3)
-    extra = {k: v for k, v in fit_args.items() if k in ("shuffle", "class_weight", "sample_weight") and v is not None}
-    if split and kind == "arrays" and sw is not None:  # split with the arrays above
-        extra["sample_weight"] = sw
     own_spe = own.get("steps_per_execution", 1) if isinstance(own.get("steps_per_execution", 1), int) else 1
     own_extras = as_run.extras(fit_args)  # the script's callbacks and verbose go with every measurement
     epochs = max(1, int(fit_args.get("epochs") or 1) - int(fit_args.get("initial_epoch") or 0))
@@ -124,6 +106,20 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                 # epoch start timed), where they take under 2 x span
                 plan[name] = max(plan[name], min(passes * feed.cap, int(rate / feed.scale * 2 * span)))
 
+        def warm_up(cand, feed, spe, n):
+            """A calibration's warm-up, ``n`` steps (its first execution traces): (steps/s, seconds), as run() gives;
+            where it can be, the trial's loss check of the script's own compile (numerics.as_warm_up)."""
+            marks = Steps(None if feed.endless else feed.cap, spe)
+            if (not knobs_of(cand) and cand.get("input", "as written") == "as written" and not feed.endless
+                    and fit_shape(n, spe, feed.cap, False) == (1, n)
+                    and numerics.as_warm_up(trial, out, model, fit, feed, spe, n, opener, marks)):
+                log(f"  the loss check ({n} steps from the shared weights) is the warm-up")
+                rate, took = marks.steady_rate(timing["epoch_starts"])
+                return rate * feed.scale, took
+            if "error" in out.get("check", {}):
+                keep.restore()  # the check failed part way: from the state as kept
+            return run(cand, n, spe)
+
         def calibrate(name, cand, into, span=seconds, passes=0, expect=None, alone=None):
             """Warm, then find a step count that runs about ``span`` seconds; its rate, or the candidate dropped with why.
             ``expect``: executions per second expected (a ladder's step before): where one execution is long enough to
@@ -153,7 +149,7 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                 expect = expect or (max(calib.values()) / spe if calib and max(calib.values()) else
                                     bar / spe if bar else None)
                 t0, n_warm = time.perf_counter(), (2 if expect and 1 / expect >= span / 3 else 3) * spe
-                warm, warm_took = run(cand, n_warm, spe)
+                warm, warm_took = warm_up(cand, feed, spe, n_warm)
                 traced[name] = time.perf_counter() - t0 - (n_warm / (warm / feed.scale) if warm else 0.0)
                 tail = last_batch(feed)
                 if tail is not None and warm and feed.cap / (warm / feed.scale) <= 2.5 * span:  # the runs will reach
@@ -374,41 +370,30 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
         if trial.get("as_run") and reference.get("steps_per_s"):  # measured just now, the same way: not again
             out["as_run"] = reference
         elif trial.get("as_run") and train and not late() and not out.get("pruned"):
-            for _ in range(2):
-                try:  # what the script's epochs cost whole, in this process's configuration (tuning/as_run.py)
-                    recompile({"own": True})
-                    out["as_run"] = as_run.measure(model, fit, fit_args, steps_epoch, into["default"]["steps_per_s"],
-                                                   seconds, spe_of({"own": True}), Steps)
-                except Exception as exc:  # noqa: BLE001  the figure in steps stands, and the result says why
-                    out["as_run"] = {"mode": None, "why": f"{type(exc).__name__}: {exc}"[:300]}
-                    log(f"  whole epochs not measured: {type(exc).__name__}: {str(exc)[:120]}")
-                finally:
-                    keep.restore()
-                if not into["default"].pop("calibration", False):
-                    break
-                inside = out["as_run"].pop("train_steps_per_s", None) or []
-                if len(inside) >= 3:  # the training steps inside the epochs timed: the rounds' figures
-                    into["default"]["steps_per_s"] = inside
-                    break
-                # no whole epochs after all (the script's callbacks stopped its training): the rounds, then again
-                into.pop("default")
-                measure({"default": {"own": True, "input": "as written"}}, into, "default")
-                if not into.get("default", {}).get("steps_per_s"):
-                    break
+            out["as_run"] = as_run.of_default(lambda: as_run.measure(
+                model, fit, fit_args, steps_epoch, into["default"]["steps_per_s"], seconds, spe_of({"own": True}), Steps),
+                into, lambda: measure({"default": {"own": True, "input": "as written"}}, into, "default"),
+                lambda: recompile({"own": True}), keep, log)
         phase("whole epochs measured")
         whole = (out.get("as_run") or {}).get("steps_per_s")
         if trial.get("prune_below") and whole and median(whole) < trial["prune_below"]:
             out["pruned"] = True  # it will not be measured again (passes.PRUNE): its loss and ending are not needed
-        if trial.get("check") and into.get("default", {}).get("steps_per_s") and not late() and not out.get("pruned"):
-            try:  # the loss after a few steps from the shared initial weights (tuning/numerics.py)
-                recompile({"own": True})
-                count = trial.get("check_steps") or numerics.steps_for(median(into["default"]["steps_per_s"]), seconds)
-                out["check"] = numerics.check(model, fit, feeds["as written"], spe_of({"own": True}), trial.get("weights"),
-                                              opener, count)
-            except Exception as exc:  # noqa: BLE001  no figure: the candidate is judged on speed alone, and the result says why
-                out["check"] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
-            finally:
-                keep.restore()
+        folded = out.pop("check") if (out.get("check") or {}).get("warm_up") else None
+        if trial.get("check") and into.get("default", {}).get("steps_per_s") and not out.get("pruned"):
+            count = trial.get("check_steps") or numerics.steps_for(median(into["default"]["steps_per_s"]), seconds)
+            if folded and folded["steps"] == numerics.steps_of(count, spe_of({"own": True}), feeds["as written"].cap):
+                out["check"] = folded  # the warm-up was the check (slow steps); fast steps check more steps
+            elif not late():
+                try:  # the loss after a few steps from the shared initial weights (tuning/numerics.py)
+                    recompile({"own": True})
+                    out["check"] = numerics.check(model, fit, feeds["as written"], spe_of({"own": True}),
+                                                  trial.get("weights"), opener, count)
+                    if folded and folded.get("weights") == "saved":  # this trial's own, saved in its warm-up
+                        out["check"]["weights"] = "saved"
+                except Exception as exc:  # noqa: BLE001  no figure: the candidate is judged on speed alone, and the result says why
+                    out["check"] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+                finally:
+                    keep.restore()
         phase("loss checked")
         if trial.get("ladder"):
             out["ladder"] = steps

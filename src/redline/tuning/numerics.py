@@ -28,10 +28,17 @@ def steps_for(rate: float | None, seconds: float) -> int:
     return int(min(STEPS, max(3, (rate or 0.0) * 2 * seconds)))
 
 
-def check(model, fit, feed, spe: int, weights_path: str | None, opener, steps: int = STEPS) -> dict:
+def steps_of(steps: int, spe: int, cap: int | None) -> int:
+    """The steps a check of ``steps`` runs: whole executions of ``spe``, within one epoch of ``cap`` batches."""
+    steps = max(spe, steps - steps % spe)
+    return min(steps, max(spe, cap - cap % spe)) if cap else steps
+
+
+def check(model, fit, feed, spe: int, weights_path: str | None, opener, steps: int = STEPS, callbacks=()) -> dict:
     """In a trial: the loss after ``steps`` steps (a whole number of executions) from the shared initial weights. The
     first trial to get here with ``weights_path`` absent saves its own (``opener``: the ``open`` from before the
-    sandbox, so the file lands where the next trial reads it)."""
+    sandbox, so the file lands where the next trial reads it). ``callbacks``: ones that only read (a timer: where the
+    check is a calibration's warm-up, tuning/measure.py)."""
     import numpy as np
 
     source = "own"
@@ -53,14 +60,28 @@ def check(model, fit, feed, spe: int, weights_path: str | None, opener, steps: i
     # step the trial ran before: reset, so every trial draws the same masks here
     for i, v in enumerate(v for v in model.variables if v.path.endswith("seed_generator_state")):
         v.assign(np.array([i, 0], dtype=str(v.dtype)))
-    steps = max(spe, steps - steps % spe)
-    if feed.cap:
-        steps = min(steps, max(spe, feed.cap - feed.cap % spe))
+    steps = steps_of(steps, spe, feed.cap)
     kwargs = {**feed.kwargs, **({"shuffle": False} if feed.batch_size else {})}
     history = fit(model, feed.x, feed.y, batch_size=feed.batch_size, epochs=1, steps_per_epoch=steps, verbose=0,
-                  **kwargs)
+                  callbacks=list(callbacks), **kwargs)
     loss = (history.history.get("loss") or [float("nan")])[-1]
     return {"loss": float(loss), "steps": steps, "weights": source}
+
+
+def as_warm_up(trial: dict, out: dict, model, fit, feed, spe: int, n: int, opener, marks) -> bool:
+    """Where the trial checks its loss after as many steps as a calibration's warm-up of the script's own compile on its
+    input as written (``n``, in one epoch of ``feed``), the check is that warm-up: one fit fewer, the same steps from
+    the shared weights, timed by ``marks`` (slow steps: xception_scratch's check ran 3 more steps of 5 s after its
+    measurements, 21 s). Records it in ``out["check"]`` (marked ``warm_up``: kept where the trial's count is ``n``);
+    False where it is not run, or failed (``out["check"]["error"]``: a plain warm-up follows)."""
+    if not trial.get("check") or "check" in out or steps_of(trial.get("check_steps") or n, spe, feed.cap) != n:
+        return False
+    try:
+        out["check"] = {**check(model, fit, feed, spe, trial.get("weights"), opener, n, [marks]), "warm_up": True}
+    except Exception as exc:  # noqa: BLE001  no figure from it: the warm-up runs plain, the check after the measurements
+        out["check"] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+        return False
+    return True
 
 
 def judge(as_written: list, losses: list, steps: int | None = None) -> str | None:
@@ -80,4 +101,4 @@ def judge(as_written: list, losses: list, steps: int | None = None) -> str | Non
             f"{lo:.4g} to {hi:.4g} in its own trial processes, widened by {width:.3g})")
 
 
-__all__ = ["STEPS", "TOL", "check", "judge", "steps_for"]
+__all__ = ["STEPS", "TOL", "as_warm_up", "check", "judge", "steps_for", "steps_of"]
