@@ -216,6 +216,8 @@ def _read(res: dict, cands: dict) -> Stage:
             name, trial={"knobs": knobs}, runs=list(r.get("steps_per_s", [])), error=r.get("error"), dropped=r.get("dropped"),
             advice=("the script passes " + ", ".join(f"{k}={own[k]!r}" for k in changed) + " to Model.compile itself: "
                     "change it there to use " + ", ".join(f"{k}={v!r}" for k, v in changed.items())) if changed else None))
+    if res.get("ladder_skip"):
+        out.reasons.append(f"steps_per_execution ladder: {res['ladder_skip']}")
     if res.get("ladder"):
         out.reasons.append("steps_per_execution ladder (calibration steps/s"
                            + "".join(f"; {res[k]}" for k in ("ladder_start", "ladder_pass") if res.get(k)) + "): "

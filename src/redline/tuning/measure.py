@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from . import as_run, numerics
+from . import as_run, numerics, spe_bound
 from .compare import first_round_cuts
 from .feeds import (best_median, feeds_for, input_cannot_matter, last_batch, prefer_as_written, script_input,
                     training_part)
@@ -77,7 +77,7 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
         epochs, and an execution cut short there would still be named by its full steps.)"""
         f = feeds[cand.get("input", "as written")]
         epochs, per = fit_shape(steps, spe, f.cap, f.endless)
-        marks = Steps(None if f.endless else f.cap, spe)
+        marks = timing["marks"] = Steps(None if f.endless else f.cap, spe)
         fit(model, f.x, f.y, batch_size=f.batch_size, epochs=epochs, steps_per_epoch=per,
             verbose=own_extras["verbose"], callbacks=[*own_extras["callbacks"], marks], **f.kwargs)
         rate, took = marks.steady_rate(timing["epoch_starts"])
@@ -93,6 +93,7 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
             run({"own": True}, 1, 1)  # one step builds the model and its optimizer
             traced["build"] = time.perf_counter() - t_start  # the script's own step function, traced
     plan, calib, timed = {}, {}, {}  # timed: the seconds a calibration's rate was read over
+    hosts = {}  # name -> the host's share of a call in its calibration's timed run (tuning/spe_bound.py)
     with _KeepState(model) as keep:
 
         def size(name, rate, feed, spe, span=seconds, passes=0):
@@ -109,7 +110,7 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
         def warm_up(cand, feed, spe, n):
             """A calibration's warm-up, ``n`` steps (its first execution traces): (steps/s, seconds), as run() gives;
             where it can be, the trial's loss check of the script's own compile (numerics.as_warm_up)."""
-            marks = Steps(None if feed.endless else feed.cap, spe)
+            marks = timing["marks"] = Steps(None if feed.endless else feed.cap, spe)
             if (not knobs_of(cand) and cand.get("input", "as written") == "as written" and not feed.endless
                     and fit_shape(n, spe, feed.cap, False) == (1, n)
                     and numerics.as_warm_up(trial, out, model, fit, feed, spe, n, opener, marks)):
@@ -175,6 +176,7 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                 else:
                     size(name, rate, feed, spe, span, passes)
                 calib[name], timed[name] = rate, took
+                hosts[name] = spe_bound.host_share(timing["marks"].begins, timing["marks"].ends)
                 return rate
             except Exception as exc:  # a candidate the backend cannot run (XLA, memory, ...) is dropped, with why
                 into[name] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
@@ -303,8 +305,14 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
             ladder = trial.get("ladder") if only is None else None
             if ladder:
                 slow = max(traced.get("build", 0.0), traced.get("default", 0.0), traced.get("as written", 0.0))
-                steps, best_s = climb(calibrate, calib, into, feeds[inp], inp, own_spe, ladder.get("flattens", 0.05), out,
-                                      trace_s=slow, span=seconds)
+                why = spe_bound.cannot_matter(hosts.get("default") or hosts.get("as written") if inp == "as written"
+                                              else hosts.get("default"))
+                if why:  # slow steps: the ladder's calls could not gain what a choice needs (xception_scratch: a
+                    # new trace and executions of 5-s steps each)
+                    out["ladder_skip"], steps, best_s = why, [], 1
+                else:
+                    steps, best_s = climb(calibrate, calib, into, feeds[inp], inp, own_spe, ladder.get("flattens", 0.05),
+                                          out, trace_s=slow, span=seconds)
                 contenders(steps, plan, into, candidates, inp)
                 jit_calib, own_calib = calib.get("jit"), calib.get("default")
                 if best_s > 1 and ladder.get("try_jit") and not no_jit and not (jit_calib and own_calib

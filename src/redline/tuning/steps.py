@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import threading
 import time
 
 
@@ -22,6 +23,10 @@ def _steps_callback():
         def __init__(self, cap, spe):
             super().__init__()
             self.cap, self.spe, self.marks, self.events, self.epoch = cap, spe, [], [], 0
+            self.begins, self.ends = [], []  # (time, the thread's CPU time, the thread, epoch): tuning/spe_bound.py
+
+        def on_train_batch_begin(self, batch, logs=None):
+            self.begins.append((time.perf_counter(), time.thread_time(), threading.get_ident(), self.epoch))
 
         # the epoch and validation boundaries, for the run as it runs (tuning/as_run.py); called in order, never async
         # (Keras waits for the batch-end callbacks on its thread pool before an epoch's end)
@@ -40,7 +45,9 @@ def _steps_callback():
 
         def on_train_batch_end(self, batch, logs=None):
             ran = (min(batch, self.cap - 1) - batch + self.spe) if self.cap else self.spe
-            self.marks.append((time.perf_counter(), max(0, ran), self.epoch))
+            now = time.perf_counter()
+            self.marks.append((now, max(0, ran), self.epoch))
+            self.ends.append((now, time.thread_time(), threading.get_ident(), self.epoch))
 
         @property
         def done(self) -> int:
