@@ -7,8 +7,8 @@ import time
 
 from . import as_run, numerics, spe_bound
 from .compare import first_round_cuts
-from .feeds import (best_median, feeds_for, input_cannot_matter, last_batch, prefer_as_written, script_input,
-                    training_part)
+from .feeds import (best_median, fastest_input, feeds_for, input_cannot_matter, last_batch, prefer_as_written,
+                    script_input, training_part)
 from .ladder import PRUNE, climb, contenders
 from .recompile import Recompile, build_optimizer, jit_unsupported
 from .steps import Steps, fit_shape, same_epochs
@@ -32,7 +32,7 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
     import keras
 
     from ..diagnosis.probe import _KeepState
-    from .compare import beats, behind, median
+    from .compare import behind, median
 
     x, y, batch_size, kind, extra, steps_epoch, endless = script_input(fit_args)
     args, kwargs = compiles.calls.get(id(model), ((), {}))
@@ -257,17 +257,7 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                 measure(stage, out["inputs"], "as written")
             elif own:  # nothing left to compare it with: its calibration is its figure
                 out["inputs"]["as written"] = {"steps_per_s": [round(own, 3)]}
-            order = ["as written", *specs]  # as measured, whatever was dropped when
-            out["inputs"] = {n: out["inputs"][n] for n in sorted(out["inputs"], key=lambda n: order.index(n) if n in order
-                                                                 else len(order))}
-            base = out["inputs"].get("as written", {}).get("steps_per_s")
-            for name in specs:  # the fastest of the rewrites that beat the input as written beyond the spread
-                rec = out["inputs"].setdefault(name, {})
-                rec["spec"] = specs[name]
-                runs = rec.get("steps_per_s")
-                if beats(runs, base) and (chosen_input == "as written"
-                                          or median(runs) > median(out["inputs"][chosen_input]["steps_per_s"])):
-                    chosen_input = name
+            out["inputs"], chosen_input = fastest_input(out["inputs"], specs)
             timing["epoch_starts"] = False
         out["input_chosen"] = None if chosen_input == "as written" else chosen_input
         out["input_spec"] = specs.get(chosen_input)
@@ -405,6 +395,7 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
         phase("loss checked")
         if trial.get("ladder"):
             out["ladder"] = steps
+        out["host_share"] = hosts.get("default") or hosts.get("as written")  # what the ladder could gain (spe_bound)
     out["backend"] = keras.backend.backend()
     return out
 
