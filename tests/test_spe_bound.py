@@ -86,7 +86,7 @@ def test_a_stage_reads_the_host_share_and_skips_the_ladder_only_where_it_cannot_
             spe_bound.host_share = spy if fake is None else (lambda b, e, f=fake: f)
             events = []
             trial = {"candidates": {"default": {"own": True}}, "ladder": {"flattens": 0.05}, "rounds": 1,
-                     "seconds": 0.2}
+                     "seconds": 0.1}
             res = measure_fit(model, keras.Model.fit, {"x": x, "y": y, "batch_size": 16}, trial, Compiles, events.append)
             out[name] = {"skip": res.get("ladder_skip"), "ladder": res.get("ladder"),
                          "spe_calibrated": [e for e in events if "calibrating spe" in e]}
