@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from tune_helpers import ENV
+from tune_helpers import DIRECT, ENV
 from redline.tuning.spe_bound import ROOM, UNSEEN, cannot_matter, host_share
 
 
@@ -56,25 +56,13 @@ def test_the_ladder_is_decided_only_where_no_spe_could_gain_half_a_choice(host_m
     assert ROOM < 0.05 and 0 < UNSEEN
 
 
-DIRECT = """
-import json, numpy as np, keras
-from redline.tuning.measure import measure_fit
-from redline.tuning import spe_bound
-x = np.random.default_rng(0).random((1024, 8), dtype=np.float32); y = x.sum(axis=1, keepdims=True)
-model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
-model.compile("adam", "mse")
-class Compiles:
-    calls = {id(model): ((), {})}
-    original = keras.Model.fit
-"""
-
-
 @pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None, reason="TensorFlow is not installed")
 def test_a_stage_reads_the_host_share_and_skips_the_ladder_only_where_it_cannot_matter():
     """A real stage on TensorFlow: the share it reads lies within physical bounds (host time is part of the call's);
     with the share injected as slow steps have it, no ladder step is calibrated and the reason carries the figures;
     as fast steps have it, the ladder runs."""
     code = DIRECT + textwrap.dedent("""
+        from redline.tuning import spe_bound
         real = spe_bound.host_share
         seen = []
         def spy(begins, ends):

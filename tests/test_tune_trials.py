@@ -12,7 +12,7 @@ import textwrap
 import pytest
 
 from scripts import TF_OPS
-from tune_helpers import ENV, TINY, script, trial
+from tune_helpers import DIRECT, ENV, TINY, script, trial
 from redline.tuning.search import Candidate, better, run_trial
 
 if importlib.util.find_spec("tensorflow") is None:
@@ -234,18 +234,6 @@ def test_the_notebook_api_measures_here_and_restores_the_model():
     assert set(d["kwargs"]) <= {"steps_per_execution", "jit_compile"}
     assert d["inputs"] == ["as written", "input: redline.data pipeline", "input: batch x2", "input: batch x4"]
     assert (d["input"] is None) == (d["fit_kwargs"] == []), d      # fit_kwargs carry the chosen input, and only then
-
-
-DIRECT = """
-import json, numpy as np, keras
-from redline.tuning.measure import measure_fit
-x = np.random.default_rng(0).random((1024, 8), dtype=np.float32); y = x.sum(axis=1, keepdims=True)
-model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
-model.compile("adam", "mse")
-class Compiles:
-    calls = {id(model): ((), {})}
-    original = keras.Model.compile
-"""
 
 
 @pytest.mark.slow

@@ -22,6 +22,19 @@ sys.exit(7)
 """
 
 
+#: a trial's in-process measurement run directly on a small model (tuning.measure.measure_fit), its compile as the
+#: script's own
+DIRECT = """
+import json, numpy as np, keras
+from redline.tuning.measure import measure_fit
+x = np.random.default_rng(0).random((1024, 8), dtype=np.float32); y = x.sum(axis=1, keepdims=True)
+model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
+model.compile("adam", "mse")
+class Compiles:
+    calls = {id(model): ((), {})}
+    original = keras.Model.compile
+"""
+
 
 def script(tmp_path, text, name="train.py"):
     p = tmp_path / name
