@@ -331,7 +331,7 @@ def test_a_budget_too_small_to_decide_every_candidate_is_said_before_the_trials_
     assert search.stage_s(40.0, 1.0, 10, 0.8) - 40 < search.stage_s(24.0, 1.0, 10, 0.8) - 24
     # where the first trial's figures leave steps_per_execution nothing to gain (spe_bound), no ladder is counted:
     # one-second steps then cost the stage the input path and 3 rounds of the script's own and jit, no spe 8 runs
-    no_ladder = search.stage_s(40.0, 1.0, 10, 0.8, ladder=False)
+    no_ladder = search.stage_s(40.0, 1.0, 10, 0.8, with_ladder=False)
     assert no_ladder == pytest.approx(search.stage_s(40.0, 1.0, 10, 0.8) - (8 + 4 * 2 * 8))  # spe 8: its trace, its
     # calibration and 3 rounds of 2 executions of 8 one-second steps
     said.clear()

@@ -152,5 +152,5 @@ def input_cannot_matter(feed: Feed, kind: str, train: float | None, run_steps: i
     return input_bound.cannot_matter(got, train, run_steps, feed.cap)
 
 
-__all__ = ["Feed", "best_median", "fastest_input", "feeds_for", "input_cannot_matter", "last_batch", "prefer_as_written", "script_input",
-           "training_part"]
+__all__ = ["Feed", "best_median", "fastest_input", "feeds_for", "input_cannot_matter", "last_batch", "prefer_as_written",
+           "script_input", "training_part"]

@@ -111,14 +111,15 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
             """A calibration's warm-up, ``n`` steps (its first execution traces): (steps/s, seconds), as run() gives;
             where it can be, the trial's loss check of the script's own compile (numerics.as_warm_up)."""
             marks = timing["marks"] = Steps(None if feed.endless else feed.cap, spe)
+            checked = "check" in out  # a check before this warm-up: not this one to put right
             if (not knobs_of(cand) and cand.get("input", "as written") == "as written" and not feed.endless
                     and fit_shape(n, spe, feed.cap, False) == (1, n)
                     and numerics.as_warm_up(trial, out, model, fit, feed, spe, n, opener, marks)):
                 log(f"  the loss check ({n} steps from the shared weights) is the warm-up")
                 rate, took = marks.steady_rate(timing["epoch_starts"])
                 return rate * feed.scale, took
-            if "error" in out.get("check", {}):
-                keep.restore()  # the check failed part way: from the state as kept
+            if not checked and "error" in out.get("check", {}):
+                keep.restore()  # the check failed part way just now: from the state as kept
             return run(cand, n, spe)
 
         def calibrate(name, cand, into, span=seconds, passes=0, expect=None, alone=None):

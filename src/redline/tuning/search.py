@@ -87,19 +87,20 @@ def as_process(res: dict) -> dict:
     return {**res, "candidates": {**res["candidates"], "default": {"steps_per_s": written}}}
 
 
-def stage_s(per_trial: float, step_s: float | None, epoch_steps: int | None, seconds: float, ladder: bool = True) -> float:
+def stage_s(per_trial: float, step_s: float | None, epoch_steps: int | None, seconds: float,
+            with_ladder: bool = True) -> float:
     """Seconds the in-process stage takes, from the first trial's figures: its trial process; the input path (two
     inputs, 3 rounds of runs twice as long); the ladder's first two steps (where it stops without a gain; spe 8
     alone where a trace takes SLOW_TRACE or longer), each traced anew and warmed in 2 executions; 3 rounds of the
     script's own, jit and those steps, each run at least ``seconds`` or 2 executions; and the pick's whole epochs
     beside the script's own. A one-second step makes spe 8 a
-    16-second run: the stage is minutes there, not the two trial processes it is for millisecond steps. ``ladder``
-    False: the first trial's figures leave steps_per_execution nothing to gain (spe_bound): no ladder."""
+    16-second run: the stage is minutes there, not the two trial processes it is for millisecond steps.
+    ``with_ladder`` False: the first trial's figures leave steps_per_execution nothing to gain (spe_bound): no ladder."""
     from .as_run import EPOCH_SPAN
 
     trace = max(1.0, per_trial / 5)  # a new step function traced and compiled: a share of a trial process
     first = 8 if trace >= SLOW_TRACE and (epoch_steps or 8) >= 8 else 2  # the ladder's first step (ladder.climb)
-    spes = [s for s in (2, 8) if first <= s <= (epoch_steps or 8)] if ladder else []
+    spes = [s for s in (2, 8) if first <= s <= (epoch_steps or 8)] if with_ladder else []
     run = lambda spe: max(seconds, 2 * spe * (step_s or 0.0))  # noqa: E731
     inputs = 2 * (1 + 3) * 2 * run(1)  # two inputs, a calibration and 3 rounds each, runs twice as long
     ladder = sum(trace + run(s) for s in spes)
@@ -256,7 +257,7 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
 
     rate = median(default.train_runs or default.runs)
     stage_need = stage_s(per_trial, 1 / rate if rate else None, first.get("steps_in_epoch"), seconds,
-                         ladder=not spe_bound.cannot_matter(first.get("host_share")))
+                         with_ladder=not spe_bound.cannot_matter(first.get("host_share")))
     need = needed_s(per_trial, sum(not c.error for c in procs[1:]), stage_need)
     if need > left():  # said before the trials start, with what would decide every candidate
         total = time.perf_counter() - started + need + 2

@@ -8,9 +8,9 @@ the next one's start plus the main thread's CPU time inside the call, against th
 one before (the main thread's waiting for the graph is not CPU time; work it ran inline is, which only widens the
 bound), plus UNSEEN a call for what neither clock sees (the main thread's wake-up once the graph ends, the call's
 start and end on the backend's threads): no steps_per_execution can gain more than that time over the rest of the
-call. Where that is under ROOM, the ladder is not measured, and the result says so with the figures. Measured on a 2-core Zen 4: slow_conv 2.3 ms of an 822 ms step
-(0.28%); fine_tune's first fit 3 ms of 60 ms (5%); mnist_convnet 2 ms of 25 ms (8%); tabular_mlp 1.1 ms of 1.9 ms (63%,
-where spe 128 runs 3x).
+call. Where that is under ROOM, the ladder is not measured, and the result says so with the figures. Measured on a
+2-core Zen 4: slow_conv 2.3 ms of an 822 ms step (0.28%); fine_tune's first fit 3 ms of 60 ms (5%); mnist_convnet
+2 ms of 25 ms (8%); tabular_mlp 1.1 ms of 1.9 ms (63%, where spe 128 runs 3x).
 """
 
 from __future__ import annotations
@@ -52,9 +52,9 @@ def cannot_matter(read: tuple[float, float, float] | None) -> str | None:
     if most >= ROOM:
         return None
     return (f"the script's own stands, decided by its figures: a call of its compiled step spent {host * 1e3:,.2f} ms "
-            f"outside its compiled work (Keras' loop, callbacks, the call's dispatch) of {call:,.3f} s, so, with {UNSEEN * 1e3:.0f} ms a call "
-            f"no clock sees, no steps_per_execution could gain more than {most:.2%}, under half the {MIN_GAIN:.0%} a choice needs: "
-            "no ladder run")
+            f"outside its compiled work (Keras' loop, callbacks, the call's dispatch) of {call:,.3f} s, so, with "
+            f"{UNSEEN * 1e3:.0f} ms a call no clock sees, no steps_per_execution could gain more than {most:.2%}, under "
+            f"half the {MIN_GAIN:.0%} a choice needs: no ladder run")
 
 
 __all__ = ["ROOM", "UNSEEN", "cannot_matter", "host_share"]
