@@ -84,7 +84,7 @@ def test_the_script_s_extras_are_kept_and_its_callbacks_copied():
 
 
 def test_the_training_part_of_a_validation_split_is_cut_as_keras_cuts_it():
-    from redline.tuning.measure import training_part
+    from redline.data.rewrite import training_part
 
     x, y = np.arange(100).reshape(50, 2), np.arange(50)
     tx, ty, sw = training_part((x, y, None), 0.25)

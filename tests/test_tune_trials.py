@@ -142,13 +142,69 @@ def test_rewrites_keep_the_data_and_refuse_what_they_cannot_carry():
     assert np.array_equal(got, y)                                       # every row once an epoch, in order when unshuffled
     assert rewrite({"input": "batch", "factor": 2}, x, y, 8, {})[2] == 16
     assert rewrite({"input": "batch", "factor": 2}, x, y, None, {})[2] == 64   # Keras' default 32, doubled
-    for kwargs in ({"sample_weight": y}, {"validation_split": 0.2}, {"steps_per_epoch": 2}):
+    for kwargs in ({"sample_weight": y}, {"steps_per_epoch": 2}):
         with pytest.raises(Unsupported, match=next(iter(kwargs))):
             rewrite({"input": "pipeline"}, x, y, 8, kwargs)
+    with pytest.raises(Unsupported, match="validation_split"):
+        rewrite({"input": "batch", "factor": 2}, x, y, 8, {"validation_split": 0.2})
     with pytest.raises(Unsupported, match="not a tf.data.Dataset"):
         rewrite({"input": "optimize"}, x, y, 8, {})
     opt = rewrite({"input": "optimize", "deterministic": True}, tf.data.Dataset.from_tensor_slices(x).batch(4), None, None, {})[0]
     assert opt.options().deterministic is True and opt.options().autotune.enabled is False
+
+
+def test_the_arrays_pipeline_carries_validation_split_as_keras_cuts_it():
+    """The training part goes through the pipeline, the last part is validated on at the script's batch; where the
+    script also passes validation_data, Keras ignores validation_split, and so does the rewrite."""
+    import numpy as np
+
+    from redline.data.rewrite import rewrite
+
+    x = np.arange(40, dtype="float32").reshape(20, 2); y = np.arange(20, dtype="float32")
+    ds, _, _, extra = rewrite({"input": "pipeline"}, x, y, 4, {"shuffle": False, "validation_split": 0.25})
+    assert extra["steps_per_epoch"] == 4 and extra["validation_split"] == 0.0 and extra["validation_batch_size"] == 4
+    vx, vy = extra["validation_data"]
+    assert np.array_equal(vy, y[15:]) and np.array_equal(vx, x[15:])
+    assert np.array_equal(np.concatenate([b[1].numpy() for b in ds.take(4)]), y[:15])  # the training part, once
+    own = rewrite({"input": "pipeline"}, x, y, 4, {"validation_split": 0.25, "validation_batch_size": 2})[3]
+    assert own["validation_batch_size"] == 2  # the script's own validation batch stays
+    given = rewrite({"input": "pipeline"}, x, y, 4, {"validation_split": 0.25, "validation_data": (x, y)})[3]
+    assert given == {"steps_per_epoch": 5, "validation_split": 0.0}  # trains on all of it; its validation_data stays
+
+
+def test_a_fit_under_the_pipeline_rewrite_validates_on_what_keras_would(tmp_path):
+    """A real fit (TensorFlow, unshuffled, the same initial weights, class weights): the rewritten call trains on the
+    same batches and validates on the same samples as Keras' own validation_split, so its losses match."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import json, os
+        os.environ["KERAS_BACKEND"] = "tensorflow"
+        import numpy as np, keras
+        from redline.data.rewrite import rewrite
+        rng = np.random.default_rng(0)
+        x = rng.normal(size=(90, 3)).astype("float32"); y = (x[:, 0] > 0).astype("float32")
+        def model():
+            keras.utils.set_random_seed(1)
+            m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, activation="relu"), keras.layers.Dense(1)])
+            m.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+            return m
+        kw = {"batch_size": 16, "epochs": 2, "shuffle": False, "validation_split": 0.3, "class_weight": {0: 1.0, 1: 3.0},
+              "verbose": 0}
+        own = model().fit(x, y, **kw).history
+        ds, _, _, extra = rewrite({"input": "pipeline"}, x, y, 16, kw)
+        new = model().fit(ds, **{**kw, "batch_size": None, **extra}).history
+        print(json.dumps({"own": own, "new": new}))
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    import json
+
+    got = json.loads(r.stdout.strip().splitlines()[-1])
+    for key in ("loss", "val_loss"):
+        assert got["new"][key] == pytest.approx(got["own"][key], rel=1e-4), (key, got)
 
 
 # -- choosing --------------------------------------------------------------------------------------------------------

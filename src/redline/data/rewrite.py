@@ -7,7 +7,9 @@ Each rewrite is named by a spec (a small dict, saved with the tuned choice):
   (tf.data's own map parallelisation and map+batch fusion, a prefetch stage, a private thread pool,
   autotune off); ``deterministic=False`` only behind ``--allow order``;
 - ``{"input": "pipeline"}``: numpy arrays through ``redline.data.pipeline()`` with ``repeat()`` and
-  ``steps_per_epoch``, instead of Keras' own array adapter;
+  ``steps_per_epoch``, instead of Keras' own array adapter (which builds a new iterator each epoch: the epoch-start
+  stall); under ``validation_split`` the pipeline carries the part Keras trains on, and the part it validates on is
+  passed as ``validation_data``, at the script's batch;
 - ``{"input": "batch", "factor": k}``: arrays with k times the batch (changes the math: ``--allow batch``);
 - ``{"input": "workers", "workers": n}``: a ``keras.utils.PyDataset`` read by n threads.
 
@@ -72,6 +74,24 @@ def candidates(kind: str, allow=(), usable: int = 1) -> tuple[dict, list]:
     return out, skipped
 
 
+def training_part(arrays, split: float):
+    """The part of ``arrays`` (a structure of arrays, None kept) fit trains on under ``validation_split=split``: the
+    first floor(n * (1 - split)) samples, as Keras cuts them (no shuffle before the cut)."""
+    return _cut(arrays, split)[0]
+
+
+def _cut(arrays, split: float) -> tuple:
+    """(training part, validation part) of ``arrays`` as Keras' ``validation_split`` cuts them."""
+    import math
+
+    import keras
+
+    leaves = [a for a in keras.tree.flatten(arrays) if a is not None]
+    at = int(math.floor(len(leaves[0]) * (1.0 - split))) if leaves else 0
+    part = lambda sl: keras.tree.map_structure(lambda a: None if a is None else a[sl], arrays)  # noqa: E731
+    return part(slice(None, at)), part(slice(at, None))
+
+
 def rewrite(spec: dict, x, y, batch_size, fit_kwargs: dict) -> tuple:
     """(x, y, batch_size, extra fit kwargs) for ``spec``; Unsupported where it does not apply to this call."""
     how = spec.get("input")
@@ -85,17 +105,25 @@ def rewrite(spec: dict, x, y, batch_size, fit_kwargs: dict) -> tuple:
     if how in ("pipeline", "batch"):
         if kind != "arrays":
             raise Unsupported(f"fit got {kind}, not numpy arrays")
-        for arg in ("sample_weight", "validation_split", "steps_per_epoch"):
-            if fit_kwargs.get(arg) is not None and (arg != "validation_split" or fit_kwargs[arg]):
+        split = fit_kwargs.get("validation_split")
+        for arg in ("sample_weight", "steps_per_epoch", *(["validation_split"] if how == "batch" else [])):
+            if fit_kwargs.get(arg) is not None and (arg != "validation_split" or split):
                 raise Unsupported(f"fit was given {arg}, which this input path does not carry")
         bs = batch_size or 32
         if how == "batch":
             return x, y, bs * int(spec["factor"]), {}
         from .pipeline import pipeline
 
+        extra = {}
+        if split and fit_kwargs.get("validation_data") is None:  # Keras validates on the arrays' last part: so here
+            (x, y), validation = _cut((x, y), split)
+            extra = {"validation_split": 0.0, "validation_data": validation if validation[1] is not None else validation[0],
+                     "validation_batch_size": fit_kwargs.get("validation_batch_size") or bs}
+        elif split:  # validation_data given as well: Keras ignores validation_split
+            extra = {"validation_split": 0.0}
         source = x if y is None else (x, y)
         ds = pipeline(source, batch_size=bs, shuffle=bool(fit_kwargs.get("shuffle", True)), deterministic=True, repeat=True)
-        return ds, None, None, {"steps_per_epoch": ds.redline.steps_per_epoch}
+        return ds, None, None, {"steps_per_epoch": ds.redline.steps_per_epoch, **extra}
     if how == "workers":
         if kind != "pydataset":
             raise Unsupported(f"fit got {kind}, not a keras.utils.PyDataset")

@@ -202,7 +202,7 @@ def whole_pick(out: dict, trial: dict, fit_args: dict, into: dict, feeds: dict, 
              (into[name] if name else out["inputs"][chosen_input])["steps_per_s"])):
         f = feeds[cand["input"]]
         args = fit_args if cand["input"] == "as written" else {  # a rewrite: its input, as run feeds it to fit
-            **fit_args, "x": f.x, "y": f.y, "batch_size": f.batch_size, **f.kwargs,
+            **fit_args, "x": f.x, "y": f.y, "batch_size": f.batch_size, **f.kwargs, **(f.validation or {}),
             **({"steps_per_epoch": f.cap} if f.endless and f.cap else {})}
         try:
             recompile(cand)

@@ -18,18 +18,7 @@ class Feed(NamedTuple):
     cap: int | None  # steps in an epoch (None: unknown or endless without the script's steps_per_epoch)
     scale: float  # samples per step against the script's own batch
     endless: bool  # the data repeats and fit is given steps_per_epoch=cap: every execution runs in full
-
-
-def training_part(arrays, split: float):
-    """The part of ``arrays`` (a structure of arrays, None kept) fit trains on under ``validation_split=split``: the
-    first floor(n * (1 - split)) samples, as Keras cuts them (no shuffle before the cut)."""
-    import math
-
-    import keras
-
-    leaves = [a for a in keras.tree.flatten(arrays) if a is not None]
-    at = int(math.floor(len(leaves[0]) * (1.0 - split))) if leaves else 0
-    return keras.tree.map_structure(lambda a: None if a is None else a[:at], arrays)
+    validation: dict | None = None  # fit arguments for whole epochs only: the validation a rewrite carries itself
 
 
 def script_input(fit_args: dict) -> tuple:
@@ -37,7 +26,7 @@ def script_input(fit_args: dict) -> tuple:
     Arrays get Keras' own default batch (32) and, under ``validation_split``, the part Keras trains on; ``endless``:
     the script's own steps_per_epoch over endless data, or over a part of finite data (Keras carries one iterator
     across its epochs, and every execution runs its full steps: steps_per_execution must divide them)."""
-    from ..data.rewrite import input_kind
+    from ..data.rewrite import input_kind, training_part
 
     x, y = fit_args.get("x"), fit_args.get("y")
     batch_size = fit_args.get("batch_size")
@@ -91,14 +80,18 @@ def feeds_for(inputs: dict | None, kind: str, x, y, batch_size, fit_args: dict, 
         out.setdefault("not_candidates", []).extend(skipped)  # decided without measuring: no such rewrite applies
         for name, spec in wanted.items():
             try:
-                xi, yi, bsi, more = rewrite(spec, x, y, batch_size, fit_args)
+                # under validation_split, the rewrite cuts the arrays as Keras does: x and y here are its training part
+                whole = kind == "arrays" and bool(fit_args.get("validation_split"))
+                xi, yi, bsi, more = rewrite(spec, *((fit_args.get("x"), fit_args.get("y")) if whole else (x, y)),
+                                            batch_size, fit_args)
             except Unsupported as why:
                 out["inputs"][name] = {"error": f"not applicable: {why}", "spec": spec}
                 continue
             kw = {k: v for k, v in extra.items() if k != "shuffle" or input_kind(xi) == "arrays"}  # datasets ignore shuffle
             cap = more.get("steps_per_epoch") or (steps_in_epoch(xi, yi, bsi) if spec["input"] == "batch" else steps_epoch)
             feeds[name] = Feed(xi, yi, bsi, kw, cap, float(spec.get("factor", 1)),
-                               bool(more.get("steps_per_epoch")) or (endless and spec["input"] != "batch"))
+                               bool(more.get("steps_per_epoch")) or (endless and spec["input"] != "batch"),
+                               {k: v for k, v in more.items() if k.startswith("validation")})
             specs[name] = spec
     return feeds, specs
 
@@ -153,4 +146,4 @@ def input_cannot_matter(feed: Feed, kind: str, train: float | None, run_steps: i
 
 
 __all__ = ["Feed", "best_median", "fastest_input", "feeds_for", "input_cannot_matter", "last_batch", "prefer_as_written",
-           "script_input", "training_part"]
+           "script_input"]

@@ -8,7 +8,7 @@ import time
 from . import as_run, numerics, spe_bound
 from .compare import first_round_cuts
 from .feeds import (best_median, fastest_input, feeds_for, input_cannot_matter, last_batch, prefer_as_written,
-                    script_input, training_part)
+                    script_input)
 from .ladder import PRUNE, climb, contenders
 from .recompile import Recompile, build_optimizer, jit_unsupported
 from .steps import Steps, fit_shape, same_epochs
@@ -401,4 +401,4 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
     return out
 
 
-__all__ = ["KNOBS", "PRUNE", "best_median", "measure_fit", "prefer_as_written", "training_part"]
+__all__ = ["KNOBS", "PRUNE", "best_median", "measure_fit", "prefer_as_written"]
