@@ -172,39 +172,30 @@ def test_the_arrays_pipeline_carries_validation_split_as_keras_cuts_it():
     assert given == {"steps_per_epoch": 5, "validation_split": 0.0}  # trains on all of it; its validation_data stays
 
 
-def test_a_fit_under_the_pipeline_rewrite_validates_on_what_keras_would(tmp_path):
-    """A real fit (TensorFlow, unshuffled, the same initial weights, class weights): the rewritten call trains on the
-    same batches and validates on the same samples as Keras' own validation_split, so its losses match."""
-    import subprocess
-    import sys
-    import textwrap
+def test_a_fit_under_the_pipeline_rewrite_validates_on_what_keras_would():
+    """A real fit (this process's backend, unshuffled, the same initial weights, class weights): the rewritten call
+    trains on the same batches and validates on the same samples as Keras' own validation_split, so its losses match."""
+    import keras
+    import numpy as np
 
-    code = textwrap.dedent("""
-        import json, os
-        os.environ["KERAS_BACKEND"] = "tensorflow"
-        import numpy as np, keras
-        from redline.data.rewrite import rewrite
-        rng = np.random.default_rng(0)
-        x = rng.normal(size=(90, 3)).astype("float32"); y = (x[:, 0] > 0).astype("float32")
-        def model():
-            keras.utils.set_random_seed(1)
-            m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, activation="relu"), keras.layers.Dense(1)])
-            m.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
-            return m
-        kw = {"batch_size": 16, "epochs": 2, "shuffle": False, "validation_split": 0.3, "class_weight": {0: 1.0, 1: 3.0},
-              "verbose": 0}
-        own = model().fit(x, y, **kw).history
-        ds, _, _, extra = rewrite({"input": "pipeline"}, x, y, 16, kw)
-        new = model().fit(ds, **{**kw, "batch_size": None, **extra}).history
-        print(json.dumps({"own": own, "new": new}))
-    """)
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=tmp_path)
-    assert r.returncode == 0, r.stderr[-2000:]
-    import json
+    from redline.data.rewrite import rewrite
 
-    got = json.loads(r.stdout.strip().splitlines()[-1])
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(90, 3)).astype("float32"); y = (x[:, 0] > 0).astype("float32")
+
+    def model():
+        keras.utils.set_random_seed(1)
+        m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, activation="relu"), keras.layers.Dense(1)])
+        m.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+        return m
+
+    kw = {"batch_size": 16, "epochs": 2, "shuffle": False, "validation_split": 0.3, "class_weight": {0: 1.0, 1: 3.0},
+          "verbose": 0}
+    own = model().fit(x, y, **kw).history
+    ds, _, _, extra = rewrite({"input": "pipeline"}, x, y, 16, kw)
+    new = model().fit(ds, **{**kw, "batch_size": None, **extra}).history
     for key in ("loss", "val_loss"):
-        assert got["new"][key] == pytest.approx(got["own"][key], rel=1e-4), (key, got)
+        assert new[key] == pytest.approx(own[key], rel=1e-4), (key, own, new)
 
 
 # -- choosing --------------------------------------------------------------------------------------------------------
