@@ -6,7 +6,7 @@ import pytest
 
 import machines as m
 from tune_helpers import script, trial
-from redline.tuning.fits import longest, size
+from redline.tuning.fits import longest, size, unseen
 from redline.tuning.search import Candidate
 
 FINE_TUNE = """
@@ -68,6 +68,27 @@ def _two_fits(trial):
            "backend": "tensorflow", "steps_in_epoch": 16, "epochs": 2 if trial.get("discover") else 10,
            "inputs": {}, "not_measured": []}
     return {**res, "fits": fits} if trial.get("discover") else res
+
+
+def test_a_first_trial_stopped_before_the_script_s_end_says_later_fits_are_not_known(monkeypatch):
+    """At a budget that stops the first trial in the rest of the script (fine_tune at --budget 30: its fit 2 never
+    reached, its training predicted from fit 1 alone), the result says so; a first trial that reached the end does
+    not."""
+    from redline.tuning import search
+
+    assert unseen({"fits": [{"index": 1}], "after_fit": {"status": "complete"}}) is None
+    assert unseen({"fits": [{"index": 1}]}) is None
+    why = unseen({"fits": [{"index": 1}], "after_fit": {"status": "timeout"}})
+    assert "1 fit(s) seen" in why and "at the budget" in why and "predicted training" in why
+
+    def fake(script, args, cand, trial, timeout, **_):
+        res = {**_two_fits(trial), "after_fit": {"status": "timeout"}}
+        return {**res, "fits": res["fits"][:1]} if trial.get("discover") else res
+
+    monkeypatch.setattr(search, "run_trial", fake)
+    result = search.tune("train.py", budget_s=120, snapshot=m.vm_2core(), complete=False)
+    assert any("stopped before the script's end" in r for r in result.reasons), result.reasons
+    assert result.training_s == pytest.approx(32 / 100.0)  # fit 1 alone: the one seen
 
 
 def test_tune_measures_the_fit_that_trains_longest_in_every_trial(monkeypatch):

@@ -27,6 +27,18 @@ def size(fit: dict) -> int:
     return int(fit.get("epochs") or 1) * int(fit.get("steps_in_epoch") or 0)
 
 
+def unseen(first: dict) -> str | None:
+    """Why the fits the first trial recorded may not be all the script makes (the rest of the script was stopped
+    before its end: at the budget, or by the discovery's own watchdog), or None. Fits after them are then neither
+    measured nor counted in the predicted training."""
+    after = first.get("after_fit") or {}
+    if after.get("status") != "timeout":
+        return None
+    seen = len(first.get("fits") or []) or 1
+    return (f"the first trial stopped before the script's end ({after.get('error') or 'at the budget'}): {seen} fit(s) "
+            "seen; a fit after them is not known, so it is neither measured nor in the predicted training")
+
+
 def longest(fits: list) -> dict | None:
     """The fit that trains longest; the earliest of equals (k folds of one model: the first)."""
     return max(fits, key=size) if fits else None
@@ -78,4 +90,4 @@ def own_knobs(fits: list, measured: dict, first_rate, rate, per_trial: float, le
     return per_fit, reasons, not_measured
 
 
-__all__ = ["fingerprint", "longest", "others", "own_knobs", "size"]
+__all__ = ["fingerprint", "longest", "others", "own_knobs", "size", "unseen"]

@@ -24,7 +24,7 @@ from .compare import median
 from . import spe_bound
 from .passes import (BEHIND, PASSES, absorb, beyond_trace, process_stage, same_backend, settled, start_cap,
                      unfair, whole_run)
-from .fits import longest, own_knobs, size
+from .fits import longest, own_knobs, size, unseen
 from .inprocess import SPE_FLATTENS, inprocess_stage
 from .late import late_pass
 from .ladder import SLOW_TRACE
@@ -184,7 +184,7 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
                             "(which lets the first trial run longer)")
     if default.error:
         raise ScriptProblem(f"{script!r}: the trial of the script as written failed: {default.error[:300]}")
-    sizing, fits_seen = [], first.get("fits") or []
+    sizing, fits_seen = [w for w in [unseen(first)] if w], first.get("fits") or []
     first_rate = default.median  # the first fit's steps/s (default measures a later fit below, where one trains longest)
     maps = first.get("sequential_maps")  # None: not counted
     top = longest(fits_seen)
