@@ -78,12 +78,11 @@ def feeds_for(inputs: dict | None, kind: str, x, y, batch_size, fit_args: dict, 
     if inputs is not None:
         wanted, skipped = input_candidates(kind, inputs.get("allow", ()), int(inputs.get("usable", 1)))
         out.setdefault("not_candidates", []).extend(skipped)  # decided without measuring: no such rewrite applies
+        # under validation_split, a rewrite cuts the arrays as Keras does (x and y here are already its training part)
+        source = (fit_args.get("x"), fit_args.get("y")) if kind == "arrays" and fit_args.get("validation_split") else (x, y)
         for name, spec in wanted.items():
             try:
-                # under validation_split, the rewrite cuts the arrays as Keras does: x and y here are its training part
-                whole = kind == "arrays" and bool(fit_args.get("validation_split"))
-                xi, yi, bsi, more = rewrite(spec, *((fit_args.get("x"), fit_args.get("y")) if whole else (x, y)),
-                                            batch_size, fit_args)
+                xi, yi, bsi, more = rewrite(spec, *source, batch_size, fit_args)
             except Unsupported as why:
                 out["inputs"][name] = {"error": f"not applicable: {why}", "spec": spec}
                 continue
