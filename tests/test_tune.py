@@ -40,7 +40,9 @@ def test_cache_key_staleness_and_corruption(tmp_path):
     assert path.startswith(str(tmp_path / "cache" / "redline" / "tuned"))
     entry, why = cache.lookup(s, ["--epochs", "3"], vm, env)
     assert why is None and entry["result"] == RESULT
-    assert cache.lookup(s, ["--epochs", "4"], vm, env)[0] is None                     # other arguments: another key
+    entry, why = cache.lookup(s, ["--epochs", "4"], vm, env)                         # other arguments: another key,
+    assert entry is None and "not tuned with these arguments (--epochs 4)" in why and "with --epochs 3" in why  # said
+    assert cache.lookup(script(tmp_path, TINY, "other.py"), ["--epochs", "3"], vm, env)[1].startswith("not tuned yet")
     assert "another machine" in cache.lookup(s, ["--epochs", "3"], m.server_2s_64t(), env)[1]
     source = open(s).read()
     for keeps in ("# edited\n", "print('more output')\n", '"""a note"""\n'):  # the same workload: the choice stands

@@ -76,6 +76,12 @@ def lookup(script: str, args, snapshot, environ=os.environ) -> tuple[dict | None
     """(entry, None) when a tuned choice matches; (None, why not) otherwise. A corrupt file is warned about and removed."""
     path = entry_path(script, args, environ)
     if not os.path.exists(path):
+        others = other_arguments(script, environ)
+        if others:  # tuned with other arguments (`--epochs 1` to be quick, or a redline option put after the script)
+            shown = "; ".join(" ".join(a) or "no arguments" for a in others[:3])
+            return None, (f"not tuned with these arguments ({' '.join(args) or 'none'}): a choice is saved for this "
+                          f"script with {shown}; arguments are part of the key, so run `redline tune` with the ones "
+                          "you run it with")
         return None, "not tuned yet: `redline tune SCRIPT` measures and keeps a choice"
     try:
         with open(path, encoding="utf-8") as f:
@@ -114,6 +120,25 @@ def lookup(script: str, args, snapshot, environ=os.environ) -> tuple[dict | None
     return entry, None
 
 
+def other_arguments(script: str, environ=os.environ) -> list[list[str]]:
+    """The arguments of every choice saved for ``script`` (the same file), most recent first."""
+    folder, found = cache_dir(environ), []
+    if not os.path.isdir(folder):
+        return []
+    path = os.path.abspath(script)
+    for name in os.listdir(folder):
+        if not name.endswith(".json"):
+            continue
+        try:
+            with open(os.path.join(folder, name), encoding="utf-8") as f:
+                entry = json.load(f)
+            if entry["script"]["path"] == path:
+                found.append((entry.get("tuned", ""), [str(a) for a in entry["script"].get("args") or []]))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # unreadable files are lookup()'s to report, when their own key is asked for
+    return [a for _, a in sorted(found, reverse=True)]
+
+
 def clear(script: str | None, args=(), environ=os.environ) -> int:
     """Remove one script's choice, or all with script None; the number removed."""
     if script is not None:
@@ -131,4 +156,4 @@ def clear(script: str | None, args=(), environ=os.environ) -> int:
     return n
 
 
-__all__ = ["SCHEMA", "cache_dir", "clear", "entry_path", "lookup", "machine_facts", "save", "script_facts"]
+__all__ = ["SCHEMA", "cache_dir", "clear", "entry_path", "lookup", "machine_facts", "other_arguments", "save", "script_facts"]
