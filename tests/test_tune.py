@@ -75,6 +75,28 @@ def test_cache_key_staleness_and_corruption(tmp_path):
     assert cache.clear(None, environ=env) >= 1
 
 
+def test_tune_s_own_output_redirected_into_the_folder_is_not_a_change_the_script_made(tmp_path):
+    """`redline tune train.py > tune.log` in the script's folder: tune writes that file itself; a file the script
+    writes (natively, past the sandbox) is still named."""
+    from redline.tuning.sandbox import changes, fingerprint, own_outputs
+
+    (tmp_path / "data.csv").write_text("1,2\n")
+    with open(tmp_path / "tune.log", "w") as log:
+        mine = own_outputs((log.fileno(),))
+        assert len(mine) == 1
+        before = fingerprint([str(tmp_path)], skip=mine)
+        log.write("trial 1: the script as written\n" * 100)
+        log.flush()
+        (tmp_path / "data.csv").write_text("1,2\n3,4\n")
+        assert changes(before, fingerprint([str(tmp_path)], skip=mine)) == [str(tmp_path / "data.csv")]
+    r, w = os.pipe()  # a pipe (`| tee`) is no file in a folder
+    try:
+        assert own_outputs((w,)) == set()
+    finally:
+        os.close(r)
+        os.close(w)
+
+
 def test_new_versions_make_a_choice_stale(tmp_path, monkeypatch):
     env = {"XDG_CACHE_HOME": str(tmp_path)}
     s = script(tmp_path, TINY)

@@ -218,8 +218,23 @@ def install(scratch: str, protect) -> Sandbox:
     return sb
 
 
-def fingerprint(folders, limit: int = 20000) -> dict:
-    """{path: (size, mtime_ns)} of the files under ``folders`` (at most ``limit``): what tune checks afterwards."""
+def own_outputs(fds=(1, 2)) -> set:
+    """(device, inode) of the regular files this process writes its output to (``redline tune train.py > tune.log``
+    in the script's folder): tune's own writes, not the script's, so fingerprint() leaves them out."""
+    out = set()
+    for fd in fds:
+        try:
+            st = os.fstat(fd)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode):
+            out.add((st.st_dev, st.st_ino))
+    return out
+
+
+def fingerprint(folders, limit: int = 20000, skip=frozenset()) -> dict:
+    """{path: (size, mtime_ns)} of the files under ``folders`` (at most ``limit``): what tune checks afterwards.
+    ``skip``: (device, inode) of files left out (own_outputs())."""
     out = {}
     for folder in folders:
         for root, dirs, files in os.walk(folder):
@@ -230,7 +245,8 @@ def fingerprint(folders, limit: int = 20000) -> dict:
                     st = os.stat(p)
                 except OSError:
                     continue
-                out[p] = (st.st_size, st.st_mtime_ns)
+                if (st.st_dev, st.st_ino) not in skip:
+                    out[p] = (st.st_size, st.st_mtime_ns)
                 if len(out) >= limit:
                     return out
     return out
@@ -241,4 +257,4 @@ def changes(before: dict, after: dict) -> list[str]:
     return sorted(p for p in set(before) | set(after) if before.get(p) != after.get(p))
 
 
-__all__ = ["Sandbox", "changes", "fingerprint", "install"]
+__all__ = ["Sandbox", "changes", "fingerprint", "install", "own_outputs"]

@@ -52,18 +52,19 @@ def tune(script: str, args=(), *, budget_s: float | None = 180, allow=(), snapsh
     """Measure and choose, every trial in a sandbox of its own (tuning/sandbox.py) under one scratch folder, removed
     afterwards; the user's folders are fingerprinted before and after, and any file that changed all the same is
     named in the result. Raises ScriptProblem when the script fails before fit or never calls it."""
-    from .sandbox import changes, fingerprint
+    from .sandbox import changes, fingerprint, own_outputs
 
     root = tempfile.mkdtemp(prefix="redline-tune-")
     folders = sorted({os.path.dirname(os.path.abspath(script)), os.getcwd()})
-    before = fingerprint(folders)
+    mine = own_outputs()  # tune's own output, redirected into one of those folders
+    before = fingerprint(folders, skip=mine)
     try:
         with ExitStack() as closing:
             result = _search(script, args, budget_s=budget_s, allow=allow, snapshot=snapshot, seconds=seconds,
                              progress=progress, sandbox_root=root, complete=complete, worth_it=worth_it, closing=closing)
     finally:
         shutil.rmtree(root, ignore_errors=True)
-        touched = changes(before, fingerprint(folders))
+        touched = changes(before, fingerprint(folders, skip=mine))
     result.touched = touched
     return result
 
