@@ -43,6 +43,32 @@ def test_the_first_fit_is_intercepted_and_the_script_s_output_and_argv_kept(tmp_
         assert len(rec["steps_per_s"]) == rounds and min(rec["steps_per_s"]) > 0, rec
 
 
+MIRRORED = """
+import numpy as np
+import tensorflow as tf
+import keras
+strategy = tf.distribute.MirroredStrategy()
+with strategy.scope():
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
+    model.compile(optimizer="adam", loss="mse")
+x = np.random.default_rng(0).random((512, 8)).astype("float32")
+model.fit(x, x[:, :1], batch_size=16, epochs=2, verbose=0)
+"""
+
+
+def test_a_model_built_under_a_distribution_strategy_is_measured_in_its_scope(tmp_path, monkeypatch):
+    """The distributed-training guide's pattern: model and compile under ``MirroredStrategy().scope()``. The trial
+    builds the optimizer and recompiles for each candidate: outside the scope, TensorFlow refuses to make the
+    optimizer's variables ("Need to be inside with strategy.scope()"), and tune failed on the script as written."""
+    for k in [k for k in os.environ if k not in ENV]:
+        monkeypatch.delenv(k, raising=False)
+    cands = {"default": {"own": True, "steps_per_execution": 1, "jit_compile": "auto"},
+             "spe 4": {"steps_per_execution": 4, "jit_compile": "auto"}}
+    res = run_trial(script(tmp_path, MIRRORED), [], Candidate("x", {"KERAS_BACKEND": "tensorflow"}), trial(cands), 120)
+    assert res["status"] == "ok", res.get("error")
+    assert all(min(res["candidates"][n]["steps_per_s"]) > 0 for n in cands), res["candidates"]
+
+
 @pytest.mark.slow
 def test_a_script_that_cannot_run_on_a_backend_is_dropped_with_the_reason(tmp_path):
     if importlib.util.find_spec("jax") is None:

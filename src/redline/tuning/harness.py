@@ -25,6 +25,8 @@ import time
 import traceback
 
 from .measure import measure_fit
+from .recompile import strategy_scope
+
 
 MARK = "REDLINE-TRIAL "
 ENV = "REDLINE_TRIAL"
@@ -251,7 +253,8 @@ def main(argv=None) -> int:
 
         _phase("measuring")  # a spare still importing is paused until this trial has its figures
         watch = Contention().start()  # how much of the machine the measurement did not have (steal, other processes)
-        result = measure_fit(model, state["fit"], kw, settings, state["compiles"], log, opener=opener, emit=emit)
+        with strategy_scope(model):  # where the script built and compiled it (redline builds optimizers, recompiles)
+            result = measure_fit(model, state["fit"], kw, settings, state["compiles"], log, opener=opener, emit=emit)
         result.update({"status": "ok", "setup_s": round(t0 - started, 2), "measure_s": round(time.perf_counter() - t0, 2),
                        "contention": watch.stop(), **pins(), "fit_index": state["fits"], **maps})
         return result

@@ -74,6 +74,7 @@ def tune(model, x, y=None, *, batch_size=None, budget_s: float = 60, allow=(), s
     import keras
 
     from .measure import measure_fit
+    from .recompile import strategy_scope
 
     if not isinstance(model, keras.Model):
         raise UsageError(f"tune needs a keras.Model, got {type(model).__name__}")
@@ -107,10 +108,11 @@ def tune(model, x, y=None, *, batch_size=None, budget_s: float = 60, allow=(), s
     trial = {"candidates": cands, "rounds": 3, "seconds": seconds, "budget_s": budget_s,
              "ladder": {"jit_compile": "auto", "try_jit": backend == "tensorflow", "flattens": SPE_FLATTENS},
              "inputs": {"allow": list(allow), "usable": detect().cpu.usable}}
-    try:
-        res = measure_fit(model, owner.fit, {"x": x, "y": y, "batch_size": batch_size}, trial, _Recorded, lambda m: None)
-    finally:
-        owner.compile(model, **own)  # the model's own compilation back, with the weights and optimizer state it had
+    with strategy_scope(model):  # where a MirroredStrategy script built it: its optimizer's variables are made there
+        try:
+            res = measure_fit(model, owner.fit, {"x": x, "y": y, "batch_size": batch_size}, trial, _Recorded, lambda m: None)
+        finally:
+            owner.compile(model, **own)  # the model's own compilation back, with the weights and optimizer state it had
     names = list(cands) + [n for n in res["candidates"] if n not in cands]
     out = []
     for name in names:

@@ -77,4 +77,14 @@ def build_optimizer(model, log) -> bool:
     return bool(model.optimizer.built)
 
 
-__all__ = ["Recompile", "build_optimizer", "jit_unsupported"]
+def strategy_scope(model):
+    """The tf.distribute strategy's scope a model was built under (a MirroredStrategy script builds and compiles in
+    ``with strategy.scope():``, and its optimizer's variables can only be made there), else a scope that does
+    nothing. Keras on TensorFlow keeps the strategy on the model; other backends have none."""
+    import contextlib
+
+    strategy = getattr(model, "_distribute_strategy", None)
+    return strategy.scope() if strategy is not None and hasattr(strategy, "scope") else contextlib.nullcontext()
+
+
+__all__ = ["Recompile", "build_optimizer", "jit_unsupported", "strategy_scope"]
