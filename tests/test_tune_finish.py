@@ -86,6 +86,30 @@ model.fit(x, y, batch_size=16, epochs=50, verbose=0)
 """
 
 
+TENSORBOARD = """
+import numpy as np
+from tensorflow import keras
+x = np.random.default_rng(0).random((256, 8), dtype=np.float32); y = x.sum(axis=1, keepdims=True)
+model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
+model.compile("adam", "mse")
+model.fit(x, y, batch_size=16, epochs=3, verbose=0, callbacks=[keras.callbacks.TensorBoard(log_dir="./logs")])
+"""
+
+
+def test_a_tensorboard_callback_s_logs_go_to_the_trial_s_scratch(tmp_path, monkeypatch):
+    """Keras' TensorBoard callback makes its writer through ``import tensorflow.summary``, a module object apart from
+    ``tf.summary`` as TensorFlow's import leaves it: the trial's measurement (which runs the script's callbacks)
+    wrote logs/train/events.* into the user's folder."""
+    if importlib.util.find_spec("tensorflow") is None:
+        pytest.skip("TensorFlow is not installed")
+    s = script(tmp_path, TENSORBOARD)
+    monkeypatch.chdir(tmp_path)
+    trial = {**TRIAL, "sandbox_root": str(tmp_path.parent)}
+    res = run_trial(s, [], Candidate("as written", {"KERAS_BACKEND": "tensorflow"}), trial, 120)
+    assert res["status"] == "ok", res.get("error")
+    assert sorted(os.listdir(tmp_path)) == ["train.py"]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(AFTER_FIT))
 def test_the_completion_trial_runs_the_code_after_fit_on_each_backend(tmp_path, monkeypatch, name):

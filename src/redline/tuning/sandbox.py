@@ -205,11 +205,37 @@ def _tensorflow(tf, sb) -> None:
             return fn(obj, sb.path(path, True), *args, **kwargs)
         return inner
 
-    tf.summary.create_file_writer = first(tf.summary.create_file_writer)
-    tf.io.write_file = first(tf.io.write_file)
-    tf.saved_model.save = second(tf.saved_model.save)
-    gfile = tf.io.gfile.GFile
-    tf.io.gfile.GFile = lambda name, mode="r": gfile(sb.path(name, any(c in mode for c in "wa+"), "a" in mode), mode)
+    for m in _api_modules(tf, "summary"):
+        m.create_file_writer = first(m.create_file_writer)
+    for m in _api_modules(tf, "io"):
+        m.write_file = first(m.write_file)
+    for m in _api_modules(tf, "saved_model"):
+        m.save = second(m.save)
+    for m in _api_modules(tf, "io.gfile"):
+        m.GFile = _gfile(m.GFile, sb)
+
+
+def _gfile(gfile, sb):
+    return lambda name, mode="r": gfile(sb.path(name, any(c in mode for c in "wa+"), "a" in mode), mode)
+
+
+def _api_modules(tf, name: str) -> list:
+    """Every module object code reaches as ``tf.<name>``: TensorFlow's attribute (``tensorflow._api.v2.summary``) and
+    the module ``import tensorflow.summary`` loads from the same file, a second object (Keras' TensorBoard callback
+    imports it that way, and its writer went past a patch of the first into the user's folder). Imported here, so a
+    later import finds it patched."""
+    import importlib
+
+    def attribute():
+        return functools.reduce(getattr, name.split("."), tf)
+
+    found = [attribute()]
+    try:
+        found.append(importlib.import_module(f"tensorflow.{name}"))
+    except ImportError:
+        pass  # no such module: the attribute is all there is
+    found.append(attribute())  # the import may have set the attribute to the module it loaded
+    return list({id(m): m for m in found}.values())
 
 
 def install(scratch: str, protect) -> Sandbox:
