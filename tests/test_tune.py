@@ -97,6 +97,45 @@ def test_tune_s_own_output_redirected_into_the_folder_is_not_a_change_the_script
         os.close(w)
 
 
+WALK = """
+import json, os, sys
+from redline.tuning.sandbox import install
+user, scratch = sys.argv[1:]
+install(scratch, [user])
+os.chdir(user)
+os.remove("data/a/1.txt")                       # a corrupted image the script drops
+os.makedirs("data/c")                           # a folder the script makes and fills
+open("data/c/4.txt", "w").write("new")
+open("data/a/5.txt", "w").write("new")
+open("data/a/2.txt", "w").write("changed")      # an original the script rewrites
+out = {}
+for topdown in (True, False):
+    listed = [os.path.join(root, f) for root, _, files in os.walk("data", topdown=topdown) for f in files]
+    out[str(topdown)] = sorted((os.path.basename(p), os.path.realpath(p).startswith(os.path.realpath(scratch)),
+                                os.lstat(p).st_size) for p in listed)  # lstat: not the sandbox's, as native code reads
+print(json.dumps(out))
+"""
+
+
+def test_a_walk_in_the_sandbox_lists_what_the_script_wrote_where_native_readers_find_it(tmp_path):
+    """Keras' directory loaders (image_dataset_from_directory) list files with os.walk and read them with
+    tf.io.read_file, past the sandbox: the files the script wrote are listed at their shadow (where they are), its
+    deleted ones not at all, and the user's folder is left as it was."""
+    user, scratch = tmp_path / "user", tmp_path / "scratch"
+    for rel, text in (("data/a/1.txt", "bad"), ("data/a/2.txt", "old"), ("data/b/3.txt", "keep")):
+        (user / rel).parent.mkdir(parents=True, exist_ok=True)
+        (user / rel).write_text(text)
+    scratch.mkdir()
+    r = subprocess.run([sys.executable, "-c", WALK, str(user), str(scratch)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr[-2000:]
+    got = json.loads(r.stdout)
+    want = [["2.txt", True, 7], ["3.txt", False, 4], ["4.txt", True, 3], ["5.txt", True, 3]]
+    assert got["True"] == want and got["False"] == want
+    assert sorted(str(p.relative_to(user)) for p in user.rglob("*") if p.is_file()) == \
+        ["data/a/1.txt", "data/a/2.txt", "data/b/3.txt"]
+    assert (user / "data/a/2.txt").read_text() == "old"
+
+
 def test_new_versions_make_a_choice_stale(tmp_path, monkeypatch):
     env = {"XDG_CACHE_HOME": str(tmp_path)}
     s = script(tmp_path, TINY)

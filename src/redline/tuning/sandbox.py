@@ -4,7 +4,7 @@ A trial runs the user's unchanged script, and a completion trial runs all of it:
 deletes or renames under the protected folders (the script's folder and the working directory) goes to a shadow
 copy under a scratch folder instead, and reads see the shadow where there is one, so the script still finds what
 it wrote. Covered: Python's ``open`` and ``os.open``, ``os.remove``/``unlink``/``rename``/``replace``/``mkdir``/
-``makedirs``/``rmdir``, ``shutil.rmtree``, ``os.path.exists``/``isfile``/``isdir``, and the writers that bypass
+``makedirs``/``rmdir``, ``shutil.rmtree``, ``os.path.exists``/``isfile``/``isdir``, ``os.listdir``/``walk``, and the writers that bypass
 Python's files: ``h5py.File`` (Keras weights and checkpoints), ``tf.summary.create_file_writer`` (TensorBoard),
 ``tf.saved_model.save`` and ``tf.io.write_file`` / ``tf.io.gfile.GFile``. Trackers run offline or off
 (``WANDB_MODE=disabled``, MLflow into the scratch folder). Anything else that writes from native code is not
@@ -150,6 +150,7 @@ class Sandbox:
             except OSError:
                 return False
 
+        os.walk = _walking(os.walk, os.listdir, raw_isdir, sb)  # before listdir is wrapped: the raw one
         os.listdir = _listing(os.listdir, raw_isdir, sb)
         for name in ("exists", "isfile", "isdir", "lexists", "getsize", "getmtime"):
             setattr(os.path, name, wrap(getattr(os.path, name), lambda *a, **k: False))
@@ -178,6 +179,53 @@ def _listing(listdir, isdir, sb):
         if not names and not isdir(real) and not isdir(shadow):
             raise FileNotFoundError(2, "No such file or directory", os.fsdecode(os.fspath(path)))
         return sorted(n for n in names if os.path.join(real, n) not in sb.deleted or os.path.lexists(os.path.join(shadow, n)))
+    return inner
+
+
+def _walking(walk, listdir, isdir, sb):
+    """os.walk over the original folder and its shadow, less what the script deleted. Where the shadow holds files
+    (the script wrote them), its folder is yielded too, with them, as a root of its own: code that lists files to
+    read them natively (Keras' image_dataset_from_directory reads with tf.io.read_file) gets paths that exist. Keras'
+    directory loaders walk with os.walk: a folder the script made and filled in its first run held no images in the
+    trial, and images it deleted (the published image-classification example drops corrupted JPEGs) were listed."""
+    @functools.wraps(walk)
+    def inner(top, topdown=True, onerror=None, followlinks=False):
+        real = os.path.realpath(os.fsdecode(os.fspath(top)))
+        if not sb._inside(real):
+            yield from walk(top, topdown, onerror, followlinks)
+            return
+        yield from merged(os.fsdecode(os.fspath(top)), real, topdown, onerror, followlinks)
+
+    def names(folder: str, hide) -> set:
+        try:
+            return {n for n in listdir(folder) if not hide(os.path.join(folder, n))} if isdir(folder) else set()
+        except OSError:
+            return set()
+
+    def merged(top, real, topdown, onerror, followlinks):
+        shadow = sb._shadow(real)
+        mine = names(shadow, lambda p: False)
+        theirs = set() if real in sb.deleted else names(real, lambda p: p in sb.deleted or os.path.basename(p) in mine)
+        if not (theirs or mine or isdir(shadow) or isdir(real) and real not in sb.deleted):
+            if onerror is not None:
+                onerror(FileNotFoundError(2, "No such file or directory", top))
+            return
+        dirs = sorted(n for n in theirs | mine if isdir(os.path.join(shadow if n in mine else real, n)))
+        files = sorted(n for n in theirs if n not in dirs)
+        written = sorted(n for n in mine if n not in dirs)
+        if topdown:
+            yield top, dirs, files
+            if written:
+                yield shadow, [], written
+        for d in dirs:
+            path = os.path.join(top, d)
+            if followlinks or not os.path.islink(os.path.join(real, d)):
+                yield from merged(path, os.path.realpath(path), topdown, onerror, followlinks)
+        if not topdown:
+            if written:
+                yield shadow, [], written
+            yield top, dirs, files
+
     return inner
 
 
