@@ -96,6 +96,37 @@ model.fit(x, y, batch_size=16, epochs=3, verbose=0, callbacks=[keras.callbacks.T
 """
 
 
+TFRECORD = """
+import numpy as np
+import tensorflow as tf
+import keras
+x = np.random.default_rng(0).random((256, 8), dtype=np.float32)
+with tf.io.TFRecordWriter("data.tfrecord") as w:
+    for row in x:
+        w.write(tf.train.Example(features=tf.train.Features(feature={
+            "x": tf.train.Feature(float_list=tf.train.FloatList(value=row))})).SerializeToString())
+spec = {"x": tf.io.FixedLenFeature([8], tf.float32)}
+ds = tf.data.TFRecordDataset("data.tfrecord").map(lambda r: tf.io.parse_single_example(r, spec)["x"])
+ds = ds.map(lambda v: (v, tf.reduce_sum(v, keepdims=True))).batch(16)
+model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
+model.compile("adam", "mse")
+model.fit(ds, epochs=3, verbose=0)
+"""
+
+
+def test_a_tfrecord_file_the_script_writes_and_reads_back_stays_in_the_trial_s_scratch(tmp_path, monkeypatch):
+    """The tf.data tutorials' pattern: tf.io.TFRecordWriter (native) writes a file the script then reads with
+    tf.data.TFRecordDataset (native): written into the user's folder before; the reader finds it in the shadow."""
+    if importlib.util.find_spec("tensorflow") is None:
+        pytest.skip("TensorFlow is not installed")
+    s = script(tmp_path, TFRECORD)
+    monkeypatch.chdir(tmp_path)
+    trial = {**TRIAL, "sandbox_root": str(tmp_path.parent)}
+    res = run_trial(s, [], Candidate("as written", {"KERAS_BACKEND": "tensorflow"}), trial, 120)
+    assert res["status"] == "ok" and res["candidates"]["default"]["steps_per_s"], res.get("error")
+    assert sorted(os.listdir(tmp_path)) == ["train.py"]
+
+
 def test_a_tensorboard_callback_s_logs_go_to_the_trial_s_scratch(tmp_path, monkeypatch):
     """Keras' TensorBoard callback makes its writer through ``import tensorflow.summary``, a module object apart from
     ``tf.summary`` as TensorFlow's import leaves it: the trial's measurement (which runs the script's callbacks)

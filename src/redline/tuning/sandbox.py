@@ -6,7 +6,8 @@ copy under a scratch folder instead, and reads see the shadow where there is one
 it wrote. Covered: Python's ``open`` and ``os.open``, ``os.remove``/``unlink``/``rename``/``replace``/``mkdir``/
 ``makedirs``/``rmdir``, ``shutil.rmtree``, ``os.path.exists``/``isfile``/``isdir``, ``os.listdir``/``walk``, and the writers that bypass
 Python's files: ``h5py.File`` (Keras weights and checkpoints), ``tf.summary.create_file_writer`` (TensorBoard),
-``tf.saved_model.save`` and ``tf.io.write_file`` / ``tf.io.gfile.GFile``. Trackers run offline or off
+``tf.saved_model.save``, ``tf.io.write_file`` / ``tf.io.gfile.GFile`` and ``tf.io.TFRecordWriter`` (read back
+by ``tf.data.TFRecordDataset`` given file names). Trackers run offline or off
 (``WANDB_MODE=disabled``, MLflow into the scratch folder). Anything else that writes from native code is not
 covered; `redline tune` checks the protected folders afterwards and names any file that changed.
 """
@@ -261,6 +262,27 @@ def _tensorflow(tf, sb) -> None:
         m.save = second(m.save)
     for m in _api_modules(tf, "io.gfile"):
         m.GFile = _gfile(m.GFile, sb)
+    # TFRecord files, written then read back as the tf.data tutorials do: the writer to the shadow, the reader from it
+    writer = tf.io.TFRecordWriter
+    writer_init = writer.__init__
+
+    @functools.wraps(writer_init)
+    def init(self, path, *args, **kwargs):
+        return writer_init(self, sb.path(path, True), *args, **kwargs)
+
+    writer.__init__ = init
+    reader = tf.data.TFRecordDataset
+    reader_init = reader.__init__
+
+    @functools.wraps(reader_init)
+    def read(self, filenames, *args, **kwargs):
+        if isinstance(filenames, (str, bytes, os.PathLike)):
+            filenames = sb.path(filenames, False)
+        elif isinstance(filenames, (list, tuple)) and all(isinstance(f, (str, bytes, os.PathLike)) for f in filenames):
+            filenames = [sb.path(f, False) for f in filenames]
+        return reader_init(self, filenames, *args, **kwargs)
+
+    reader.__init__ = read
 
 
 def _gfile(gfile, sb):
