@@ -62,11 +62,10 @@ def test_a_model_built_under_a_distribution_strategy_is_measured_in_its_scope(tm
     optimizer's variables ("Need to be inside with strategy.scope()"), and tune failed on the script as written."""
     for k in [k for k in os.environ if k not in ENV]:
         monkeypatch.delenv(k, raising=False)
-    cands = {"default": {"own": True, "steps_per_execution": 1, "jit_compile": "auto"},
-             "spe 4": {"steps_per_execution": 4, "jit_compile": "auto"}}
+    cands = {"default": {"own": True, "steps_per_execution": 1, "jit_compile": "auto"}}  # recompiled too
     res = run_trial(script(tmp_path, MIRRORED), [], Candidate("x", {"KERAS_BACKEND": "tensorflow"}), trial(cands), 120)
     assert res["status"] == "ok", res.get("error")
-    assert all(min(res["candidates"][n]["steps_per_s"]) > 0 for n in cands), res["candidates"]
+    assert min(res["candidates"]["default"]["steps_per_s"]) > 0, res["candidates"]
 
 
 @pytest.mark.slow
