@@ -320,6 +320,32 @@ def test_run_sets_each_fit_its_own_knobs_by_its_fingerprint(tmp_path):
     assert "(tuned for it)" in r.stderr and "DONE" in r.stdout
 
 
+KFOLD = """
+import numpy as np, keras
+x = np.random.default_rng(0).random((384, 8), dtype=np.float32); y = x.sum(axis=1, keepdims=True)
+for fold in range(3):
+    model = keras.Sequential([keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])  # built by its fit
+    model.compile("rmsprop", "mse")
+    keep = np.arange(len(x)) % 3 != fold
+    model.fit(x[keep], y[keep], validation_data=(x[~keep], y[~keep]), batch_size=16, epochs=4, verbose=0)
+"""
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
+def test_k_folds_of_one_unbuilt_model_are_one_fit_as_run_reads_them(tmp_path):
+    """K-fold cross-validation: a fresh Sequential without an Input per fold, built by its own fit. Every fold is one
+    fit (one fingerprint), read as `redline run` reads it, at the call: the measured fold's was taken after the
+    measurement had built its model, so the others got "their own compile" under that other fingerprint, and run
+    applied it to every fold, the measured one too (kfold: spe 32 chosen, run at 1)."""
+    from redline.tuning.search import run_trial
+
+    first = run_trial(script(tmp_path, KFOLD), [], Candidate("as written", {"KERAS_BACKEND": "jax"}),
+                      {**trial({"default": {"own": True}}), "discover": True}, 180)
+    assert first["status"] == "ok", first
+    prints = {f["fingerprint"] for f in first["fits"]}
+    assert len(first["fits"]) == 3 and len(prints) == 1, first["fits"]
+
+
 def test_the_start_cap_of_a_two_fit_script_keeps_both_fits_traces_in_its_run(monkeypatch):
     """fine_tune: its first trial measures fit 1 (its trace in that measurement) and then fit 2 ("later"). The run it
     predicts for the start cap is that process less what each measurement took beyond its trace, plus the training:

@@ -224,9 +224,18 @@ def main(argv=None) -> int:
     counts = {}
     fit_index = int(trial.get("fit_index") or 1)  # the fit to measure (tuning/fits.py); earlier ones run cut short
 
-    def record(model, kw, measured=None):
-        """This fit in the trial's list of the script's fits: its fingerprint and size."""
+    def at_call(model, kw) -> str:
+        """The fit's fingerprint as the script calls it, before anything builds the model (a Sequential without an
+        Input has no weights until its first step), as `redline run` reads it at each fit (applying/per_fit.py)."""
+        from ..data.rewrite import input_kind
         from .fits import fingerprint
+
+        bs = kw.get("batch_size") or (32 if input_kind(kw.get("x")) == "arrays" else None)
+        return fingerprint(model, state["compiles"].calls.get(id(model)), kw.get("x"), bs)
+
+    def record(model, kw, measured=None, called=None):
+        """This fit in the trial's list of the script's fits: its fingerprint (``called``: at_call(), taken before a
+        measurement built the model) and size."""
         from .steps import steps_in_epoch
 
         if measured is None:
@@ -237,8 +246,7 @@ def main(argv=None) -> int:
             epochs = max(1, int(kw.get("epochs") or 1) - int(kw.get("initial_epoch") or 0))
         else:
             bs, steps, epochs = measured["batch_size"], measured["steps_in_epoch"], measured["epochs"]
-        state["log"].append({"index": state["fits"], "fingerprint": fingerprint(model, state["compiles"].calls.get(id(model)),
-                                                                                 kw.get("x"), bs),
+        state["log"].append({"index": state["fits"], "fingerprint": called or at_call(model, kw),
                              "epochs": epochs, "steps_in_epoch": steps, "measured": measured is not None})
 
     names = ("x", "y", "batch_size", "epochs", "verbose", "callbacks", "validation_split", "validation_data", "shuffle")
@@ -284,6 +292,7 @@ def main(argv=None) -> int:
         x, y = kw.get("x"), kw.get("y")
         t0 = time.perf_counter()
         owner, original_fit = state["owner"], state["fit"]
+        called = at_call(model, kw)  # k folds of one unbuilt model: one fingerprint, the measured fold's too
         if state["fits"] < fit_index and trial.get("mode") != "diagnose":  # a fit before the one measured: cut short
             from .completion import cut
 
@@ -314,7 +323,7 @@ def main(argv=None) -> int:
 
         from .completion import install as cut_all
 
-        record(model, kw, measured=result)
+        record(model, kw, measured=result, called=called)
         state["result"] = result
         _emit(result)  # the measurement stands whatever the rest of the script does (tuning/trials.py reads the last line)
         _watchdog(state, counts, float(trial.get("discover_s", DISCOVER_S if trial.get("discover") else FOLLOW_S)))
