@@ -84,13 +84,14 @@ class _Compiles:
     """Model.compile, recorded, so a candidate can recompile the model with the script's own arguments."""
 
     def __init__(self, keras):
-        self.calls = {}
+        self.calls, self.count = {}, {}  # the script's own calls per model: the last one's arguments, how many
         owner = keras.Model
         original = owner.compile
-        calls = self.calls
+        calls, count = self.calls, self.count
 
         def compile(model, *args, **kwargs):
             calls[id(model)] = (args, dict(kwargs))
+            count[id(model)] = count.get(id(model), 0) + 1
             return original(model, *args, **kwargs)
 
         owner.compile = compile
@@ -219,19 +220,26 @@ def main(argv=None) -> int:
 
         sandbox(trial["sandbox"]["scratch"], trial["sandbox"]["protect"])
     pin = _watch_backend(bool(trial.get("force_backend")))  # the script's own settings, not the sandbox's
-    state = {"fits": 0, "log": [], "result": None}
+    state = {"fits": 0, "log": [], "result": None, "fitted": {}}  # fitted: model id -> its compiles at its last fit
     complete = trial.get("mode") == "complete"
     counts = {}
     fit_index = int(trial.get("fit_index") or 1)  # the fit to measure (tuning/fits.py); earlier ones run cut short
 
-    def at_call(model, kw) -> str:
-        """The fit's fingerprint as the script calls it, before anything builds the model (a Sequential without an
-        Input has no weights until its first step), as `redline run` reads it at each fit (applying/per_fit.py)."""
+    def at_call(model, kw) -> dict:
+        """The fit as the script calls it: its fingerprint, before anything builds the model (a Sequential without an
+        Input has no weights until its first step), as `redline run` reads it at each fit (applying/per_fit.py); and
+        whether it traces a new step function, as in a run of the script: the model's first fit, or the first since
+        the script compiled it again (k folds of fresh models, a base unfrozen and recompiled), whatever the
+        trial's own recompiles did in between."""
         from ..data.rewrite import input_kind
         from .fits import fingerprint
 
         bs = kw.get("batch_size") or (32 if input_kind(kw.get("x")) == "arrays" else None)
-        return fingerprint(model, state["compiles"].calls.get(id(model)), kw.get("x"), bs)
+        compiles = state["compiles"].count.get(id(model), 0)
+        traces = state["fitted"].get(id(model)) != compiles  # an id reused by a new model: compiled once more
+        state["fitted"][id(model)] = compiles
+        return {"fingerprint": fingerprint(model, state["compiles"].calls.get(id(model)), kw.get("x"), bs),
+                "traces": traces}
 
     def record(model, kw, measured=None, called=None):
         """This fit in the trial's list of the script's fits: its fingerprint (``called``: at_call(), taken before a
@@ -246,7 +254,7 @@ def main(argv=None) -> int:
             epochs = max(1, int(kw.get("epochs") or 1) - int(kw.get("initial_epoch") or 0))
         else:
             bs, steps, epochs = measured["batch_size"], measured["steps_in_epoch"], measured["epochs"]
-        state["log"].append({"index": state["fits"], "fingerprint": called or at_call(model, kw),
+        state["log"].append({"index": state["fits"], **(called or at_call(model, kw)),
                              "epochs": epochs, "steps_in_epoch": steps, "measured": measured is not None})
 
     names = ("x", "y", "batch_size", "epochs", "verbose", "callbacks", "validation_split", "validation_data", "shuffle")
@@ -296,7 +304,7 @@ def main(argv=None) -> int:
         if state["fits"] < fit_index and trial.get("mode") != "diagnose":  # a fit before the one measured: cut short
             from .completion import cut
 
-            record(model, kw)
+            record(model, kw, called=called)
             return original_fit(model, **cut(model, kw))
         if trial.get("mode") == "diagnose":
             owner.fit = original_fit  # diagnose() runs fit itself
@@ -338,9 +346,14 @@ def main(argv=None) -> int:
             state["fits"] += 1
             kw_ = {**dict(zip(names, a)), **k}
             record(model_, kw_)
-            if trial.get("discover") and size(state["log"][-1]) > max(size(f) for f in state["log"][:-1]):
+            entry = state["log"][-1]
+            if trial.get("discover") and size(entry) > max(size(f) for f in state["log"][:-1]):
                 later(model_, kw_, plain)
-            return cut_fit(model_, *a, **k)
+                return cut_fit(model_, *a, **k)
+            t = time.perf_counter()
+            out = cut_fit(model_, *a, **k)
+            entry["start_s"] = round(time.perf_counter() - t, 3)  # its trace, if it traces, and a few steps: what
+            return out  # such a fit costs a run beyond its epochs (tuning.fits.with_traces)
 
         keras.Model.fit = recorded
         return cut_fit(model, **kw)

@@ -80,13 +80,18 @@ def absorb(cand: Candidate, res: dict, reference: Candidate | None = None) -> No
     if (res.get("check") or {}).get("loss") is not None:
         cand.losses.append(res["check"]["loss"])
         cand.detail["check_steps"] = res["check"]["steps"]
-    kept = {k: v for k, v in cand.detail.items() if k in ("check_steps", "whole_epochs", "contention", "rounds")}
+    kept = {k: v for k, v in cand.detail.items() if k in ("check_steps", "whole_epochs", "contention", "rounds",
+                                                          "refit_s")}
+    refits = [f["start_s"] for f in (res.get("fits") or [])[1:] if f.get("traces") and f.get("start_s") is not None]
+    if refits:  # later fits that traced anew, each run cut short in this process: what such a fit's start costs
+        kept["refit_s"] = round(median(refits), 3)
     if runs:
         cand.passes.append(round(median(runs), 3))
         kept["contention"] = [*kept.get("contention", []), lost(res.get("contention"))]  # one per process, as passes
         kept["rounds"] = [*kept.get("rounds", []), len(runs)]
     cand.detail = {**kept, **{k: res.get(k) for k in ("backend", "steps_in_epoch", "batch_size", "data", "setup_s",
-                                                      "measure_s", "pinned_backend", "pinned_at", "script_compile")}}
+                                                      "measure_s", "pinned_backend", "pinned_at", "script_compile",
+                                                      "trace_s")}}
 
 
 def quiet(cand: Candidate) -> bool:

@@ -168,6 +168,7 @@ class TuneResult:
     training_s: float | None = None  # the first fit's training as written, predicted from the first trial
     whole: dict | None = None  # the in-process choice against the script's own, in whole epochs (inprocess._judge_whole)
     per_fit: dict = field(default_factory=dict)  # other fits' fingerprints -> their own chosen knobs
+    fits: list = field(default_factory=list)  # the script's fits as the first trial recorded them (tuning/fits.py)
 
     def chosen(self) -> Choice:
         """What redline run applies: the chosen process's settings, the input path and the compile knobs chosen in it."""
@@ -184,6 +185,19 @@ class TuneResult:
         return self.chosen().to_dict()
 
     def ratio(self) -> float | None:
+        """What the choice adds to the script's training: steady_ratio() over its fits, where fits after the first
+        trace anew (tuning.fits.with_traces)."""
+        from .fits import with_traces
+
+        steady = self.steady_ratio()
+        if not steady or not self.fits:
+            return steady
+        base = median(fair(self.chosen_process, self.default)[1])
+        return with_traces(steady, self.fits, base, *(c.detail.get("refit_s") or c.detail.get("trace_s")
+                                                      for c in (self.default, self.chosen_process)))
+
+    def steady_ratio(self) -> float | None:
+        """The choice's epochs against the script as written's, once both are traced."""
         mine, theirs = fair(self.chosen_process, self.default)
         base, p = median(theirs), median(mine)
         if not base or not p:
@@ -213,7 +227,7 @@ class TuneResult:
                 "inprocess": [c(x) for x in self.inprocess],
                 "chosen": {"process": self.chosen_process.name, "knobs": self.chosen_knobs.name if self.chosen_knobs else None,
                            "input": self.chosen_input.name if self.chosen_input else None,
-                           "settings": self.choice(), "ratio": self.ratio()},
+                           "settings": self.choice(), "ratio": self.ratio(), "steady_ratio": self.steady_ratio()},
                 "reasons": self.reasons, "not_measured": self.not_measured, "advice": self.advice,
                 "touched": self.touched, "training_s": self.training_s, "whole": self.whole}
 

@@ -24,7 +24,7 @@ from .compare import median
 from . import spe_bound
 from .passes import (BEHIND, PASSES, absorb, beyond_trace, process_stage, same_backend, settled, start_cap,
                      unfair, whole_run)
-from .fits import longest, own_knobs, size, unseen
+from .fits import longest, own_knobs, retraced, size, unseen
 from .inprocess import SPE_FLATTENS, inprocess_stage
 from .late import late_pass
 from .ladder import SLOW_TRACE
@@ -388,11 +388,15 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
         default, live, best, not_measured, per_trial=min(per_trial, max(walls, default=per_trial)), left=left,
         progress=progress, training_s=training_s, run_s=run_s)
     reasons += said
-    return TuneResult(script=script, args=args, budget_s=budget_s, elapsed_s=time.perf_counter() - started,
-                      default=default, processes=procs, inprocess=inprocess, chosen_process=best,
-                      chosen_knobs=chosen_knobs, reasons=reasons, not_measured=not_measured,
-                      script_output=first.get("stdout", ""), inputs=inputs, chosen_input=chosen_input, advice=advice,
-                      training_s=training_s, whole=stage.whole, per_fit=per_fit)
+    result = TuneResult(script=script, args=args, budget_s=budget_s, elapsed_s=time.perf_counter() - started,
+                        default=default, processes=procs, inprocess=inprocess, chosen_process=best,
+                        chosen_knobs=chosen_knobs, reasons=reasons, not_measured=not_measured,
+                        script_output=first.get("stdout", ""), inputs=inputs, chosen_input=chosen_input, advice=advice,
+                        training_s=training_s, whole=stage.whole, per_fit=per_fit, fits=fits_seen)
+    said = retraced(result)
+    if said:
+        result.reasons.append(said)
+    return result
 
 
 __all__ = ["ALLOWABLE", "BEHIND", "MIN_RUNS", "SPE_FLATTENS", "Candidate", "ScriptProblem", "TuneResult", "better",
