@@ -114,30 +114,28 @@ model.fit(ds, epochs=3, verbose=0)
 """
 
 
-def test_a_tfrecord_file_the_script_writes_and_reads_back_stays_in_the_trial_s_scratch(tmp_path, monkeypatch):
-    """The tf.data tutorials' pattern: tf.io.TFRecordWriter (native) writes a file the script then reads with
-    tf.data.TFRecordDataset (native): written into the user's folder before; the reader finds it in the shadow."""
-    if importlib.util.find_spec("tensorflow") is None:
-        pytest.skip("TensorFlow is not installed")
-    s = script(tmp_path, TFRECORD)
-    monkeypatch.chdir(tmp_path)
-    trial = {**TRIAL, "sandbox_root": str(tmp_path.parent)}
-    res = run_trial(s, [], Candidate("as written", {"KERAS_BACKEND": "tensorflow"}), trial, 120)
-    assert res["status"] == "ok" and res["candidates"]["default"]["steps_per_s"], res.get("error")
-    assert sorted(os.listdir(tmp_path)) == ["train.py"]
+NATIVE_WRITERS = {  # what bypasses Python's files, as scripts use it
+    # the tf.data tutorials' pattern: tf.io.TFRecordWriter writes a file the script then reads with TFRecordDataset;
+    # written into the user's folder before; the reader now finds it in the shadow
+    "tfrecord": (TFRECORD, True),
+    # Keras' TensorBoard callback makes its writer through ``import tensorflow.summary``, a module object apart from
+    # ``tf.summary`` as TensorFlow's import leaves it: the measurement (which runs the script's callbacks) wrote
+    # logs/train/events.* into the user's folder (its figures need the tensorboard package, not installed here)
+    "tensorboard": (TENSORBOARD, importlib.util.find_spec("tensorboard") is not None),
+}
 
 
-def test_a_tensorboard_callback_s_logs_go_to_the_trial_s_scratch(tmp_path, monkeypatch):
-    """Keras' TensorBoard callback makes its writer through ``import tensorflow.summary``, a module object apart from
-    ``tf.summary`` as TensorFlow's import leaves it: the trial's measurement (which runs the script's callbacks)
-    wrote logs/train/events.* into the user's folder."""
+@pytest.mark.parametrize("name", sorted(NATIVE_WRITERS))
+def test_native_writers_go_to_the_trial_s_scratch_and_the_script_reads_them_there(tmp_path, monkeypatch, name):
     if importlib.util.find_spec("tensorflow") is None:
         pytest.skip("TensorFlow is not installed")
-    s = script(tmp_path, TENSORBOARD)
+    text, measured = NATIVE_WRITERS[name]
+    s = script(tmp_path, text)
     monkeypatch.chdir(tmp_path)
     trial = {**TRIAL, "sandbox_root": str(tmp_path.parent)}
     res = run_trial(s, [], Candidate("as written", {"KERAS_BACKEND": "tensorflow"}), trial, 120)
     assert res["status"] == "ok", res.get("error")
+    assert bool(res["candidates"]["default"].get("steps_per_s")) == measured, res["candidates"]
     assert sorted(os.listdir(tmp_path)) == ["train.py"]
 
 
