@@ -120,4 +120,4 @@ def own_knobs(fits: list, measured: dict, first_rate, rate, per_trial: float, le
     return per_fit, reasons, not_measured
 
 
-__all__ = ["retraced", "with_traces", "fingerprint", "longest", "others", "own_knobs", "size", "unseen"]
+__all__ = ["fingerprint", "longest", "others", "own_knobs", "retraced", "size", "unseen", "with_traces"]

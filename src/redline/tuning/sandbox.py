@@ -4,12 +4,13 @@ A trial runs the user's unchanged script, and a completion trial runs all of it:
 deletes or renames under the protected folders (the script's folder and the working directory) goes to a shadow
 copy under a scratch folder instead, and reads see the shadow where there is one, so the script still finds what
 it wrote. Covered: Python's ``open`` and ``os.open``, ``os.remove``/``unlink``/``rename``/``replace``/``mkdir``/
-``makedirs``/``rmdir``, ``shutil.rmtree``, ``os.path.exists``/``isfile``/``isdir``, ``os.listdir``/``walk``, and the writers that bypass
-Python's files: ``h5py.File`` (Keras weights and checkpoints), ``tf.summary.create_file_writer`` (TensorBoard),
-``tf.saved_model.save``, ``tf.io.write_file`` / ``tf.io.gfile.GFile`` and ``tf.io.TFRecordWriter`` (read back
-by ``tf.data.TFRecordDataset`` given file names). Trackers run offline or off
-(``WANDB_MODE=disabled``, MLflow into the scratch folder). Anything else that writes from native code is not
-covered; `redline tune` checks the protected folders afterwards and names any file that changed.
+``makedirs``/``rmdir``, ``shutil.rmtree``, ``os.path.exists``/``isfile``/``isdir``, ``os.listdir``/``walk``, and
+the writers that bypass Python's files: ``h5py.File`` (Keras weights and checkpoints),
+``tf.summary.create_file_writer`` (TensorBoard), ``tf.saved_model.save``, ``tf.io.write_file`` /
+``tf.io.gfile.GFile`` and ``tf.io.TFRecordWriter`` (read back by ``tf.data.TFRecordDataset`` given file names).
+Trackers run offline or off (``WANDB_MODE=disabled``, MLflow into the scratch folder). Anything else that writes
+from native code is not covered; `redline tune` checks the protected folders afterwards and names any file that
+changed.
 """
 
 from __future__ import annotations
