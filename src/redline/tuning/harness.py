@@ -25,7 +25,7 @@ import time
 import traceback
 
 from .measure import measure_fit
-from .recompile import strategy_scope
+from .recompile import Compiles, strategy_scope
 
 
 MARK = "REDLINE-TRIAL "
@@ -78,24 +78,6 @@ def _gate(spec: dict) -> None:
 def _finish(result: dict, code: int = 0) -> None:
     _emit(result)
     os._exit(code)  # the script's own training is not needed: end here, without running its clean-up
-
-
-class _Compiles:
-    """Model.compile, recorded, so a candidate can recompile the model with the script's own arguments."""
-
-    def __init__(self, keras):
-        self.calls, self.count = {}, {}  # the script's own calls per model: the last one's arguments, how many
-        owner = keras.Model
-        original = owner.compile
-        calls, count = self.calls, self.count
-
-        def compile(model, *args, **kwargs):
-            calls[id(model)] = (args, dict(kwargs))
-            count[id(model)] = count.get(id(model), 0) + 1
-            return original(model, *args, **kwargs)
-
-        owner.compile = compile
-        self.original = original
 
 
 #: packages importing keras itself imports: what their own import code sets in the environment (TensorFlow's
@@ -225,20 +207,24 @@ def main(argv=None) -> int:
     counts = {}
     fit_index = int(trial.get("fit_index") or 1)  # the fit to measure (tuning/fits.py); earlier ones run cut short
 
+    def batch_of(kw):
+        """The fit's batch size as Keras takes it: arrays get its default of 32."""
+        from ..data.rewrite import input_kind
+
+        return kw.get("batch_size") or (32 if input_kind(kw.get("x")) == "arrays" else None)
+
     def at_call(model, kw) -> dict:
         """The fit as the script calls it: its fingerprint, before anything builds the model (a Sequential without an
         Input has no weights until its first step), as `redline run` reads it at each fit (applying/per_fit.py); and
         whether it traces a new step function, as in a run of the script: the model's first fit, or the first since
         the script compiled it again (k folds of fresh models, a base unfrozen and recompiled), whatever the
         trial's own recompiles did in between."""
-        from ..data.rewrite import input_kind
         from .fits import fingerprint
 
-        bs = kw.get("batch_size") or (32 if input_kind(kw.get("x")) == "arrays" else None)
         compiles = state["compiles"].count.get(id(model), 0)
         traces = state["fitted"].get(id(model)) != compiles  # an id reused by a new model: compiled once more
         state["fitted"][id(model)] = compiles
-        return {"fingerprint": fingerprint(model, state["compiles"].calls.get(id(model)), kw.get("x"), bs),
+        return {"fingerprint": fingerprint(model, state["compiles"].calls.get(id(model)), kw.get("x"), batch_of(kw)),
                 "traces": traces}
 
     def record(model, kw, measured=None, called=None):
@@ -247,13 +233,10 @@ def main(argv=None) -> int:
         from .steps import steps_in_epoch
 
         if measured is None:
-            from ..data.rewrite import input_kind
-
-            bs = kw.get("batch_size") or (32 if input_kind(kw.get("x")) == "arrays" else None)
-            steps = kw.get("steps_per_epoch") or steps_in_epoch(kw.get("x"), kw.get("y"), bs, count_s=0)
+            steps = kw.get("steps_per_epoch") or steps_in_epoch(kw.get("x"), kw.get("y"), batch_of(kw), count_s=0)
             epochs = max(1, int(kw.get("epochs") or 1) - int(kw.get("initial_epoch") or 0))
         else:
-            bs, steps, epochs = measured["batch_size"], measured["steps_in_epoch"], measured["epochs"]
+            steps, epochs = measured["steps_in_epoch"], measured["epochs"]
         state["log"].append({"index": state["fits"], **(called or at_call(model, kw)),
                              "epochs": epochs, "steps_in_epoch": steps, "measured": measured is not None})
 
@@ -367,7 +350,7 @@ def main(argv=None) -> int:
 
             cut(keras, counts)
             return
-        state["compiles"] = _Compiles(keras)
+        state["compiles"] = Compiles(keras)
         state["owner"], state["fit"] = keras.Model, keras.Model.fit
         keras.Model.fit = fit
 

@@ -67,6 +67,24 @@ def jit_unsupported(model) -> str | None:
             + ": it would run as the script's own compile")
 
 
+class Compiles:
+    """Model.compile, recorded, so a candidate can recompile the model with the script's own arguments."""
+
+    def __init__(self, keras):
+        self.calls, self.count = {}, {}  # the script's own calls per model: the last one's arguments, how many
+        owner = keras.Model
+        original = owner.compile
+        calls, count = self.calls, self.count
+
+        def compile(model, *args, **kwargs):
+            calls[id(model)] = (args, dict(kwargs))
+            count[id(model)] = count.get(id(model), 0) + 1
+            return original(model, *args, **kwargs)
+
+        owner.compile = compile
+        self.original = original
+
+
 def build_optimizer(model, log) -> bool:
     """The optimizer's variables made as Keras' fit makes them before its first step; False where it cannot."""
     try:
@@ -87,4 +105,4 @@ def strategy_scope(model):
     return strategy.scope() if strategy is not None and hasattr(strategy, "scope") else contextlib.nullcontext()
 
 
-__all__ = ["Recompile", "build_optimizer", "jit_unsupported", "strategy_scope"]
+__all__ = ["Compiles", "Recompile", "build_optimizer", "jit_unsupported", "strategy_scope"]
