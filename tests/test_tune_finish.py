@@ -114,10 +114,33 @@ model.fit(ds, epochs=3, verbose=0)
 """
 
 
+LIST_FILES = """
+import os
+import numpy as np
+import tensorflow as tf
+import keras
+os.makedirs("shards", exist_ok=True)
+for i in range(3):
+    with open(f"shards/part-{i}.csv", "w") as f:
+        f.write("\\n".join(",".join(f"{v:.4f}" for v in row) for row in np.random.default_rng(i).random((128, 8))))
+if os.path.exists("shards/part-2.csv"):
+    os.remove("shards/part-2.csv")  # a shard the script drops: not to be read
+files = tf.data.Dataset.list_files("shards/*.csv", shuffle=False)
+assert len(list(files)) == 2, list(files)
+ds = tf.data.TextLineDataset(files).map(lambda l: tf.strings.to_number(tf.strings.split(l, ",")))
+ds = ds.map(lambda v: (v, tf.reduce_sum(v, keepdims=True))).batch(16)
+model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
+model.compile("adam", "mse")
+model.fit(ds, epochs=3, verbose=0)
+"""
+
 NATIVE_WRITERS = {  # what bypasses Python's files, as scripts use it
     # the tf.data tutorials' pattern: tf.io.TFRecordWriter writes a file the script then reads with TFRecordDataset;
     # written into the user's folder before; the reader now finds it in the shadow
     "tfrecord": (TFRECORD, True),
+    # files the script wrote (and one it deleted), matched by tf.data.Dataset.list_files, a native glob that saw
+    # neither the shadow nor the deletion: "No files matched pattern"
+    "list_files": (LIST_FILES, True),
     # Keras' TensorBoard callback makes its writer through ``import tensorflow.summary``, a module object apart from
     # ``tf.summary`` as TensorFlow's import leaves it: the measurement (which runs the script's callbacks) wrote
     # logs/train/events.* into the user's folder (its figures need the tensorboard package, not installed here)

@@ -5,12 +5,10 @@ deletes or renames under the protected folders (the script's folder and the work
 copy under a scratch folder instead, and reads see the shadow where there is one, so the script still finds what
 it wrote. Covered: Python's ``open`` and ``os.open``, ``os.remove``/``unlink``/``rename``/``replace``/``mkdir``/
 ``makedirs``/``rmdir``, ``shutil.rmtree``, ``os.path.exists``/``isfile``/``isdir``, ``os.listdir``/``walk``, and
-the writers that bypass Python's files: ``h5py.File`` (Keras weights and checkpoints),
-``tf.summary.create_file_writer`` (TensorBoard), ``tf.saved_model.save``, ``tf.io.write_file`` /
-``tf.io.gfile.GFile`` and ``tf.io.TFRecordWriter`` (read back by ``tf.data.TFRecordDataset`` given file names).
-Trackers run offline or off (``WANDB_MODE=disabled``, MLflow into the scratch folder). Anything else that writes
-from native code is not covered; `redline tune` checks the protected folders afterwards and names any file that
-changed.
+the writers that bypass Python's files: ``h5py.File`` (Keras weights and checkpoints) and TensorFlow's own
+(tuning/sandbox_tf.py). Trackers run offline or off (``WANDB_MODE=disabled``, MLflow into the scratch folder).
+Anything else that writes from native code is not covered; `redline tune` checks the protected folders afterwards
+and names any file that changed.
 """
 
 from __future__ import annotations
@@ -162,7 +160,9 @@ class Sandbox:
         from ..applying.after_import import when_imported
 
         when_imported("h5py", lambda h5py: _h5py(h5py, sb))
-        when_imported("tensorflow", lambda tf: _tensorflow(tf, sb))
+        from .sandbox_tf import install as tensorflow
+
+        when_imported("tensorflow", lambda tf: tensorflow(tf, sb))
 
 
 def _listing(listdir, isdir, sb):
@@ -240,73 +240,6 @@ def _h5py(h5py, sb) -> None:
         return original(self, sb.path(name, writing, writing and str(mode) in ("a", "r+")), mode, *args, **kwargs)
 
     h5py.File.__init__ = __init__
-
-
-def _tensorflow(tf, sb) -> None:
-    def first(fn, writing=True):
-        @functools.wraps(fn)
-        def inner(path, *args, **kwargs):
-            return fn(sb.path(path, writing), *args, **kwargs)
-        return inner
-
-    def second(fn):
-        @functools.wraps(fn)
-        def inner(obj, path, *args, **kwargs):
-            return fn(obj, sb.path(path, True), *args, **kwargs)
-        return inner
-
-    for m in _api_modules(tf, "summary"):
-        m.create_file_writer = first(m.create_file_writer)
-    for m in _api_modules(tf, "io"):
-        m.write_file = first(m.write_file)
-    for m in _api_modules(tf, "saved_model"):
-        m.save = second(m.save)
-    for m in _api_modules(tf, "io.gfile"):
-        m.GFile = _gfile(m.GFile, sb)
-    # TFRecord files, written then read back as the tf.data tutorials do: the writer to the shadow, the reader from it
-    writer = tf.io.TFRecordWriter
-    writer_init = writer.__init__
-
-    @functools.wraps(writer_init)
-    def init(self, path, *args, **kwargs):
-        return writer_init(self, sb.path(path, True), *args, **kwargs)
-
-    writer.__init__ = init
-    reader = tf.data.TFRecordDataset
-    reader_init = reader.__init__
-
-    @functools.wraps(reader_init)
-    def read(self, filenames, *args, **kwargs):
-        if isinstance(filenames, (str, bytes, os.PathLike)):
-            filenames = sb.path(filenames, False)
-        elif isinstance(filenames, (list, tuple)) and all(isinstance(f, (str, bytes, os.PathLike)) for f in filenames):
-            filenames = [sb.path(f, False) for f in filenames]
-        return reader_init(self, filenames, *args, **kwargs)
-
-    reader.__init__ = read
-
-
-def _gfile(gfile, sb):
-    return lambda name, mode="r": gfile(sb.path(name, any(c in mode for c in "wa+"), "a" in mode), mode)
-
-
-def _api_modules(tf, name: str) -> list:
-    """Every module object code reaches as ``tf.<name>``: TensorFlow's attribute (``tensorflow._api.v2.summary``) and
-    the module ``import tensorflow.summary`` loads from the same file, a second object (Keras' TensorBoard callback
-    imports it that way, and its writer went past a patch of the first into the user's folder). Imported here, so a
-    later import finds it patched."""
-    import importlib
-
-    def attribute():
-        return functools.reduce(getattr, name.split("."), tf)
-
-    found = [attribute()]
-    try:
-        found.append(importlib.import_module(f"tensorflow.{name}"))
-    except ImportError:
-        pass  # no such module: the attribute is all there is
-    found.append(attribute())  # the import may have set the attribute to the module it loaded
-    return list({id(m): m for m in found}.values())
 
 
 def install(scratch: str, protect) -> Sandbox:

@@ -1,0 +1,125 @@
+"""Inside a trial process: TensorFlow's writers and readers that bypass Python's files, kept in the trial's sandbox
+(tuning/sandbox.py): ``tf.summary`` writers (Keras' TensorBoard callback among them), ``tf.saved_model.save``,
+``tf.io.write_file`` / ``tf.io.gfile.GFile``, TFRecord files and the datasets that read them back, and file patterns
+(``tf.io.gfile.glob``, ``tf.data.Dataset.list_files``) matched over what the script wrote and deleted."""
+
+from __future__ import annotations
+
+import functools
+import os
+
+
+def install(tf, sb) -> None:
+    """TensorFlow's own files kept in the sandbox ``sb`` (tuning/sandbox.py), once the script imports it."""
+    def first(fn, writing=True):
+        @functools.wraps(fn)
+        def inner(path, *args, **kwargs):
+            return fn(sb.path(path, writing), *args, **kwargs)
+        return inner
+
+    def second(fn):
+        @functools.wraps(fn)
+        def inner(obj, path, *args, **kwargs):
+            return fn(obj, sb.path(path, True), *args, **kwargs)
+        return inner
+
+    for m in _api_modules(tf, "summary"):
+        m.create_file_writer = first(m.create_file_writer)
+    for m in _api_modules(tf, "io"):
+        m.write_file = first(m.write_file)
+    for m in _api_modules(tf, "saved_model"):
+        m.save = second(m.save)
+    for m in _api_modules(tf, "io.gfile"):
+        m.GFile = _gfile(m.GFile, sb)
+    # TFRecord files, written then read back as the tf.data tutorials do: the writer to the shadow, the reader from it
+    writer = tf.io.TFRecordWriter
+    writer_init = writer.__init__
+
+    @functools.wraps(writer_init)
+    def init(self, path, *args, **kwargs):
+        return writer_init(self, sb.path(path, True), *args, **kwargs)
+
+    writer.__init__ = init
+    reader = tf.data.TFRecordDataset
+    reader_init = reader.__init__
+
+    @functools.wraps(reader_init)
+    def read(self, filenames, *args, **kwargs):
+        if isinstance(filenames, (str, bytes, os.PathLike)):
+            filenames = sb.path(filenames, False)
+        elif isinstance(filenames, (list, tuple)) and all(isinstance(f, (str, bytes, os.PathLike)) for f in filenames):
+            filenames = [sb.path(f, False) for f in filenames]
+        return reader_init(self, filenames, *args, **kwargs)
+
+    reader.__init__ = read
+    # file patterns over what the script wrote (tf.data.Dataset.list_files, tf.io.gfile.glob): native globs that see
+    # neither the shadow nor the deletions; matched here over both, and given on as the files they match
+    raw_glob = tf.io.gfile.glob
+    for m in _api_modules(tf, "io.gfile"):
+        m.glob = _globbing(m.glob, sb)
+    list_files = tf.data.Dataset.list_files
+
+    @functools.wraps(list_files)
+    def listing(file_pattern, *args, **kwargs):
+        found = _matches(raw_glob, file_pattern, sb)
+        return list_files(file_pattern if found is None else found, *args, **kwargs)
+
+    tf.data.Dataset.list_files = staticmethod(listing)
+
+
+def _matches(glob, patterns, sb) -> list | None:
+    """The files ``patterns`` (a pattern or a list of them, as strings) match under a protected folder, its shadow
+    and less what the script deleted, the shadow's copy where there is one; None where no pattern is under a
+    protected folder, or they are not strings (a tensor)."""
+    many = isinstance(patterns, (list, tuple))
+    items = list(patterns) if many else [patterns]
+    if not items or not all(isinstance(p, (str, bytes, os.PathLike)) for p in items):
+        return None
+    reals = [os.path.realpath(os.fsdecode(os.fspath(p))) for p in items]
+    if not any(sb._inside(r) for r in reals):
+        return None
+    out = []
+    for pattern, real in zip(items, reals):
+        if not sb._inside(real):
+            out.extend(glob(pattern))
+            continue
+        for hit in glob(real):
+            hit_real = os.path.realpath(os.fsdecode(hit))
+            if hit_real not in sb.deleted and not os.path.lexists(sb._shadow(hit_real)):
+                out.append(os.fsdecode(hit))
+        out.extend(os.fsdecode(h) for h in glob(sb._shadow(real)))
+    return sorted(set(out))
+
+
+def _globbing(glob, sb):
+    @functools.wraps(glob)
+    def inner(pattern):
+        found = _matches(glob, pattern, sb)
+        return glob(pattern) if found is None else found
+    return inner
+
+
+def _gfile(gfile, sb):
+    return lambda name, mode="r": gfile(sb.path(name, any(c in mode for c in "wa+"), "a" in mode), mode)
+
+
+def _api_modules(tf, name: str) -> list:
+    """Every module object code reaches as ``tf.<name>``: TensorFlow's attribute (``tensorflow._api.v2.summary``) and
+    the module ``import tensorflow.summary`` loads from the same file, a second object (Keras' TensorBoard callback
+    imports it that way, and its writer went past a patch of the first into the user's folder). Imported here, so a
+    later import finds it patched."""
+    import importlib
+
+    def attribute():
+        return functools.reduce(getattr, name.split("."), tf)
+
+    found = [attribute()]
+    try:
+        found.append(importlib.import_module(f"tensorflow.{name}"))
+    except ImportError:
+        pass  # no such module: the attribute is all there is
+    found.append(attribute())  # the import may have set the attribute to the module it loaded
+    return list({id(m): m for m in found}.values())
+
+
+__all__ = ["install"]
