@@ -40,8 +40,14 @@ def test_cache_key_staleness_and_corruption(tmp_path):
     assert path.startswith(str(tmp_path / "cache" / "redline" / "tuned"))
     entry, why = cache.lookup(s, ["--epochs", "3"], vm, env)
     assert why is None and entry["result"] == RESULT
-    entry, why = cache.lookup(s, ["--epochs", "4"], vm, env)                         # other arguments: another key,
-    assert entry is None and "not tuned with these arguments (--epochs 4)" in why and "with --epochs 3" in why  # said
+    entry, why = cache.lookup(s, ["--data", "b.csv"], vm, env)                      # other arguments: another key,
+    assert entry is None and "not tuned with these arguments (--data b.csv)" in why and "with --epochs 3" in why  # said
+    for longer in (["--epochs", "50"], ["--epochs=50"]):  # tuned short, run long: only the epochs differ, it stands
+        entry, why = cache.lookup(s, longer, vm, env)
+        assert why is None and entry["result"] == RESULT and "tuned with --epochs 3" in entry["note"], longer
+    assert cache.lookup(s, ["--epochs", "3", "--batch", "64"], vm, env)[0] is None  # another argument: not this one
+    assert cache.neutral_args(["--learning-rate", "1e-3", "--verbose", "data.csv", "--num_epochs=7", "--epochs", "x"]) \
+        == ["--learning-rate", "*", "--verbose", "data.csv", "--num_epochs", "*", "--epochs", "x"]
     assert cache.lookup(script(tmp_path, TINY, "other.py"), ["--epochs", "3"], vm, env)[1].startswith("not tuned yet")
     assert "another machine" in cache.lookup(s, ["--epochs", "3"], m.server_2s_64t(), env)[1]
     source = open(s).read()

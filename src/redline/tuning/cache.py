@@ -2,7 +2,9 @@
 
 A choice is applied only while everything it was measured under still holds:
 the script's workload as its code sets it (tuning/workload.py: comments, prints,
-epochs, learning rate and verbose may change), its arguments, the machine (CPU
+epochs, learning rate and verbose may change), its arguments (where they differ
+only in the numbers given to --epochs, --lr / --learning-rate or --verbose, the
+choice saved under the others stands), the machine (CPU
 model, usable cores, ISA features, GPUs, driver) and the versions of Keras and
 its backends. Anything else is stale, and lookup() says which part changed.
 """
@@ -74,14 +76,16 @@ def save(script: str, args, snapshot, result: dict, environ=os.environ) -> str:
 
 def lookup(script: str, args, snapshot, environ=os.environ) -> tuple[dict | None, str | None]:
     """(entry, None) when a tuned choice matches; (None, why not) otherwise. A corrupt file is warned about and removed."""
-    path = entry_path(script, args, environ)
+    path, same_but = entry_path(script, args, environ), None
     if not os.path.exists(path):
+        path, same_but = _neutral_match(script, args, environ)
+    if path is None:
         others = other_arguments(script, environ)
         if others:  # tuned with other arguments (`--epochs 1` to be quick, or a redline option put after the script)
             shown = "; ".join(" ".join(a) or "no arguments" for a in others[:3])
             return None, (f"not tuned with these arguments ({' '.join(args) or 'none'}): a choice is saved for this "
-                          f"script with {shown}; arguments are part of the key, so run `redline tune` with the ones "
-                          "you run it with")
+                          f"script with {shown}; arguments are part of the key (but for the numbers given to --epochs, "
+                          "--lr or --verbose), so run `redline tune` with the ones you run it with")
         return None, "not tuned yet: `redline tune SCRIPT` measures and keeps a choice"
     try:
         with open(path, encoding="utf-8") as f:
@@ -109,6 +113,10 @@ def lookup(script: str, args, snapshot, environ=os.environ) -> tuple[dict | None
                           "epochs, learning rate or verbose; run `redline tune` again")
         entry["note"] = ("the script changed since it was tuned, in comments, prints, epochs, learning rate or verbose "
                          "only: the choice stands")
+    if same_but is not None:
+        said = " ".join(same_but) or "no arguments"
+        entry["note"] = ((entry["note"] + "; ") if entry.get("note") else "") + (
+            f"tuned with {said}: the arguments differ only in epochs, learning rate or verbose, so the choice stands")
     for key, what in (("cpu_model", "CPU"), ("usable_cpus", "usable CPUs"), ("features", "CPU features"),
                       ("gpus", "GPUs"), ("driver", "GPU driver")):
         if entry["machine"].get(key) != now_machine[key]:
@@ -120,8 +128,37 @@ def lookup(script: str, args, snapshot, environ=os.environ) -> tuple[dict | None
     return entry, None
 
 
-def other_arguments(script: str, environ=os.environ) -> list[list[str]]:
-    """The arguments of every choice saved for ``script`` (the same file), most recent first."""
+def neutral_args(args) -> list[str]:
+    """The arguments with the numbers given to options that cannot change what a step costs (``--epochs 50``,
+    ``--lr=3e-4``, ``--verbose 2``: the names of workload.NEUTRAL, dashes or underscores) read as ``*``, in one form
+    for ``--name=value`` and ``--name value``. Only numbers
+    are taken as such values: ``--verbose data.csv`` is a flag, then a positional argument."""
+    from .workload import NEUTRAL
+
+    def neutral(option: str) -> bool:
+        return option.startswith("--") and option[2:].lower().replace("-", "_") in NEUTRAL
+
+    def number(text: str) -> bool:
+        try:
+            float(text)
+        except ValueError:
+            return False
+        return True
+
+    out, args = [], [str(a) for a in args]
+    for i, a in enumerate(args):
+        name, eq, value = a.partition("=")
+        if eq and neutral(name) and number(value):
+            out.extend([name, "*"])  # --epochs=5 and --epochs 5 are one option
+        elif i > 0 and neutral(args[i - 1]) and "=" not in args[i - 1] and number(a):
+            out.append("*")
+        else:
+            out.append(a)
+    return out
+
+
+def _saved(script: str, environ=os.environ):
+    """(tuned time, arguments, file) of every choice saved for ``script`` (the same file), most recent first."""
     folder, found = cache_dir(environ), []
     if not os.path.isdir(folder):
         return []
@@ -133,10 +170,26 @@ def other_arguments(script: str, environ=os.environ) -> list[list[str]]:
             with open(os.path.join(folder, name), encoding="utf-8") as f:
                 entry = json.load(f)
             if entry["script"]["path"] == path:
-                found.append((entry.get("tuned", ""), [str(a) for a in entry["script"].get("args") or []]))
+                found.append((entry.get("tuned", ""), [str(a) for a in entry["script"].get("args") or []],
+                              os.path.join(folder, name)))
         except (OSError, ValueError, KeyError, TypeError):
             continue  # unreadable files are lookup()'s to report, when their own key is asked for
-    return [a for _, a in sorted(found, reverse=True)]
+    return sorted(found, reverse=True)
+
+
+def _neutral_match(script: str, args, environ=os.environ):
+    """(file, its arguments) of the latest choice saved for ``script`` under arguments that differ from ``args`` only
+    in epochs, learning rate or verbose; (None, None) where there is none."""
+    want = neutral_args(args)
+    for _, saved_args, path in _saved(script, environ):
+        if neutral_args(saved_args) == want:
+            return path, saved_args
+    return None, None
+
+
+def other_arguments(script: str, environ=os.environ) -> list[list[str]]:
+    """The arguments of every choice saved for ``script`` (the same file), most recent first."""
+    return [a for _, a, _ in _saved(script, environ)]
 
 
 def clear(script: str | None, args=(), environ=os.environ) -> int:
@@ -156,4 +209,4 @@ def clear(script: str | None, args=(), environ=os.environ) -> int:
     return n
 
 
-__all__ = ["SCHEMA", "cache_dir", "clear", "entry_path", "lookup", "machine_facts", "other_arguments", "save", "script_facts"]
+__all__ = ["SCHEMA", "cache_dir", "clear", "entry_path", "lookup", "machine_facts", "neutral_args", "other_arguments", "save", "script_facts"]
