@@ -6,7 +6,7 @@ import importlib.util
 import numpy as np
 import pytest
 
-from tune_helpers import ENV, script, trial
+from tune_helpers import script, trial
 from redline.tuning import as_run
 from redline.tuning.result import Candidate, TuneResult
 
