@@ -58,6 +58,38 @@ def test_a_trial_runs_on_the_backend_the_script_pins_and_says_where_it_pins_it(t
     assert res["status"] == "ok" and res["backend"] == "jax" and res["pin_ignored"], res
 
 
+#: the folklore articles' thread lines, a core count from another machine
+THREADS = """
+import os
+os.environ["KERAS_BACKEND"] = "tensorflow"
+import numpy as np
+import tensorflow as tf
+tf.config.threading.set_intra_op_parallelism_threads(16)
+tf.config.threading.set_inter_op_parallelism_threads(16)
+import keras
+x = np.random.default_rng(0).random((256, 8), dtype=np.float32); y = x.sum(axis=1, keepdims=True)
+model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
+model.compile("adam", "mse")
+print("THREADS", tf.config.threading.get_intra_op_parallelism_threads(),
+      tf.config.threading.get_inter_op_parallelism_threads(), flush=True)
+model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+"""
+
+
+def test_a_trial_says_where_the_script_sets_its_threads_and_ignores_the_line_only_where_asked(tmp_path, monkeypatch):
+    monkeypatch.setattr(os, "environ", {**ENV})
+    s = script(tmp_path, THREADS)
+    one = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
+    res = run_trial(s, [], Candidate("1 intra-op thread", one), TRIAL, 120)
+    assert res["status"] == "ok", res
+    assert res["threads_set_at"] == "train.py:6" and res["threads_set"] == {"intra": 16, "inter": 16}
+    assert res["pinned_at"] == "train.py:3"  # each watch names the script's own line
+    assert "THREADS 16 16" in res["stdout"] and not res["threads_ignored"]  # the script's line won over the variable
+    res = run_trial(s, [], Candidate("1 intra-op thread", one, trial={"force_threads": True}), TRIAL, 120)
+    assert res["status"] == "ok" and res["threads_ignored"], res
+    assert "THREADS 16" not in res["stdout"] and "THREADS" in res["stdout"], res["stdout"]
+
+
 @pytest.mark.slow
 def test_setdefault_is_a_default_not_a_pin(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "environ", {**ENV})
@@ -129,6 +161,34 @@ def test_a_faster_backend_against_the_script_s_own_line_is_advice(monkeypatch):
 
     shown = text(result)
     assert "advice (not applied" in shown and "advice only" in shown
+
+
+def test_thread_counts_the_script_sets_itself_are_measured_against_its_line_as_advice(monkeypatch):
+    from redline.tuning import search
+
+    rates = {"as written": 100.0, "backend jax": 60.0, "oneDNN off": 50.0, "1 intra-op thread": 150.0,
+             "TensorFlow's default threads": 180.0}
+    inprocess = {"default": {"steps_per_s": [100.0] * 3, "knobs": {}}}
+    asked = {}
+
+    def fake(script, args, cand, trial, timeout, **_):
+        if "ladder" in trial:
+            return {"status": "ok", "candidates": inprocess, "inputs": {}, "input_chosen": None, "not_measured": [],
+                    "script_compile": {}}
+        asked[cand.name] = dict(cand.trial)
+        r = rates.get(cand.name, 50.0)
+        return {"status": "ok", "candidates": {"default": {"steps_per_s": [r, r * 1.01, r * 0.99]}}, "data": "ndarray",
+                "backend": "jax" if cand.env.get("KERAS_BACKEND") == "jax" else "tensorflow",
+                "threads_set_at": "train.py:4", "threads_set": {"intra": 16}}
+
+    monkeypatch.setattr(search, "run_trial", fake)
+    result = search.tune("train.py", budget_s=600, snapshot=m.vm_2core(), complete=False)
+    threads = [c for c in result.processes if "thread" in c.name]
+    assert {c.name for c in threads} >= {"1 intra-op thread", "TensorFlow's default threads"}
+    for c in threads:  # measured with the script's line ignored, shown as advice, never chosen
+        assert c.advice and "train.py:4" in c.advice and c.runs and asked[c.name].get("force_threads"), c
+    assert result.chosen_process is result.default and result.choice()["env"] == {}
+    assert any(a.startswith("TensorFlow's default threads: 180.0") and "remove that line" in a for a in result.advice)
 
 
 def test_a_knob_the_script_does_not_set_is_still_chosen(monkeypatch):

@@ -9,9 +9,12 @@ from ..detection.runtime import missing_packages
 from .result import Candidate
 
 
-def process_candidates(snapshot, backend: str, allow, pinned: str | None = None) -> list[Candidate]:
+def process_candidates(snapshot, backend: str, allow, pinned: str | None = None,
+                       threads_at: str | None = None) -> list[Candidate]:
     """Per-process candidates for this machine, the default (the script as it is) first. ``pinned``: where the script
-    sets KERAS_BACKEND itself (file:line); the other backends are then measured against that line, as advice only."""
+    sets KERAS_BACKEND itself (file:line); the other backends are then measured against that line, as advice only.
+    ``threads_at``: where it sets TensorFlow's thread counts itself (tuning/threads_pin.py); the thread candidates are
+    then measured with its line ignored, TensorFlow's own defaults among them, as advice only."""
     usable = snapshot.cpu.usable
     out = [Candidate("as written", why=f"the script as `python script.py` runs it ({backend} backend, runtime defaults)")]
     for other in ("jax", "torch", "tensorflow"):
@@ -33,12 +36,21 @@ def process_candidates(snapshot, backend: str, allow, pinned: str | None = None)
             flip = "0" if tf_on else "1"
             out.append(Candidate(f"oneDNN {'off' if tf_on else 'on'}", {"TF_ENABLE_ONEDNN_OPTS": flip},
                                  why=f"TensorFlow {'enables' if tf_on else 'leaves off'} oneDNN on this CPU by default"))
-        out.append(Candidate("1 intra-op thread", {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"},
-                             why="one thread per op: less hand-over for dispatch-bound steps"))
+        threads = [Candidate("1 intra-op thread", {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"},
+                             why="one thread per op: less hand-over for dispatch-bound steps")]
         if usable < (snapshot.cpu.logical if isinstance(snapshot.cpu.logical, int) else usable):
-            out.append(Candidate("plan threads", {"TF_NUM_INTRAOP_THREADS": str(snapshot.cpu.usable_physical),
-                                                  "TF_NUM_INTEROP_THREADS": str(min(2, usable))},
-                                 why="threads sized to the usable cores (quota or affinity below the machine's count)"))
+            threads.append(Candidate("plan threads", {"TF_NUM_INTRAOP_THREADS": str(snapshot.cpu.usable_physical),
+                                                      "TF_NUM_INTEROP_THREADS": str(min(2, usable))},
+                                     why="threads sized to the usable cores (quota or affinity below the machine's count)"))
+        if threads_at:  # the script's own counts win over the environment: measured with its line ignored, as advice
+            threads.insert(0, Candidate("TensorFlow's default threads", why="the thread pools TensorFlow sizes itself"))
+            for c in threads:
+                c.trial, c.why = {"force_threads": True}, f"{c.why}, the script's own thread line ignored in the trial"
+                c.advice = (f"the script sets its thread counts itself ({threads_at}): "
+                            + ("remove that line" if not c.env else
+                               f"set intra-op {c.env['TF_NUM_INTRAOP_THREADS']} and inter-op "
+                               f"{c.env['TF_NUM_INTEROP_THREADS']} there"))
+        out.extend(threads)
     if "precision" in allow:
         gpus = snapshot.gpus.visible
         if gpus:

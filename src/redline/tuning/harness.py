@@ -201,7 +201,10 @@ def main(argv=None) -> int:
         from .sandbox import install as sandbox
 
         sandbox(trial["sandbox"]["scratch"], trial["sandbox"]["protect"])
-    pin = _watch_backend(bool(trial.get("force_backend")))  # the script's own settings, not the sandbox's
+    from .threads_pin import watch as watch_threads
+
+    threads = watch_threads(bool(trial.get("force_threads")))  # the script's own settings, not the sandbox's
+    pin = _watch_backend(bool(trial.get("force_backend")))  # outermost: its caller is the script's line
     state = {"fits": 0, "log": [], "result": None, "fitted": {}}  # fitted: model id -> its compiles at its last fit
     complete = trial.get("mode") == "complete"
     counts = {}
@@ -244,7 +247,8 @@ def main(argv=None) -> int:
 
     def pins() -> dict:
         return {"pinned_backend": pin["pinned"], "pinned_at": pin["line"], "pin_ignored": pin["ignored"],
-                "env_before_keras": sorted(pin["env"])}
+                "env_before_keras": sorted(pin["env"]), "threads_set_at": threads["at"],
+                "threads_set": threads["set"], "threads_ignored": threads["ignored"]}
 
     def measured(model, kw, settings, t0, emit=None) -> dict:
         """This fit's candidates measured (tuning/measure.py), with the trial's bookkeeping around the figures."""

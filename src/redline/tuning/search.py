@@ -158,7 +158,8 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
         if pinned is not False:
             ready = guessed if pinned is None else closing.enter_context(Spares(script, args, pinned))
             guess = process_candidates(snapshot, res.get("backend") or backend, allow,
-                                       pinned=res.get("pinned_at") if res.get("pinned_backend") else None)
+                                       pinned=res.get("pinned_at") if res.get("pinned_backend") else None,
+                                       threads_at=res.get("threads_set_at"))
             ready.beside(None, [c for c in guess[1:] if not c.error][:1])
 
     t0 = time.perf_counter()
@@ -232,7 +233,7 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
     # the backend the script really runs on: its own KERAS_BACKEND line, where it has one, wins over the environment
     backend = first.get("backend") or backend
     pinned = first.get("pinned_at") if first.get("pinned_backend") else None
-    procs = process_candidates(snapshot, backend, allow, pinned=pinned)
+    procs = process_candidates(snapshot, backend, allow, pinned=pinned, threads_at=first.get("threads_set_at"))
     default.why = procs[0].why
     procs[0] = default
     if "Dataset" in str(first.get("data")) and backend == "tensorflow":  # fit got a tf.data pipeline (e.g. _BatchDataset)
