@@ -166,7 +166,7 @@ def test_a_faster_backend_against_the_script_s_own_line_is_advice(monkeypatch):
 def test_thread_counts_the_script_sets_itself_are_measured_against_its_line_as_advice(monkeypatch):
     from redline.tuning import search
 
-    rates = {"as written": 100.0, "backend jax": 60.0, "oneDNN off": 50.0, "1 intra-op thread": 150.0,
+    rates = {"as written": 100.0, "backend jax": 300.0, "oneDNN off": 50.0, "1 intra-op thread": 150.0,
              "TensorFlow's default threads": 180.0}
     inprocess = {"default": {"steps_per_s": [100.0] * 3, "knobs": {}}}
     asked = {}
@@ -179,7 +179,8 @@ def test_thread_counts_the_script_sets_itself_are_measured_against_its_line_as_a
         r = rates.get(cand.name, 50.0)
         return {"status": "ok", "candidates": {"default": {"steps_per_s": [r, r * 1.01, r * 0.99]}}, "data": "ndarray",
                 "backend": "jax" if cand.env.get("KERAS_BACKEND") == "jax" else "tensorflow",
-                "threads_set_at": "train.py:4", "threads_set": {"intra": 16}}
+                "threads_set_at": "train.py:4", "threads_set": {"intra": 16},
+                "pinned_backend": "tensorflow", "pinned_at": "train.py:2"}
 
     monkeypatch.setattr(search, "run_trial", fake)
     result = search.tune("train.py", budget_s=600, snapshot=m.vm_2core(), complete=False)
@@ -188,7 +189,9 @@ def test_thread_counts_the_script_sets_itself_are_measured_against_its_line_as_a
     for c in threads:  # measured with the script's line ignored, shown as advice, never chosen
         assert c.advice and "train.py:4" in c.advice and c.runs and asked[c.name].get("force_threads"), c
     assert result.chosen_process is result.default and result.choice()["env"] == {}
+    # the best against each of the script's lines: its backend line and its thread line, each with its figure
     assert any(a.startswith("TensorFlow's default threads: 180.0") and "remove that line" in a for a in result.advice)
+    assert any(a.startswith("backend jax: 300.0") and "train.py:2" in a for a in result.advice), result.advice
 
 
 def test_a_knob_the_script_does_not_set_is_still_chosen(monkeypatch):

@@ -360,10 +360,11 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
         if again_where_unfair(best):
             best = decide()
         stage = inprocess_stage(trial_of({}), best, *stage_args)
-    adv = choose(default, [c for c in procs[1:] if c.advice])
-    if adv is not default and (best is default or adv.median > best.median):
-        advice.append(f"{adv.name}: {adv.median:,.1f} steps/s against {default.median:,.1f} as written "
-                      f"({adv.median / default.median:.2f}x); {adv.advice}")
+    for line in ("force_backend", "force_threads"):  # the best against each of the script's own lines
+        adv = choose(default, [c for c in procs[1:] if c.advice and c.trial.get(line)])
+        if adv is not default and (best is default or adv.median > best.median):
+            advice.append(f"{adv.name}: {adv.median:,.1f} steps/s against {default.median:,.1f} as written "
+                          f"({adv.median / default.median:.2f}x); {adv.advice}")
     if best is default:
         reasons.append("no per-process candidate beat the script as written by more than the spread measured")
     else:
