@@ -408,3 +408,28 @@ def test_a_later_fit_s_start_is_read_from_the_trial_that_ran_it_cut_short():
     assert c.detail["refit_s"] == pytest.approx(0.7) and c.detail["trace_s"] == 1.6
     absorb(c, ok)  # no later fit in this process
     assert c.detail["refit_s"] == pytest.approx(0.7)
+
+
+LOOP = """
+import numpy as np, keras
+x = np.random.default_rng(0).random((400, 8), dtype=np.float32); y = x.sum(axis=1, keepdims=True)
+model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
+model.compile("adam", "mse")
+for epoch in range(3):  # one epoch a fit, in a loop, the learning rate set by hand between them
+    model.optimizer.learning_rate.assign(1e-3 * 0.7 ** epoch)
+    model.fit(x, y, batch_size=16, epochs=1, validation_split=0.2, verbose=0)
+"""
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
+def test_fits_under_validation_split_count_the_steps_keras_trains(tmp_path):
+    """fit(epochs=1, validation_split=0.2) in a loop: every fit trains 320 of 400 samples, 20 steps of 16. The fits
+    after the measured one were counted over all 400 (25 steps), so the second looked longest and every trial
+    measured it, after running the first cut short."""
+    from redline.tuning.search import run_trial
+
+    first = run_trial(script(tmp_path, LOOP), [], Candidate("as written", {"KERAS_BACKEND": "jax"}),
+                      {**trial({"default": {"own": True}}), "discover": True}, 180)
+    assert first["status"] == "ok", first
+    assert [f["steps_in_epoch"] for f in first["fits"]] == [20, 20, 20], first["fits"]
+    assert longest(first["fits"])["index"] == first["fits"][0]["index"]

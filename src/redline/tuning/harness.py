@@ -233,10 +233,14 @@ def main(argv=None) -> int:
     def record(model, kw, measured=None, called=None):
         """This fit in the trial's list of the script's fits: its fingerprint (``called``: at_call(), taken before a
         measurement built the model) and size."""
+        from ..data.rewrite import input_kind, training_part
         from .steps import steps_in_epoch
 
-        if measured is None:
-            steps = kw.get("steps_per_epoch") or steps_in_epoch(kw.get("x"), kw.get("y"), batch_of(kw), count_s=0)
+        if measured is None:  # as Keras counts it: under validation_split, the arrays' part it trains on
+            x, y = kw.get("x"), kw.get("y")
+            if kw.get("validation_split") and input_kind(x) == "arrays":
+                x, y, _ = training_part((x, y, None), kw["validation_split"])
+            steps = kw.get("steps_per_epoch") or steps_in_epoch(x, y, batch_of(kw), count_s=0)
             epochs = max(1, int(kw.get("epochs") or 1) - int(kw.get("initial_epoch") or 0))
         else:
             steps, epochs = measured["steps_in_epoch"], measured["epochs"]
