@@ -117,18 +117,30 @@ def same_backend(cand: Candidate) -> bool:
     return "KERAS_BACKEND" not in cand.env and not cand.trial.get("force_backend")
 
 
-def second_chance(cand: Candidate, default: Candidate, live) -> bool:
-    """A rival on another backend measured in one process that lost at least QUIET of the machine's CPU time, and
-    more than any process of the script as written, within PRUNE of the best: that one process may have run slow as a
-    whole, and no gain in it does not drop it; its second process decides (imbalanced_mlp: JAX read no gain in a
-    process that lost 11% where its whole runs were 1.78x the script as written's, and the script was kept as written).
+def second_chance(cand: Candidate, default: Candidate, live) -> str | None:
+    """Why a rival on another backend, measured in one process, within PRUNE of the best, gets a second process before
+    no gain drops it (None where it does not):
+    - its one process lost at least QUIET of the machine's CPU time, more than any process of the script as written:
+      it may have run slow as a whole (imbalanced_mlp: JAX read no gain in a process that lost 11% where its whole runs
+      were 1.78x the script as written's, and the script was kept as written);
+    - or its rounds spread past a gain: the fastest reached (1 + MIN_GAIN) x the script as written's median, so its
+      median alone cannot call it no gain (backup, a tf.data MLP: JAX read 0.86x in one process whose rounds ran
+      213-347 against 258 as written, and ran 1.36x whole).
     Not so on the script's own backend: its figures move with the script as written's on a busy machine."""
+    top = _top(default, live).median
+    if same_backend(cand) or len(cand.passes) != 1 or not (top and cand.median and default.median) \
+            or cand.median < PRUNE * top:
+        return None
     shares = cand.detail.get("contention") or []
     own = [s for s in default.detail.get("contention") or [] if s is not None]
-    top = _top(default, live).median
-    return (not same_backend(cand) and len(cand.passes) == 1 and bool(shares) and shares[0] is not None
-            and shares[0] >= QUIET and shares[0] > max(own, default=0.0) and bool(top and cand.median)
-            and cand.median >= PRUNE * top)
+    if shares and shares[0] is not None and shares[0] >= QUIET and shares[0] > max(own, default=0.0):
+        return (f"its first lost {shares[0]:.1%} of the machine's CPU time to steal and other processes, more than the "
+                "script as written's (it may have run slow as a whole)")
+    fastest = max(cand.runs, default=0.0)
+    if fastest >= (1 + MIN_GAIN) * default.median:
+        return (f"its first process's rounds ran {min(cand.runs):,.1f}-{fastest:,.1f} steps/s against "
+                f"{default.median:,.1f} as written: one process cannot call that no gain")
+    return None
 
 
 def _racing(live) -> list:
@@ -320,11 +332,9 @@ def process_stage(run, default: Candidate, live: list, *, per_trial: float, left
             if rep == 0 and c.median < PRUNE * top.median:
                 c.dropped = f"{c.median / top.median:.2f}x '{top.name}' in its first trial process: not measured again"
             elif default.median and c.median < (1 + MIN_GAIN) * default.median and len(c.passes) == rep + 1:
-                if second_chance(c, default, live):  # its one process ran busier than the script as written's
-                    reasons_early.append(f"a second process of '{c.name}' before it is judged: its first lost "
-                                         f"{c.detail['contention'][0]:.1%} of the machine's CPU time to steal and "
-                                         "other processes, more than the script as written's (it may have run slow "
-                                         "as a whole)")
+                why = second_chance(c, default, live)  # its one process ran busy, or its rounds spread past a gain
+                if why:
+                    reasons_early.append(f"a second process of '{c.name}' before it is judged: {why}")
                     continue
                 where = "its first trial process" if rep == 0 else f"{rep + 1} trial processes"
                 c.dropped = (f"no gain in {where} ({c.median:,.1f} against {default.median:,.1f} steps/s as written, "
