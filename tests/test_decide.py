@@ -565,11 +565,13 @@ def test_another_backend_with_no_gain_in_a_process_that_lost_more_of_the_machine
 
 @pytest.mark.parametrize("first, second, chosen", [([85.0, 92.0, 150.0], 160.0, "backend jax"),
                                                    ([85.0, 92.0, 150.0], 95.0, "as written"),
+                                                   ([80.0, 108.0, 176.0], 160.0, "backend jax"),  # ahead, not beyond
                                                    ([90.0, 92.0, 94.0], 160.0, "as written")])
 def test_another_backend_whose_rounds_spread_past_a_gain_gets_a_second_process(monkeypatch, first, second, chosen):
     """backup (a tf.data MLP): JAX's one process read 0.86x on its median, its rounds 213-347 against 258 as written;
     whole, it ran 1.36x. Rounds that reach past a gain cannot call it no gain: a second process decides. Rounds that
-    stay under it (90-94 against 100) drop it, as on the script's own backend, whose rounds spread the same way."""
+    stay under it (90-94 against 100) drop it, as on the script's own backend, whose rounds spread the same way. Ahead
+    on its median but not beyond its spread (backup again: 1.08x, spread 76%) is no more decided: a second process."""
     from redline.tuning import search
 
     import itertools
@@ -588,7 +590,7 @@ def test_another_backend_whose_rounds_spread_past_a_gain_gets_a_second_process(m
     assert calls.count("oneDNN on") == 1, calls  # the script's own backend: no gain in its first process drops it
     again = max(first) > 105.0
     assert calls.count("backend jax") >= 1 + again and (again or calls.count("backend jax") == 1), calls
-    assert any(x.startswith("a second process of 'backend jax'") and "150.0" in x for x in r.reasons) == again
+    assert any(x.startswith("a second process of 'backend jax'") and f"{max(first):,.1f}" in x for x in r.reasons) == again
 
 
 def test_a_rival_with_no_gain_in_its_first_process_is_not_measured_again(monkeypatch):

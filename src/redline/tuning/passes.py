@@ -343,6 +343,10 @@ def process_stage(run, default: Candidate, live: list, *, per_trial: float, left
             elif rep == 0 and quiet(c) and quiet(default) and not ahead_of(c, default):  # more processes average over
                 # processes that ran slow as a whole: neither did (judged on its figures however few: a process of slow
                 # epochs gives 2, too few for a choice, so a rival ahead on them gets its second)
+                why = second_chance(c, default, live)  # another backend ahead on its median, its rounds spread wide
+                if why:
+                    reasons_early.append(f"a second process of '{c.name}' before it is judged: {why}")
+                    continue
                 c.dropped = (f"not ahead beyond the noise in its first trial process ({c.median / default.median:.2f}x "
                              f"the script as written, spreads {c.spread:.0%} and {default.spread:.0%}), the two measured "
                              "on the machine as it was: not measured again")
