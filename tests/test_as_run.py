@@ -153,3 +153,34 @@ def test_a_trial_without_whole_epochs_is_compared_on_the_reference_s_footing():
     _absorb(late, {"status": "ok", "steps_in_epoch": 100, "candidates": {"default": {"steps_per_s": [200.0] * 3}}}, ref)
     assert late.train_runs == [200.0] * 3 and late.runs == [pytest.approx(100 / 1.5, abs=1e-3)] * 3
     assert "estimated" in late.detail["whole_epochs"] and ref.runs == [50.0] * 3
+
+
+@pytest.mark.parametrize("reference, again", [([149.0, 336.0, 263.0], True), ([290.0, 310.0, 300.0], False)])
+def test_whole_epochs_that_spread_wide_are_measured_once_more_each_the_other_way_round(monkeypatch, reference, again):
+    """thread_lines at spe 1 on a 2-core VM: its script's own compile read 149, 336 and 263 steps/s in three cycles
+    (its epochs run in two modes), and the prediction rested on their harmonic mean. Where either side spreads past
+    AGAIN_SPREAD, each is measured once more, in the other order, and the figures pooled; where both are tight, not."""
+    from redline.tuning import inprocess
+    from redline.tuning.feeds import Feed
+
+    monkeypatch.setattr(inprocess, "pick", lambda out, cands: "spe 8")
+    figures = {"reference": iter([reference, [300.0, 305.0, 295.0]]), "pick": iter([[600.0, 610.0, 590.0]] * 2)}
+    calls = []
+
+    def whole(cand, args, train):
+        role = "reference" if cand.get("own") else "pick"
+        calls.append(role)
+        return {"mode": "epochs", "steps_per_s": next(figures[role])}
+
+    class Keep:
+        def restore(self):
+            pass
+
+    into = {"default": {"steps_per_s": [300.0] * 3}, "spe 8": {"steps_per_s": [600.0] * 3,
+                                                              "knobs": {"steps_per_execution": 8}}}
+    feeds = {"as written": Feed(None, None, 32, {}, 100, 1.0, False)}
+    found = as_run.whole_pick({"inputs": {}}, {"candidates": {}}, {}, into, feeds, "as written", whole,
+                              lambda cand: None, Keep(), lambda msg: None)
+    assert calls == (["reference", "pick", "pick", "reference"] if again else ["reference", "pick"])
+    assert len(found["reference"]["steps_per_s"]) == (6 if again else 3)
+    assert found["knobs"] == "spe 8" and len(found["pick"]["steps_per_s"]) == (6 if again else 3)
