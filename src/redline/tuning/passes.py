@@ -139,7 +139,8 @@ def second_chance(cand: Candidate, default: Candidate, live) -> str | None:
     fastest = max(cand.runs, default=0.0)
     if fastest >= (1 + MIN_GAIN) * default.median:
         return (f"its first process's rounds ran {min(cand.runs):,.1f}-{fastest:,.1f} steps/s against "
-                f"{default.median:,.1f} as written: one process cannot call that no gain")
+                f"{default.median:,.1f} as written (median {cand.median / default.median:.2f}x): one process of "
+                "rounds that spread across the gain a choice needs cannot decide it")
     return None
 
 
