@@ -65,7 +65,7 @@ os.environ["KERAS_BACKEND"] = "tensorflow"
 import numpy as np
 import tensorflow as tf
 tf.config.threading.set_intra_op_parallelism_threads(16)
-tf.config.threading.set_inter_op_parallelism_threads(16)
+tf.config.threading.set_inter_op_parallelism_threads(np.int64(16))  # a count computed with numpy
 import keras
 x = np.random.default_rng(0).random((256, 8), dtype=np.float32); y = x.sum(axis=1, keepdims=True)
 model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
@@ -82,7 +82,7 @@ def test_a_trial_says_where_the_script_sets_its_threads_and_ignores_the_line_onl
     one = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
     res = run_trial(s, [], Candidate("1 intra-op thread", one), TRIAL, 120)
     assert res["status"] == "ok", res
-    assert res["threads_set_at"] == "train.py:6" and res["threads_set"] == {"intra": 16, "inter": 16}
+    assert res["threads_set_at"] == "train.py:6" and res["threads_set"] == {"intra": 16, "inter": "16"}
     assert res["pinned_at"] == "train.py:3"  # each watch names the script's own line
     assert "THREADS 16 16" in res["stdout"] and not res["threads_ignored"]  # the script's line won over the variable
     res = run_trial(s, [], Candidate("1 intra-op thread", one, trial={"force_threads": True}), TRIAL, 120)
