@@ -38,7 +38,7 @@ def watch(force: bool) -> dict:
     seen = {"at": None, "set": {}, "ignored": False}
 
     def note(name, value):
-        seen["set"][name] = value if isinstance(value, (int, str)) else str(value)  # the trial's result is JSON
+        seen["set"][name] = value
         seen["at"] = seen["at"] or _where()
         seen["ignored"] = seen["ignored"] or force
 
