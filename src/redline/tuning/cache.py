@@ -131,8 +131,8 @@ def lookup(script: str, args, snapshot, environ=os.environ) -> tuple[dict | None
 def neutral_args(args) -> list[str]:
     """The arguments with the numbers given to options that cannot change what a step costs (``--epochs 50``,
     ``--lr=3e-4``, ``--verbose 2``: the names of workload.NEUTRAL, dashes or underscores) read as ``*``, in one form
-    for ``--name=value`` and ``--name value``. Only numbers
-    are taken as such values: ``--verbose data.csv`` is a flag, then a positional argument."""
+    for ``--name=value`` and ``--name value``. Only numbers are taken as such values: ``--verbose data.csv`` is a
+    flag, then a positional argument."""
     from .workload import NEUTRAL
 
     def neutral(option: str) -> bool:
@@ -150,7 +150,7 @@ def neutral_args(args) -> list[str]:
         name, eq, value = a.partition("=")
         if eq and neutral(name) and number(value):
             out.extend([name, "*"])  # --epochs=5 and --epochs 5 are one option
-        elif i > 0 and neutral(args[i - 1]) and "=" not in args[i - 1] and number(a):
+        elif i > 0 and neutral(args[i - 1]) and number(a):  # "--epochs=5" itself is no option name
             out.append("*")
         else:
             out.append(a)
