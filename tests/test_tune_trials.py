@@ -400,8 +400,10 @@ def test_a_rival_whose_bar_is_slow_steps_warms_in_two_executions_not_three():
 def test_where_the_loss_check_runs_as_many_steps_as_the_warm_up_it_is_the_warm_up_one_fit_fewer(tmp_path):
     """xception_scratch: its check ran 3 steps of 5 s after the measurements (21 s of an 87-s first trial), the same 3
     steps of the script's own compile its calibration had just warmed up with. Where the counts agree, the check is the
-    warm-up: no fit of its own, and the same loss a check of its own gives from the same weights. Where they do not
-    (fast steps check 20), it runs after the measurements as before."""
+    warm-up: no fit of its own, and the same loss a check of its own gives from the same weights. A later trial, told
+    the count (fast steps check 20), warms up with that many steps instead of 3, so its check is the warm-up too
+    (fine_tune: a check's own fit took 6.4 s for its epoch's 10 steps of 0.17 s), a whole epoch's count included; a rival with a bar warms up short (its verdict
+    first) and checks after the measurements, as before."""
     code = DIRECT + textwrap.dedent(f"""
         from redline.tuning import numerics
         calls = []
@@ -410,7 +412,9 @@ def test_where_the_loss_check_runs_as_many_steps_as_the_warm_up_it_is_the_warm_u
             return keras.Model.fit(*a, **k)
         out = {{}}
         for name, extra in (("none", {{}}), ("three", {{"check": True, "check_steps": 3}}),
-                            ("twenty", {{"check": True, "check_steps": 20}})):
+                            ("twenty", {{"check": True, "check_steps": 20}}),
+                            ("rival", {{"check": True, "check_steps": 20, "behind_below": 0.001}}),
+                            ("epoch", {{"check": True, "check_steps": 64}})):
             calls.clear()
             trial = {{"candidates": {{"default": {{"own": True}}}}, "rounds": 2, "seconds": 0.2,
                      "weights": {str(tmp_path / "w.npz")!r}, **extra}}
@@ -427,9 +431,13 @@ def test_where_the_loss_check_runs_as_many_steps_as_the_warm_up_it_is_the_warm_u
     assert d["none"]["check"] is None and checks(d["none"]["fits"]) == [], d
     assert checks(d["three"]["fits"]) == [0] and d["three"]["fits"][0][0] == 3, d  # the warm-up, no fit of its own
     assert d["three"]["check"]["steps"] == 3 and d["three"]["check"]["warm_up"], d
-    fits = d["twenty"]["fits"]
-    assert checks(fits) == [len(fits) - 1] and fits[-1][0] == 20, d  # after the measurements, as before
-    assert d["twenty"]["check"]["steps"] == 20 and "warm_up" not in d["twenty"]["check"], d
+    assert checks(d["twenty"]["fits"]) == [0] and d["twenty"]["fits"][0][0] == 20, d  # the warm-up, 20 steps
+    assert d["twenty"]["check"]["steps"] == 20 and d["twenty"]["check"]["warm_up"], d
+    # a count of the epoch's whole 64 batches: one pass, the warm-up too
+    assert checks(d["epoch"]["fits"]) == [0] and d["epoch"]["check"]["steps"] == 64 and d["epoch"]["check"]["warm_up"], d
+    fits = d["rival"]["fits"]
+    assert fits[0][0] < 20 and checks(fits) == [len(fits) - 1] and fits[-1][0] == 20, d  # after the measurements
+    assert d["rival"]["check"]["steps"] == 20 and "warm_up" not in d["rival"]["check"], d
     # from the same saved weights, seed and order: the loss a check of its own reaches
     assert d["alone"]["weights"] == "shared" and d["alone"]["loss"] == pytest.approx(d["three"]["check"]["loss"],
                                                                                     rel=1e-3), d
