@@ -864,6 +864,31 @@ def test_the_late_pass_needs_what_a_rival_s_trial_process_took_not_the_first_tri
     assert result.not_measured == [], result.not_measured
 
 
+def test_the_late_pass_reads_a_rival_s_cost_from_rivals_on_its_own_side_of_the_backend(monkeypatch):
+    """fine_tune at 180 s: JAX's process ran 48 s to no figures, oneDNN off's 21 s; one intra-op thread stood "not
+    measured" with 34 s left after the stage, the late pass asking for the longest rival's 39 s (the first trial's
+    cap). A rival on the script's own backend needs what those took: JAX's start says nothing of theirs."""
+    from redline.tuning import search
+
+    clock = {"t": 0.0}
+    monkeypatch.setattr(search.time, "perf_counter", lambda: clock["t"])
+    rates = {"as written": 100.0, "backend jax": 40.0, "oneDNN on": 50.0, "1 intra-op thread": 60.0}
+    calls = []
+
+    def fake(script, args, cand, trial, timeout, **_):  # the first trial 40 s, JAX's 48, another rival's 15, stage 60
+        calls.append("in-process" if "ladder" in trial else cand.name)
+        clock["t"] += min(timeout, 60.0 if "ladder" in trial else 40.0 if len(calls) == 1 else
+                          48.0 if "jax" in cand.name else 15.0)
+        return fake_trials(rates, lambda *_: None)(script, args, cand, trial, timeout)
+
+    monkeypatch.setattr(search, "run_trial", fake)
+    result = search.tune("train.py", budget_s=200, snapshot=m.vm_2core(), complete=False)
+    # after the stage 50 s are left: oneDNN on (40 s asked, the first trial's), then 35 s: one thread (15 s asked)
+    assert calls == ["as written", "backend jax", "in-process", "oneDNN on", "1 intra-op thread"], calls
+    assert all(c.passes and c.dropped for c in result.processes[1:] if not c.error), result.processes
+    assert result.not_measured == [], result.not_measured
+
+
 def test_a_candidate_the_budget_left_without_a_process_is_one_line_once_even_after_the_late_pass(monkeypatch):
     """fine_tune at 180 s: 'oneDNN off' stood "not measured" six times, once a pass (3 of them) in the passes before
     the stage and again in the late pass after it, where it never had a single trial process."""

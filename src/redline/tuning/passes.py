@@ -246,14 +246,13 @@ def start_cap(run_s: float | None) -> float | None:
 
 
 def process_stage(run, default: Candidate, live: list, *, per_trial: float, left, progress,
-                  training_s: float | None = None, run_s: float | None = None):
+                  training_s: float | None = None, run_s: float | None = None, cost_of=None):
     """The passes over ``live`` (the default, measured first, already in ``default``). ``run(cand, extra, timeout,
     ahead)``: one trial process (``ahead``: the trials expected after it); ``left()``: seconds this stage may still
     use; ``training_s``: the script's whole training as written, and ``run_s``: its whole run, predicted (whole_run,
-    for start_cap). Returns (reasons, not
-    measured, endings: how the
-    whole script ended after each candidate's measurement, and the lone leader whose second process is left to the
-    in-process stage, else None)."""
+    for start_cap); ``cost_of(rival)``: the seconds its process needs left to start (default ``per_trial``). Returns
+    (reasons, not measured, endings: how the whole script ended after each candidate's measurement, and the lone leader
+    whose second process is left to the in-process stage, else None)."""
     reasons_early, not_measured, endings = [], [], {}
     cap = start_cap(run_s)
 
@@ -320,7 +319,7 @@ def process_stage(run, default: Candidate, live: list, *, per_trial: float, left
         for i, cand in enumerate(order):
             if not due(cand):
                 continue
-            if left() < per_trial:
+            if left() < (cost_of(cand) if cost_of and cand is not default else per_trial):
                 line = (f"{cand.name} (trial process {rep + 1} of {PASSES}): the budget ran out" if cand.passes else
                         f"{cand.name} (no trial process): the budget ran out")  # once, not once a pass
                 not_measured += [line] if line not in not_measured else []

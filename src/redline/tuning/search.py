@@ -26,7 +26,7 @@ from .passes import (BEHIND, PASSES, absorb, beyond_trace, process_stage, same_b
                      unfair, whole_run)
 from .fits import longest, own_knobs, retraced, size, unseen
 from .inprocess import SPE_FLATTENS, inprocess_stage
-from .late import late_pass
+from .late import late_cost, late_pass
 from .ladder import SLOW_TRACE
 from .numerics import judge
 from .result import Candidate, TuneResult, fair, fair_spreads
@@ -248,13 +248,13 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
         ready = closing.enter_context(Spares(script, args, backend_for(first)))
     spares = ready if backend_for(first) is not False else None
 
-    walls = []  # seconds each rival's trial process took: what the late pass (tuning/late.py) needs one to take
+    walls = []  # (rival, seconds its trial process took): what the late pass (tuning/late.py) needs one to take
 
     def trial(cand, settings: dict, timeout: float, ahead=None) -> dict:
         t0, more = time.perf_counter(), ({} if spares is None else {"spares": spares, "ahead": ahead})
         res = run_trial(script, args, cand, settings, timeout, **more)
         if cand is not default and "ladder" not in settings:
-            walls.append(time.perf_counter() - t0)
+            walls.append((cand, time.perf_counter() - t0))
         return res
 
     rate = median(default.train_runs or default.runs)
@@ -387,8 +387,8 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
     said, not_measured = late_pass(
         lambda cand, extra, timeout, ahead=None: trial(cand, {**base_trial, **extra, "follow": False, "check": False},
                                                        timeout, ahead),
-        default, live, best, not_measured, per_trial=min(per_trial, max(walls, default=per_trial)), left=left,
-        progress=progress, training_s=training_s, run_s=run_s)
+        default, live, best, not_measured, per_trial=min(per_trial, max((w for _, w in walls), default=per_trial)),
+        left=left, progress=progress, training_s=training_s, run_s=run_s, cost_of=late_cost(walls, per_trial))
     reasons += said
     result = TuneResult(script=script, args=args, budget_s=budget_s, elapsed_s=time.perf_counter() - started,
                         default=default, processes=procs, inprocess=inprocess, chosen_process=best,
