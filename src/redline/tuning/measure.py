@@ -151,11 +151,7 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                 expect = expect or (max(calib.values()) / spe if calib and max(calib.values()) else
                                     bar / spe if bar else None)
                 t0, n_warm = time.perf_counter(), (2 if expect and 1 / expect >= span / 3 else 3) * spe
-                if trial.get("check") and trial.get("check_steps") and not bar and "check" not in out:
-                    # the check's count, where the first trial has set it (about 2 x ``seconds`` of steps): the warm-up
-                    # runs as many and is the check, one fit and one input iterator fewer (fine_tune: its check's fit
-                    # took 6.4 s for 10 steps of 0.17 s). Not for a rival with a bar: its verdict comes first
-                    n_warm = max(n_warm, numerics.steps_of(trial["check_steps"], spe, feed.cap))
+                n_warm = numerics.warm_steps(trial, out, n_warm, spe, feed.cap, bar)
                 warm, warm_took = warm_up(cand, feed, spe, n_warm)
                 traced[name] = time.perf_counter() - t0 - (n_warm / (warm / feed.scale) if warm else 0.0)
                 tail = last_batch(feed)
