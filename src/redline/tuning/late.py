@@ -32,9 +32,8 @@ def late_pass(run, default: Candidate, live: list, best: Candidate, not_measured
               cost_of=None) -> tuple[list, list]:
     """Measure the candidates of ``live`` that have no process yet (``run`` as process_stage takes it), where
     ``left()`` still holds a trial process (``per_trial`` s, or ``cost_of(cand)``: what a rival like it took).
-    Returns (reasons, the not-measured lines): the lines
-    of a candidate now decided are dropped from ``not_measured``, and the script as written's further processes
-    where every candidate is decided."""
+    Returns (reasons, the not-measured lines): the lines of a candidate now decided are dropped from ``not_measured``,
+    and the script as written's further processes where every candidate is decided."""
     late = [c for c in live if not (c.passes or c.error or c.dropped or c.advice)]
     if not late or left() < min(cost_of(c) if cost_of else per_trial for c in late):
         return [], not_measured
