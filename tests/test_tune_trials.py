@@ -402,8 +402,8 @@ def test_where_the_loss_check_runs_as_many_steps_as_the_warm_up_it_is_the_warm_u
     steps of the script's own compile its calibration had just warmed up with. Where the counts agree, the check is the
     warm-up: no fit of its own, and the same loss a check of its own gives from the same weights. A later trial, told
     the count (fast steps check 20), warms up with that many steps instead of 3, so its check is the warm-up too
-    (fine_tune: a check's own fit took 6.4 s for its epoch's 10 steps of 0.17 s), a whole epoch's count included; a rival with a bar warms up short (its verdict
-    first) and checks after the measurements, as before."""
+    (fine_tune: a check's own fit took 6.4 s for its epoch's 10 steps of 0.17 s), a whole epoch's count included; a
+    rival with a bar warms up short (its verdict first) and checks after the measurements, as before."""
     code = DIRECT + textwrap.dedent(f"""
         from redline.tuning import numerics
         calls = []
@@ -434,7 +434,8 @@ def test_where_the_loss_check_runs_as_many_steps_as_the_warm_up_it_is_the_warm_u
     assert checks(d["twenty"]["fits"]) == [0] and d["twenty"]["fits"][0][0] == 20, d  # the warm-up, 20 steps
     assert d["twenty"]["check"]["steps"] == 20 and d["twenty"]["check"]["warm_up"], d
     # a count of the epoch's whole 64 batches: one pass, the warm-up too
-    assert checks(d["epoch"]["fits"]) == [0] and d["epoch"]["check"]["steps"] == 64 and d["epoch"]["check"]["warm_up"], d
+    assert checks(d["epoch"]["fits"]) == [0] and d["epoch"]["check"]["steps"] == 64, d
+    assert d["epoch"]["check"]["warm_up"], d
     fits = d["rival"]["fits"]
     assert fits[0][0] < 20 and checks(fits) == [len(fits) - 1] and fits[-1][0] == 20, d  # after the measurements
     assert d["rival"]["check"]["steps"] == 20 and "warm_up" not in d["rival"]["check"], d
