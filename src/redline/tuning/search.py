@@ -108,10 +108,11 @@ def stage_s(per_trial: float, step_s: float | None, epoch_steps: int | None, sec
     return per_trial + inputs + ladder + 3 * (2 * run(1) + sum(run(s) for s in spes)) + EPOCH_SPAN * seconds
 
 
-def needed_s(per_trial: float, candidates: int, stage: float | None = None) -> float:
+def needed_s(per_trial: float, candidates: int, stage: float | None = None, winner: bool = True) -> float:
     """Seconds that decide every candidate after the first trial: one trial process each, a second for a winner and
-    for the script as written, and the in-process stage (``stage``: stage_s; about two trial processes without)."""
-    return per_trial * (candidates + 2) + (2 * per_trial if stage is None else stage)
+    for the script as written (``winner`` False: none leads), and the in-process stage (``stage``: stage_s; about two
+    trial processes without). fine_tune: "about 352 s" with a winner; 221 s where none led."""
+    return per_trial * (candidates + 2 * winner) + (2 * per_trial if stage is None else stage)
 
 
 def auto_budget(training_s: float | None) -> float:
@@ -260,14 +261,16 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
     rate = median(default.train_runs or default.runs)
     stage_need = stage_s(per_trial, 1 / rate if rate else None, first.get("steps_in_epoch"), seconds,
                          with_ladder=not spe_bound.cannot_matter(first.get("host_share")))
-    need = needed_s(per_trial, sum(not c.error for c in procs[1:]), stage_need)
+    rivals = sum(not c.error for c in procs[1:])
+    need = needed_s(per_trial, rivals, stage_need)
     if need > left():  # said before the trials start, with what would decide every candidate
-        total = time.perf_counter() - started + need + 2
-        sizing.append(f"deciding every candidate needs about {total:,.0f} s here ({sum(not c.error for c in procs[1:])} "
-                      f"per-process candidate(s) at ~{per_trial:,.0f} s a trial process, a second process for a winner and for "
-                      "the script as written, "
-                      f"then the in-process stage); the budget of {budget_s:,.0f} s leaves some undecided: give "
-                      f"--budget {math.ceil(total / 10) * 10:.0f} to decide them all")
+        spent = time.perf_counter() - started + 2
+        total, low = spent + need, spent + needed_s(per_trial, rivals, stage_need, winner=False)
+        sizing.append(f"deciding every candidate needs about {low:,.0f} s here where no rival leads, {total:,.0f} s "
+                      f"where one does ({rivals} per-process candidate(s) at ~{per_trial:,.0f} s a trial process, then "
+                      "a second process for a leader and for the script as written, then the in-process stage); the "
+                      f"budget of {budget_s:,.0f} s may leave some undecided: give --budget "
+                      f"{math.ceil(total / 10) * 10:.0f} to decide them all")
         progress(sizing[-1])
     # kept back for the in-process stage: one more trial process measuring the inputs and about 9 knob candidates;
     # nothing where the stage cannot end in what is left (xception_scratch: 94 s left, a stage of ~400 s, killed with
