@@ -302,7 +302,7 @@ def test_a_candidate_s_own_trial_runs_the_rest_of_the_script_so_no_completion_tr
 
 
 def test_a_budget_too_small_to_decide_every_candidate_is_said_before_the_trials_with_the_budget_that_would(monkeypatch):
-    from redline.tuning import search
+    from redline.tuning import search, sizing
 
     clock = {"t": 0.0}
     monkeypatch.setattr(search.time, "perf_counter", lambda: clock["t"])
@@ -321,21 +321,21 @@ def test_a_budget_too_small_to_decide_every_candidate_is_said_before_the_trials_
     line = next((s for s in said if "needs about" in s), None)
     assert line and "--budget" in line and line in result.reasons, said
     needed = int(line.split("--budget ")[1].split()[0])
-    assert needed >= 40 + search.needed_s(40.0, 3) and needed % 10 == 0  # jax, oneDNN, 1 thread: 3 candidates
+    assert needed >= 40 + sizing.needed_s(40.0, 3) and needed % 10 == 0  # jax, oneDNN, 1 thread: 3 candidates
     # where no rival leads, no second processes: two trial processes less (fine_tune: "about 352 s", 221 s taken)
     low = int(line.split("needs about ")[1].split()[0].replace(",", ""))
     assert needed - low >= 2 * 40 and "where no rival leads" in line, line
     # a one-second step: the in-process stage's ladder alone runs spe 2, 4 and 8 in 2 executions, 3 rounds and a
     # calibration each: minutes, not the two trial processes of millisecond steps
-    assert needed >= 40 + search.needed_s(40.0, 3, search.stage_s(40.0, 1.0, None, 0.8))
-    assert search.stage_s(40.0, 1.0, 10, 0.8) >= 40 + 4 * 2 * (2 + 4 + 8) > search.stage_s(40.0, 0.001, 10, 0.8)
+    assert needed >= 40 + sizing.needed_s(40.0, 3, sizing.stage_s(40.0, 1.0, None, 0.8))
+    assert sizing.stage_s(40.0, 1.0, 10, 0.8) >= 40 + 4 * 2 * (2 + 4 + 8) > sizing.stage_s(40.0, 0.001, 10, 0.8)
     # a trace of 8 s (a fifth of the trial process): the ladder starts at 8, so the stage is shorter than with a
     # trace of 4.8 s that measures spe 2 as well
-    assert search.stage_s(40.0, 1.0, 10, 0.8) - 40 < search.stage_s(24.0, 1.0, 10, 0.8) - 24
+    assert sizing.stage_s(40.0, 1.0, 10, 0.8) - 40 < sizing.stage_s(24.0, 1.0, 10, 0.8) - 24
     # where the first trial's figures leave steps_per_execution nothing to gain (spe_bound), no ladder is counted:
     # one-second steps then cost the stage the input path and 3 rounds of the script's own and jit, no spe 8 runs
-    no_ladder = search.stage_s(40.0, 1.0, 10, 0.8, with_ladder=False)
-    assert no_ladder == pytest.approx(search.stage_s(40.0, 1.0, 10, 0.8) - (8 + 4 * 2 * 8))  # spe 8: its trace, its
+    no_ladder = sizing.stage_s(40.0, 1.0, 10, 0.8, with_ladder=False)
+    assert no_ladder == pytest.approx(sizing.stage_s(40.0, 1.0, 10, 0.8) - (8 + 4 * 2 * 8))  # spe 8: its trace, its
     # calibration and 3 rounds of 2 executions of 8 one-second steps
     said.clear()
     clock["t"] = 0.0

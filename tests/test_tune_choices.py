@@ -417,7 +417,8 @@ def _no_script_compile(fake):
 # -- one command: redline run --tune, and --budget auto -------------------------------------------------------------
 
 def test_auto_budget_is_a_twentieth_of_the_predicted_training_and_at_least_30_s():
-    from redline.tuning.search import Candidate as C, auto_budget, predicted_training
+    from redline.tuning.result import Candidate as C
+    from redline.tuning.sizing import auto_budget, predicted_training
 
     assert predicted_training({"steps_in_epoch": 100, "epochs": 30}, C("d", runs=[50.0, 50.0, 50.0])) == 60.0
     assert predicted_training({"steps_in_epoch": None, "epochs": 3}, C("d", runs=[50.0])) is None

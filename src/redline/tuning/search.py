@@ -9,7 +9,6 @@ both; otherwise the default stays, and the result says so.
 
 from __future__ import annotations
 
-import math
 import os
 import shutil
 import tempfile
@@ -27,9 +26,9 @@ from .passes import (BEHIND, PASSES, absorb, beyond_trace, process_stage, same_b
 from .fits import longest, own_knobs, retraced, size, unseen
 from .inprocess import SPE_FLATTENS, inprocess_stage
 from .late import late_cost, late_pass
-from .ladder import SLOW_TRACE
 from .numerics import judge
 from .result import Candidate, TuneResult, fair, fair_spreads
+from .sizing import AUTO_FIRST, auto_budget, auto_line, needed_s, needs_line, predicted_training, stage_s
 from .spares import Spares, backend_for
 from .candidates import process_candidates
 from .trials import run_trial
@@ -37,9 +36,6 @@ from .trials import run_trial
 ALLOWABLE = ("precision", "batch", "order")
 #: at most this share of the budget is kept back for the in-process stage while the per-process candidates are measured.
 RESERVE = 0.4
-#: --budget auto: this share of the training the script's fits are predicted to take as written, at least AUTO_MIN
-#: seconds; the first trial (which makes the prediction) may take up to AUTO_FIRST seconds.
-AUTO_SHARE, AUTO_MIN, AUTO_FIRST = 0.05, 30.0, 300.0
 
 
 class ScriptProblem(UsageError):
@@ -69,16 +65,6 @@ def tune(script: str, args=(), *, budget_s: float | None = 180, allow=(), snapsh
     return result
 
 
-def predicted_training(first: dict, default: Candidate) -> float | None:
-    """Seconds the script's fits train as written: epochs x steps an epoch / steps per second measured (the other fits
-    the first trial recorded at the rate of the one measured)."""
-    steps, epochs, rate = first.get("steps_in_epoch"), first.get("epochs") or 1, default.median
-    fits = first.get("fits") or []
-    if len(fits) > 1 and rate and all(size(f) for f in fits):  # every fit, at the rate of the one measured
-        return sum(size(f) for f in fits) / rate
-    return epochs * steps / rate if steps and rate else None
-
-
 def as_process(res: dict) -> dict:
     """An in-process stage's trial as a per-process figure of its configuration: its training steps on the input as
     written (its "default" ran on the input the stage chose) and its whole epochs, measured with the script's own."""
@@ -86,38 +72,6 @@ def as_process(res: dict) -> dict:
         return res
     written = (res.get("inputs") or {}).get("as written", {}).get("steps_per_s", [])
     return {**res, "candidates": {**res["candidates"], "default": {"steps_per_s": written}}}
-
-
-def stage_s(per_trial: float, step_s: float | None, epoch_steps: int | None, seconds: float,
-            with_ladder: bool = True) -> float:
-    """Seconds the in-process stage takes, from the first trial's figures: its trial process; the input path (two
-    inputs, 3 rounds of runs twice as long); the ladder's first two steps (where it stops without a gain; spe 8
-    alone where a trace takes SLOW_TRACE or longer), each traced anew and warmed in 2 executions; 3 rounds of the
-    script's own, jit and those steps, each run at least ``seconds`` or 2 executions; and the pick's whole epochs
-    beside the script's own. A one-second step makes spe 8 a
-    16-second run: the stage is minutes there, not the two trial processes it is for millisecond steps.
-    ``with_ladder`` False: the first trial's figures leave steps_per_execution nothing to gain (spe_bound): no ladder."""
-    from .as_run import EPOCH_SPAN
-
-    trace = max(1.0, per_trial / 5)  # a new step function traced and compiled: a share of a trial process
-    first = 8 if trace >= SLOW_TRACE and (epoch_steps or 8) >= 8 else 2  # the ladder's first step (ladder.climb)
-    spes = [s for s in (2, 8) if first <= s <= (epoch_steps or 8)] if with_ladder else []
-    run = lambda spe: max(seconds, 2 * spe * (step_s or 0.0))  # noqa: E731
-    inputs = 2 * (1 + 3) * 2 * run(1)  # two inputs, a calibration and 3 rounds each, runs twice as long
-    ladder = sum(trace + run(s) for s in spes)
-    return per_trial + inputs + ladder + 3 * (2 * run(1) + sum(run(s) for s in spes)) + EPOCH_SPAN * seconds
-
-
-def needed_s(per_trial: float, candidates: int, stage: float | None = None, winner: bool = True) -> float:
-    """Seconds that decide every candidate after the first trial: one trial process each, a second for a winner and
-    for the script as written (``winner`` False: none leads), and the in-process stage (``stage``: stage_s; about two
-    trial processes without). fine_tune: "about 352 s" with a winner; 221 s where none led."""
-    return per_trial * (candidates + 2 * winner) + (2 * per_trial if stage is None else stage)
-
-
-def auto_budget(training_s: float | None) -> float:
-    """--budget auto: AUTO_SHARE of the predicted training, at least AUTO_MIN seconds."""
-    return min(86400.0, max(AUTO_MIN, AUTO_SHARE * (training_s or 0.0)))
 
 
 def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, seconds: float, progress,
@@ -221,10 +175,7 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
     run_s = whole_run(first_wall, training_s, beyond)  # for passes.start_cap
     if auto:
         budget_s = auto_budget(training_s)
-        sizing.append(f"--budget auto: {budget_s:.0f} s, {AUTO_SHARE:.0%} of the ~{training_s or 0:,.0f} s its training is "
-                      f"predicted to take as written ({len(first.get('fits') or []) or 1} fit(s); the one measured: "
-                      f"{first.get('epochs')} epoch(s) of {first.get('steps_in_epoch')} steps at {default.median or 0:,.1f} "
-                      f"steps/s), at least {AUTO_MIN:.0f} s")
+        sizing.append(auto_line(budget_s, training_s, first, default))
         progress(sizing[-1])
     if worth_it is not None and not worth_it(training_s or 0.0, budget_s, time.perf_counter() - started):
         return TuneResult(script=script, args=args, budget_s=budget_s, elapsed_s=time.perf_counter() - started,
@@ -262,15 +213,8 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
     stage_need = stage_s(per_trial, 1 / rate if rate else None, first.get("steps_in_epoch"), seconds,
                          with_ladder=not spe_bound.cannot_matter(first.get("host_share")))
     rivals = sum(not c.error for c in procs[1:])
-    need = needed_s(per_trial, rivals, stage_need)
-    if need > left():  # said before the trials start, with what would decide every candidate
-        spent = time.perf_counter() - started + 2
-        total, low = spent + need, spent + needed_s(per_trial, rivals, stage_need, winner=False)
-        sizing.append(f"deciding every candidate needs about {low:,.0f} s here where no rival leads, {total:,.0f} s "
-                      f"where one does ({rivals} per-process candidate(s) at ~{per_trial:,.0f} s a trial process, then "
-                      "a second process for a leader and for the script as written, then the in-process stage); the "
-                      f"budget of {budget_s:,.0f} s may leave some undecided: give --budget "
-                      f"{math.ceil(total / 10) * 10:.0f} to decide them all")
+    if needed_s(per_trial, rivals, stage_need) > left():  # said before the trials start, with what would decide them
+        sizing.append(needs_line(time.perf_counter() - started + 2, per_trial, rivals, stage_need, budget_s))
         progress(sizing[-1])
     # kept back for the in-process stage: one more trial process measuring the inputs and about 9 knob candidates;
     # nothing where the stage cannot end in what is left (xception_scratch: 94 s left, a stage of ~400 s, killed with
