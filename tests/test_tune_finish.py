@@ -143,7 +143,8 @@ NATIVE_WRITERS = {  # what bypasses Python's files, as scripts use it
     "list_files": (LIST_FILES, True),
     # Keras' TensorBoard callback makes its writer through ``import tensorflow.summary``, a module object apart from
     # ``tf.summary`` as TensorFlow's import leaves it: the measurement (which runs the script's callbacks) wrote
-    # logs/train/events.* into the user's folder (its figures need the tensorboard package, not installed here)
+    # logs/train/events.* into the user's folder (its figures need the tensorboard package: the test extra installs
+    # it; without it the callback fails and the trial has no figures, but still writes nothing here)
     "tensorboard": (TENSORBOARD, importlib.util.find_spec("tensorboard") is not None),
 }
 
