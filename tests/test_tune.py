@@ -339,13 +339,28 @@ def test_tune_bad_input(capsys, tmp_path, argv, words):
 @pytest.mark.slow
 @pytest.mark.parametrize("text, words", [
     ("raise KeyError('no data file')\n", "KeyError: 'no data file'"),
-    ("print('I only print')\n", "without calling Model.fit"),
+    ("print('I only print')\n", "without calling Model.fit (last output: I only print)"),
+    ("import sys\nsys.exit('no data folder: give --data DIR')\n", "code 1 before calling fit (last output: no data "
+                                                                   "folder: give --data DIR)"),
 ])
 def test_tune_on_a_script_that_fails_or_never_fits(tmp_path, text, words):
     s = script(tmp_path, text)
     r = subprocess.run([sys.executable, "-m", "redline", "tune", "--budget", "30", s], capture_output=True, text=True,
                        env={**ENV, "XDG_CACHE_HOME": str(tmp_path)}, timeout=120)
     assert r.returncode == 2 and words in r.stderr.strip().splitlines()[-1] and "cannot be tuned" in r.stderr
+
+
+def test_the_last_output_quoted_is_the_script_s_not_the_runtime_s_log_lines():
+    from redline.tuning.trials import last_output
+
+    res = {"stdout": "epoch 0 0.115\nepoch 1 0.114\n",
+           "stderr": "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+                     "I0000 00:00:1796330844.776124   22472 port.cc:153] oneDNN custom operations are on.\n"
+                     "W0000 00:00:1796330845.1 22472 cpu_feature_guard.cc:210] This TensorFlow binary is optimized\n"}
+    assert last_output(res) == "epoch 0 0.115 | epoch 1 0.114"
+    tb = {"stdout": "", "stderr": "Traceback (most recent call last):\n  File \"train.py\", line 3\nKeyError: 'x'\n"}
+    assert last_output(tb, lines=1) == "KeyError: 'x'" and last_output({}) == ""
+    assert len(last_output({"stdout": "y" * 1000})) == 300
 
 
 @pytest.mark.slow

@@ -37,6 +37,7 @@ def _diagnose_script(script, args):
     import tempfile
 
     from ..tuning.search import Candidate, ScriptProblem, run_trial
+    from ..tuning.trials import last_output
 
     if not os.path.isfile(script):
         what = "is a directory" if os.path.isdir(script) else "does not exist"
@@ -55,9 +56,9 @@ def _diagnose_script(script, args):
                         {"mode": "diagnose", "seconds": args.seconds, "repeats": args.repeats, "record": record,
                          "sandbox_root": root}, timeout=1800)
         if res.get("status") != "ok":
-            out = (res.get("stdout", "") + res.get("stderr", "")).strip().splitlines()[-6:]
+            out = last_output(res, lines=6)
             raise ScriptProblem(f"{script!r} cannot be diagnosed: {res.get('error')}"
-                                + (f" (last output: {' | '.join(out)[-300:]})" if out else ""))
+                                + (f" (last output: {out})" if out else ""))
         rec, _, diag = diagnose_record(record)
         if args.save:
             shutil.copyfile(record, args.save)

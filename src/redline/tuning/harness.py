@@ -382,6 +382,8 @@ def main(argv=None) -> int:
         if state["result"] is not None:
             _end_of_discovery(state, exc, script, counts)
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if not isinstance(exc.code, int) and exc.code is not None:  # sys.exit("message"): printed, as Python would
+            print(exc.code, file=sys.stderr, flush=True)
         _finish({"status": "no-fit", "exit_code": code, "error": f"the script exited with code {code} before calling fit"}, 0)
     except BaseException as exc:  # the script's own error before fit: reported with its traceback, as Python would
         traceback.print_exc()

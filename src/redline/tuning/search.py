@@ -31,7 +31,7 @@ from .result import Candidate, TuneResult, fair, fair_spreads
 from .sizing import AUTO_FIRST, auto_budget, auto_line, needed_s, needs_line, predicted_training, stage_s
 from .spares import Spares, backend_for
 from .candidates import process_candidates
-from .trials import run_trial
+from .trials import last_output, run_trial
 
 ALLOWABLE = ("precision", "batch", "order")
 #: at most this share of the budget is kept back for the in-process stage while the per-process candidates are measured.
@@ -129,8 +129,8 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
     # how the script as written ends, training cut short after its first fit: the completion check's reference
     after = first.get("after_fit") if (first.get("after_fit") or {}).get("status") in ("complete", "incomplete") else None
     if first.get("status") in ("script-error", "no-fit"):
-        out = (first.get("stdout", "") + first.get("stderr", "")).strip().splitlines()[-8:]
-        raise ScriptProblem(f"{script!r} cannot be tuned: {first['error']}" + (f" (last output: {' | '.join(out)[-300:]})" if out else ""))
+        out = last_output(first)
+        raise ScriptProblem(f"{script!r} cannot be tuned: {first['error']}" + (f" (last output: {out})" if out else ""))
     absorb(default, first)
     if (first.get("check") or {}).get("steps"):  # every trial checks its loss after as many steps as the first
         base_trial["check_steps"] = first["check"]["steps"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import signal
 import subprocess
 import sys
@@ -184,4 +185,17 @@ def _result_line(stdout: str) -> dict | None:
     return None
 
 
-__all__ = ["TrialProcess", "run_trial", "trial_env"]
+#: TensorFlow's and absl's own log lines ("I0000 00:00:1796330844.776124 22472 port.cc:153] oneDNN custom operations
+#: are on ...", "WARNING: All log messages before absl::InitializeLog() ..."): not what the script last said
+_RUNTIME_LOG = re.compile(r"^([IWEF]\d{4} \d\d:\d\d:\d\d|WARNING: All log messages before absl::)")
+
+
+def last_output(res: dict, lines: int = 8, chars: int = 300) -> str:
+    """The last ``lines`` lines a trial's script printed (stdout, then stderr), the runtime's own log lines left out,
+    joined with " | " and cut to their last ``chars`` characters: what an error line quotes of it."""
+    out = [line for line in (res.get("stdout", "") + "\n" + res.get("stderr", "")).splitlines()
+           if line.strip() and not _RUNTIME_LOG.match(line)]
+    return " | ".join(out[-lines:])[-chars:]
+
+
+__all__ = ["TrialProcess", "last_output", "run_trial", "trial_env"]
