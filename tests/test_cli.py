@@ -77,3 +77,19 @@ def test_one_of_tune_s_own_options_after_the_script_gets_a_note_and_still_goes_t
     s.write_text("print('hi')\n")
     code, out, err = cli(capsys, "tune", "--show", str(s), "--json", "x.json")
     assert code == 0 and "--json after the script" in err and "no choice applies" in out, (out, err)
+
+
+def test_a_dropped_candidate_s_exception_is_shown_on_one_line_with_its_point_not_its_first_70_characters():
+    from redline.cli.tune import short_error
+
+    shape = ("ValueError: Input 0 with name 'input_layer' of layer 'functional' is incompatible with the layer: "
+             "expected shape=(None, 20, 4), found shape=(256, 120, 4)")
+    assert short_error(shape) == shape  # the shapes are the point: kept
+    keras_style = ("AttributeError: Exception encountered when calling LogScale.call().\n\n\x1b[1m'str' object has no "
+                   "attribute '_error_repr'\x1b[0m\n\nArguments received by LogScale.call():\n  • args=('<KerasTensor "
+                   "shape=(None, 32)>',)\n")
+    said = short_error(keras_style)
+    assert said == ("AttributeError: Exception encountered when calling LogScale.call(). 'str' object has no attribute "
+                    "'_error_repr'"), said
+    long = short_error("RuntimeError: " + "x" * 500)
+    assert len(long) == 200 and long.endswith("...")

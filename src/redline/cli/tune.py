@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 
 from ..errors import UsageError
@@ -41,13 +42,21 @@ def _check_script(script) -> None:
         raise UsageError(f"script {script!r} {what}; give the path of a Python file, e.g. redline tune train.py")
 
 
+def short_error(text: str, chars: int = 200) -> str:
+    """An exception as a table cell: on one line, without terminal colour codes and without the "Arguments received
+    by ..." list Keras appends, cut to ``chars`` (the whole of it is in --json)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", text).split("Arguments received by")[0]
+    text = " ".join(text.split())
+    return text if len(text) <= chars else text[:chars - 3] + "..."
+
+
 def _rows(result) -> list:
     rows = []
     base = result.default.median
 
     def row(c, ref, chosen, stage):
         if c.error:
-            return (stage, c.name, "-", "-", f"dropped: {c.error[:70]}")
+            return (stage, c.name, "-", "-", f"dropped: {short_error(c.error)}")
         if not c.runs:
             return (stage, c.name, "-", "-", f"dropped: {c.dropped}" if c.dropped else "not measured: the budget ran out")
         what = f"{len(c.runs)} rounds in {len(c.passes)} processes" if c.figures is c.passes else f"{len(c.runs)} rounds"
