@@ -380,20 +380,16 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
             out["pruned"] = True  # it will not be measured again (passes.PRUNE): its loss and ending are not needed
         folded = out.pop("check") if (out.get("check") or {}).get("warm_up") else None
         if trial.get("check") and into.get("default", {}).get("steps_per_s") and not out.get("pruned"):
-            count = trial.get("check_steps") or numerics.steps_for(median(into["default"]["steps_per_s"]), seconds)
-            if folded and folded["steps"] == numerics.steps_of(count, spe_of({"own": True}), feeds["as written"].cap):
-                out["check"] = folded  # the warm-up was the check (slow steps); fast steps check more steps
-            elif not late():
-                try:  # the loss after a few steps from the shared initial weights (tuning/numerics.py)
-                    recompile({"own": True})
-                    out["check"] = numerics.check(model, fit, feeds["as written"], spe_of({"own": True}),
-                                                  trial.get("weights"), opener, count)
-                    if folded and folded.get("weights") == "saved":  # this trial's own, saved in its warm-up
-                        out["check"]["weights"] = "saved"
-                except Exception as exc:  # noqa: BLE001  no figure: the candidate is judged on speed alone, and the result says why
-                    out["check"] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
-                finally:
-                    keep.restore()
+
+            def run_check(steps: int) -> dict:  # the loss after a few steps from the shared initial weights
+                recompile({"own": True})
+                return numerics.check(model, fit, feeds["as written"], spe_of({"own": True}), trial.get("weights"),
+                                      opener, steps)
+
+            got = numerics.in_trial(trial, folded, median(into["default"]["steps_per_s"]), seconds,
+                                    spe_of({"own": True}), feeds["as written"].cap, late, run_check, keep.restore)
+            if got is not None:
+                out["check"] = got
         phase("loss checked")
         if trial.get("ladder"):
             out["ladder"] = steps

@@ -94,6 +94,27 @@ def as_warm_up(trial: dict, out: dict, model, fit, feed, spe: int, n: int, opene
     return True
 
 
+def in_trial(trial: dict, folded: dict | None, rate: float, seconds: float, spe: int, cap: int | None, late, run,
+             restore) -> dict | None:
+    """A trial's loss check after its measurements: ``folded`` (its warm-up, where that ran as many steps as the check
+    counts: slow steps) or ``run(steps)`` now, the model's state put back with ``restore()`` after; None where the
+    deadline came first. A check that fails leaves the candidate judged on speed alone, and says why."""
+    count = trial.get("check_steps") or steps_for(rate, seconds)
+    if folded and folded["steps"] == steps_of(count, spe, cap):
+        return folded  # fast steps check more steps than they warm up with
+    if late():
+        return None
+    try:
+        got = run(count)
+        if folded and folded.get("weights") == "saved":  # this trial's own, saved in its warm-up
+            got["weights"] = "saved"
+        return got
+    except Exception as exc:  # noqa: BLE001  no figure: the candidate is judged on speed alone, and the result says why
+        return {"error": f"{type(exc).__name__}: {exc}"[:300]}
+    finally:
+        restore()
+
+
 def judge(as_written: list, losses: list, steps: int | None = None) -> str | None:
     """Why a candidate with ``losses`` does not learn as the script does (its own ``as_written`` losses), or None."""
     after = f"after {steps} steps " if steps else ""
@@ -111,4 +132,4 @@ def judge(as_written: list, losses: list, steps: int | None = None) -> str | Non
             f"{lo:.4g} to {hi:.4g} in its own trial processes, widened by {width:.3g})")
 
 
-__all__ = ["STEPS", "TOL", "as_warm_up", "check", "judge", "steps_for", "steps_of", "warm_steps"]
+__all__ = ["STEPS", "TOL", "as_warm_up", "check", "in_trial", "judge", "steps_for", "steps_of", "warm_steps"]
