@@ -133,6 +133,9 @@ def test_redline_run_keeps_argv_exit_code_and_exceptions(tmp_path):
     assert d["argv"] == [str(script), "--epochs", "3", "-v"] and d["name"] == "__main__"
     assert d["threads"] == [1, 0] and d["omp"] == "1"  # inter-op: TensorFlow's default (0), which nothing here needs to fix
     assert "redline: chose" in ok.stderr
+    # the tf.data settings only redline.data reads are said to be that, not listed as changes to this run
+    only = next(line for line in ok.stderr.splitlines() if "for redline.data pipelines only" in line)
+    assert "data_threadpool=" in only and not any(line.lstrip().startswith("data_") for line in ok.stderr.splitlines())
     assert "left as you set them: " in ok.stderr and "intra_op_threads=1 (user)" in ok.stderr
 
     # the exit code and the exception pass through whatever the backend: on JAX, where `redline run` sets up no

@@ -44,11 +44,16 @@ def register(sub) -> None:
 
 
 def _summary(applied) -> str:
-    rows = [(name, s.value, s.reason) for name, s in applied.settings() if s.source == AUTO and s.applied and s.value is not None]
+    chosen = [(name, s.value, s.reason) for name, s in applied.settings() if s.source == AUTO and s.applied and s.value is not None]
+    rows = [r for r in chosen if not r[0].startswith("data_")]
+    data = [f"{name}={value}" for name, value, _ in chosen if name.startswith("data_")]  # read by redline.data alone
     patched = [f"{a.name}={a.value!r}" for a in applied.actions if a.status == APPLIED and a.name in COMPILE_KNOBS]
     kept = [f"{n}={s.value} ({s.source})" for n, s in applied.settings() if s.source != AUTO]
-    lines = [f"redline: chose {len(rows)} setting(s) automatically for this run (`redline run --dry-run` shows all, with advice):",
+    lines = [f"redline: chose {len(rows) + len(data)} setting(s) automatically for this run (`redline run --dry-run` shows all, with advice):",
              table(rows, width=100)]
+    if data:
+        lines.append(f"  for redline.data pipelines only (Keras' own input and the script's tf.data are left as they are): "
+                     f"{', '.join(data)}")
     if patched:
         lines.append(f"  Model.compile defaults patched in: {', '.join(patched)} (the script's own arguments win)")
     if kept:
