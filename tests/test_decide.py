@@ -937,3 +937,35 @@ def test_where_the_budget_holds_only_some_rivals_those_of_known_cost_go_first_an
         assert not any("go first" in r for r in result.reasons), result.reasons
     for name in ("oneDNN on", "1 intra-op thread"):
         assert next(c for c in result.processes if c.name == name).dropped, result.processes
+
+
+def test_a_later_process_the_budget_ends_leaves_the_candidate_s_figures_and_is_said_as_not_measured(monkeypatch):
+    """from_generator: JAX's third process started with 22 s left and had no figures by then; "no result within 22 s
+    (the budget)" became its error, so its two processes' figures were shown as "dropped" and out of the race."""
+    from redline.tuning import search
+
+    import itertools
+
+    # rounds past a gain: a second process (which the budget ends), then a third within the noise
+    jax = itertools.chain([[85.0, 120.0, 150.0]], itertools.repeat([100.0, 101.0, 99.0]))
+    calls = []
+
+    def figures(name):
+        runs = (next(jax) if name == "backend jax" else [100.0, 101.0, 99.0] if name == "as written"
+                else [40.0, 40.4, 39.6])
+        return runs, 0.01
+
+    inner = fake_processes(figures, calls)
+
+    def fake(script, args, cand, trial, timeout, **kw):
+        if cand.name == "backend jax" and calls.count("backend jax") == 1:  # its second process: the budget ends it
+            calls.append(cand.name)
+            return {"status": "timeout", "error": "no result within 22 s (the budget)"}
+        return inner(script, args, cand, trial, timeout, **kw)
+
+    monkeypatch.setattr(search, "run_trial", fake)
+    r = search.tune("train.py", budget_s=600, snapshot=m.vm_2core(), complete=False)
+    jax_ = next(c for c in r.processes if c.name == "backend jax")
+    assert calls.count("backend jax") >= 2, calls
+    assert jax_.error is None and jax_.runs[:3] == [85.0, 120.0, 150.0], (jax_.error, jax_.runs)
+    assert "backend jax (trial process 2 of 3): no result within 22 s (the budget)" in r.not_measured, r.not_measured

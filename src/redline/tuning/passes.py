@@ -279,6 +279,11 @@ def process_stage(run, default: Candidate, live: list, *, per_trial: float, left
                             f"and trace, then its training of about {training_s:,.0f} s): its start alone outlasts the "
                             "script's run")
             return
+        if res.get("status") == "timeout" and cand.passes:  # the budget ended a later process before its figures: not
+            # a verdict on the candidate (its earlier processes' figures stand), so it is said as not measured
+            line = f"{cand.name} (trial process {rep + 1} of {PASSES}): {res.get('error') or 'the budget ran out'}"
+            not_measured.extend([line] if line not in not_measured else [])
+            return
         absorb(cand, res, default)
         if (res.get("after_fit") or {}).get("status") in ("complete", "incomplete"):
             endings[cand.name] = res["after_fit"]  # the rest of the script ran after the measurement, cut short
