@@ -18,12 +18,26 @@ OUT = os.environ.get("REDLINE_EPOCH_TIMES")
 def _patch(keras):
     epochs = []
 
+    def iterations(model):
+        """The optimizer's step count, read at the epoch's edges only: the steps of an epoch whose input has no length
+        (a from_generator dataset: params["steps"] is None)."""
+        try:
+            return int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+        except (AttributeError, TypeError, ValueError):  # no optimizer built: the epoch's planned steps instead
+            return None
+
     class EpochTimes(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
-            epochs.append({"epoch": epoch, "begin": time.perf_counter(), "steps": (self.params or {}).get("steps")})
+            epochs.append({"epoch": epoch, "begin": time.perf_counter(), "steps": (self.params or {}).get("steps"),
+                           "iterations": iterations(self.model)})
 
         def on_epoch_end(self, epoch, logs=None):
             epochs[-1]["end"] = time.perf_counter()
+            now, before = iterations(self.model), epochs[-1].pop("iterations")
+            if epochs[-1]["steps"] is None and now is not None and before is not None and now > before:
+                # data of unknown length: the optimizer's count (TensorFlow counts the call that finds the data's end
+                # too: 97 for 96 batches, the same under every configuration, so ratios stand)
+                epochs[-1]["steps"] = now - before
 
     original = keras.Model.fit
 
