@@ -969,3 +969,9 @@ def test_a_later_process_the_budget_ends_leaves_the_candidate_s_figures_and_is_s
     assert calls.count("backend jax") >= 2, calls
     assert jax_.error is None and jax_.runs[:3] == [85.0, 120.0, 150.0], (jax_.error, jax_.runs)
     assert "backend jax (trial process 2 of 3): no result within 22 s (the budget)" in r.not_measured, r.not_measured
+    # with no figures yet, a process the budget ended is all there is: the candidate says so as its error
+    from redline.tuning.passes import absorb
+
+    alone = Candidate("backend jax")
+    absorb(alone, {"status": "timeout", "error": "no result within 9 s (the budget)"})
+    assert alone.error == "no result within 9 s (the budget)"

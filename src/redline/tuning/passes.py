@@ -51,7 +51,8 @@ def absorb(cand: Candidate, res: dict, reference: Candidate | None = None) -> No
     ``reference`` (the script as written) did, its training figures are given the reference's epoch overhead, so the
     two are compared on one footing, and the detail says so."""
     if res.get("status") != "ok":
-        cand.error = cand.error or res.get("error") or res.get("status")
+        if res.get("status") != "timeout" or not cand.passes:  # the budget ending a later process is no verdict: the
+            cand.error = cand.error or res.get("error") or res.get("status")  # figures of the earlier ones stand
         return
     default = res["candidates"].get("default", {})
     if "behind" in default:  # stopped after its first executions (BEHIND): its figure says enough
@@ -279,11 +280,10 @@ def process_stage(run, default: Candidate, live: list, *, per_trial: float, left
                             f"and trace, then its training of about {training_s:,.0f} s): its start alone outlasts the "
                             "script's run")
             return
-        if res.get("status") == "timeout" and cand.passes:  # the budget ended a later process before its figures: not
-            # a verdict on the candidate (its earlier processes' figures stand), so it is said as not measured
+        if res.get("status") == "timeout" and cand.passes:  # the budget ended a later process before its figures
+            # (absorb: no verdict), so it is said as not measured
             line = f"{cand.name} (trial process {rep + 1} of {PASSES}): {res.get('error') or 'the budget ran out'}"
             not_measured.extend([line] if line not in not_measured else [])
-            return
         absorb(cand, res, default)
         if (res.get("after_fit") or {}).get("status") in ("complete", "incomplete"):
             endings[cand.name] = res["after_fit"]  # the rest of the script ran after the measurement, cut short
