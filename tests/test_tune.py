@@ -356,7 +356,9 @@ def test_the_last_output_quoted_is_the_script_s_not_the_runtime_s_log_lines():
     res = {"stdout": "epoch 0 0.115\nepoch 1 0.114\n",
            "stderr": "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
                      "I0000 00:00:1796330844.776124   22472 port.cc:153] oneDNN custom operations are on.\n"
-                     "W0000 00:00:1796330845.1 22472 cpu_feature_guard.cc:210] This TensorFlow binary is optimized\n"}
+                     "W0000 00:00:1796330845.1 22472 cpu_feature_guard.cc:210] This TensorFlow binary is optimized\n"
+                     "To enable the following instructions: AVX2 AVX512F FMA, in other operations, rebuild TensorFlow "
+                     "with the appropriate compiler flags.\n"}
     assert last_output(res) == "epoch 0 0.115 | epoch 1 0.114"
     tb = {"stdout": "", "stderr": "Traceback (most recent call last):\n  File \"train.py\", line 3\nKeyError: 'x'\n"}
     assert last_output(tb, lines=1) == "KeyError: 'x'" and last_output({}) == ""

@@ -186,8 +186,10 @@ def _result_line(stdout: str) -> dict | None:
 
 
 #: TensorFlow's and absl's own log lines ("I0000 00:00:1796330844.776124 22472 port.cc:153] oneDNN custom operations
-#: are on ...", "WARNING: All log messages before absl::InitializeLog() ..."): not what the script last said
-_RUNTIME_LOG = re.compile(r"^([IWEF]\d{4} \d\d:\d\d:\d\d|WARNING: All log messages before absl::)")
+#: are on ...", "WARNING: All log messages before absl::InitializeLog() ...", and the second line of the CPU-feature
+#: notice, "To enable the following instructions: AVX2 ..."): not what the script last said
+_RUNTIME_LOG = re.compile(r"^([IWEF]\d{4} \d\d:\d\d:\d\d|WARNING: All log messages before absl::"
+                          r"|To enable the following instructions: )")
 
 
 def last_output(res: dict, lines: int = 8, chars: int = 300) -> str:
