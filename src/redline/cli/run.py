@@ -48,7 +48,8 @@ def _summary(applied) -> str:
     rows = [r for r in chosen if not r[0].startswith("data_")]
     data = [f"{name}={value}" for name, value, _ in chosen if name.startswith("data_")]  # read by redline.data alone
     patched = [f"{a.name}={a.value!r}" for a in applied.actions if a.status == APPLIED and a.name in COMPILE_KNOBS]
-    kept = [f"{n}={s.value} ({s.source})" for n, s in applied.settings() if s.source != AUTO]
+    kept = [f"{n}={s.value} ({s.reason.removeprefix('Keras backend from ') if n == 'backend' else s.source})"
+            for n, s in applied.settings() if s.source != AUTO]
     lines = [f"redline: chose {len(rows) + len(data)} setting(s) automatically for this run (`redline run --dry-run` shows all, with advice):",
              table(rows, width=100)]
     if data:
@@ -61,6 +62,40 @@ def _summary(applied) -> str:
     for a in applied.failed():
         lines.append(f"  NOT applied: {a.name}={a.value!r}: {a.detail}")
     return "\n".join(lines)
+
+
+def _pinned(script, snapshot, args):
+    """The snapshot as the script will run: where it sets KERAS_BACKEND itself before importing keras (keras.io's
+    ``os.environ["KERAS_BACKEND"] = "jax"``), that backend, not the environment's or keras.json's; applying a plan
+    for another one would import TensorFlow, and with it keras, first, so the line would be ignored."""
+    import dataclasses
+
+    from ..detection.script import script_backend
+
+    pin = script_backend(script)
+    if pin is None or pin.backend is None:
+        return snapshot
+    if args.backend and args.backend != pin.backend:
+        raise UsageError(f"--backend {args.backend} cannot apply: {pin.at} sets KERAS_BACKEND={pin.backend!r} before "
+                         f"importing keras, and that line wins; drop --backend, or change the line")
+    runtime = dataclasses.replace(snapshot.runtime, keras_backend=pin.backend,
+                                  keras_backend_source=f"the script's own line {pin.at}")
+    return dataclasses.replace(snapshot, runtime=runtime)
+
+
+def _pinned_late(script, args) -> bool:
+    """True where the script sets KERAS_BACKEND to a value known only when it runs (its arguments, say): a plan would
+    import TensorFlow, and with it keras, before that line, so none is applied, and the line says so."""
+    from ..detection.script import script_backend
+
+    pin = script_backend(script)
+    if pin is None or pin.backend is not None or args.dry_run:
+        return False
+    if not args.quiet:
+        print(f"redline: no plan applied: {pin.at} sets KERAS_BACKEND from a value known only when it runs, and "
+              "applying the plan first would fix the backend before that line; `redline tune` measures the script as "
+              "it runs", file=sys.stderr)
+    return True
 
 
 def _tuned(script, args, snapshot):
@@ -189,7 +224,10 @@ def main(args) -> int:
     tuned = None if args.no_tuned or args.dry_run else (unsaved or _tuned(script, args, snapshot))
     if tuned is not None:
         _apply_tuned(tuned, args)  # what the trials measured, and nothing of the plan on top
+    elif _pinned_late(script, args):
+        pass  # nothing may import keras before the script picks its backend: no plan (said in one line)
     else:
+        snapshot = _pinned(script, snapshot, args)
         the_plan = plan(snapshot, compile_defaults=args.compile_defaults, **plan_choices(args))
         if args.dry_run:
             print(f"redline run --dry-run {script}: the plan (nothing applied, script not run)")

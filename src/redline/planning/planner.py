@@ -252,7 +252,8 @@ def plan(
     if backend is not None:
         backend_s = Setting(backend, USER, f"backend={backend!r} given")
     else:
-        src = {"environment": ENVIRONMENT, "keras.json": ENVIRONMENT}.get(s.runtime.keras_backend_source, AUTO)
+        src = (ENVIRONMENT if s.runtime.keras_backend_source in ("environment", "keras.json")
+               or s.runtime.keras_backend_source.startswith("the script") else AUTO)
         backend_s = Setting(s.runtime.keras_backend, src, f"Keras backend from {s.runtime.keras_backend_source}")
 
     intra, inter = _threads(s, intra_threads, inter_threads)

@@ -1,0 +1,129 @@
+"""The backend a script pins itself, read from its source (detection/script.py), and `redline run` honouring it."""
+
+import importlib.util
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from redline.detection.script import Pin, script_backend
+
+
+def _pin(tmp_path, source, environ=None):
+    path = tmp_path / "train.py"
+    path.write_text(textwrap.dedent(source))
+    return script_backend(str(path), {} if environ is None else environ)
+
+
+def test_the_keras_io_line_before_import_keras_is_a_pin(tmp_path):
+    assert _pin(tmp_path, """\
+        import os
+
+        os.environ["KERAS_BACKEND"] = "jax"
+
+        import keras
+        """) == Pin("jax", "train.py:3")
+
+
+def test_a_line_after_keras_or_tensorflow_is_imported_changes_nothing(tmp_path):
+    for first in ("import keras", "import tensorflow as tf", "from tensorflow import keras", "from keras import layers",
+                  "import keras_hub"):
+        assert _pin(tmp_path, f"""\
+            import os
+            {first}
+            os.environ["KERAS_BACKEND"] = "jax"
+            """) is None, first
+
+
+def test_the_last_line_before_the_import_wins_and_blocks_that_run_at_import_are_read(tmp_path):
+    assert _pin(tmp_path, """\
+        import os
+        from os import environ
+        os.environ["KERAS_BACKEND"] = "torch"
+        if __name__ == "__main__":
+            environ["KERAS_BACKEND"] = "tensorflow"
+            import keras
+        os.environ["KERAS_BACKEND"] = "jax"
+        """) == Pin("tensorflow", "train.py:5")
+
+
+def test_functions_are_not_run_at_import(tmp_path):
+    assert _pin(tmp_path, """\
+        import os
+        def main():
+            os.environ["KERAS_BACKEND"] = "jax"
+        import keras
+        """) is None
+
+
+def test_setdefault_gives_way_to_the_environment_and_update_pins(tmp_path):
+    src = """\
+        import os
+        os.environ.setdefault("KERAS_BACKEND", "jax")
+        import keras
+        """
+    assert _pin(tmp_path, src) == Pin("jax", "train.py:2")
+    assert _pin(tmp_path, src, {"KERAS_BACKEND": "tensorflow"}) is None
+    assert _pin(tmp_path, """\
+        import os
+        os.environ.update({"KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3"})
+        """) == Pin("jax", "train.py:2")
+    assert _pin(tmp_path, "import os\nos.environ.update(KERAS_BACKEND='torch')\n") == Pin("torch", "train.py:2")
+
+
+def test_a_value_known_only_when_the_script_runs_has_no_backend(tmp_path):
+    assert _pin(tmp_path, """\
+        import os, sys
+        os.environ["KERAS_BACKEND"] = sys.argv[1]
+        import keras
+        """) == Pin(None, "train.py:2")
+
+
+def test_no_pin_and_unreadable_scripts(tmp_path):
+    assert _pin(tmp_path, "import keras\nprint(keras.backend.backend())\n") is None
+    assert _pin(tmp_path, "def broken(:\n") is None
+    assert script_backend(str(tmp_path / "missing.py")) is None
+
+
+PINNED = """\
+import os
+
+os.environ["KERAS_BACKEND"] = "jax"
+
+import keras
+
+print("BACKEND", keras.backend.backend())
+"""
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None or importlib.util.find_spec("tensorflow") is None,
+                    reason="needs JAX and TensorFlow installed")
+def test_redline_run_without_a_tuned_choice_runs_the_script_on_the_backend_it_pins(tmp_path):
+    """The plan for the environment's TensorFlow imported TensorFlow, and with it keras, before the script's line."""
+    script = tmp_path / "train.py"
+    script.write_text(PINNED)
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2", "XDG_CACHE_HOME": str(tmp_path)}
+    r = subprocess.run([sys.executable, "-m", "redline", "run", "--no-tuned", str(script)], capture_output=True,
+                       text=True, env=env, timeout=240)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "BACKEND jax" in r.stdout
+    assert "backend=jax (the script's own line train.py:3)" in r.stderr
+    clash = subprocess.run([sys.executable, "-m", "redline", "run", "--no-tuned", "--backend", "tensorflow",
+                            str(script)], capture_output=True, text=True, env=env, timeout=240)
+    assert clash.returncode == 2 and "Traceback" not in clash.stderr
+    assert "train.py:3 sets KERAS_BACKEND='jax'" in clash.stderr and "BACKEND" not in clash.stdout
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None or importlib.util.find_spec("tensorflow") is None,
+                    reason="needs JAX and TensorFlow installed")
+def test_a_backend_read_from_the_arguments_gets_no_plan_ahead_of_it(tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text(PINNED.replace('"jax"', "sys.argv[1]").replace("import os", "import os, sys"))
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2", "XDG_CACHE_HOME": str(tmp_path)}
+    r = subprocess.run([sys.executable, "-m", "redline", "run", "--no-tuned", str(script), "jax"], capture_output=True,
+                       text=True, env=env, timeout=240)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "BACKEND jax" in r.stdout
+    assert "no plan applied: train.py:3 sets KERAS_BACKEND from a value known only when it runs" in r.stderr
