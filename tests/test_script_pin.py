@@ -127,3 +127,64 @@ def test_a_backend_read_from_the_arguments_gets_no_plan_ahead_of_it(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     assert "BACKEND jax" in r.stdout
     assert "no plan applied: train.py:3 sets KERAS_BACKEND from a value known only when it runs" in r.stderr
+
+
+def test_set_backend_pins_wherever_it_comes(tmp_path):
+    assert _pin(tmp_path, """\
+        import os
+        import keras
+        os.environ["KERAS_BACKEND"] = "torch"
+        keras.config.set_backend("jax")
+        """) == Pin("jax", "train.py:4")
+
+
+SET_BACKEND = """\
+import keras
+keras.config.set_backend("jax")
+import keras
+import numpy as np
+
+model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+model.compile("sgd", "mse")
+model.fit(np.ones((64, 4)), np.ones((64, 1)), batch_size=16, epochs=1, verbose=0)
+print("BACKEND", keras.backend.backend(), "SPE", model.steps_per_execution)
+"""
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None or importlib.util.find_spec("tensorflow") is None,
+                    reason="needs JAX and TensorFlow installed")
+def test_compile_defaults_follow_keras_imported_anew_by_set_backend(tmp_path):
+    """set_backend removes keras from sys.modules and imports it again: a new Model class, unpatched."""
+    script = tmp_path / "train.py"
+    script.write_text(SET_BACKEND)
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2", "XDG_CACHE_HOME": str(tmp_path)}
+    r = subprocess.run([sys.executable, "-m", "redline", "run", "--no-tuned", "--steps-per-execution", "4",
+                        str(script)], capture_output=True, text=True, env=env, timeout=240)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "BACKEND jax SPE 4" in r.stdout
+
+
+def test_a_line_that_may_not_run_leaves_the_backend_to_the_run_but_an_unset_test_is_a_default(tmp_path):
+    assert _pin(tmp_path, """\
+        import os, sys
+        if "--jax" in sys.argv:
+            os.environ["KERAS_BACKEND"] = "jax"
+        import keras
+        """) == Pin(None, "train.py:3")
+    unset = """\
+        import os
+        if "KERAS_BACKEND" not in os.environ:
+            os.environ["KERAS_BACKEND"] = "jax"
+        else:
+            print("as set")
+        import keras
+        """
+    assert _pin(tmp_path, unset) == Pin("jax", "train.py:3")
+    assert _pin(tmp_path, unset, {"KERAS_BACKEND": "tensorflow"}) is None
+    assert _pin(tmp_path, """\
+        try:
+            import keras
+        except ImportError:
+            import os
+            os.environ["KERAS_BACKEND"] = "jax"
+        """) is None  # keras imported first, surely

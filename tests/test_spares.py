@@ -268,7 +268,7 @@ def test_a_variable_is_the_script_s_unless_a_package_keras_imports_set_it_or_imp
     """The frames above a set: a package keras imports (tensorflow, jax), or a module imported while one of them was
     being imported (protobuf under TensorFlow), is not the script's; the script's own line, or its own helper module,
     is."""
-    from redline.tuning.harness import _set_by_keras_imports
+    from redline.tuning.backend_pin import _set_by_keras_imports
 
     def frames(*names):
         """A call chain through modules ``names`` (outermost first) ending in a set: what the watch asks about."""

@@ -58,6 +58,20 @@ def test_a_trial_runs_on_the_backend_the_script_pins_and_says_where_it_pins_it(t
     assert res["status"] == "ok" and res["backend"] == "jax" and res["pin_ignored"], res
 
 
+def test_set_backend_is_a_pin_too_and_the_trial_follows_keras_imported_anew(tmp_path, monkeypatch):
+    """keras.config.set_backend removes keras from sys.modules and imports it again: the harness's fit was patched on
+    the old Model, so the trial said the script never calls fit."""
+    monkeypatch.setattr(os, "environ", {**ENV})
+    s = script(tmp_path, PINNED.replace('os.environ["KERAS_BACKEND"] = "tensorflow"', "")
+               .replace("import keras\n", 'import keras\nkeras.config.set_backend("jax")\nimport keras\n', 1))
+    res = run_trial(s, [], Candidate("as written"), TRIAL, 120)
+    assert res["status"] == "ok", res
+    assert res["backend"] == "jax" and res["pinned_backend"] == "jax" and res["pinned_at"] == "train.py:7"
+    res = run_trial(s, [], Candidate("backend tensorflow", {"KERAS_BACKEND": "tensorflow"},
+                                     trial={"force_backend": True}), TRIAL, 120)
+    assert res["status"] == "ok" and res["backend"] == "tensorflow" and res["pin_ignored"], res
+
+
 #: the folklore articles' thread lines, a core count from another machine
 THREADS = """
 import os

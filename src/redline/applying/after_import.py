@@ -3,7 +3,9 @@
 Keras fixes its backend when ``keras`` is first imported, from ``KERAS_BACKEND`` as it is at that moment. A script
 that pins its own backend (``os.environ["KERAS_BACKEND"] = "tensorflow"`` before ``import keras``, as keras.io
 examples do) must therefore be the one that imports keras first: redline's patches of ``Model.fit`` and
-``Model.compile`` wait for that import instead of making it.
+``Model.compile`` wait for that import instead of making it. ``keras.config.set_backend`` removes keras from
+``sys.modules`` and imports it again, a new ``keras.Model`` with it: the hooks run again on each later import, so the
+patches follow the backend the script switched to.
 """
 
 from __future__ import annotations
@@ -25,16 +27,14 @@ class _Loader(importlib.abc.Loader):
 
     def exec_module(self, module):
         self.inner.exec_module(module)
-        if self.finder in sys.meta_path:  # imported: the finder's work is done
-            sys.meta_path.remove(self.finder)
-        hooks, self.finder.hooks = list(self.finder.hooks), []
-        for hook in hooks:
+        for hook in list(self.finder.hooks):  # the finder stays: a later import (after set_backend) runs them again
             hook(module)
 
 
 class _Finder(importlib.abc.MetaPathFinder):
-    """Finds the module's real spec through the other finders and wraps its loader. It stays until the module is
-    executed: a probe such as ``importlib.util.find_spec("keras")`` (TensorFlow makes one) imports nothing."""
+    """Finds the module's real spec through the other finders and wraps its loader. It stays: Python asks it again
+    only where the module is not in ``sys.modules`` (a first import, or one after the module was removed from it), and
+    a probe such as ``importlib.util.find_spec("keras")`` (TensorFlow makes one) imports nothing."""
 
     def __init__(self, name: str):
         self.name, self.hooks, self.busy = name, [], False
@@ -54,23 +54,21 @@ class _Finder(importlib.abc.MetaPathFinder):
 
 
 def when_imported(name: str, hook: Callable) -> None:
-    """Call ``hook(module)`` once ``name`` is imported: now if it already is, else right after its first import."""
+    """Call ``hook(module)`` once ``name`` is imported (now, if it already is, else right after its first import),
+    and again after each later import of it (``keras.config.set_backend`` imports keras anew)."""
+    finder = next((f for f in sys.meta_path if isinstance(f, _Finder) and f.name == name), None)
+    if finder is None:
+        finder = _Finder(name)
+        sys.meta_path.insert(0, finder)
+    finder.hooks.append(hook)
     module = sys.modules.get(name)
     if module is not None:
         hook(module)
-        return
-    for finder in sys.meta_path:
-        if isinstance(finder, _Finder) and finder.name == name:
-            finder.hooks.append(hook)
-            return
-    finder = _Finder(name)
-    finder.hooks.append(hook)
-    sys.meta_path.insert(0, finder)
 
 
 def pending(name: str) -> bool:
     """Hooks are waiting for ``name``'s first import."""
-    return any(isinstance(f, _Finder) and f.name == name for f in sys.meta_path)
+    return name not in sys.modules and any(isinstance(f, _Finder) and f.name == name for f in sys.meta_path)
 
 
 __all__ = ["pending", "when_imported"]

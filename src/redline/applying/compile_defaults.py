@@ -58,7 +58,22 @@ def install(defaults: dict, *, log=None) -> dict:
     setattr(compile, _MARK, original)
     compile.__redline_defaults__ = dict(defaults)
     owner.compile = compile
+    _patched.update(defaults=dict(defaults), log=log)
+    if not _patched.get("follows"):  # keras.config.set_backend imports keras anew, a new Model with it: patched too
+        from .after_import import when_imported
+
+        _patched["follows"] = True
+        when_imported("keras", _follow)
     return dict(defaults)
+
+
+#: what install() patched in last (None after uninstall()), for a keras imported anew
+_patched: dict = {}
+
+
+def _follow(keras) -> None:
+    if _patched.get("defaults") is not None and installed() is None:
+        install(_patched["defaults"], log=_patched["log"])
 
 
 def uninstall() -> bool:
@@ -68,4 +83,5 @@ def uninstall() -> bool:
     if original is None:
         return False
     owner.compile = original
+    _patched["defaults"] = None
     return True

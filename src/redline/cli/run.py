@@ -78,6 +78,8 @@ def _pinned(script, snapshot, args):
     if args.backend and args.backend != pin.backend:
         raise UsageError(f"--backend {args.backend} cannot apply: {pin.at} sets KERAS_BACKEND={pin.backend!r} before "
                          f"importing keras, and that line wins; drop --backend, or change the line")
+    os.environ["KERAS_BACKEND"] = pin.backend  # what the script's line sets: keras imported ahead of it (the plan's
+    # Model.compile defaults import it) takes the same backend
     runtime = dataclasses.replace(snapshot.runtime, keras_backend=pin.backend,
                                   keras_backend_source=f"the script's own line {pin.at}")
     return dataclasses.replace(snapshot, runtime=runtime)

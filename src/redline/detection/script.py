@@ -4,7 +4,8 @@ keras.io examples and tutorials begin with ``os.environ["KERAS_BACKEND"] = "jax"
 ``python script.py`` that line decides the backend, whatever the environment or keras.json says. Anything that
 imports keras (or TensorFlow, which imports it) before the script runs fixes the backend first and overrides the
 line, so `redline run` must know of it before it applies anything. Read statically: the script's module-level
-statements in order, up to its first import of keras or TensorFlow (a line after it changes nothing).
+statements in order; an environment line counts up to its first import of keras or TensorFlow (a line after it
+changes nothing), a ``keras.config.set_backend(...)`` call wherever it comes (it imports keras anew).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ _FIXES = ("keras", "tensorflow", "tf_keras")
 
 @dataclass(frozen=True)
 class Pin:
-    """``backend``: the value the script sets, None where it is not a literal (read from its arguments, say);
+    """``backend``: the value the script sets, None where it is not a literal (read from its arguments, say) or the
+    line may not run (inside an ``if`` on something else);
     ``at``: "script.py:LINE"."""
 
     backend: str | None
@@ -43,13 +45,38 @@ def _fixes(node) -> bool:
     return isinstance(node, ast.ImportFrom) and not node.level and (node.module or "").split(".")[0].startswith(_FIXES)
 
 
-def _statements(body):
-    """Module-level statements in order, into the blocks that run at import (if, try, with), not into functions."""
+def _main_guard(test) -> bool:
+    return (isinstance(test, ast.Compare) and isinstance(test.left, ast.Name) and test.left.id == "__name__"
+            and len(test.comparators) == 1 and _literal(test.comparators[0]) == "__main__")
+
+
+def _unset(test, environ: Mapping[str, str]) -> bool | None:
+    """``if "KERAS_BACKEND" not in os.environ:`` (a default, as setdefault is): whether its body runs; None for
+    any other test."""
+    if (isinstance(test, ast.Compare) and _literal(test.left) == VAR and len(test.ops) == 1
+            and isinstance(test.ops[0], ast.NotIn) and _is_environ(test.comparators[0])):
+        return VAR not in environ
+    return None
+
+
+def _statements(body, environ: Mapping[str, str], sure: bool = True):
+    """(statement, whether it surely runs) for the module-level statements in order, into the blocks that run at
+    import (if, try, with), not into functions. The body of ``if __name__ == "__main__":`` or of an ``if`` on
+    KERAS_BACKEND being unset is as sure as the ``if``; other branches are not."""
     for node in body:
-        yield node
-        for name in ("body", "orelse", "handlers", "finalbody"):
-            for child in getattr(node, name, []) if isinstance(node, (ast.If, ast.Try, ast.With, ast.ExceptHandler)) else []:
-                yield from _statements([child])
+        yield node, sure
+        if isinstance(node, ast.If):
+            runs = True if _main_guard(node.test) else _unset(node.test, environ)
+            if runs is not False:
+                yield from _statements(node.body, environ, sure and runs is True)
+            if runs is not True:
+                yield from _statements(node.orelse, environ, sure and runs is False)
+        elif isinstance(node, (ast.Try, ast.With)):
+            yield from _statements(node.body, environ, sure)
+            for handler in getattr(node, "handlers", []):
+                yield from _statements(handler.body, environ, False)
+            yield from _statements(getattr(node, "orelse", []), environ, False)
+            yield from _statements(getattr(node, "finalbody", []), environ, sure)
 
 
 def _sets(node, environ: Mapping[str, str]):
@@ -75,21 +102,28 @@ def _sets(node, environ: Mapping[str, str]):
 
 
 def script_backend(path: str, environ: Mapping[str, str] = os.environ) -> Pin | None:
-    """Where the script sets KERAS_BACKEND before it first imports keras or TensorFlow, the last such line; else None
+    """Where the script sets KERAS_BACKEND before it first imports keras or TensorFlow, or calls
+    keras.config.set_backend, the last such line; else None
     (and None where the file cannot be read or parsed: running it will say why)."""
     try:
         with open(path, encoding="utf-8") as f:
             tree = ast.parse(f.read(), path)
     except (OSError, SyntaxError, ValueError):
         return None
-    pin = None
-    for node in _statements(tree.body):
-        if _fixes(node):
-            break
-        sets, value = _sets(node, environ)
-        if sets:
-            pin = Pin(_literal(value) if value is not None else None, f"{os.path.basename(path)}:{node.lineno}")
+    pin, fixed = None, False
+    for node, sure in _statements(tree.body, environ):
+        fixed = fixed or (sure and _fixes(node))
+        sets, value = (False, None) if fixed else _sets(node, environ)
+        call = node.value if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) else None
+        if call is not None and _name(call.func) == "set_backend" and call.args:  # keras.config.set_backend("jax"):
+            sets, value = True, call.args[0]  # keras imported anew on that backend, wherever it comes
+        if sets:  # a line that may or may not run: the backend is known only when the script runs
+            pin = Pin(_literal(value) if value is not None and sure else None, f"{os.path.basename(path)}:{node.lineno}")
     return pin
+
+
+def _name(func) -> str | None:
+    return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
 
 
 __all__ = ["Pin", "script_backend"]

@@ -24,6 +24,7 @@ import sys
 import time
 import traceback
 
+from .backend_pin import watch_backend, watch_set_backend
 from .measure import measure_fit
 from .recompile import Compiles, strategy_scope
 
@@ -78,70 +79,6 @@ def _gate(spec: dict) -> None:
 def _finish(result: dict, code: int = 0) -> None:
     _emit(result)
     os._exit(code)  # the script's own training is not needed: end here, without running its clean-up
-
-
-#: packages importing keras itself imports: what their own import code sets in the environment (TensorFlow's
-#: TF2_BEHAVIOR, JAX's TF_CPP_MIN_LOG_LEVEL default, ...) a spare's early import of keras sets the same way
-KERAS_IMPORTS = frozenset({"keras", "tensorflow", "tf_keras", "jax", "jaxlib", "torch", "h5py"})
-
-
-def _set_by_keras_imports() -> bool:
-    """True where the environment variable being set (or deleted) now is set by the import code of a package that
-    importing keras imports too, not by the script: the caller (past os' own frames and the watch below) is such a
-    package, or a module imported while one of them was being imported (protobuf under TensorFlow)."""
-    def top(frame) -> str:
-        return str(frame.f_globals.get("__name__") or "").split(".")[0]
-
-    f = sys._getframe(2)
-    while f is not None and (top(f) in ("os", "_collections_abc") or f.f_code.co_filename == __file__):
-        f = f.f_back
-    if f is None or top(f) in KERAS_IMPORTS:  # set by such a package's own code
-        return f is not None
-    imported = False  # the setter's module reached through the import machinery, from such a package's import
-    g = f.f_back
-    while g is not None:
-        if top(g) in KERAS_IMPORTS:
-            return imported
-        imported = imported or top(g) == "importlib"
-        g = g.f_back
-    return False
-
-
-def _watch_backend(force: bool) -> dict:
-    """Record where the script sets KERAS_BACKEND itself (``os.environ[...] = ...`` before keras is imported: later it
-    has no effect); with ``force``, ignore it, so the trial's backend is measured against the script's line (shown as
-    advice, never applied). ``setdefault`` is a default, not a pin: it gives way to a backend already set, as it does
-    under ``python script.py``."""
-    seen = {"pinned": None, "line": None, "ignored": False, "env": set()}
-    env_type = type(os.environ)
-    setitem, setdefault, delitem = env_type.__setitem__, env_type.setdefault, env_type.__delitem__
-    state = {"default": False}
-
-    def __setitem__(self, key, value):
-        if self is os.environ and "keras" not in sys.modules and not _set_by_keras_imports():  # what a spare's early
-            seen["env"].add(str(key))  # import of keras would not see
-        if self is os.environ and key == "KERAS_BACKEND" and not state["default"] and "keras" not in sys.modules:
-            frame = sys._getframe(1)
-            seen["pinned"], seen["line"] = str(value), f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"
-            if force:
-                seen["ignored"] = True
-                return
-        setitem(self, key, value)
-
-    def setdefault_(self, key, value=None):
-        state["default"] = True
-        try:
-            return setdefault(self, key, value)
-        finally:
-            state["default"] = False
-
-    def __delitem__(self, key):
-        if self is os.environ and "keras" not in sys.modules and not _set_by_keras_imports():
-            seen["env"].add(str(key))
-        delitem(self, key)
-
-    env_type.__setitem__, env_type.setdefault, env_type.__delitem__ = __setitem__, setdefault_, __delitem__
-    return seen
 
 
 #: seconds the first trial gives the rest of the script (training cut short) to show its other fits
@@ -204,7 +141,7 @@ def main(argv=None) -> int:
     from .threads_pin import watch as watch_threads
 
     threads = watch_threads(bool(trial.get("force_threads")))  # the script's own settings, not the sandbox's
-    pin = _watch_backend(bool(trial.get("force_backend")))  # outermost: its caller is the script's line
+    pin = watch_backend(bool(trial.get("force_backend")))  # outermost: its caller is the script's line
     state = {"fits": 0, "log": [], "result": None, "fitted": {}}  # fitted: model id -> its compiles at its last fit
     complete = trial.get("mode") == "complete"
     counts = {}
@@ -350,7 +287,9 @@ def main(argv=None) -> int:
         return cut_fit(model, **kw)
 
     def on_keras(keras):
-        """Once the script imports keras (its backend fixed by then, by the script's own line where it has one)."""
+        """Once the script imports keras (its backend fixed by then, by the script's own line where it has one), and
+        again where keras.config.set_backend imports it anew."""
+        watch_set_backend(keras, pin, bool(trial.get("force_backend")))
         if trial.get("precision"):
             keras.mixed_precision.set_global_policy(trial["precision"])
         if complete:
