@@ -188,3 +188,19 @@ def test_a_line_that_may_not_run_leaves_the_backend_to_the_run_but_an_unset_test
             import os
             os.environ["KERAS_BACKEND"] = "jax"
         """) is None  # keras imported first, surely
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None or importlib.util.find_spec("tensorflow") is None,
+                    reason="needs JAX and TensorFlow installed")
+def test_a_backend_picked_in_a_settings_module_stands_and_the_plan_for_another_is_not_applied(tmp_path):
+    """No reading of the script's source shows it: TensorFlow's settings wait for the script's own import of keras."""
+    (tmp_path / "settings.py").write_text('import os\nos.environ["KERAS_BACKEND"] = "jax"\n')
+    script = tmp_path / "train.py"
+    script.write_text("import settings  # noqa: F401\nimport keras\nprint('BACKEND', keras.backend.backend())\n")
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2", "XDG_CACHE_HOME": str(tmp_path)}
+    r = subprocess.run([sys.executable, "-m", "redline", "run", "--no-tuned", "--intra-threads", "1", str(script)],
+                       capture_output=True, text=True, env=env, timeout=240)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "BACKEND jax" in r.stdout
+    assert "redline: no plan applied: the script runs on jax, not on the tensorflow of the plan" in r.stderr
+    assert "OMP_NUM_THREADS=1" in r.stderr  # what was set before the script started is named

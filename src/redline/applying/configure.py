@@ -135,25 +135,32 @@ def configure(
     else:
         gpus = detect(environ=environ).gpus.visible if plan.gpu_memory.value not in (None, "growth", "full") else ()
 
+    require_backend(plan.backend.value, plan.backend.reason)
+    actions = _apply_env(plan, environ) + _apply_runtime(plan, gpus, environ, log)
+    return _applied(plan, actions, on_late)
+
+
+def _apply_runtime(plan: Plan, gpus, environ, log) -> list[Action]:
+    """The backend's own settings and Keras' (precision, Model.compile defaults): what needs the backend imported."""
     backend = plan.backend.value
-    require_backend(backend, plan.backend.reason)
-    actions = _apply_env(plan, environ)
     if backend == "tensorflow":
         from . import tensorflow as tf_apply
 
-        actions += tf_apply.apply(plan)
+        actions = tf_apply.apply(plan)
     elif backend == "jax":
         from .other_backends import apply_jax
 
-        actions += apply_jax(plan, gpus, environ)
+        actions = apply_jax(plan, gpus, environ)
     elif backend == "torch":
         from .other_backends import apply_torch
 
-        actions += apply_torch(plan, gpus)
+        actions = apply_torch(plan, gpus)
     else:
-        actions.append(Action("backend", backend, SKIPPED, f"redline has no runtime settings for the {backend} backend"))
-    actions += _apply_keras(plan, log)
+        actions = [Action("backend", backend, SKIPPED, f"redline has no runtime settings for the {backend} backend")]
+    return actions + _apply_keras(plan, log)
 
+
+def _applied(plan: Plan, actions: list, on_late: str) -> AppliedPlan:
     applied = AppliedPlan(**{f.name: getattr(plan, f.name) for f in dataclasses.fields(Plan)}, actions=tuple(actions))
     failed = applied.failed()
     if failed:
@@ -161,8 +168,42 @@ def configure(
         message = f"redline could not apply {len(failed)} setting(s) because the runtime had already started: {lines}"
         if on_late == "raise":
             raise LateConfigurationError(message, failed)
-        warnings.warn(message, RuntimeWarning, stacklevel=2)
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
     return applied
 
 
-__all__ = ["AppliedPlan", "configure", "require_backend"]
+def configure_for_script(plan: Plan, on_applied, *, environ=None, log=None) -> None:
+    """configure() for a script about to run, which may pick its backend itself in ways no reading of its source
+    finds (a settings module it imports, its arguments): the environment now; TensorFlow's settings and Keras'
+    (precision, Model.compile defaults) once the script imports keras, on the backend it chose. Importing them
+    now would import keras first and fix the backend the script's own line then could not change. Where keras comes
+    up on another backend than the plan's, none of the plan's runtime settings apply, and the actions say why.
+    ``on_applied(AppliedPlan)`` is called then (late settings warned about, not raised). Plans for JAX and torch are
+    applied whole now: their settings are variables read when jax starts, and they import no keras."""
+    environ = os.environ if environ is None else environ
+    require_backend(plan.backend.value, plan.backend.reason)
+    if plan.backend.value != "tensorflow":
+        on_applied(configure(plan, on_late="warn", environ=environ, log=log))
+        return
+    actions = _apply_env(plan, environ)
+    done = []
+
+    def at_import(keras) -> None:
+        if done:  # keras imported anew (keras.config.set_backend): the plan was applied, or not, the first time
+            return
+        done.append(True)
+        running = keras.backend.backend()
+        if running != plan.backend.value:
+            more = [Action("backend", running, SKIPPED, f"the script runs on {running}, not on the "
+                           f"{plan.backend.value} of the plan ({plan.backend.reason}): keras came up on it when the "
+                           "script imported it, so none of the plan's settings for that backend apply")]
+        else:
+            more = _apply_runtime(plan, (), environ, log)
+        on_applied(_applied(plan, actions + more, "warn"))
+
+    from .after_import import when_imported
+
+    when_imported("keras", at_import)
+
+
+__all__ = ["AppliedPlan", "configure", "configure_for_script", "require_backend"]

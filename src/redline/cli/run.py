@@ -11,8 +11,9 @@ import os
 import runpy
 import sys
 
-from ..applying import compile_defaults, configure, per_fit
-from ..applying.actions import APPLIED
+from ..applying import compile_defaults, per_fit
+from ..applying.configure import configure_for_script
+from ..applying.actions import APPLIED, SKIPPED
 from ..data import rewrite
 from ..detection import detect
 from ..errors import UsageError
@@ -44,6 +45,11 @@ def register(sub) -> None:
 
 
 def _summary(applied) -> str:
+    other = [a for a in applied.actions if a.name == "backend" and a.status == SKIPPED]
+    if other:  # keras came up on another backend than the plan's (configure_for_script)
+        env = [f"{a.name}={a.value}" for a in applied.actions if a.status == APPLIED and a.detail == "environment"]
+        return (f"redline: no plan applied: {other[0].detail}"
+                + (f"; set in the environment before it started: {', '.join(env)}" if env else ""))
     chosen = [(name, s.value, s.reason) for name, s in applied.settings() if s.source == AUTO and s.applied and s.value is not None]
     rows = [r for r in chosen if not r[0].startswith("data_")]
     data = [f"{name}={value}" for name, value, _ in chosen if name.startswith("data_")]  # read by redline.data alone
@@ -235,9 +241,10 @@ def main(args) -> int:
             print(f"redline run --dry-run {script}: the plan (nothing applied, script not run)")
             print(plan_text(the_plan))
             return 0
-        applied = configure(the_plan, on_late="warn")
-        if not args.quiet:
-            print(_summary(applied), file=sys.stderr)
+        # TensorFlow's settings wait for the script's own import of keras: a backend it picks in a way its source
+        # does not show (a settings module, say) still stands; the summary comes then
+        configure_for_script(the_plan, (lambda applied: None) if args.quiet else
+                             (lambda applied: print(_summary(applied), file=sys.stderr, flush=True)))
     sys.argv = [script, *args.args]
     sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
     args.script_started = True  # from here on, errors are the script's own
