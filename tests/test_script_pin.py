@@ -87,6 +87,13 @@ def test_no_pin_and_unreadable_scripts(tmp_path):
     assert script_backend(str(tmp_path / "missing.py")) is None
 
 
+def run_no_tuned(tmp_path, *argv):
+    """`redline run --no-tuned ARGV` where the environment says TensorFlow."""
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2", "XDG_CACHE_HOME": str(tmp_path)}
+    return subprocess.run([sys.executable, "-m", "redline", "run", "--no-tuned", *map(str, argv)], capture_output=True,
+                          text=True, env=env, timeout=240)
+
+
 PINNED = """\
 import os
 
@@ -104,14 +111,11 @@ def test_redline_run_without_a_tuned_choice_runs_the_script_on_the_backend_it_pi
     """The plan for the environment's TensorFlow imported TensorFlow, and with it keras, before the script's line."""
     script = tmp_path / "train.py"
     script.write_text(PINNED)
-    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2", "XDG_CACHE_HOME": str(tmp_path)}
-    r = subprocess.run([sys.executable, "-m", "redline", "run", "--no-tuned", str(script)], capture_output=True,
-                       text=True, env=env, timeout=240)
+    r = run_no_tuned(tmp_path, script)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "BACKEND jax" in r.stdout
     assert "backend=jax (the script's own line train.py:3)" in r.stderr
-    clash = subprocess.run([sys.executable, "-m", "redline", "run", "--no-tuned", "--backend", "tensorflow",
-                            str(script)], capture_output=True, text=True, env=env, timeout=240)
+    clash = run_no_tuned(tmp_path, "--backend", "tensorflow", script)
     assert clash.returncode == 2 and "Traceback" not in clash.stderr
     assert "train.py:3 sets KERAS_BACKEND='jax'" in clash.stderr and "BACKEND" not in clash.stdout
 
@@ -121,9 +125,7 @@ def test_redline_run_without_a_tuned_choice_runs_the_script_on_the_backend_it_pi
 def test_a_backend_read_from_the_arguments_gets_no_plan_ahead_of_it(tmp_path):
     script = tmp_path / "train.py"
     script.write_text(PINNED.replace('"jax"', "sys.argv[1]").replace("import os", "import os, sys"))
-    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2", "XDG_CACHE_HOME": str(tmp_path)}
-    r = subprocess.run([sys.executable, "-m", "redline", "run", "--no-tuned", str(script), "jax"], capture_output=True,
-                       text=True, env=env, timeout=240)
+    r = run_no_tuned(tmp_path, script, "jax")
     assert r.returncode == 0, r.stderr[-2000:]
     assert "BACKEND jax" in r.stdout
     assert "no plan applied: train.py:3 sets KERAS_BACKEND from a value known only when it runs" in r.stderr
@@ -157,9 +159,7 @@ def test_compile_defaults_follow_keras_imported_anew_by_set_backend(tmp_path):
     """set_backend removes keras from sys.modules and imports it again: a new Model class, unpatched."""
     script = tmp_path / "train.py"
     script.write_text(SET_BACKEND)
-    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2", "XDG_CACHE_HOME": str(tmp_path)}
-    r = subprocess.run([sys.executable, "-m", "redline", "run", "--no-tuned", "--steps-per-execution", "4",
-                        str(script)], capture_output=True, text=True, env=env, timeout=240)
+    r = run_no_tuned(tmp_path, "--steps-per-execution", "4", script)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "BACKEND jax SPE 4" in r.stdout
 
@@ -197,9 +197,7 @@ def test_a_backend_picked_in_a_settings_module_stands_and_the_plan_for_another_i
     (tmp_path / "settings.py").write_text('import os\nos.environ["KERAS_BACKEND"] = "jax"\n')
     script = tmp_path / "train.py"
     script.write_text("import settings  # noqa: F401\nimport keras\nprint('BACKEND', keras.backend.backend())\n")
-    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2", "XDG_CACHE_HOME": str(tmp_path)}
-    r = subprocess.run([sys.executable, "-m", "redline", "run", "--no-tuned", "--intra-threads", "1", str(script)],
-                       capture_output=True, text=True, env=env, timeout=240)
+    r = run_no_tuned(tmp_path, "--intra-threads", "1", script)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "BACKEND jax" in r.stdout
     assert "redline: no plan applied: the script runs on jax, not on the tensorflow of the plan" in r.stderr
