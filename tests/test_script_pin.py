@@ -202,3 +202,18 @@ def test_a_backend_picked_in_a_settings_module_stands_and_the_plan_for_another_i
     assert "BACKEND jax" in r.stdout
     assert "redline: no plan applied: the script runs on jax, not on the tensorflow of the plan" in r.stderr
     assert "OMP_NUM_THREADS=1" in r.stderr  # what was set before the script started is named
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is not None or importlib.util.find_spec("tensorflow") is None,
+                    reason="needs TensorFlow installed and torch not")
+def test_tune_asks_for_the_backend_the_script_pins_not_the_environment_s(tmp_path):
+    """KERAS_BACKEND=torch in the environment, torch not installed: the script's own line says TensorFlow, and that is
+    the backend it runs on, so tune goes on to its first trial (which finds the script exits before fit)."""
+    script = tmp_path / "train.py"
+    script.write_text('import os\nos.environ["KERAS_BACKEND"] = "tensorflow"\nimport sys\nimport keras\n'
+                      'sys.exit("no data folder")\n')
+    env = {**os.environ, "KERAS_BACKEND": "torch", "TF_CPP_MIN_LOG_LEVEL": "2", "XDG_CACHE_HOME": str(tmp_path)}
+    r = subprocess.run([sys.executable, "-m", "redline", "tune", str(script)], capture_output=True, text=True, env=env,
+                       timeout=240, cwd=tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "torch" not in r.stderr and "no data folder" in r.stderr, r.stderr[-1000:]

@@ -74,9 +74,7 @@ def _pinned(script, snapshot, args):
     """The snapshot as the script will run: where it sets KERAS_BACKEND itself before importing keras (keras.io's
     ``os.environ["KERAS_BACKEND"] = "jax"``), that backend, not the environment's or keras.json's; applying a plan
     for another one would import TensorFlow, and with it keras, first, so the line would be ignored."""
-    import dataclasses
-
-    from ..detection.script import script_backend
+    from ..detection.script import as_script_runs, script_backend
 
     pin = script_backend(script)
     if pin is None or pin.backend is None:
@@ -86,9 +84,7 @@ def _pinned(script, snapshot, args):
                          f"importing keras, and that line wins; drop --backend, or change the line")
     os.environ["KERAS_BACKEND"] = pin.backend  # what the script's line sets: keras imported ahead of it (the plan's
     # Model.compile defaults import it) takes the same backend
-    runtime = dataclasses.replace(snapshot.runtime, keras_backend=pin.backend,
-                                  keras_backend_source=f"the script's own line {pin.at}")
-    return dataclasses.replace(snapshot, runtime=runtime)
+    return as_script_runs(snapshot, pin)
 
 
 def _pinned_late(script, args) -> bool:
@@ -168,13 +164,15 @@ def tune_first(script, args, snapshot) -> dict | None:
     the choice, and say in one line what tuning costs against the training it serves. Where its fits are
     predicted to train for less time than tuning would take, skip it and say so."""
     from ..applying import require_backend
+    from ..detection.script import as_script_runs, script_backend
     from ..tuning import cache
     from ..tuning.search import tune
 
     entry, why = cache.lookup(script, args.args, snapshot)
     if entry is not None:
         return None
-    require_backend(snapshot.runtime.keras_backend, f"Keras backend from {snapshot.runtime.keras_backend_source}")
+    runs = as_script_runs(snapshot, script_backend(script))  # the backend its own line picks, where it has one
+    require_backend(runs.runtime.keras_backend, f"Keras backend from {runs.runtime.keras_backend_source}")
     say = (lambda msg: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
 
     def worth_it(training_s: float, budget_s: float, spent_s: float) -> bool:

@@ -134,8 +134,10 @@ def main(args) -> int:
     if args.json:
         check_output(args.json, "--json", "tune results", replaceable=is_tune_results)
     from ..applying import require_backend
+    from ..detection.script import as_script_runs, script_backend
 
-    require_backend(snapshot.runtime.keras_backend, f"Keras backend from {snapshot.runtime.keras_backend_source}")
+    runs = as_script_runs(snapshot, script_backend(args.script))  # the backend its own line picks, where it has one
+    require_backend(runs.runtime.keras_backend, f"Keras backend from {runs.runtime.keras_backend_source}")
     from ..tuning.search import tune
 
     def progress(msg):

@@ -126,4 +126,16 @@ def _name(func) -> str | None:
     return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
 
 
-__all__ = ["Pin", "script_backend"]
+def as_script_runs(snapshot, pin: Pin | None):
+    """``snapshot`` with the Keras backend the script will run on where ``pin`` names it (its source
+    "the script's own line FILE:LINE"), else as it is."""
+    import dataclasses
+
+    if pin is None or pin.backend is None:
+        return snapshot
+    runtime = dataclasses.replace(snapshot.runtime, keras_backend=pin.backend,
+                                  keras_backend_source=f"the script's own line {pin.at}")
+    return dataclasses.replace(snapshot, runtime=runtime)
+
+
+__all__ = ["Pin", "as_script_runs", "script_backend"]
