@@ -122,13 +122,16 @@ def test_redline_run_without_a_tuned_choice_runs_the_script_on_the_backend_it_pi
 
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None or importlib.util.find_spec("tensorflow") is None,
                     reason="needs JAX and TensorFlow installed")
-def test_a_backend_read_from_the_arguments_gets_no_plan_ahead_of_it(tmp_path):
+def test_a_backend_read_from_the_arguments_stands_and_the_plan_waits_for_it(tmp_path):
     script = tmp_path / "train.py"
     script.write_text(PINNED.replace('"jax"', "sys.argv[1]").replace("import os", "import os, sys"))
-    r = run_no_tuned(tmp_path, script, "jax")
+    r = run_no_tuned(tmp_path, "--steps-per-execution", "4", script, "jax")
     assert r.returncode == 0, r.stderr[-2000:]
     assert "BACKEND jax" in r.stdout
-    assert "no plan applied: train.py:3 sets KERAS_BACKEND from a value known only when it runs" in r.stderr
+    assert "redline: no plan applied: the script runs on jax, not on the tensorflow of the plan" in r.stderr
+    r = run_no_tuned(tmp_path, "--steps-per-execution", "4", script, "tensorflow")  # the plan's: applied
+    assert r.returncode == 0 and "BACKEND tensorflow" in r.stdout, r.stderr[-2000:]
+    assert "Model.compile defaults patched in: steps_per_execution=4" in r.stderr and "no plan applied" not in r.stderr
 
 
 def test_set_backend_pins_wherever_it_comes(tmp_path):

@@ -136,28 +136,26 @@ def configure(
         gpus = detect(environ=environ).gpus.visible if plan.gpu_memory.value not in (None, "growth", "full") else ()
 
     require_backend(plan.backend.value, plan.backend.reason)
-    actions = _apply_env(plan, environ) + _apply_runtime(plan, gpus, environ, log)
+    actions = _apply_env(plan, environ) + _apply_backend(plan, gpus, environ) + _apply_keras(plan, log)
     return _applied(plan, actions, on_late)
 
 
-def _apply_runtime(plan: Plan, gpus, environ, log) -> list[Action]:
-    """The backend's own settings and Keras' (precision, Model.compile defaults): what needs the backend imported."""
+def _apply_backend(plan: Plan, gpus, environ) -> list[Action]:
+    """The backend's own settings (TensorFlow's tf.config; JAX's variables, read when jax starts; torch's threads)."""
     backend = plan.backend.value
     if backend == "tensorflow":
         from . import tensorflow as tf_apply
 
-        actions = tf_apply.apply(plan)
-    elif backend == "jax":
+        return tf_apply.apply(plan)
+    if backend == "jax":
         from .other_backends import apply_jax
 
-        actions = apply_jax(plan, gpus, environ)
-    elif backend == "torch":
+        return apply_jax(plan, gpus, environ)
+    if backend == "torch":
         from .other_backends import apply_torch
 
-        actions = apply_torch(plan, gpus)
-    else:
-        actions = [Action("backend", backend, SKIPPED, f"redline has no runtime settings for the {backend} backend")]
-    return actions + _apply_keras(plan, log)
+        return apply_torch(plan, gpus)
+    return [Action("backend", backend, SKIPPED, f"redline has no runtime settings for the {backend} backend")]
 
 
 def _applied(plan: Plan, actions: list, on_late: str) -> AppliedPlan:
@@ -174,18 +172,17 @@ def _applied(plan: Plan, actions: list, on_late: str) -> AppliedPlan:
 
 def configure_for_script(plan: Plan, on_applied, *, environ=None, log=None) -> None:
     """configure() for a script about to run, which may pick its backend itself in ways no reading of its source
-    finds (a settings module it imports, its arguments): the environment now; TensorFlow's settings and Keras'
-    (precision, Model.compile defaults) once the script imports keras, on the backend it chose. Importing them
-    now would import keras first and fix the backend the script's own line then could not change. Where keras comes
-    up on another backend than the plan's, none of the plan's runtime settings apply, and the actions say why.
-    ``on_applied(AppliedPlan)`` is called then (late settings warned about, not raised). Plans for JAX and torch are
-    applied whole now: their settings are variables read when jax starts, and they import no keras."""
+    finds (a settings module it imports, its arguments). Now: the environment, and JAX's or torch's own settings
+    (variables read when jax starts, torch's threads: none imports keras). Once the script imports keras, on the
+    backend it chose: TensorFlow's tf.config settings and Keras' (precision, Model.compile defaults); importing them
+    now would import keras first, and fix the backend before the script's own line. Where keras comes up on another
+    backend than the plan's, those are not applied, and the actions say why. ``on_applied(AppliedPlan)`` is called
+    then (late settings warned about, not raised)."""
     environ = os.environ if environ is None else environ
     require_backend(plan.backend.value, plan.backend.reason)
-    if plan.backend.value != "tensorflow":
-        on_applied(configure(plan, on_late="warn", environ=environ, log=log))
-        return
-    actions = _apply_env(plan, environ)
+    tensorflow = plan.backend.value == "tensorflow"
+    gpus = () if tensorflow or plan.gpu_memory.value in (None, "growth", "full") else detect(environ=environ).gpus.visible
+    actions = _apply_env(plan, environ) + ([] if tensorflow else _apply_backend(plan, gpus, environ))
     done = []
 
     def at_import(keras) -> None:
@@ -198,7 +195,7 @@ def configure_for_script(plan: Plan, on_applied, *, environ=None, log=None) -> N
                            f"{plan.backend.value} of the plan ({plan.backend.reason}): keras came up on it when the "
                            "script imported it, so none of the plan's settings for that backend apply")]
         else:
-            more = _apply_runtime(plan, (), environ, log)
+            more = (_apply_backend(plan, (), environ) if tensorflow else []) + _apply_keras(plan, log)
         on_applied(_applied(plan, actions + more, "warn"))
 
     from .after_import import when_imported

@@ -87,21 +87,6 @@ def _pinned(script, snapshot, args):
     return as_script_runs(snapshot, pin)
 
 
-def _pinned_late(script, args) -> bool:
-    """True where the script sets KERAS_BACKEND to a value known only when it runs (its arguments, say): a plan would
-    import TensorFlow, and with it keras, before that line, so none is applied, and the line says so."""
-    from ..detection.script import script_backend
-
-    pin = script_backend(script)
-    if pin is None or pin.backend is not None or args.dry_run:
-        return False
-    if not args.quiet:
-        print(f"redline: no plan applied: {pin.at} sets KERAS_BACKEND from a value known only when it runs, and "
-              "applying the plan first would fix the backend before that line; `redline tune` measures the script as "
-              "it runs", file=sys.stderr)
-    return True
-
-
 def _tuned(script, args, snapshot):
     """The saved tuned choice for this script and arguments, or None (and the reason said in one line).
 
@@ -230,8 +215,6 @@ def main(args) -> int:
     tuned = None if args.no_tuned or args.dry_run else (unsaved or _tuned(script, args, snapshot))
     if tuned is not None:
         _apply_tuned(tuned, args)  # what the trials measured, and nothing of the plan on top
-    elif _pinned_late(script, args):
-        pass  # nothing may import keras before the script picks its backend: no plan (said in one line)
     else:
         snapshot = _pinned(script, snapshot, args)
         the_plan = plan(snapshot, compile_defaults=args.compile_defaults, **plan_choices(args))
@@ -239,8 +222,8 @@ def main(args) -> int:
             print(f"redline run --dry-run {script}: the plan (nothing applied, script not run)")
             print(plan_text(the_plan))
             return 0
-        # TensorFlow's settings wait for the script's own import of keras: a backend it picks in a way its source
-        # does not show (a settings module, say) still stands; the summary comes then
+        # what needs keras waits for the script's own import of it: a backend it picks in a way its source does not
+        # show (its arguments, a settings module) still stands; the summary comes then
         configure_for_script(the_plan, (lambda applied: None) if args.quiet else
                              (lambda applied: print(_summary(applied), file=sys.stderr, flush=True)))
     sys.argv = [script, *args.args]
