@@ -111,6 +111,16 @@ def test_launch_bad_input(capsys, tmp_path, busy_port, argv, words):
     assert code == 2 and fill(words) in err and len(err.strip().splitlines()) == 1 and "never runs" not in out, err
 
 
+def test_launch_refuses_a_script_that_pins_another_backend(capsys, tmp_path):
+    from clirun import cli
+
+    s = tmp_path / "train.py"
+    s.write_text('import os\nos.environ["KERAS_BACKEND"] = "tensorflow"\nprint("never runs")\n')
+    code, out, err = cli(capsys, "launch", "--dry-run", str(s))
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "never runs" not in out, err
+    assert "train.py:2 sets KERAS_BACKEND='tensorflow', and redline launch runs Keras on JAX" in err
+
+
 def test_launch_a_missing_script(capsys):
     from clirun import cli
 

@@ -49,6 +49,13 @@ def main(args) -> int:
     if not os.path.isfile(args.script):
         what = "is a directory" if os.path.isdir(args.script) else "does not exist"
         raise UsageError(f"script {args.script!r} {what}; give the path of a Python file, e.g. redline launch train.py")
+    from ..detection.script import script_backend
+
+    pin = script_backend(args.script)
+    if pin is not None and pin.backend not in (None, "jax"):  # every process runs Keras on JAX, imported first
+        raise UsageError(f"{pin.at} sets KERAS_BACKEND={pin.backend!r}, and redline launch runs Keras on JAX "
+                         "(keras.distribution) in every process, which would override that line: change it to 'jax' "
+                         f"or drop it, or run the script on one process with redline run {args.script}")
     snapshot = detect()
     port = None if args.coordinator else free_port(LOOPBACK)
     plan = plan_launch(snapshot, nproc=args.nproc_per_host, hosts=args.hosts, host_rank=args.host_rank,
