@@ -89,7 +89,8 @@ def test_no_pin_and_unreadable_scripts(tmp_path):
 
 def run_no_tuned(tmp_path, *argv):
     """`redline run --no-tuned ARGV` where the environment says TensorFlow."""
-    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2", "XDG_CACHE_HOME": str(tmp_path)}
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("TF_NUM", "OMP_", "MKL_", "TF_ENABLE_ONEDNN"))},
+           "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2", "XDG_CACHE_HOME": str(tmp_path)}  # none of ours
     return subprocess.run([sys.executable, "-m", "redline", "run", "--no-tuned", *map(str, argv)], capture_output=True,
                           text=True, env=env, timeout=240)
 
