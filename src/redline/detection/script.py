@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from typing import Mapping
 
 VAR = "KERAS_BACKEND"
+#: the start of ``keras_backend_source`` where the backend is the script's own line (as_script_runs)
+SCRIPT_SOURCE = "the script's own line"
 #: an import of one of these fixes Keras' backend (TensorFlow imports keras; keras_hub and the like import it too)
 _FIXES = ("keras", "tensorflow", "tf_keras")
 
@@ -134,8 +136,8 @@ def as_script_runs(snapshot, pin: Pin | None):
     if pin is None or pin.backend is None:
         return snapshot
     runtime = dataclasses.replace(snapshot.runtime, keras_backend=pin.backend,
-                                  keras_backend_source=f"the script's own line {pin.at}")
+                                  keras_backend_source=f"{SCRIPT_SOURCE} {pin.at}")
     return dataclasses.replace(snapshot, runtime=runtime)
 
 
-__all__ = ["Pin", "as_script_runs", "script_backend"]
+__all__ = ["SCRIPT_SOURCE", "Pin", "as_script_runs", "script_backend"]

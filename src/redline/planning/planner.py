@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..detection.runtime import BACKENDS
+from ..detection.script import SCRIPT_SOURCE
 from ..detection.snapshot import Snapshot, available
 from ..errors import UsageError
 from .cluster import parse_tf_config
@@ -253,7 +254,7 @@ def plan(
         backend_s = Setting(backend, USER, f"backend={backend!r} given")
     else:
         src = (ENVIRONMENT if s.runtime.keras_backend_source in ("environment", "keras.json")
-               or s.runtime.keras_backend_source.startswith("the script") else AUTO)
+               or s.runtime.keras_backend_source.startswith(SCRIPT_SOURCE) else AUTO)
         backend_s = Setting(s.runtime.keras_backend, src, f"Keras backend from {s.runtime.keras_backend_source}")
 
     intra, inter = _threads(s, intra_threads, inter_threads)
