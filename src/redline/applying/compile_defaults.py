@@ -16,29 +16,31 @@ import sys
 _MARK = "__redline_original__"
 
 
-def _owner():
-    """The class that defines Model.compile (Keras' Trainer); patching it there keeps
-    checks such as ``cls.compile != Trainer.compile`` in model loading true to form."""
-    keras = sys.modules.get("keras")
-    model = getattr(keras, "Model", None)
+def compile_owner(model=None):
+    """The class that defines Model.compile (Keras' Trainer), for ``model`` (a Model class; default: the imported
+    keras' Model), or None. Patching compile there, not on keras.Model, keeps Keras' check in model loading
+    (``cls.compile != Trainer.compile``: "compile() was not called as part of model loading because the model's
+    compile() method is custom") true to form: a patch on keras.Model left every loaded model uncompiled."""
+    model = model if model is not None else getattr(sys.modules.get("keras"), "Model", None)
     for cls in getattr(model, "__mro__", ()):
         if "compile" in vars(cls):
             return cls
     return None
 
 
+
 def installed() -> dict | None:
     """The defaults currently patched in, or None."""
-    owner = _owner()
+    owner = compile_owner()
     return getattr(vars(owner)["compile"], "__redline_defaults__", None) if owner else None
 
 
 def install(defaults: dict, *, log=None) -> dict:
     """Patch Model.compile so that missing arguments take ``defaults``. Returns them."""
-    import keras  # noqa: F401  (makes _owner() find the class)
+    import keras  # noqa: F401  (makes compile_owner() find the class)
 
     uninstall()
-    owner = _owner()
+    owner = compile_owner()
     original = vars(owner)["compile"]
     signature = inspect.signature(original)
     unknown = set(defaults) - set(signature.parameters)
@@ -78,7 +80,7 @@ def _follow(keras) -> None:
 
 def uninstall() -> bool:
     """Restore the original Model.compile. True if a patch was removed."""
-    owner = _owner()
+    owner = compile_owner()
     original = getattr(vars(owner)["compile"], _MARK, None) if owner else None
     if original is None:
         return False

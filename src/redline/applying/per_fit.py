@@ -14,6 +14,8 @@ import hashlib
 import json
 import sys
 
+from .compile_defaults import compile_owner
+
 KNOBS = ("steps_per_execution", "jit_compile")
 _MARK = "__redline_per_fit__"
 
@@ -41,12 +43,12 @@ def install(per_fit: dict, kind, *, log=None) -> None:
     ``per_fit``: fingerprint -> knobs; ``kind(x)``: the input's kind as tune named it."""
     keras = sys.modules["keras"]
     log = log or (lambda msg: print(msg, file=sys.stderr))
-    owner = keras.Model
-    compile_, fit = owner.compile, owner.fit
+    owner, holder = keras.Model, compile_owner(keras.Model)  # compile patched where Keras defines it (compile_owner)
+    compile_, fit = vars(holder)["compile"], owner.fit
     calls = {}
     names = ("x", "y", "batch_size")
 
-    @functools.wraps(compile_)
+    @functools.wraps(compile_, updated=())  # not the marks of a compile_defaults patch under it
     def compile(self, *args, **kwargs):
         calls[id(self)] = (args, dict(kwargs))
         return compile_(self, *args, **kwargs)
@@ -72,7 +74,7 @@ def install(per_fit: dict, kind, *, log=None) -> None:
         return fit(self, *args, **kwargs)
 
     setattr(fit_, _MARK, True)
-    owner.compile, owner.fit = compile, fit_
+    holder.compile, owner.fit = compile, fit_
 
 
 __all__ = ["KNOBS", "fingerprint", "install", "knobs_for"]

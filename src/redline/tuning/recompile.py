@@ -3,6 +3,8 @@ again where it can be helped."""
 
 from __future__ import annotations
 
+from ..applying.compile_defaults import compile_owner
+
 FUNCTIONS = ("train_function", "test_function", "predict_function")
 
 
@@ -72,8 +74,8 @@ class Compiles:
 
     def __init__(self, keras):
         self.calls, self.count = {}, {}  # the script's own calls per model: the last one's arguments, how many
-        owner = keras.Model
-        original = owner.compile
+        owner = compile_owner(keras.Model)  # where Keras defines compile: a patch on keras.Model left every model
+        original = vars(owner)["compile"]  # loaded in the script uncompiled (compile_owner)
         calls, count = self.calls, self.count
 
         def compile(model, *args, **kwargs):
