@@ -906,13 +906,21 @@ def test_a_candidate_the_budget_left_without_a_process_is_one_line_once_even_aft
             f"{name} (no trial process): the budget ran out"], result.not_measured
 
 
-@pytest.mark.parametrize("budget, reordered", [(180, True), (2000, False)])
+HOST_BOUND_CALLS = {"host_share": [0.65, 0.0009, 0.0014]}  # 65% of a 1.4-ms call outside its compiled work
+
+
+@pytest.mark.parametrize("budget, first, reordered", [
+    (180, {}, True), (2000, {}, False),
+    (180, {**HOST_BOUND_CALLS, "trace_s": 0.8}, False),  # host-bound, a quick trace: another backend first
+    (180, {**HOST_BOUND_CALLS, "trace_s": 12.0}, True),  # host-bound, but a slow trace: its compile may be slower
+    (180, {"host_share": [0.03, 0.002, 0.06], "trace_s": 0.8}, True)])  # compiled work: the script's own backend first
 def test_where_the_budget_holds_only_some_rivals_those_of_known_cost_go_first_and_no_stage_is_reserved_in_vain(
-        monkeypatch, budget, reordered):
+        monkeypatch, budget, first, reordered):
     """xception_scratch (5-s steps) at 180 s: after an 84-s first trial, the stage's reserve kept every rival out and
     the stage (~400 s needed) was killed at 94 s with nothing measured; before that, JAX had eaten the rest with no
     figures. Rivals on the script's own backend (a trial process costs what the first's did) go first where not all
-    fit; with a budget that holds them all, the order stays."""
+    fit; with a budget that holds them all, the order stays. So it does where the first trial's calls are host-bound
+    and its step traced quickly (an MLP under --budget auto: oneDNN off and one thread measured, JAX, 5.3x, never)."""
     from redline.tuning import search
 
     clock = {"t": 0.0}
@@ -923,7 +931,8 @@ def test_where_the_budget_holds_only_some_rivals_those_of_known_cost_go_first_an
         calls.append("in-process" if "ladder" in trial else cand.name)
         clock["t"] += min(40.0, timeout)
         return fake_trials({"as written": 0.2, "backend jax": 0.02, "oneDNN on": 0.1, "1 intra-op thread": 0.11},
-                           lambda *_: None, stage=0.2, steps_in_epoch=6, epochs=10)(script, args, cand, trial, timeout)
+                           lambda *_: None, stage=0.2, steps_in_epoch=6, epochs=10, **first)(script, args, cand, trial,
+                                                                                              timeout)
 
     monkeypatch.setattr(search, "run_trial", fake)
     result = search.tune("train.py", budget_s=budget, snapshot=m.vm_2core(), complete=False)
@@ -935,6 +944,7 @@ def test_where_the_budget_holds_only_some_rivals_those_of_known_cost_go_first_an
     else:
         assert rivals[0] == "backend jax", calls
         assert not any("go first" in r for r in result.reasons), result.reasons
+        assert ("another backend goes first" in " ".join(result.reasons)) == bool(first), result.reasons
     for name in ("oneDNN on", "1 intra-op thread"):
         assert next(c for c in result.processes if c.name == name).dropped, result.processes
 

@@ -25,6 +25,7 @@ from .passes import (BEHIND, PASSES, absorb, beyond_trace, process_stage, same_b
                      unfair, whole_run)
 from .fits import longest, own_knobs, retraced, size, unseen
 from .inprocess import SPE_FLATTENS, inprocess_stage
+from .ladder import SLOW_TRACE
 from .late import late_cost, late_pass
 from .numerics import judge
 from .result import Candidate, TuneResult, fair, fair_spreads
@@ -223,7 +224,15 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
     # the per-process candidates (tuning/passes.py), then the choice among them
     live = [c for c in procs[1:] if not c.error]
     cap = start_cap(run_s)  # how long another backend's trial may run with no figures (its compile not yet known)
-    if live and cap and left() - reserve < cap and any(map(same_backend, live)) and not same_backend(live[0]):
+    bound = spe_bound.host_bound(first.get("host_share")) if (first.get("trace_s") or 0.0) < SLOW_TRACE else None
+    tight = live and cap and left() - reserve < cap and any(map(same_backend, live)) and not same_backend(live[0])
+    if tight and bound:
+        # a host-bound run with a quick trace: another backend's compile is small, and its gain is the largest
+        # (argv-style MLP, --budget auto 30 s: oneDNN off and one thread measured, JAX never, at 1.0x)
+        sizing.append(f"another backend goes first, although its compile is not known before it runs: the script's "
+                      f"step traced in {first.get('trace_s') or 0.0:,.1f} s and {bound}: what another backend's step "
+                      "changes most")
+    elif tight:
         # it could take every second the rivals have (JAX: no figures after 243 s on xception_scratch): those whose
         # trial process costs what the first trial's did (the script's own backend: its imports and trace) first
         live.sort(key=lambda c: not same_backend(c))

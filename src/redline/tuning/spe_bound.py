@@ -28,6 +28,9 @@ ROOM = MIN_GAIN
 #: interleaved rounds on a 2-core Zen 4: spe 32 ran 1.105x spe 1 (pair ratios 0.89-1.40) where the host time read
 #: 1.6 ms of 19 ms, a bound of 9.2%: within the noise, and this margin holds more)
 UNSEEN = 0.002
+#: a call that spends at least this share outside its compiled work is host-bound: what another backend's step changes
+#: most (tabular_mlp: 63% of a 1.9-ms call, 3.5x on JAX; slow_conv: 0.28% of 822 ms, 0.24x on JAX)
+HOST_BOUND = 0.25
 
 
 def host_share(begins: list, ends: list) -> tuple[float, float, float] | None:
@@ -45,6 +48,13 @@ def host_share(begins: list, ends: list) -> tuple[float, float, float] | None:
             statistics.median(w for _, w in rows))
 
 
+def host_bound(read: tuple[float, float, float] | None) -> str | None:
+    """Where the run's calls are host-bound (HOST_BOUND), the figures that say so; else None (or not read)."""
+    if read is None or read[0] < HOST_BOUND:
+        return None
+    return f"{read[0]:.0%} of a {read[2] * 1e3:,.1f}-ms call of its compiled step ran outside its compiled work"
+
+
 def cannot_matter(read: tuple[float, float, float] | None) -> str | None:
     """Why the steps_per_execution ladder is not measured (the reason, with the figures), or None: measure it."""
     if read is None:
@@ -60,4 +70,4 @@ def cannot_matter(read: tuple[float, float, float] | None) -> str | None:
             f"the {MIN_GAIN:.0%} a choice needs: no ladder run")
 
 
-__all__ = ["ROOM", "UNSEEN", "cannot_matter", "host_share"]
+__all__ = ["HOST_BOUND", "ROOM", "UNSEEN", "cannot_matter", "host_bound", "host_share"]
