@@ -233,6 +233,23 @@ def test_the_completion_check_reuses_how_the_first_trial_ended():
     assert ran == ["as written", "backend jax"]
 
 
+@pytest.mark.parametrize("ending, kept", [({"status": "complete", "exit_code": 0}, True),
+                                          ({"status": "incomplete", "error": "NotImplementedError", "where": "t.py:9"},
+                                           False)])
+def test_a_choice_whose_own_trial_ran_the_script_to_its_end_is_checked_with_no_budget_left(ending, kept):
+    """--budget auto (30 s) on an MLP: JAX at 5.3x, its own trial process had run the rest of the script cut short,
+    and with 8 s left the choice was "kept unchecked". How it ended is known: it is the check, at no cost."""
+    from redline.tuning.confirm import confirm
+
+    default, jax = Candidate("as written"), Candidate("backend jax")
+    ran = []
+    best, reasons, unchecked = confirm(
+        default, [jax], jax, run=lambda c: ran.append(c.name) or {}, pick=lambda cs: default, time_left=lambda: 8.0,
+        per_trial=10.0, reference={"status": "complete", "exit_code": 0}, ended={"backend jax": ending})
+    assert ran == [] and not unchecked, unchecked
+    assert (best is jax) == kept and (jax.error is None) == kept, reasons
+
+
 def test_one_slowed_round_among_many_does_not_make_a_clear_gain_look_like_noise():
     """Measured on imbalanced_mlp (Zen 4): the script as written's 9 rounds at 40-49 steps/s and one at 21.6; JAX's
     three processes all above as written's best."""

@@ -20,15 +20,21 @@ def _ending(res: dict) -> str:
 
 
 def confirm(default, others: list, best, *, run: Callable[[object], dict], pick: Callable[[list], object],
-            time_left: Callable[[], float], per_trial: float, reference: dict | None = None) -> tuple[object, list, list]:
+            time_left: Callable[[], float], per_trial: float, reference: dict | None = None,
+            ended: dict | None = None) -> tuple[object, list, list]:
     """(the choice that finishes where the script finishes, reasons, what was not checked). ``run(cand)`` runs a
     completion trial; ``pick(candidates)`` chooses among the survivors (the default where none beats it);
     ``reference``: how the script as written ended where a trial already ran it to the end (the first trial does),
-    so it is not run again."""
-    reasons, unchecked = [], []
+    so it is not run again; ``ended``: candidate name -> how the script ended after its measurement (the rest run cut
+    short in its own trial process): such a candidate needs no time of the budget to be checked."""
+    reasons, unchecked, ended = [], [], ended or {}
+
+    def cost(cand) -> float:
+        return 0.0 if cand.name in ended else per_trial
+
     if best is default:
         return best, reasons, unchecked
-    if time_left() < (1 if reference else 2) * per_trial:
+    if time_left() < (0 if reference else per_trial) + cost(best):
         unchecked.append(f"the completion check of '{best.name}': the budget ran out (the choice is kept unchecked)")
         return best, reasons, unchecked
     ref = reference or run(default)
@@ -37,10 +43,10 @@ def confirm(default, others: list, best, *, run: Callable[[object], dict], pick:
                          f"({_ending(ref)}), so '{best.name}' was kept unchecked")
         return best, reasons, unchecked
     while best is not default:
-        if time_left() < per_trial:
+        if time_left() < cost(best):
             unchecked.append(f"the completion check of '{best.name}': the budget ran out; the script as written stays")
             return default, reasons, unchecked
-        res = run(best)
+        res = ended.get(best.name) or run(best)
         if res.get("status") == "complete" and res.get("exit_code") == ref.get("exit_code"):
             reasons.append(f"{best.name}: the whole script finishes under it as written does ({_ending(res)}, training "
                            "cut short)")

@@ -256,9 +256,8 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
         if complete:  # the whole script must still finish under a choice that needs its own process
             best, confirmed, unchecked = confirm(
                 default, [c for c in procs[1:] if not c.advice], best, pick=lambda cands: choose(default, cands),
-                run=lambda c: endings.get(c.name) or trial(c, {**base_trial, "mode": "complete"},
-                                                           min(left(), max(60.0, 3 * per_trial))),
-                time_left=left, per_trial=per_trial, reference=after)
+                run=lambda c: trial(c, {**base_trial, "mode": "complete"}, min(left(), max(60.0, 3 * per_trial))),
+                time_left=left, per_trial=per_trial, reference=after, ended=endings)
             reasons.extend(confirmed)
             not_measured.extend(unchecked)
         return best
