@@ -51,8 +51,9 @@ def main():
     snapshot = detect()
     for script in a.scripts:
         tj = os.path.join(cache, "tune.json")
-        subprocess.run(redline + ["tune", "--budget", str(a.budget), "--json", tj, script], capture_output=True, text=True,
-                       env={**env, "TF_CPP_MIN_LOG_LEVEL": "2"}, timeout=a.budget + 300)
+        subprocess.run(redline + ["tune", "--budget", "auto" if a.budget is None else str(a.budget), "--json", tj,
+                                   script], capture_output=True, text=True,
+                       env={**env, "TF_CPP_MIN_LOG_LEVEL": "2"}, timeout=(a.budget or 3600) + 300)
         result = json.load(open(tj)) if os.path.exists(tj) else None
         chosen = result and result["chosen"]
         print(f"{os.path.basename(script)}: tuned choice {chosen and chosen['settings']}", flush=True)

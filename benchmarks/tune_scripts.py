@@ -68,7 +68,9 @@ def setup(repeats, prefix, scripts_nargs="*"):
     ap = argparse.ArgumentParser()
     ap.add_argument("scripts", nargs=scripts_nargs)
     ap.add_argument("--repeats", type=int, default=repeats)
-    ap.add_argument("--budget", type=float, default=180)
+    from redline.cli.common import budget
+
+    ap.add_argument("--budget", type=budget, default=180.0, help="seconds (30 to 86400) or auto, as redline tune takes")
     ap.add_argument("--json")
     ap.add_argument("--allow", default="", help="tune_scripts.py: passed to redline tune (e.g. precision)")
     ap.add_argument("--old", help="tune_scripts.py: the python of another redline install (an earlier commit's venv): "
@@ -84,9 +86,10 @@ def setup(repeats, prefix, scripts_nargs="*"):
 def tune(python, script, budget, env, out, allow=""):
     """`redline tune` with this interpreter's redline; (seconds it took, its result or the error)."""
     t0 = time.time()
-    tr = subprocess.run([python, "-m", "redline", "tune", "--budget", str(budget), "--json", out,
-                         *(["--allow", allow] if allow else []), script],
-                        capture_output=True, text=True, env={**env, "TF_CPP_MIN_LOG_LEVEL": "2"}, timeout=budget + 300)
+    tr = subprocess.run([python, "-m", "redline", "tune", "--budget", "auto" if budget is None else str(budget), "--json",
+                         out, *(["--allow", allow] if allow else []), script],
+                        capture_output=True, text=True, env={**env, "TF_CPP_MIN_LOG_LEVEL": "2"},
+                        timeout=(budget or 3600) + 300)
     took = time.time() - t0
     return took, (json.load(open(out)) if tr.returncode == 0 and os.path.exists(out) else {"error": tr.stderr[-500:]})
 
