@@ -1,6 +1,7 @@
 """Inside a trial process: TensorFlow's writers and readers that bypass Python's files, kept in the trial's sandbox
 (tuning/sandbox.py): ``tf.summary`` writers (Keras' TensorBoard callback among them), ``tf.saved_model.save``,
-``tf.io.write_file`` / ``tf.io.gfile.GFile``, TFRecord files and the datasets that read them back, and file patterns
+``tf.io.write_file`` / ``tf.io.gfile.GFile``, TFRecord files and the datasets that read them back, a tf.data cache on
+disk (``Dataset.cache(filename)``), and file patterns
 (``tf.io.gfile.glob``, ``tf.data.Dataset.list_files``) matched over what the script wrote and deleted."""
 
 from __future__ import annotations
@@ -65,6 +66,16 @@ def install(tf, sb) -> None:
         return list_files(file_pattern if found is None else found, *args, **kwargs)
 
     tf.data.Dataset.list_files = staticmethod(listing)
+    # a tf.data cache on disk: its .index and .data-* files (and a lockfile while it is written), by TensorFlow
+    cache = tf.data.Dataset.cache
+
+    @functools.wraps(cache)
+    def caching(self, filename="", *args, **kwargs):
+        if isinstance(filename, (str, bytes, os.PathLike)) and os.fsdecode(os.fspath(filename)):
+            filename = sb.path(filename, True)
+        return cache(self, filename, *args, **kwargs)
+
+    tf.data.Dataset.cache = caching
 
 
 def _matches(glob, patterns, sb) -> list | None:
