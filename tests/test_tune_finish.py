@@ -8,7 +8,7 @@ import pytest
 
 import machines as m
 from redline.tuning.search import Candidate, run_trial
-from tune_helpers import script
+from tune_helpers import ENV, script
 
 if importlib.util.find_spec("tensorflow") is None or importlib.util.find_spec("jax") is None:
     pytest.skip("TensorFlow and JAX are both needed", allow_module_level=True)
@@ -146,6 +146,22 @@ model.compile("adam", "mse")
 model.fit(ds, epochs=3, verbose=0)
 """
 
+TF_CHECKPOINT = """
+import numpy as np
+import tensorflow as tf
+import keras
+x = np.random.default_rng(0).random((256, 8), dtype=np.float32)
+model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
+model.compile("adam", "mse")
+ckpt = tf.train.Checkpoint(model=model)
+manager = tf.train.CheckpointManager(ckpt, "./tf_ckpts", max_to_keep=2)  # the "Training checkpoints" guide's way
+print("RESUMING FROM", manager.latest_checkpoint, flush=True)
+ckpt.restore(manager.latest_checkpoint)
+model.fit(x, x.sum(axis=1, keepdims=True), batch_size=16, epochs=3, verbose=0)
+manager.save()
+ckpt.write(file_prefix="single/ckpt")
+"""
+
 NATIVE_WRITERS = {  # what bypasses Python's files, as scripts use it
     # tf.data.Dataset.cache(filename): TensorFlow writes train_cache.index and train_cache.data-* itself (they landed
     # in the user's folder, and a trial killed mid-write could leave a cache the real run then trusts)
@@ -176,6 +192,35 @@ def test_native_writers_go_to_the_trial_s_scratch_and_the_script_reads_them_ther
     assert res["status"] == "ok", res.get("error")
     assert bool(res["candidates"]["default"].get("steps_per_s")) == measured, res["candidates"]
     assert sorted(os.listdir(tmp_path)) == ["train.py"]
+
+
+def test_a_script_that_resumes_from_its_checkpoint_folder_resumes_in_a_trial_and_the_folder_stays(tmp_path, monkeypatch):
+    """tf.train.Checkpoint and CheckpointManager write their .index / .data-* / checkpoint files from TensorFlow
+    itself, past Python's files: a new checkpoint landed in the user's folder. A CheckpointManager folder from the
+    script's earlier run: the trial's manager starts from a copy of it in the scratch folder (the script resumes as
+    it would), and the user's files keep their bytes."""
+    import hashlib
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec("tensorflow") is None:
+        pytest.skip("TensorFlow is not installed")
+    s = script(tmp_path, TF_CHECKPOINT)
+    monkeypatch.chdir(tmp_path)
+    earlier = subprocess.run([sys.executable, s], capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                             env={**ENV, "KERAS_BACKEND": "tensorflow"})
+    assert earlier.returncode == 0 and "RESUMING FROM None" in earlier.stdout, earlier.stderr[-1000:]
+
+    def files():
+        return {str(p.relative_to(tmp_path)): hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in sorted(tmp_path.rglob("*")) if p.is_file()}
+
+    before = files()
+    trial = {**TRIAL, "mode": "complete", "sandbox_root": str(tmp_path.parent)}
+    res = run_trial(s, [], Candidate("as written", {"KERAS_BACKEND": "tensorflow"}), trial, 120)
+    assert res["status"] == "complete" and res["exit_code"] == 0, res
+    assert "tf_ckpts/ckpt-1" in res["stdout"].split("RESUMING FROM", 1)[1].splitlines()[0], res["stdout"][-500:]
+    assert files() == before
 
 
 @pytest.mark.slow

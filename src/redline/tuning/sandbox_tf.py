@@ -1,13 +1,14 @@
 """Inside a trial process: TensorFlow's writers and readers that bypass Python's files, kept in the trial's sandbox
 (tuning/sandbox.py): ``tf.summary`` writers (Keras' TensorBoard callback among them), ``tf.saved_model.save``,
 ``tf.io.write_file`` / ``tf.io.gfile.GFile``, TFRecord files and the datasets that read them back, a tf.data cache on
-disk (``Dataset.cache(filename)``), and file patterns
+disk (``Dataset.cache(filename)``), ``tf.train.Checkpoint`` files and a ``CheckpointManager``'s folder, and file patterns
 (``tf.io.gfile.glob``, ``tf.data.Dataset.list_files``) matched over what the script wrote and deleted."""
 
 from __future__ import annotations
 
 import functools
 import os
+import shutil
 
 
 def install(tf, sb) -> None:
@@ -18,10 +19,15 @@ def install(tf, sb) -> None:
             return fn(sb.path(path, writing), *args, **kwargs)
         return inner
 
-    def second(fn):
+    def second(fn, name: str, writing=True):
+        """``fn(obj, path, ...)`` with its path (positional, or the keyword ``name``) in the sandbox."""
         @functools.wraps(fn)
-        def inner(obj, path, *args, **kwargs):
-            return fn(obj, sb.path(path, True), *args, **kwargs)
+        def inner(obj, *args, **kwargs):
+            if args:
+                args = (sb.path(args[0], writing), *args[1:])
+            elif name in kwargs:
+                kwargs[name] = sb.path(kwargs[name], writing)
+            return fn(obj, *args, **kwargs)
         return inner
 
     for m in _api_modules(tf, "summary"):
@@ -29,7 +35,7 @@ def install(tf, sb) -> None:
     for m in _api_modules(tf, "io"):
         m.write_file = first(m.write_file)
     for m in _api_modules(tf, "saved_model"):
-        m.save = second(m.save)
+        m.save = second(m.save, "export_dir")
     for m in _api_modules(tf, "io.gfile"):
         m.GFile = _gfile(m.GFile, sb)
     # TFRecord files, written then read back as the tf.data tutorials do: the writer to the shadow, the reader from it
@@ -76,6 +82,30 @@ def install(tf, sb) -> None:
         return cache(self, filename, *args, **kwargs)
 
     tf.data.Dataset.cache = caching
+    _checkpoints(tf, sb, first, second)
+
+
+def _checkpoints(tf, sb, first, second) -> None:
+    """tf.train.Checkpoint's files (save / write, restore / read) and a CheckpointManager's folder, in the shadow; a
+    manager's folder the script already has is copied there first, so a script that resumes from it still does."""
+    ckpt = tf.train.Checkpoint
+    ckpt.save, ckpt.write = second(ckpt.save, "file_prefix"), second(ckpt.write, "file_prefix")
+    ckpt.restore, ckpt.read = second(ckpt.restore, "save_path", False), second(ckpt.read, "save_path", False)
+    for m in _api_modules(tf, "train"):
+        m.latest_checkpoint = first(m.latest_checkpoint, writing=False)
+    manager = tf.train.CheckpointManager
+    manager_init = manager.__init__
+
+    @functools.wraps(manager_init)
+    def init(self, checkpoint, directory, *args, **kwargs):
+        shadow = sb.path(directory, True)
+        if isinstance(directory, (str, bytes, os.PathLike)) and shadow != directory and not os.path.exists(shadow):
+            real = os.path.realpath(os.fsdecode(os.fspath(directory)))
+            if os.path.isdir(real) and real not in sb.deleted:
+                shutil.copytree(real, shadow, symlinks=True)
+        return manager_init(self, checkpoint, shadow, *args, **kwargs)
+
+    manager.__init__ = init
 
 
 def _matches(glob, patterns, sb) -> list | None:
