@@ -194,6 +194,51 @@ def test_native_writers_go_to_the_trial_s_scratch_and_the_script_reads_them_ther
     assert sorted(os.listdir(tmp_path)) == ["train.py"]
 
 
+GFILE_OPS = """
+import numpy as np
+import tensorflow as tf
+import keras
+if tf.io.gfile.exists("logs"):  # a fresh log folder each run, as TensorBoard guides clear it
+    tf.io.gfile.rmtree("logs")
+assert not tf.io.gfile.exists("logs")
+tf.io.gfile.makedirs("logs/run1")
+tf.io.gfile.copy("notes.txt", "notes_copy.txt", overwrite=True)
+tf.io.gfile.rename("notes_copy.txt", "notes_moved.txt")
+try:
+    tf.io.gfile.rename("notes.txt", "notes_moved.txt")
+except tf.errors.AlreadyExistsError:
+    pass
+tf.io.gfile.remove("notes_moved.txt")
+try:
+    tf.io.gfile.remove("notes_moved.txt")
+except tf.errors.NotFoundError:
+    pass
+assert tf.io.gfile.isdir("logs/run1") and sorted(tf.io.gfile.listdir(".")) == ["logs", "notes.txt", "train.py"]
+x = np.random.default_rng(0).random((256, 8), dtype=np.float32)
+model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
+model.compile("adam", "mse")
+model.fit(x, x.sum(axis=1, keepdims=True), batch_size=16, epochs=3, verbose=0)
+"""
+
+
+def test_tf_io_gfile_folder_operations_keep_the_user_s_files_and_the_script_sees_its_own(tmp_path, monkeypatch):
+    """tf.io.gfile.rmtree / remove / rename / copy / makedirs ran in TensorFlow itself, past the sandbox: a script that
+    cleared its log folder deleted the user's logs in every trial."""
+    if importlib.util.find_spec("tensorflow") is None:
+        pytest.skip("TensorFlow is not installed")
+    s = script(tmp_path, GFILE_OPS)
+    (tmp_path / "logs" / "old").mkdir(parents=True)
+    (tmp_path / "logs" / "old" / "events.txt").write_text("the user's earlier run")
+    (tmp_path / "notes.txt").write_text("notes")
+    monkeypatch.chdir(tmp_path)
+    res = run_trial(s, [], Candidate("as written", {"KERAS_BACKEND": "tensorflow"}),
+                    {**TRIAL, "sandbox_root": str(tmp_path.parent)}, 120)
+    assert res["status"] == "ok", res.get("error")
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == [
+        "logs", "logs/old", "logs/old/events.txt", "notes.txt", "train.py"]
+    assert (tmp_path / "logs" / "old" / "events.txt").read_text() == "the user's earlier run"
+
+
 def test_a_script_that_resumes_from_its_checkpoint_folder_resumes_in_a_trial_and_the_folder_stays(tmp_path, monkeypatch):
     """tf.train.Checkpoint and CheckpointManager write their .index / .data-* / checkpoint files from TensorFlow
     itself, past Python's files: a new checkpoint landed in the user's folder. A CheckpointManager folder from the

@@ -1,6 +1,6 @@
 """Inside a trial process: TensorFlow's writers and readers that bypass Python's files, kept in the trial's sandbox
 (tuning/sandbox.py): ``tf.summary`` writers (Keras' TensorBoard callback among them), ``tf.saved_model.save``,
-``tf.io.write_file`` / ``tf.io.gfile.GFile``, TFRecord files and the datasets that read them back, a tf.data cache on
+``tf.io.write_file`` / ``tf.io.gfile.GFile`` and tf.io.gfile's folder and file operations, TFRecord files and the datasets that read them back, a tf.data cache on
 disk (``Dataset.cache(filename)``), ``tf.train.Checkpoint`` files and a ``CheckpointManager``'s folder, and file patterns
 (``tf.io.gfile.glob``, ``tf.data.Dataset.list_files``) matched over what the script wrote and deleted."""
 
@@ -38,6 +38,7 @@ def install(tf, sb) -> None:
         m.save = second(m.save, "export_dir")
     for m in _api_modules(tf, "io.gfile"):
         m.GFile = _gfile(m.GFile, sb)
+        _gfile_ops(m, tf, sb)
     # TFRecord files, written then read back as the tf.data tutorials do: the writer to the shadow, the reader from it
     writer = tf.io.TFRecordWriter
     writer_init = writer.__init__
@@ -138,6 +139,46 @@ def _globbing(glob, sb):
         found = _matches(glob, pattern, sb)
         return glob(pattern) if found is None else found
     return inner
+
+
+def _gfile_ops(m, tf, sb) -> None:
+    """tf.io.gfile's folder and file operations (exists, listdir, makedirs, remove, rmtree, rename, copy, ...) on a
+    path under a protected folder: done by Python's own, which the sandbox already keeps in the shadow, with
+    TensorFlow's errors (a script that cleared its log folder with ``tf.io.gfile.rmtree``, as TensorBoard guides do,
+    deleted the user's logs in every trial). Other paths (gs://, outside the protected folders): TensorFlow's own."""
+    def local(*paths) -> bool:
+        return all(isinstance(p, (str, bytes, os.PathLike)) and "://" not in os.fsdecode(os.fspath(p))
+                   and sb._inside(os.path.realpath(os.fsdecode(os.fspath(p)))) for p in paths)
+
+    def tf_errors(fn, native, paths=1):
+        @functools.wraps(native)
+        def inner(*args, **kwargs):
+            if not local(*args[:paths]):
+                return native(*args, **kwargs)
+            try:
+                return fn(*args, **kwargs)
+            except FileNotFoundError as exc:
+                raise tf.errors.NotFoundError(None, None, str(exc)) from None
+            except FileExistsError as exc:
+                raise tf.errors.AlreadyExistsError(None, None, str(exc)) from None
+        return inner
+
+    def rename(src, dst, overwrite=False):
+        if not overwrite and os.path.exists(dst):
+            raise FileExistsError(17, "File exists", os.fsdecode(os.fspath(dst)))
+        os.replace(src, dst)
+
+    def copy(src, dst, overwrite=False):
+        if not overwrite and os.path.exists(dst):
+            raise FileExistsError(17, "File exists", os.fsdecode(os.fspath(dst)))
+        shutil.copyfile(src, dst)
+
+    ops = {"exists": (os.path.exists, 1), "isdir": (os.path.isdir, 1), "listdir": (os.listdir, 1),
+           "makedirs": (lambda p: os.makedirs(p, exist_ok=True), 1), "mkdir": (os.mkdir, 1), "remove": (os.remove, 1),
+           "rmtree": (shutil.rmtree, 1), "walk": (os.walk, 1), "rename": (rename, 2), "copy": (copy, 2)}
+    for name, (fn, paths) in ops.items():
+        if hasattr(m, name):
+            setattr(m, name, tf_errors(fn, getattr(m, name), paths))
 
 
 def _gfile(gfile, sb):
