@@ -162,7 +162,21 @@ manager.save()
 ckpt.write(file_prefix="single/ckpt")
 """
 
+DATASET_SAVE = """
+import numpy as np
+import tensorflow as tf
+import keras
+x = np.random.default_rng(0).random((256, 8), dtype=np.float32)
+tf.data.Dataset.from_tensor_slices((x, x.sum(axis=1, keepdims=True))).save("prepared")  # preprocessed once, kept
+ds = tf.data.Dataset.load("prepared").snapshot("snap").batch(16)
+model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
+model.compile("adam", "mse")
+model.fit(ds, epochs=3, verbose=0)
+"""
+
 NATIVE_WRITERS = {  # what bypasses Python's files, as scripts use it
+    # Dataset.save / load / snapshot: TensorFlow writes and reads the dataset's files itself
+    "dataset_save": (DATASET_SAVE, True),
     # tf.data.Dataset.cache(filename): TensorFlow writes train_cache.index and train_cache.data-* itself (they landed
     # in the user's folder, and a trial killed mid-write could leave a cache the real run then trusts)
     "cache": (CACHE_FILE, True),

@@ -1,7 +1,7 @@
 """Inside a trial process: TensorFlow's writers and readers that bypass Python's files, kept in the trial's sandbox
 (tuning/sandbox.py): ``tf.summary`` writers (Keras' TensorBoard callback among them), ``tf.saved_model.save``,
 ``tf.io.write_file`` / ``tf.io.gfile.GFile`` and tf.io.gfile's folder and file operations, TFRecord files and the datasets that read them back, a tf.data cache on
-disk (``Dataset.cache(filename)``), ``tf.train.Checkpoint`` files and a ``CheckpointManager``'s folder, and file patterns
+disk (``Dataset.cache(filename)``), datasets saved, snapshotted and loaded back, ``tf.train.Checkpoint`` files and a ``CheckpointManager``'s folder, and file patterns
 (``tf.io.gfile.glob``, ``tf.data.Dataset.list_files``) matched over what the script wrote and deleted."""
 
 from __future__ import annotations
@@ -83,6 +83,15 @@ def install(tf, sb) -> None:
         return cache(self, filename, *args, **kwargs)
 
     tf.data.Dataset.cache = caching
+    # a dataset saved to disk and loaded back (Dataset.save / load, tf.data.experimental.save / load), or snapshotted
+    ds = tf.data.Dataset
+    ds.save, ds.snapshot = second(ds.save, "path"), second(ds.snapshot, "path")
+    ds.load = staticmethod(first(ds.load, writing=False))
+    experimental = tf.data.experimental
+    for name, writing in (("save", True), ("load", False)):
+        if hasattr(experimental, name):
+            setattr(experimental, name, second(getattr(experimental, name), "path") if writing else
+                    first(getattr(experimental, name), writing=False))
     _checkpoints(tf, sb, first, second)
 
 
