@@ -33,16 +33,21 @@ import sys, warnings
 import keras
 from redline.applying import per_fit
 from redline.tuning.recompile import Compiles
+from redline.applying import compile_defaults
 which = sys.argv[1]
 if which == "per_fit":
     per_fit.install({}, lambda x: "arrays", log=lambda msg: None)
+elif which == "run":  # as `redline run` installs a tuned choice: the compile defaults, then per-fit knobs over them
+    compile_defaults.install({"steps_per_execution": 4}, log=lambda msg: None)
+    per_fit.install({}, lambda x: "arrays", log=lambda msg: None)
+    assert compile_defaults.installed() == {"steps_per_execution": 4}, compile_defaults.installed()
 else:
     Compiles(keras)
 warnings.simplefilter("error", UserWarning)  # Keras warns where it leaves a loaded model uncompiled
 """ + SAVE_LOAD
 
 
-@pytest.mark.parametrize("which", ["per_fit", "trial"])
+@pytest.mark.parametrize("which", ["per_fit", "run", "trial"])
 def test_a_model_saved_and_loaded_under_a_compile_patch_comes_back_compiled(tmp_path, which):
     s = script(tmp_path, PATCHED)
     r = subprocess.run([sys.executable, s, which], capture_output=True, text=True, timeout=180, cwd=tmp_path,

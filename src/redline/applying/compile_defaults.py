@@ -30,9 +30,15 @@ def compile_owner(model=None):
 
 
 def installed() -> dict | None:
-    """The defaults currently patched in, or None."""
+    """The defaults currently patched in, or None; found under another wrapper of compile too (per_fit's, which
+    `redline run` puts over them)."""
     owner = compile_owner()
-    return getattr(vars(owner)["compile"], "__redline_defaults__", None) if owner else None
+    fn = vars(owner)["compile"] if owner else None
+    while fn is not None:
+        if hasattr(fn, "__redline_defaults__"):
+            return fn.__redline_defaults__
+        fn = getattr(fn, "__wrapped__", None)
+    return None
 
 
 def install(defaults: dict, *, log=None) -> dict:
