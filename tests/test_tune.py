@@ -142,6 +142,43 @@ def test_a_walk_in_the_sandbox_lists_what_the_script_wrote_where_native_readers_
     assert (user / "data/a/2.txt").read_text() == "old"
 
 
+GLOB_COPY = """
+import glob, json, os, pathlib, shutil, sys
+from redline.tuning.sandbox import install
+user, scratch = sys.argv[1:]
+install(scratch, [user])
+os.chdir(user)
+pathlib.Path("shards").mkdir()
+for i in range(2):
+    open(f"shards/part{i}.txt", "w").write(str(i))
+os.remove("old.txt")
+shutil.copy2("notes.txt", "notes_copy.txt")     # copystat: the copy's times and extended attributes
+shutil.copytree("shards", "shards_copy")
+print(json.dumps({"glob": sorted(glob.glob("*")), "shards": sorted(glob.glob("shards/*.txt")),
+                  "path_glob": sorted(p.name for p in pathlib.Path("shards_copy").glob("*.txt")),
+                  "scandir": sorted(e.name for e in os.scandir("."))}))
+"""
+
+
+def test_glob_scandir_and_shutil_copies_in_the_sandbox_see_what_the_script_wrote(tmp_path):
+    """glob.glob and pathlib's glob scan with os.scandir, past the sandbox: a script that saved shards and globbed
+    them found none in a trial, Path.glob failed on the folder it had made, and shutil.copy2 / copytree failed
+    setting the copy's times on a path that exists only in the shadow."""
+    user, scratch = tmp_path / "user", tmp_path / "scratch"
+    user.mkdir()
+    scratch.mkdir()
+    (user / "notes.txt").write_text("notes")
+    (user / "old.txt").write_text("old")
+    r = subprocess.run([sys.executable, "-c", GLOB_COPY, str(user), str(scratch)], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr[-2000:]
+    got = json.loads(r.stdout)
+    names = ["notes.txt", "notes_copy.txt", "shards", "shards_copy"]
+    assert got["glob"] == names and got["scandir"] == names, got
+    assert got["shards"] == ["shards/part0.txt", "shards/part1.txt"] and got["path_glob"] == ["part0.txt", "part1.txt"]
+    assert sorted(p.name for p in user.iterdir()) == ["notes.txt", "old.txt"]
+
+
 def test_new_versions_make_a_choice_stale(tmp_path, monkeypatch):
     env = {"XDG_CACHE_HOME": str(tmp_path)}
     s = script(tmp_path, TINY)

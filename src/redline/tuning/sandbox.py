@@ -3,8 +3,9 @@
 A trial runs the user's unchanged script, and a completion trial runs all of it: whatever it writes, appends,
 deletes or renames under the protected folders (the script's folder and the working directory) goes to a shadow
 copy under a scratch folder instead, and reads see the shadow where there is one, so the script still finds what
-it wrote. Covered: Python's ``open`` and ``os.open``, ``os.remove``/``unlink``/``rename``/``replace``/``mkdir``/
-``makedirs``/``rmdir``, ``shutil.rmtree``, ``os.path.exists``/``isfile``/``isdir``, ``os.listdir``/``walk``, and
+it wrote. Covered: Python's ``open`` and ``os.open``, ``os.remove``/``unlink``/``rename``/``replace``/``mkdir``/``utime``/``chmod``/
+``makedirs``/``rmdir``, ``shutil.rmtree``, ``os.path.exists``/``isfile``/``isdir``, ``os.listdir``/``walk``/``scandir``
+(``glob``, ``pathlib``), and
 the writers that bypass Python's files: ``h5py.File`` (Keras weights and checkpoints) and TensorFlow's own
 (tuning/sandbox_tf.py). Trackers run offline or off (``WANDB_MODE=disabled``, MLflow into the scratch folder).
 Anything else that writes from native code is not covered; `redline tune` checks the protected folders afterwards
@@ -128,6 +129,12 @@ class Sandbox:
 
         os.rename, os.replace, shutil.move = moves(os.rename), moves(os.replace), moves(shutil.move)
         os.mkdir = wrap(os.mkdir, lambda *a, **k: True)
+        # a file's times and mode set after it is written (shutil.copy2 / copy / copytree): on the shadow, a copy of
+        # the original first where the script has not written it
+        os.utime, os.chmod = (wrap(fn, lambda *a, **k: True, lambda *a, **k: True) for fn in (os.utime, os.chmod))
+        for name, writes in (("listxattr", False), ("getxattr", False), ("setxattr", True), ("removexattr", True)):
+            if hasattr(os, name):  # copystat's extended attributes (Linux)
+                setattr(os, name, wrap(getattr(os, name), lambda *a, _w=writes, **k: _w, lambda *a, _w=writes, **k: _w))
         original_makedirs = os.makedirs
 
         @functools.wraps(original_makedirs)
@@ -152,6 +159,7 @@ class Sandbox:
 
         os.walk = _walking(os.walk, os.listdir, raw_isdir, sb)  # before listdir is wrapped: the raw one
         os.listdir = _listing(os.listdir, raw_isdir, sb)
+        os.scandir = _scanning(os.scandir, raw_isdir, sb)
         for name in ("exists", "isfile", "isdir", "lexists", "getsize", "getmtime"):
             setattr(os.path, name, wrap(getattr(os.path, name), lambda *a, **k: False))
         os.stat = wrap(os.stat, lambda *a, **k: False)
@@ -181,6 +189,53 @@ def _listing(listdir, isdir, sb):
         if not names and not isdir(real) and not isdir(shadow):
             raise FileNotFoundError(2, "No such file or directory", os.fsdecode(os.fspath(path)))
         return sorted(n for n in names if os.path.join(real, n) not in sb.deleted or os.path.lexists(os.path.join(shadow, n)))
+    return inner
+
+
+class _Entries:
+    """What os.scandir returns, over entries read from more than one folder: an iterator and a context manager."""
+
+    def __init__(self, entries):
+        self._it = iter(entries)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return next(self._it)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self) -> None:
+        self._it = iter(())
+
+
+def _scanning(scandir, isdir, sb):
+    """os.scandir over the original folder and its shadow together, less what the script deleted: glob.glob and
+    pathlib's glob scan with it (a script that saved shards and globbed them found none in a trial, and Path.glob
+    failed on the folder it had made). Entries the script wrote are its shadow's (their ``path`` exists)."""
+    @functools.wraps(scandir)
+    def inner(path="."):
+        if isinstance(path, int):
+            return scandir(path)
+        real = os.path.realpath(os.fsdecode(os.fspath(path)))
+        if not sb._inside(real):
+            return scandir(path)
+        shadow, here = sb._shadow(real), isdir(real) and real not in sb.deleted
+        mine, theirs = {}, {}
+        if isdir(shadow):
+            with scandir(shadow) as it:
+                mine = {e.name: e for e in it}
+        if here:
+            with scandir(path) as it:
+                theirs = {e.name: e for e in it if e.name not in mine and os.path.join(real, e.name) not in sb.deleted}
+        if not (here or isdir(shadow)):
+            raise FileNotFoundError(2, "No such file or directory", os.fsdecode(os.fspath(path)))
+        return _Entries([*theirs.values(), *mine.values()])
     return inner
 
 
