@@ -28,7 +28,6 @@ def compile_owner(model=None):
     return None
 
 
-
 def installed() -> dict | None:
     """The defaults currently patched in, or None; found under another wrapper of compile too (per_fit's, which
     `redline run` puts over them)."""

@@ -1,16 +1,14 @@
 """Inside a trial process: keep the script's writes off the user's files.
 
-A trial runs the user's unchanged script, and a completion trial runs all of it: whatever it writes, appends,
-deletes or renames under the protected folders (the script's folder and the working directory) goes to a shadow
-copy under a scratch folder instead, and reads see the shadow where there is one, so the script still finds what
-it wrote. Covered: Python's ``open`` and ``os.open``, ``os.remove``/``unlink``/``rename``/``replace``/``mkdir``/``utime``/``chmod``/
-``makedirs``/``rmdir``, ``shutil.rmtree``, ``os.path.exists``/``isfile``/``isdir``, ``os.listdir``/``walk``/``scandir``
-(``glob``, ``pathlib``), and
-the writers that bypass Python's files: ``h5py.File`` (Keras weights and checkpoints) and TensorFlow's own
-(tuning/sandbox_tf.py). Trackers run offline or off (``WANDB_MODE=disabled``, MLflow into the scratch folder).
-Anything else that writes from native code is not covered; `redline tune` checks the protected folders afterwards
-and names any file that changed.
-"""
+A trial runs the user's unchanged script, and a completion trial runs all of it: whatever it writes, appends, deletes
+or renames under the protected folders (the script's folder and the working directory) goes to a shadow copy under a
+scratch folder instead, and reads see the shadow where there is one, so the script still finds what it wrote. Covered:
+Python's ``open`` and ``os.open``, ``os.remove``/``unlink``/``rename``/``replace``/``mkdir``/
+``makedirs``/``rmdir``/``utime``/``chmod``, ``shutil.rmtree``, ``os.path.exists``/``isfile``/``isdir``,
+``os.listdir``/``walk``/``scandir`` (``glob``, ``pathlib``), and the writers that bypass Python's files: ``h5py.File``
+(Keras weights and checkpoints) and TensorFlow's own (tuning/sandbox_tf.py). Trackers run offline or off
+(``WANDB_MODE=disabled``, MLflow into the scratch folder). Anything else that writes from native code is not covered;
+`redline tune` checks the protected folders afterwards and names any file that changed."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """Inside a trial process: TensorFlow's writers and readers that bypass Python's files, kept in the trial's sandbox
 (tuning/sandbox.py): ``tf.summary`` writers (Keras' TensorBoard callback among them), ``tf.saved_model.save``,
-``tf.io.write_file`` / ``tf.io.gfile.GFile`` and tf.io.gfile's folder and file operations, TFRecord files and the datasets that read them back, a tf.data cache on
-disk (``Dataset.cache(filename)``), datasets saved, snapshotted and loaded back, ``tf.train.Checkpoint`` files and a ``CheckpointManager``'s folder, and file patterns
+``tf.io.write_file`` / ``tf.io.gfile.GFile`` and tf.io.gfile's folder and file operations, TFRecord files and the
+datasets that read them back, a tf.data cache on disk (``Dataset.cache(filename)``), datasets saved, snapshotted and
+loaded back, ``tf.train.Checkpoint`` files and a ``CheckpointManager``'s folder, and file patterns
 (``tf.io.gfile.glob``, ``tf.data.Dataset.list_files``) matched over what the script wrote and deleted."""
 
 from __future__ import annotations
