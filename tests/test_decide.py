@@ -250,6 +250,21 @@ def test_a_choice_whose_own_trial_ran_the_script_to_its_end_is_checked_with_no_b
     assert (best is jax) == kept and (jax.error is None) == kept, reasons
 
 
+@pytest.mark.parametrize("env, kept", [({"KERAS_BACKEND": "jax"}, False), ({"TF_ENABLE_ONEDNN_OPTS": "0"}, True)])
+def test_another_backend_is_never_kept_unchecked_where_no_budget_is_left_for_its_check(env, kept):
+    """A script with TensorFlow-only code after fit must never get a backend that breaks it: with no time left to
+    check it, the script as written stays (as it does for a later candidate); a oneDNN switch, which cannot break
+    the code after fit, is still kept, said unchecked."""
+    from redline.tuning.confirm import confirm
+
+    default, best = Candidate("as written"), Candidate("the rival", env)
+    best_, reasons, unchecked = confirm(
+        default, [best], best, run=lambda c: pytest.fail("no time for a completion trial"), pick=lambda cs: default,
+        time_left=lambda: 3.0, per_trial=10.0, reference={"status": "complete", "exit_code": 0})
+    assert (best_ is best) == kept and len(unchecked) == 1, (best_, unchecked)
+    assert ("(the choice is kept unchecked)" in unchecked[0]) == kept and ("script as written stays" in unchecked[0]) != kept
+
+
 def test_one_slowed_round_among_many_does_not_make_a_clear_gain_look_like_noise():
     """Measured on imbalanced_mlp (Zen 4): the script as written's 9 rounds at 40-49 steps/s and one at 21.6; JAX's
     three processes all above as written's best."""

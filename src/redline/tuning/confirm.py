@@ -3,7 +3,8 @@
 The script as written and the chosen per-process candidate each run once more in full, training cut short
 (tuning/completion.py). A candidate that ends otherwise than the script as written (an exception after fit, say
 TensorFlow-only code on JAX, or another exit code) is dropped with the exception and the script's line, and the next
-best is checked in turn.
+best is checked in turn. Another backend is never kept unchecked: where the budget leaves no time for its check, the
+script as written stays.
 """
 
 from __future__ import annotations
@@ -35,6 +36,11 @@ def confirm(default, others: list, best, *, run: Callable[[object], dict], pick:
     if best is default:
         return best, reasons, unchecked
     if time_left() < (0 if reference else per_trial) + cost(best):
+        if "KERAS_BACKEND" in (getattr(best, "env", None) or {}):  # the one switch that breaks code after fit
+            # (TensorFlow-only saving, a GradientTape step): not kept without the check, as a later candidate is not
+            unchecked.append(f"the completion check of '{best.name}': the budget ran out; another backend is not kept "
+                             "unchecked (code after fit may need the script's own): the script as written stays")
+            return default, reasons, unchecked
         unchecked.append(f"the completion check of '{best.name}': the budget ran out (the choice is kept unchecked)")
         return best, reasons, unchecked
     ref = reference or run(default)
