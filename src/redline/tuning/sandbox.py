@@ -171,14 +171,20 @@ class Sandbox:
         when_imported("tensorflow", lambda tf: tensorflow(tf, sb))
 
 
+def _protected(path, sb) -> str | None:
+    """The real path of ``path`` where it is under a protected folder; None for others and for a descriptor."""
+    if isinstance(path, int):
+        return None
+    real = os.path.realpath(os.fsdecode(os.fspath(path)))
+    return real if sb._inside(real) else None
+
+
 def _listing(listdir, isdir, sb):
     """os.listdir over the original folder and its shadow together, less what the script deleted."""
     @functools.wraps(listdir)
     def inner(path="."):
-        if isinstance(path, int):
-            return listdir(path)
-        real = os.path.realpath(os.fsdecode(os.fspath(path)))
-        if not sb._inside(real):
+        real = _protected(path, sb)
+        if real is None:
             return listdir(path)
         names = set(listdir(real)) if isdir(real) and real not in sb.deleted else set()
         shadow = sb._shadow(real)
@@ -218,10 +224,8 @@ def _scanning(scandir, isdir, sb):
     failed on the folder it had made). Entries the script wrote are its shadow's (their ``path`` exists)."""
     @functools.wraps(scandir)
     def inner(path="."):
-        if isinstance(path, int):
-            return scandir(path)
-        real = os.path.realpath(os.fsdecode(os.fspath(path)))
-        if not sb._inside(real):
+        real = _protected(path, sb)
+        if real is None:
             return scandir(path)
         shadow, here = sb._shadow(real), isdir(real) and real not in sb.deleted
         mine, theirs = {}, {}
