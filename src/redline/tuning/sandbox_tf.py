@@ -11,6 +11,8 @@ import functools
 import os
 import shutil
 
+from .sandbox import _protected
+
 
 def install(tf, sb) -> None:
     """TensorFlow's own files kept in the sandbox ``sb`` (tuning/sandbox.py), once the script imports it."""
@@ -158,7 +160,7 @@ def _gfile_ops(m, tf, sb) -> None:
     deleted the user's logs in every trial). Other paths (gs://, outside the protected folders): TensorFlow's own."""
     def local(*paths) -> bool:
         return all(isinstance(p, (str, bytes, os.PathLike)) and "://" not in os.fsdecode(os.fspath(p))
-                   and sb._inside(os.path.realpath(os.fsdecode(os.fspath(p)))) for p in paths)
+                   and _protected(p, sb) is not None for p in paths)
 
     def tf_errors(fn, native, paths=1):
         @functools.wraps(native)
