@@ -160,13 +160,18 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                     # rate reads up to a quarter low): its step is compiled now, not in a timed run
                     fit(model, tail[0], tail[1], batch_size=feed.batch_size, epochs=1, verbose=0, **tail[2])
                 # the warm executions' rate reads low (3 of 4 by 4)
-                first = 1.25 * span if warm and alone and alone(warm / feed.scale) else span / 3
+                whole = bool(warm and alone and alone(warm / feed.scale))
+                first = 1.25 * span if whole else span / 3
                 n = max(3 * spe, int(warm / feed.scale * first) // spe * spe) if warm else max(4 * spe, 16)
                 # slow steps: the warm executions already timed enough (their first one, tracing, left out)
                 rate, took = (warm, warm_took) if warm and warm_took >= span / 3 else run(cand, n, spe)
                 while took < span / 3 and n < 10**7:  # grow until the timing is worth something: to about half
                     # ``span`` (``span`` alone), at least twice the steps and at most 16 times
                     n = max(2, min(16, int(max(first, span / 2) / max(took, 1e-3)) + 1)) * n
+                    rate, took = run(cand, n, spe)
+                if whole and span / 3 <= took < 0.75 * span:  # the warm rate read low (a loaded machine): once more,
+                    # sized by this run's rate, so that the run is still a whole round (it costs what that round would)
+                    n = max(n + spe, int(n * first / took) // spe * spe)
                     rate, took = run(cand, n, spe)
                 rate, took, out_ = behind(rate, took, bar, span, lambda: run(cand, n, spe))  # a rival far behind: out
                 if out_:  # under the fastest so far: never chosen, and its figure says so
