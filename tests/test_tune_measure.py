@@ -422,6 +422,21 @@ def test_input_rewrites_are_skipped_only_where_the_input_alone_bounds_their_gain
     assert cannot_matter(None, 40.0, 64, 188) is None  # not read alone (a generator): measured
 
 
+def test_where_the_input_as_written_has_no_tf_data_iterator_runs_across_epoch_ends_skip_the_rewrites_alike():
+    """The epoch-start stall a rewrite removes is tf.data's iterator waiting on its autotune thread; Keras slices numpy
+    arrays for JAX and torch without tf.data: crossing an epoch's end shows no stall there, and the bound holds."""
+    from redline.tuning.input_bound import cannot_matter, stall_free
+
+    assert stall_free("arrays", "tensorflow") is None  # Keras' array adapter is a tf.data pipeline there
+    assert stall_free("dataset", "jax") is None  # a tf.data.Dataset is one on any backend
+    why = stall_free("arrays", "jax")
+    assert why and "without tf.data" in why
+    said = cannot_matter(4000.0, 40.0, 376, 188, why)
+    assert said and "1.0%" in said and "without tf.data" in said, said
+    assert cannot_matter(4000.0, 40.0, 376, 188, stall_free("arrays", "tensorflow")) is None
+    assert cannot_matter(30.0 * 40.0 / 2, 40.0, 376, 188, why) is None  # the input alone not far enough ahead: measured
+
+
 # measure_fit called directly, in a process of its own: a small model on 1,024 rows and the compile calls it reads
 
 

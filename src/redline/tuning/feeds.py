@@ -129,8 +129,10 @@ def prefer_as_written(on_rewrite: dict, on_written: dict, rounds: int) -> bool:
     return best_median(on_written, rounds) > best_median(on_rewrite, rounds)
 
 
-def input_cannot_matter(feed: Feed, kind: str, train: float | None, run_steps: int | None, log) -> str | None:
-    """tuning.input_bound.cannot_matter for the input as written, read alone here; None where it was not read."""
+def input_cannot_matter(feed: Feed, kind: str, train: float | None, run_steps: int | None, log,
+                        backend: str = "tensorflow") -> str | None:
+    """tuning.input_bound.cannot_matter for the input as written, read alone here, on ``backend``; None where it was
+    not read."""
     from ..errors import UsageError
     from . import input_bound
 
@@ -141,7 +143,7 @@ def input_cannot_matter(feed: Feed, kind: str, train: float | None, run_steps: i
     except (UsageError, ValueError, TypeError) as exc:  # not readable alone: the rewrites are measured
         log(f"  the input alone not read: {type(exc).__name__}: {str(exc)[:120]}")
         return None
-    return input_bound.cannot_matter(got, train, run_steps, feed.cap)
+    return input_bound.cannot_matter(got, train, run_steps, feed.cap, input_bound.stall_free(kind, backend))
 
 
 __all__ = ["Feed", "best_median", "fastest_input", "feeds_for", "input_cannot_matter", "last_batch", "prefer_as_written",

@@ -18,18 +18,32 @@ LEAD = 25.0
 ALONE_S = 0.4
 
 
-def cannot_matter(alone_bps: float | None, train_sps: float | None, run_steps: int, epoch_steps: int | None) -> str | None:
+def cannot_matter(alone_bps: float | None, train_sps: float | None, run_steps: int, epoch_steps: int | None,
+                  no_stall: str | None = None) -> str | None:
     """Why no rewrite can gain beyond the noise (the reason, with the figures), or None. ``alone_bps``: batches per
     CPU-second of the input read alone (alone()); ``train_sps``: training steps/s on it (a step takes a batch); ``run_steps``: the steps of one
-    of the stage's runs; ``epoch_steps``: the steps of an epoch (None: unknown)."""
-    if not (alone_bps and train_sps and epoch_steps) or run_steps >= epoch_steps:
+    of the stage's runs; ``epoch_steps``: the steps of an epoch (None: unknown). ``no_stall``: why the input as written
+    has no epoch-start stall to remove (stall_free()), where it has none: then crossing epoch ends changes nothing."""
+    if not (alone_bps and train_sps and epoch_steps) or (run_steps >= epoch_steps and not no_stall):
         return None  # the stage's runs cross epoch ends, where a stall may be what a rewrite removes: measure it
     lead = alone_bps / train_sps
     if lead < LEAD:
         return None
+    where = (f"and {no_stall}" if run_steps >= epoch_steps else
+             f"and the stage's runs ({run_steps} steps) end inside the {epoch_steps}-step epoch")
     return (f"the input as written, read alone, delivers {alone_bps:,.0f} batches per CPU-second, {lead:,.0f}x the "
             f"{train_sps:,.1f} training consumes, so a rewrite could gain at most {1 / (1 - 1 / lead) - 1:.1%} between "
-            f"epoch ends, and the stage's runs ({run_steps} steps) end inside the {epoch_steps}-step epoch: not measured")
+            f"epoch ends, {where}: not measured")
+
+
+def stall_free(kind: str, backend: str) -> str | None:
+    """Why the input as written cannot stall an epoch's start, or None. The stall (tf.data's iterator waiting on its
+    autotune thread as the next epoch replaces it) needs a tf.data iterator: Keras feeds numpy arrays to JAX and
+    torch by slicing them, without tf.data."""
+    if kind == "arrays" and backend in ("jax", "torch"):
+        return (f"on {backend} Keras slices the arrays without tf.data, so an epoch's start has no tf.data iterator "
+                "to wait on")
+    return None
 
 
 def alone(x, y, batch_size, kind: str, seconds: float = ALONE_S) -> float | None:
@@ -44,4 +58,4 @@ def alone(x, y, batch_size, kind: str, seconds: float = ALONE_S) -> float | None
     return samples_per_s / _leading(first) / max(1.0, busy)
 
 
-__all__ = ["ALONE_S", "LEAD", "alone", "cannot_matter"]
+__all__ = ["ALONE_S", "LEAD", "alone", "cannot_matter", "stall_free"]

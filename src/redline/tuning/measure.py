@@ -246,7 +246,8 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
             # rounds
             if calibrate("as written", stage["as written"], out["inputs"]):
                 size("as written", calib["as written"], feeds["as written"], spe_of(stage["as written"]), 2 * seconds, 2)
-            why = input_cannot_matter(feeds["as written"], kind, calib.get("as written"), plan.get("as written"), log)
+            why = input_cannot_matter(feeds["as written"], kind, calib.get("as written"), plan.get("as written"), log,
+                                      keras.backend.backend())
             for name in specs:
                 if why:  # the input alone is far faster than training, and the stage's runs would cross no epoch end
                     out["inputs"][name] = {"dropped": why}
