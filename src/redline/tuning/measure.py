@@ -13,11 +13,10 @@ from .ladder import PRUNE, climb, contenders
 from .recompile import Recompile, build_optimizer, jit_unsupported
 from .steps import Steps, fit_shape, same_epochs
 
-#: the compile arguments the in-process stage varies; a candidate names those it sets, the rest stay the script's own
+#: the compile arguments the in-process stage varies; a candidate names those it sets, the rest stay the script's own.
+#: PRUNE (tuning/ladder.py): under that share of the best first round, best calibration (a ladder step) or, for jit
+#: on the best steps_per_execution, of the script's own compile where jit alone calibrated: not measured again.
 KNOBS = ("steps_per_execution", "jit_compile")
-# PRUNE (tuning/ladder.py): in the rounds, a candidate under that share of the best first round is not measured again,
-# nor a ladder step under it of the best calibration, nor jit on the best steps_per_execution where jit alone
-# calibrated under it.
 
 
 def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=open, emit=None) -> dict:
@@ -87,9 +86,8 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
     phase = lambda what: log(f"  [{time.perf_counter() - t_start:6.2f} s] {what}")  # noqa: E731  (verbose trials)
     traced = {}  # name -> seconds its calibration's warm-up spent beyond its steps: a new step function traced
     if not model.built or not model.optimizer.built:  # built, so their whole state can be put back
-        if not (model.built and build_optimizer(model, log)):  # a model built at its construction (functional,
-            # Sequential with an Input) needs no step: the optimizer is built as fit builds it, and the calibration's
-            # warm-up traces the step function (a step of seconds, and an input iterator ended, spared)
+        if not (model.built and build_optimizer(model, log)):  # a model built at its construction needs no step: its
+            # optimizer is built as fit builds it, the calibration's warm-up traces the step (a step of seconds spared)
             run({"own": True}, 1, 1)  # one step builds the model and its optimizer
             traced["build"] = time.perf_counter() - t_start  # the script's own step function, traced
     plan, calib, timed = {}, {}, {}  # timed: the seconds a calibration's rate was read over
@@ -170,7 +168,7 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                     n = max(2, min(16, int(max(first, span / 2) / max(took, 1e-3)) + 1)) * n
                     rate, took = run(cand, n, spe)
                 if whole and span / 3 <= took < 0.75 * span:  # the warm rate read low (a loaded machine): once more,
-                    # sized by this run's rate, so that the run is still a whole round (it costs what that round would)
+                    # sized by this run's rate, so it is still a whole round (at that round's cost)
                     n = max(n + spe, int(n * first / took) // spe * spe)
                     rate, took = run(cand, n, spe)
                 rate, took, out_ = behind(rate, took, bar, span, lambda: run(cand, n, spe))  # a rival far behind: out
@@ -238,12 +236,9 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
         if specs:  # stage 1: the input path, at the script's own compile arguments
             stage = {"as written": {"own": True}, **{n: {"own": True, "input": n} for n in specs}}
             timing["epoch_starts"] = True
-            # longer runs than stage 2: what an input path changes shows at epoch boundaries as much as in steps (a
-            # finite tf.data input stalls some epoch starts, at random, while tf.data's autotune thread winds down:
-            # optimize() turns autotune off), so each run spans at least one epoch start where two epochs take under
-            # twice its seconds
-            # calibrated as stage 2 calibrates the script's own compile (which reuses it there), then sized for these
-            # rounds
+            # longer runs than stage 2: an input path shows at epoch starts as much as in steps (a finite tf.data input
+            # stalls some, at random, while its autotune thread winds down), so each run spans one where two epochs
+            # take under twice its seconds; calibrated as stage 2 calibrates the script's own compile (reused there)
             if calibrate("as written", stage["as written"], out["inputs"]):
                 size("as written", calib["as written"], feeds["as written"], spe_of(stage["as written"]), 2 * seconds, 2)
             why = input_cannot_matter(feeds["as written"], kind, calib.get("as written"), plan.get("as written"), log,
@@ -349,9 +344,8 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
         # the seconds its step function took to trace beyond its steps: a run of the script pays them once
         out["trace_s"] = round(traced.get("build", 0.0) + traced.get("default", traced.get("as written", 0.0)), 2)
         if chosen_input != "as written" and feeds[chosen_input].endless:
-            # a repeated rewrite admits only divisors of its epoch's steps: the input as written is measured at the
-            # steps the rewrite's rounds ran best (a ladder of its own where there were none: a prime count of batches);
-            # the faster of the two, by the best median measured every round
+            # a repeated rewrite admits only divisors of its epoch's steps: the input as written is measured at the steps
+            # its rounds ran best (its own ladder where none: a prime count of batches); the faster of the two stands
             ranked = sorted((r for r in into.values() if "steps_per_execution" in r.get("knobs", {})
                              and len(r.get("steps_per_s", [])) >= rounds), key=lambda r: -median(r["steps_per_s"]))
             best = list(dict.fromkeys(r["knobs"]["steps_per_execution"] for r in ranked))[:2]
