@@ -10,7 +10,10 @@ own argv; everything it prints goes where it always goes. At its first
 ``Model.fit`` the harness takes over: it measures each in-process candidate
 (steps_per_execution, jit_compile, the input path) from the same starting
 weights and optimizer state, in interleaved rounds, prints one result line
-and ends the process without training further.
+and ends the process without training further. Only a trial whose settings
+carry "sandbox" (tune always gives one, tuning/sandbox.py) keeps the script's
+writes out of its folders: run by hand without it, the script writes where it
+always writes.
 """
 
 from __future__ import annotations
