@@ -179,6 +179,34 @@ def test_glob_scandir_and_shutil_copies_in_the_sandbox_see_what_the_script_wrote
     assert sorted(p.name for p in user.iterdir()) == ["notes.txt", "old.txt"]
 
 
+NUMPY_TEXT = """
+import json, os, sys
+import numpy as np
+from redline.tuning.sandbox import install
+user, scratch = sys.argv[1:]
+install(scratch, [user])
+os.chdir(user)
+np.savetxt("predictions.csv", np.arange(3.0), delimiter=",")   # rewrites the user's file of the run before
+np.savetxt("new.csv", np.ones(2))
+print(json.dumps({"read": np.loadtxt("predictions.csv").tolist(), "new": np.loadtxt("new.csv").tolist()}))
+"""
+
+
+def test_numpy_text_files_are_written_in_the_sandbox_and_read_back_from_it(tmp_path):
+    """np.savetxt / loadtxt open plain files with numpy's own reference to io.open, taken at numpy's import: a
+    script's predictions.csv was rewritten in the user's folder by every trial."""
+    user, scratch = tmp_path / "user", tmp_path / "scratch"
+    user.mkdir()
+    scratch.mkdir()
+    (user / "predictions.csv").write_text("9\n")
+    r = subprocess.run([sys.executable, "-c", NUMPY_TEXT, str(user), str(scratch)], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads(r.stdout) == {"read": [0.0, 1.0, 2.0], "new": [1.0, 1.0]}  # the script reads what it wrote
+    assert sorted(p.name for p in user.iterdir()) == ["predictions.csv"]
+    assert (user / "predictions.csv").read_text() == "9\n"
+
+
 def test_new_versions_make_a_choice_stale(tmp_path, monkeypatch):
     env = {"XDG_CACHE_HOME": str(tmp_path)}
     s = script(tmp_path, TINY)

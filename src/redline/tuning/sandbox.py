@@ -83,7 +83,7 @@ class Sandbox:
             m = str(mode_of(*a, **k))
             return "a" in m or "+" in m and "w" not in m
 
-        opener = wrap(io.open, text_writes, text_keeps)
+        original_open, opener = io.open, wrap(io.open, text_writes, text_keeps)
         builtins.open = io.open = opener
         os.open = wrap(os.open, lambda flags=0, *a, **k: bool(flags & WRITE_FLAGS),
                        lambda flags=0, *a, **k: not flags & os.O_TRUNC)
@@ -166,6 +166,7 @@ class Sandbox:
         from ..applying.after_import import when_imported
 
         when_imported("h5py", lambda h5py: _h5py(h5py, sb))
+        when_imported("numpy", lambda np: _numpy_text(original_open, opener))
         from .sandbox_tf import install as tensorflow
 
         when_imported("tensorflow", lambda tf: tensorflow(tf, sb))
@@ -286,6 +287,19 @@ def _walking(walk, listdir, isdir, sb):
             yield top, dirs, files
 
     return inner
+
+
+def _numpy_text(original, opener) -> None:
+    """np.savetxt / loadtxt / genfromtxt open a plain file with the io.open numpy kept a reference to at its import
+    (numpy.lib._datasource), past the sandbox's: a script's predictions.csv was rewritten in the user's folder by every
+    trial. That reference becomes the sandbox's."""
+    try:
+        from numpy.lib import _datasource
+    except ImportError:  # a numpy without it: nothing to redirect
+        return
+    openers = getattr(getattr(_datasource, "_file_openers", None), "_file_openers", None)
+    if isinstance(openers, dict) and openers.get(None) is original:
+        openers[None] = opener
 
 
 def _h5py(h5py, sb) -> None:
