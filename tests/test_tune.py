@@ -180,7 +180,7 @@ def test_glob_scandir_and_shutil_copies_in_the_sandbox_see_what_the_script_wrote
 
 
 NUMPY_TEXT = """
-import json, os, sys
+import json, os, sys, tarfile
 import numpy as np
 from redline.tuning.sandbox import install
 user, scratch = sys.argv[1:]
@@ -188,13 +188,18 @@ install(scratch, [user])
 os.chdir(user)
 np.savetxt("predictions.csv", np.arange(3.0), delimiter=",")   # rewrites the user's file of the run before
 np.savetxt("new.csv", np.ones(2))
-print(json.dumps({"read": np.loadtxt("predictions.csv").tolist(), "new": np.loadtxt("new.csv").tolist()}))
+with tarfile.open("run.tar", "w") as tar:                      # an archive of the run's inputs
+    tar.add("predictions.csv")
+with tarfile.open("run.tar") as tar:
+    names = tar.getnames()
+print(json.dumps({"read": np.loadtxt("predictions.csv").tolist(), "new": np.loadtxt("new.csv").tolist(),
+                  "tar": names}))
 """
 
 
-def test_numpy_text_files_are_written_in_the_sandbox_and_read_back_from_it(tmp_path):
-    """np.savetxt / loadtxt open plain files with numpy's own reference to io.open, taken at numpy's import: a
-    script's predictions.csv was rewritten in the user's folder by every trial."""
+def test_numpy_text_files_and_tar_archives_are_written_in_the_sandbox_and_read_back_from_it(tmp_path):
+    """np.savetxt / loadtxt and tarfile.open open plain files with their own reference to io.open, taken when numpy
+    and tarfile were imported: a script's predictions.csv was rewritten in the user's folder by every trial."""
     user, scratch = tmp_path / "user", tmp_path / "scratch"
     user.mkdir()
     scratch.mkdir()
@@ -202,7 +207,7 @@ def test_numpy_text_files_are_written_in_the_sandbox_and_read_back_from_it(tmp_p
     r = subprocess.run([sys.executable, "-c", NUMPY_TEXT, str(user), str(scratch)], capture_output=True, text=True,
                        timeout=60)
     assert r.returncode == 0, r.stderr[-2000:]
-    assert json.loads(r.stdout) == {"read": [0.0, 1.0, 2.0], "new": [1.0, 1.0]}  # the script reads what it wrote
+    assert json.loads(r.stdout) == {"read": [0.0, 1.0, 2.0], "new": [1.0, 1.0], "tar": ["predictions.csv"]}
     assert sorted(p.name for p in user.iterdir()) == ["predictions.csv"]
     assert (user / "predictions.csv").read_text() == "9\n"
 

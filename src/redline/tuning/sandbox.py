@@ -167,6 +167,8 @@ class Sandbox:
 
         when_imported("h5py", lambda h5py: _h5py(h5py, sb))
         when_imported("numpy", lambda np: _numpy_text(original_open, opener))
+        for name, attr in OWN_OPEN:
+            when_imported(name, lambda module, _a=attr: _repoint(module, _a, original_open, opener))
         from .sandbox_tf import install as tensorflow
 
         when_imported("tensorflow", lambda tf: tensorflow(tf, sb))
@@ -300,6 +302,17 @@ def _numpy_text(original, opener) -> None:
     openers = getattr(getattr(_datasource, "_file_openers", None), "_file_openers", None)
     if isinstance(openers, dict) and openers.get(None) is original:
         openers[None] = opener
+
+
+#: standard modules that open files through builtins.open as they imported it (``from builtins import open as ...``):
+#: tarfile.open and bz2 (which tarfile.open tries on every read) wrote to and read from the user's folder
+OWN_OPEN = (("tarfile", "bltn_open"), ("bz2", "_builtin_open"))
+
+
+def _repoint(module, attr: str, original, opener) -> None:
+    """``module.attr``, the io.open it took at its import, becomes the sandbox's."""
+    if getattr(module, attr, None) is original:
+        setattr(module, attr, opener)
 
 
 def _h5py(h5py, sb) -> None:
