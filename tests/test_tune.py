@@ -188,8 +188,9 @@ install(scratch, [user])
 os.chdir(user)
 np.savetxt("predictions.csv", np.arange(3.0), delimiter=",")   # rewrites the user's file of the run before
 np.savetxt("new.csv", np.ones(2))
-with tarfile.open("run.tar", "w") as tar:                      # an archive of the run's inputs
+with tarfile.open("run.tar", "w") as tar:                      # an archive of what the run wrote (tar.add: os.lstat)
     tar.add("predictions.csv")
+    tar.add("new.csv")
 with tarfile.open("run.tar") as tar:
     names = tar.getnames()
 print(json.dumps({"read": np.loadtxt("predictions.csv").tolist(), "new": np.loadtxt("new.csv").tolist(),
@@ -199,7 +200,8 @@ print(json.dumps({"read": np.loadtxt("predictions.csv").tolist(), "new": np.load
 
 def test_numpy_text_files_and_tar_archives_are_written_in_the_sandbox_and_read_back_from_it(tmp_path):
     """np.savetxt / loadtxt and tarfile.open open plain files with their own reference to io.open, taken when numpy
-    and tarfile were imported: a script's predictions.csv was rewritten in the user's folder by every trial."""
+    and tarfile were imported: a script's predictions.csv was rewritten in the user's folder by every trial. tar.add
+    reads a file with os.lstat, which must find one the script wrote."""
     user, scratch = tmp_path / "user", tmp_path / "scratch"
     user.mkdir()
     scratch.mkdir()
@@ -207,7 +209,7 @@ def test_numpy_text_files_and_tar_archives_are_written_in_the_sandbox_and_read_b
     r = subprocess.run([sys.executable, "-c", NUMPY_TEXT, str(user), str(scratch)], capture_output=True, text=True,
                        timeout=60)
     assert r.returncode == 0, r.stderr[-2000:]
-    assert json.loads(r.stdout) == {"read": [0.0, 1.0, 2.0], "new": [1.0, 1.0], "tar": ["predictions.csv"]}
+    assert json.loads(r.stdout) == {"read": [0.0, 1.0, 2.0], "new": [1.0, 1.0], "tar": ["predictions.csv", "new.csv"]}
     assert sorted(p.name for p in user.iterdir()) == ["predictions.csv"]
     assert (user / "predictions.csv").read_text() == "9\n"
 

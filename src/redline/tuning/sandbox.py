@@ -4,7 +4,7 @@ A trial runs the user's unchanged script, and a completion trial runs all of it:
 or renames under the protected folders (the script's folder and the working directory) goes to a shadow copy under a
 scratch folder instead, and reads see the shadow where there is one, so the script still finds what it wrote. Covered:
 Python's ``open`` and ``os.open``, ``os.remove``/``unlink``/``rename``/``replace``/``mkdir``/
-``makedirs``/``rmdir``/``utime``/``chmod``, ``shutil.rmtree``, ``os.path.exists``/``isfile``/``isdir``,
+``makedirs``/``rmdir``/``utime``/``chmod``, ``shutil.rmtree``, ``os.stat``/``lstat``, ``os.path.exists``/``isfile``/``isdir``,
 ``os.listdir``/``walk``/``scandir`` (``glob``, ``pathlib``), and the writers that bypass Python's files: ``h5py.File``
 (Keras weights and checkpoints) and TensorFlow's own (tuning/sandbox_tf.py). Trackers run offline or off
 (``WANDB_MODE=disabled``, MLflow into the scratch folder). Anything else that writes from native code is not covered;
@@ -17,9 +17,13 @@ import functools
 import io
 import os
 import shutil
+import threading
 import stat
 
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+#: set while Sandbox.path works out a path: the calls it makes (os.path.realpath's own os.lstat, the shadow's checks
+#: and copies) go to the real functions, not back through the sandbox
+_RESOLVING = threading.local()
 
 
 class Sandbox:
@@ -44,8 +48,15 @@ class Sandbox:
     def path(self, path, writing: bool, keep: bool = False):
         """Where ``path`` really goes: its shadow when writing under a protected folder (a copy of the original first
         where ``keep``: append, update), the shadow when reading a file the script wrote, else the path itself."""
-        if isinstance(path, int) or not isinstance(path, (str, bytes, os.PathLike)):
+        if isinstance(path, int) or not isinstance(path, (str, bytes, os.PathLike)) or getattr(_RESOLVING, "on", False):
             return path
+        _RESOLVING.on = True
+        try:
+            return self._path(path, writing, keep)
+        finally:
+            _RESOLVING.on = False
+
+    def _path(self, path, writing: bool, keep: bool):
         text = os.fsdecode(os.fspath(path))
         real = os.path.realpath(text)
         if not self._inside(real):
@@ -161,6 +172,7 @@ class Sandbox:
         for name in ("exists", "isfile", "isdir", "lexists", "getsize", "getmtime"):
             setattr(os.path, name, wrap(getattr(os.path, name), lambda *a, **k: False))
         os.stat = wrap(os.stat, lambda *a, **k: False)
+        os.lstat = wrap(os.lstat, lambda *a, **k: False)  # tarfile.add, Path.is_symlink, glob of a literal name
         os.environ.setdefault("WANDB_MODE", "disabled")
         os.environ.setdefault("MLFLOW_TRACKING_URI", "file://" + os.path.join(sb.scratch, "mlruns"))
         from ..applying.after_import import when_imported
