@@ -6,7 +6,8 @@ scratch folder instead, and reads see the shadow where there is one, so the scri
 Python's ``open`` and ``os.open``, ``os.remove``/``unlink``/``rename``/``replace``/``mkdir``/
 ``makedirs``/``rmdir``/``utime``/``chmod``, ``shutil.rmtree``, ``os.stat``/``lstat``, ``os.path.exists``/``isfile``/``isdir``,
 ``os.listdir``/``walk``/``scandir`` (``glob``, ``pathlib``), and the writers that bypass Python's files: ``h5py.File``
-(Keras weights and checkpoints) and TensorFlow's own (tuning/sandbox_tf.py). Trackers run offline or off
+(Keras weights and checkpoints), TensorFlow's own (tuning/sandbox_tf.py), and the modules that kept their own
+reference to ``open`` (numpy's text files, tarfile, bz2). Trackers run offline or off
 (``WANDB_MODE=disabled``, MLflow into the scratch folder). Anything else that writes from native code is not covered;
 `redline tune` checks the protected folders afterwards and names any file that changed."""
 
@@ -17,8 +18,8 @@ import functools
 import io
 import os
 import shutil
-import threading
 import stat
+import threading
 
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 #: set while Sandbox.path works out a path: the calls it makes (os.path.realpath's own os.lstat, the shadow's checks
