@@ -99,6 +99,12 @@ def _apply_keras(plan: Plan, log) -> list[Action]:
         actions.append(Action("precision", prec.value, APPLIED, "keras.mixed_precision.set_global_policy"))
     else:
         actions.append(Action("precision", prec.value, SKIPPED, "recommendation only; opt in with precision='auto'"))
+    if plan.iterator_release.value and plan.iterator_release.applied:
+        from . import iterator_release
+
+        why_not = iterator_release.install()
+        actions.append(Action("iterator_release", True, SKIPPED if why_not else APPLIED,
+                              why_not or "Keras' TensorFlow epoch loop patched (redline.applying.iterator_release)"))
     knobs = {name: s.value for name, s in (("steps_per_execution", plan.steps_per_execution), ("jit_compile", plan.jit_compile)) if s.applied}
     if knobs:
         compile_defaults.install(knobs, log=log)

@@ -132,6 +132,8 @@ def _apply_tuned(entry, args) -> None:
         when_imported("keras", lambda keras: rewrite.install(choice.input, log=log))
     if choice.compile:
         when_imported("keras", lambda keras: compile_defaults.install(dict(choice.compile), log=log))
+    if choice.release:  # on TensorFlow only, as every trial there ran
+        when_imported("keras", _release(log))
     if choice.per_fit:  # after the compile defaults: each fit tuned apart gets its own knobs at its fit
         when_imported("keras", lambda keras: per_fit.install(dict(choice.per_fit), rewrite.input_kind, log=log))
     done = choice.parts()  # what was applied, in the words tune used
@@ -139,9 +141,19 @@ def _apply_tuned(entry, args) -> None:
         log(f"redline: {entry['note']}")
     ratio = entry["result"]["chosen"].get("ratio")
     log(f"redline: applied the choice tuned {entry['tuned']}: {', '.join(done) or 'the script as written'}"
-        + (f" (measured {ratio:.2f}x)" if ratio and done else "") + "; nothing else changed; --no-tuned ignores it")
+        + (f" (measured {ratio:.2f}x)" if ratio and done else "")
+        + ("" if choice.release else "; nothing else changed") + "; --no-tuned ignores it")
     for line in entry["result"].get("advice") or []:
         log(f"redline: advice from the tuning (not applied): {line}")
+
+
+def _release(log):
+    def at_import(keras) -> None:
+        from ..applying.iterator_release import install, installed
+
+        if not installed() and install(keras) is None:
+            log("redline: each epoch's finished tf.data iterator is dropped off the training thread, as in the trials")
+    return at_import
 
 
 def tune_first(script, args, snapshot) -> dict | None:

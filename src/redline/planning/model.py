@@ -60,6 +60,8 @@ class Plan:
     data_prefetch: Setting
     steps_per_execution: Setting
     jit_compile: Setting
+    #: True: each epoch's finished tf.data iterator is dropped off the training thread (TensorFlow); None elsewhere.
+    iterator_release: Setting = Setting(None, AUTO, "not planned")
     cluster: Cluster | None = None
     notes: tuple = field(default=())
 

@@ -80,6 +80,10 @@ def _gate(spec: dict) -> None:
 
 
 def _finish(result: dict, code: int = 0) -> None:
+    from ..applying.iterator_release import installed, stats
+
+    if installed():  # what the release thread took off the epoch loop in this trial (a wait python would have had)
+        result = {**result, "released": stats()}
     _emit(result)
     os._exit(code)  # the script's own training is not needed: end here, without running its clean-up
 
@@ -124,6 +128,7 @@ def main(argv=None) -> int:
     started = time.perf_counter()
     log = (lambda msg: print(msg, file=sys.stderr, flush=True)) if trial.get("verbose") else (lambda msg: None)
     from ..applying.after_import import when_imported
+    from ..applying.iterator_release import install as release
 
     if trial.get("parallel_map"):  # when the script imports TensorFlow (which imports keras): not before
         from ..data.rewrite import parallel_maps
@@ -293,6 +298,7 @@ def main(argv=None) -> int:
         """Once the script imports keras (its backend fixed by then, by the script's own line where it has one), and
         again where keras.config.set_backend imports it anew."""
         watch_set_backend(keras, pin, bool(trial.get("force_backend")))
+        release(keras)  # as `redline run` runs a tuned choice on TensorFlow: each finished iterator off the loop
         if trial.get("precision"):
             keras.mixed_precision.set_global_policy(trial["precision"])
         if complete:

@@ -112,6 +112,7 @@ class Choice:
     compile: dict = field(default_factory=dict)
     input: dict | None = None
     per_fit: dict = field(default_factory=dict)  # fit fingerprint -> its own compile knobs ({}: the script's own)
+    release: bool = False  # on TensorFlow, finished tf.data iterators dropped off the epoch loop, as in every trial
 
     @classmethod
     def from_dict(cls, d: dict) -> "Choice":
@@ -121,11 +122,13 @@ class Choice:
                 isinstance(v, dict) for v in parts["per_fit"].values()):
             raise ValueError("its env, compile and per_fit must be mappings (per_fit: of fingerprints to mappings)")
         return cls(env=dict(d.get("env") or {}), parallel_map=d.get("parallel_map"), precision=d.get("precision"),
-                   compile=dict(d.get("compile") or {}), input=d.get("input"), per_fit=dict(d.get("per_fit") or {}))
+                   compile=dict(d.get("compile") or {}), input=d.get("input"), per_fit=dict(d.get("per_fit") or {}),
+                   release=bool(d.get("release")))
 
     def to_dict(self) -> dict:
         return {"env": dict(self.env), "parallel_map": self.parallel_map, "precision": self.precision,
-                "compile": dict(self.compile), "input": self.input, "per_fit": dict(self.per_fit)}
+                "compile": dict(self.compile), "input": self.input, "per_fit": dict(self.per_fit),
+                "release": self.release}
 
     def parts(self) -> list:
         """What it changes, in words, in the order run applies it; empty: the script as written."""
@@ -178,7 +181,8 @@ class TuneResult:
         return Choice(env=dict(self.chosen_process.env), parallel_map=trial.get("parallel_map"),
                       precision=trial.get("precision"), compile=compile_,
                       input=self.chosen_input.trial["input"] if self.chosen_input else None,
-                      per_fit={fp: dict(k) for fp, k in self.per_fit.items() if k or compile_})
+                      per_fit={fp: dict(k) for fp, k in self.per_fit.items() if k or compile_},
+                      release=True)  # every trial on TensorFlow ran so (harness)
 
     def choice(self) -> dict:
         """chosen() as saved in the tuned-choice file."""

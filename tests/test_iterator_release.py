@@ -1,0 +1,102 @@
+"""Finished tf.data iterators dropped off the epoch loop (redline.applying.iterator_release)."""
+
+import threading
+import time
+import types
+import weakref
+
+import numpy as np
+import pytest
+
+from redline.applying import iterator_release
+from redline.planning import plan
+import machines as m
+
+
+class Tracked:
+    """Records the thread its destructor runs on."""
+
+    ended_on: list = []
+
+    def __del__(self):
+        Tracked.ended_on.append(threading.current_thread().name)
+
+
+def _until(cond, deadline_s=10.0):
+    end = time.monotonic() + deadline_s
+    while not cond():
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def test_an_object_is_dropped_on_the_release_thread_only_once_nothing_else_holds_it():
+    r = iterator_release._Releaser()
+    try:
+        obj, Tracked.ended_on = Tracked(), []
+        gone = weakref.ref(obj)
+        assert r.hold(obj) is obj
+        # held by the caller: the thread looks several times (POLL_S) and leaves it
+        assert not _until(lambda: gone() is None, deadline_s=6 * iterator_release.POLL_S)
+        assert len(r.live) == 1
+        del obj
+        assert _until(lambda: gone() is None), "released within the deadline once only the releaser held it"
+        assert Tracked.ended_on == ["redline-iterator-release"] and r.live == [] and len(r.took) == 1
+    finally:
+        r.stop()
+    assert not r.thread.is_alive()
+
+
+def test_stop_lets_go_of_what_is_still_held_where_it_is_called():
+    r = iterator_release._Releaser()
+    obj, Tracked.ended_on = Tracked(), []
+    r.hold(obj)
+    r.stop()
+    assert r.live == [] and not r.thread.is_alive()
+    del obj  # the last reference: dropped here, as Python would without redline
+    assert Tracked.ended_on == [threading.current_thread().name]
+
+
+def test_other_backends_are_left_alone():
+    fake = types.SimpleNamespace(backend=types.SimpleNamespace(backend=lambda: "jax"))
+    assert "jax" in iterator_release.install(fake)
+
+
+def test_the_plan_releases_iterators_on_tensorflow_only():
+    tf_plan = plan(m.vm_2core())
+    assert tf_plan.backend.value == "tensorflow" and tf_plan.iterator_release.value is True
+    assert "autotune" in tf_plan.iterator_release.reason and tf_plan.iterator_release.applied
+    assert plan(m.vm_2core(), backend="jax").iterator_release.value is None
+
+
+@pytest.mark.slow
+def test_fits_train_the_same_weights_with_their_iterators_released_off_the_loop():
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip(f"the epoch loop patched is TensorFlow's; keras runs on {keras.backend.backend()} here")
+    x = np.random.default_rng(0).random((600, 8), dtype=np.float32)
+    y = (x.sum(axis=1) > 4).astype("float32")
+
+    def weights():
+        keras.utils.set_random_seed(3)
+        model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(1)])
+        model.compile("adam", "mse")
+        model.fit(x, y, batch_size=32, epochs=4, validation_split=0.25, verbose=0)  # shuffled each epoch
+        return model.get_weights()
+
+    trainer = __import__("keras.src.backend.tensorflow.trainer", fromlist=["TFEpochIterator"])
+    original = trainer.TFEpochIterator._get_iterator
+    plain = weights()
+    try:
+        assert iterator_release.install(keras) is None and iterator_release.installed()
+        before = iterator_release.stats()["released"]
+        released = weights()
+        # 4 epochs of training and 4 validations: at least the 7 iterators finished before the fit's end
+        assert _until(lambda: iterator_release.stats()["released"] - before >= 7), iterator_release.stats()
+        assert _until(lambda: iterator_release.stats()["held"] == 0), iterator_release.stats()
+    finally:
+        trainer.TFEpochIterator._get_iterator = original
+    for a, b in zip(plain, released):
+        np.testing.assert_array_equal(a, b)  # the same batches in the same order
