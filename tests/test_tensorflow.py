@@ -43,6 +43,7 @@ def test_configure_sets_the_planned_threads():
     assert d["planned"][0] == 1 and d["got"][0] == 1
     assert d["omp"] == "1"
     assert d["statuses"]["intra_op_threads"] == "applied"
+    assert d["statuses"]["iterator_release"] == "applied"  # keras brought up here, its epoch loop patched
     # the inter-op pool is applied only where TensorFlow's default would oversubscribe (a quota, hyperthreads)
     import redline
 

@@ -100,9 +100,11 @@ def _apply_keras(plan: Plan, log) -> list[Action]:
     else:
         actions.append(Action("precision", prec.value, SKIPPED, "recommendation only; opt in with precision='auto'"))
     if plan.iterator_release.value and plan.iterator_release.applied:
+        import keras  # configure() in the user's own process: keras comes up on the plan's backend, set above
+
         from . import iterator_release
 
-        why_not = iterator_release.install()
+        why_not = iterator_release.install(keras)
         actions.append(Action("iterator_release", True, SKIPPED if why_not else APPLIED,
                               why_not or "Keras' TensorFlow epoch loop patched (redline.applying.iterator_release)"))
     knobs = {name: s.value for name, s in (("steps_per_execution", plan.steps_per_execution), ("jit_compile", plan.jit_compile)) if s.applied}
