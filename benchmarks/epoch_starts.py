@@ -1,12 +1,16 @@
 """Epoch starts of an ordinary script: how long each epoch waits from its begin to its first batch, with the script's
-numpy arrays as written and with the same arrays through a redline.data pipeline (repeat() + steps_per_epoch).
+numpy arrays as written, as written with each finished iterator dropped off the epoch loop
+(redline.applying.iterator_release, what `redline run` does on TensorFlow), and through a redline.data pipeline
+(repeat() + steps_per_epoch).
 
-    python benchmarks/epoch_starts.py [--repeats 3] [--epochs 6] SCRIPT
+    python benchmarks/epoch_starts.py [--repeats 3] [--epochs 6] [--modes "as written,released,pipeline"] SCRIPT
 
 Runs SCRIPT unchanged in fresh processes, the two inputs alternating; each of its fit calls gets a callback that
 notes the epoch begins, first batches and ends, and runs at least --epochs epochs (the script's callbacks, such as
 EarlyStopping, may stop it sooner). Prints per process: the wait at each epoch's start (the first epoch's, which
-builds the input, is shown but not counted), each later epoch's seconds, and the waits' share of those seconds.
+builds the input, is shown but not counted), each later epoch's seconds, and the waits' share of those seconds; then
+per mode the median of the processes' later-epoch seconds. With "released", also the seconds the release thread spent
+in destructors (waits taken off the loop).
 The script should pass its arrays as fit(x, y, ...); the pipeline input applies to numpy arrays only.
 """
 
@@ -14,13 +18,25 @@ import argparse
 import json
 import os
 import runpy
+import statistics
 import subprocess
 import sys
 import time
 
 
-def child(script: str, pipeline: bool, epochs: int) -> None:
+MODES = ("as written", "released", "pipeline")
+
+
+def child(script: str, mode: str, epochs: int) -> None:
     import keras
+
+    pipeline = mode == "pipeline"
+    if mode == "released":
+        from redline.applying.iterator_release import install
+
+        why_not = install(keras)
+        if why_not:
+            sys.exit(f"epoch_starts.py: cannot release iterators: {why_not}")
 
     events, original = [], keras.Model.fit
 
@@ -48,8 +64,14 @@ def child(script: str, pipeline: bool, epochs: int) -> None:
         waits = [f - b for b, f in zip(kinds("begin"), kinds("first"))]
         ends = kinds("end")
         took = [b - a for a, b in zip(ends, ends[1:])]
+        off = None
+        if mode == "released":
+            from redline.applying.iterator_release import stats
+
+            off = stats()["off_thread_s"]
         print("EPOCH-STARTS " + json.dumps({"waits_s": [round(w, 4) for w in waits], "epochs_s": [round(t, 3) for t in took],
-                                            "share": round(sum(waits[1:]) / sum(took), 4) if took else None}),
+                                            "share": round(sum(waits[1:]) / sum(took), 4) if took else None,
+                                            "off_thread_s": off}),
               file=sys.stderr)
         return out
 
@@ -63,17 +85,24 @@ def main() -> None:
     ap.add_argument("script")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--epochs", type=int, default=6)
-    ap.add_argument("--child", choices=["as written", "pipeline"], help=argparse.SUPPRESS)
+    ap.add_argument("--modes", default=",".join(MODES), help="which inputs, comma-separated (default: all three)")
+    ap.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
-        child(a.script, a.child == "pipeline", a.epochs)
+        child(a.script, a.child, a.epochs)
         return
+    modes = [x.strip() for x in a.modes.split(",") if x.strip()]
+    if not modes or set(modes) - set(MODES):
+        print(f"epoch_starts.py: error: --modes {a.modes!r}: give some of {', '.join(MODES)}, comma-separated",
+              file=sys.stderr)
+        sys.exit(2)
     if not os.path.isfile(a.script):
         print(f"epoch_starts.py: error: {a.script!r} is not a file; give a Python script, e.g. "
               "benchmarks/scripts/pinned_text.py", file=sys.stderr)
         sys.exit(2)
+    later = {how: [] for how in modes}
     for r in range(a.repeats):
-        for how in ("as written", "pipeline") if r % 2 == 0 else ("pipeline", "as written"):
+        for how in modes[r % len(modes):] + modes[:r % len(modes)]:  # each mode first in turn
             t0 = time.perf_counter()
             p = subprocess.run([sys.executable, __file__, "--child", how, "--epochs", str(a.epochs), a.script],
                                capture_output=True, text=True)
@@ -81,11 +110,20 @@ def main() -> None:
             for line in p.stderr.splitlines():
                 if line.startswith("EPOCH-STARTS "):
                     d = json.loads(line[len("EPOCH-STARTS "):])
+                    later[how].append(sum(d["epochs_s"]))
+                    off = "" if d.get("off_thread_s") is None else f"  off the loop {d['off_thread_s']:.2f} s"
                     print(f"round {r + 1}  {how:10s}  waits ms {[round(1000 * w) for w in d['waits_s']]}  "
                           f"later epochs s {d['epochs_s']}  waits' share "
-                          f"{'not available' if d['share'] is None else format(d['share'], '.1%')}  (process {wall:.0f} s)")
+                          f"{'not available' if d['share'] is None else format(d['share'], '.1%')}{off}  "
+                          f"(process {wall:.0f} s)", flush=True)
             if p.returncode:
                 print(f"round {r + 1}  {how}: exit {p.returncode}: {p.stderr.strip().splitlines()[-1:]}")
+    base = statistics.median(later[modes[0]]) if later[modes[0]] else None
+    for how in modes:
+        if later[how]:
+            mid = statistics.median(later[how])
+            print(f"{how:10s}  later epochs: median {mid:.2f} s over {len(later[how])} process(es)"
+                  + (f", {base / mid:.2f}x {modes[0]}" if base and how != modes[0] else ""))
 
 
 if __name__ == "__main__":
