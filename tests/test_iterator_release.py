@@ -8,9 +8,10 @@ import weakref
 import numpy as np
 import pytest
 
+import machines as m
 from redline.applying import iterator_release
 from redline.planning import plan
-import machines as m
+from tune_helpers import script, trial
 
 
 class Tracked:
@@ -100,3 +101,46 @@ def test_fits_train_the_same_weights_with_their_iterators_released_off_the_loop(
         trainer.TFEpochIterator._get_iterator = original
     for a, b in zip(plain, released):
         np.testing.assert_array_equal(a, b)  # the same batches in the same order
+
+
+def test_a_dataset_that_reads_a_python_generator_is_left_to_keras():
+    import tensorflow as tf
+
+    def gen():
+        yield np.zeros(2, "float32")
+
+    spec = tf.TensorSpec((2,), tf.float32)
+    arrays = tf.data.Dataset.from_tensor_slices(np.zeros((8, 2), "float32")).map(lambda a: a * 2).batch(4).prefetch(1)
+    generator = tf.data.Dataset.from_generator(gen, output_signature=spec).map(lambda a: a * 2).batch(2)
+    nested = tf.data.Dataset.range(2).interleave(lambda i: tf.data.Dataset.from_generator(gen, output_signature=spec))
+    assert not iterator_release.reads_a_generator(arrays)
+    assert iterator_release.reads_a_generator(generator) and iterator_release.reads_a_generator(nested)
+    assert iterator_release.reads_a_generator(object())  # not a dataset it can read: left alone too
+
+
+@pytest.mark.slow
+def test_a_trial_over_a_generator_object_fed_to_fit_runs_its_fits_one_after_another(tmp_path):
+    """numpy_generator: a trial's fits read one generator object; the first fit's iterator, held for the release
+    thread, was still prefetching from it when the next fit started: "ValueError: generator already executing"."""
+    from redline.tuning.search import Candidate, run_trial
+
+    s = script(tmp_path, """
+        import numpy as np, keras
+        rng = np.random.default_rng(4)
+        features = rng.normal(size=(8000, 20)).astype("float32")
+        targets = (features @ rng.normal(size=20) > 0).astype("float32")
+        def batches(batch_size=64):
+            while True:
+                order = rng.permutation(len(features))
+                for i in range(0, len(order) - batch_size + 1, batch_size):
+                    idx = order[i:i + batch_size]
+                    yield (features[idx] - features.mean(axis=0)) / features.std(axis=0), targets[idx]
+        model = keras.Sequential([keras.Input((20,)), keras.layers.Dense(64, activation="relu"), keras.layers.Dense(1)])
+        model.compile("adam", "mse")
+        model.fit(batches(), steps_per_epoch=125, epochs=3, verbose=0)
+    """)
+    res = run_trial(s, [], Candidate("as written", {"KERAS_BACKEND": "tensorflow"}),
+                    {**trial({"default": {"own": True}}, rounds=2, seconds=0.8), "as_run": True, "check": True, "discover": True},
+                    180)  # tune's first trial
+    got = res.get("candidates", {}).get("default", {})
+    assert res["status"] == "ok" and "error" not in got and got.get("steps_per_s"), res.get("error") or got

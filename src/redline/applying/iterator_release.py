@@ -100,6 +100,34 @@ class _Held:
         return it if _releaser is None or _releaser.stopping else _releaser.hold(it)
 
 
+GENERATOR_OPS = frozenset({"GeneratorDataset"})
+
+
+def reads_a_generator(dataset) -> bool:
+    """True where ``dataset`` reads a Python generator (``Dataset.from_generator``; Keras builds its input so for a
+    generator object, a PyDataset or a torch DataLoader), or where that cannot be told. A generator cannot be read by
+    two iterators at once: the finished one, held until the release thread drops it, may still be prefetching from it
+    when the next one starts (a trial's second fit over the same generator failed so: "generator already
+    executing"). Such an iterator is left to Keras, dropped where it drops it."""
+    seen, todo = set(), [getattr(dataset, "_original_dataset", dataset)]  # a tf.distribute dataset: the one inside
+    while todo:
+        d = todo.pop()
+        if id(d) in seen:
+            continue
+        seen.add(id(d))
+        try:
+            functions, inputs = d._functions(), d._inputs()
+            graphs = [f.function.graph.as_graph_def() for f in functions]  # with the functions they call
+            ops = {n.op for g in graphs for n in g.node} | {n.op for g in graphs for fn in g.library.function
+                                                             for n in fn.node_def}
+        except (AttributeError, TypeError):  # not a tf.data dataset this code knows how to read
+            return True
+        if ops & GENERATOR_OPS:
+            return True
+        todo.extend(inputs)
+    return False
+
+
 def install(keras=None) -> str | None:
     """Patch Keras' TensorFlow epoch loop so its finished iterators are dropped on the release thread. Returns None
     where it is in place (now or before), else why not (another backend; a Keras without that loop)."""
@@ -122,7 +150,11 @@ def install(keras=None) -> str | None:
         atexit.register(_at_exit)
 
     def _get_iterator(self):
-        return _Held(original(self))
+        dataset = original(self)
+        hold = vars(self).get(_MARK)
+        if hold is None:  # decided once per epoch loop
+            hold = vars(self)[_MARK] = not reads_a_generator(dataset)
+        return _Held(dataset) if hold else dataset
 
     setattr(_get_iterator, _MARK, True)
     _get_iterator.__wrapped__ = original
@@ -144,4 +176,4 @@ def stats() -> dict:
             "held": len(_releaser.live) if _releaser is not None else 0}
 
 
-__all__ = ["install", "installed", "stats"]
+__all__ = ["install", "installed", "reads_a_generator", "stats"]
