@@ -103,7 +103,7 @@ def test_fits_train_the_same_weights_with_their_iterators_released_off_the_loop(
         np.testing.assert_array_equal(a, b)  # the same batches in the same order
 
 
-def test_a_dataset_that_reads_a_python_generator_is_left_to_keras():
+def test_a_dataset_that_runs_the_script_s_python_is_left_to_keras():
     import tensorflow as tf
 
     def gen():
@@ -113,9 +113,12 @@ def test_a_dataset_that_reads_a_python_generator_is_left_to_keras():
     arrays = tf.data.Dataset.from_tensor_slices(np.zeros((8, 2), "float32")).map(lambda a: a * 2).batch(4).prefetch(1)
     generator = tf.data.Dataset.from_generator(gen, output_signature=spec).map(lambda a: a * 2).batch(2)
     nested = tf.data.Dataset.range(2).interleave(lambda i: tf.data.Dataset.from_generator(gen, output_signature=spec))
-    assert not iterator_release.reads_a_generator(arrays)
-    assert iterator_release.reads_a_generator(generator) and iterator_release.reads_a_generator(nested)
-    assert iterator_release.reads_a_generator(object())  # not a dataset it can read: left alone too
+    py = tf.data.Dataset.from_tensor_slices(np.zeros((8, 2), "float32")).map(
+        lambda a: tf.numpy_function(lambda v: v * 2, [a], tf.float32))
+    assert not iterator_release.runs_python(arrays)
+    assert iterator_release.runs_python(py)
+    assert iterator_release.runs_python(generator) and iterator_release.runs_python(nested)
+    assert iterator_release.runs_python(object())  # not a dataset it can read: left alone too
 
 
 @pytest.mark.slow

@@ -100,15 +100,17 @@ class _Held:
         return it if _releaser is None or _releaser.stopping else _releaser.hold(it)
 
 
-GENERATOR_OPS = frozenset({"GeneratorDataset"})
+#: ops that run the script's Python: a generator, or a py_function / numpy_function inside a map
+PYTHON_OPS = frozenset({"GeneratorDataset", "EagerPyFunc", "PyFunc", "PyFuncStateless"})
 
 
-def reads_a_generator(dataset) -> bool:
-    """True where ``dataset`` reads a Python generator (``Dataset.from_generator``; Keras builds its input so for a
-    generator object, a PyDataset or a torch DataLoader), or where that cannot be told. A generator cannot be read by
-    two iterators at once: the finished one, held until the release thread drops it, may still be prefetching from it
-    when the next one starts (a trial's second fit over the same generator failed so: "generator already
-    executing"). Such an iterator is left to Keras, dropped where it drops it."""
+def runs_python(dataset) -> bool:
+    """True where ``dataset`` runs the script's Python (``Dataset.from_generator``, which Keras builds for a generator
+    object, a PyDataset or a torch DataLoader; a ``py_function`` or ``numpy_function`` in a map), or where that
+    cannot be told. A finished iterator that did not reach its data's end (a fit cut short, ``steps_per_epoch``)
+    may still be prefetching while the release thread holds it, beside the next one: a generator cannot be read by two
+    at once (a trial's second fit over one generator failed so: "generator already executing"), and the script's own
+    functions may keep state. Such an iterator is left to Keras, dropped where Keras drops it."""
     seen, todo = set(), [getattr(dataset, "_original_dataset", dataset)]  # a tf.distribute dataset: the one inside
     while todo:
         d = todo.pop()
@@ -122,7 +124,7 @@ def reads_a_generator(dataset) -> bool:
                                                              for n in fn.node_def}
         except (AttributeError, TypeError):  # not a tf.data dataset this code knows how to read
             return True
-        if ops & GENERATOR_OPS:
+        if ops & PYTHON_OPS:
             return True
         todo.extend(inputs)
     return False
@@ -153,7 +155,7 @@ def install(keras=None) -> str | None:
         dataset = original(self)
         hold = vars(self).get(_MARK)
         if hold is None:  # decided once per epoch loop
-            hold = vars(self)[_MARK] = not reads_a_generator(dataset)
+            hold = vars(self)[_MARK] = not runs_python(dataset)
         return _Held(dataset) if hold else dataset
 
     setattr(_get_iterator, _MARK, True)
@@ -176,4 +178,4 @@ def stats() -> dict:
             "held": len(_releaser.live) if _releaser is not None else 0}
 
 
-__all__ = ["install", "installed", "reads_a_generator", "stats"]
+__all__ = ["install", "installed", "runs_python", "stats"]
