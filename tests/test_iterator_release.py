@@ -1,5 +1,6 @@
 """Finished tf.data iterators dropped off the epoch loop (redline.applying.iterator_release)."""
 
+import pathlib
 import threading
 import time
 import types
@@ -127,21 +128,7 @@ def test_a_trial_over_a_generator_object_fed_to_fit_runs_its_fits_one_after_anot
     thread, was still prefetching from it when the next fit started: "ValueError: generator already executing"."""
     from redline.tuning.search import Candidate, run_trial
 
-    s = script(tmp_path, """
-        import numpy as np, keras
-        rng = np.random.default_rng(4)
-        features = rng.normal(size=(8000, 20)).astype("float32")
-        targets = (features @ rng.normal(size=20) > 0).astype("float32")
-        def batches(batch_size=64):
-            while True:
-                order = rng.permutation(len(features))
-                for i in range(0, len(order) - batch_size + 1, batch_size):
-                    idx = order[i:i + batch_size]
-                    yield (features[idx] - features.mean(axis=0)) / features.std(axis=0), targets[idx]
-        model = keras.Sequential([keras.Input((20,)), keras.layers.Dense(64, activation="relu"), keras.layers.Dense(1)])
-        model.compile("adam", "mse")
-        model.fit(batches(), steps_per_epoch=125, epochs=3, verbose=0)
-    """)
+    s = script(tmp_path, (pathlib.Path(__file__).parents[1] / "benchmarks" / "scripts" / "numpy_generator.py").read_text())
     res = run_trial(s, [], Candidate("as written", {"KERAS_BACKEND": "tensorflow"}),
                     {**trial({"default": {"own": True}}, rounds=2, seconds=0.8), "as_run": True, "check": True, "discover": True},
                     180)  # tune's first trial
