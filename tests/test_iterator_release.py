@@ -104,7 +104,7 @@ def test_fits_train_the_same_weights_with_their_iterators_released_off_the_loop(
         np.testing.assert_array_equal(a, b)  # the same batches in the same order
 
 
-def test_a_dataset_that_runs_the_script_s_python_is_left_to_keras():
+def test_a_dataset_that_runs_the_script_s_python_or_writes_files_is_left_to_keras(tmp_path):
     import tensorflow as tf
 
     def gen():
@@ -116,19 +116,39 @@ def test_a_dataset_that_runs_the_script_s_python_is_left_to_keras():
     nested = tf.data.Dataset.range(2).interleave(lambda i: tf.data.Dataset.from_generator(gen, output_signature=spec))
     py = tf.data.Dataset.from_tensor_slices(np.zeros((8, 2), "float32")).map(
         lambda a: tf.numpy_function(lambda v: v * 2, [a], tf.float32))
-    assert not iterator_release.runs_python(arrays)
-    assert iterator_release.runs_python(py)
-    assert iterator_release.runs_python(generator) and iterator_release.runs_python(nested)
-    assert iterator_release.runs_python(object())  # not a dataset it can read: left alone too
+    assert not iterator_release.left_to_keras(arrays)
+    assert iterator_release.left_to_keras(py)
+    assert iterator_release.left_to_keras(generator) and iterator_release.left_to_keras(nested)
+    assert iterator_release.left_to_keras(object())  # not a dataset it can read: left alone too
+    # a file cache is locked by the iterator writing it: a second beside it fails; an in-memory cache does not
+    assert iterator_release.left_to_keras(arrays.cache(str(tmp_path / "cache")))
+    assert not iterator_release.left_to_keras(arrays.cache())
+    assert iterator_release.left_to_keras(arrays.snapshot(str(tmp_path / "snapshot")))
+
+
+FILE_CACHE = """
+import os, tempfile
+import numpy as np, tensorflow as tf, keras
+x = np.random.default_rng(0).random((4096, 16), dtype=np.float32); y = x.sum(1)
+ds = tf.data.Dataset.from_tensor_slices((x, y)).cache(os.path.join(tempfile.mkdtemp(), "c")).shuffle(512).batch(32)
+model = keras.Sequential([keras.Input((16,)), keras.layers.Dense(32, activation="relu"), keras.layers.Dense(1)])
+model.compile("adam", "mse")
+model.fit(ds.prefetch(2), epochs=3, verbose=0)
+"""
 
 
 @pytest.mark.slow
-def test_a_trial_over_a_generator_object_fed_to_fit_runs_its_fits_one_after_another(tmp_path):
-    """numpy_generator: a trial's fits read one generator object; the first fit's iterator, held for the release
-    thread, was still prefetching from it when the next fit started: "ValueError: generator already executing"."""
+@pytest.mark.parametrize("source", ["numpy_generator", "file_cache"])
+def test_a_trial_s_fits_one_after_another_over_a_generator_or_a_file_cache(tmp_path, source):
+    """A trial's fits are cut short, so each leaves its iterator unfinished. Held for the release thread, it still
+    prefetched beside the next fit's: from numpy_generator's generator object ("ValueError: generator already
+    executing"), and into a file cache it had locked ("AlreadyExistsError: There appears to be a concurrent caching
+    iterator running")."""
     from redline.tuning.search import Candidate, run_trial
 
-    s = script(tmp_path, (pathlib.Path(__file__).parents[1] / "benchmarks" / "scripts" / "numpy_generator.py").read_text())
+    text = (FILE_CACHE if source == "file_cache" else
+            (pathlib.Path(__file__).parents[1] / "benchmarks" / "scripts" / "numpy_generator.py").read_text())
+    s = script(tmp_path, text)
     res = run_trial(s, [], Candidate("as written", {"KERAS_BACKEND": "tensorflow"}),
                     {**trial({"default": {"own": True}}, rounds=2, seconds=0.8), "as_run": True, "check": True, "discover": True},
                     180)  # tune's first trial

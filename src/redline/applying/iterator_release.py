@@ -104,13 +104,27 @@ class _Held:
 PYTHON_OPS = frozenset({"GeneratorDataset", "EagerPyFunc", "PyFunc", "PyFuncStateless"})
 
 
-def runs_python(dataset) -> bool:
-    """True where ``dataset`` runs the script's Python (``Dataset.from_generator``, which Keras builds for a generator
-    object, a PyDataset or a torch DataLoader; a ``py_function`` or ``numpy_function`` in a map), or where that
-    cannot be told. A finished iterator that did not reach its data's end (a fit cut short, ``steps_per_epoch``)
-    may still be prefetching while the release thread holds it, beside the next one: a generator cannot be read by two
-    at once (a trial's second fit over one generator failed so: "generator already executing"), and the script's own
-    functions may keep state. Such an iterator is left to Keras, dropped where Keras drops it."""
+def _files_or_jobs(d) -> bool:
+    """A dataset that writes files or joins a tf.data service job shared by its iterators."""
+    name = type(d).__name__
+    if "Snapshot" in name or "DataService" in name:
+        return True
+    if "Cache" in name:  # an in-memory cache (filename "") is per iterator until complete
+        filename = getattr(d, "_filename", None)
+        return not (hasattr(filename, "numpy") and filename.numpy() == b"")
+    return False
+
+
+def left_to_keras(dataset) -> bool:
+    """True where two live iterators of ``dataset`` could get in each other's way, or where that cannot be told: it
+    runs the script's Python (``Dataset.from_generator``, which Keras builds for a generator object, a PyDataset or a
+    torch DataLoader; a ``py_function`` or ``numpy_function`` in a map), caches to a file, snapshots, or reads from the
+    tf.data service. A finished iterator that did not reach its data's end (a fit cut short, ``steps_per_epoch``) may
+    still be prefetching while the release thread holds it, beside the next one: a generator cannot be read by two at
+    once (a trial's second fit over one generator failed so: "generator already executing"), the script's functions
+    may keep state, a file cache is locked by its writer ("There appears to be a concurrent caching iterator
+    running"), and a service job's consumers share its data. Such an iterator is left to Keras, dropped where Keras
+    drops it."""
     seen, todo = set(), [getattr(dataset, "_original_dataset", dataset)]  # a tf.distribute dataset: the one inside
     while todo:
         d = todo.pop()
@@ -124,7 +138,7 @@ def runs_python(dataset) -> bool:
                                                              for n in fn.node_def}
         except (AttributeError, TypeError):  # not a tf.data dataset this code knows how to read
             return True
-        if ops & PYTHON_OPS:
+        if ops & PYTHON_OPS or _files_or_jobs(d):
             return True
         todo.extend(inputs)
     return False
@@ -155,7 +169,7 @@ def install(keras=None) -> str | None:
         dataset = original(self)
         hold = vars(self).get(_MARK)
         if hold is None:  # decided once per epoch loop
-            hold = vars(self)[_MARK] = not runs_python(dataset)
+            hold = vars(self)[_MARK] = not left_to_keras(dataset)
         return _Held(dataset) if hold else dataset
 
     setattr(_get_iterator, _MARK, True)
@@ -178,4 +192,4 @@ def stats() -> dict:
             "held": len(_releaser.live) if _releaser is not None else 0}
 
 
-__all__ = ["install", "installed", "runs_python", "stats"]
+__all__ = ["install", "installed", "left_to_keras", "stats"]
