@@ -9,7 +9,7 @@ Runs SCRIPT unchanged in fresh processes, the two inputs alternating; each of it
 notes the epoch begins, first batches and ends, and runs at least --epochs epochs (the script's callbacks, such as
 EarlyStopping, may stop it sooner). Prints per process: the wait at each epoch's start (the first epoch's, which
 builds the input, is shown but not counted), each later epoch's seconds, and the waits' share of those seconds; then
-per mode the median of the processes' later-epoch seconds. With "released", also the seconds the release thread spent
+per mode the median over the processes of their mean later epoch. With "released", also the seconds the release thread spent
 in destructors (waits taken off the loop).
 The script should pass its arrays as fit(x, y, ...); the pipeline input applies to numpy arrays only.
 """
@@ -110,7 +110,8 @@ def main() -> None:
             for line in p.stderr.splitlines():
                 if line.startswith("EPOCH-STARTS "):
                     d = json.loads(line[len("EPOCH-STARTS "):])
-                    later[how].append(sum(d["epochs_s"]))
+                    if d["epochs_s"]:  # the mean later epoch: the script's callbacks may stop a process sooner
+                        later[how].append(sum(d["epochs_s"]) / len(d["epochs_s"]))
                     off = "" if d.get("off_thread_s") is None else f"  off the loop {d['off_thread_s']:.2f} s"
                     print(f"round {r + 1}  {how:10s}  waits ms {[round(1000 * w) for w in d['waits_s']]}  "
                           f"later epochs s {d['epochs_s']}  waits' share "
@@ -122,7 +123,7 @@ def main() -> None:
     for how in modes:
         if later[how]:
             mid = statistics.median(later[how])
-            print(f"{how:10s}  later epochs: median {mid:.2f} s over {len(later[how])} process(es)"
+            print(f"{how:10s}  a later epoch: median {mid:.3f} s of the processes' means, {len(later[how])} process(es)"
                   + (f", {base / mid:.2f}x {modes[0]}" if base and how != modes[0] else ""))
 
 
