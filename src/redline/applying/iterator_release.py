@@ -20,6 +20,8 @@ import sys
 import threading
 import time
 
+from ..planning.planner import RELEASE_OFF
+
 POLL_S = 0.05  # how often the release thread looks for iterators nothing else holds
 EXIT_WAIT_S = 60.0  # at exit, the longest wait for a release in progress
 _MARK = "__redline_release__"
@@ -146,7 +148,11 @@ def left_to_keras(dataset) -> bool:
 
 def install(keras=None) -> str | None:
     """Patch Keras' TensorFlow epoch loop so its finished iterators are dropped on the release thread. Returns None
-    where it is in place (now or before), else why not (another backend; a Keras without that loop)."""
+    where it is in place (now or before), else why not (REDLINE_ITERATOR_RELEASE=0 in the environment; another
+    backend; a Keras without that loop). The variable reaches tune's trial processes too, so a choice tuned with it
+    set was measured without the release, and `redline run` under it runs without it."""
+    if os.environ.get(RELEASE_OFF) == "0":
+        return f"{RELEASE_OFF}=0 is set"
     keras = keras if keras is not None else sys.modules.get("keras")
     backend = keras.backend.backend() if keras is not None else None
     if backend != "tensorflow":

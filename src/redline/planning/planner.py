@@ -218,9 +218,15 @@ def _validate_jit(v):
     return v
 
 
-def _iterator_release(backend: str) -> Setting:
+#: set to 0, each epoch's tf.data iterator is dropped where Keras drops it (redline.applying.iterator_release)
+RELEASE_OFF = "REDLINE_ITERATOR_RELEASE"
+
+
+def _iterator_release(backend: str, env: dict) -> Setting:
     if backend != "tensorflow":
         return Setting(None, AUTO, f"{backend} makes no tf.data iterator per epoch")
+    if env.get(RELEASE_OFF) == "0":
+        return Setting(False, ENVIRONMENT, f"{RELEASE_OFF}=0 is set: each iterator is dropped where Keras drops it")
     return Setting(True, AUTO, "Keras drops each epoch's tf.data iterator at the next epoch's start, where its destructor "
                    "waits for tf.data's autotune thread (0.3-2.5 s at some epoch starts measured): dropped on a thread "
                    "of its own instead; the data, its order and the numerics are unchanged")
@@ -303,7 +309,7 @@ def plan(
         data_prefetch=Setting(2, AUTO, "two batches ready ahead of the model hide input latency; more only holds memory"),
         steps_per_execution=_compile_knob("steps_per_execution", steps_per_execution, gpus, compile_defaults, _validate_spe),
         jit_compile=_compile_knob("jit_compile", jit_compile, gpus, compile_defaults, _validate_jit),
-        iterator_release=_iterator_release(backend_s.value),
+        iterator_release=_iterator_release(backend_s.value, s.env),
         cluster=cluster,
         notes=tuple(notes),
     )
