@@ -68,9 +68,11 @@ def test_other_backends_are_left_alone():
 def test_redline_iterator_release_0_turns_it_off_in_the_plan_and_in_install(monkeypatch):
     off = plan(m.vm_2core(REDLINE_ITERATOR_RELEASE="0")).iterator_release
     assert off.value is False and off.source == "environment" and "REDLINE_ITERATOR_RELEASE=0" in off.reason
-    monkeypatch.setenv("REDLINE_ITERATOR_RELEASE", "0")
+    assert plan(m.vm_2core(REDLINE_ITERATOR_RELEASE="Off")).iterator_release.value is False
+    assert plan(m.vm_2core(REDLINE_ITERATOR_RELEASE="1")).iterator_release.value is True
+    monkeypatch.setenv("REDLINE_ITERATOR_RELEASE", "false")
     fake = types.SimpleNamespace(backend=types.SimpleNamespace(backend=lambda: "tensorflow"))
-    assert "REDLINE_ITERATOR_RELEASE=0" in iterator_release.install(fake)
+    assert "REDLINE_ITERATOR_RELEASE=false" in iterator_release.install(fake)
 
 
 def test_the_plan_releases_iterators_on_tensorflow_only():

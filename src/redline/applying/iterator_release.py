@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 
-from ..planning.planner import RELEASE_OFF
+from ..planning.planner import RELEASE_OFF, release_off
 
 POLL_S = 0.05  # how often the release thread looks for iterators nothing else holds
 EXIT_WAIT_S = 60.0  # at exit, the longest wait for a release in progress
@@ -151,8 +151,8 @@ def install(keras=None) -> str | None:
     where it is in place (now or before), else why not (REDLINE_ITERATOR_RELEASE=0 in the environment; another
     backend; a Keras without that loop). The variable reaches tune's trial processes too, so a choice tuned with it
     set was measured without the release, and `redline run` under it runs without it."""
-    if os.environ.get(RELEASE_OFF) == "0":
-        return f"{RELEASE_OFF}=0 is set"
+    if release_off(os.environ):
+        return f"{RELEASE_OFF}={os.environ[RELEASE_OFF]} is set"
     keras = keras if keras is not None else sys.modules.get("keras")
     backend = keras.backend.backend() if keras is not None else None
     if backend != "tensorflow":

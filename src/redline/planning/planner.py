@@ -218,15 +218,21 @@ def _validate_jit(v):
     return v
 
 
-#: set to 0, each epoch's tf.data iterator is dropped where Keras drops it (redline.applying.iterator_release)
+#: set to 0 (or false, no, off), each epoch's tf.data iterator is dropped where Keras drops it
+#: (redline.applying.iterator_release)
 RELEASE_OFF = "REDLINE_ITERATOR_RELEASE"
+
+
+def release_off(env) -> bool:
+    return str(env.get(RELEASE_OFF, "")).strip().lower() in ("0", "false", "no", "off")
 
 
 def _iterator_release(backend: str, env: dict) -> Setting:
     if backend != "tensorflow":
         return Setting(None, AUTO, f"{backend} makes no tf.data iterator per epoch")
-    if env.get(RELEASE_OFF) == "0":
-        return Setting(False, ENVIRONMENT, f"{RELEASE_OFF}=0 is set: each iterator is dropped where Keras drops it")
+    if release_off(env):
+        return Setting(False, ENVIRONMENT, f"{RELEASE_OFF}={env[RELEASE_OFF]} is set: each iterator is dropped where "
+                       "Keras drops it")
     return Setting(True, AUTO, "Keras drops each epoch's tf.data iterator at the next epoch's start, where its destructor "
                    "waits for tf.data's autotune thread (0.3-2.5 s at some epoch starts measured): dropped on a thread "
                    "of its own instead; the data, its order and the numerics are unchanged")
