@@ -24,7 +24,8 @@ from ..planning.planner import RELEASE_OFF, release_off
 
 POLL_S = 0.05  # how often the release thread looks for iterators nothing else holds
 EXIT_WAIT_S = 60.0  # at exit, the longest wait for a release in progress
-_MARK = "__redline_release__"
+_MARK = "__redline_release__"  # on the patched _get_iterator
+_HOLD = "__redline_release_hold__"  # on an epoch loop: whether its iterators go to the release thread
 
 
 class _Releaser:
@@ -173,9 +174,9 @@ def install(keras=None) -> str | None:
 
     def _get_iterator(self):
         dataset = original(self)
-        hold = vars(self).get(_MARK)
+        hold = vars(self).get(_HOLD)
         if hold is None:  # decided once per epoch loop
-            hold = vars(self)[_MARK] = not left_to_keras(dataset)
+            hold = vars(self)[_HOLD] = not left_to_keras(dataset)
         return _Held(dataset) if hold else dataset
 
     setattr(_get_iterator, _MARK, True)
@@ -185,9 +186,9 @@ def install(keras=None) -> str | None:
 
 
 def installed() -> bool:
-    trainer = sys.modules.get("keras.src.backend.tensorflow.trainer")
-    return bool(trainer and getattr(getattr(trainer, "TFEpochIterator", None), "_get_iterator", None)
-                and getattr(trainer.TFEpochIterator._get_iterator, _MARK, False))
+    """The imported Keras' TensorFlow epoch loop is patched (install())."""
+    loop = getattr(sys.modules.get("keras.src.backend.tensorflow.trainer"), "TFEpochIterator", None)
+    return bool(getattr(getattr(loop, "_get_iterator", None), _MARK, False))
 
 
 def stats() -> dict:
