@@ -24,6 +24,7 @@ from ..planning.planner import RELEASE_OFF, release_off
 
 POLL_S = 0.05  # how often the release thread looks for iterators nothing else holds
 EXIT_WAIT_S = 60.0  # at exit, the longest wait for a release in progress
+DROPS_KEPT = 200  # stats(): the last releases' (seconds lived, seconds waited)
 _MARK = "__redline_release__"  # on the patched _get_iterator
 _HOLD = "__redline_release_hold__"  # on an epoch loop: whether its iterators go to the release thread
 
@@ -32,13 +33,14 @@ class _Releaser:
     """Iterators held until the epoch loop lets go of them, then dropped on this object's thread."""
 
     def __init__(self):
-        self.live, self.took = [], []  # took: seconds each release (the destructor) ran here
+        self.live = []  # [iterator, when it was made]
+        self.took = []  # per release: (seconds the iterator lived, seconds its destructor ran here)
         self.cond = threading.Condition()
         self.thread, self.stopping = None, False
 
     def hold(self, it):
         with self.cond:
-            self.live.append(it)
+            self.live.append([it, time.perf_counter()])
             if self.thread is None or not self.thread.is_alive():
                 self.thread = threading.Thread(target=self._loop, name="redline-iterator-release", daemon=True)
                 self.thread.start()
@@ -46,9 +48,10 @@ class _Releaser:
         return it
 
     def _free(self):
-        """The first iterator only this object holds (the list's slot and getrefcount's argument), taken out."""
+        """The first iterator only this object holds (its slot and getrefcount's argument), taken out with the time it
+        was made."""
         for i in range(len(self.live)):
-            if sys.getrefcount(self.live[i]) <= 2:
+            if sys.getrefcount(self.live[i][0]) <= 2:
                 return self.live.pop(i)
         return None
 
@@ -59,13 +62,13 @@ class _Releaser:
                     self.cond.wait()
                 if self.stopping:
                     return
-                it = self._free()
-            if it is None:
+                held = self._free()
+            if held is None:
                 time.sleep(POLL_S)
                 continue
-            t0 = time.perf_counter()
-            del it  # the destructor, and tf.data's wait in it, run here
-            self.took.append(time.perf_counter() - t0)
+            born, t0 = held[1], time.perf_counter()
+            held.clear()  # the destructor, and tf.data's wait in it, run here
+            self.took.append((t0 - born, time.perf_counter() - t0))
 
     def stop(self, timeout: float = EXIT_WAIT_S) -> None:
         """End the thread (after the release in progress); what it still holds is let go here, as Python would."""
@@ -193,10 +196,14 @@ def installed() -> bool:
 
 def stats() -> dict:
     """What the release thread did in this process: iterators released, and the seconds their destructors ran there
-    (each of them a wait the epoch loop would have had at that epoch's start)."""
+    (each of them a wait the epoch loop would have had at that epoch's start); ``drops``: per release (the last
+    DROPS_KEPT), the seconds from the iterator's making to its release and the seconds its destructor waited, what
+    tuning.stall reads tf.data's autotune wait from."""
     took = list(_releaser.took) if _releaser is not None else []
-    return {"released": len(took), "off_thread_s": round(sum(took), 3), "longest_s": round(max(took, default=0.0), 3),
-            "held": len(_releaser.live) if _releaser is not None else 0}
+    waits = [w for _, w in took]
+    return {"released": len(took), "off_thread_s": round(sum(waits), 3), "longest_s": round(max(waits, default=0.0), 3),
+            "held": len(_releaser.live) if _releaser is not None else 0,
+            "drops": [[round(life, 3), round(w, 4)] for life, w in took[-DROPS_KEPT:]]}
 
 
 __all__ = ["install", "installed", "left_to_keras", "stats"]

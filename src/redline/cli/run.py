@@ -139,9 +139,9 @@ def _apply_tuned(entry, args) -> None:
     done = choice.parts()  # what was applied, in the words tune used
     if entry.get("note"):
         log(f"redline: {entry['note']}")
-    ratio = entry["result"]["chosen"].get("ratio")
+    ratio, wait = entry["result"]["chosen"].get("ratio"), entry["result"]["chosen"].get("python_wait")
     log(f"redline: applied the choice tuned {entry['tuned']}: {', '.join(done) or 'the script as written'}"
-        + (f" (measured {ratio:.2f}x)" if ratio and done else "")
+        + (f" (predicted {ratio:.2f}x `python`)" if ratio and (done or wait) else "")
         + ("" if choice.release else "; nothing else changed") + "; --no-tuned ignores it")
     for line in entry["result"].get("advice") or []:
         log(f"redline: advice from the tuning (not applied): {line}")

@@ -86,9 +86,14 @@ def text(result) -> str:
     out = [table(_rows(result), ("stage", "candidate", "steps/s median (range of rounds)", "ratio", "")),
            "", "Choice:"]
     parts = result.chosen().parts()
-    ratio = result.ratio()
+    ratio, wait = result.ratio(), result.python_wait()
     out.append("  " + (", ".join(parts) if parts else "the script as written: nothing measured beat it beyond the noise")
-               + (f"   ({ratio:.2f}x the script as written, measured)" if ratio and parts else ""))
+               + (f"   ({ratio:.2f}x `python` as written, predicted)" if ratio and (parts or wait) else ""))
+    if wait:
+        out.append(f"  with `python`, an epoch start waits ~{wait['wait_s']:,.2f} s on average (epochs of "
+                   f"~{wait['epoch_s']:,.1f} s) for tf.data's autotune thread: {wait['share']:.0%} of {wait['drops']} "
+                   "iterators dropped in the trials waited for its next wake; `redline run` drops them off the training "
+                   "thread, and the prediction counts that")
     for r in result.reasons:
         out.append(f"  because {r}")
     for a in result.advice:

@@ -46,7 +46,8 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
     epochs = max(1, int(fit_args.get("epochs") or 1) - int(fit_args.get("initial_epoch") or 0))
     out = {"steps_in_epoch": steps_epoch, "epochs": epochs, "batch_size": batch_size, "script_compile": own,
            "data": type(x).__name__,
-           "input_kind": kind, "candidates": {}, "inputs": {}, "not_measured": []}
+           "input_kind": kind, "candidates": {}, "inputs": {}, "not_measured": [],
+           "iterator_each_epoch": not fit_args.get("steps_per_epoch")}  # Keras makes one an epoch (tuning.stall)
 
     def partial() -> None:
         if emit is not None:

@@ -200,12 +200,26 @@ class TuneResult:
         return with_traces(steady, self.fits, base, *(c.detail.get("refit_s") or c.detail.get("trace_s")
                                                       for c in (self.default, self.chosen_process)))
 
+    def python_wait(self, base: float | None = None) -> dict | None:
+        """The epoch-start wait `python script.py` pays on TensorFlow and no trial did (tuning.stall): modelled from the
+        script as written's processes, where its epochs each make an iterator the release took, at ``base`` steps/s
+        (its figures' median unless given); None elsewhere."""
+        from .stall import python_factor
+
+        base, steps = base or median(fair(self.default, self.default)[1]), self.default.detail.get("steps_in_epoch")
+        drops = [d for r in self.default.detail.get("released") or [] for d in r.get("drops") or []]
+        return python_factor(steps / base if base and steps else None, drops,
+                             bool(self.default.detail.get("iterator_each_epoch")))
+
     def steady_ratio(self) -> float | None:
-        """The choice's epochs against the script as written's, once both are traced."""
+        """The choice's epochs against the script as written's under `python` (its epoch-start waits included: see
+        python_wait()), once both are traced."""
         mine, theirs = fair(self.chosen_process, self.default)
         base, p = median(theirs), median(mine)
         if not base or not p:
             return None
+        wait = self.python_wait(base)
+        p *= wait["factor"] if wait else 1.0
         if self.whole and (self.chosen_knobs is not None or self.chosen_input is not None):
             return p / base * self.whole["gain"]  # the in-process choice measured in whole epochs, as the run runs
         gain = 1.0  # in training steps/s: the input path and the compile knobs, measured in steps
@@ -231,7 +245,8 @@ class TuneResult:
                 "inprocess": [c(x) for x in self.inprocess],
                 "chosen": {"process": self.chosen_process.name, "knobs": self.chosen_knobs.name if self.chosen_knobs else None,
                            "input": self.chosen_input.name if self.chosen_input else None,
-                           "settings": self.choice(), "ratio": self.ratio(), "steady_ratio": self.steady_ratio()},
+                           "settings": self.choice(), "ratio": self.ratio(), "steady_ratio": self.steady_ratio(),
+                           "python_wait": self.python_wait()},
                 "reasons": self.reasons, "not_measured": self.not_measured, "advice": self.advice,
                 "touched": self.touched, "training_s": self.training_s, "whole": self.whole}
 

@@ -1,0 +1,67 @@
+"""The epoch-start wait `python script.py` pays on TensorFlow and `redline run` does not: in the prediction.
+
+Keras makes a new tf.data iterator at each epoch of a finite input and drops the last one there. The iterator's
+destructor cancels tf.data's autotune thread and waits for it to end. That thread sleeps until its next optimisation
+(10 ms after the iterator starts, then at periods doubling up to a minute: 10, 30, 70, ... 1270, 2550, 5110 ms).
+Cancelling wakes it, but where it looks before the cancellation is complete it sleeps again until that next
+optimisation, and the destructor waits that long: 0 to a whole epoch. Measured on a 2-core Zen 4 VM (mnist_convnet's
+2.6-3.6 s epochs, `python`): in 3-5 of 10-11 later epochs, each wait ending within 30 ms of 2,550 or 5,110 ms after
+the iterator started.
+
+redline takes that wait off the loop (applying.iterator_release), in every trial on TensorFlow, so the trials read
+epochs without it, and `python` pays it. Here the expected wait is modelled from the trials' own drops: the share of
+iterators that waited for their thread's next optimisation (``lost_share``), times how long that is from an epoch's
+length (``expected_wait``). Pure: figures in, figures out.
+"""
+
+from __future__ import annotations
+
+FIRST_MS, CAP_MS = 10, 60_000  # autotune's first period and its cap
+MIN_GAP_S = 0.1  # drops whose next optimisation was nearer than this tell too little to count
+MIN_DROPS = 4  # fewer counted drops than this: no share
+JITTER = 0.08  # an epoch's length varies about this much either way between epochs (this VM: 2.5-3.6 s)
+
+
+def next_wake(life_s: float) -> float:
+    """Seconds from an iterator's start to its autotune thread's first optimisation after ``life_s``."""
+    t, period = FIRST_MS, FIRST_MS
+    while t <= life_s * 1000:
+        period = min(2 * period, CAP_MS)
+        t += period
+    return t / 1000
+
+
+def lost_share(drops) -> tuple[float, int] | None:
+    """(share, drops counted): of released iterators (``[seconds lived, seconds the destructor waited]``, from
+    iterator_release.stats()), those whose next optimisation was at least MIN_GAP_S away, the share that waited at
+    least half of that gap (the rest return in milliseconds). None with fewer than MIN_DROPS such drops."""
+    counted = [(life, wait) for life, wait in drops if next_wake(life) - life >= MIN_GAP_S]
+    if len(counted) < MIN_DROPS:
+        return None
+    lost = sum(1 for life, wait in counted if wait >= 0.5 * (next_wake(life) - life))
+    return lost / len(counted), len(counted)
+
+
+def expected_wait(epoch_s: float, share: float, jitter: float = JITTER, points: int = 41) -> float:
+    """Seconds an epoch start waits on average where an epoch lasts about ``epoch_s`` (within ``jitter`` of it either
+    way, evenly) and ``share`` of drops wait for the next optimisation."""
+    lows, span = epoch_s * (1 - jitter), 2 * jitter * epoch_s
+    lengths = [lows + span * i / (points - 1) for i in range(points)]
+    return share * sum(next_wake(x) - x for x in lengths) / points
+
+
+def python_factor(epoch_s: float | None, drops, each_epoch: bool) -> dict | None:
+    """How much longer `python`'s epochs are than the trials' (which ran with the release), where the script's epochs
+    each make an iterator (``each_epoch``: no steps_per_epoch of its own) that the release took (``drops`` from its
+    processes): {"factor", "wait_s", "share", "drops", "epoch_s"}; None where nothing says so."""
+    if not epoch_s or not each_epoch or not drops:
+        return None
+    share = lost_share(drops)
+    if share is None:
+        return None
+    wait = expected_wait(epoch_s, share[0])
+    return {"factor": round((epoch_s + wait) / epoch_s, 4), "wait_s": round(wait, 3), "share": round(share[0], 3),
+            "drops": share[1], "epoch_s": round(epoch_s, 3)}
+
+
+__all__ = ["expected_wait", "lost_share", "next_wake", "python_factor"]
