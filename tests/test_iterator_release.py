@@ -103,11 +103,20 @@ def test_fits_train_the_same_weights_with_their_iterators_released_off_the_loop(
     plain = weights()
     try:
         assert iterator_release.install(keras) is None and iterator_release.installed()
-        before = iterator_release.stats()["released"]
+        before, drops_before = iterator_release.stats()["released"], len(iterator_release.stats()["drops"])
         released = weights()
         # 4 epochs of training and 4 validations: at least the 7 iterators finished before the fit's end
         assert _until(lambda: iterator_release.stats()["released"] - before >= 7), iterator_release.stats()
         assert _until(lambda: iterator_release.stats()["held"] == 0), iterator_release.stats()
+        # each drop of a used iterator with how long it lived and waited; the spares Keras makes at an epoch's end and
+        # drops unused at the next one's start are released but not among them
+        drops = iterator_release.stats()["drops"][drops_before:]
+        assert len(drops) >= 7 and all(life > 0 and wait >= 0 and kind == "epoch" for life, wait, kind in drops), drops
+        assert iterator_release.stats()["released"] - before > len(drops)
+        cut = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1)])
+        cut.compile("sgd", "mse")
+        cut.fit(x, y, batch_size=32, epochs=2, steps_per_epoch=3, verbose=0)  # one iterator over both epochs
+        assert _until(lambda: [d[2] for d in iterator_release.stats()["drops"][-1:]] == ["carried"]), iterator_release.stats()
     finally:
         trainer.TFEpochIterator._get_iterator = original
     for a, b in zip(plain, released):

@@ -33,14 +33,14 @@ class _Releaser:
     """Iterators held until the epoch loop lets go of them, then dropped on this object's thread."""
 
     def __init__(self):
-        self.live = []  # [iterator, when it was made]
-        self.took = []  # per release: (seconds the iterator lived, seconds its destructor ran here)
+        self.live = []  # [iterator, when it was made, its kind (_kind)]
+        self.took = []  # per release: (seconds the iterator lived, seconds its destructor ran here, its kind)
         self.cond = threading.Condition()
         self.thread, self.stopping = None, False
 
-    def hold(self, it):
+    def hold(self, it, kind: str = "epoch"):
         with self.cond:
-            self.live.append([it, time.perf_counter()])
+            self.live.append([it, time.perf_counter(), kind])
             if self.thread is None or not self.thread.is_alive():
                 self.thread = threading.Thread(target=self._loop, name="redline-iterator-release", daemon=True)
                 self.thread.start()
@@ -66,9 +66,9 @@ class _Releaser:
             if held is None:
                 time.sleep(POLL_S)
                 continue
-            born, t0 = held[1], time.perf_counter()
+            born, kind, t0 = held[1], held[2], time.perf_counter()
             held.clear()  # the destructor, and tf.data's wait in it, run here
-            self.took.append((t0 - born, time.perf_counter() - t0))
+            self.took.append((t0 - born, time.perf_counter() - t0, kind))
 
     def stop(self, timeout: float = EXIT_WAIT_S) -> None:
         """End the thread (after the release in progress); what it still holds is let go here, as Python would."""
@@ -98,12 +98,24 @@ def _at_exit() -> None:
 class _Held:
     """The epoch loop's dataset, whose iterators go to the release thread."""
 
-    def __init__(self, dataset):
-        self.dataset = dataset
+    def __init__(self, dataset, kind: str):
+        self.dataset, self.kind = dataset, kind
 
     def __iter__(self):
         it = iter(self.dataset)
-        return it if _releaser is None or _releaser.stopping else _releaser.hold(it)
+        return it if _releaser is None or _releaser.stopping else _releaser.hold(it, self.kind)
+
+
+def _kind(loop) -> str:
+    """What becomes of the iterator Keras' epoch loop ``loop`` makes now (keras.src.trainers.epoch_iterator):
+    "carried" over epochs of the fit's steps_per_epoch and dropped where the fit ends, before its data's end; "spare":
+    made at an epoch's end and dropped unused at the next epoch's start (Keras makes each epoch's anew where the fit has
+    no steps_per_epoch); "epoch": the epoch's own, run to its data's end and dropped at the next epoch's start (or where
+    the fit or evaluate ends)."""
+    if getattr(loop, "steps_per_epoch", None):
+        return "carried"
+    batches = getattr(loop, "_num_batches", None)
+    return "spare" if batches and getattr(loop, "_steps_seen", 0) >= batches else "epoch"
 
 
 #: ops that run the script's Python: a generator, or a py_function / numpy_function inside a map
@@ -180,7 +192,7 @@ def install(keras=None) -> str | None:
         hold = vars(self).get(_HOLD)
         if hold is None:  # decided once per epoch loop
             hold = vars(self)[_HOLD] = not left_to_keras(dataset)
-        return _Held(dataset) if hold else dataset
+        return _Held(dataset, _kind(self)) if hold else dataset
 
     setattr(_get_iterator, _MARK, True)
     _get_iterator.__wrapped__ = original
@@ -196,14 +208,14 @@ def installed() -> bool:
 
 def stats() -> dict:
     """What the release thread did in this process: iterators released, and the seconds their destructors ran there
-    (each of them a wait the epoch loop would have had at that epoch's start); ``drops``: per release (the last
-    DROPS_KEPT), the seconds from the iterator's making to its release and the seconds its destructor waited, what
-    tuning.stall reads tf.data's autotune wait from."""
+    (each of them a wait the epoch loop would have had at that epoch's start); ``drops``: per release of an iterator
+    that was used (the last DROPS_KEPT), the seconds from its making to its release, the seconds its destructor
+    waited and its kind (_kind): what tuning.stall reads tf.data's autotune wait from."""
     took = list(_releaser.took) if _releaser is not None else []
-    waits = [w for _, w in took]
+    waits = [w for _, w, _ in took]
     return {"released": len(took), "off_thread_s": round(sum(waits), 3), "longest_s": round(max(waits, default=0.0), 3),
             "held": len(_releaser.live) if _releaser is not None else 0,
-            "drops": [[round(life, 3), round(w, 4)] for life, w in took[-DROPS_KEPT:]]}
+            "drops": [[round(life, 3), round(w, 4), kind] for life, w, kind in took if kind != "spare"][-DROPS_KEPT:]}
 
 
 __all__ = ["install", "installed", "left_to_keras", "stats"]

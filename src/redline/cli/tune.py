@@ -92,8 +92,8 @@ def text(result) -> str:
     if wait:
         out.append(f"  with `python`, an epoch start waits ~{wait['wait_s']:,.2f} s on average (epochs of "
                    f"~{wait['epoch_s']:,.1f} s) for tf.data's autotune thread: {wait['share']:.0%} of {wait['drops']} "
-                   "iterators dropped in the trials waited for its next wake; `redline run` drops them off the training "
-                   "thread, and the prediction counts that")
+                   f"iterators the trials dropped ({wait.get('from', 'epoch ends')}) waited for its next wake; "
+                   "`redline run` drops them off the training thread, and the prediction counts that")
     for r in result.reasons:
         out.append(f"  because {r}")
     for a in result.advice:

@@ -202,12 +202,12 @@ class TuneResult:
 
     def python_wait(self, base: float | None = None) -> dict | None:
         """The epoch-start wait `python script.py` pays on TensorFlow and no trial did (tuning.stall): modelled from the
-        script as written's processes, where its epochs each make an iterator the release took, at ``base`` steps/s
+        tune's TensorFlow processes, where the script's epochs each make an iterator the release took, at ``base`` steps/s
         (its figures' median unless given); None elsewhere."""
         from .stall import python_factor
 
         base, steps = base or median(fair(self.default, self.default)[1]), self.default.detail.get("steps_in_epoch")
-        drops = [d for r in self.default.detail.get("released") or [] for d in r.get("drops") or []]
+        drops = [d for c in self.processes for r in c.detail.get("released") or [] for d in r.get("drops") or []]
         return python_factor(steps / base if base and steps else None, drops,
                              bool(self.default.detail.get("iterator_each_epoch")))
 

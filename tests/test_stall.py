@@ -1,0 +1,87 @@
+"""The epoch-start wait `python` pays and the trials do not, in the prediction (redline.tuning.stall)."""
+
+import pytest
+
+from redline.tuning import stall
+from redline.tuning.result import Candidate, TuneResult
+
+# released iterators of mnist_convnet's as-written trial (seconds lived, seconds waited), 2-core Zen 4: four of the
+# seven with a next wake at least 0.1 s away waited until it (0.653 + 0.613 = 1.266: the wake at 1,270 ms)
+TRIAL_DROPS = [[0.78, 0.002, "carried"], [0.653, 0.6129, "carried"], [0.807, 0.4553, "carried"],
+               [0.83, 0.4342, "carried"], [0.257, 0.0007, "epoch"], [0.232, 0.0005, "epoch"], [0.802, 0.4621, "carried"],
+               [0.582, 0.0029, "carried"], [0.473, 0.0021, "carried"], [0.514, 0.198, "carried"]]
+# whole epochs of 2.6-3.6 s (their own iterators, run to their data's end): 2 of 5 waited until 5.11 s
+EPOCH_DROPS = [[2.9, 0.002, "epoch"], [3.12, 1.99, "epoch"], [2.7, 0.001, "epoch"], [3.43, 1.68, "epoch"],
+               [3.3, 0.004, "epoch"]]
+
+
+def test_autotune_wakes_at_periods_doubling_from_10_ms_up_to_a_minute():
+    assert [stall.next_wake(s) for s in (0.0, 0.011, 0.5, 0.63, 2.6, 5.2)] == [0.01, 0.03, 0.63, 1.27, 5.11, 10.23]
+    assert stall.next_wake(40.95) == pytest.approx(81.91)  # 20.48 s doubled would pass the cap: 60 s from here on
+    assert stall.next_wake(81.91) == pytest.approx(141.91)
+
+
+def test_the_share_counts_drops_that_waited_for_the_next_wake_among_those_far_enough_from_it():
+    got = stall.lost_share(TRIAL_DROPS)  # the two "epoch" drops are too near their next wake: fits cut short it is
+    assert got == {"share": pytest.approx(5 / 7), "drops": 7, "from": "epoch ends and fits cut short"}
+    assert stall.lost_share(TRIAL_DROPS[:3]) is None  # too few to say
+    assert stall.lost_share([[0.6, 0.0005]] * 2 + [[0.25, 0.05]] * 10) is None  # 0.25 s: 0.06 s from its wake
+    # epochs' own iterators, as `python` drops them, stand alone where there are enough of them
+    assert stall.lost_share(TRIAL_DROPS + EPOCH_DROPS) == {"share": pytest.approx(2 / 5), "drops": 5,
+                                                           "from": "epoch ends"}
+
+
+def test_the_expected_wait_grows_with_the_share_and_with_how_soon_after_a_wake_the_epoch_ends():
+    assert stall.expected_wait(3.0, 0.0) == 0.0
+    assert stall.expected_wait(3.0, 0.6) == pytest.approx(2 * stall.expected_wait(3.0, 0.3))
+    # just after the wake at 2.55 s the next is 5.11 s away; just before it, a few hundredths
+    assert stall.expected_wait(2.6, 1.0, jitter=0.0) == pytest.approx(2.51)
+    assert stall.expected_wait(2.5, 1.0, jitter=0.0) == pytest.approx(0.05)
+    # epochs that vary +-8% around a wake: about the mean of both sides
+    assert 0.4 < stall.expected_wait(2.55, 1.0) < 2.0
+
+
+def test_the_factor_is_python_s_epoch_against_the_trials_and_none_without_grounds():
+    got = stall.python_factor(3.0, TRIAL_DROPS, True)
+    wait = stall.expected_wait(3.0, 5 / 7)
+    assert got["factor"] == pytest.approx((3.0 + wait) / 3.0, abs=1e-4) and got["drops"] == 7
+    assert stall.python_factor(3.0, EPOCH_DROPS, True)["wait_s"] == pytest.approx(stall.expected_wait(3.0, 0.4), abs=1e-3)
+    assert stall.python_factor(3.0, TRIAL_DROPS, False) is None  # steps_per_epoch: one iterator over the fit
+    assert stall.python_factor(3.0, [], True) is None  # nothing released: JAX, a generator left to Keras
+    assert stall.python_factor(None, TRIAL_DROPS, True) is None
+
+
+def _result(default, chosen, *others):
+    return TuneResult(script="t.py", args=[], budget_s=60, elapsed_s=1, default=default,
+                      processes=[default, *(c for c in (chosen, *others) if c is not default)], inprocess=[], chosen_process=chosen, chosen_knobs=None,
+                      reasons=[], not_measured=[])
+
+
+def test_the_prediction_counts_python_s_wait_where_the_script_as_written_s_epochs_each_make_an_iterator():
+    detail = {"steps_in_epoch": 150, "iterator_each_epoch": True, "released": [{"drops": TRIAL_DROPS[:5]}]}
+    default = Candidate("as written", runs=[50.0] * 3, detail=detail)
+    jax = Candidate("backend jax", runs=[100.0] * 3)
+    # every TensorFlow process of the tune counts: another candidate's drops with the script's own
+    threads = Candidate("1 intra-op thread", runs=[40.0] * 3, detail={"released": [{"drops": TRIAL_DROPS[5:]}]})
+    wait = stall.python_factor(3.0, TRIAL_DROPS, True)  # 150 steps at 50 steps/s
+    assert _result(default, jax, threads).python_wait() == wait
+    assert _result(default, jax, threads).ratio() == pytest.approx(2.0 * wait["factor"], abs=1e-3)
+    # kept as written: `redline run` still takes the wait off the loop, and says what that is predicted to give
+    assert _result(default, threads).ratio() == pytest.approx(wait["factor"] * 40 / 50, abs=1e-3)
+    assert _result(default, default, threads).ratio() == pytest.approx(wait["factor"], abs=1e-3)
+    assert _result(default, jax, threads).to_dict()["chosen"]["python_wait"] == wait
+    plain = Candidate("as written", runs=[50.0] * 3, detail={**detail, "iterator_each_epoch": False})
+    assert _result(plain, jax, threads).ratio() == pytest.approx(2.0)
+    assert _result(plain, jax, threads).python_wait() is None
+
+
+def test_tune_s_table_says_what_python_waits_and_that_the_prediction_counts_it():
+    from redline.cli.tune import text
+
+    detail = {"steps_in_epoch": 150, "iterator_each_epoch": True, "released": [{"drops": TRIAL_DROPS}]}
+    default = Candidate("as written", runs=[50.0] * 3, detail=detail)
+    out = text(_result(default, default))
+    wait = stall.python_factor(3.0, TRIAL_DROPS, True)
+    assert f"({wait['factor']:.2f}x `python` as written, predicted)" in out, out
+    assert f"~{wait['wait_s']:.2f} s on average" in out and "71% of 7 iterators the trials dropped (epoch ends and fits cut short)" in out, out
+    assert "epoch start waits" not in text(_result(Candidate("as written", runs=[50.0] * 3), default))
