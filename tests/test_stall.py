@@ -85,3 +85,36 @@ def test_tune_s_table_says_what_python_waits_and_that_the_prediction_counts_it()
     assert f"({wait['factor']:.2f}x `python` as written, predicted)" in out, out
     assert f"~{wait['wait_s']:.2f} s on average" in out and "71% of 7 iterators the trials dropped (epoch ends and fits cut short)" in out, out
     assert "epoch start waits" not in text(_result(Candidate("as written", runs=[50.0] * 3), default))
+
+
+def test_the_in_process_stage_s_drops_count_too():
+    detail = {"steps_in_epoch": 150, "iterator_each_epoch": True, "released": [{"drops": TRIAL_DROPS[:5]}]}
+    default = Candidate("as written", runs=[50.0] * 3, detail=detail)
+    result = _result(default, default)
+    assert result.python_wait()["drops"] == 4  # counted alone: 0.78, 0.653, 0.807 and 0.83 lived
+    result.stage_drops = TRIAL_DROPS[5:]
+    assert result.python_wait() == stall.python_factor(3.0, TRIAL_DROPS, True)
+
+
+def test_a_tune_reads_the_drops_of_its_trial_processes_and_of_its_in_process_stage(monkeypatch):
+    import machines as m
+    from redline.tuning import search
+
+    def fake(script, args, cand, trial, timeout, **_):
+        if "ladder" in trial:  # the in-process stage: the cut fits' drops
+            return {"status": "ok", "candidates": {"default": {"steps_per_s": [100.0] * 3, "knobs": {}}}, "inputs": {},
+                    "input_chosen": None, "not_measured": [], "released": {"drops": TRIAL_DROPS[5:]}}
+        jax = cand.env.get("KERAS_BACKEND") == "jax"
+        r = 40.0 if jax else 50.0
+        return {"status": "ok", "candidates": {"default": {"steps_per_s": [r, r * 1.01, r * 0.99]}}, "data": "ndarray",
+                "backend": "jax" if jax else "tensorflow", "steps_in_epoch": 150, "iterator_each_epoch": True,
+                **({} if jax else {"released": {"drops": TRIAL_DROPS[:5]}})}
+
+    monkeypatch.setattr(search, "run_trial", fake)
+    result = search.tune("train.py", budget_s=600, snapshot=m.vm_2core())
+    assert result.chosen_process is result.default
+    processes = sum(len(c.detail.get("released") or []) for c in result.processes)
+    assert processes >= 2 and result.stage_drops == TRIAL_DROPS[5:]
+    wait = result.python_wait()
+    assert wait["drops"] == 4 * processes + 3  # per process 0.78, 0.653, 0.807, 0.83; the stage 0.802, 0.473, 0.514
+    assert result.ratio() == pytest.approx(wait["factor"], abs=1e-3)

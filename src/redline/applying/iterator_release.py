@@ -24,7 +24,7 @@ from ..planning.planner import RELEASE_OFF, release_off
 
 POLL_S = 0.05  # how often the release thread looks for iterators nothing else holds
 EXIT_WAIT_S = 60.0  # at exit, the longest wait for a release in progress
-DROPS_KEPT = 200  # stats(): the last releases' (seconds lived, seconds waited)
+DROPS_KEPT = 200  # stats(): the last releases' (seconds lived, seconds waited, kind)
 _MARK = "__redline_release__"  # on the patched _get_iterator
 _HOLD = "__redline_release_hold__"  # on an epoch loop: whether its iterators go to the release thread
 
@@ -48,8 +48,8 @@ class _Releaser:
         return it
 
     def _free(self):
-        """The first iterator only this object holds (its slot and getrefcount's argument), taken out with the time it
-        was made."""
+        """The first iterator only this object holds (its slot and getrefcount's argument), taken out with when it was
+        made and its kind."""
         for i in range(len(self.live)):
             if sys.getrefcount(self.live[i][0]) <= 2:
                 return self.live.pop(i)

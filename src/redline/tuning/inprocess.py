@@ -39,6 +39,7 @@ class Stage:
     advice: list = field(default_factory=list)
     not_measured: list = field(default_factory=list)
     whole: dict | None = None  # the choice and the script's own compile measured in whole epochs (as_run.whole_pick)
+    drops: list = field(default_factory=list)  # the tf.data iterators its processes released (tuning.stall)
 
 
 def inprocess_stage(run, best: Candidate, backend: str, usable: int, allow, left, per_trial: float, progress,
@@ -78,6 +79,8 @@ def inprocess_stage(run, best: Candidate, backend: str, usable: int, allow, left
             stage.not_measured.append(f"the input path / steps_per_execution / jit_compile: {res.get('error')}")
             return stage
         read = _read(res, cands)
+        if not fit:  # more of the measured fit's drops for python's epoch-start wait (tuning.stall)
+            stage.drops += (res.get("released") or {}).get("drops") or []
         # the stage's default is the winner's own configuration where no input rewrite was chosen, measured the same way
         inner = read.inprocess[0]
         ref = ((res.get("whole") or {}).get("reference") or {}).get("steps_per_s")

@@ -172,6 +172,7 @@ class TuneResult:
     whole: dict | None = None  # the in-process choice against the script's own, in whole epochs (inprocess._judge_whole)
     per_fit: dict = field(default_factory=dict)  # other fits' fingerprints -> their own chosen knobs
     fits: list = field(default_factory=list)  # the script's fits as the first trial recorded them (tuning/fits.py)
+    stage_drops: list = field(default_factory=list)  # tf.data iterators the in-process stage released (tuning.stall)
 
     def chosen(self) -> Choice:
         """What redline run applies: the chosen process's settings, the input path and the compile knobs chosen in it."""
@@ -202,12 +203,13 @@ class TuneResult:
 
     def python_wait(self, base: float | None = None) -> dict | None:
         """The epoch-start wait `python script.py` pays on TensorFlow and no trial did (tuning.stall): modelled from the
-        tune's TensorFlow processes, where the script's epochs each make an iterator the release took, at ``base`` steps/s
+        tune's TensorFlow processes (the in-process stage's too), where the script's epochs each make an iterator the release took, at ``base`` steps/s
         (its figures' median unless given); None elsewhere."""
         from .stall import python_factor
 
         base, steps = base or median(fair(self.default, self.default)[1]), self.default.detail.get("steps_in_epoch")
         drops = [d for c in self.processes for r in c.detail.get("released") or [] for d in r.get("drops") or []]
+        drops += self.stage_drops
         return python_factor(steps / base if base and steps else None, drops,
                              bool(self.default.detail.get("iterator_each_epoch")))
 

@@ -293,6 +293,7 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
             return got[-1]
 
         stage = inprocess_stage(and_whole, best, *stage_args)
+        stage.drops = []  # its processes' released iterators count once, as second's (absorbed below)
         for res in got:
             absorb(second, as_process(res), default)
         again_where_unfair(second)
@@ -349,7 +350,8 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
                         default=default, processes=procs, inprocess=inprocess, chosen_process=best,
                         chosen_knobs=chosen_knobs, reasons=reasons, not_measured=not_measured,
                         script_output=first.get("stdout", ""), inputs=inputs, chosen_input=chosen_input, advice=advice,
-                        training_s=training_s, whole=stage.whole, per_fit=per_fit, fits=fits_seen)
+                        training_s=training_s, whole=stage.whole, per_fit=per_fit, fits=fits_seen,
+                        stage_drops=stage.drops)
     said = retraced(result)
     if said:
         result.reasons.append(said)
