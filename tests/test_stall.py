@@ -8,8 +8,9 @@ from redline.tuning.result import Candidate, TuneResult
 # released iterators of mnist_convnet's as-written trial (seconds lived, seconds waited), 2-core Zen 4: four of the
 # seven with a next wake at least 0.1 s away waited until it (0.653 + 0.613 = 1.266: the wake at 1,270 ms)
 TRIAL_DROPS = [[0.78, 0.002, "carried"], [0.653, 0.6129, "carried"], [0.807, 0.4553, "carried"],
-               [0.83, 0.4342, "carried"], [0.257, 0.0007, "epoch"], [0.232, 0.0005, "epoch"], [0.802, 0.4621, "carried"],
-               [0.582, 0.0029, "carried"], [0.473, 0.0021, "carried"], [0.514, 0.198, "carried"]]
+               [0.83, 0.4342, "carried"], [0.257, 0.0007, "epoch"], [0.232, 0.0005, "epoch"],
+               [0.802, 0.4621, "carried"], [0.582, 0.0029, "carried"], [0.473, 0.0021, "carried"],
+               [0.514, 0.198, "carried"]]
 # whole epochs of 2.6-3.6 s (their own iterators, run to their data's end): 2 of 5 waited until 5.11 s
 EPOCH_DROPS = [[2.9, 0.002, "epoch"], [3.12, 1.99, "epoch"], [2.7, 0.001, "epoch"], [3.43, 1.68, "epoch"],
                [3.3, 0.004, "epoch"]]
@@ -45,7 +46,8 @@ def test_the_factor_is_python_s_epoch_against_the_trials_and_none_without_ground
     got = stall.python_factor(3.0, TRIAL_DROPS, True)
     wait = stall.expected_wait(3.0, 5 / 7)
     assert got["factor"] == pytest.approx((3.0 + wait) / 3.0, abs=1e-4) and got["drops"] == 7
-    assert stall.python_factor(3.0, EPOCH_DROPS, True)["wait_s"] == pytest.approx(stall.expected_wait(3.0, 0.4), abs=1e-3)
+    from_epochs = stall.python_factor(3.0, EPOCH_DROPS, True)
+    assert from_epochs["wait_s"] == pytest.approx(stall.expected_wait(3.0, 0.4), abs=1e-3)
     assert stall.python_factor(3.0, TRIAL_DROPS, False) is None  # steps_per_epoch: one iterator over the fit
     assert stall.python_factor(3.0, [], True) is None  # nothing released: JAX, a generator left to Keras
     assert stall.python_factor(None, TRIAL_DROPS, True) is None
@@ -53,8 +55,8 @@ def test_the_factor_is_python_s_epoch_against_the_trials_and_none_without_ground
 
 def _result(default, chosen, *others):
     return TuneResult(script="t.py", args=[], budget_s=60, elapsed_s=1, default=default,
-                      processes=[default, *(c for c in (chosen, *others) if c is not default)], inprocess=[], chosen_process=chosen, chosen_knobs=None,
-                      reasons=[], not_measured=[])
+                      processes=[default, *(c for c in (chosen, *others) if c is not default)], inprocess=[],
+                      chosen_process=chosen, chosen_knobs=None, reasons=[], not_measured=[])
 
 
 def test_the_prediction_counts_python_s_wait_where_the_script_as_written_s_epochs_each_make_an_iterator():
@@ -83,7 +85,8 @@ def test_tune_s_table_says_what_python_waits_and_that_the_prediction_counts_it()
     out = text(_result(default, default))
     wait = stall.python_factor(3.0, TRIAL_DROPS, True)
     assert f"({wait['factor']:.2f}x `python` as written, predicted)" in out, out
-    assert f"~{wait['wait_s']:.2f} s on average" in out and "71% of 7 iterators the trials dropped (epoch ends and fits cut short)" in out, out
+    assert f"~{wait['wait_s']:.2f} s on average" in out, out
+    assert "71% of 7 iterators the trials dropped (epoch ends and fits cut short)" in out, out
     assert "epoch start waits" not in text(_result(Candidate("as written", runs=[50.0] * 3), default))
 
 

@@ -203,8 +203,8 @@ class TuneResult:
 
     def python_wait(self, base: float | None = None) -> dict | None:
         """The epoch-start wait `python script.py` pays on TensorFlow and no trial did (tuning.stall): modelled from the
-        tune's TensorFlow processes (the in-process stage's too), where the script's epochs each make an iterator the release took, at ``base`` steps/s
-        (its figures' median unless given); None elsewhere."""
+        drops of the tune's TensorFlow processes (the in-process stage's too), where the script's epochs each make an
+        iterator the release took, at ``base`` steps/s (its figures' median unless given); None elsewhere."""
         from .stall import python_factor
 
         base, steps = base or median(fair(self.default, self.default)[1]), self.default.detail.get("steps_in_epoch")
