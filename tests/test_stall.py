@@ -121,3 +121,22 @@ def test_a_tune_reads_the_drops_of_its_trial_processes_and_of_its_in_process_sta
     wait = result.python_wait()
     assert wait["drops"] == 4 * processes + 3  # per process 0.78, 0.653, 0.807, 0.83; the stage 0.802, 0.473, 0.514
     assert result.ratio() == pytest.approx(wait["factor"], abs=1e-3)
+
+
+def test_run_says_predicted_against_python_only_for_a_choice_that_counted_python_s_wait(monkeypatch, capsys):
+    import os
+    import types
+
+    from redline.cli.run import _apply_tuned
+    from redline.tuning.result import Choice
+
+    monkeypatch.setattr(os, "environ", dict(os.environ))  # the choice's variable stays in this test
+    settings = Choice(env={"REDLINE_TEST_ONLY": "1"}).to_dict()
+
+    def said(chosen):
+        _apply_tuned({"tuned": "today", "result": {"chosen": {"settings": settings, "ratio": 1.5, **chosen}}},
+                     types.SimpleNamespace(quiet=False))
+        return capsys.readouterr().err
+
+    assert "(predicted 1.50x `python`)" in said({"python_wait": None})
+    assert "(predicted 1.50x the script as written)" in said({})  # saved before the wait was predicted

@@ -139,9 +139,11 @@ def _apply_tuned(entry, args) -> None:
     done = choice.parts()  # what was applied, in the words tune used
     if entry.get("note"):
         log(f"redline: {entry['note']}")
-    ratio, wait = entry["result"]["chosen"].get("ratio"), entry["result"]["chosen"].get("python_wait")
+    chosen = entry["result"]["chosen"]
+    ratio, wait = chosen.get("ratio"), chosen.get("python_wait")
+    against = "`python`" if "python_wait" in chosen else "the script as written"  # a choice saved before the wait
     log(f"redline: applied the choice tuned {entry['tuned']}: {', '.join(done) or 'the script as written'}"
-        + (f" (predicted {ratio:.2f}x `python`)" if ratio and (done or wait) else "")
+        + (f" (predicted {ratio:.2f}x {against})" if ratio and (done or wait) else "")
         + ("" if choice.release else "; nothing else changed") + "; --no-tuned ignores it")
     for line in entry["result"].get("advice") or []:
         log(f"redline: advice from the tuning (not applied): {line}")
