@@ -5,7 +5,8 @@ processes, alternating: `python s.py`, `KERAS_BACKEND=jax python s.py` (what a u
 --no-tuned s.py` (the plan alone) and `redline run s.py` (the tuned choice); "vs better" is the tuned run against the
 better of the first two. Each is timed over the script's own epochs, the first (tracing, compiling) left out, by
 benchmarks/timing/sitecustomize.py. Medians of steps/s and the ratios to `python s.py` are printed and written,
-with the ratio tune predicted beside the one `redline run` delivered.
+with the ratio tune predicted beside the one `redline run` delivered, and each side of it (the steps/s predicted for
+`python` and for the tuned run, against those delivered): which side a miss is on.
 
     python benchmarks/tune_scripts.py [--repeats 5] [--budget 180] [--json FILE] [--old PYTHON] [SCRIPT ...]
 
@@ -141,6 +142,10 @@ def main():
         best_plain = max(med["python"], med["KERAS_BACKEND=jax"] if med["KERAS_BACKEND=jax"] == med["KERAS_BACKEND=jax"] else 0)
         row.update({"runs": runs, "median_steps_per_s": med, "ratio": ratio, "vs_better": med["run (tuned)"] / best_plain,
                     "predicted": (row["tuned_new"] or {}).get("ratio") if isinstance(row["tuned_new"], dict) else None})
+        absolute = (row["tuned_new"] or {}).get("predicted_steps_per_s") if isinstance(row["tuned_new"], dict) else None
+        if absolute:  # which side a miss is on: `python`'s epochs, or the tuned run's
+            row["delivered_over_predicted"] = {"python": med["python"] / absolute["python"],
+                                               "run (tuned)": med["run (tuned)"] / absolute["run"]}
         rows.append(row)
     out = {"machine": machine(env), "rows": rows,
            "geomean": {c: geomean([r["ratio"].get(c) for r in rows]) for c in rows[0]["ratio"]} if rows else {},
@@ -157,6 +162,13 @@ def main():
         print(f"{r['script']:22s} " + " ".join(f"{r['median_steps_per_s'][c]:10.1f} ({r['ratio'][c]:4.2f}x)" for c in cols)
               + f" {r['vs_better']:9.2f} {(pred or float('nan')):9.2f} {vs} "
               + " ".join(f"{r[f'tune_s_{w}']:10.0f}" for w in tuners) + f"  {ch}")
+    split = [r for r in rows if r.get("delivered_over_predicted")]
+    if split:
+        print("delivered/predicted steps/s, each side of the ratio (predicted: the tune's trial figures; `python` "
+              "less its modelled epoch-start wait):")
+        for r in split:
+            d = r["delivered_over_predicted"]
+            print(f"  {r['script']:22s} python {d['python']:5.2f}  run (tuned) {d['run (tuned)']:5.2f}")
     print("geometric mean against python: " + ", ".join(f"{c} {g:.2f}x" for c, g in out["geomean"].items() if g)
           + "; median tuning time: " + ", ".join(f"{w} {t:.0f} s" for w, t in out["median_tune_s"].items())
           + " (steps/s over each script's own epochs after the first, medians of the rounds)")

@@ -72,9 +72,14 @@ def test_the_prediction_counts_python_s_wait_where_the_script_as_written_s_epoch
     assert _result(default, threads).ratio() == pytest.approx(wait["factor"] * 40 / 50, abs=1e-3)
     assert _result(default, default, threads).ratio() == pytest.approx(wait["factor"], abs=1e-3)
     assert _result(default, jax, threads).to_dict()["chosen"]["python_wait"] == wait
+    # each side of the ratio in steps/s: `python` is the trials' as written less its wait, the run the choice's figures
+    predicted = _result(default, jax, threads).to_dict()["chosen"]["predicted_steps_per_s"]
+    assert predicted == {"python": pytest.approx(50 / wait["factor"], abs=1e-3), "run": pytest.approx(100.0, abs=1e-2)}
     plain = Candidate("as written", runs=[50.0] * 3, detail={**detail, "iterator_each_epoch": False})
     assert _result(plain, jax, threads).ratio() == pytest.approx(2.0)
     assert _result(plain, jax, threads).python_wait() is None
+    assert _result(plain, jax, threads).predicted_steps_per_s() == {"python": 50.0, "run": 100.0}
+    assert _result(Candidate("as written"), jax).predicted_steps_per_s() is None  # nothing measured as written
 
 
 def test_tune_s_table_says_what_python_waits_and_that_the_prediction_counts_it():

@@ -213,6 +213,18 @@ class TuneResult:
         return python_factor(steps / base if base and steps else None, drops,
                              bool(self.default.detail.get("iterator_each_epoch")))
 
+    def predicted_steps_per_s(self) -> dict | None:
+        """The steps/s behind steady_ratio(): {"python": the script as written's epochs under `python` (its trial
+        processes' figures, less its modelled epoch-start wait), "run": the choice's under `redline run`}; None where
+        steady_ratio() is. What a benchmark compares with delivered figures, to tell which side a miss is on."""
+        steady = self.steady_ratio()
+        base = median(fair(self.chosen_process, self.default)[1])
+        if not steady or not base:
+            return None
+        wait = self.python_wait(base)
+        python = base / (wait["factor"] if wait else 1.0)
+        return {"python": round(python, 3), "run": round(python * steady, 3)}
+
     def steady_ratio(self) -> float | None:
         """The choice's epochs against the script as written's under `python` (its epoch-start waits included: see
         python_wait()), once both are traced."""
@@ -248,7 +260,7 @@ class TuneResult:
                 "chosen": {"process": self.chosen_process.name, "knobs": self.chosen_knobs.name if self.chosen_knobs else None,
                            "input": self.chosen_input.name if self.chosen_input else None,
                            "settings": self.choice(), "ratio": self.ratio(), "steady_ratio": self.steady_ratio(),
-                           "python_wait": self.python_wait()},
+                           "python_wait": self.python_wait(), "predicted_steps_per_s": self.predicted_steps_per_s()},
                 "reasons": self.reasons, "not_measured": self.not_measured, "advice": self.advice,
                 "touched": self.touched, "training_s": self.training_s, "whole": self.whole}
 
