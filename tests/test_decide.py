@@ -504,6 +504,30 @@ def test_one_process_of_the_script_as_written_stands_where_it_ran_on_the_machine
                ("lost 13.0%" if steal else "could not tell") in x for x in r.reasons) == (processes == 2)
 
 
+@pytest.mark.parametrize("stage_rate, processes", [(170.0, 1), (115.0, 2)])
+def test_one_quiet_process_of_the_script_as_written_stands_only_while_the_lone_lead_holds(monkeypatch, stage_rate,
+                                                                                           processes):
+    """A lone leader at 1.6x in its first process spares the quiet script as written its second; where the leader's
+    second process (the in-process stage's trial) reads it at 1.15x, the two processes of it lead by under LONE_LEAD
+    and the script as written gets its second process before anything is chosen (custom_train_step: oneDNN off at
+    1.55x, then 1.20x; its one process of the script as written read 674 steps/s, `python` 757-995)."""
+    from redline.tuning import search
+
+    rates = {"as written": 100.0, "backend jax": 160.0, "oneDNN on": 40.0, "1 intra-op thread": 45.0}
+    calls = []
+    fake = fake_trials(rates, lambda cand, trial: calls.append("in-process" if "ladder" in trial else cand.name),
+                       stage_rate, contention={"steal": 0.01, "others": 0.0})
+    monkeypatch.setattr(search, "run_trial", fake)
+    r = search.tune("train.py", budget_s=600, snapshot=m.vm_2core(), complete=False)
+    assert calls.count("as written") == processes, calls
+    assert calls[calls.index("in-process") + 1:][:1] == (["as written"] if processes == 2 else []), calls
+    said = [x for x in r.reasons if x.startswith("a second process of the script as written: 'backend jax' led it")]
+    assert len(said) == processes - 1, r.reasons
+    if said:
+        assert "1.60x in its first process, 1.38x over its two" in said[0], said
+    assert len(r.default.passes) == processes
+
+
 def test_a_rival_with_no_gain_after_its_second_process_is_not_measured_a_third_time(monkeypatch):
     """Ahead within the noise in its first process (1.10x where the script as written's rounds spread 60%), level in
     its second: its two processes decide."""
