@@ -298,7 +298,8 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
             absorb(second, as_process(res), default)
         again_where_unfair(second)
         lead = second.median / default.median if second.median and default.median else None
-        if len(default.passes) < 2 and lead is not None and lead < LONE_LEAD and left() >= per_trial:
+        if (len(default.passes) < 2 and lead is not None and lead < LONE_LEAD and better(second, default)
+                and left() >= per_trial):
             # the lead that spared the script as written its second process did not hold in the leader's second: one
             # quiet process of either can read 15-25% off (custom_train_step: 583-909 steps/s in 8 quiet processes of
             # the script as written; a lone leader at 1.55x in its first, 1.20x in the stage's, was chosen and its
