@@ -774,6 +774,9 @@ def test_a_rival_whose_start_alone_outlasts_the_script_s_run_is_dropped_with_its
     from redline.tuning.passes import SLOW_START, START_SLACK, beyond_trace, start_cap, whole_run
 
     assert start_cap(whole_run(40.0, 15.0)) == pytest.approx(SLOW_START * 55.0 + START_SLACK, abs=0.05)
+    # the margin is the slack alone: a first figure (start, trace and a round of training, the fits before cut short)
+    # later than the whole run cannot end sooner (fine_tune: a 45-s run; at 1.25x JAX held 61 s of a 180-s budget)
+    assert start_cap(whole_run(30.0, 15.0)) == pytest.approx(45.0 + START_SLACK, abs=0.05)
     assert whole_run(None, 15.0) is None and whole_run(40.0, None) is None and start_cap(None) is None
     # xception_scratch's first trial: 115.7 s, 98.3 of them measuring, 15 of those tracing; 115 s of training. A run
     # of the script pays the trace, not the measurement: JAX waited 243 s for no figures, against a 144-s run

@@ -42,8 +42,12 @@ BEHIND = 0.5
 #: thread at 1.08x, 1.25x and 1.32x in their first processes fell back; JAX at 3.9x and 4.7x held.
 LONE_LEAD = 1.5
 #: a rival whose trial process has no figures after SLOW_START x (a trial process of the script as written and its
-#: whole predicted training) plus START_SLACK seconds is dropped there (start_cap)
-SLOW_START, START_SLACK = 1.25, 5.0
+#: whole predicted training) plus START_SLACK seconds is dropped there (start_cap). Its first figure comes after its
+#: start, its trace and a round of its training, and its trial cuts the fits before the one measured short (a spare's
+#: imports are not counted either), so where that alone outlasts the script as written's whole run, its own run
+#: cannot end sooner: 1.0x, START_SLACK for the noise of a process's start. At 1.25x, fine_tune's JAX process ran
+#: 61 s to no figures (the script runs ~45 s), and 1 intra-op thread stood unmeasured with 19 s of 180 left.
+SLOW_START, START_SLACK = 1.0, 5.0
 
 
 def absorb(cand: Candidate, res: dict, reference: Candidate | None = None) -> None:
@@ -241,8 +245,8 @@ def whole_run(first_wall: float | None, training_s: float | None, beyond_s: floa
 
 def start_cap(run_s: float | None) -> float | None:
     """Seconds after which a rival's trial process that has no figures yet is ended as decisively behind: its start
-    alone (imports, the script up to the fit measured, that fit's compile) then takes SLOW_START x longer than the
-    script as written's whole run (``run_s``: whole_run), so its run cannot end sooner, whatever its steps cost (JAX
+    alone (imports, the script up to the fit measured, that fit's compile) then outlasts the script as written's
+    whole run (``run_s``: whole_run), so its run cannot end sooner, whatever its steps cost (JAX
     tracing a large model for a short fine-tuning run; xception_scratch: 243 s of JAX with no figures, where the
     script runs 144 s)."""
     return None if not run_s else round(SLOW_START * run_s + START_SLACK, 1)
