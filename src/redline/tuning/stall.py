@@ -21,6 +21,12 @@ FIRST_MS, CAP_MS = 10, 60_000  # autotune's first period and its cap
 MIN_GAP_S = 0.1  # drops whose next optimisation was nearer than this tell too little to count
 MIN_DROPS = 4  # fewer counted drops than this: no share
 JITTER = 0.08  # an epoch's length varies about this much either way between epochs (this VM: 2.5-3.6 s)
+#: the share starts from PRIOR_SHARE as if PRIOR_DROPS drops had been counted: a share read from a handful of drops
+#: swings the prediction by a fifth (fine_tune, epochs of ~1.6 s, four tunes on a 2-core Zen 4: 0 of 4, 1 of 5, 2 of 5
+#: and 2 of 16 waited, an epoch start's expected wait 0.00 to 0.37 s). Measured on that VM: 9 of 33 epoch starts of
+#: imbalanced_mlp under `python` waited, 3-5 of 10-11 of mnist_convnet's, 9 of 74 of thread_lines' trial drops.
+#: Tens of drops outweigh it.
+PRIOR_SHARE, PRIOR_DROPS = 0.25, 8
 
 
 def next_wake(life_s: float) -> float:
@@ -33,12 +39,12 @@ def next_wake(life_s: float) -> float:
 
 
 def lost_share(drops) -> dict | None:
-    """{"share", "drops", "from"}: of released iterators (``[seconds lived, seconds the destructor waited, kind]``,
-    from iterator_release.stats()) whose next optimisation was at least MIN_GAP_S away, the share that waited at least
-    half of that gap (the rest return in milliseconds). The epochs' own iterators, dropped after their data's end as
-    `python` drops them, where MIN_DROPS of them count; else every one, those of fits cut short (tune's measurements)
-    included, which lose the race more often (mnist_convnet: 5 of 7 against 3-5 of 10-11 epoch starts under
-    `python`). None with fewer than MIN_DROPS."""
+    """{"share", "lost", "drops", "from"}: of released iterators (``[seconds lived, seconds the destructor waited,
+    kind]``, from iterator_release.stats()) whose next optimisation was at least MIN_GAP_S away, those that waited at
+    least half of that gap (``lost``; the rest return in milliseconds), and the share that makes from PRIOR_SHARE over
+    PRIOR_DROPS. The epochs' own iterators, dropped after their data's end as `python` drops them, where MIN_DROPS of
+    them count; else every one, those of fits cut short (tune's measurements) included, which lose the race more often
+    (mnist_convnet: 5 of 7 against 3-5 of 10-11 epoch starts under `python`). None with fewer than MIN_DROPS."""
     def counted(rows):
         return [(d[0], d[1]) for d in rows if next_wake(d[0]) - d[0] >= MIN_GAP_S]
 
@@ -47,7 +53,8 @@ def lost_share(drops) -> dict | None:
     if len(rows) < MIN_DROPS:
         return None
     lost = sum(1 for life, wait in rows if wait >= 0.5 * (next_wake(life) - life))
-    return {"share": lost / len(rows), "drops": len(rows), "from": basis}
+    return {"share": (lost + PRIOR_SHARE * PRIOR_DROPS) / (len(rows) + PRIOR_DROPS), "lost": lost, "drops": len(rows),
+            "from": basis}
 
 
 def expected_wait(epoch_s: float, share: float, jitter: float = JITTER, points: int = 41) -> float:
@@ -61,7 +68,7 @@ def expected_wait(epoch_s: float, share: float, jitter: float = JITTER, points: 
 def python_factor(epoch_s: float | None, drops, each_epoch: bool) -> dict | None:
     """How much longer `python`'s epochs are than the trials' (which ran with the release), where the script's epochs
     each make an iterator (``each_epoch``: no steps_per_epoch of its own) that the release took (``drops`` from its
-    processes): {"factor", "wait_s", "share", "drops", "from", "epoch_s"}; None where nothing says so."""
+    processes): {"factor", "wait_s", "share", "lost", "drops", "from", "epoch_s"}; None where nothing says so."""
     if not epoch_s or not each_epoch or not drops:
         return None
     share = lost_share(drops)
@@ -69,7 +76,7 @@ def python_factor(epoch_s: float | None, drops, each_epoch: bool) -> dict | None
         return None
     wait = expected_wait(epoch_s, share["share"])
     return {"factor": round((epoch_s + wait) / epoch_s, 4), "wait_s": round(wait, 3), "share": round(share["share"], 3),
-            "drops": share["drops"], "from": share["from"], "epoch_s": round(epoch_s, 3)}
+            "lost": share["lost"], "drops": share["drops"], "from": share["from"], "epoch_s": round(epoch_s, 3)}
 
 
-__all__ = ["expected_wait", "lost_share", "next_wake", "python_factor"]
+__all__ = ["PRIOR_DROPS", "PRIOR_SHARE", "expected_wait", "lost_share", "next_wake", "python_factor"]
