@@ -101,6 +101,24 @@ def test_the_prediction_counts_python_s_wait_where_the_script_as_written_s_epoch
     assert _result(Candidate("as written"), jax).predicted_steps_per_s() is None  # nothing measured as written
 
 
+def test_the_wait_shown_is_the_one_in_the_ratio_where_quiet_processes_are_picked_out():
+    """The script as written's processes: one quiet at 60 steps/s, one busy at 40 (its share of the machine not known
+    for the rival, so the two are compared on every process: a median of 50). The wait shown and saved is modelled at
+    the base the ratio uses, not at the quiet one alone."""
+    from redline.tuning.compare import QUIET
+
+    detail = {"steps_in_epoch": 150, "iterator_each_epoch": True, "released": [{"drops": TRIAL_DROPS}],
+              "contention": [0.0, 2 * QUIET]}
+    default = Candidate("as written", runs=[60.0] * 3 + [40.0] * 3, passes=[60.0, 40.0], detail=detail)
+    jax = Candidate("backend jax", runs=[100.0] * 6, passes=[100.0, 100.0])
+    result = _result(default, jax)
+    used = stall.python_factor(150 / 50.0, TRIAL_DROPS, True)  # 150 steps at the ratio's base: 50 steps/s
+    assert used != stall.python_factor(150 / 60.0, TRIAL_DROPS, True)  # the quiet one alone would model another wait
+    assert result.python_wait() == used and result.to_dict()["chosen"]["python_wait"] == used
+    assert result.ratio() == pytest.approx(100 / 50 * used["factor"], abs=1e-3)
+    assert result.predicted_steps_per_s()["python"] == pytest.approx(50 / used["factor"], abs=1e-3)
+
+
 def test_tune_s_table_says_what_python_waits_and_that_the_prediction_counts_it():
     from redline.cli.tune import text
 

@@ -204,10 +204,12 @@ class TuneResult:
     def python_wait(self, base: float | None = None) -> dict | None:
         """The epoch-start wait `python script.py` pays on TensorFlow and no trial did (tuning.stall): modelled from the
         drops of the tune's TensorFlow processes (the in-process stage's too), where the script's epochs each make an
-        iterator the release took, at ``base`` steps/s (its figures' median unless given); None elsewhere."""
+        iterator the release took, at ``base`` steps/s (unless given, the median the ratio takes for it: fair() against
+        the chosen process, so the wait shown is the one in the ratio); None elsewhere."""
         from .stall import python_factor
 
-        base, steps = base or median(fair(self.default, self.default)[1]), self.default.detail.get("steps_in_epoch")
+        base = base or median(fair(self.chosen_process, self.default)[1])
+        steps = self.default.detail.get("steps_in_epoch")
         drops = [d for c in self.processes for r in c.detail.get("released") or [] for d in r.get("drops") or []]
         drops += self.stage_drops
         return python_factor(steps / base if base and steps else None, drops,
