@@ -437,6 +437,22 @@ def test_where_the_input_as_written_has_no_tf_data_iterator_runs_across_epoch_en
     assert cannot_matter(30.0 * 40.0 / 2, 40.0, 376, 188, why) is None  # the input alone not far enough ahead: measured
 
 
+def test_where_the_release_takes_the_stall_off_the_loop_and_the_reading_alone_crossed_epoch_ends_the_bound_holds():
+    """A slow-step conv net on a tf.data pipeline (epochs of 6 steps of 2.5 s): the stage's runs cross epoch ends, but
+    the stall is off the loop in every trial and under `redline run`, and the input read alone was re-opened at its
+    epoch ends, so its epoch starts are in its figure: the bound holds there too."""
+    from redline.tuning.input_bound import ALONE_S, cannot_matter, stall_released
+
+    why = stall_released(True, 60.0, 6)  # 60 batches per CPU-second: 24 read in ALONE_S, four epochs' worth
+    assert why and "off the loop" in why and "6 batches each" in why, why
+    said = cannot_matter(60.0, 0.4, 12, 6, why)  # 150x the 0.4 steps/s trained
+    assert said and "150x" in said and "off the loop" in said, said
+    assert stall_released(False, 60.0, 6) is None  # not released (JAX, a generator, the release off): measured
+    assert stall_released(True, 6 / ALONE_S, 6) is None  # read alone within one epoch: its start not in the figure
+    assert stall_released(True, 60.0, None) is None  # the epoch's steps unknown
+    assert cannot_matter(60.0, 0.4, 12, 6, stall_released(False, 60.0, 6)) is None
+
+
 # measure_fit called directly, in a process of its own: a small model on 1,024 rows and the compile calls it reads
 
 

@@ -143,7 +143,18 @@ def input_cannot_matter(feed: Feed, kind: str, train: float | None, run_steps: i
     except (UsageError, ValueError, TypeError) as exc:  # not readable alone: the rewrites are measured
         log(f"  the input alone not read: {type(exc).__name__}: {str(exc)[:120]}")
         return None
-    return input_bound.cannot_matter(got, train, run_steps, feed.cap, input_bound.stall_free(kind, backend))
+    return input_bound.cannot_matter(got, train, run_steps, feed.cap, input_bound.stall_free(kind, backend)
+                                     or input_bound.stall_released(_released(feed, kind, backend), got, feed.cap))
+
+
+def _released(feed: Feed, kind: str, backend: str) -> bool:
+    """The input's finished iterators go to the release thread here (applying.iterator_release): TensorFlow, the
+    release installed, numpy arrays (Keras' own tf.data pipeline) or a tf.data dataset not left to Keras."""
+    from ..applying import iterator_release
+
+    if backend != "tensorflow" or not iterator_release.installed():
+        return False
+    return kind == "arrays" or (kind == "dataset" and not iterator_release.left_to_keras(feed.x))
 
 
 __all__ = ["Feed", "best_median", "fastest_input", "feeds_for", "input_cannot_matter", "last_batch", "prefer_as_written",

@@ -46,6 +46,20 @@ def stall_free(kind: str, backend: str) -> str | None:
     return None
 
 
+def stall_released(released: bool, alone_bps: float | None, epoch_steps: int | None) -> str | None:
+    """Why crossing an epoch's end shows no stall a rewrite could remove, where the input is a tf.data iterator the
+    release takes (``released``: applying.iterator_release installed, and the input not left to Keras): the stall, its
+    destructor waiting on the autotune thread, is off the epoch loop in every trial and under `redline run`, and what
+    is left at an epoch's start (the next iterator opened, its first batch) is in the figure read alone, where that
+    reading re-opened the input at its epoch ends (read for ALONE_S s, at least ``alone_bps`` batches a second, more
+    than an epoch of them). None elsewhere. xception_scratch at 64x64 (2.5-s steps, epochs of 6): its in-process stage
+    measured the input path for most of its 42 s and ended with no figure."""
+    if not (released and alone_bps and epoch_steps) or alone_bps * ALONE_S < epoch_steps + 1:
+        return None
+    return (f"its epoch-start stall is off the loop (the iterator release, in the trials and under `redline run`), "
+            f"and reading it alone re-opened it at its epoch ends ({epoch_steps} batches each)")
+
+
 def alone(x, y, batch_size, kind: str, seconds: float = ALONE_S) -> float | None:
     """Batches per CPU-second of the input as written read alone, as fit reads it (Keras' own data adapter), for
     ``seconds``: its batches/s over the cores it kept busy (at least one); None for inputs a second reader would
@@ -58,4 +72,4 @@ def alone(x, y, batch_size, kind: str, seconds: float = ALONE_S) -> float | None
     return samples_per_s / _leading(first) / max(1.0, busy)
 
 
-__all__ = ["ALONE_S", "LEAD", "alone", "cannot_matter", "stall_free"]
+__all__ = ["ALONE_S", "LEAD", "alone", "cannot_matter", "stall_free", "stall_released"]
