@@ -92,8 +92,8 @@ def text(result) -> str:
                + (f"   ({ratio:.2f}x `python` as written, predicted)" if ratio and (parts or wait) else ""))
     if wait:
         out.append(f"  with `python`, an epoch start waits ~{wait['wait_s']:,.2f} s on average (epochs of "
-                   f"~{wait['epoch_s']:,.1f} s) for tf.data's autotune thread: {wait.get('lost', round(wait['share'] * wait['drops']))} of {wait['drops']} iterators "
-                   f"the trials dropped ({wait.get('from', 'epoch ends')}) waited for its next wake (a share of "
+                   f"~{wait['epoch_s']:,.1f} s) for tf.data's autotune thread: {wait['lost']} of {wait['drops']} "
+                   f"iterators the trials dropped ({wait.get('from', 'epoch ends')}) waited for its next wake (a share of "
                    f"{wait['share']:.0%}, from {PRIOR_SHARE:.0%} over {PRIOR_DROPS} drops to start with); "
                    "`redline run` drops them off the training thread, and the prediction counts that")
     for r in result.reasons:
