@@ -347,13 +347,18 @@ def test_a_lone_candidate_s_calibration_run_is_its_first_round_and_the_script_s_
         # a round: up to 5 tries for one that is (3 fell short each in one fresh-clone run under the suite's load)
         for name, trial in [*[("alone", {"candidates": {"default": {"own": True}}, "rounds": 3, "seconds": 0.3})] * 5,
                             ("stage", {"candidates": {"default": {"own": True}, "spe 4": {"steps_per_execution": 4}},
-                                       "rounds": 2, "seconds": 0.3, "inputs": {"allow": [], "usable": 2}})]:
+                                       "rounds": 2, "seconds": 0.3, "inputs": {"allow": [], "usable": 2}}),
+                            # its one rival dropped in its calibration (more steps an execution than an epoch has)
+                            ("nothing left", {"candidates": {"default": {"own": True},
+                                                             "spe huge": {"steps_per_execution": 10**6}},
+                                              "rounds": 3, "seconds": 0.3})]:
             if name in out and any("is round 1" in e for e in out[name]["events"]):
                 continue
             events.clear()
             res = measure_fit(model, fit, {"x": x, "y": y, "batch_size": 16}, trial, Compiles, events.append)
             out[name] = {"events": list(events), "runs": len(res["candidates"]["default"]["steps_per_s"]),
-                         "seconds": res["candidates"]["default"].get("seconds")}
+                         "seconds": res["candidates"]["default"].get("seconds"),
+                         "dropped": "error" in res["candidates"].get("spe huge", {})}
         print(json.dumps(out))
     """)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, timeout=180)
@@ -370,6 +375,12 @@ def test_a_lone_candidate_s_calibration_run_is_its_first_round_and_the_script_s_
     assert "calibrating as written" in calibrated(stage[:two]), stage  # stage 1: the script's own compile, input as written
     assert "calibrating spe 4" in calibrated(stage[two:]) and "calibrating default" not in calibrated(stage[two:]), stage
     assert d["stage"]["runs"] == 2, d
+    # a stage whose every rival was dropped in its calibration: the script's own calibration is its figure, and no
+    # round is run with nothing to compare it with (xception_scratch at 64x64: 3 rounds of 2 steps of 2.3 s)
+    left = d["nothing left"]
+    assert left["dropped"] and left["runs"] == 1, left
+    gone = next(i for i, e in enumerate(left["events"]) if "dropped spe huge" in e)
+    assert "fit" not in left["events"][gone:] and "nothing left to compare" in " ".join(left["events"][gone:]), left
 
 
 def test_a_rival_whose_bar_is_slow_steps_warms_in_two_executions_not_three():

@@ -326,6 +326,12 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                                    "epoch_starts_timed": False, "seconds": [round(timed["default"], 3)]}
                 log(f"  the calibration's run of {timed['default']:.2f} s is round 1")
                 measure(candidates, into, "default", rounds - 1)
+            elif not alone and calib.get("default") and not any(n in plan for n in candidates if n != "default"):
+                # every rival was dropped in its calibration (or the ladder skipped): rounds of the script's own alone
+                # would compare it with nothing (xception_scratch at 64x64: 3 rounds of 2 steps of 2.3 s)
+                into["default"] = {"steps_per_s": [round(calib["default"], 3)], "steps": plan.get("default"),
+                                   "knobs": {}}
+                log("  nothing left to compare the script's own compile with: its calibration is its figure")
             else:
                 measure(candidates, into, "default")
             return into, steps
