@@ -546,8 +546,10 @@ def test_the_table_says_how_much_of_the_machine_each_candidate_s_processes_lost(
     default = Candidate("as written", runs=[100.0, 101.0, 99.0, 98.0, 97.0, 100.0], passes=[100.0, 98.0],
                         detail={"contention": [0.012, 0.153]})
     jax = Candidate("backend jax", {"KERAS_BACKEND": "jax"}, runs=[150.0, 151.0, 149.0], detail={"contention": [None]})
+    own = Candidate("default", runs=[95.0])  # the stage's script's own compile: its calibration alone
     r = TuneResult(script="s.py", args=[], budget_s=60, elapsed_s=50, default=default, processes=[default, jax],
-                   inprocess=[], chosen_process=default, chosen_knobs=None, reasons=[], not_measured=[])
+                   inprocess=[own], chosen_process=default, chosen_knobs=None, reasons=[], not_measured=[])
     out = text(r)
     assert "6 rounds in 2 processes (machine lost 1%-15%)" in out, out
     assert "3 rounds (machine" not in out  # not available: nothing said
+    assert "95.0 (95.0-95.0) 1 round " in out and "1 rounds" not in out, out

@@ -60,7 +60,8 @@ def _rows(result) -> list:
             return (stage, c.name, "-", "-", f"dropped: {short_error(c.error)}")
         if not c.runs:
             return (stage, c.name, "-", "-", f"dropped: {c.dropped}" if c.dropped else "not measured: the budget ran out")
-        what = f"{len(c.runs)} rounds in {len(c.passes)} processes" if c.figures is c.passes else f"{len(c.runs)} rounds"
+        rounds = f"{len(c.runs)} round{'s' * (len(c.runs) != 1)}"
+        what = f"{rounds} in {len(c.passes)} process{'es' * (len(c.passes) != 1)}" if c.figures is c.passes else rounds
         shares = [s for s in c.detail.get("contention") or [] if s is not None]  # per process: steal + other processes
         if shares:
             what += f" (machine lost {min(shares):.0%}" + (f"-{max(shares):.0%})" if len(shares) > 1 else ")")
