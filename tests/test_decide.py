@@ -1044,3 +1044,28 @@ def test_a_later_process_the_budget_ends_leaves_the_candidate_s_figures_and_is_s
     alone = Candidate("backend jax")
     absorb(alone, {"status": "timeout", "error": "no result within 9 s (the budget)"})
     assert alone.error == "no result within 9 s (the budget)"
+
+
+def test_a_first_process_the_budget_ends_is_said_as_not_measured_not_as_dropped(monkeypatch):
+    """xception_scratch at 64x64: JAX started with 34 s left (its compile and two 25-s steps take about 80) and ended
+    at the budget with no figures. That is no verdict on JAX: the tune says it was not measured, in its list and its
+    table, and does not show it as dropped."""
+    from redline.cli.tune import text
+    from redline.tuning import search
+
+    calls = []
+    inner = fake_processes(lambda name: ([100.0, 101.0, 99.0] if name == "as written" else [40.0, 40.4, 39.6], 0.01),
+                           calls)
+
+    def fake(script, args, cand, trial, timeout, **kw):
+        if cand.name == "backend jax":
+            calls.append(cand.name)
+            return {"status": "timeout", "error": f"no result within {timeout:.0f} s (the budget)"}
+        return inner(script, args, cand, trial, timeout, **kw)
+
+    monkeypatch.setattr(search, "run_trial", fake)
+    r = search.tune("train.py", budget_s=600, snapshot=m.vm_2core(), complete=False)
+    assert "backend jax" in calls, calls
+    assert any(n.startswith("backend jax (trial process 1 of 3): no result within") for n in r.not_measured), r.not_measured
+    out = text(r)
+    assert "not measured: no result within" in out and "dropped: no result within" not in out, out

@@ -57,7 +57,8 @@ def _rows(result) -> list:
 
     def row(c, ref, chosen, stage):
         if c.error:
-            return (stage, c.name, "-", "-", f"dropped: {short_error(c.error)}")
+            said = "not measured" if c.detail.get("budget_ended") else "dropped"
+            return (stage, c.name, "-", "-", f"{said}: {short_error(c.error)}")
         if not c.runs:
             return (stage, c.name, "-", "-", f"dropped: {c.dropped}" if c.dropped else "not measured: the budget ran out")
         rounds = f"{len(c.runs)} round{'s' * (len(c.runs) != 1)}"

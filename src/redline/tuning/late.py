@@ -44,7 +44,7 @@ def late_pass(run, default: Candidate, live: list, best: Candidate, not_measured
     reasons = [f"measured after the in-process stage (or where it had no room), with the {spare:,.0f} s of the budget "
                f"left: {names}"]
     reasons += said
-    done = {c.name for c in late if c.error or c.dropped}
+    done = {c.name for c in late if (c.error and not c.detail.get("budget_ended")) or c.dropped}
     kept = [n for n in not_measured if not any(n.startswith(f"{name} (") for name in done)]
     kept += [n for n in missed if not n.startswith(f"{default.name} (") and n not in kept]  # once each
     for c in late:

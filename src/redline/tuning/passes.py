@@ -57,6 +57,8 @@ def absorb(cand: Candidate, res: dict, reference: Candidate | None = None) -> No
     if res.get("status") != "ok":
         if res.get("status") != "timeout" or not cand.passes:  # the budget ending a later process is no verdict: the
             cand.error = cand.error or res.get("error") or res.get("status")  # figures of the earlier ones stand
+        if res.get("status") == "timeout" and not cand.passes:  # nor is it on the first: out of the race, not measured
+            cand.detail["budget_ended"] = True
         return
     default = res["candidates"].get("default", {})
     if "behind" in default:  # stopped after its first executions (BEHIND): its figure says enough
@@ -286,8 +288,9 @@ def process_stage(run, default: Candidate, live: list, *, per_trial: float, left
                             f"and trace, then its training of about {training_s:,.0f} s): its start alone outlasts the "
                             "script's run")
             return
-        if res.get("status") == "timeout" and cand.passes:  # the budget ended a later process before its figures
-            # (absorb: no verdict), so it is said as not measured
+        if res.get("status") == "timeout":  # the budget ended the process before its figures (absorb: no verdict),
+            # so it is said as not measured (xception_scratch at 64x64: JAX started with 34 s left, its compile and
+            # first two 25-s steps take about 80)
             line = f"{cand.name} (trial process {rep + 1} of {PASSES}): {res.get('error') or 'the budget ran out'}"
             not_measured.extend([line] if line not in not_measured else [])
         absorb(cand, res, default)
