@@ -408,6 +408,48 @@ def test_a_rival_whose_bar_is_slow_steps_warms_in_two_executions_not_three():
     assert d == {"slow": 2, "none": 3}, d
 
 
+def test_a_rival_on_jax_whose_first_execution_says_it_is_far_behind_runs_no_second():
+    """JAX says how long it compiled: a rival with slow steps whose first execution, its compile left out, reads far
+    under its bar stops there (the verdict is given by the test; the fit, the stop and the report are real)."""
+    code = DIRECT + textwrap.dedent("""
+        import redline.tuning.first_look as first_look
+        seen = []
+        def verdict(took, compile_s, spe, bar):
+            seen.append((took, compile_s))
+            return 0.001
+        first_look.verdict = verdict
+        batches = []
+        class Count(keras.callbacks.Callback):
+            def on_train_batch_end(self, batch, logs=None):
+                batches.append(batch)
+        def fit(m, x=None, y=None, callbacks=(), **k):
+            return keras.Model.fit(m, x, y, callbacks=[*callbacks, Count()], **k)
+        trial = {"candidates": {"default": {"own": True}}, "rounds": 1, "seconds": 0.3, "behind_below": 0.001}
+        res = measure_fit(model, fit, {"x": x, "y": y, "batch_size": 16}, trial, Compiles, lambda m: None)
+        print(json.dumps({"default": res["candidates"]["default"], "batches": batches, "seen": seen}))
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180,
+                       env={**ENV, "KERAS_BACKEND": "jax"})
+    assert r.returncode == 0, r.stderr[-3000:]
+    d = json.loads(r.stdout.strip().splitlines()[-1])
+    assert d["default"]["behind"] == 0.001 and d["default"]["first_execution"], d
+    assert d["batches"] == [0] and len(d["seen"]) == 1, d  # one execution, not the warm-up's two
+    took, compile_s = d["seen"][0]
+    assert 0 < compile_s < took, d  # JAX reported its compile, inside the first execution
+
+
+def test_a_first_execution_s_verdict_leaves_its_compile_out_and_needs_a_long_step_far_under_the_bar():
+    from redline.tuning.first_look import MARGIN, MIN_STEP_S, verdict
+
+    # xception_scratch at 64x64 on JAX: 26 s of which 3.6 compile, against a bar of 0.2 steps/s
+    assert verdict(25.6, 3.6, 1, 0.2) == 1 / 22.0
+    assert verdict(25.6, 0.0, 1, 0.2) == 1 / 25.6  # nothing reported: the whole execution is the step
+    assert verdict(25.6, 3.6, 1, 1 / 22.0 / MARGIN * 0.99) is None  # under the bar, not under MARGIN x the bar
+    assert verdict(MIN_STEP_S * 0.9 + 30.0, 30.0, 1, 100.0) is None  # a short step: one-time costs may be most of it
+    assert verdict(6.0, 1.0, 4, 100.0) is None  # spe 4: 5 s is 1.25 s a step, under MIN_STEP_S
+    assert verdict(25.6, 3.6, 1, None) is None
+
+
 def test_where_the_loss_check_runs_as_many_steps_as_the_warm_up_it_is_the_warm_up_one_fit_fewer(tmp_path):
     """xception_scratch: its check ran 3 steps of 5 s after the measurements (21 s of an 87-s first trial), the same 3
     steps of the script's own compile its calibration had just warmed up with. Where the counts agree, the check is the

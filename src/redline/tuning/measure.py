@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from . import as_run, numerics, spe_bound
+from . import as_run, first_look, numerics, spe_bound
 from .compare import first_round_cuts
 from .feeds import (best_median, fastest_input, feeds_for, input_cannot_matter, last_batch, prefer_as_written,
                     script_input)
@@ -69,7 +69,7 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
     # starts are the input's: a run of 2 epochs would be timed slower than one of 1), the whole epochs measure them
     timing = {"epoch_starts": False}
 
-    def run(cand, steps, spe):
+    def run(cand, steps, spe, more=()):
         """About ``steps`` steps; (steps/s from the first execution's end to the last, counting the steps really run;
         seconds). Finite data of an epoch or less: ``steps`` rounded to whole executions, in one epoch. More: whole
         passes over it, each from a fresh iterator as the script's own epochs run, their last execution stopping where
@@ -79,7 +79,7 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
         epochs, per = fit_shape(steps, spe, f.cap, f.endless)
         marks = timing["marks"] = Steps(None if f.endless else f.cap, spe)
         fit(model, f.x, f.y, batch_size=f.batch_size, epochs=epochs, steps_per_epoch=per,
-            verbose=own_extras["verbose"], callbacks=[*own_extras["callbacks"], marks], **f.kwargs)
+            verbose=own_extras["verbose"], callbacks=[*own_extras["callbacks"], marks, *more], **f.kwargs)
         rate, took = marks.steady_rate(timing["epoch_starts"])
         return rate * f.scale, took  # steps of the script's own batch per second
 
@@ -106,9 +106,12 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                 # epoch start timed), where they take under 2 x span
                 plan[name] = max(plan[name], min(passes * feed.cap, int(rate / feed.scale * 2 * span)))
 
-        def warm_up(cand, feed, spe, n):
+        def warm_up(cand, feed, spe, n, look=None):
             """A calibration's warm-up, ``n`` steps (its first execution traces): (steps/s, seconds), as run() gives;
-            where it can be, the trial's loss check of the script's own compile (numerics.as_warm_up)."""
+            where it can be, the trial's loss check of the script's own compile (numerics.as_warm_up). ``look``: a
+            first_look callback, which may end it after its first execution (no loss check then)."""
+            if look is not None:
+                return run(cand, n, spe, [look])
             marks = timing["marks"] = Steps(None if feed.endless else feed.cap, spe)
             checked = "check" in out  # a check before this warm-up: not this one to put right
             if (not knobs_of(cand) and cand.get("input", "as written") == "as written" and not feed.endless
@@ -151,7 +154,13 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                                     bar / spe if bar else None)
                 t0, n_warm = time.perf_counter(), (2 if expect and 1 / expect >= span / 3 else 3) * spe
                 n_warm = numerics.warm_steps(trial, out, n_warm, spe, feed.cap, bar)
-                warm, warm_took = warm_up(cand, feed, spe, n_warm)
+                look = first_look.callback(bar, spe, log) if (bar and n_warm == 2 * spe and keras.backend.backend()
+                                                              == "jax") else None  # slow steps: a verdict after one
+                warm, warm_took = warm_up(cand, feed, spe, n_warm, look)
+                if look is not None and look.behind is not None:
+                    into[name] = {"behind": round(look.behind, 3), "bar": bar, "took_s": round(look.step_s, 3),
+                                  "first_execution": True}
+                    return None
                 traced[name] = time.perf_counter() - t0 - (n_warm / (warm / feed.scale) if warm else 0.0)
                 tail = last_batch(feed)
                 if tail is not None and warm and feed.cap / (warm / feed.scale) <= 2.5 * span:  # the runs will reach

@@ -63,7 +63,9 @@ def absorb(cand: Candidate, res: dict, reference: Candidate | None = None) -> No
     default = res["candidates"].get("default", {})
     if "behind" in default:  # stopped after its first executions (BEHIND): its figure says enough
         cand.train_runs.append(default["behind"])
-        cand.dropped = (f"decisively behind: {default['behind']:,.2f} training steps/s in its first executions, under "
+        first = ("its first execution, its compile left out" if default.get("first_execution") else
+                 "its first executions")
+        cand.dropped = (f"decisively behind: {default['behind']:,.2f} training steps/s in {first}, under "
                         f"{BEHIND:.0%} of the fastest rate measured before it ({default['bar'] / BEHIND:,.2f}): not measured "
                         "further")
         return
