@@ -424,18 +424,29 @@ def test_a_rival_on_jax_whose_first_execution_says_it_is_far_behind_runs_no_seco
                 batches.append(batch)
         def fit(m, x=None, y=None, callbacks=(), **k):
             return keras.Model.fit(m, x, y, callbacks=[*callbacks, Count()], **k)
-        trial = {"candidates": {"default": {"own": True}}, "rounds": 1, "seconds": 0.3, "behind_below": 0.001}
-        res = measure_fit(model, fit, {"x": x, "y": y, "batch_size": 16}, trial, Compiles, lambda m: None)
-        print(json.dumps({"default": res["candidates"]["default"], "batches": batches, "seen": seen}))
+        got = {}
+        # plain, then where the trial's loss check of 2 steps is the warm-up (numerics.as_warm_up)
+        for name, more in (("plain", {}), ("check", {"check": True, "check_steps": 2})):
+            batches.clear(), seen.clear()
+            trial = {"candidates": {"default": {"own": True}}, "rounds": 1, "seconds": 0.3, "behind_below": 0.001,
+                     **more}
+            said = []
+            res = measure_fit(model, fit, {"x": x, "y": y, "batch_size": 16}, trial, Compiles, said.append)
+            got[name] = {"default": res["candidates"]["default"], "batches": list(batches), "seen": list(seen),
+                         "check": "check" in res, "folded": any("is the warm-up" in m for m in said)}
+        print(json.dumps(got))
     """)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180,
                        env={**ENV, "KERAS_BACKEND": "jax"})
     assert r.returncode == 0, r.stderr[-3000:]
-    d = json.loads(r.stdout.strip().splitlines()[-1])
-    assert d["default"]["behind"] == 0.001 and d["default"]["first_execution"], d
-    assert d["batches"] == [0] and len(d["seen"]) == 1, d  # one execution, not the warm-up's two
-    took, compile_s = d["seen"][0]
-    assert 0 < compile_s < took, d  # JAX reported its compile, inside the first execution
+    got = json.loads(r.stdout.strip().splitlines()[-1])
+    for d in got.values():
+        assert d["default"]["behind"] == 0.001 and d["default"]["first_execution"], d
+        assert d["batches"] == [0] and len(d["seen"]) == 1, d  # one execution, not the warm-up's two
+        assert not d["check"], d  # a loss check cut short after one of its 2 steps is not reported
+    assert got["check"]["folded"] and not got["plain"]["folded"], got  # the second ran as the check
+    took, compile_s = got["plain"]["seen"][0]
+    assert 0 < compile_s < took, got  # JAX reported its compile, inside the first execution
 
 
 def test_a_first_execution_s_verdict_leaves_its_compile_out_and_needs_a_long_step_far_under_the_bar():

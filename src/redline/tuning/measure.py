@@ -106,23 +106,21 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                 # epoch start timed), where they take under 2 x span
                 plan[name] = max(plan[name], min(passes * feed.cap, int(rate / feed.scale * 2 * span)))
 
-        def warm_up(cand, feed, spe, n, look=None):
+        def warm_up(cand, feed, spe, n, more=()):
             """A calibration's warm-up, ``n`` steps (its first execution traces): (steps/s, seconds), as run() gives;
-            where it can be, the trial's loss check of the script's own compile (numerics.as_warm_up). ``look``: a
-            first_look callback, which may end it after its first execution (no loss check then)."""
-            if look is not None:
-                return run(cand, n, spe, [look])
+            where it can be, the trial's loss check of the script's own compile (numerics.as_warm_up). ``more``: its
+            callbacks beyond the step marks (first_look's, which may end it after its first execution)."""
             marks = timing["marks"] = Steps(None if feed.endless else feed.cap, spe)
             checked = "check" in out  # a check before this warm-up: not this one to put right
             if (not knobs_of(cand) and cand.get("input", "as written") == "as written" and not feed.endless
                     and fit_shape(n, spe, feed.cap, False) in ((1, n), (1, None if n == feed.cap else n))  # one epoch
-                    and numerics.as_warm_up(trial, out, model, fit, feed, spe, n, opener, marks)):
+                    and numerics.as_warm_up(trial, out, model, fit, feed, spe, n, opener, [marks, *more])):
                 log(f"  the loss check ({n} steps from the shared weights) is the warm-up")
                 rate, took = marks.steady_rate(timing["epoch_starts"])
                 return rate * feed.scale, took
             if not checked and "error" in out.get("check", {}):
                 keep.restore()  # the check failed part way just now: from the state as kept
-            return run(cand, n, spe)
+            return run(cand, n, spe, more)
 
         def calibrate(name, cand, into, span=seconds, passes=0, expect=None, alone=None):
             """Warm, then find a step count that runs about ``span`` seconds; its rate, or the candidate dropped with why.
@@ -156,8 +154,9 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                 n_warm = numerics.warm_steps(trial, out, n_warm, spe, feed.cap, bar)
                 look = first_look.callback(bar, spe, log) if (bar and n_warm == 2 * spe and keras.backend.backend()
                                                               == "jax") else None  # slow steps: a verdict after one
-                warm, warm_took = warm_up(cand, feed, spe, n_warm, look)
-                if look is not None and look.behind is not None:
+                warm, warm_took = warm_up(cand, feed, spe, n_warm, [look] if look else [])
+                if look is not None and look.behind is not None:  # (a loss check it cut short is not reported: the
+                    # trial reports a check only beside the default's figures)
                     into[name] = {"behind": round(look.behind, 3), "bar": bar, "took_s": round(look.step_s, 3),
                                   "first_execution": True}
                     return None

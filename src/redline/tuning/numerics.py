@@ -38,7 +38,8 @@ def check(model, fit, feed, spe: int, weights_path: str | None, opener, steps: i
     """In a trial: the loss after ``steps`` steps (a whole number of executions) from the shared initial weights. The
     first trial to get here with ``weights_path`` absent saves its own (``opener``: the ``open`` from before the
     sandbox, so the file lands where the next trial reads it). ``callbacks``: ones that only read (a timer: where the
-    check is a calibration's warm-up, tuning/measure.py)."""
+    check is a calibration's warm-up, tuning/measure.py), or that stop it after one execution (tuning/first_look.py:
+    a rival then out, whose check is not reported)."""
     import numpy as np
 
     source = "own"
@@ -78,16 +79,16 @@ def warm_steps(trial: dict, out: dict, n: int, spe: int, cap: int | None, bar: f
     return n
 
 
-def as_warm_up(trial: dict, out: dict, model, fit, feed, spe: int, n: int, opener, marks) -> bool:
+def as_warm_up(trial: dict, out: dict, model, fit, feed, spe: int, n: int, opener, callbacks: list) -> bool:
     """Where the trial checks its loss after as many steps as a calibration's warm-up of the script's own compile on its
     input as written (``n``, in one epoch of ``feed``), the check is that warm-up: one fit fewer, the same steps from
-    the shared weights, timed by ``marks`` (slow steps: xception_scratch's check ran 3 more steps of 5 s after its
-    measurements, 21 s). Records it in ``out["check"]`` (marked ``warm_up``: kept where the trial's count is ``n``);
+    the shared weights, timed by the step marks among ``callbacks`` (slow steps: xception_scratch's check ran 3 more
+    steps of 5 s after its measurements, 21 s). Records it in ``out["check"]`` (marked ``warm_up``: kept where the trial's count is ``n``);
     False where it is not run, or failed (``out["check"]["error"]``: a plain warm-up follows)."""
     if not trial.get("check") or "check" in out or steps_of(trial.get("check_steps") or n, spe, feed.cap) != n:
         return False
     try:
-        out["check"] = {**check(model, fit, feed, spe, trial.get("weights"), opener, n, [marks]), "warm_up": True}
+        out["check"] = {**check(model, fit, feed, spe, trial.get("weights"), opener, n, callbacks), "warm_up": True}
     except Exception as exc:  # noqa: BLE001  no figure from it: the warm-up runs plain, the check after the measurements
         out["check"] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
         return False
