@@ -464,10 +464,11 @@ def test_a_rival_on_the_script_s_backend_is_pruned_on_its_steps_under_the_leader
     setting is not timed whole where its steps stay under the prune (0.8 x 300) scaled as the script's are: 288."""
     from redline.tuning import search
 
-    seen = {}
+    seen, overheads = {}, {}
 
     def fake(script, args, cand, trial, timeout, **_):
         seen.setdefault(cand.name, []).append(trial.get("prune_train_below"))
+        overheads.setdefault(cand.name, []).append(trial.get("epoch_overhead_s"))
         if "ladder" in trial:
             return {"status": "ok", "candidates": {"default": {"steps_per_s": [300.0] * 3, "knobs": {}}}, "inputs": {},
                     "not_measured": []}
@@ -481,6 +482,8 @@ def test_a_rival_on_the_script_s_backend_is_pruned_on_its_steps_under_the_leader
     search.tune("train.py", budget_s=600, snapshot=m.vm_2core(), complete=False)
     assert seen["backend jax"][0] is None  # another backend: always timed whole
     assert seen["oneDNN on"][0] == pytest.approx(0.8 * 300 * 120 / 100)
+    # each rival is told the script as written's epoch overhead (tuning/first_look.py takes it off a first execution)
+    assert overheads["as written"][0] is None and overheads["backend jax"][0] == pytest.approx(0.1), overheads
 
 
 @pytest.mark.parametrize("steal, processes", [(0.01, 1), (0.12, 2), (None, 2)])

@@ -414,8 +414,8 @@ def test_a_rival_on_jax_whose_first_execution_says_it_is_far_behind_runs_no_seco
     code = DIRECT + textwrap.dedent("""
         import redline.tuning.first_look as first_look
         seen = []
-        def verdict(took, compile_s, spe, bar):
-            seen.append((took, compile_s))
+        def verdict(took, compile_s, spe, bar, start_s):
+            seen.append((took, compile_s, start_s))
             return 0.001
         first_look.verdict = verdict
         batches = []
@@ -429,7 +429,7 @@ def test_a_rival_on_jax_whose_first_execution_says_it_is_far_behind_runs_no_seco
         for name, more in (("plain", {}), ("check", {"check": True, "check_steps": 2})):
             batches.clear(), seen.clear()
             trial = {"candidates": {"default": {"own": True}}, "rounds": 1, "seconds": 0.3, "behind_below": 0.001,
-                     **more}
+                     "epoch_overhead_s": 0.25, **more}
             said = []
             res = measure_fit(model, fit, {"x": x, "y": y, "batch_size": 16}, trial, Compiles, said.append)
             got[name] = {"default": res["candidates"]["default"], "batches": list(batches), "seen": list(seen),
@@ -445,8 +445,9 @@ def test_a_rival_on_jax_whose_first_execution_says_it_is_far_behind_runs_no_seco
         assert d["batches"] == [0] and len(d["seen"]) == 1, d  # one execution, not the warm-up's two
         assert not d["check"], d  # a loss check cut short after one of its 2 steps is not reported
     assert got["check"]["folded"] and not got["plain"]["folded"], got  # the second ran as the check
-    took, compile_s = got["plain"]["seen"][0]
+    took, compile_s, start_s = got["plain"]["seen"][0]
     assert 0 < compile_s < took, got  # JAX reported its compile, inside the first execution
+    assert start_s == 0.25, got  # the script as written's epoch overhead, as the trial was given it
 
 
 def test_a_first_execution_s_verdict_leaves_its_compile_out_and_needs_a_long_step_far_under_the_bar():
@@ -459,6 +460,9 @@ def test_a_first_execution_s_verdict_leaves_its_compile_out_and_needs_a_long_ste
     assert verdict(MIN_STEP_S * 0.9 + 30.0, 30.0, 1, 100.0) is None  # a short step: one-time costs may be most of it
     assert verdict(6.0, 1.0, 4, 100.0) is None  # spe 4: 5 s is 1.25 s a step, under MIN_STEP_S
     assert verdict(25.6, 3.6, 1, None) is None
+    # an epoch's start (the script as written's epoch overhead: a shuffle buffer filled, validation) taken off too
+    assert verdict(25.6, 3.6, 1, 0.2, 2.0) == 1 / 20.0
+    assert verdict(25.6, 3.6, 1, 0.2, 20.5) is None  # what is left is too short a step to judge
 
 
 def test_where_the_loss_check_runs_as_many_steps_as_the_warm_up_it_is_the_warm_up_one_fit_fewer(tmp_path):

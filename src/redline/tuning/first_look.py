@@ -6,8 +6,10 @@ seconds it spends tracing, lowering and compiling (``jax.monitoring``), so its f
 execution less those seconds: where that alone puts the rival far under its bar, the second execution is not run
 (xception_scratch at 64x64 on a 2-core VM: JAX's compile took 3.6 s and each of its steps 22 s, against a bar of
 0.2 steps/s; its second execution said nothing the first had not). The first execution also carries one-time costs
-no event reports (its iterator, the first transfers), which make the step read long: the verdict is taken only where
-the step is long (MIN_STEP_S) and far under the bar (MARGIN).
+no event reports (its input's first batches: a shuffle buffer filled, files read cold; the first transfers), which
+make the step read long: the script as written's epoch overhead (the seconds an epoch of it took beyond its training
+steps, its epoch start and validation among them) is taken off as well, and the verdict is taken only where the
+step is long (MIN_STEP_S) and far under the bar (MARGIN).
 """
 
 from __future__ import annotations
@@ -21,10 +23,10 @@ MARGIN = 0.5
 MIN_STEP_S = 2.0
 
 
-def verdict(took_s: float, compile_s: float, spe: int, bar: float) -> float | None:
+def verdict(took_s: float, compile_s: float, spe: int, bar: float, start_s: float = 0.0) -> float | None:
     """The rate (steps/s) a first execution of ``spe`` steps shows, taking ``took_s`` of which ``compile_s`` was
-    compile, where it puts the rival decisively behind ``bar``; else None."""
-    step_s = took_s - compile_s
+    compile and up to ``start_s`` an epoch's start, where it puts the rival decisively behind ``bar``; else None."""
+    step_s = took_s - compile_s - start_s
     if step_s < MIN_STEP_S * spe or not bar:
         return None
     rate = spe / step_s
@@ -47,10 +49,11 @@ def _compile_seconds():
     return total
 
 
-def callback(bar: float, spe: int, log):
+def callback(bar: float, spe: int, log, start_s: float = 0.0):
     """A Keras callback for a rival's warm-up on JAX: after its first execution, where ``verdict`` puts it behind
-    ``bar``, training stops and ``.behind`` holds the rate (``.step_s`` the step's seconds). Synchronous (not
-    async_safe): the stop must be seen before the next execution starts."""
+    ``bar`` (``start_s``: the script as written's epoch overhead), training stops and ``.behind`` holds the rate
+    (``.step_s`` the step's seconds). Synchronous (not async_safe): the stop must be seen before the next execution
+    starts."""
     import keras
 
     compiled = _compile_seconds()
@@ -67,11 +70,11 @@ def callback(bar: float, spe: int, log):
                 return
             self.t1 = time.perf_counter()
             took, comp = self.t1 - self.t0, compiled[0] - self.c0
-            self.behind = verdict(took, comp, spe, bar)
+            self.behind = verdict(took, comp, spe, bar, start_s)
             if self.behind is not None:
-                self.step_s = took - comp
-                log(f"  first execution: {took:.1f} s, {comp:.1f} s of it compile: {self.behind:,.3f} steps/s, under "
-                    f"{MARGIN:.0%} of the bar {bar:,.3f}: stopped there")
+                self.step_s = took - comp - start_s
+                log(f"  first execution: {took:.1f} s, {comp:.1f} s of it compile and up to {start_s:.1f} s an epoch's "
+                    f"start: {self.behind:,.3f} steps/s, under {MARGIN:.0%} of the bar {bar:,.3f}: stopped there")
                 self.model.stop_training = True
 
     return FirstLook()

@@ -152,8 +152,8 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                                     bar / spe if bar else None)
                 t0, n_warm = time.perf_counter(), (2 if expect and 1 / expect >= span / 3 else 3) * spe
                 n_warm = numerics.warm_steps(trial, out, n_warm, spe, feed.cap, bar)
-                look = first_look.callback(bar, spe, log) if (bar and n_warm == 2 * spe and keras.backend.backend()
-                                                              == "jax") else None  # slow steps: a verdict after one
+                look = first_look.callback(bar, spe, log, trial.get("epoch_overhead_s") or 0.0) if (
+                    bar and n_warm == 2 * spe and keras.backend.backend() == "jax") else None  # slow steps: a verdict
                 warm, warm_took = warm_up(cand, feed, spe, n_warm, [look] if look else [])
                 if look is not None and look.behind is not None:  # (a loss check it cut short is not reported: the
                     # trial reports a check only beside the default's figures)

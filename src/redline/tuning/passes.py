@@ -277,6 +277,7 @@ def process_stage(run, default: Candidate, live: list, *, per_trial: float, left
             floor = max(PRUNE * top, (1 + MIN_GAIN) * default.median) if top and default.median else None
             extra = {"behind_below": bar(default, live), "follow": not cand.advice, "check": not cand.advice,
                      **({"prune_below": round(floor, 3)} if rep == 0 and floor else {}),
+                     **({"epoch_overhead_s": round(median(default.overhead_s), 3)} if default.overhead_s else {}),
                      **({"measure_by": cap} if cap and not cand.advice else {})}
             own_train = median(default.train_runs or default.runs)
             if rep == 0 and own_train and floor and same_backend(cand):  # its training steps under the prune, as the
