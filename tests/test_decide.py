@@ -1072,3 +1072,22 @@ def test_a_first_process_the_budget_ends_is_said_as_not_measured_not_as_dropped(
     assert any(n.startswith("backend jax (trial process 1 of 3): no result within") for n in r.not_measured), r.not_measured
     out = text(r)
     assert "not measured: no result within" in out and "dropped: no result within" not in out, out
+
+
+def test_a_stage_stopped_before_its_rounds_keeps_its_input_path_and_says_its_knobs_were_not_measured():
+    """xception at 64x64 on a slow run: the stage's trial had 51 s and was stopped in jit's calibration. Its partial
+    result (sent once the input path was decided) keeps that decision, and the knobs are said as not measured, not as
+    "no candidate beat the script's own"."""
+    from redline.tuning.inprocess import inprocess_stage
+
+    best = Candidate("as written", runs=[0.4, 0.41, 0.39], passes=[0.4], train_runs=[0.45, 0.45])
+    res = {"status": "ok", "partial": True, "steps_in_epoch": 6, "candidates": {}, "script_compile": {},
+           "inputs": {"as written": {"steps_per_s": [0.45]},
+                      "input: redline.data.optimize": {"dropped": "the input as written, read alone, delivers 19 ..."}},
+           "input_chosen": None, "not_measured": ["the rest of this trial's measurements: it was stopped at the budget"]}
+    st = inprocess_stage(lambda cand, settings, timeout: res, best, "tensorflow", 2, [], lambda: 100.0, 30.0,
+                         lambda line: None)
+    assert st.chosen_knobs is None and st.chosen_input is None
+    assert any(r.startswith("the input path: no rewrite beat") for r in st.reasons), st.reasons
+    assert not any("no candidate beat the script's own compile" in r for r in st.reasons), st.reasons
+    assert "steps_per_execution / jit_compile: the budget ran out before the stage's rounds" in st.not_measured

@@ -351,12 +351,23 @@ def test_a_lone_candidate_s_calibration_run_is_its_first_round_and_the_script_s_
                             # its one rival dropped in its calibration (more steps an execution than an epoch has)
                             ("nothing left", {"candidates": {"default": {"own": True},
                                                              "spe huge": {"steps_per_execution": 10**6}},
-                                              "rounds": 3, "seconds": 0.3})]:
+                                              "rounds": 3, "seconds": 0.3}),
+                            # the input rewrites bounded without a run (the input read alone, here said by the test)
+                            ("bounded", {"candidates": {"default": {"own": True}, "spe 4": {"steps_per_execution": 4}},
+                                         "rounds": 2, "seconds": 0.3, "inputs": {"allow": [], "usable": 2}})]:
             if name in out and any("is round 1" in e for e in out[name]["events"]):
                 continue
+            if name == "bounded":
+                import redline.tuning.measure as measure
+                measure.input_cannot_matter = lambda *a: "bounded by the test"
             events.clear()
-            res = measure_fit(model, fit, {"x": x, "y": y, "batch_size": 16}, trial, Compiles, events.append)
+            parts = []
+            res = measure_fit(model, fit, {"x": x, "y": y, "batch_size": 16}, trial, Compiles, events.append,
+                              emit=lambda p: parts.append({**json.loads(json.dumps(p, default=str)),
+                                                           "after": [e.split("] ")[-1] for e in events
+                                                                     if "calibrating " in e]}))
             out[name] = {"events": list(events), "runs": len(res["candidates"]["default"]["steps_per_s"]),
+                         "first_part": parts[0] if parts else None,
                          "seconds": res["candidates"]["default"].get("seconds"),
                          "dropped": "error" in res["candidates"].get("spe huge", {})}
         print(json.dumps(out))
@@ -375,6 +386,15 @@ def test_a_lone_candidate_s_calibration_run_is_its_first_round_and_the_script_s_
     assert "calibrating as written" in calibrated(stage[:two]), stage  # stage 1: the script's own compile, input as written
     assert "calibrating spe 4" in calibrated(stage[two:]) and "calibrating default" not in calibrated(stage[two:]), stage
     assert d["stage"]["runs"] == 2, d
+    # its first partial result comes once the input path is decided, before the knobs' calibrations: a stage stopped
+    # in them still reports it
+    first = d["stage"]["first_part"]
+    assert first["inputs"].get("as written", {}).get("steps_per_s") and first["candidates"] == {}, first
+    assert "calibrating as written" in first["after"] and "calibrating spe 4" not in first["after"], first  # before
+    # the knobs' calibrations, also where the input path ran no rounds (the rewrites bounded)
+    first = d["bounded"]["first_part"]
+    assert first["inputs"]["input: redline.data pipeline"]["dropped"] == "bounded by the test", first
+    assert first["after"] == ["calibrating as written"] and first["candidates"] == {}, first
     # a stage whose every rival was dropped in its calibration: the script's own calibration is its figure, and no
     # round is run with nothing to compare it with (xception_scratch at 64x64: 3 rounds of 2 steps of 2.3 s)
     left = d["nothing left"]

@@ -273,6 +273,8 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
             timing["epoch_starts"] = False
         out["input_chosen"] = None if chosen_input == "as written" else chosen_input
         out["input_spec"] = specs.get(chosen_input)
+        if specs:  # the input path decided: a stage stopped in its knobs' calibrations still reports it
+            partial()
 
         # stage 2: steps_per_execution and jit_compile on the chosen input
         def stage2(inp, only=None):
