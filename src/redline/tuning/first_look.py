@@ -59,17 +59,18 @@ def callback(bar: float, spe: int, log, start_s: float = 0.0):
     compiled = _compile_seconds()
 
     class FirstLook(keras.callbacks.Callback):
-        behind = step_s = None
+        behind = step_s = started = None  # started: (time, compile seconds so far) at the first execution's begin
+        judged = False
 
         def on_train_batch_begin(self, batch, logs=None):
-            if batch == 0 and not hasattr(self, "t0"):
-                self.t0, self.c0 = time.perf_counter(), compiled[0]
+            if self.started is None:
+                self.started = (time.perf_counter(), compiled[0])
 
         def on_train_batch_end(self, batch, logs=None):
-            if hasattr(self, "t1") or not hasattr(self, "t0"):
+            if self.judged or self.started is None:
                 return
-            self.t1 = time.perf_counter()
-            took, comp = self.t1 - self.t0, compiled[0] - self.c0
+            self.judged = True
+            took, comp = time.perf_counter() - self.started[0], compiled[0] - self.started[1]
             self.behind = verdict(took, comp, spe, bar, start_s)
             if self.behind is not None:
                 self.step_s = took - comp - start_s
