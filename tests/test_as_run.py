@@ -93,7 +93,7 @@ def test_the_training_part_of_a_validation_split_is_cut_as_keras_cuts_it():
 
 def test_an_epoch_s_smaller_last_batch_is_cut_for_its_warm_up_and_only_arrays_have_one():
     """imbalanced_mlp: 48,000 training samples in batches of 2,048 end with one of 896; JAX compiled its step for it
-    in 1.85 s the first time it came, inside a timed run. The calibration compiles it first (measure.calibrate)."""
+    in 1.85 s the first time it came, inside a timed run. The calibration compiles it first (StageRuns.calibrate)."""
     from redline.tuning.feeds import Feed, last_batch
 
     x, y, w = np.arange(20).reshape(10, 2), np.arange(10), np.arange(10) / 10

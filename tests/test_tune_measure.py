@@ -107,10 +107,11 @@ def test_a_repeated_input_rewrite_that_locks_out_steps_per_execution_loses_to_th
         import redline.tuning.harness as harness
         import redline.tuning.ladder as ladder
         import redline.tuning.measure as measure
+        import redline.tuning.rounds as stage_rounds
         compare.beats = lambda runs, base, noise=(): bool(runs) and bool(base)  # any measured rewrite "wins" stage 1
         measure.prefer_as_written = lambda on_rewrite, on_written, rounds: True
-        measure.PRUNE = ladder.PRUNE = 0.0  # every candidate through every round, whatever this CPU measures
-        measure.first_round_cuts = lambda *a: {{}}  # and none cut for no gain in round 1: the rounds count
+        measure.PRUNE = stage_rounds.PRUNE = ladder.PRUNE = 0.0  # every candidate through every round, on any CPU
+        stage_rounds.first_round_cuts = lambda *a: {{}}  # and none cut for no gain in round 1: the rounds count
         sys.exit(harness.main([{script(tmp_path, PRIME)!r}]))
     """)
     ladder = {"jit_compile": "auto", "try_jit": False, "flattens": 0.05}
@@ -136,9 +137,10 @@ def test_after_a_repeated_rewrite_s_ladder_the_input_as_written_is_measured_at_i
         import redline.tuning.harness as harness
         import redline.tuning.ladder as ladder
         import redline.tuning.measure as measure
+        import redline.tuning.rounds as stage_rounds
         compare.beats = lambda runs, base, noise=(): bool(runs) and bool(base)
         measure.prefer_as_written = lambda on_rewrite, on_written, rounds: True
-        measure.PRUNE = ladder.PRUNE = 0.0
+        measure.PRUNE = stage_rounds.PRUNE = ladder.PRUNE = 0.0
         sys.exit(harness.main([{script(tmp_path, PRIME.replace("31 * 16", "32 * 16"))!r}]))
     """)
     ladder = {"jit_compile": "auto", "try_jit": False, "flattens": 0.05}
@@ -224,8 +226,9 @@ def test_the_in_process_pick_is_measured_in_whole_epochs_beside_the_script_s_own
         import redline.tuning.inprocess as inprocess
         import redline.tuning.ladder as ladder
         import redline.tuning.measure as measure
-        measure.PRUNE = ladder.PRUNE = 0.0  # every ladder step through every round
-        measure.first_round_cuts = lambda *a: {{}}  # and none cut for no gain in round 1: the rounds count
+        import redline.tuning.rounds as stage_rounds
+        measure.PRUNE = stage_rounds.PRUNE = ladder.PRUNE = 0.0  # every ladder step through every round
+        stage_rounds.first_round_cuts = lambda *a: {{}}  # and none cut for no gain in round 1: the rounds count
         ladder.LADDER_ROUNDS = 99
         inprocess.pick = lambda res, cands: "spe 8"
         sys.exit(harness.main([{script(tmp_path, VALIDATED)!r}]))

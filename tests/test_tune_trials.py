@@ -312,7 +312,8 @@ def test_the_notebook_api_measures_here_and_restores_the_model():
 def test_the_measurements_report_what_they_have_after_each_round_so_a_trial_stopped_mid_run_keeps_it():
     code = DIRECT + textwrap.dedent("""
         import redline.tuning.measure as measure
-        measure.first_round_cuts = lambda *a: {}  # both candidates through every round, whatever this CPU measures
+        import redline.tuning.rounds as stage_rounds
+        stage_rounds.first_round_cuts = lambda *a: {}  # both candidates through every round, whatever this CPU measures
         parts = []
         trial = {"candidates": {"default": {"own": True}, "spe 4": {"steps_per_execution": 4}}, "rounds": 3,
                  "seconds": 0.05}

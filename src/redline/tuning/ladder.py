@@ -1,5 +1,5 @@
 """The steps_per_execution ladder of the in-process stage: 2, 8, 32, ... calibrated in turn on one input until the
-gain flattens, then the contenders among them for the interleaved rounds (tuning/measure.py)."""
+gain flattens, then the contenders among them for the interleaved rounds (tuning/rounds.py)."""
 
 from __future__ import annotations
 

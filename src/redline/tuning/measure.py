@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import time
 
-from . import as_run, first_look, numerics, spe_bound
-from .compare import first_round_cuts
-from .feeds import (best_median, fastest_input, feeds_for, input_cannot_matter, last_batch, prefer_as_written,
+from . import as_run, numerics, spe_bound
+from .feeds import (best_median, fastest_input, feeds_for, input_cannot_matter, prefer_as_written,
                     script_input)
 from .ladder import PRUNE, climb, contenders
 from .recompile import Recompile, build_optimizer, jit_unsupported
-from .steps import Steps, fit_shape, same_epochs
+from .rounds import StageRuns
+from .steps import Steps
 
 #: the compile arguments the in-process stage varies; a candidate names those it sets, the rest stay the script's own.
 #: PRUNE (tuning/ladder.py): under that share of the best first round, best calibration (a ladder step) or, for jit
@@ -31,7 +31,7 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
     import keras
 
     from ..diagnosis.probe import _KeepState
-    from .compare import behind, median
+    from .compare import median
 
     x, y, batch_size, kind, extra, steps_epoch, endless = script_input(fit_args)
     args, kwargs = compiles.calls.get(id(model), ((), {}))
@@ -65,186 +65,24 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
     def spe_of(cand) -> int:
         return int(knobs_of(cand).get("steps_per_execution", kwargs.get("steps_per_execution", 1)))
 
-    # the input path's runs time the epoch starts they cross (an input changes them); the knobs' do not (their epoch
-    # starts are the input's: a run of 2 epochs would be timed slower than one of 1), the whole epochs measure them
-    timing = {"epoch_starts": False}
-
-    def run(cand, steps, spe, more=()):
-        """About ``steps`` steps; (steps/s from the first execution's end to the last, counting the steps really run;
-        seconds). Finite data of an epoch or less: ``steps`` rounded to whole executions, in one epoch. More: whole
-        passes over it, each from a fresh iterator as the script's own epochs run, their last execution stopping where
-        the data ends. (Several epochs with steps_per_epoch under the data's length would carry one iterator across
-        epochs, and an execution cut short there would still be named by its full steps.)"""
-        f = feeds[cand.get("input", "as written")]
-        epochs, per = fit_shape(steps, spe, f.cap, f.endless)
-        marks = timing["marks"] = Steps(None if f.endless else f.cap, spe)
-        fit(model, f.x, f.y, batch_size=f.batch_size, epochs=epochs, steps_per_epoch=per,
-            verbose=own_extras["verbose"], callbacks=[*own_extras["callbacks"], marks, *more], **f.kwargs)
-        rate, took = marks.steady_rate(timing["epoch_starts"])
-        return rate * f.scale, took  # steps of the script's own batch per second
-
     t_start = time.perf_counter()
     phase = lambda what: log(f"  [{time.perf_counter() - t_start:6.2f} s] {what}")  # noqa: E731  (verbose trials)
-    traced = {}  # name -> seconds its calibration's warm-up spent beyond its steps: a new step function traced
+    runs = StageRuns({"trial": trial, "out": out, "log": log, "late": late, "phase": phase, "partial": partial,
+                      "opener": opener, "seconds": seconds, "rounds": rounds},
+                     model, fit, feeds, own_extras, recompile, knobs_of, spe_of)
+    run, size, calibrate, measure = runs.run, runs.size, runs.calibrate, runs.measure
+    plan, calib, timed, hosts, traced = runs.plan, runs.calib, runs.timed, runs.hosts, runs.traced
     if not model.built or not model.optimizer.built:  # built, so their whole state can be put back
         if not (model.built and build_optimizer(model, log)):  # a model built at its construction needs no step: its
             # optimizer is built as fit builds it, the calibration's warm-up traces the step (a step of seconds spared)
             run({"own": True}, 1, 1)  # one step builds the model and its optimizer
             traced["build"] = time.perf_counter() - t_start  # the script's own step function, traced
-    plan, calib, timed = {}, {}, {}  # timed: the seconds a calibration's rate was read over
-    hosts = {}  # name -> the host's share of a call in its calibration's timed run (tuning/spe_bound.py)
     with _KeepState(model) as keep:
-
-        def size(name, rate, feed, spe, span=seconds, passes=0):
-            """The steps of ``name``'s runs in the rounds: about ``span`` seconds at ``rate``, in whole executions."""
-            n = int(rate / feed.scale * span)
-            # at least 3 executions, so 2 intervals between their ends; 2 where one interval is long enough to time
-            # (slow steps: an execution of spe 8 at a second a step is 8 s)
-            execs = 2 if spe / (rate / feed.scale) >= span / 3 else 3
-            plan[name] = max(execs * spe, n - n % spe)
-            if passes and feed.cap and not feed.endless:  # at least ``passes`` whole passes over finite data (an
-                # epoch start timed), where they take under 2 x span
-                plan[name] = max(plan[name], min(passes * feed.cap, int(rate / feed.scale * 2 * span)))
-
-        def warm_up(cand, feed, spe, n, more=()):
-            """A calibration's warm-up, ``n`` steps (its first execution traces): (steps/s, seconds), as run() gives;
-            where it can be, the trial's loss check of the script's own compile (numerics.as_warm_up). ``more``: its
-            callbacks beyond the step marks (first_look's, which may end it after its first execution)."""
-            marks = timing["marks"] = Steps(None if feed.endless else feed.cap, spe)
-            checked = "check" in out  # a check before this warm-up: not this one to put right
-            if (not knobs_of(cand) and cand.get("input", "as written") == "as written" and not feed.endless
-                    and fit_shape(n, spe, feed.cap, False) in ((1, n), (1, None if n == feed.cap else n))  # one epoch
-                    and numerics.as_warm_up(trial, out, model, fit, feed, spe, n, opener, [marks, *more])):
-                log(f"  the loss check ({n} steps from the shared weights) is the warm-up")
-                rate, took = marks.steady_rate(timing["epoch_starts"])
-                return rate * feed.scale, took
-            if not checked and "error" in out.get("check", {}):
-                keep.restore()  # the check failed part way just now: from the state as kept
-            return run(cand, n, spe, more)
-
-        def calibrate(name, cand, into, span=seconds, passes=0, expect=None, alone=None):
-            """Warm, then find a step count that runs about ``span`` seconds; its rate, or the candidate dropped with why.
-            ``expect``: executions per second expected (a ladder's step before): where one execution is long enough to
-            time, the warm-up is 2 executions (the first traces), not 3. ``alone(warm rate)``: True for the one candidate
-            of its trial (no rounds to interleave) whose rounds will be run: its first sized run is a whole ``span``,
-            so it can count as its first round (``timed``)."""
-            if late():
-                out["not_measured"].append(f"{name}: the budget ran out")
-                return None
-            phase(f"calibrating {name}")
-            try:
-                recompile(cand)
-                spe = spe_of(cand)
-                feed = feeds[cand.get("input", "as written")]
-                cap = feed.cap or 10**6
-                if spe > cap:
-                    raise ValueError(f"steps_per_execution={spe} is more than the {cap} steps of an epoch")
-                if feed.endless and cap % spe and "steps_per_execution" in knobs_of(cand):  # the script's own runs as it is
-                    raise ValueError(f"steps_per_execution={spe} does not divide the {cap} steps of an epoch over endless "
-                                     "data: every epoch would run more steps than the script's")
-                # trace/compile and warm in 3 executions; their rate sizes the next run, so a step of a second costs
-                # seconds here, not a fixed count of steps. Where the stage has calibrated another candidate, its rate
-                # is the one expected (xception_scratch: jit's third warm execution took 28 s, at 0.2x)
-                # A rival's bar (half the fastest rate so far) is the least it must run: where even that is slow,
-                # 2 executions (JAX at 50 s a step on xception_scratch: its third took 50 s more to say it is behind)
-                bar = trial.get("behind_below") if name == "default" else None
-                expect = expect or (max(calib.values()) / spe if calib and max(calib.values()) else
-                                    bar / spe if bar else None)
-                t0, n_warm = time.perf_counter(), (2 if expect and 1 / expect >= span / 3 else 3) * spe
-                n_warm = numerics.warm_steps(trial, out, n_warm, spe, feed.cap, bar)
-                look = first_look.callback(bar, spe, log, trial.get("epoch_overhead_s") or 0.0) if (
-                    bar and n_warm == 2 * spe and keras.backend.backend() == "jax") else None  # slow steps: a verdict
-                warm, warm_took = warm_up(cand, feed, spe, n_warm, [look] if look else [])
-                if look is not None and look.behind is not None:  # (a loss check it cut short is not reported: the
-                    # trial reports a check only beside the default's figures)
-                    into[name] = {"behind": round(look.behind, 3), "bar": bar, "took_s": round(look.step_s, 3),
-                                  "first_execution": True}
-                    return None
-                traced[name] = time.perf_counter() - t0 - (n_warm / (warm / feed.scale) if warm else 0.0)
-                tail = last_batch(feed)
-                if tail is not None and warm and feed.cap / (warm / feed.scale) <= 2.5 * span:  # the runs will reach
-                    # the epoch's smaller last batch (rounds take whole passes where one takes under 2 x span; the warm
-                    # rate reads up to a quarter low): its step is compiled now, not in a timed run
-                    fit(model, tail[0], tail[1], batch_size=feed.batch_size, epochs=1, verbose=0, **tail[2])
-                # the warm executions' rate reads low (3 of 4 by 4)
-                whole = bool(warm and alone and alone(warm / feed.scale))
-                first = 1.25 * span if whole else span / 3
-                n = max(3 * spe, int(warm / feed.scale * first) // spe * spe) if warm else max(4 * spe, 16)
-                # slow steps: the warm executions already timed enough (their first one, tracing, left out)
-                rate, took = (warm, warm_took) if warm and warm_took >= span / 3 else run(cand, n, spe)
-                while took < span / 3 and n < 10**7:  # grow until the timing is worth something: to about half
-                    # ``span`` (``span`` alone), at least twice the steps and at most 16 times
-                    n = max(2, min(16, int(max(first, span / 2) / max(took, 1e-3)) + 1)) * n
-                    rate, took = run(cand, n, spe)
-                if whole and span / 3 <= took < 0.75 * span:  # the warm rate read low (a loaded machine): once more,
-                    # sized by this run's rate, so it is still a whole round (at that round's cost)
-                    n = max(n + spe, int(n * first / took) // spe * spe)
-                    rate, took = run(cand, n, spe)
-                rate, took, out_ = behind(rate, took, bar, span, lambda: run(cand, n, spe))  # a rival far behind: out
-                if out_:  # under the fastest so far: never chosen, and its figure says so
-                    into[name] = {"behind": round(rate, 3), "bar": bar, "took_s": round(took, 3)}
-                    log(f"  {rate:,.2f} steps/s in its first executions, under {bar:,.2f}: decisively behind")
-                    return None
-                if not rate:
-                    plan[name] = max(3 * spe, n - n % spe)
-                else:
-                    size(name, rate, feed, spe, span, passes)
-                calib[name], timed[name] = rate, took
-                hosts[name] = spe_bound.host_share(timing["marks"].begins, timing["marks"].ends)
-                return rate
-            except Exception as exc:  # a candidate the backend cannot run (XLA, memory, ...) is dropped, with why
-                into[name] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
-                log(f"  dropped {name}: {type(exc).__name__}: {str(exc)[:120]}")
-                recompile.knobs = None
-                return None
-            finally:
-                try:
-                    keep.restore()
-                except Exception:  # noqa: BLE001  the model may be unusable after a failed compile; the next recompile decides
-                    log(f"  (state could not be restored after {name})")
-
-        def measure(cands, into, reference, rounds=rounds):
-            """Interleaved rounds over the calibrated candidates; steps/s into ``into[name]``. After the first round, a
-            candidate under PRUNE x the best is not measured again (it cannot be chosen: a choice needs every round).
-            Where the runs time epoch starts, candidates on inputs of as many batches run as many (steps.same_epochs)."""
-            if timing["epoch_starts"]:
-                feed = {n: feeds[c.get("input", "as written")] for n, c in cands.items()}
-                plan.update(same_epochs({n: plan[n] for n in cands if n in plan}, {n: spe_of(c) for n, c in cands.items()},
-                                        {n: (f.cap, f.endless) for n, f in feed.items()}))
-            for r in range(rounds):
-                if r == 1:
-                    firsts = {n: into[n]["steps_per_s"][0] for n in cands if n in plan and into.get(n, {}).get("steps_per_s")}
-                    for n, why in first_round_cuts(firsts, reference, PRUNE).items():
-                        into[n]["dropped"] = why
-                        plan.pop(n)
-                    if firsts.keys() - {reference} and not any(n in plan for n in cands if n != reference):
-                        break  # every contender is out: nothing left to compare the reference with
-                for name, cand in cands.items():
-                    if name not in plan:
-                        continue
-                    if late():  # the trial reports what it has before the parent's deadline
-                        out["not_measured"].append(f"{name}, round {r + 1}: the budget ran out")
-                        continue
-                    try:
-                        recompile(cand)
-                        rate, took = run(cand, plan[name], spe_of(cand))
-                    except Exception as exc:  # failed on a later round: dropped as well
-                        recompile.knobs = None
-                        into[name] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
-                        plan.pop(name)
-                        continue
-                    finally:
-                        keep.restore()
-                    rec = into.setdefault(name, {"steps_per_s": [], "steps": plan[name], "knobs": knobs_of(cand),
-                                                 "epoch_starts_timed": timing["epoch_starts"]})
-                    rec["steps_per_s"].append(round(rate, 3))
-                    rec.setdefault("seconds", []).append(round(took, 3))
-                partial()
-
+        runs.keep = keep
         chosen_input = "as written"
         if specs:  # stage 1: the input path, at the script's own compile arguments
             stage = {"as written": {"own": True}, **{n: {"own": True, "input": n} for n in specs}}
-            timing["epoch_starts"] = True
+            runs.epoch_starts = True
             # longer runs than stage 2: an input path shows at epoch starts as much as in steps (a finite tf.data input
             # stalls some, at random, while its autotune thread winds down), so each run spans one where two epochs
             # take under twice its seconds; calibrated as stage 2 calibrates the script's own compile (reused there)
@@ -270,7 +108,7 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
             elif own:  # nothing left to compare it with: its calibration is its figure
                 out["inputs"]["as written"] = {"steps_per_s": [round(own, 3)]}
             out["inputs"], chosen_input = fastest_input(out["inputs"], specs)
-            timing["epoch_starts"] = False
+            runs.epoch_starts = False
         out["input_chosen"] = None if chosen_input == "as written" else chosen_input
         out["input_spec"] = specs.get(chosen_input)
         if specs:  # the input path decided: a stage stopped in its knobs' calibrations still reports it

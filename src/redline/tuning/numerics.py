@@ -38,7 +38,7 @@ def check(model, fit, feed, spe: int, weights_path: str | None, opener, steps: i
     """In a trial: the loss after ``steps`` steps (a whole number of executions) from the shared initial weights. The
     first trial to get here with ``weights_path`` absent saves its own (``opener``: the ``open`` from before the
     sandbox, so the file lands where the next trial reads it). ``callbacks``: ones that only read (a timer: where the
-    check is a calibration's warm-up, tuning/measure.py), or that stop it after one execution (tuning/first_look.py:
+    check is a calibration's warm-up, tuning/rounds.py), or that stop it after one execution (tuning/first_look.py:
     a rival then out, whose check is not reported)."""
     import numpy as np
 

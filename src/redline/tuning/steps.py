@@ -98,7 +98,7 @@ def fit_shape(steps: int, spe: int, cap: int | None, endless: bool) -> tuple[int
     all), each from a fresh iterator as the script's epochs run. Never epochs of fewer steps than the data holds:
     Keras would carry one iterator across them, and an execution cut short at the end of the data would still be named
     by its full steps.
-    A run of exactly 2 executions over finite data is one of long executions (measure.size: one timed is enough), so 2,
+    A run of exactly 2 executions over finite data is one of long executions (StageRuns.size: one timed is enough), so 2,
     not 3: spe 5 over 10 batches of 0.77 s is one pass, its second execution timed, where 3 took two passes (16 s).
     """
     need = 2 if steps == 2 * spe and not endless else 3  # 2 asked for: executions long enough to time one (size)
