@@ -1091,3 +1091,11 @@ def test_a_stage_stopped_before_its_rounds_keeps_its_input_path_and_says_its_kno
     assert any(r.startswith("the input path: no rewrite beat") for r in st.reasons), st.reasons
     assert not any("no candidate beat the script's own compile" in r for r in st.reasons), st.reasons
     assert "steps_per_execution / jit_compile: the budget ran out before the stage's rounds" in st.not_measured
+    # where the script's own calibration showed the ladder cannot matter (sent before jit's calibration), the ladder
+    # is decided and only jit_compile is not measured
+    res["ladder_skip"] = "the host's share of a call is 0.1%: ..."
+    st = inprocess_stage(lambda cand, settings, timeout: res, best, "tensorflow", 2, [], lambda: 100.0, 30.0,
+                         lambda line: None)
+    assert "steps_per_execution ladder: the host's share of a call is 0.1%: ..." in st.reasons, st.reasons
+    assert "jit_compile: the budget ran out before the stage's rounds" in st.not_measured, st.not_measured
+    assert not any("steps_per_execution" in n for n in st.not_measured), st.not_measured

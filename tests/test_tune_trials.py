@@ -355,12 +355,19 @@ def test_a_lone_candidate_s_calibration_run_is_its_first_round_and_the_script_s_
                                               "rounds": 3, "seconds": 0.3}),
                             # the input rewrites bounded without a run (the input read alone, here said by the test)
                             ("bounded", {"candidates": {"default": {"own": True}, "spe 4": {"steps_per_execution": 4}},
-                                         "rounds": 2, "seconds": 0.3, "inputs": {"allow": [], "usable": 2}})]:
+                                         "rounds": 2, "seconds": 0.3, "inputs": {"allow": [], "usable": 2}}),
+                            # the ladder bounded by the host's share of a call (here said by the test)
+                            ("ladder bounded", {"candidates": {"default": {"own": True},
+                                                               "spe 4": {"steps_per_execution": 4}},
+                                                "ladder": {"flattens": 0.05}, "rounds": 2, "seconds": 0.3})]:
             if name in out and any("is round 1" in e for e in out[name]["events"]):
                 continue
             if name == "bounded":
                 import redline.tuning.measure as measure
                 measure.input_cannot_matter = lambda *a: "bounded by the test"
+            if name == "ladder bounded":
+                import redline.tuning.spe_bound as spe_bound
+                spe_bound.cannot_matter = lambda *a: "the ladder bounded by the test"
             events.clear()
             parts = []
             res = measure_fit(model, fit, {"x": x, "y": y, "batch_size": 16}, trial, Compiles, events.append,
@@ -369,6 +376,7 @@ def test_a_lone_candidate_s_calibration_run_is_its_first_round_and_the_script_s_
                                                                      if "calibrating " in e]}))
             out[name] = {"events": list(events), "runs": len(res["candidates"]["default"]["steps_per_s"]),
                          "first_part": parts[0] if parts else None,
+                         "skip_part": next((p for p in parts if p.get("ladder_skip")), None),
                          "seconds": res["candidates"]["default"].get("seconds"),
                          "dropped": "error" in res["candidates"].get("spe huge", {})}
         print(json.dumps(out))
@@ -396,6 +404,11 @@ def test_a_lone_candidate_s_calibration_run_is_its_first_round_and_the_script_s_
     first = d["bounded"]["first_part"]
     assert first["inputs"]["input: redline.data pipeline"]["dropped"] == "bounded by the test", first
     assert first["after"] == ["calibrating as written"] and first["candidates"] == {}, first
+    # a ladder bounded by the script's own calibration is decided and reported before any rival's calibration (jit's,
+    # a new XLA compile and 2 slow steps, was 36 s of a 50-s stage on xception_scratch at 64x64)
+    skip = d["ladder bounded"]["skip_part"]
+    assert skip and skip["ladder_skip"] == "the ladder bounded by the test", d["ladder bounded"]
+    assert skip["after"] == ["calibrating default"], skip
     # a stage whose every rival was dropped in its calibration: the script's own calibration is its figure, and no
     # round is run with nothing to compare it with (xception_scratch at 64x64: 3 rounds of 2 steps of 2.3 s)
     left = d["nothing left"]

@@ -135,8 +135,11 @@ def inprocess_stage(run, best: Candidate, backend: str, usable: int, allow, left
         stage.chosen_knobs = win
         stage.reasons.append(f"{win.name}: {win.median:,.1f} against {inner.median:,.1f} steps/s with the script's "
                              f"own compile arguments ({win.median / inner.median:.2f}x)")
-    elif not inner.runs:  # the stage's partial result, from before its rounds: nothing was compared
-        stage.not_measured.append("steps_per_execution / jit_compile: the budget ran out before the stage's rounds")
+    elif not inner.runs:  # the stage's partial result, from before its rounds: nothing was compared (but a ladder the
+        # script's own calibration showed cannot matter: that is decided)
+        knobs = ([] if res.get("ladder_skip") else ["steps_per_execution"]) + (["jit_compile"] if "jit" in cands else [])
+        if knobs:
+            stage.not_measured.append(f"{' / '.join(knobs)}: the budget ran out before the stage's rounds")
     else:
         stage.reasons.append("steps_per_execution / jit_compile: no candidate beat the script's own compile arguments "
                              "by more than the spread measured; they stay")

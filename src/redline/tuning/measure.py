@@ -131,7 +131,22 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
             alone = list(candidates) == ["default"] and not trial.get("ladder")  # a per-process trial's one candidate
             rounds_ahead = lambda rate: alone and not in_epochs(candidates, rate)  # noqa: E731  (not read in epochs)
             no_jit = jit_unsupported(model)
+            ladder, skip = (trial.get("ladder") if only is None else None), None
+
+            def ladder_skip() -> str:
+                """Why the ladder cannot matter, read on the script's own calibration (spe_bound), or "". Read before
+                any rival's calibration, and reported: a stage stopped in jit's (a new XLA compile, then 2 steps of
+                seconds: 36 s of a 50-s stage on xception_scratch at 64x64) has still decided the ladder."""
+                why = spe_bound.cannot_matter(hosts.get("default") or hosts.get("as written") if inp == "as written"
+                                              else hosts.get("default"))
+                if why:
+                    out["ladder_skip"] = why
+                    partial()
+                return why or ""
+
             for name, cand in list(candidates.items()):
+                if name != "default" and ladder and skip is None:
+                    skip = ladder_skip()
                 if no_jit and knobs_of(cand).get("jit_compile") is True:  # it would run as the script's own compile
                     into[name] = {"dropped": no_jit, "knobs": knobs_of(cand)}
                     candidates.pop(name)
@@ -144,14 +159,13 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
             for s_ in only or ():
                 candidates[f"spe {s_}"] = {"steps_per_execution": s_, "input": inp}
                 steps.append([s_, round(calibrate(f"spe {s_}", candidates[f"spe {s_}"], into) or 0.0, 2)])
-            ladder = trial.get("ladder") if only is None else None
             if ladder:
                 slow = max(traced.get("build", 0.0), traced.get("default", 0.0), traced.get("as written", 0.0))
-                why = spe_bound.cannot_matter(hosts.get("default") or hosts.get("as written") if inp == "as written"
-                                              else hosts.get("default"))
-                if why:  # slow steps: the ladder's calls could not gain what a choice needs (xception_scratch: a
+                if skip is None:
+                    skip = ladder_skip()
+                if skip:  # slow steps: the ladder's calls could not gain what a choice needs (xception_scratch: a
                     # new trace and executions of 5-s steps each)
-                    out["ladder_skip"], steps, best_s = why, [], 1
+                    steps, best_s = [], 1
                 else:
                     steps, best_s = climb(calibrate, calib, into, feeds[inp], inp, own_spe, ladder.get("flattens", 0.05),
                                           out, trace_s=slow, span=seconds)
