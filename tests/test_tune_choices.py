@@ -4,6 +4,7 @@ a trial's processes end with it."""
 
 import importlib.util
 import os
+import pathlib
 import subprocess
 import sys
 import textwrap
@@ -514,7 +515,26 @@ def test_run_tune_skips_a_training_shorter_than_the_tuning_and_runs_without_a_tu
     assert "not tuning: its training is predicted to take about" in r.stderr and "without a tuned choice" in r.stderr
     shown = subprocess.run([sys.executable, "-m", "redline", "tune", "--show", short], capture_output=True, text=True,
                            env=env, timeout=120)
-    assert "not tuned yet" in shown.stdout, shown.stdout  # nothing saved: the next run decides again
+    assert "not tuned yet" in shown.stdout, shown.stdout  # no choice saved
+    # the finding is kept: the next `run --tune` of the same bytes runs at once, without a first trial again (a 12-s
+    # script ran 22 s under `run --tune` each time, a first trial of 10 s each run)
+    kept = [os.path.join(d, f) for d, _, fs in os.walk(tmp_path / "cache") for f in fs if "skipped" in d]
+    assert len(kept) == 1, kept
+    again = subprocess.run([sys.executable, "-m", "redline", "run", "--tune", short], capture_output=True, text=True,
+                           env=env, timeout=300)
+    assert again.returncode == 0 and "AFTER FIT tensorflow 1" in again.stdout, again.stderr[-2000:]
+    assert "not tuning: its training is predicted to take about" in again.stderr, again.stderr[-2000:]
+    assert "found by its first trial" in again.stderr, again.stderr[-2000:]
+    # another --budget, or an edit (epochs count in the training it predicts), decides again with a first trial
+    edited = pathlib.Path(short)
+    edited.write_text(edited.read_text().replace("epochs=", "epochs=1 + 0 * "))
+    third = subprocess.run([sys.executable, "-m", "redline", "run", "--tune", short], capture_output=True, text=True,
+                           env=env, timeout=300)
+    assert third.returncode == 0 and "not tuning" in third.stderr and "found by its first trial" not in third.stderr, (
+        third.stderr[-2000:])
+    cleared = subprocess.run([sys.executable, "-m", "redline", "tune", "--clear", short], capture_output=True,
+                             text=True, env=env, timeout=120)
+    assert "removed 1 saved file(s)" in cleared.stdout and not os.path.exists(kept[0]), cleared.stdout
 
 
 def test_the_prediction_rests_on_the_choice_measured_in_whole_epochs_and_a_gain_that_does_not_reach_them_is_dropped():

@@ -170,14 +170,21 @@ def tune_first(script, args, snapshot) -> dict | None:
     entry, why = cache.lookup(script, args.args, snapshot)
     if entry is not None:
         return None
+    say = (lambda msg: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
+    kept = cache.skip_found(script, args.args, snapshot, args.budget)
+    if kept is not None:  # found by an earlier run of these very bytes: not a first trial again each run
+        say(f"redline: not tuning: {kept['why']} (found by its first trial {kept['found']}; `redline tune {script}` "
+            "tunes it anyway); running it without a tuned choice")
+        return None
     runs = as_script_runs(snapshot, script_backend(script))  # the backend its own line picks, where it has one
     require_backend(runs.runtime.keras_backend, f"Keras backend from {runs.runtime.keras_backend_source}")
-    say = (lambda msg: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
+    found = []
 
     def worth_it(training_s: float, budget_s: float, spent_s: float) -> bool:
         skip = not_worth(training_s, budget_s, spent_s)
         if skip:
             say(f"redline: not tuning: {skip}; running it without a tuned choice")
+            found.append(skip)
             return False
         say(f"redline: tuning within {budget_s:.0f} s first ({why}); its training is predicted to take about "
             f"{training_s:,.0f} s as written; --no-tuned skips this")
@@ -186,6 +193,11 @@ def tune_first(script, args, snapshot) -> dict | None:
     result = tune(script, args.args, budget_s=args.budget, snapshot=snapshot, worth_it=worth_it,
                   progress=lambda msg: None)
     if result.status == "skipped":
+        if found:
+            try:
+                cache.save_skip(script, args.args, snapshot, found[0], args.budget)
+            except UsageError as exc:  # the run goes on; the next `run --tune` finds the same with a first trial
+                say(f"redline: {exc}")
         return None
     data = result.to_dict()
     say(f"redline: tuned in {result.elapsed_s:.0f} s")

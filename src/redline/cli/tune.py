@@ -120,7 +120,8 @@ def main(args) -> int:
     snapshot = detect()
     if args.clear:
         n = cache.clear(args.script, args.args or ())
-        print(f"redline tune --clear: removed {n} saved choice(s) from {cache.cache_dir()}")
+        print(f"redline tune --clear: removed {n} saved file(s) (tuned choices, findings that tuning would not pay) "
+              f"from {cache.cache_dir()}")
         return 0
     _check_script(args.script)
     note = options_after_script(getattr(args, "own_options", ()), "tune", args.script, args.args)

@@ -20,6 +20,8 @@ import warnings
 from ..errors import UsageError
 
 SCHEMA = "redline.tuned/1"
+#: `run --tune`'s finding that tuning would not pay (save_skip), in the folder's skipped/ beside the choices
+SKIP_SCHEMA = "redline.not-tuned/1"
 
 
 def cache_dir(environ=os.environ) -> str:
@@ -56,11 +58,44 @@ def entry_path(script: str, args, environ=os.environ) -> str:
     return os.path.join(cache_dir(environ), f"{name}.json")
 
 
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
 def save(script: str, args, snapshot, result: dict, environ=os.environ) -> str:
     """Write the choice; UsageError (with the folder) when the cache cannot be written."""
-    path = entry_path(script, args, environ)
-    entry = {"schema": SCHEMA, "tuned": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-             "script": script_facts(script, args), "machine": machine_facts(snapshot), "result": result}
+    entry = {"schema": SCHEMA, "tuned": _now(), "script": script_facts(script, args), "machine": machine_facts(snapshot),
+             "result": result}
+    return _write(entry_path(script, args, environ), entry, "the tuned choice")
+
+
+def skip_path(script: str, args, environ=os.environ) -> str:
+    return os.path.join(cache_dir(environ), "skipped", os.path.basename(entry_path(script, args, environ)))
+
+
+def save_skip(script: str, args, snapshot, why: str, budget: float | None, environ=os.environ) -> str:
+    """`redline run --tune`'s finding that tuning would not pay here (``why``, from its first trial), kept so that the
+    next `run --tune` of the same script bytes, arguments and --budget (None: auto) runs at once instead of paying a
+    first trial again to find the same. UsageError where it cannot be written."""
+    entry = {"schema": SKIP_SCHEMA, "found": _now(), "script": script_facts(script, args),
+             "machine": machine_facts(snapshot), "why": why, "budget": budget}
+    return _write(skip_path(script, args, environ), entry, "the finding that tuning would not pay")
+
+
+def skip_found(script: str, args, snapshot, budget: float | None, environ=os.environ) -> dict | None:
+    """The kept finding (save_skip) where it still holds: the same script bytes (an edit may change the training it
+    predicts: epochs count there), arguments, --budget, machine and versions; None otherwise."""
+    try:
+        with open(skip_path(script, args, environ), encoding="utf-8") as f:
+            entry = json.load(f)
+        same = (entry["schema"] == SKIP_SCHEMA and entry["budget"] == budget
+                and entry["script"]["sha256"] == script_facts(script, args)["sha256"])
+    except (OSError, ValueError, KeyError, TypeError):  # none kept, or unreadable: the first trial decides again
+        return None
+    return entry if same and _machine_changed(entry, snapshot) is None else None
+
+
+def _write(path: str, entry: dict, what: str) -> str:
     folder = os.path.dirname(path)
     try:
         os.makedirs(folder, exist_ok=True)
@@ -69,7 +104,7 @@ def save(script: str, args, snapshot, result: dict, environ=os.environ) -> str:
             json.dump(entry, f, indent=1, default=str)
         os.replace(tmp, path)
     except OSError as exc:
-        raise UsageError(f"the tuned choice could not be saved in {folder!r} ({exc.strerror}); set XDG_CACHE_HOME to a "
+        raise UsageError(f"{what} could not be saved in {folder!r} ({exc.strerror}); set XDG_CACHE_HOME to a "
                          "folder you can write to") from None
     return path
 
@@ -106,7 +141,7 @@ def lookup(script: str, args, snapshot, environ=os.environ) -> tuple[dict | None
         except OSError:
             pass  # removing it is a courtesy; the next save replaces it anyway
         return None, "the saved choice was unreadable and was removed"
-    now_script, now_machine = script_facts(script, args), machine_facts(snapshot)
+    now_script = script_facts(script, args)
     if entry["script"]["sha256"] != now_script["sha256"]:
         if entry["script"].get("workload") != now_script["workload"]:
             return None, (f"stale: the script changed since it was tuned ({entry['tuned']}) beyond comments, prints, "
@@ -117,15 +152,21 @@ def lookup(script: str, args, snapshot, environ=os.environ) -> tuple[dict | None
         said = " ".join(same_but) or "no arguments"
         entry["note"] = ((entry["note"] + "; ") if entry.get("note") else "") + (
             f"tuned with {said}: the arguments differ only in epochs, learning rate or verbose, so the choice stands")
+    changed = _machine_changed(entry, snapshot)
+    return (None, changed) if changed else (entry, None)
+
+
+def _machine_changed(entry: dict, snapshot) -> str | None:
+    """Why ``entry`` was made on another machine or other versions (stale), or None."""
+    now_machine = machine_facts(snapshot)
     for key, what in (("cpu_model", "CPU"), ("usable_cpus", "usable CPUs"), ("features", "CPU features"),
                       ("gpus", "GPUs"), ("driver", "GPU driver")):
         if entry["machine"].get(key) != now_machine[key]:
-            return None, f"stale: tuned on another machine ({what} {entry['machine'].get(key)!r}, now {now_machine[key]!r})"
+            return f"stale: tuned on another machine ({what} {entry['machine'].get(key)!r}, now {now_machine[key]!r})"
     for name, version in now_machine["versions"].items():
         if entry["machine"]["versions"].get(name) != version:
-            return None, (f"stale: {name} was {entry['machine']['versions'].get(name)} when tuned, now {version}; "
-                          "run `redline tune` again")
-    return entry, None
+            return f"stale: {name} was {entry['machine']['versions'].get(name)} when tuned, now {version}; run `redline tune` again"
+    return None
 
 
 def neutral_args(args) -> list[str]:
@@ -193,20 +234,17 @@ def other_arguments(script: str, environ=os.environ) -> list[list[str]]:
 
 
 def clear(script: str | None, args=(), environ=os.environ) -> int:
-    """Remove one script's choice, or all with script None; the number removed."""
+    """Remove one script's choice (and its kept finding that tuning would not pay), or all with script None; the
+    number of files removed."""
     if script is not None:
-        path = entry_path(script, args, environ)
-        if os.path.exists(path):
-            os.unlink(path)
-            return 1
-        return 0
-    folder, n = cache_dir(environ), 0
-    if os.path.isdir(folder):
-        for name in os.listdir(folder):
-            if name.endswith(".json"):
-                os.unlink(os.path.join(folder, name))
-                n += 1
-    return n
+        paths = [p for p in (entry_path(script, args, environ), skip_path(script, args, environ)) if os.path.exists(p)]
+    else:
+        paths = [os.path.join(folder, name) for folder in (cache_dir(environ), os.path.join(cache_dir(environ), "skipped"))
+                 if os.path.isdir(folder) for name in os.listdir(folder) if name.endswith(".json")]
+    for path in paths:
+        os.unlink(path)
+    return len(paths)
 
 
-__all__ = ["SCHEMA", "cache_dir", "clear", "entry_path", "lookup", "machine_facts", "neutral_args", "other_arguments", "save", "script_facts"]
+__all__ = ["SCHEMA", "SKIP_SCHEMA", "cache_dir", "clear", "entry_path", "lookup", "machine_facts", "neutral_args",
+           "other_arguments", "save", "save_skip", "script_facts", "skip_found", "skip_path"]
