@@ -375,6 +375,34 @@ def test_a_budget_too_small_to_decide_every_candidate_is_said_before_the_trials_
     assert not any("needs about" in s for s in said), said
 
 
+def test_a_forecast_that_every_candidate_was_decided_against_is_said_as_such_not_as_advice(monkeypatch):
+    """xception_scratch at 64x64: "deciding every candidate needs about 282 s ... give --budget 360", said before the
+    trials, stood in the result of a tune that decided every candidate in 173 s of 180. Where nothing is left not
+    measured, the result says the forecast and what it took instead; where something is, the advice stays."""
+    from redline.tuning import search
+
+    clock = {"t": 0.0, "calls": 0}
+    monkeypatch.setattr(search.time, "perf_counter", lambda: clock["t"])
+
+    def fake(script, args, cand, trial, timeout, **_):  # the first trial takes 40 s, the rest 1 s each (rivals
+        clock["calls"] += 1  # dropped early, the stage's rewrites and ladder bounded)
+        clock["t"] += 40.0 if clock["calls"] == 1 else 1.0
+        if "ladder" in trial:
+            return {"status": "ok", "candidates": {"default": {"steps_per_s": [1.0] * 3, "knobs": {}}}, "inputs": {},
+                    "not_measured": []}
+        return {"status": "ok", "candidates": {"default": {"steps_per_s": [1.0, 1.01, 0.99]}}, "data": "ndarray",
+                "backend": "tensorflow"}
+
+    monkeypatch.setattr(search, "run_trial", fake)
+    said = []
+    result = search.tune("train.py", budget_s=120, snapshot=m.vm_2core(), complete=False, progress=said.append)
+    assert any("needs about" in s for s in said), said  # the forecast, before the trials
+    assert not result.not_measured, result.not_measured
+    assert not any("needs about" in r for r in result.reasons), result.reasons
+    line = next((r for r in result.reasons if r.startswith("every candidate was decided in ")), None)
+    assert line and "forecast about" in line, result.reasons
+
+
 def test_the_behind_bar_is_half_the_fastest_rate_measured_so_far_not_only_the_script_as_written_s():
     from redline.tuning.passes import BEHIND, bar
 

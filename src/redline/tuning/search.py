@@ -29,7 +29,8 @@ from .ladder import SLOW_TRACE
 from .late import late_cost, late_pass
 from .numerics import judge
 from .result import Candidate, TuneResult, fair, fair_spreads
-from .sizing import AUTO_FIRST, auto_budget, auto_line, needed_s, needs_line, predicted_training, stage_s
+from .sizing import (AUTO_FIRST, auto_budget, auto_line, decided_line, need_figures, needed_s, needs_line,
+                     predicted_training, stage_s)
 from .spares import Spares, backend_for
 from .candidates import process_candidates
 from .trials import last_output, run_trial
@@ -213,10 +214,12 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
     rate = median(default.train_runs or default.runs)
     stage_need = stage_s(per_trial, 1 / rate if rate else None, first.get("steps_in_epoch"), seconds,
                          with_ladder=not spe_bound.cannot_matter(first.get("host_share")))
-    rivals = sum(not c.error for c in procs[1:])
+    rivals, forecast = sum(not c.error for c in procs[1:]), None
     if needed_s(per_trial, rivals, stage_need) > left():  # said before the trials start, with what would decide them
-        sizing.append(needs_line(time.perf_counter() - started + 2, per_trial, rivals, stage_need, budget_s))
+        spent = time.perf_counter() - started + 2
+        sizing.append(needs_line(spent, per_trial, rivals, stage_need, budget_s))
         progress(sizing[-1])
+        forecast = (sizing[-1], need_figures(spent, per_trial, rivals, stage_need))
     # kept back for the in-process stage: one more trial process measuring the inputs and about 9 knob candidates;
     # nothing where the stage cannot end in what is left (xception_scratch: 94 s left, a stage of ~400 s, killed with
     # nothing measured while every rival waited)
@@ -358,6 +361,8 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
         default, live, best, not_measured, per_trial=min(per_trial, max((w for _, w in walls), default=per_trial)),
         left=left, progress=progress, training_s=training_s, run_s=run_s, cost_of=late_cost(walls, per_trial))
     reasons += said
+    if forecast and not not_measured and forecast[0] in reasons:  # decided after all: the forecast said otherwise
+        reasons[reasons.index(forecast[0])] = decided_line(time.perf_counter() - started, forecast[1])
     result = TuneResult(script=script, args=args, budget_s=budget_s, elapsed_s=time.perf_counter() - started,
                         default=default, processes=procs, inprocess=inprocess, chosen_process=best,
                         chosen_knobs=chosen_knobs, reasons=reasons, not_measured=not_measured,
