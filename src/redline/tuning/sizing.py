@@ -86,9 +86,8 @@ def decided_line(elapsed_s: float, forecast: tuple[float, float]) -> str:
     the input read alone and a ladder bounded by the host do not run them (xception_scratch at 64x64: 282 s
     forecast, every candidate decided in 173)."""
     return (f"every candidate was decided in {elapsed_s:,.0f} s, where the first trial's figures forecast about "
-            f"{forecast[0]:,.0f} s ({forecast[1]:,.0f} s where a rival leads): the forecast counts the runs of a close "
-            "race, and rivals dropped as behind, input rewrites bounded by the input read alone and a ladder bounded by "
-            "the host's share of a call ran fewer")
+            f"{forecast[0]:,.0f} s ({forecast[1]:,.0f} s where a rival leads): the forecast counts every run a close "
+            "race would need, and this one's decisions needed fewer")
 
 
 __all__ = ["AUTO_FIRST", "AUTO_MIN", "AUTO_SHARE", "auto_budget", "auto_line", "decided_line", "need_figures",
