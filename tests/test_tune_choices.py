@@ -525,6 +525,10 @@ def test_run_tune_skips_a_training_shorter_than_the_tuning_and_runs_without_a_tu
     assert again.returncode == 0 and "AFTER FIT tensorflow 1" in again.stdout, again.stderr[-2000:]
     assert "not tuning: its training is predicted to take about" in again.stderr, again.stderr[-2000:]
     assert "found by its first trial" in again.stderr, again.stderr[-2000:]
+    shown = subprocess.run([sys.executable, "-m", "redline", "tune", "--show", short], capture_output=True, text=True,
+                           env=env, timeout=120)
+    assert "no choice applies" in shown.stdout and "that tuning would not pay: its training is predicted" in (
+        shown.stdout), shown.stdout
     # another --budget, or an edit (epochs count in the training it predicts), decides again with a first trial
     edited = pathlib.Path(short)
     edited.write_text(edited.read_text().replace("epochs=", "epochs=1 + 0 * "))

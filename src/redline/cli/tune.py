@@ -129,8 +129,10 @@ def main(args) -> int:
         print(note, file=sys.stderr)
     if args.show:
         entry, why = cache.lookup(args.script, args.args or (), snapshot)
-        if entry is None:
-            print(f"redline tune --show {args.script}: no choice applies: {why}")
+        if entry is None:  # and what `run --tune` (its --budget auto) found, where it found tuning would not pay
+            kept = cache.skip_found(args.script, args.args or (), snapshot, None)
+            print(f"redline tune --show {args.script}: no choice applies: {why}" + (
+                f"; `redline run --tune` found ({kept['found']}) that tuning would not pay: {kept['why']}" if kept else ""))
             return 0
         r = entry["result"]
         print(f"redline tune --show {args.script}: tuned {entry['tuned']}, {r['chosen']['settings']}, "
