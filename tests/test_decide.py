@@ -333,14 +333,16 @@ def test_a_candidate_s_own_trial_runs_the_rest_of_the_script_so_no_completion_tr
     assert any("finishes under it" in r for r in result.reasons), result.reasons
 
 
-def test_a_budget_too_small_to_decide_every_candidate_is_said_before_the_trials_with_the_budget_that_would(monkeypatch):
-    from redline.tuning import search, sizing
+def timed_trials(monkeypatch, seconds):
+    """Trials on a fake clock, every candidate at the same rate: trial process n (from 1) takes ``seconds(n)``."""
+    from redline.tuning import search
 
-    clock = {"t": 0.0}
+    clock = {"t": 0.0, "calls": 0}
     monkeypatch.setattr(search.time, "perf_counter", lambda: clock["t"])
 
-    def fake(script, args, cand, trial, timeout, **_):  # every trial process takes 40 s of the (fake) clock
-        clock["t"] += 40.0
+    def fake(script, args, cand, trial, timeout, **_):
+        clock["calls"] += 1
+        clock["t"] += seconds(clock["calls"])
         if "ladder" in trial:
             return {"status": "ok", "candidates": {"default": {"steps_per_s": [1.0] * 3, "knobs": {}}}, "inputs": {},
                     "not_measured": []}
@@ -348,6 +350,13 @@ def test_a_budget_too_small_to_decide_every_candidate_is_said_before_the_trials_
                 "backend": "tensorflow"}
 
     monkeypatch.setattr(search, "run_trial", fake)
+    return clock
+
+
+def test_a_budget_too_small_to_decide_every_candidate_is_said_before_the_trials_with_the_budget_that_would(monkeypatch):
+    from redline.tuning import search, sizing
+
+    clock = timed_trials(monkeypatch, lambda n: 40.0)  # every trial process takes 40 s of the (fake) clock
     said = []
     result = search.tune("train.py", budget_s=120, snapshot=m.vm_2core(), complete=False, progress=said.append)
     line = next((s for s in said if "needs about" in s), None)
@@ -381,19 +390,8 @@ def test_a_forecast_that_every_candidate_was_decided_against_is_said_as_such_not
     measured, the result says the forecast and what it took instead; where something is, the advice stays."""
     from redline.tuning import search
 
-    clock = {"t": 0.0, "calls": 0}
-    monkeypatch.setattr(search.time, "perf_counter", lambda: clock["t"])
-
-    def fake(script, args, cand, trial, timeout, **_):  # the first trial takes 40 s, the rest 1 s each (rivals
-        clock["calls"] += 1  # dropped early, the stage's rewrites and ladder bounded)
-        clock["t"] += 40.0 if clock["calls"] == 1 else 1.0
-        if "ladder" in trial:
-            return {"status": "ok", "candidates": {"default": {"steps_per_s": [1.0] * 3, "knobs": {}}}, "inputs": {},
-                    "not_measured": []}
-        return {"status": "ok", "candidates": {"default": {"steps_per_s": [1.0, 1.01, 0.99]}}, "data": "ndarray",
-                "backend": "tensorflow"}
-
-    monkeypatch.setattr(search, "run_trial", fake)
+    timed_trials(monkeypatch, lambda n: 40.0 if n == 1 else 1.0)  # the first trial takes 40 s, the rest 1 s each
+    # (rivals dropped early, the stage's rewrites and ladder bounded)
     said = []
     result = search.tune("train.py", budget_s=120, snapshot=m.vm_2core(), complete=False, progress=said.append)
     assert any("needs about" in s for s in said), said  # the forecast, before the trials
