@@ -484,6 +484,109 @@ def test_a_rival_on_jax_whose_first_execution_says_it_is_far_behind_runs_no_seco
     assert start_s == 0.25, got  # the script as written's epoch overhead, as the trial was given it
 
 
+def test_a_rival_on_jax_far_behind_while_its_first_execution_still_runs_ends_the_trial_there():
+    """Once JAX has said the step is compiled, a first execution still running when even its ending now would put
+    the rival under MARGIN x its bar is judged there: the trial ends from the watch with the rival behind, its figure
+    an upper bound (JAX at 22 s a step on xception_scratch at 64x64, against a cut at about 9 s). The step here waits
+    60 s on the host; the fit, the compile events, the watch and the trial's end are real."""
+    code = DIRECT + textwrap.dedent("""
+        import os, time, jax
+        class Slow(keras.layers.Layer):
+            def call(self, v):
+                jax.debug.callback(lambda first: time.sleep(60), v[0, 0])
+                return v
+        model = keras.Sequential([keras.Input((8,)), Slow(), keras.layers.Dense(1)])
+        model.compile("adam", "mse")
+        Compiles.calls = {id(model): ((), {})}
+        said = []
+        def finish(result):
+            print(json.dumps({"default": result["candidates"]["default"], "backend": result["backend"],
+                              "said": [m for m in said if "still running" in m]}), flush=True)
+            os._exit(0)
+        fit = lambda m, *a, **k: keras.Model.fit(m, *a, **k)
+        trial = {"candidates": {"default": {"own": True}}, "rounds": 1, "seconds": 0.3, "behind_below": 10.0}
+        measure_fit(model, fit, {"x": x, "y": y, "batch_size": 16}, trial, Compiles, said.append, finish=finish)
+        print(json.dumps({"ended": "with the fit, not from the watch"}))
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=400,
+                       env={**ENV, "KERAS_BACKEND": "jax"})
+    assert r.returncode == 0, r.stderr[-3000:]
+    from redline.tuning.first_look import MARGIN, MIN_STEP_S
+
+    d = json.loads(r.stdout.strip().splitlines()[-1])
+    assert d.get("backend") == "jax", d
+    behind = d["default"]
+    assert behind["unfinished"] and behind["first_execution"] and behind["bar"] == 10.0, d
+    assert 0 < behind["behind"] < MARGIN * 10.0 and behind["took_s"] >= MIN_STEP_S, d  # the most it could still be
+    assert len(d["said"]) == 1, d
+
+
+def test_the_watch_judges_a_running_execution_only_after_its_backend_compile_and_only_once():
+    """tuning/first_look.Watch on a fake clock and fake compile events: nothing before JAX has said a backend compile
+    ended (a trace or a lowering after it: another compile under way), then the verdict as soon as the seconds since
+    it put the rival under MARGIN x the bar; an execution that ended first is never judged by the watch."""
+    import time as _time
+
+    from redline.tuning.first_look import MARGIN, MIN_STEP_S, Compiled, Watch
+
+    now = [100.0]
+    clock = lambda: now[0]  # noqa: E731
+    heard = []
+
+    def watched(bar=1.0, start_s=0.0):
+        compiled = Compiled(clock)
+        watch = Watch(compiled, 1, bar, start_s, lambda rate, step_s: heard.append((rate, step_s)), clock)
+        watch.begin()
+        return compiled, watch
+
+    def settle(watch):  # the watch's thread has looked at least twice since
+        for _ in range(2):
+            with watch.lock:
+                pass
+            _time.sleep(0.3)
+
+    compiled, watch = watched()
+    now[0] += 50.0
+    settle(watch)
+    assert heard == [], heard  # no compile heard since it began
+    compiled.heard("/jax/core/compile/jaxpr_trace_duration", 3.0)
+    now[0] += 50.0
+    settle(watch)
+    assert heard == [], heard  # traced, not yet compiled: a compile may be under way
+    compiled.heard("/jax/core/compile/backend_compile_duration", 4.0)
+    cut = max(MIN_STEP_S, 1 / (MARGIN * 1.0))
+    now[0] += cut * 0.9
+    settle(watch)
+    assert heard == [], heard  # under the cut since its compile
+    now[0] += cut * 0.2
+    deadline = _time.monotonic() + 30
+    while not heard and _time.monotonic() < deadline:
+        _time.sleep(0.05)
+    assert len(heard) == 1 and heard[0][0] < MARGIN * 1.0 and heard[0][1] >= cut, heard
+    now[0] += 100.0
+    settle(watch)
+    assert len(heard) == 1, heard  # once
+    heard.clear()
+    compiled, watch = watched(start_s=5.0)  # an epoch's start taken off: 5 s more before the cut
+    compiled.heard("/jax/core/compile/backend_compile_duration", 1.0)
+    now[0] += cut + 1.0
+    settle(watch)
+    assert heard == [], heard
+    watch.end()  # the execution ended: the callback judges it, not the watch
+    now[0] += 100.0
+    settle(watch)
+    assert heard == [] and not watch.judged, heard
+    # what the tune says of it: the figure is the most the rival could still be
+    from redline.tuning.passes import absorb
+    from redline.tuning.result import Candidate
+
+    jax = Candidate("backend jax")
+    absorb(jax, {"status": "ok", "candidates": {"default": {"behind": 0.111, "bar": 0.225, "took_s": 9.0,
+                                                             "first_execution": True, "unfinished": True}}})
+    assert jax.dropped.startswith("decisively behind: at most 0.11 training steps/s: its first execution had not "
+                                  "ended 9 s after its compile, under 50%") and not jax.runs, jax.dropped
+
+
 def test_a_first_execution_s_verdict_leaves_its_compile_out_and_needs_a_long_step_far_under_the_bar():
     from redline.tuning.first_look import MARGIN, MIN_STEP_S, verdict
 

@@ -199,17 +199,20 @@ def main(argv=None) -> int:
                 "env_before_keras": sorted(pin["env"]), "threads_set_at": threads["at"],
                 "threads_set": threads["set"], "threads_ignored": threads["ignored"]}
 
-    def measured(model, kw, settings, t0, emit=None) -> dict:
-        """This fit's candidates measured (tuning/measure.py), with the trial's bookkeeping around the figures."""
+    def measured(model, kw, settings, t0, emit=None, ends=False) -> dict:
+        """This fit's candidates measured (tuning/measure.py), with the trial's bookkeeping around the figures.
+        ``ends``: the measurement may end the trial itself (a rival judged while its first execution runs)."""
         from ..monitoring.contention import Contention
 
         _phase("measuring")  # a spare still importing is paused until this trial has its figures
         watch = Contention().start()  # how much of the machine the measurement did not have (steal, other processes)
+        kept = lambda result: {**result, "status": "ok", "setup_s": round(t0 - started, 2),  # noqa: E731
+                               "measure_s": round(time.perf_counter() - t0, 2), "contention": watch.stop(), **pins(),
+                               "fit_index": state["fits"], **maps}
         with strategy_scope(model):  # where the script built and compiled it (redline builds optimizers, recompiles)
-            result = measure_fit(model, state["fit"], kw, settings, state["compiles"], log, opener=opener, emit=emit)
-        result.update({"status": "ok", "setup_s": round(t0 - started, 2), "measure_s": round(time.perf_counter() - t0, 2),
-                       "contention": watch.stop(), **pins(), "fit_index": state["fits"], **maps})
-        return result
+            result = measure_fit(model, state["fit"], kw, settings, state["compiles"], log, opener=opener, emit=emit,
+                                 finish=(lambda result: _finish(kept(result))) if ends else None)
+        return kept(result)
 
     def later(model, kw, plain) -> None:
         """The first trial, at a later fit that trains longer than every fit before it (a frozen base, then the whole
@@ -254,7 +257,8 @@ def main(argv=None) -> int:
                          "trace": traceback.format_exc()[-2000:]}, 3)
             _finish({"status": "ok", "kind": d.kind, "measure_s": round(time.perf_counter() - t0, 2)})
         try:
-            result = measured(model, kw, trial, t0, emit=lambda part: _emit({**part, "status": "ok", **pins()}))
+            result = measured(model, kw, trial, t0, emit=lambda part: _emit({**part, "status": "ok", **pins()}),
+                              ends=True)
         except Exception as exc:  # the measurement itself failed on this script: say so, with where
             _finish({"status": "failed", "stage": "measure", "error": f"{type(exc).__name__}: {exc}"[:500],
                      "trace": traceback.format_exc()[-2000:]}, 3)

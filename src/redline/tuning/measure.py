@@ -19,14 +19,15 @@ from .steps import Steps
 KNOBS = ("steps_per_execution", "jit_compile")
 
 
-def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=open, emit=None) -> dict:
+def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=open, emit=None, finish=None) -> dict:
     """The in-process candidates, measured in interleaved rounds from the same state.
 
     Stage 1, where ``trial["inputs"]`` asks for it: the input as written against the rewrites that fit this kind
     of input (redline.data.rewrite), at the script's own compile arguments; the winner feeds stage 2. Stage 2:
     ``trial["candidates"]`` and the steps_per_execution ladder (``trial["ladder"]``) on that input. ``emit(partial)``:
     called with what is measured so far after each stage and round, so a trial stopped at its deadline in the middle
-    of a long run (a second a step, spe 8) still reports what it measured.
+    of a long run (a second a step, spe 8) still reports what it measured. ``finish(result)``: ends a trial that is
+    a process of its own with ``result`` (a rival judged while its first execution still runs: tuning/first_look.py).
     """
     import keras
 
@@ -68,7 +69,8 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
     t_start = time.perf_counter()
     phase = lambda what: log(f"  [{time.perf_counter() - t_start:6.2f} s] {what}")  # noqa: E731  (verbose trials)
     runs = StageRuns({"trial": trial, "out": out, "log": log, "late": late, "phase": phase, "partial": partial,
-                      "opener": opener, "seconds": seconds, "rounds": rounds},
+                      "opener": opener, "seconds": seconds, "rounds": rounds,
+                      "finish": finish and (lambda: finish({**out, "backend": keras.backend.backend()}))},
                      model, fit, feeds, own_extras, recompile, knobs_of, spe_of)
     run, size, calibrate, measure = runs.run, runs.size, runs.calibrate, runs.measure
     plan, calib, timed, hosts, traced = runs.plan, runs.calib, runs.timed, runs.hosts, runs.traced

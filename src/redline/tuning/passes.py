@@ -65,7 +65,11 @@ def absorb(cand: Candidate, res: dict, reference: Candidate | None = None) -> No
         cand.train_runs.append(default["behind"])
         first = ("its first execution, its compile left out" if default.get("first_execution") else
                  "its first executions")
-        cand.dropped = (f"decisively behind: {default['behind']:,.2f} training steps/s in {first}, under "
+        figure = f"{default['behind']:,.2f} training steps/s in {first}"
+        if default.get("unfinished"):  # judged while it ran (tuning/first_look.Watch): the most it could still be
+            figure = (f"at most {default['behind']:,.2f} training steps/s: its first execution had not ended "
+                      f"{default['took_s']:,.0f} s after its compile")
+        cand.dropped = (f"decisively behind: {figure}, under "
                         f"{BEHIND:.0%} of the fastest rate measured before it ({default['bar'] / BEHIND:,.2f}): not measured "
                         "further")
         return

@@ -29,6 +29,7 @@ class StageRuns:
         self.trial, self.out, self.log, self.late, self.phase, self.partial = (
             stage[k] for k in ("trial", "out", "log", "late", "phase", "partial"))
         self.opener, self.seconds, self.rounds = stage["opener"], stage["seconds"], stage["rounds"]
+        self.finish = stage.get("finish")  # ends the trial with what ``out`` holds (a process of its own), or None
         self.plan, self.calib, self.timed, self.hosts, self.traced = {}, {}, {}, {}, {}
         self.epoch_starts, self.marks, self.keep = False, None, None
 
@@ -76,6 +77,19 @@ class StageRuns:
             self.keep.restore()  # the check failed part way just now: from the state as kept
         return self.run(cand, n, spe, more)
 
+    def _give_up(self, name, into, bar):
+        """Where the trial is a process of its own: what ends it with ``name`` decisively behind while its first
+        execution still runs (tuning/first_look.Watch), its figure an upper bound."""
+        if self.finish is None:
+            return None
+
+        def give_up(rate: float, step_s: float) -> None:
+            into[name] = {"behind": round(rate, 3), "bar": bar, "took_s": round(step_s, 3), "first_execution": True,
+                          "unfinished": True}
+            self.finish()
+
+        return give_up
+
     def calibrate(self, name, cand, into, span=None, passes=0, expect=None, alone=None):
         """Warm, then find a step count that runs about ``span`` seconds; its rate, or the candidate dropped with why.
         ``expect``: executions per second expected (a ladder's step before): where one execution is long enough to
@@ -110,8 +124,9 @@ class StageRuns:
                                 bar / spe if bar else None)
             t0, n_warm = time.perf_counter(), (2 if expect and 1 / expect >= span / 3 else 3) * spe
             n_warm = numerics.warm_steps(trial, self.out, n_warm, spe, feed.cap, bar)
-            look = first_look.callback(bar, spe, log, trial.get("epoch_overhead_s") or 0.0) if (
-                bar and n_warm == 2 * spe and keras.backend.backend() == "jax") else None  # slow steps: a verdict
+            look = first_look.callback(bar, spe, log, trial.get("epoch_overhead_s") or 0.0, self._give_up(
+                name, into, bar)) if bar and n_warm == 2 * spe and keras.backend.backend() == "jax" else None  # slow
+            # steps: a verdict after the first execution, or while it still runs
             warm, warm_took = self.warm_up(cand, feed, spe, n_warm, [look] if look else [])
             if look is not None and look.behind is not None:  # (a loss check it cut short is not reported: the
                 # trial reports a check only beside the default's figures)
