@@ -144,7 +144,8 @@ def test_after_a_repeated_rewrite_s_ladder_the_input_as_written_is_measured_at_i
         sys.exit(harness.main([{script(tmp_path, PRIME.replace("31 * 16", "32 * 16"))!r}]))
     """)
     ladder = {"jit_compile": "auto", "try_jit": False, "flattens": 0.05}
-    t = {**trial(rounds=3, seconds=0.05), "ladder": ladder, "inputs": {"allow": [], "usable": 2}}
+    cands = {"default": {"own": True, "steps_per_execution": 1, "jit_compile": "auto"}, "jit": {"jit_compile": True}}
+    t = {**trial(cands, rounds=3, seconds=0.05), "ladder": ladder, "inputs": {"allow": [], "usable": 2}}
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                        env={**ENV, "REDLINE_TRIAL": json.dumps(t)})
     line = next((l for l in reversed(r.stdout.splitlines()) if l.startswith("REDLINE-TRIAL ")), None)
@@ -153,9 +154,35 @@ def test_after_a_repeated_rewrite_s_ladder_the_input_as_written_is_measured_at_i
     assert res["input_chosen"] is None and "input_note" in res, res
     climbed = [s for s, _ in res["ladder"]]  # the rewrite's ladder, reported as the one that found the steps
     assert len(climbed) >= 2 and all(32 % s == 0 for s in climbed), res
-    spes = {int(n.split()[1]) for n in res["candidates"] if n.startswith("spe ")}
+    # jit and the ladder's other steps, measured on the rewrite only, are dropped with what they read there (they
+    # showed as "not measured: the budget ran out" before), with no figures that could make them contenders here
+    only = {n for n, v in res["candidates"].items() if "only (" in (v.get("dropped") or "")}
+    assert "jit" in only and all("steps_per_s" not in res["candidates"][n] for n in only), res
+    again = set(res["candidates"]) - only  # measured on the input as written
+    spes = {int(n.split()[1]) for n in again if n.startswith("spe ")}
     assert 1 <= len(spes) <= 2 and spes <= set(climbed), res
-    assert set(res["candidates"]) <= {"default", *(f"spe {s}" for s in spes)}, res
+    assert again <= {"default", *(f"spe {s}" for s in spes)}, res
+    assert {f"spe {s}" for s in climbed} - {f"spe {s}" for s in spes} <= only, res
+
+
+def test_knobs_measured_on_a_rewrite_that_lost_keep_their_figures_there_as_the_reason_they_are_out():
+    from redline.tuning.feeds import rewrite_only
+    from redline.tuning.inprocess import _read
+
+    rewrite = {"default": {"steps_per_s": [700.0, 710.0, 690.0], "knobs": {}},
+               "jit": {"steps_per_s": [500.0, 505.0, 495.0], "knobs": {"jit_compile": True}},
+               "spe 2": {"steps_per_s": [900.0], "dropped": "under 80% of the best first round", "knobs": {}},
+               "spe 13": {"steps_per_s": [1100.0, 1110.0, 1090.0], "knobs": {"steps_per_execution": 13}}}
+    written = {"default": {"steps_per_s": [550.0, 560.0, 540.0], "knobs": {}},
+               "spe 13": {"steps_per_s": [1190.0, 1180.0, 1200.0], "knobs": {"steps_per_execution": 13}}}
+    out = rewrite_only(rewrite, written, "redline.data pipeline", 3)
+    assert set(out) == {"jit", "spe 2"}
+    assert "500.0 steps/s there in 3 round(s)" in out["jit"]["dropped"] and "1,190.0" in out["jit"]["dropped"]
+    assert "under 80% of the best first round" in out["spe 2"]["dropped"]
+    assert all("steps_per_s" not in v for v in out.values())  # not contenders on the input as written
+    read = _read({"candidates": {**written, **out}}, {"default": {"own": True}, "jit": {"jit_compile": True}})
+    rows = {c.name: c for c in read.inprocess}
+    assert rows["jit"].dropped and not rows["jit"].runs and rows["jit"].trial["knobs"] == {"jit_compile": True}
 
 
 def test_which_input_keeps_its_knobs_is_decided_on_medians_measured_every_round():

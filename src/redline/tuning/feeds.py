@@ -129,6 +129,27 @@ def prefer_as_written(on_rewrite: dict, on_written: dict, rounds: int) -> bool:
     return best_median(on_written, rounds) > best_median(on_rewrite, rounds)
 
 
+def rewrite_only(on_rewrite: dict, on_written: dict, rewrite: str, rounds: int) -> dict:
+    """Where the input as written won (prefer_as_written): the knob candidates measured on the repeated rewrite
+    ``rewrite`` and not again on the input as written (jit, the ladder's other steps), each dropped with what it read
+    there, so that none shows as unmeasured (thread_lines: jit read "not measured: the budget ran out" in a tune that
+    used 66 s of 180). Their figures stay in the reason, not in ``steps_per_s``: measured on another input, they are
+    not contenders on this one."""
+    from .compare import median
+
+    best, out = best_median(on_written, rounds), {}
+    for name, r in on_rewrite.items():
+        if name in on_written:
+            continue
+        runs = r.get("steps_per_s") or []
+        there = (r.get("error") or r.get("dropped") or
+                 (f"{median(runs):,.1f} steps/s there in {len(runs)} round(s)" if runs else "not measured there"))
+        out[name] = {**({"knobs": r["knobs"]} if "knobs" in r else {}),
+                     "dropped": f"measured on the input {rewrite} only ({there}); the input as written with its best "
+                                f"steps_per_execution ran faster ({best:,.1f} steps/s): not measured on it"}
+    return out
+
+
 def input_cannot_matter(feed: Feed, kind: str, train: float | None, run_steps: int | None, log,
                         backend: str = "tensorflow") -> str | None:
     """tuning.input_bound.cannot_matter for the input as written, read alone here, on ``backend``; None where it was
@@ -158,4 +179,4 @@ def _released(feed: Feed, kind: str, backend: str) -> bool:
 
 
 __all__ = ["Feed", "best_median", "fastest_input", "feeds_for", "input_cannot_matter", "last_batch", "prefer_as_written",
-           "script_input"]
+           "rewrite_only", "script_input"]

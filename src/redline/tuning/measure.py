@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from . import as_run, numerics, spe_bound
-from .feeds import (best_median, fastest_input, feeds_for, input_cannot_matter, prefer_as_written,
+from .feeds import (best_median, fastest_input, feeds_for, input_cannot_matter, prefer_as_written, rewrite_only,
                     script_input)
 from .ladder import PRUNE, climb, contenders
 from .recompile import Recompile, build_optimizer, jit_unsupported
@@ -226,7 +226,7 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                 out["input_note"] = (f"{chosen_input} beat the input as written at the script's own compile arguments, "
                                      f"but the input as written with its best steps_per_execution ran faster "
                                      f"({best_median(into_w, rounds):,.1f} against {best_median(into, rounds):,.1f} steps/s)")
-                chosen_input, into = "as written", into_w
+                chosen_input, into = "as written", {**into_w, **rewrite_only(into, into_w, chosen_input, rounds)}
                 out["input_chosen"], out["input_spec"] = None, None
         out["candidates"] = into
         if trial.get("whole") and not late():  # what the pick makes of the script's epochs whole: what run delivers
