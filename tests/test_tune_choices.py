@@ -451,6 +451,19 @@ def test_auto_budget_is_a_twentieth_of_the_predicted_training_and_at_least_30_s(
     assert auto_budget(3600.0) == 180.0 and auto_budget(10**9) == 86400.0
 
 
+def test_tune_says_after_how_many_runs_its_time_is_repaid_by_the_predicted_gain():
+    from redline.tuning.sizing import payback, payback_line
+
+    assert payback(69.0, 1.05, 164.0) == {"saved_s": 3.3, "runs": 50}  # 69 s x (1 - 1/1.05) = 3.29 s a run
+    assert payback(100.0, 4.0, 50.0) == {"saved_s": 75.0, "runs": 1}
+    assert payback(None, 2.0, 50.0) is None and payback(60.0, None, 50.0) is None and payback(60.0, 1.0, 50.0) is None
+    line = payback_line(69.0, 1.05, 164.0)
+    assert "about 69 s as written" in line and "1.05x" in line and "after about 50 runs" in line
+    assert "in the first run" in payback_line(100.0, 4.0, 50.0)
+    assert payback_line(60.0, 0.98, 50.0).endswith("the choice is predicted to save none of it")
+    assert payback_line(None, 2.0, 50.0) == ""
+
+
 def test_budget_auto_is_sized_after_the_first_trial_and_a_run_too_short_to_pay_is_not_tuned(monkeypatch):
     from redline.tuning import search
 

@@ -13,6 +13,7 @@ from ..errors import UsageError
 from ..outputs import check_output, is_tune_results
 from ..reporting.text import table
 from ..tuning.search import ALLOWABLE
+from ..tuning.sizing import payback_line
 from ..tuning.stall import PRIOR_DROPS, PRIOR_SHARE
 from .common import budget, long_options, options_after_script
 
@@ -105,7 +106,7 @@ def text(result) -> str:
     for n in result.not_measured:
         out.append(f"  not measured: {n}")
     out.append(f"  tuning took {result.elapsed_s:.0f} s of a {result.budget_s:.0f} s budget"
-               + (f"; the script's training is predicted to take about {result.training_s:,.0f} s as written" if result.training_s else ""))
+               + payback_line(result.training_s, ratio, result.elapsed_s))
     if result.touched:
         shown = ", ".join(result.touched[:5]) + (f" and {len(result.touched) - 5} more" if len(result.touched) > 5 else "")
         out.append(f"  WARNING: {len(result.touched)} file(s) in your folders changed while tuning, written by code the "

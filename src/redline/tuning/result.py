@@ -248,6 +248,8 @@ class TuneResult:
         return p / base * (self.chosen_process.whole(gain) if gain != 1.0 else 1.0)
 
     def to_dict(self) -> dict:
+        from .sizing import payback
+
         def c(x):
             return {"name": x.name, "why": x.why, "env": x.env, "steps_per_s": x.runs, "passes": x.passes, "median": x.median,
                     "spread": round(x.spread, 4), "error": x.error,
@@ -264,7 +266,8 @@ class TuneResult:
                            "settings": self.choice(), "ratio": self.ratio(), "steady_ratio": self.steady_ratio(),
                            "python_wait": self.python_wait(), "predicted_steps_per_s": self.predicted_steps_per_s()},
                 "reasons": self.reasons, "not_measured": self.not_measured, "advice": self.advice,
-                "touched": self.touched, "training_s": self.training_s, "whole": self.whole}
+                "touched": self.touched, "training_s": self.training_s, "whole": self.whole,
+                "payback": payback(self.training_s, self.ratio(), self.elapsed_s)}
 
 
 __all__ = ["Candidate", "Choice", "TuneResult"]

@@ -80,6 +80,29 @@ def need_figures(spent: float, per_trial: float, rivals: int, stage: float) -> t
     return spent + needed_s(per_trial, rivals, stage, winner=False), spent + needed_s(per_trial, rivals, stage)
 
 
+def payback(training_s: float | None, ratio: float | None, tuning_s: float) -> dict | None:
+    """What the choice saves one run of the script (its fits' training as written, ``training_s``, at the predicted
+    ``ratio``) and after how many runs that repays ``tuning_s`` of tuning; None where either figure is not known or
+    nothing is predicted saved. A 1.07x gain on a 45-s training saves 3 s a run: 178 s of tuning pays after 60 runs."""
+    if not training_s or not ratio or ratio <= 1.0:
+        return None
+    saved = training_s * (1.0 - 1.0 / ratio)
+    return {"saved_s": round(saved, 1), "runs": max(1, math.ceil(tuning_s / saved))}
+
+
+def payback_line(training_s: float | None, ratio: float | None, tuning_s: float) -> str:
+    """The end of tune's last line: the training it serves and when the tuning pays for itself ("" where the training
+    is not known)."""
+    if not training_s:
+        return ""
+    line = f"; the script's training is predicted to take about {training_s:,.0f} s as written"
+    paid = payback(training_s, ratio, tuning_s)
+    if paid is None:
+        return line + (": the choice is predicted to save none of it" if ratio else "")
+    return (line + f", ~{paid['saved_s']:,.1f} s less a run at the predicted {ratio:.2f}x: the tuning pays for itself "
+            + ("in the first run" if paid["runs"] == 1 else f"after about {paid['runs']:,} runs"))
+
+
 def decided_line(elapsed_s: float, forecast: tuple[float, float]) -> str:
     """Said in place of needs_line where every candidate was decided after all: the forecast counts the runs of a
     close race (every rival's rounds, the input rewrites, the ladder), and rivals dropped early, rewrites bounded by
@@ -91,4 +114,4 @@ def decided_line(elapsed_s: float, forecast: tuple[float, float]) -> str:
 
 
 __all__ = ["AUTO_FIRST", "AUTO_MIN", "AUTO_SHARE", "auto_budget", "auto_line", "decided_line", "need_figures",
-           "needed_s", "needs_line", "predicted_training", "stage_s"]
+           "needed_s", "needs_line", "payback", "payback_line", "predicted_training", "stage_s"]
