@@ -553,3 +553,25 @@ def test_the_table_says_how_much_of_the_machine_each_candidate_s_processes_lost(
     assert "6 rounds in 2 processes (machine lost 1%-15%)" in out, out
     assert "3 rounds (machine" not in out  # not available: nothing said
     assert "95.0 (95.0-95.0) 1 round " in out and "1 rounds" not in out, out
+
+
+def test_a_candidate_with_no_figures_shows_the_not_measured_line_that_names_it_and_claims_no_budget_it_was_not_told():
+    from redline.cli.tune import text
+    from redline.tuning.result import Candidate, TuneResult
+
+    default = Candidate("as written", runs=[100.0, 101.0, 99.0], passes=[100.0])
+    jax = Candidate("backend jax", {"KERAS_BACKEND": "jax"})
+    ondnn = Candidate("oneDNN off", {"TF_ENABLE_ONEDNN_OPTS": "0"})
+    own, jit = Candidate("default", runs=[95.0, 96.0, 94.0]), Candidate("jit", trial={"knobs": {"jit_compile": True}})
+    r = TuneResult(script="s.py", args=[], budget_s=60, elapsed_s=50, default=default,
+                   processes=[default, jax, ondnn], inprocess=[own, jit], chosen_process=default, chosen_knobs=None,
+                   reasons=[], not_measured=["backend jax (no trial process): the budget ran out"])
+    rows = {line.split()[1] + " " + line.split()[2]: line for line in text(r).splitlines()
+            if line.startswith(("  process", "  in 'as"))}
+    assert rows["backend jax"].rstrip().endswith("not measured: the budget ran out"), rows
+    assert rows["oneDNN off"].rstrip().endswith("not measured") and "budget" not in rows["oneDNN off"], rows
+    jit_row = next(line for line in text(r).splitlines() if " jit " in line)
+    assert jit_row.rstrip().endswith("not measured") and "budget" not in jit_row, jit_row
+    r.not_measured.append("steps_per_execution / jit_compile: the budget ran out before the stage's rounds")
+    jit_row = next(line for line in text(r).splitlines() if " jit " in line)
+    assert "not measured: the budget ran out before the" in jit_row, jit_row  # the table wraps the rest

@@ -52,6 +52,16 @@ def short_error(text: str, chars: int = 200) -> str:
     return text if len(text) <= chars else text[:chars - 3] + "..."
 
 
+def _unmeasured(c, stage: str, result) -> str:
+    """Why a candidate with no figures, no error and not dropped was not measured: the not-measured line that names it
+    (or, for the in-process stage's, the line for its knobs), else no reason is claimed."""
+    names = (f"{c.name} (", f"{c.name}:", f"{c.name},")
+    if stage != "process":
+        names += ("steps_per_execution", "the input path") if c.name != "as written" else ("the input path",)
+    line = next((n for n in result.not_measured if n.startswith(names) and ": " in n), None)
+    return f"not measured: {line.split(': ', 1)[1]}" if line else "not measured"
+
+
 def _rows(result) -> list:
     rows = []
     base = result.default.median
@@ -61,7 +71,7 @@ def _rows(result) -> list:
             said = "not measured" if c.detail.get("budget_ended") else "dropped"
             return (stage, c.name, "-", "-", f"{said}: {short_error(c.error)}")
         if not c.runs:
-            return (stage, c.name, "-", "-", f"dropped: {c.dropped}" if c.dropped else "not measured: the budget ran out")
+            return (stage, c.name, "-", "-", f"dropped: {c.dropped}" if c.dropped else _unmeasured(c, stage, result))
         rounds = f"{len(c.runs)} round{'s' * (len(c.runs) != 1)}"
         what = f"{rounds} in {len(c.passes)} process{'es' * (len(c.passes) != 1)}" if c.figures is c.passes else rounds
         shares = [s for s in c.detail.get("contention") or [] if s is not None]  # per process: steal + other processes
