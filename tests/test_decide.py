@@ -1001,14 +1001,18 @@ HOST_BOUND_CALLS = {"host_share": [0.65, 0.0009, 0.0014]}  # 65% of a 1.4-ms cal
     (180, {}, True), (2000, {}, False),
     (180, {**HOST_BOUND_CALLS, "trace_s": 0.8}, False),  # host-bound, a quick trace: another backend first
     (180, {**HOST_BOUND_CALLS, "trace_s": 12.0}, True),  # host-bound, but a slow trace: its compile may be slower
-    (180, {"host_share": [0.03, 0.002, 0.06], "trace_s": 0.8}, True)])  # compiled work: the script's own backend first
+    (180, {"host_share": [0.03, 0.002, 0.06], "trace_s": 0.8}, False),  # compiled work: JAX is watched: kept first
+    (180, {"host_share": [0.03, 0.002, 0.06], "trace_s": 7.3}, False),  # (xception_scratch at 90x90)
+    (180, {"host_share": [0.03, 0.002, 0.06], "trace_s": 18.0}, True)])  # a slow trace: its compile may be long too
 def test_where_the_budget_holds_only_some_rivals_those_of_known_cost_go_first_and_no_stage_is_reserved_in_vain(
         monkeypatch, budget, first, reordered):
     """xception_scratch (5-s steps) at 180 s: after an 84-s first trial, the stage's reserve kept every rival out and
     the stage (~400 s needed) was killed at 94 s with nothing measured; before that, JAX had eaten the rest with no
     figures. Rivals on the script's own backend (a trial process costs what the first's did) go first where not all
     fit; with a budget that holds them all, the order stays. So it does where the first trial's calls are host-bound
-    and its step traced quickly (an MLP under --budget auto: oneDNN off and one thread measured, JAX, 5.3x, never)."""
+    and its step traced quickly (an MLP under --budget auto: oneDNN off and one thread measured, JAX, 5.3x, never),
+    and where the step traced in under WATCH_TRACE (JAX's first execution is judged while it runs: xception_scratch at
+    90x90 decided JAX, oneDNN off and one thread at 180 s that way)."""
     from redline.tuning import search
 
     clock = {"t": 0.0}
@@ -1125,3 +1129,12 @@ def test_a_stage_stopped_before_its_rounds_keeps_its_input_path_and_says_its_kno
     assert "steps_per_execution ladder: the host's share of a call is 0.1%: ..." in st.reasons, st.reasons
     assert "jit_compile: the budget ran out before the stage's rounds" in st.not_measured, st.not_measured
     assert not any("steps_per_execution" in n for n in st.not_measured), st.not_measured
+
+
+def test_only_a_rival_whose_compile_is_heard_and_a_quick_trace_keep_another_backend_first():
+    from redline.tuning.first_look import WATCH_TRACE, watched
+
+    jax, torch = Candidate("backend jax", {"KERAS_BACKEND": "jax"}), Candidate("backend torch", {"KERAS_BACKEND": "torch"})
+    assert watched(jax, 7.3) and not watched(jax, 18.0) and not watched(jax, WATCH_TRACE) and not watched(jax, None)
+    assert not watched(torch, 0.8)  # torch reports no compile: nothing to watch
+    assert not watched(Candidate("oneDNN off", {"TF_ENABLE_ONEDNN_OPTS": "0"}), 0.8)

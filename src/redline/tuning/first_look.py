@@ -31,6 +31,18 @@ MIN_STEP_S = 2.0
 POLL_S = 0.25
 
 
+#: seconds: where the script's own step traced in less (its first trial), a rival whose compile the watch hears (JAX)
+#: keeps its place when the budget holds only some rivals (tuning/search.py): its compile is likely short too
+#: (xception_scratch at 64x64: JAX compiled in 3.6 s where TensorFlow traced in 5.1; EfficientNetB0: ~27 s against 18)
+WATCH_TRACE = 10.0
+
+
+def watched(cand, trace_s: float | None) -> bool:
+    """True for a rival on JAX (it reports its compile: ``Watch`` judges a first execution far behind while it runs)
+    where the script's own step traced in under WATCH_TRACE (``trace_s``; not known: False)."""
+    return cand.env.get("KERAS_BACKEND") == "jax" and trace_s is not None and trace_s < WATCH_TRACE
+
+
 def verdict(took_s: float, compile_s: float, spe: int, bar: float, start_s: float = 0.0) -> float | None:
     """The rate (steps/s) a first execution of ``spe`` steps shows, taking ``took_s`` of which ``compile_s`` was
     compile and up to ``start_s`` an epoch's start, where it puts the rival decisively behind ``bar``; else None."""
@@ -151,4 +163,4 @@ def callback(bar: float, spe: int, log, start_s: float = 0.0, give_up=None):
     return FirstLook()
 
 
-__all__ = ["MARGIN", "MIN_STEP_S", "Compiled", "Watch", "callback", "verdict"]
+__all__ = ["MARGIN", "MIN_STEP_S", "WATCH_TRACE", "Compiled", "Watch", "callback", "verdict", "watched"]

@@ -23,6 +23,7 @@ from .compare import median
 from . import spe_bound
 from .passes import (BEHIND, LONE_LEAD, PASSES, absorb, beyond_trace, process_stage, same_backend, settled, start_cap,
                      unfair, whole_run)
+from .first_look import watched
 from .fits import longest, own_knobs, retraced, size, unseen
 from .inprocess import SPE_FLATTENS, inprocess_stage
 from .ladder import SLOW_TRACE
@@ -235,9 +236,19 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
         sizing.append(f"another backend goes first, although its compile is not known before it runs: the script's "
                       f"step traced in {first.get('trace_s') or 0.0:,.1f} s and {bound}: what another backend's step "
                       "changes most")
+    elif tight and watched(live[0], first.get("trace_s")):
+        # JAX reports its compile, and a first execution far behind is judged while it runs (tuning/first_look), so
+        # where the script's own step traced quickly (its compile likely short too) JAX's trial costs about a trial
+        # process: xception_scratch at 90x90 (trace 7.3 s, 5-s steps): JAX, oneDNN off and one thread all decided at
+        # 180 s this way, where the order below left JAX and two processes of the script as written unmeasured
+        live.sort(key=lambda c: not (same_backend(c) or watched(c, 0.0)))  # a backend with no compile events after
+        sizing.append(f"another backend goes first, although its compile is not known before it runs: the script's "
+                      f"step traced in {first['trace_s']:,.1f} s, and once {live[0].name} reports its compile, a first "
+                      "execution far behind is judged while it runs")
     elif tight:
-        # it could take every second the rivals have (JAX: no figures after 243 s on xception_scratch): those whose
-        # trial process costs what the first trial's did (the script's own backend: its imports and trace) first
+        # it could take every second the rivals have (JAX: no figures after 243 s on xception_scratch, before the
+        # watch): those whose trial process costs what the first trial's did (the script's own backend: its imports
+        # and trace) first. EfficientNetB0 (trace 18 s): JAX built its model in 14 s and compiled its step in ~23 s
         live.sort(key=lambda c: not same_backend(c))
         sizing.append(f"the rivals have {max(0.0, left() - reserve):,.0f} s, less than another backend's trial may "
                       f"take before its first figures ({cap:,.0f} s: its compile is not known before it runs): those on "
