@@ -37,10 +37,15 @@ POLL_S = 0.25
 WATCH_TRACE = 10.0
 
 
+def heard(cand) -> bool:
+    """True for a rival on JAX: it reports its compile, so ``Watch`` can judge a first execution far behind while it
+    runs (torch reports none)."""
+    return cand.env.get("KERAS_BACKEND") == "jax"
+
+
 def watched(cand, trace_s: float | None) -> bool:
-    """True for a rival on JAX (it reports its compile: ``Watch`` judges a first execution far behind while it runs)
-    where the script's own step traced in under WATCH_TRACE (``trace_s``; not known: False)."""
-    return cand.env.get("KERAS_BACKEND") == "jax" and trace_s is not None and trace_s < WATCH_TRACE
+    """``heard`` and the script's own step traced in under WATCH_TRACE (``trace_s``; not known: False)."""
+    return heard(cand) and trace_s is not None and trace_s < WATCH_TRACE
 
 
 def verdict(took_s: float, compile_s: float, spe: int, bar: float, start_s: float = 0.0) -> float | None:
@@ -163,4 +168,4 @@ def callback(bar: float, spe: int, log, start_s: float = 0.0, give_up=None):
     return FirstLook()
 
 
-__all__ = ["MARGIN", "MIN_STEP_S", "WATCH_TRACE", "Compiled", "Watch", "callback", "verdict", "watched"]
+__all__ = ["MARGIN", "MIN_STEP_S", "WATCH_TRACE", "Compiled", "Watch", "callback", "heard", "verdict", "watched"]

@@ -23,7 +23,7 @@ from .compare import median
 from . import spe_bound
 from .passes import (BEHIND, LONE_LEAD, PASSES, absorb, beyond_trace, process_stage, same_backend, settled, start_cap,
                      unfair, whole_run)
-from .first_look import watched
+from .first_look import heard, watched
 from .fits import longest, own_knobs, retraced, size, unseen
 from .inprocess import SPE_FLATTENS, inprocess_stage
 from .ladder import SLOW_TRACE
@@ -241,7 +241,7 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
         # where the script's own step traced quickly (its compile likely short too) JAX's trial costs about a trial
         # process: xception_scratch at 90x90 (trace 7.3 s, 5-s steps): JAX, oneDNN off and one thread all decided at
         # 180 s this way, where the order below left JAX and two processes of the script as written unmeasured
-        live.sort(key=lambda c: not (same_backend(c) or watched(c, 0.0)))  # a backend with no compile events after
+        live.sort(key=lambda c: not (same_backend(c) or heard(c)))  # a backend with no compile events after
         sizing.append(f"another backend goes first, although its compile is not known before it runs: the script's "
                       f"step traced in {first['trace_s']:,.1f} s, and once {live[0].name} reports its compile, a first "
                       "execution far behind is judged while it runs")
