@@ -1138,3 +1138,33 @@ def test_only_a_rival_whose_compile_is_heard_and_a_quick_trace_keep_another_back
     assert watched(jax, 7.3) and not watched(jax, 18.0) and not watched(jax, WATCH_TRACE) and not watched(jax, None)
     assert not watched(torch, 0.8)  # torch reports no compile: nothing to watch
     assert not watched(Candidate("oneDNN off", {"TF_ENABLE_ONEDNN_OPTS": "0"}), 0.8)
+
+
+@pytest.mark.parametrize("budget", [140, 2000])
+def test_rivals_that_can_be_applied_go_before_advice_only_ones(monkeypatch, budget):
+    """A knowledge-distillation script that pins TensorFlow itself (~34-s trial processes, 180 s): JAX, advice only
+    (the script's own line wins), took its trial first, and oneDNN off and one thread, which `redline run` could
+    apply, were "not measured: the budget ran out". Where the budget holds only some rivals, those that can be
+    applied go first; with a budget that holds them all, every one is still measured, the advice too."""
+    from redline.tuning import search
+
+    clock = {"t": 0.0}
+    monkeypatch.setattr(search.time, "perf_counter", lambda: clock["t"])
+    calls = []
+
+    def fake(script, args, cand, trial, timeout, **_):  # every trial process 40 s, the in-process stage's 5
+        calls.append("in-process" if "ladder" in trial else cand.name)
+        clock["t"] += 5.0 if "ladder" in trial else 40.0
+        return fake_trials({"as written": 100.0, "backend jax": 40.0, "oneDNN on": 90.0, "1 intra-op thread": 95.0},
+                           lambda *_: None, pinned_backend="tensorflow", pinned_at="train.py:3")(
+            script, args, cand, trial, timeout)
+
+    monkeypatch.setattr(search, "run_trial", fake)
+    result = search.tune("train.py", budget_s=budget, snapshot=m.vm_2core(), complete=False)
+    rivals = [c for c in calls[1:] if c not in ("in-process", "as written")]
+    applicable = ["oneDNN on", "1 intra-op thread"]
+    if budget == 2000:
+        assert rivals[:3] == [*applicable, "backend jax"], calls
+        assert next(c for c in result.processes if c.name == "backend jax").passes, calls
+    else:
+        assert rivals == applicable, calls  # the order before: JAX, then oneDNN on; one thread not measured

@@ -226,7 +226,10 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
     # nothing measured while every rival waited)
     reserve = min(stage_need, RESERVE * budget_s) if stage_need <= left() else 0.0
     # the per-process candidates (tuning/passes.py), then the choice among them
-    live = [c for c in procs[1:] if not c.error]
+    # those `redline run` can apply first, advice only (the script's own line wins) after them: a knowledge-distillation
+    # script pinned to TensorFlow (~34-s trial processes) measured JAX, advice only, and left oneDNN off and one
+    # thread "not measured: the budget ran out"
+    live = sorted((c for c in procs[1:] if not c.error), key=lambda c: bool(c.advice))
     cap = start_cap(run_s)  # how long another backend's trial may run with no figures (its compile not yet known)
     bound = spe_bound.host_bound(first.get("host_share")) if (first.get("trace_s") or 0.0) < SLOW_TRACE else None
     tight = live and cap and left() - reserve < cap and any(map(same_backend, live)) and not same_backend(live[0])
