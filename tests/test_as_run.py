@@ -129,7 +129,7 @@ def test_a_trial_times_whole_epochs_with_the_script_s_validation_and_callbacks(t
     from redline.tuning.passes import absorb as _absorb
 
     res = run_trial(script(tmp_path, SPLIT), [], C("x", {"KERAS_BACKEND": backend}),
-                    {**trial({"default": {"own": True}}, rounds=2), "as_run": True}, 180)
+                    {**trial({"default": {"own": True}}, rounds=2), "as_run": True, "python_drops": True}, 180)
     assert res["status"] == "ok", res
     assert res["steps_in_epoch"] == 30  # 480 training samples of 640 under validation_split=0.25, batch 16
     whole = res["as_run"]
@@ -146,8 +146,14 @@ def test_a_trial_times_whole_epochs_with_the_script_s_validation_and_callbacks(t
     if backend == "tensorflow":
         got = res.get("released") or {}
         assert got.get("released", 0) + got.get("held", 0) >= 2 and c.detail["released"] == [got], got
+        # and where its whole epochs ran, a few more as `python` runs them, their drops timed on the loop
+        if whole["mode"] == "epochs":
+            timed = res["python_drops"]
+            assert timed["epochs"] >= as_run.PY_EPOCHS and min(timed["waits_s"]) >= 0, timed
+            assert c.detail["python_drops"] == [timed]
     else:
         assert "released" not in res and "released" not in c.detail
+        assert not res.get("python_drops") and "python_drops" not in c.detail  # JAX: no tf.data iterator to time
 
 
 def test_a_trial_without_whole_epochs_is_compared_on_the_reference_s_footing():
@@ -191,3 +197,46 @@ def test_whole_epochs_that_spread_wide_are_measured_once_more_each_the_other_way
     assert calls == (["reference", "pick", "pick", "reference"] if again else ["reference", "pick"])
     assert len(found["reference"]["steps_per_s"]) == (6 if again else 3)
     assert found["knobs"] == "spe 8" and len(found["pick"]["steps_per_s"]) == (6 if again else 3)
+
+
+def test_python_s_drop_waits_run_from_an_iterator_made_to_the_next_batch_where_keras_drops_the_last():
+    # epoch 1 (0-1 s, not counted), epoch 2's iterator made at 1.30, its first batch at 1.45: 0.15 s of drops; its
+    # validation's iterator made at 1.91, its first batch 0.001 s later; the spare Keras makes at an epoch's end (1.90)
+    # is followed by the validation's start, not a batch: nothing is dropped there
+    made = [0.01, 1.30, 1.90, 1.91]
+    begins = [0.02, 0.5, 1.45, 1.6, 1.911]
+    others = [0.0, 0.95, 1.0, 1.29, 1.905, 1.95, 1.96]
+    assert as_run.drop_waits(made, begins, others, after=1.0) == pytest.approx([0.15, 0.001])
+    assert as_run.drop_waits(made, begins, others, after=2.0) == []
+    assert as_run.drop_waits([1.30], [], others, after=1.0) == []  # no batch after it: nothing to time
+
+
+def test_python_s_epochs_run_as_it_runs_them_leave_the_iterators_to_keras_and_time_their_drops():
+    """The probe itself on TensorFlow: its epochs' iterators are not the release thread's (its count stays), and the
+    waits it reads are seconds between a drop and the next batch, at least 0, one epoch start's each counted epoch."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip(f"the epoch loop patched is TensorFlow's; keras runs on {keras.backend.backend()} here")
+    from redline.applying import iterator_release
+
+    trainer = __import__("keras.src.backend.tensorflow.trainer", fromlist=["TFEpochIterator"])
+    original = trainer.TFEpochIterator._get_iterator
+    x = np.random.default_rng(0).random((256, 8), dtype=np.float32)
+    y = x.sum(axis=1, keepdims=True)
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4), keras.layers.Dense(1)])
+    model.compile("adam", "mse")
+    try:
+        assert iterator_release.install(keras) is None
+        before = iterator_release.stats()["released"] + iterator_release.stats()["held"]
+        got = as_run.python_drops(model, keras.Model.fit, {"x": x, "y": y, "batch_size": 32, "validation_split": 0.25,
+                                                           "verbose": 0}, epochs=3)
+        assert iterator_release.stats()["released"] + iterator_release.stats()["held"] == before
+        model.fit(x, y, batch_size=32, epochs=2, verbose=0)  # outside the probe: released again
+        assert iterator_release.stats()["released"] + iterator_release.stats()["held"] > before
+    finally:
+        trainer.TFEpochIterator._get_iterator = original
+    assert got["epochs"] == 3, got
+    # each counted epoch drops its training and its validation iterators where the next one's first batch begins
+    assert len(got["waits_s"]) == 6 and all(w >= 0 for w in got["waits_s"]), got
+    assert got["wait_s"] == pytest.approx(sum(got["waits_s"]) / 3, abs=1e-3)

@@ -14,6 +14,7 @@ its last use, or at the end of the process).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import importlib
 import os
 import sys
@@ -103,7 +104,26 @@ class _Held:
 
     def __iter__(self):
         it = iter(self.dataset)
+        if _python is not None:  # as_python(): Keras drops it itself, on the epoch loop, as under `python`
+            _python.append(time.perf_counter())
+            return it
         return it if _releaser is None or _releaser.stopping else _releaser.hold(it, self.kind)
+
+
+_python: list | None = None  # within as_python(): when the epoch loop made each iterator
+
+
+@contextlib.contextmanager
+def as_python():
+    """Within: the epoch loop's iterators are left to Keras, which drops each finished one on the training thread as
+    `python script.py` does (waits included), and the time each was made is noted in the list this yields: what
+    tuning.as_run.python_drops times `python`'s epoch-start waits from."""
+    global _python
+    before, _python = _python, []
+    try:
+        yield _python
+    finally:
+        _python = before
 
 
 def _kind(loop) -> str:
@@ -218,4 +238,4 @@ def stats() -> dict:
             "drops": [[round(life, 3), round(w, 4), kind] for life, w, kind in took if kind != "spare"][-DROPS_KEPT:]}
 
 
-__all__ = ["install", "installed", "left_to_keras", "stats"]
+__all__ = ["as_python", "install", "installed", "left_to_keras", "stats"]

@@ -103,7 +103,12 @@ def text(result) -> str:
     ratio, wait = result.ratio(), result.python_wait()
     out.append("  " + (", ".join(parts) if parts else "the script as written: nothing measured beat it beyond the noise")
                + (f"   ({ratio:.2f}x `python` as written, predicted)" if ratio and (parts or wait) else ""))
-    if wait:
+    if wait and wait.get("from") == "timed":
+        out.append(f"  with `python`, an epoch start waits ~{wait['wait_s']:,.2f} s on average (epochs of "
+                   f"~{wait['epoch_s']:,.1f} s) for tf.data's autotune thread, timed in {wait['epochs']} epochs run as "
+                   f"`python` runs them ({wait['processes']} process(es) of the script as written); `redline run` "
+                   "drops the finished iterators off the training thread, and the prediction counts that")
+    elif wait:
         out.append(f"  with `python`, an epoch start waits ~{wait['wait_s']:,.2f} s on average (epochs of "
                    f"~{wait['epoch_s']:,.1f} s) for tf.data's autotune thread: {wait['lost']} of {wait['drops']} "
                    f"iterators the trials dropped ({wait.get('from', 'epoch ends')}) waited for its next wake (a share of "

@@ -239,5 +239,76 @@ def _whole_of(role, cand, train, fit_args, feeds, whole, recompile, keep, log) -
         keep.restore()
 
 
-__all__ = ["EXTRAS", "cycle", "epoch_rates", "extras", "gain_whole", "measure", "of_default", "overhead", "validates",
-           "validation_seconds", "whole_pick", "with_overhead"]
+#: epochs python_drops() times after its first (which has no finished iterator to drop): as many as take about
+#: PY_SPAN_S, PY_EPOCHS to PY_MOST. An epoch start waits or not, at random (an autoencoder's 0.4-s epochs: 50-65% of
+#: them, ~0.17 s each, some 0.6 s), so a few epochs in each of two or three processes give the mean
+PY_EPOCHS, PY_MOST, PY_SPAN_S = 3, 6, 2.5
+
+
+def py_epochs(epoch_s: float | None) -> int:
+    """Epochs python_drops() times where an epoch's training takes ``epoch_s``."""
+    return max(PY_EPOCHS, min(PY_MOST, int(PY_SPAN_S / epoch_s))) if epoch_s else PY_EPOCHS
+
+
+def drop_waits(made, begins, others, after: float) -> list[float]:
+    """Seconds the epoch loop spent between making each iterator (``made``, times after ``after``) and the next batch
+    it began (``begins``: train and test batch begins): Keras drops the finished iterators there, on its own thread,
+    and the destructor waits for tf.data's autotune thread. An iterator made with another event (an epoch's or a
+    validation's end or start, in ``others``) before the next batch is one Keras made at a loop's end: nothing is
+    dropped there (the loop still holds the last one), and the time to the next batch is its bookkeeping."""
+    begins, others = sorted(begins), sorted(others)
+    out = []
+    for m in sorted(t for t in made if t > after):
+        nxt = next((b for b in begins if b >= m), None)
+        if nxt is not None and not any(m < o < nxt for o in others):
+            out.append(nxt - m)
+    return out
+
+
+def python_drops(model, fit, fit_args: dict, epochs: int = PY_EPOCHS) -> dict | None:
+    """`python`'s epoch-start waits, timed: 1 + ``epochs`` epochs of the script's fit (its validation, callbacks and
+    verbose) with the finished iterators left to Keras (applying.iterator_release.as_python), each drop's seconds read
+    from when the iterator replacing it was made to the next batch. The release thread that takes them off the loop in
+    every trial also times their destructors, but not as `python` meets them: a 2-core Zen 4 VM, an autoencoder's
+    0.4-s epochs with validation: 0.11-0.14 s an epoch start under `python`, 0.01 with the release, while the drops
+    the release timed put it at 0.02. {"epochs", "waits_s", "wait_s" (an epoch's, on average)}; None where the
+    release is not in place (another backend) or no epoch after the first ran."""
+    import keras
+
+    from ..applying.iterator_release import as_python
+
+    begins, others = [], []
+
+    class Marks(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            begins.append(time.perf_counter())
+
+        on_test_batch_begin = on_train_batch_begin
+
+        def on_epoch_begin(self, epoch, logs=None):
+            others.append(("epoch_begin", time.perf_counter()))
+
+        def on_epoch_end(self, epoch, logs=None):
+            others.append(("epoch_end", time.perf_counter()))
+
+        def on_test_begin(self, logs=None):
+            others.append(("test_begin", time.perf_counter()))
+
+        def on_test_end(self, logs=None):
+            others.append(("test_end", time.perf_counter()))
+
+    script = extras(fit_args)
+    kw = {k: v for k, v in fit_args.items() if k not in ("epochs", "initial_epoch", "callbacks")}
+    kw["verbose"] = script["verbose"]
+    with as_python() as made:
+        fit(model, **kw, epochs=1 + epochs, callbacks=[*script["callbacks"], Marks()])
+    ends = [t for kind, t in others if kind == "epoch_end"]
+    ran = len(ends) - 1
+    if not made or ran < 1:
+        return None
+    waits = drop_waits(made, begins, [t for _, t in others], ends[0])
+    return {"epochs": ran, "waits_s": [round(w, 4) for w in waits], "wait_s": round(sum(waits) / ran, 4)}
+
+
+__all__ = ["EXTRAS", "PY_EPOCHS", "cycle", "drop_waits", "epoch_rates", "extras", "gain_whole", "measure", "of_default",
+           "overhead", "py_epochs", "python_drops", "validates", "validation_seconds", "whole_pick", "with_overhead"]

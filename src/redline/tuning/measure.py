@@ -246,6 +246,18 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                 into, lambda: measure({"default": {"own": True, "input": "as written"}}, into, "default"),
                 lambda: recompile({"own": True}), keep, log)
         phase("whole epochs measured")
+        if trial.get("python_drops") and (out.get("as_run") or {}).get("mode") == "epochs" \
+                and out["iterator_each_epoch"] and not late():  # `python`'s epoch-start waits, in epochs run as it does
+            try:
+                recompile({"own": True})
+                out["python_drops"] = as_run.python_drops(model, fit, fit_args,
+                                                          as_run.py_epochs(out["as_run"].get("epoch_train_s")))
+            except Exception as exc:  # noqa: BLE001  the modelled wait (tuning.stall) stands, and the result says why
+                out["python_drops"] = {"why": f"{type(exc).__name__}: {exc}"[:300]}
+                log(f"  python's epoch starts not timed: {type(exc).__name__}: {str(exc)[:120]}")
+            finally:
+                keep.restore()
+            phase("python's epoch starts timed")
         whole = (out.get("as_run") or {}).get("steps_per_s")
         if trial.get("prune_below") and whole and median(whole) < trial["prune_below"]:
             out["pruned"] = True  # it will not be measured again (passes.PRUNE): its loss and ending are not needed

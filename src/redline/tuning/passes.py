@@ -94,12 +94,14 @@ def absorb(cand: Candidate, res: dict, reference: Candidate | None = None) -> No
         cand.losses.append(res["check"]["loss"])
         cand.detail["check_steps"] = res["check"]["steps"]
     kept = {k: v for k, v in cand.detail.items() if k in ("check_steps", "whole_epochs", "contention", "rounds",
-                                                          "refit_s", "released")}
+                                                          "refit_s", "released", "python_drops")}
     refits = [f["start_s"] for f in (res.get("fits") or [])[1:] if f.get("traces") and f.get("start_s") is not None]
     if refits:  # later fits that traced anew, each run cut short in this process: what such a fit's start costs
         kept["refit_s"] = round(median(refits), 3)
     if res.get("released"):  # per process: the waits its finished tf.data iterators took off the epoch loop
         kept["released"] = [*kept.get("released", []), res["released"]]
+    if (res.get("python_drops") or {}).get("epochs"):  # per process: its epochs' starts timed as `python` runs them
+        kept["python_drops"] = [*kept.get("python_drops", []), res["python_drops"]]
     if runs:
         cand.passes.append(round(median(runs), 3))
         kept["contention"] = [*kept.get("contention", []), lost(res.get("contention"))]  # one per process, as passes

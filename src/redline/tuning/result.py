@@ -206,10 +206,13 @@ class TuneResult:
         drops of the tune's TensorFlow processes (the in-process stage's too), where the script's epochs each make an
         iterator the release took, at ``base`` steps/s (unless given, the median the ratio takes for it: fair() against
         the chosen process, so the wait shown is the one in the ratio); None elsewhere."""
-        from .stall import python_factor
+        from .stall import python_factor, timed_factor
 
         base = base or median(fair(self.chosen_process, self.default)[1])
         steps = self.default.detail.get("steps_in_epoch")
+        timed = timed_factor(steps / base if base and steps else None, self.default.detail.get("python_drops"))
+        if timed:  # `python`'s epoch starts, timed in the script as written's processes
+            return timed
         drops = [d for c in self.processes for r in c.detail.get("released") or [] for d in r.get("drops") or []]
         drops += self.stage_drops
         return python_factor(steps / base if base and steps else None, drops,

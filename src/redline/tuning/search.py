@@ -121,7 +121,7 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
             ready.beside(None, [c for c in guess[1:] if not c.error][:1])
 
     t0 = time.perf_counter()
-    first = run_trial(script, args, default, {**base_trial, "discover": True}, left(),  # it records the script's fits
+    first = run_trial(script, args, default, {**base_trial, "discover": True, "python_drops": True}, left(),  # it records the script's fits
                       spares=guessed, ahead=[c for c in process_candidates(snapshot, backend, allow)[1:] if not c.error][:1],
                       on_result=figures)
     if ready is None:  # no figures: whatever the guess started ends here
@@ -207,6 +207,8 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
 
     def trial(cand, settings: dict, timeout: float, ahead=None) -> dict:
         t0, more = time.perf_counter(), ({} if spares is None else {"spares": spares, "ahead": ahead})
+        if cand is default:  # the script as written: `python`'s epoch-start waits timed too (tuning/as_run.py)
+            settings = {**settings, "python_drops": True}
         res = run_trial(script, args, cand, settings, timeout, **more)
         if cand is not default and "ladder" not in settings:
             walls.append((cand, time.perf_counter() - t0))
