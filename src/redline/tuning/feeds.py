@@ -145,8 +145,8 @@ def rewrite_only(on_rewrite: dict, on_written: dict, rewrite: str, rounds: int) 
         there = (r.get("error") or r.get("dropped") or
                  (f"{median(runs):,.1f} steps/s there in {len(runs)} round(s)" if runs else "not measured there"))
         out[name] = {**({"knobs": r["knobs"]} if "knobs" in r else {}),
-                     "dropped": f"measured on the rewrite {rewrite!r} only ({there}); the input as written with its best "
-                                f"steps_per_execution ran faster ({best:,.1f} steps/s): not measured on it"}
+                     "dropped": f"measured on the rewrite {rewrite!r} only ({there}); the input as written with its "
+                                f"best steps_per_execution ran faster ({best:,.1f} steps/s): not measured on it"}
     return out
 
 

@@ -121,7 +121,8 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
             ready.beside(None, [c for c in guess[1:] if not c.error][:1])
 
     t0 = time.perf_counter()
-    first = run_trial(script, args, default, {**base_trial, "discover": True, "python_drops": True}, left(),  # it records the script's fits
+    first = run_trial(script, args, default, {**base_trial, "discover": True, "python_drops": True}, left(),
+                      # it records the script's fits
                       spares=guessed, ahead=[c for c in process_candidates(snapshot, backend, allow)[1:] if not c.error][:1],
                       on_result=figures)
     if ready is None:  # no figures: whatever the guess started ends here

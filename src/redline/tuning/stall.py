@@ -10,10 +10,10 @@ the iterator started.
 
 redline takes that wait off the loop (applying.iterator_release), in every trial on TensorFlow, so the trials read
 epochs without it, and `python` pays it. Where the script's epochs are short, each process of the script as written
-times a few of them as `python` runs them (timed_factor); elsewhere the expected wait is modelled from the trials' own drops (every
-TensorFlow process of the tune, the in-process stage's included: the race is tf.data's, the model trained the same):
-the share of iterators that waited for their thread's next optimisation (``lost_share``), times how long that is
-from an epoch's length (``expected_wait``). Pure: figures in, figures out.
+times a few of them as `python` runs them (timed_factor); elsewhere the expected wait is modelled from the trials' own
+drops (every TensorFlow process of the tune, the in-process stage's included: the race is tf.data's, the model
+trained the same): the share of iterators that waited for their thread's next optimisation (``lost_share``), times
+how long that is from an epoch's length (``expected_wait``). Pure: figures in, figures out.
 """
 
 from __future__ import annotations
