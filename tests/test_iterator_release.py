@@ -60,6 +60,34 @@ def test_stop_lets_go_of_what_is_still_held_where_it_is_called():
     assert Tracked.ended_on == [threading.current_thread().name]
 
 
+def test_the_thread_holds_at_most_held_most_at_once_and_a_further_one_is_left_where_it_is_dropped():
+    r = iterator_release._Releaser()
+    gate = threading.Event()
+
+    class Slow(Tracked):
+        def __del__(self):  # a destructor that waits, as tf.data's does for its autotune thread
+            gate.wait(10)
+            super().__del__()
+
+    try:
+        Tracked.ended_on = []
+        r.hold(Slow())  # the thread takes it and waits in its destructor
+        assert _until(lambda: r.live == [])
+        for _ in range(iterator_release.HELD_MOST):
+            r.hold(Tracked())
+        assert len(r.live) == iterator_release.HELD_MOST
+        extra = Tracked()
+        assert r.hold(extra) is extra and len(r.live) == iterator_release.HELD_MOST and extra not in [e[0] for e in r.live]
+        del extra  # not held: dropped here, where the caller lets go of it
+        assert Tracked.ended_on == [threading.current_thread().name]
+        gate.set()
+        assert _until(lambda: r.live == [] and len(r.took) == iterator_release.HELD_MOST + 1)
+        assert Tracked.ended_on.count("redline-iterator-release") == iterator_release.HELD_MOST + 1
+    finally:
+        gate.set()
+        r.stop()
+
+
 def test_other_backends_are_left_alone():
     fake = types.SimpleNamespace(backend=types.SimpleNamespace(backend=lambda: "jax"))
     assert "jax" in iterator_release.install(fake)
@@ -117,6 +145,21 @@ def test_fits_train_the_same_weights_with_their_iterators_released_off_the_loop(
         cut.compile("sgd", "mse")
         cut.fit(x, y, batch_size=32, epochs=2, steps_per_epoch=3, verbose=0)  # one iterator over both epochs
         assert _until(lambda: [d[2] for d in iterator_release.stats()["drops"][-1:]] == ["carried"]), iterator_release.stats()
+        # a standalone predict and evaluate, and a predict a callback makes during a fit, are no fit's own loops:
+        # Keras drops their iterators itself (a script sampling text one predict a call made a backlog the thread
+        # could not drop and the process waited minutes at its exit)
+        assert _until(lambda: iterator_release.stats()["held"] == 0), iterator_release.stats()
+        before = iterator_release.stats()["released"]
+        for _ in range(5):
+            cut.predict(x[:1], verbose=0)
+        cut.evaluate(x, y, verbose=0)
+        assert iterator_release.stats()["held"] == 0 and iterator_release.stats()["released"] == before
+        predicting = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: cut.predict(x[:1], verbose=0))
+        cut.fit(x, y, batch_size=300, epochs=3, callbacks=[predicting], verbose=0)  # 2 batches an epoch
+        # the fit's own: 3 epochs' iterators (the spares too) held and released, none of the 3 predicts'
+        assert _until(lambda: iterator_release.stats()["held"] == 0), iterator_release.stats()
+        kinds = [d[2] for d in iterator_release.stats()["drops"]]
+        assert 3 <= iterator_release.stats()["released"] - before <= 6 and kinds[-3:] == ["epoch"] * 3, iterator_release.stats()
     finally:
         trainer.TFEpochIterator._get_iterator = original
     for a, b in zip(plain, released):

@@ -5,8 +5,11 @@ On TensorFlow, Keras makes a new tf.data iterator for each epoch of a finite inp
 waits for tf.data's autotune thread to finish the optimisation it is in: 0.3-2.5 s at some epoch starts on a 2-core
 Zen 4 VM (``benchmarks/epoch_starts.py``), during which nothing trains.
 
-``install()`` hands each iterator the epoch loop makes to a release thread, which drops it once nothing else holds it
-(the destructor, and its wait, then run there while the next epoch trains). Nothing else changes: the same dataset,
+``install()`` hands each iterator a fit's own epoch loops make (its training's and its validation's) to a release
+thread, which drops it once nothing else holds it (the destructor, and its wait, then run there while the next epoch
+trains). A standalone ``evaluate`` or ``predict``, or one a callback calls, is left to Keras: it is no epoch start,
+and a script that predicts in a loop (a text generator sampling one character a call) would hand the thread
+iterators faster than it drops them; the thread never holds more than HELD_MOST at once either. Nothing else changes: the same dataset,
 the same order, the same batches; only where and when the finished iterator's memory is given back (within ~50 ms of
 its last use, or at the end of the process).
 """
@@ -24,6 +27,7 @@ import time
 from ..planning.planner import RELEASE_OFF, release_off
 
 POLL_S = 0.05  # how often the release thread looks for iterators nothing else holds
+HELD_MOST = 16  # iterators held at once; beyond, a new one is left to Keras
 EXIT_WAIT_S = 60.0  # at exit, the longest wait for a release in progress
 DROPS_KEPT = 200  # stats(): the last releases' (seconds lived, seconds waited, kind)
 _MARK = "__redline_release__"  # on the patched _get_iterator
@@ -41,6 +45,8 @@ class _Releaser:
 
     def hold(self, it, kind: str = "epoch"):
         with self.cond:
+            if len(self.live) >= HELD_MOST:  # the thread is behind: Keras drops this one itself, as under `python`
+                return it
             self.live.append([it, time.perf_counter(), kind])
             if self.thread is None or not self.thread.is_alive():
                 self.thread = threading.Thread(target=self._loop, name="redline-iterator-release", daemon=True)
@@ -124,6 +130,26 @@ def as_python():
         yield _python
     finally:
         _python = before
+
+
+def fit_frame(frame):
+    """The frame of the nearest Keras ``fit`` (the backend trainer's, with its ``epoch_iterator``) at or above
+    ``frame``, or None."""
+    while frame is not None:
+        if frame.f_code.co_name == "fit" and "epoch_iterator" in frame.f_locals:
+            return frame
+        frame = frame.f_back
+    return None
+
+
+def _fits_own(loop) -> bool:
+    """``loop`` (an epoch loop making its first iterator) is the nearest fit's own: its training loop or its validation
+    loop, not a standalone evaluate or predict, nor one a callback calls during the fit."""
+    frame = fit_frame(sys._getframe(1))
+    if frame is None:
+        return False
+    names = frame.f_locals
+    return names.get("epoch_iterator") is loop or getattr(names.get("self"), "_eval_epoch_iterator", None) is loop
 
 
 def _kind(loop) -> str:
@@ -211,7 +237,7 @@ def install(keras=None) -> str | None:
         dataset = original(self)
         hold = vars(self).get(_HOLD)
         if hold is None:  # decided once per epoch loop
-            hold = vars(self)[_HOLD] = not left_to_keras(dataset)
+            hold = vars(self)[_HOLD] = _fits_own(self) and not left_to_keras(dataset)
         return _Held(dataset, _kind(self)) if hold else dataset
 
     setattr(_get_iterator, _MARK, True)
@@ -238,4 +264,4 @@ def stats() -> dict:
             "drops": [[round(life, 3), round(w, 4), kind] for life, w, kind in took if kind != "spare"][-DROPS_KEPT:]}
 
 
-__all__ = ["as_python", "install", "installed", "left_to_keras", "stats"]
+__all__ = ["as_python", "fit_frame", "install", "installed", "left_to_keras", "stats"]

@@ -20,6 +20,7 @@ import warnings
 
 import keras
 
+from ..applying.iterator_release import fit_frame
 from ..errors import UsageError
 from ..outputs import check_output, is_run_record
 from . import record as record_mod
@@ -45,12 +46,7 @@ def _check_args(path, interval, batch_size, profile_steps):
 
 def _fit_frame():
     """The frame of the backend's Model.fit that is calling us, or None."""
-    frame = sys._getframe(1)
-    while frame is not None:
-        if frame.f_code.co_name == "fit" and "epoch_iterator" in frame.f_locals:
-            return frame
-        frame = frame.f_back
-    return None
+    return fit_frame(sys._getframe(1))
 
 
 def _data_facts(fit_frame) -> dict:
