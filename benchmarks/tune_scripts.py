@@ -3,9 +3,10 @@
 For each script: `redline tune` once (its wall time is recorded against the budget), then rounds of four fresh
 processes, alternating: `python s.py`, `KERAS_BACKEND=jax python s.py` (what a user could do instead), `redline run
 --no-tuned s.py` (the plan alone) and `redline run s.py` (the tuned choice); "vs better" is the tuned run against the
-better of the first two. Each is timed over the script's own epochs, the first (tracing, compiling) left out, by
-benchmarks/timing/sitecustomize.py. Medians of steps/s and the ratios to `python s.py` are printed and written,
-with the ratio tune predicted beside the one `redline run` delivered, and each side of it (the steps/s predicted for
+better of the first two. Each is timed over the script's own epochs, the first (tracing, compiling) left out and each
+fit's last counted up to the fit's return (where Keras drops its last iterator), by
+benchmarks/timing/sitecustomize.py. Medians of steps/s and the ratios to `python s.py` are printed and written, with
+the ratio tune predicted beside the one `redline run` delivered, and each side of it (the steps/s predicted for
 `python` and for the tuned run, against those delivered): which side a miss is on.
 
     python benchmarks/tune_scripts.py [--repeats 5] [--budget 180] [--json FILE] [--old PYTHON] [SCRIPT ...]
@@ -34,7 +35,7 @@ def steady_steps_per_s(path):
         data = json.load(f)
     epochs = [e for e in data["epochs"] if "end" in e][1:]  # the first epoch traces and compiles
     steps = sum(e["steps"] or 0 for e in epochs)
-    took = sum(e["end"] - e["begin"] for e in epochs)
+    took = sum(e.get("fit_end", e["end"]) - e["begin"] for e in epochs)  # a fit's last epoch: up to its return
     return (steps / took if took > 0 else None), data["backend"]
 
 

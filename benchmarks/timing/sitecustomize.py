@@ -2,7 +2,7 @@
 `redline run s.py`: put this folder on PYTHONPATH and name a file in REDLINE_EPOCH_TIMES.
 
 It patches keras.Model.fit once keras has been imported (by whatever imports it; a watcher thread polls for it), adding a callback that notes
-each epoch's start and end and the steps in it; the figures are written to the file when the process exits.
+each epoch's start and end and the steps in it, and each fit's return; the figures are written to the file when the process exits.
 """
 
 import atexit
@@ -43,7 +43,14 @@ def _patch(keras):
 
     def fit(self, *args, **kwargs):
         kwargs["callbacks"] = list(kwargs.get("callbacks") or []) + [EpochTimes()]
-        return original(self, *args, **kwargs)
+        first = len(epochs)
+        history = original(self, *args, **kwargs)
+        if len(epochs) > first and "end" in epochs[-1]:
+            # the fit's return: Keras drops its last iterator after the last epoch's end, and on TensorFlow that drop
+            # can wait seconds for tf.data's autotune thread (a script calling fit(epochs=1) in a loop waits so at
+            # every fit): the user's time too, so the last epoch is counted up to here
+            epochs[-1]["fit_end"] = time.perf_counter()
+        return history
 
     keras.Model.fit = fit
 
