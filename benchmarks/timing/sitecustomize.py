@@ -1,8 +1,9 @@
 """Times a script's own Model.fit epochs, for benchmarks/tune_scripts.py, the same way under `python s.py` and
 `redline run s.py`: put this folder on PYTHONPATH and name a file in REDLINE_EPOCH_TIMES.
 
-It patches keras.Model.fit once keras has been imported (by whatever imports it; a watcher thread polls for it), adding a callback that notes
-each epoch's start and end and the steps in it, and each fit's return; the figures are written to the file when the process exits.
+It patches keras.Model.fit once keras has been imported (by whatever imports it; a watcher thread polls for it),
+adding a callback that notes each epoch's start and end and the steps in it, and each fit's return; the figures are
+written to the file when the process exits.
 """
 
 import atexit

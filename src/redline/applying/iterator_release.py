@@ -9,9 +9,9 @@ Zen 4 VM (``benchmarks/epoch_starts.py``), during which nothing trains.
 thread, which drops it once nothing else holds it (the destructor, and its wait, then run there while the next epoch
 trains). A standalone ``evaluate`` or ``predict``, or one a callback calls, is left to Keras: it is no epoch start,
 and a script that predicts in a loop (a text generator sampling one character a call) would hand the thread
-iterators faster than it drops them; the thread never holds more than HELD_MOST at once either. Nothing else changes: the same dataset,
-the same order, the same batches; only where and when the finished iterator's memory is given back (within ~50 ms of
-its last use, or at the end of the process).
+iterators faster than it drops them; the thread never holds more than HELD_MOST at once either. Nothing else
+changes: the same dataset, the same order, the same batches; only where and when the finished iterator's memory is
+given back (within ~50 ms of its last use, or at the end of the process).
 """
 
 from __future__ import annotations
