@@ -9,12 +9,19 @@ from ..detection.runtime import missing_packages
 from .result import Candidate
 
 
+def policy_of(res: dict) -> tuple | None:
+    """Where a trial saw the script set its own dtype policy, and which (tuning/precision_pin.py), or None."""
+    return (res["precision_set_at"], res.get("precision_set")) if res.get("precision_set_at") else None
+
+
 def process_candidates(snapshot, backend: str, allow, pinned: str | None = None,
-                       threads_at: str | None = None) -> list[Candidate]:
+                       threads_at: str | None = None, policy: tuple | None = None) -> list[Candidate]:
     """Per-process candidates for this machine, the default (the script as it is) first. ``pinned``: where the script
     sets KERAS_BACKEND itself (file:line); the other backends are then measured against that line, as advice only.
     ``threads_at``: where it sets TensorFlow's thread counts itself (tuning/threads_pin.py); the thread candidates are
-    then measured with its line ignored, TensorFlow's own defaults among them, as advice only."""
+    then measured with its line ignored, TensorFlow's own defaults among them, as advice only. ``policy``: (file:line,
+    name) where it sets its own dtype policy: the precision candidates, float32 among them, are then measured with
+    its line ignored, as advice only (precision_candidates)."""
     usable = snapshot.cpu.usable
     out = [Candidate("as written", why=f"the script as `python script.py` runs it ({backend} backend, runtime defaults)")]
     for other in ("jax", "torch", "tensorflow"):
@@ -51,20 +58,48 @@ def process_candidates(snapshot, backend: str, allow, pinned: str | None = None,
                                f"set intra-op {c.env['TF_NUM_INTRAOP_THREADS']} and inter-op "
                                f"{c.env['TF_NUM_INTEROP_THREADS']} there"))
         out.extend(threads)
-    if "precision" in allow:
-        gpus = snapshot.gpus.visible
-        if gpus:
-            ccs = [g.compute_capability for g in gpus if isinstance(g.compute_capability, tuple)]
-            if ccs and min(ccs) >= (7, 0):
-                out.append(Candidate("mixed_float16", trial={"precision": "mixed_float16"}, why="float16 tensor cores (--allow precision)"))
-            else:
-                out.append(Candidate("mixed_float16", error="no GPU here computes float16 natively (compute capability 7.0+)"))
-        elif snapshot.cpu.has("avx512_bf16") or snapshot.cpu.has("amx"):
-            out.append(Candidate("mixed_bfloat16", trial={"precision": "mixed_bfloat16"},
-                                 why="this CPU has native bfloat16 (AVX512_BF16/AMX) (--allow precision)"))
-        else:
-            out.append(Candidate("mixed_bfloat16", error="this CPU has no native bfloat16 (no AVX512_BF16/AMX): not worth measuring"))
+    out.extend(precision_candidates(snapshot, allow, policy))
     return out
 
 
-__all__ = ["process_candidates"]
+def native_precision(snapshot) -> tuple[str | None, str]:
+    """The mixed policy this machine computes natively, or None, and why."""
+    gpus = snapshot.gpus.visible
+    if gpus:
+        ccs = [g.compute_capability for g in gpus if isinstance(g.compute_capability, tuple)]
+        if ccs and min(ccs) >= (7, 0):
+            return "mixed_float16", "float16 tensor cores"
+        return None, "no GPU here computes float16 natively (compute capability 7.0+)"
+    if snapshot.cpu.has("avx512_bf16") or snapshot.cpu.has("amx"):
+        return "mixed_bfloat16", "this CPU has native bfloat16 (AVX512_BF16/AMX)"
+    return None, "this CPU has no native bfloat16 (no AVX512_BF16/AMX): not worth measuring"
+
+
+def precision_candidates(snapshot, allow, policy: tuple | None) -> list[Candidate]:
+    """The mixed policy this machine computes natively, where ``--allow precision`` admits it. Where the script sets
+    a policy itself (``policy``: file:line, name), its line wins over the one a trial sets, so every precision
+    candidate is measured with that line ignored, as advice: Keras' default float32 where the script's policy is
+    another, and the native mixed policy where it differs from the script's (advice changes nothing the script runs,
+    so it needs no ``--allow``)."""
+    native, why = native_precision(snapshot)
+    if policy is None:
+        if "precision" not in allow:
+            return []
+        name = native or ("mixed_float16" if snapshot.gpus.visible else "mixed_bfloat16")
+        if native is None:
+            return [Candidate(name, error=why)]
+        return [Candidate(native, trial={"precision": native}, why=f"{why} (--allow precision)")]
+    at, own = policy
+    out = []
+    for name in ("float32", native):
+        if name is None or name == own:
+            continue
+        out.append(Candidate(name, trial={"force_precision": True, **({"precision": name} if name != "float32" else {})},
+                             why=(f"{why}" if name != "float32" else "Keras' default policy")
+                             + ", the script's own dtype policy line ignored in the trial",
+                             advice=f"the script sets the dtype policy {own} itself ({at}): "
+                                    + ("remove that line" if name == "float32" else f"set {name} there")))
+    return out
+
+
+__all__ = ["native_precision", "policy_of", "precision_candidates", "process_candidates"]

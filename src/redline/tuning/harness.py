@@ -148,7 +148,10 @@ def main(argv=None) -> int:
         sandbox(trial["sandbox"]["scratch"], trial["sandbox"]["protect"])
     from .threads_pin import watch as watch_threads
 
+    from .precision_pin import watch as watch_precision
+
     threads = watch_threads(bool(trial.get("force_threads")))  # the script's own settings, not the sandbox's
+    policy = watch_precision(bool(trial.get("force_precision")))
     pin = watch_backend(bool(trial.get("force_backend")))  # outermost: its caller is the script's line
     state = {"fits": 0, "log": [], "result": None, "fitted": {}}  # fitted: model id -> its compiles at its last fit
     complete = trial.get("mode") == "complete"
@@ -197,7 +200,8 @@ def main(argv=None) -> int:
     def pins() -> dict:
         return {"pinned_backend": pin["pinned"], "pinned_at": pin["line"], "pin_ignored": pin["ignored"],
                 "env_before_keras": sorted(pin["env"]), "threads_set_at": threads["at"],
-                "threads_set": threads["set"], "threads_ignored": threads["ignored"]}
+                "threads_set": threads["set"], "threads_ignored": threads["ignored"],
+                "precision_set_at": policy["at"], "precision_set": policy["set"], "precision_ignored": policy["ignored"]}
 
     def measured(model, kw, settings, t0, emit=None, ends=False) -> dict:
         """This fit's candidates measured (tuning/measure.py), with the trial's bookkeeping around the figures.

@@ -18,7 +18,7 @@ from typing import Callable
 
 from ..errors import UsageError
 from .confirm import confirm
-from .choose import MIN_RUNS, better, choose
+from .choose import MIN_RUNS, ahead_of, better, choose
 from .compare import median
 from . import spe_bound
 from .passes import (BEHIND, LONE_LEAD, PASSES, absorb, beyond_trace, process_stage, same_backend, settled, start_cap,
@@ -33,7 +33,7 @@ from .result import Candidate, TuneResult, fair, fair_spreads
 from .sizing import (AUTO_FIRST, auto_budget, auto_line, decided_line, need_figures, needed_s, needs_line,
                      predicted_training, stage_s)
 from .spares import Spares, backend_for
-from .candidates import process_candidates
+from .candidates import policy_of, process_candidates
 from .trials import last_output, run_trial
 
 ALLOWABLE = ("precision", "batch", "order")
@@ -117,7 +117,7 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
             ready = guessed if pinned is None else closing.enter_context(Spares(script, args, pinned))
             guess = process_candidates(snapshot, res.get("backend") or backend, allow,
                                        pinned=res.get("pinned_at") if res.get("pinned_backend") else None,
-                                       threads_at=res.get("threads_set_at"))
+                                       threads_at=res.get("threads_set_at"), policy=policy_of(res))
             ready.beside(None, [c for c in guess[1:] if not c.error][:1])
 
     t0 = time.perf_counter()
@@ -189,7 +189,8 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
     # the backend the script really runs on: its own KERAS_BACKEND line, where it has one, wins over the environment
     backend = first.get("backend") or backend
     pinned = first.get("pinned_at") if first.get("pinned_backend") else None
-    procs = process_candidates(snapshot, backend, allow, pinned=pinned, threads_at=first.get("threads_set_at"))
+    procs = process_candidates(snapshot, backend, allow, pinned=pinned, threads_at=first.get("threads_set_at"),
+                               policy=policy_of(first))
     default.why = procs[0].why
     procs[0] = default
     if "Dataset" in str(first.get("data")) and backend == "tensorflow":  # fit got a tf.data pipeline (e.g. _BatchDataset)
@@ -348,11 +349,14 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
         if again_where_unfair(best):
             best = decide()
         stage = inprocess_stage(trial_of({}), best, *stage_args)
-    for line in ("force_backend", "force_threads"):  # the best against each of the script's own lines
-        adv = choose(default, [c for c in procs[1:] if c.advice and c.trial.get(line)])
+    for line in ("force_backend", "force_threads", "force_precision"):  # the best against each of the script's lines
+        # advice changes nothing redline runs: beyond both spreads is enough, on however few figures (it says how many)
+        ahead = [c for c in procs[1:] if c.advice and c.trial.get(line) and c.median and ahead_of(c, default)]
+        adv = max(ahead, key=lambda c: c.median) if ahead else default
         if adv is not default and (best is default or adv.median > best.median):
             advice.append(f"{adv.name}: {adv.median:,.1f} steps/s against {default.median:,.1f} as written "
-                          f"({adv.median / default.median:.2f}x); {adv.advice}")
+                          f"({adv.median / default.median:.2f}x, {len(adv.runs)} against {len(default.runs)} "
+                          f"measurements); {adv.advice}")
     if best is default:
         reasons.append("no per-process candidate beat the script as written by more than the spread measured")
     else:
