@@ -22,6 +22,7 @@ os.environ["KERAS_BACKEND"] = "tensorflow"
 import numpy as np
 import tensorflow as tf
 import keras
+probe = keras.layers.Dense(1)  # a layer made before the policy line: Keras' getter sets its default float32 here
 tf.keras.mixed_precision.set_global_policy("mixed_float16")
 x = np.random.default_rng(0).random((256, 8), dtype=np.float32); y = x.sum(axis=1, keepdims=True)
 model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"),
@@ -66,7 +67,7 @@ def test_a_trial_says_where_the_script_sets_its_policy_and_ignores_the_line_only
     p.write_text(textwrap.dedent(MIXED))
     res = run_trial(str(p), [], Candidate("as written"), TRIAL, 120)
     assert res["status"] == "ok", res
-    assert res["precision_set_at"] == "train.py:7" and res["precision_set"] == "mixed_float16", res
+    assert res["precision_set_at"] == "train.py:8" and res["precision_set"] == "mixed_float16", res
     assert not res["precision_ignored"] and "POLICY mixed_float16 float16" in res["stdout"], res["stdout"]
     # the candidate's own policy, set by the trial when keras is imported, is what runs: the script's line ignored
     res = run_trial(str(p), [], Candidate("mixed_bfloat16", trial={"force_precision": True, "precision": "mixed_bfloat16"}),

@@ -8,8 +8,8 @@ with ``force`` (a precision candidate measured against the script's line, as adv
 so the candidate's own policy, or Keras' default float32, is what is measured.
 
 Every public alias ends in one call, ``global_state.set_global_attribute("dtype_policy", ...)``: the watch wraps
-that, and counts a call only where the code that calls into Keras is not redline's (a precision trial's own call is
-not the script's).
+that, and counts a call only where code outside Keras and redline called ``set_dtype_policy`` itself: Keras' own
+getter sets the default on first use, and a precision trial's own call is not the script's.
 """
 
 from __future__ import annotations
@@ -21,15 +21,15 @@ _OURS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # redline's
 
 
 def _script_frame(frame, keras_dir: str):
-    """The frame of the script's call: the first out of Keras (and of the import machinery, where the call is made
-    while a module is imported), or None where that first frame out of Keras is redline's own (a precision trial's
-    policy, set once keras is imported)."""
+    """The frame of the script's call: the code that called Keras' ``set_dtype_policy`` itself (any public alias of
+    it), or None where Keras called it (its getter sets the default float32 on first use, inside the script's first
+    layer) or redline did (a precision trial's policy, set once keras is imported)."""
+    outermost = None
     while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(keras_dir + os.sep):
-        frame = frame.f_back
-    if frame is None or os.path.abspath(frame.f_code.co_filename).startswith(_OURS + os.sep):
+        outermost, frame = frame, frame.f_back
+    if (frame is None or outermost is None or outermost.f_code.co_name != "set_dtype_policy"
+            or os.path.abspath(frame.f_code.co_filename).startswith(_OURS + os.sep)):
         return None
-    while frame.f_back is not None and frame.f_code.co_filename.startswith("<"):
-        frame = frame.f_back
     return frame
 
 
