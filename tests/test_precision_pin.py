@@ -83,13 +83,14 @@ def test_float32_against_the_script_s_mixed_float16_is_advice_on_few_figures_and
 
     rates = {"as written": 100.0, "backend jax": 90.0, "oneDNN off": 95.0, "1 intra-op thread": 60.0,
              "float32": 580.0, "mixed_bfloat16": 600.0}
-    asked = {}
+    asked, rounds = {}, {}
 
     def fake(script, args, cand, trial, timeout, **_):
         if "ladder" in trial:
             return {"status": "ok", "candidates": {"default": {"steps_per_s": [100.0] * 3, "knobs": {}}}, "inputs": {},
                     "input_chosen": None, "not_measured": [], "script_compile": {}}
         asked[cand.name] = dict(cand.trial)
+        rounds[cand.name] = trial.get("rounds")
         r = rates[cand.name]
         runs = [r, r * 1.01] if cand.trial.get("force_precision") else [r, r * 1.01, r * 0.99]
         return {"status": "ok", "candidates": {"default": {"steps_per_s": runs}}, "data": "ndarray",
@@ -100,6 +101,8 @@ def test_float32_against_the_script_s_mixed_float16_is_advice_on_few_figures_and
     bf16 = m.snapshot(m.cpu(2, 2, avx512f=True, avx512_bf16=True))
     result = search.tune("train.py", budget_s=600, snapshot=bf16, complete=False)
     assert asked["float32"] == {"force_precision": True}, asked
+    # advice has one process: it runs a third round there, a rival two a process
+    assert rounds["float32"] == rounds["mixed_bfloat16"] == 3 and rounds["backend jax"] == 2, rounds
     assert result.chosen_process is result.default and result.choice()["precision"] is None, result.choice()
     advice = [a for a in result.advice if a.startswith("mixed_bfloat16: 603.0")]
     assert advice and "6.03x, 2 against 3 measurements" in advice[0] and "train.py:7" in advice[0], result.advice

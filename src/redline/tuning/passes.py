@@ -284,7 +284,9 @@ def process_stage(run, default: Candidate, live: list, *, per_trial: float, left
             extra = {"behind_below": bar(default, live), "follow": not cand.advice, "check": not cand.advice,
                      **({"prune_below": round(floor, 3)} if rep == 0 and floor else {}),
                      **({"epoch_overhead_s": round(median(default.overhead_s), 3)} if default.overhead_s else {}),
-                     **({"measure_by": cap} if cap and not cand.advice else {})}
+                     **({"measure_by": cap} if cap and not cand.advice else {}),
+                     # advice has its one process: a third round there gives it the 3 figures a decision takes
+                     **({"rounds": 3} if cand.advice else {})}
             own_train = median(default.train_runs or default.runs)
             if rep == 0 and own_train and floor and same_backend(cand):  # its training steps under the prune, as the
                 # script as written's whole epochs stand to its steps (the rest of the epoch as much faster as its
