@@ -85,9 +85,8 @@ def precision_candidates(snapshot, allow, policy: tuple | None) -> list[Candidat
     if policy is None:
         if "precision" not in allow:
             return []
-        name = native or ("mixed_float16" if snapshot.gpus.visible else "mixed_bfloat16")
         if native is None:
-            return [Candidate(name, error=why)]
+            return [Candidate("mixed_float16" if snapshot.gpus.visible else "mixed_bfloat16", error=why)]
         return [Candidate(native, trial={"precision": native}, why=f"{why} (--allow precision)")]
     at, own = policy
     out = []
@@ -95,7 +94,7 @@ def precision_candidates(snapshot, allow, policy: tuple | None) -> list[Candidat
         if name is None or name == own:
             continue
         out.append(Candidate(name, trial={"force_precision": True, **({"precision": name} if name != "float32" else {})},
-                             why=(f"{why}" if name != "float32" else "Keras' default policy")
+                             why=(why if name != "float32" else "Keras' default policy")
                              + ", the script's own dtype policy line ignored in the trial",
                              advice=f"the script sets the dtype policy {own} itself ({at}): "
                                     + ("remove that line" if name == "float32" else f"set {name} there")))

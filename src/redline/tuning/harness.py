@@ -146,9 +146,8 @@ def main(argv=None) -> int:
         from .sandbox import install as sandbox
 
         sandbox(trial["sandbox"]["scratch"], trial["sandbox"]["protect"])
-    from .threads_pin import watch as watch_threads
-
     from .precision_pin import watch as watch_precision
+    from .threads_pin import watch as watch_threads
 
     threads = watch_threads(bool(trial.get("force_threads")))  # the script's own settings, not the sandbox's
     policy = watch_precision(bool(trial.get("force_precision")))
