@@ -20,13 +20,30 @@ def _steps(model) -> int:
     return max(STEPS, int(getattr(model, "steps_per_execution", 1) or 1))
 
 
+def _validated_by(initial: int, freq, epochs: int) -> int:
+    """The epochs a cut fit runs so that it validates where the script's own fit does: Keras validates after epoch e
+    (from 1) where e % ``freq`` == 0 (an int) or e is in ``freq`` (a list); a fit with validation_freq=2 cut to one
+    epoch never validates, and a script reading ``history.history["val_accuracy"]`` then fails in the trial alone.
+    Where the script's own ``epochs`` end before that, it never validates, and neither does the cut fit: one epoch."""
+    if isinstance(freq, int) and freq > 1:
+        first = (initial // freq + 1) * freq
+    elif isinstance(freq, (list, tuple, set)):
+        first = min((int(e) for e in freq if int(e) > initial), default=initial + 1)
+    else:
+        first = initial + 1
+    return first if first <= epochs else initial + 1
+
+
 def cut(model, kw: dict) -> dict:
-    """A fit call's arguments (by name) cut short: one epoch of a few steps, validation cut the same way."""
+    """A fit call's arguments (by name) cut short: a few steps an epoch, validation cut the same way; one epoch, or
+    as many as it takes to validate once where the script validates only every few epochs (validation_freq)."""
     kw, steps = dict(kw), _steps(model)
-    kw["epochs"] = int(kw.get("initial_epoch") or 0) + 1
+    initial, asked = int(kw.get("initial_epoch") or 0), int(kw.get("epochs") or 1)  # Keras' default: 1 epoch
+    kw["epochs"] = initial + 1
     kw["steps_per_epoch"] = steps
     if kw.get("validation_data") is not None or kw.get("validation_split"):
         kw["validation_steps"] = steps
+        kw["epochs"] = _validated_by(initial, kw.get("validation_freq", 1), asked)
     return kw
 
 
