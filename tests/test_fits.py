@@ -369,6 +369,24 @@ def test_later_fits_that_trace_anew_are_in_the_predicted_gain():
     assert with_traces(1.0, folds, 350.0, 0.9, 0.9) == pytest.approx(1.0)  # as written chosen: 1.0 whatever traces
 
 
+def test_a_fit_kept_at_the_script_s_own_compile_counts_at_the_process_ratio_alone():
+    """hparam_sweep: two 64-wide fits tuned to spe 32 (12.8x epochs), two 256-wide ones kept at their own compile (the
+    chosen backend alone, 4x): the prediction weighs each fit's steps at its own ratio, not all at 12.8x."""
+    from redline.tuning.fits import with_traces
+
+    fits = [{"epochs": 6, "steps_in_epoch": 160, "traces": i > 0, "fingerprint": "narrow" if i < 2 else "wide"}
+            for i in range(4)]
+    steps, rate = 3840, 724.5
+    apart = {"wide": 4.0}
+    want = (steps / rate) / (1920 / (rate * 12.8) + 1920 / (rate * 4.0))
+    assert with_traces(12.8, fits, rate, None, None, apart=apart) == pytest.approx(want)  # no trace known: still apart
+    assert 6.0 < want < 6.2
+    traced = (steps / rate + 3 * 0.8) / (1920 / (rate * 12.8) + 1920 / (rate * 4.0) + 3 * 0.7)
+    assert with_traces(12.8, fits, rate, 0.8, 0.7, apart=apart) == pytest.approx(traced)
+    assert with_traces(12.8, fits, rate, None, None, apart={"other": 4.0}) == 12.8  # no fit of it: the epochs' figure
+    assert with_traces(12.8, fits, rate, None, None, apart={"wide": None}) == 12.8  # its ratio not known: the same
+
+
 def test_the_start_cap_of_a_two_fit_script_keeps_both_fits_traces_in_its_run(monkeypatch):
     """fine_tune: its first trial measures fit 1 (its trace in that measurement) and then fit 2 ("later"). The run it
     predicts for the start cap is that process less what each measurement took beyond its trace, plus the training:

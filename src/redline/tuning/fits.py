@@ -39,21 +39,28 @@ def unseen(first: dict) -> str | None:
             "seen; a fit after them is not known, so it is neither measured nor in the predicted training")
 
 
-def with_traces(steady: float, fits: list, rate: float | None, trace_s: float | None, chosen_trace_s: float | None) -> float:
+def with_traces(steady: float, fits: list, rate: float | None, trace_s: float | None, chosen_trace_s: float | None,
+                apart: dict | None = None) -> float:
     """What a choice that runs epochs ``steady`` x faster than the script as written (``rate``: its steps/s) adds to
     the script's training, where fits after the first trace a step function anew (``fits``: the first trial's, each
     with "traces"; k folds of fresh models, a model recompiled): each such fit's start costs ``trace_s`` as written
     and ``chosen_trace_s`` under the choice (the same where not known): a later fit's run cut short in each
     configuration's trial process (its trace, its validation's, a few steps), else that process's first trace. The
     first fit's trace is left out, as a run's start. kfold (4 folds of 8 short epochs): 23x faster epochs on JAX
-    with spe 128, 4.4x over the training, since each fold compiled its model again for ~0.7 s. ``steady`` itself
-    where nothing retraces or a figure is missing."""
+    with spe 128, 4.4x over the training, since each fold compiled its model again for ~0.7 s. ``apart``: fingerprint
+    -> the ratio a fit of it runs at instead of ``steady`` (one that keeps the script's own compile arguments gets the
+    chosen process without the compile knobs: a sweep's wide fits at spe 1 ran 0.15-s epochs where the narrow ones at
+    spe 32 ran 0.02-s). ``steady`` itself where nothing retraces, no fit runs apart, or a figure is missing."""
+    apart = {fp: r for fp, r in (apart or {}).items() if r}
     later = sum(1 for f in fits[1:] if f.get("traces"))
     steps = sum(size(f) for f in fits)
-    if not (later and steps and rate and steady and trace_s):
+    traced = bool(later and trace_s)
+    if not (steps and rate and steady) or not (traced or any(f.get("fingerprint") in apart for f in fits)):
         return steady
-    mine = chosen_trace_s if chosen_trace_s else trace_s
-    return (steps / rate + later * trace_s) / (steps / (rate * steady) + later * mine)
+    mine = (chosen_trace_s if chosen_trace_s else trace_s) if traced else 0.0
+    theirs = trace_s if traced else 0.0
+    runs = sum(size(f) / (rate * apart.get(f.get("fingerprint"), steady)) for f in fits)
+    return (steps / rate + later * theirs) / (runs + later * mine)
 
 
 def retraced(result) -> str | None:
@@ -64,9 +71,14 @@ def retraced(result) -> str | None:
         return None
     later = sum(1 for f in result.fits[1:] if f.get("traces"))
     mine, theirs = (c.detail.get("refit_s") or c.detail.get("trace_s") for c in (result.chosen_process, result.default))
-    return (f"the prediction counts {later} later fit(s) that trace a step function anew (~{theirs:,.1f} s each as "
-            f"written, ~{mine or theirs:,.1f} s under the choice): {whole:.2f}x over the script's training, where its "
-            f"epochs run {steady:.2f}x once traced")
+    own = sum(1 for f in result.fits if result.per_fit.get(f.get("fingerprint"), True) == {})
+    parts = ([f"{later} later fit(s) that trace a step function anew (~{theirs:,.1f} s each as written, "
+              f"~{mine or theirs:,.1f} s under the choice)"] if later and theirs else []) + (
+        [f"{own} fit(s) that keep the script's own compile arguments at the chosen process's ratio alone"]
+        if own and result.chosen_knobs is not None else [])
+    what = " and ".join(parts) or "the script's fits"
+    return (f"the prediction counts {what}: {whole:.2f}x over the script's training, where its epochs run "
+            f"{steady:.2f}x once traced")
 
 
 def longest(fits: list) -> dict | None:

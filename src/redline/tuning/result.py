@@ -198,8 +198,10 @@ class TuneResult:
         if not steady or not self.fits:
             return steady
         base = median(fair(self.chosen_process, self.default)[1])
+        plain = self.steady_ratio(knobs=False) if self.chosen_knobs is not None else None  # fits kept at their own
+        apart = {fp: plain for fp, knobs in self.per_fit.items() if not knobs} if plain else None
         return with_traces(steady, self.fits, base, *(c.detail.get("refit_s") or c.detail.get("trace_s")
-                                                      for c in (self.default, self.chosen_process)))
+                                                      for c in (self.default, self.chosen_process)), apart=apart)
 
     def python_wait(self, base: float | None = None) -> dict | None:
         """The epoch-start wait `python script.py` pays on TensorFlow and no trial did (tuning.stall): modelled from the
@@ -230,21 +232,22 @@ class TuneResult:
         python = base / (wait["factor"] if wait else 1.0)
         return {"python": round(python, 3), "run": round(python * steady, 3)}
 
-    def steady_ratio(self) -> float | None:
+    def steady_ratio(self, knobs: bool = True) -> float | None:
         """The choice's epochs against the script as written's under `python` (its epoch-start waits included: see
-        python_wait()), once both are traced."""
+        python_wait()), once both are traced; without ``knobs``, those of a fit that keeps the script's own compile
+        arguments (the chosen process and input path alone)."""
         mine, theirs = fair(self.chosen_process, self.default)
         base, p = median(theirs), median(mine)
         if not base or not p:
             return None
         wait = self.python_wait(base)
         p *= wait["factor"] if wait else 1.0
-        if self.whole and (self.chosen_knobs is not None or self.chosen_input is not None):
+        if knobs and self.whole and (self.chosen_knobs is not None or self.chosen_input is not None):
             return p / base * self.whole["gain"]  # the in-process choice measured in whole epochs, as the run runs
         gain = 1.0  # in training steps/s: the input path and the compile knobs, measured in steps
         if self.chosen_input is not None:
             gain *= self.chosen_input.median / self.inputs[0].median
-        if self.chosen_knobs is not None and self.inprocess:
+        if knobs and self.chosen_knobs is not None and self.inprocess:
             inner_default = self.inprocess[0]
             if inner_default.median and self.chosen_knobs.median:
                 gain *= self.chosen_knobs.median / inner_default.median
