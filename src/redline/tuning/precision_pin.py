@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import sys
 
-_OURS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # redline's package folder
+from .threads_pin import REDLINE_DIR
 
 
 def _script_frame(frame, keras_dir: str):
@@ -28,7 +28,7 @@ def _script_frame(frame, keras_dir: str):
     while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(keras_dir + os.sep):
         outermost, frame = frame, frame.f_back
     if (frame is None or outermost is None or outermost.f_code.co_name != "set_dtype_policy"
-            or os.path.abspath(frame.f_code.co_filename).startswith(_OURS + os.sep)):
+            or os.path.abspath(frame.f_code.co_filename).startswith(REDLINE_DIR + os.sep)):
         return None
     return frame
 

@@ -19,13 +19,13 @@ THREAD_VARS = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
 SETTERS = {"set_intra_op_parallelism_threads": "intra", "set_inter_op_parallelism_threads": "inter"}
 
 
-_OURS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # redline's package folder
+REDLINE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # redline's package folder
 
 
 def _where() -> str:
     """file:line of the script's call: the first frame out of redline's own wrappers."""
     frame = sys._getframe(1)
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_OURS + os.sep):
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(REDLINE_DIR + os.sep):
         frame = frame.f_back
     return f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}" if frame else "?"
 
@@ -71,4 +71,4 @@ def watch(force: bool) -> dict:
     return seen
 
 
-__all__ = ["SETTERS", "THREAD_VARS", "watch"]
+__all__ = ["REDLINE_DIR", "SETTERS", "THREAD_VARS", "watch"]
