@@ -165,7 +165,7 @@ def tune_first(script, args, snapshot) -> dict | None:
     from ..applying import require_backend
     from ..detection.script import as_script_runs, script_backend
     from ..tuning import cache
-    from ..tuning.search import tune
+    from ..tuning.search import Untunable, tune
 
     entry, why = cache.lookup(script, args.args, snapshot)
     if entry is not None:
@@ -190,8 +190,16 @@ def tune_first(script, args, snapshot) -> dict | None:
             f"{training_s:,.0f} s as written; --no-tuned skips this")
         return True
 
-    result = tune(script, args.args, budget_s=args.budget, snapshot=snapshot, worth_it=worth_it,
-                  progress=lambda msg: None)
+    try:
+        result = tune(script, args.args, budget_s=args.budget, snapshot=snapshot, worth_it=worth_it,
+                      progress=lambda msg: None)
+    except Untunable as exc:  # no fit to measure (its own loop): the script still runs, as `run` without --tune would
+        say(f"redline: not tuning: {exc.why}; running it without a tuned choice")
+        try:
+            cache.save_skip(script, args.args, snapshot, exc.why, args.budget)
+        except UsageError as err:  # the run goes on; the next `run --tune` finds the same with a first trial
+            say(f"redline: {err}")
+        return None
     if result.status == "skipped":
         if found:
             try:

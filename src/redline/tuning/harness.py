@@ -29,6 +29,7 @@ import traceback
 
 from .backend_pin import watch_backend, watch_set_backend
 from .measure import measure_fit
+from .own_loop import OWN_LOOP_S, message, watch as own_loop
 from .recompile import Compiles, strategy_scope
 
 
@@ -316,6 +317,9 @@ def main(argv=None) -> int:
         state["compiles"] = Compiles(keras)
         state["owner"], state["fit"] = keras.Model, keras.Model.fit
         keras.Model.fit = fit
+        seconds = float(trial.get("own_loop_s", OWN_LOOP_S))
+        state["own_loop"] = own_loop(keras, script, state, seconds, lambda seen: _finish(
+            {"status": "own-loop", "error": message(seen, seconds), "own_loop_at": seen["at"]}, 0))
 
     when_imported("keras", on_keras)
     sys.argv = [script, *argv[1:]]
@@ -347,7 +351,9 @@ def main(argv=None) -> int:
         _finish({"status": "script-error", "error": f"{type(exc).__name__}: {exc}"[:500]}, 0)
     if state["result"] is not None:
         _end_of_discovery(state, None, script, counts)
-    _finish({"status": "no-fit", "exit_code": 0, "error": "the script ended without calling Model.fit"}, 0)
+    seen = state.get("own_loop") or {}
+    _finish({"status": "no-fit", "exit_code": 0, "error": "the script ended without calling Model.fit"
+             + (f"; {message(seen)}" if seen.get("t") is not None else "")}, 0)
     return 0
 
 

@@ -45,6 +45,14 @@ class ScriptProblem(UsageError):
     """The script cannot be tuned: it fails before fit, or never calls fit."""
 
 
+class Untunable(ScriptProblem):
+    """Nothing in the script tune could measure: it ends, or trains in its own loop, without calling fit (``why``)."""
+
+    def __init__(self, message: str, why: str):
+        super().__init__(message)
+        self.why = why
+
+
 def tune(script: str, args=(), *, budget_s: float | None = 180, allow=(), snapshot=None, seconds: float = 0.8,
          progress: Callable[[str], None] = lambda s: None, complete: bool = True,
          worth_it: Callable[[float, float, float], bool] | None = None) -> TuneResult:
@@ -132,9 +140,10 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
     first_wall, beyond = per_trial, beyond_trace(first)
     # how the script as written ends, training cut short after its first fit: the completion check's reference
     after = first.get("after_fit") if (first.get("after_fit") or {}).get("status") in ("complete", "incomplete") else None
-    if first.get("status") in ("script-error", "no-fit"):
+    if first.get("status") in ("script-error", "no-fit", "own-loop"):
         out = last_output(first)
-        raise ScriptProblem(f"{script!r} cannot be tuned: {first['error']}" + (f" (last output: {out})" if out else ""))
+        said = f"{script!r} cannot be tuned: {first['error']}" + (f" (last output: {out})" if out else "")
+        raise ScriptProblem(said) if first["status"] == "script-error" else Untunable(said, first["error"])
     absorb(default, first)
     if (first.get("check") or {}).get("steps"):  # every trial checks its loss after as many steps as the first
         base_trial["check_steps"] = first["check"]["steps"]
@@ -396,5 +405,5 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
     return result
 
 
-__all__ = ["ALLOWABLE", "BEHIND", "MIN_RUNS", "SPE_FLATTENS", "Candidate", "ScriptProblem", "TuneResult", "better",
-           "choose", "process_candidates", "run_trial", "settled", "tune"]
+__all__ = ["ALLOWABLE", "BEHIND", "MIN_RUNS", "SPE_FLATTENS", "Candidate", "ScriptProblem", "TuneResult", "Untunable",
+           "better", "choose", "process_candidates", "run_trial", "settled", "tune"]
