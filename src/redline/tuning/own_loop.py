@@ -36,7 +36,7 @@ def message(seen: dict, seconds: float | None = None) -> str:
     """What the trial found, in words (``seconds``: how long it waited for a fit after the loop's first step)."""
     where = f" ({seen['at']})" if seen.get("at") else ""
     waited = f", and no Model.fit began in the {seconds:.0f} s after" if seconds is not None else ""
-    return (f"it trains in its own loop: a Keras optimizer stepped outside Model.fit{where}{waited}; tune measures "
+    return (f"it trains in its own loop: a Keras optimizer stepped outside Model.fit{where}{waited}; redline measures "
             "the steps of Model.fit, so nothing here can be measured; `redline run` runs it with the plan's "
             "settings alone (`redline run --dry-run` shows them)")
 
