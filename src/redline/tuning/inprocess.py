@@ -51,9 +51,15 @@ def inprocess_stage(run, best: Candidate, backend: str, usable: int, allow, left
     floor = None  # the trial processes' figure of the configuration, where the stage's pick is judged against it
     backend_best = best.detail.get("backend") or backend
     cands = {"default": {"own": True}}
-    if backend_best == "tensorflow":  # Keras' "auto" leaves XLA off for TensorFlow on CPU: measure it
+    eager = (best.detail.get("script_compile") or {}).get("run_eagerly") is True
+    if eager:  # a debugging session's run_eagerly=True left in: every step runs op by op, whatever spe or jit say;
+        # the graph is measured, as advice (the script chose it)
+        cands["run_eagerly=False"] = {"run_eagerly": False}
+        stage.reasons.append("the input path, steps_per_execution / jit_compile: not measured: the script compiles "
+                             "with run_eagerly=True, under which each step runs op by op whatever they are")
+    elif backend_best == "tensorflow":  # Keras' "auto" leaves XLA off for TensorFlow on CPU: measure it
         cands["jit"] = {"jit_compile": True}
-    ladder = {"try_jit": backend_best == "tensorflow", "flattens": SPE_FLATTENS}
+    ladder = None if eager else {"try_jit": backend_best == "tensorflow", "flattens": SPE_FLATTENS}
     earlier = None  # the stage's figure of the configuration in its first attempt
     read = first = None  # each attempt's result, read
     for attempt in (1, 2):
@@ -65,8 +71,8 @@ def inprocess_stage(run, best: Candidate, backend: str, usable: int, allow, left
             cands = {"default": {"own": True}, **{c.name: c.trial["knobs"] for c in first.inprocess[1:]
                                                   if c.runs and not (c.error or c.dropped or c.advice)}}
             ladder = None
-        progress(f"trial: {', '.join(list(cands)[1:])} against the script's own compile, in '{best.name}' (again)"
-                 if attempt == 2 and not ladder else
+        progress(f"trial: {', '.join(list(cands)[1:])} against the script's own compile, in '{best.name}'"
+                 + (" (again)" if attempt == 2 else "") if not ladder else
                  (f"trial: fit {fit['index']}'s own " if fit else "trial: the input path, then ")
                  + f"steps_per_execution 2, 8, 32, ... until the gain flattens, and jit_compile, in '{best.name}'"
                  + (" (again)" if attempt == 2 else ""))
@@ -137,10 +143,11 @@ def inprocess_stage(run, best: Candidate, backend: str, usable: int, allow, left
                              f"own compile arguments ({win.median / inner.median:.2f}x)")
     elif not inner.runs:  # the stage's partial result, from before its rounds: nothing was compared (but a ladder the
         # script's own calibration showed cannot matter: that is decided)
-        knobs = ([] if res.get("ladder_skip") else ["steps_per_execution"]) + (["jit_compile"] if "jit" in cands else [])
+        knobs = (["run_eagerly=False"] if eager else [] if res.get("ladder_skip") else ["steps_per_execution"]) + (
+            ["jit_compile"] if "jit" in cands else [])
         if knobs:
             stage.not_measured.append(f"{' / '.join(knobs)}: the budget ran out before the stage's rounds")
-    else:
+    elif not eager:  # (under run_eagerly=True none was measured: said above)
         stage.reasons.append("steps_per_execution / jit_compile: no candidate beat the script's own compile arguments "
                              "by more than the spread measured; they stay")
     _judge_whole(stage, res.get("whole") or {}, floor)
@@ -215,15 +222,16 @@ def _read(res: dict, cands: dict) -> Stage:
             out.reasons.append(f"the input path: {res['input_note']}")
         else:
             out.reasons.append("the input path: no rewrite beat the input as written by more than the spread measured")
-    own = res.get("script_compile") or {}
+    own, at = res.get("script_compile") or {}, res.get("script_compile_at")
     for name in list(cands) + [n for n in res["candidates"] if n not in cands]:
         r = res["candidates"].get(name, {})
         knobs = r.get("knobs") if "knobs" in r else _knobs_of(cands.get(name) or _spec_of(name))
         changed = {k: v for k, v in knobs.items() if k in own and own[k] != v}
         out.inprocess.append(Candidate(
             name, trial={"knobs": knobs}, runs=list(r.get("steps_per_s", [])), error=r.get("error"), dropped=r.get("dropped"),
-            advice=("the script passes " + ", ".join(f"{k}={own[k]!r}" for k in changed) + " to Model.compile itself: "
-                    "change it there to use " + ", ".join(f"{k}={v!r}" for k, v in changed.items())) if changed else None))
+            advice=("the script passes " + ", ".join(f"{k}={own[k]!r}" for k in changed) + " to Model.compile itself"
+                    + (f" ({at})" if at else "") + ": change it there to use "
+                    + ", ".join(f"{k}={v!r}" for k, v in changed.items())) if changed else None))
     if res.get("ladder_skip"):
         out.reasons.append(f"steps_per_execution ladder: {res['ladder_skip']}")
     if res.get("ladder"):
@@ -259,7 +267,8 @@ def _spec_of(name: str) -> dict:
 
 def _knobs_of(cand: dict) -> dict:
     """The compile arguments a candidate sets itself (none for the script's own)."""
-    return {} if cand.get("own") else {k: cand[k] for k in ("steps_per_execution", "jit_compile") if k in cand}
+    return {} if cand.get("own") else {k: cand[k] for k in ("steps_per_execution", "jit_compile", "run_eagerly")
+                                       if k in cand}
 
 
 __all__ = ["SPE_FLATTENS", "Stage", "inprocess_stage", "pick"]

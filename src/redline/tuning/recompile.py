@@ -1,7 +1,10 @@
-"""Switching a model between compile knobs (steps_per_execution, jit_compile) inside a trial, without compiling it
+"""Switching a model between compile knobs (steps_per_execution, jit_compile, run_eagerly) inside a trial, without compiling it
 again where it can be helped."""
 
 from __future__ import annotations
+
+import os
+import sys
 
 from ..applying.compile_defaults import compile_owner
 
@@ -34,7 +37,8 @@ class Recompile:
         if self.knobs is not None:
             built[_key(self.knobs)] = {f: getattr(model, f, None) for f in FUNCTIONS}
             if self.knobs == {} and "own" not in built:  # the script's own values, read from its compile
-                built["own"] = {"steps_per_execution": model.steps_per_execution, "jit_compile": model.jit_compile}
+                built["own"] = {"steps_per_execution": model.steps_per_execution, "jit_compile": model.jit_compile,
+                                "run_eagerly": model.run_eagerly}
             if "own" in built:  # the knobs set on the model as it is (its optimizer, loss and metrics kept): its
                 # functions are built again under them only where they did not run before
                 saved = built.get(_key(knobs)) or {f: None for f in FUNCTIONS}
@@ -74,13 +78,16 @@ class Compiles:
 
     def __init__(self, keras):
         self.calls, self.count = {}, {}  # the script's own calls per model: the last one's arguments, how many
+        self.lines = {}  # and where it made the last one (file:line), for advice on its arguments
         owner = compile_owner(keras.Model)  # where Keras defines compile: a patch on keras.Model left every model
         original = vars(owner)["compile"]  # loaded in the script uncompiled (compile_owner)
-        calls, count = self.calls, self.count
+        calls, count, lines = self.calls, self.count, self.lines
 
         def compile(model, *args, **kwargs):
             calls[id(model)] = (args, dict(kwargs))
             count[id(model)] = count.get(id(model), 0) + 1
+            caller = sys._getframe(1)
+            lines[id(model)] = f"{os.path.basename(caller.f_code.co_filename)}:{caller.f_lineno}"
             return original(model, *args, **kwargs)
 
         owner.compile = compile
