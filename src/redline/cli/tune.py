@@ -117,7 +117,7 @@ def text(result) -> str:
     for r in result.reasons:
         out.append(f"  because {r}")
     for a in result.advice:
-        out.append(f"  advice (not applied: the script chose this itself): {a}")
+        out.append(f"  advice (not applied: it changes what the script chose or does): {a}")
     for n in result.not_measured:
         out.append(f"  not measured: {n}")
     out.append(f"  tuning took {result.elapsed_s:.0f} s of a {result.budget_s:.0f} s budget"

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from ..data.rewrite import describe
 from ..monitoring.contention import lost
+from .batch_hooks import advice as batch_advice
 from .choose import choose
 from .compare import beats, median, over_time, ran_quiet
 from .passes import quiet
@@ -227,11 +228,16 @@ def _read(res: dict, cands: dict) -> Stage:
         r = res["candidates"].get(name, {})
         knobs = r.get("knobs") if "knobs" in r else _knobs_of(cands.get(name) or _spec_of(name))
         changed = {k: v for k, v in knobs.items() if k in own and own[k] != v}
+        spe = knobs.get("steps_per_execution", own.get("steps_per_execution", 1))
+        why = ([batch_advice(res["batch_callbacks"], spe)]  # the script's callbacks would see 1 batch in spe
+               if res.get("batch_callbacks") and isinstance(spe, int) and spe > 1 and "steps_per_execution" in knobs
+               and spe != own.get("steps_per_execution", 1) else []) + (
+            ["the script passes " + ", ".join(f"{k}={own[k]!r}" for k in changed) + " to Model.compile itself"
+             + (f" ({at})" if at else "") + ": change it there to use "
+             + ", ".join(f"{k}={v!r}" for k, v in changed.items())] if changed else [])
         out.inprocess.append(Candidate(
             name, trial={"knobs": knobs}, runs=list(r.get("steps_per_s", [])), error=r.get("error"), dropped=r.get("dropped"),
-            advice=("the script passes " + ", ".join(f"{k}={own[k]!r}" for k in changed) + " to Model.compile itself"
-                    + (f" ({at})" if at else "") + ": change it there to use "
-                    + ", ".join(f"{k}={v!r}" for k, v in changed.items())) if changed else None))
+            advice="; ".join(why) or None))
     if res.get("ladder_skip"):
         out.reasons.append(f"steps_per_execution ladder: {res['ladder_skip']}")
     if res.get("ladder"):

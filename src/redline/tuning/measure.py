@@ -8,6 +8,7 @@ import time
 from . import as_run, numerics, spe_bound
 from .feeds import (best_median, fastest_input, feeds_for, input_cannot_matter, prefer_as_written, rewrite_only,
                     script_input)
+from .batch_hooks import every_batch
 from .ladder import PRUNE, climb, contenders
 from .recompile import Recompile, build_optimizer, jit_unsupported
 from .rounds import StageRuns
@@ -49,6 +50,7 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
     epochs = max(1, int(fit_args.get("epochs") or 1) - int(fit_args.get("initial_epoch") or 0))
     out = {"steps_in_epoch": steps_epoch, "epochs": epochs, "batch_size": batch_size, "script_compile": own,
            "script_compile_at": getattr(compiles, "lines", {}).get(id(model)),
+           "batch_callbacks": every_batch(fit_args.get("callbacks")),
            "data": type(x).__name__,
            "input_kind": kind, "candidates": {}, "inputs": {}, "not_measured": [],
            "iterator_each_epoch": not fit_args.get("steps_per_epoch")}  # Keras makes one an epoch (tuning.stall)
