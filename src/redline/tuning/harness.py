@@ -147,6 +147,9 @@ def main(argv=None) -> int:
         from .sandbox import install as sandbox
 
         sandbox(trial["sandbox"]["scratch"], trial["sandbox"]["protect"])
+        from .sandbox_children import inherit
+
+        inherit(trial["sandbox"]["scratch"], trial["sandbox"]["protect"])  # and in the processes the script starts
     from .precision_pin import watch as watch_precision
     from .threads_pin import watch as watch_threads
 

@@ -1,0 +1,61 @@
+"""Processes a trial's script starts get the trial's sandbox too: a spawn or forkserver child of multiprocessing (a
+fresh interpreter, which runs the script's top-level code again) and a Python subprocess wrote into the user's folder,
+where a forked child already wrote into the scratch folder. Their writes land in the trial's scratch, where the
+script reads them back."""
+
+import importlib.util
+import os
+import textwrap
+
+import pytest
+
+from redline.tuning.search import Candidate, run_trial
+
+ENV = {k: v for k, v in os.environ.items() if not k.startswith(("TF_NUM", "OMP_", "MKL_", "KERAS_BACKEND", "TF_CONFIG",
+                                                                   "XDG_CACHE_HOME", "TF_ENABLE_ONEDNN", "PYTHONPATH"))}
+ENV["TF_CPP_MIN_LOG_LEVEL"] = "2"
+TRIAL = {"candidates": {"default": {"own": True}}, "rounds": 1, "seconds": 0.1}
+
+CHILDREN = """
+import multiprocessing as mp
+import os
+import subprocess
+import sys
+open("top.log", "a").write(f"{os.getpid()}\\n")  # top-level code: a spawn child runs it again
+
+
+def work(i):
+    with open(f"child-{i}.txt", "w") as f:
+        f.write(str(i))
+    return i
+
+
+if __name__ == "__main__":
+    with mp.get_context(METHOD).Pool(2) as pool:
+        pool.map(work, range(2))
+    subprocess.run([sys.executable, "-c", "open('sub.txt', 'w').write('s')"], check=True)
+    print("READ BACK", sorted(open(f).read() for f in ("child-0.txt", "child-1.txt", "sub.txt")), flush=True)
+    import numpy as np
+    import keras
+    x = np.random.default_rng(0).random((128, 4), dtype=np.float32)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    model.fit(x, x.sum(axis=1, keepdims=True), batch_size=16, epochs=1, verbose=0)
+"""
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None, reason="TensorFlow is not installed")
+@pytest.mark.parametrize("method", ["spawn", "forkserver", "fork"])
+def test_the_script_s_child_processes_write_into_the_trial_s_scratch(tmp_path, monkeypatch, method):
+    monkeypatch.setattr(os, "environ", {**ENV})
+    folder = tmp_path / "work"
+    folder.mkdir()
+    p = folder / "train.py"
+    p.write_text(textwrap.dedent(CHILDREN.replace("METHOD", repr(method))))
+    monkeypatch.chdir(folder)
+    res = run_trial(str(p), [], Candidate("as written", {"KERAS_BACKEND": "tensorflow"}),
+                    {**TRIAL, "sandbox_root": str(tmp_path)}, 120)
+    assert res["status"] == "ok", (res.get("error"), res.get("stderr", "")[-2000:])
+    assert "READ BACK ['0', '1', 's']" in res["stdout"], res["stdout"][-2000:]
+    # before: top.log (spawn), child-*.txt (spawn, forkserver) and sub.txt (every method) in the user's folder
+    assert sorted(os.listdir(folder)) == ["train.py"], sorted(os.listdir(folder))
