@@ -8,7 +8,8 @@ Python's ``open`` and ``os.open``, ``os.remove``/``unlink``/``rename``/``replace
 ``os.listdir``/``walk``/``scandir`` (``glob``, ``pathlib``), and the writers that bypass Python's files: ``h5py.File``
 (Keras weights and checkpoints), TensorFlow's own (tuning/sandbox_tf.py), and the modules that kept their own
 reference to ``open`` (numpy's text files, tarfile, bz2). Trackers run offline or off
-(``WANDB_MODE=disabled``, MLflow into the scratch folder). Anything else that writes from native code is not covered;
+(``WANDB_MODE=disabled``, MLflow into the scratch folder). The processes the script starts: tuning/sandbox_children.py.
+Anything else that writes from native code is not covered;
 `redline tune` checks the protected folders afterwards and names any file that changed."""
 
 from __future__ import annotations
