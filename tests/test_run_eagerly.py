@@ -93,3 +93,49 @@ def test_a_trial_reads_the_script_s_run_eagerly_and_its_line_and_switches_the_mo
         assert compiles.lines[id(model)].startswith("test_run_eagerly.py:"), compiles.lines
     finally:  # Compiles patched Keras' compile: the original back
         compile_owner(keras.Model).compile = compiles.original
+
+
+FUNCTIONS_EAGER = """
+import os
+os.environ["KERAS_BACKEND"] = "tensorflow"
+import numpy as np
+import tensorflow as tf
+import keras
+tf.config.run_functions_eagerly(True)  # from a debugging session
+x = np.random.default_rng(0).random((512, 8), dtype=np.float32); y = x.sum(axis=1, keepdims=True)
+model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
+model.compile("adam", "mse")
+model.fit(x, y, batch_size=16, epochs=2, verbose=0)
+"""
+
+
+@needs_tf
+def test_tensorflow_s_eager_flag_set_by_the_script_is_read_with_its_line_and_the_graph_measured_against_it(
+        tmp_path, monkeypatch):
+    from redline.tuning.inprocess import inprocess_stage
+    from redline.tuning.search import run_trial
+
+    monkeypatch.setattr(os, "environ", {**ENV})
+    p = tmp_path / "train.py"
+    p.write_text(textwrap.dedent(FUNCTIONS_EAGER))
+    trial = {"candidates": {"default": {"own": True}, "graph": {"run_functions_eagerly": False}}, "rounds": 1,
+             "seconds": 0.1}
+    res = run_trial(str(p), [], Candidate("as written"), trial, 120)
+    assert res["status"] == "ok", res
+    assert res["script_compile"] == {"run_functions_eagerly": True} and res["eager_at"] == "train.py:7", res
+    assert res["candidates"]["graph"]["steps_per_s"] and res["candidates"]["default"]["steps_per_s"], res
+    # the stage: the graph as advice naming the line, no ladder or jit (before: both measured, and no graph)
+    best = Candidate("as written", runs=[40.0, 41.0, 39.0], passes=[40.0], train_runs=[40.0, 40.5],
+                     detail={"script_compile": {"run_functions_eagerly": True}})
+    asked = []
+
+    def run(cand, settings, timeout):
+        asked.append(settings)
+        return {**res, "inputs": {}, "input_chosen": None, "not_measured": [], "candidates": {
+            "default": {"steps_per_s": [40.0, 40.5, 41.0]}, "run_functions_eagerly=False": {"steps_per_s": [900.0] * 3}}}
+
+    st = inprocess_stage(run, best, "tensorflow", 2, [], lambda: 100.0, 30.0, lambda line: None)
+    assert asked[0]["candidates"] == {"default": {"own": True}, "run_functions_eagerly=False":
+                                      {"run_functions_eagerly": False}} and asked[0]["ladder"] is None, asked
+    assert st.chosen_knobs is None and len(st.advice) == 1, (st.chosen_knobs, st.advice)
+    assert "calls tf.config.run_functions_eagerly(True) itself (train.py:7): remove that line" in st.advice[0]

@@ -29,6 +29,7 @@ import traceback
 
 from .backend_pin import watch_backend, watch_set_backend
 from .measure import measure_fit
+from .eager_pin import watch as watch_eager
 from .own_loop import OWN_LOOP_S, message, watch as own_loop
 from .recompile import Compiles, strategy_scope
 
@@ -155,6 +156,7 @@ def main(argv=None) -> int:
 
     threads = watch_threads(bool(trial.get("force_threads")))  # the script's own settings, not the sandbox's
     policy = watch_precision(bool(trial.get("force_precision")))
+    watch_eager()  # tf.config.run_functions_eagerly(True): where the script calls it
     pin = watch_backend(bool(trial.get("force_backend")))  # outermost: its caller is the script's line
     state = {"fits": 0, "log": [], "result": None, "fitted": {}}  # fitted: model id -> its compiles at its last fit
     complete = trial.get("mode") == "complete"

@@ -23,6 +23,7 @@ from ..monitoring.contention import lost
 from .batch_hooks import advice as batch_advice
 from .choose import choose
 from .compare import beats, median, over_time, ran_quiet
+from .measure import KNOBS
 from .passes import quiet
 from .result import Candidate
 
@@ -52,12 +53,15 @@ def inprocess_stage(run, best: Candidate, backend: str, usable: int, allow, left
     floor = None  # the trial processes' figure of the configuration, where the stage's pick is judged against it
     backend_best = best.detail.get("backend") or backend
     cands = {"default": {"own": True}}
-    eager = (best.detail.get("script_compile") or {}).get("run_eagerly") is True
-    if eager:  # a debugging session's run_eagerly=True left in: every step runs op by op, whatever spe or jit say;
-        # the graph is measured, as advice (the script chose it)
-        cands["run_eagerly=False"] = {"run_eagerly": False}
-        stage.reasons.append("the input path, steps_per_execution / jit_compile: not measured: the script compiles "
-                             "with run_eagerly=True, under which each step runs op by op whatever they are")
+    own = best.detail.get("script_compile") or {}
+    eager = next((k for k in ("run_eagerly", "run_functions_eagerly") if own.get(k) is True), None)
+    if eager:  # a debugging session's run_eagerly=True or tf.config.run_functions_eagerly(True) left in: every step
+        # runs op by op, whatever spe or jit say; the graph is measured, as advice (the script chose it)
+        cands[f"{eager}=False"] = {eager: False}
+        stage.reasons.append("the input path, steps_per_execution / jit_compile: not measured: the script runs "
+                             + ("its steps with run_eagerly=True" if eager == "run_eagerly" else
+                                "TensorFlow's functions eagerly (tf.config.run_functions_eagerly(True))")
+                             + ", under which each step runs op by op whatever they are")
     elif backend_best == "tensorflow":  # Keras' "auto" leaves XLA off for TensorFlow on CPU: measure it
         cands["jit"] = {"jit_compile": True}
     ladder = None if eager else {"try_jit": backend_best == "tensorflow", "flattens": SPE_FLATTENS}
@@ -144,7 +148,7 @@ def inprocess_stage(run, best: Candidate, backend: str, usable: int, allow, left
                              f"own compile arguments ({win.median / inner.median:.2f}x)")
     elif not inner.runs:  # the stage's partial result, from before its rounds: nothing was compared (but a ladder the
         # script's own calibration showed cannot matter: that is decided)
-        knobs = (["run_eagerly=False"] if eager else [] if res.get("ladder_skip") else ["steps_per_execution"]) + (
+        knobs = ([f"{eager}=False"] if eager else [] if res.get("ladder_skip") else ["steps_per_execution"]) + (
             ["jit_compile"] if "jit" in cands else [])
         if knobs:
             stage.not_measured.append(f"{' / '.join(knobs)}: the budget ran out before the stage's rounds")
@@ -227,14 +231,17 @@ def _read(res: dict, cands: dict) -> Stage:
     for name in list(cands) + [n for n in res["candidates"] if n not in cands]:
         r = res["candidates"].get(name, {})
         knobs = r.get("knobs") if "knobs" in r else _knobs_of(cands.get(name) or _spec_of(name))
-        changed = {k: v for k, v in knobs.items() if k in own and own[k] != v}
+        changed = {k: v for k, v in knobs.items() if k in own and own[k] != v and k != "run_functions_eagerly"}
         spe = knobs.get("steps_per_execution", own.get("steps_per_execution", 1))
         why = ([batch_advice(res["batch_callbacks"], spe)]  # the script's callbacks would see 1 batch in spe
                if res.get("batch_callbacks") and isinstance(spe, int) and spe > 1 and "steps_per_execution" in knobs
                and spe != own.get("steps_per_execution", 1) else []) + (
             ["the script passes " + ", ".join(f"{k}={own[k]!r}" for k in changed) + " to Model.compile itself"
              + (f" ({at})" if at else "") + ": change it there to use "
-             + ", ".join(f"{k}={v!r}" for k, v in changed.items())] if changed else [])
+             + ", ".join(f"{k}={v!r}" for k, v in changed.items())] if changed else []) + (
+            ["the script calls tf.config.run_functions_eagerly(True) itself"
+             + (f" ({res['eager_at']})" if res.get("eager_at") else "") + ": remove that line"]
+            if own.get("run_functions_eagerly") and knobs.get("run_functions_eagerly") is False else [])
         out.inprocess.append(Candidate(
             name, trial={"knobs": knobs}, runs=list(r.get("steps_per_s", [])), error=r.get("error"), dropped=r.get("dropped"),
             advice="; ".join(why) or None))
@@ -273,8 +280,7 @@ def _spec_of(name: str) -> dict:
 
 def _knobs_of(cand: dict) -> dict:
     """The compile arguments a candidate sets itself (none for the script's own)."""
-    return {} if cand.get("own") else {k: cand[k] for k in ("steps_per_execution", "jit_compile", "run_eagerly")
-                                       if k in cand}
+    return {} if cand.get("own") else {k: cand[k] for k in KNOBS if k in cand}
 
 
 __all__ = ["SPE_FLATTENS", "Stage", "inprocess_stage", "pick"]

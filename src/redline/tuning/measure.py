@@ -8,6 +8,7 @@ import time
 from . import as_run, numerics, spe_bound
 from .feeds import (best_median, fastest_input, feeds_for, input_cannot_matter, prefer_as_written, rewrite_only,
                     script_input)
+from . import eager_pin
 from .batch_hooks import every_batch
 from .ladder import PRUNE, climb, contenders
 from .recompile import Recompile, build_optimizer, jit_unsupported
@@ -17,7 +18,7 @@ from .steps import Steps
 #: the compile arguments the in-process stage varies; a candidate names those it sets, the rest stay the script's own.
 #: PRUNE (tuning/ladder.py): under that share of the best first round, best calibration (a ladder step) or, for jit
 #: on the best steps_per_execution, of the script's own compile where jit alone calibrated: not measured again.
-KNOBS = ("steps_per_execution", "jit_compile", "run_eagerly")
+KNOBS = ("steps_per_execution", "jit_compile", "run_eagerly", "run_functions_eagerly")
 
 
 def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=open, emit=None, finish=None) -> dict:
@@ -40,6 +41,8 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
     own = {k: kwargs[k] for k in ("steps_per_execution", "jit_compile") if k in kwargs}
     if getattr(model, "run_eagerly", False) is True:  # compile(run_eagerly=True), or set on the model: a debugging
         own["run_eagerly"] = True  # session's line left in (tuning/inprocess.py measures the graph as advice)
+    if keras.backend.backend() == "tensorflow" and eager_pin.eager():  # tf.config.run_functions_eagerly(True)
+        own[eager_pin.KNOB] = True
     seconds = trial.get("seconds", 1.0)
     # budget_s: from now (redline.tune() in a notebook); deadline: a wall-clock time set by the parent process
     deadline = time.time() + trial["budget_s"] if trial.get("budget_s") else trial.get("deadline")
@@ -50,7 +53,7 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
     epochs = max(1, int(fit_args.get("epochs") or 1) - int(fit_args.get("initial_epoch") or 0))
     out = {"steps_in_epoch": steps_epoch, "epochs": epochs, "batch_size": batch_size, "script_compile": own,
            "script_compile_at": getattr(compiles, "lines", {}).get(id(model)),
-           "batch_callbacks": every_batch(fit_args.get("callbacks")),
+           "batch_callbacks": every_batch(fit_args.get("callbacks")), "eager_at": eager_pin.where(),
            "data": type(x).__name__,
            "input_kind": kind, "candidates": {}, "inputs": {}, "not_measured": [],
            "iterator_each_epoch": not fit_args.get("steps_per_epoch")}  # Keras makes one an epoch (tuning.stall)

@@ -7,6 +7,7 @@ import os
 import sys
 
 from ..applying.compile_defaults import compile_owner
+from . import eager_pin
 
 FUNCTIONS = ("train_function", "test_function", "predict_function")
 
@@ -29,6 +30,7 @@ class Recompile:
         self.args, self.kwargs = compiles.calls.get(id(model), ((), {}))
         self.knobs = {} if id(model) in compiles.calls else None  # the script's own compile to begin with
         self.built = {}  # knobs (as a key) -> the model's train/test/predict functions traced and compiled under them
+        self.flag = eager_pin.eager()  # whether TensorFlow's functions run eagerly as the script left them (or None)
 
     def __call__(self, cand) -> None:
         model, built, knobs = self.model, self.built, self.knobs_of(cand)
@@ -38,12 +40,13 @@ class Recompile:
             built[_key(self.knobs)] = {f: getattr(model, f, None) for f in FUNCTIONS}
             if self.knobs == {} and "own" not in built:  # the script's own values, read from its compile
                 built["own"] = {"steps_per_execution": model.steps_per_execution, "jit_compile": model.jit_compile,
-                                "run_eagerly": model.run_eagerly}
+                                "run_eagerly": model.run_eagerly,
+                                **({eager_pin.KNOB: self.flag} if self.flag is not None else {})}
             if "own" in built:  # the knobs set on the model as it is (its optimizer, loss and metrics kept): its
                 # functions are built again under them only where they did not run before
                 saved = built.get(_key(knobs)) or {f: None for f in FUNCTIONS}
                 for k, v in {**built["own"], **knobs}.items():
-                    setattr(model, k, v)
+                    _set(model, k, v)
                 for f, fn in saved.items():
                     setattr(model, f, fn)
                 self.knobs = knobs
@@ -53,8 +56,19 @@ class Recompile:
         # would update the old ones
         for k in [k for k in built if k != "own"]:
             built.pop(k)
-        self.compiles.original(model, *self.args, **{**self.kwargs, **knobs})
+        self.compiles.original(model, *self.args, **{**self.kwargs, **{k: v for k, v in knobs.items()
+                                                                       if k != eager_pin.KNOB}})
+        if self.flag is not None:  # the candidate's, else the script's own
+            eager_pin.set_eager(knobs.get(eager_pin.KNOB, self.flag))
         self.knobs = knobs
+
+
+def _set(model, knob: str, value) -> None:
+    """One knob on the compiled model; TensorFlow's eager flag is process-wide (a traced function reads it per call)."""
+    if knob == eager_pin.KNOB:
+        eager_pin.set_eager(value)
+    else:
+        setattr(model, knob, value)
 
 
 def jit_unsupported(model) -> str | None:
