@@ -132,7 +132,8 @@ def test_tensorflow_s_eager_flag_set_by_the_script_is_read_with_its_line_and_the
     def run(cand, settings, timeout):
         asked.append(settings)
         return {**res, "inputs": {}, "input_chosen": None, "not_measured": [], "candidates": {
-            "default": {"steps_per_s": [40.0, 40.5, 41.0]}, "run_functions_eagerly=False": {"steps_per_s": [900.0] * 3}}}
+            "default": {"steps_per_s": [40.0, 40.5, 41.0]},
+            "run_functions_eagerly=False": {"steps_per_s": [900.0] * 3}}}
 
     st = inprocess_stage(run, best, "tensorflow", 2, [], lambda: 100.0, 30.0, lambda line: None)
     assert asked[0]["candidates"] == {"default": {"own": True}, "run_functions_eagerly=False":

@@ -1,5 +1,5 @@
-"""Switching a model between compile knobs (steps_per_execution, jit_compile, run_eagerly) inside a trial, without compiling it
-again where it can be helped."""
+"""Switching a model between compile knobs (steps_per_execution, jit_compile, run_eagerly, and TensorFlow's
+run_functions_eagerly flag) inside a trial, without compiling it again where it can be helped."""
 
 from __future__ import annotations
 
