@@ -18,7 +18,7 @@ from typing import Callable
 
 from ..errors import UsageError
 from .confirm import confirm
-from .choose import MIN_RUNS, ahead_of, better, choose
+from .choose import MIN_RUNS, better, choose
 from .compare import median
 from . import spe_bound
 from .passes import (BEHIND, LONE_LEAD, PASSES, absorb, beyond_trace, process_stage, same_backend, settled, start_cap,
@@ -29,7 +29,8 @@ from .inprocess import SPE_FLATTENS, inprocess_stage
 from .ladder import SLOW_TRACE
 from .late import late_cost, late_pass
 from .numerics import judge
-from .result import Candidate, TuneResult, fair, fair_spreads
+from .verdict import process_advice, process_reason
+from .result import Candidate, TuneResult
 from .sizing import (AUTO_FIRST, auto_budget, auto_line, decided_line, need_figures, needed_s, needs_line,
                      predicted_training, stage_s)
 from .spares import Spares, backend_for
@@ -358,24 +359,8 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
         if again_where_unfair(best):
             best = decide()
         stage = inprocess_stage(trial_of({}), best, *stage_args)
-    for line in ("force_backend", "force_threads", "force_precision"):  # the best against each of the script's lines
-        # advice changes nothing redline runs: beyond both spreads is enough, on however few figures (it says how many)
-        ahead = [c for c in procs[1:] if c.advice and c.trial.get(line) and c.median and ahead_of(c, default)]
-        adv = max(ahead, key=lambda c: c.median) if ahead else default
-        if adv is not default and (best is default or adv.median > best.median):
-            advice.append(f"{adv.name}: {adv.median:,.1f} steps/s against {default.median:,.1f} as written "
-                          f"({adv.median / default.median:.2f}x, {len(adv.runs)} against {len(default.runs)} "
-                          f"measurements); {adv.advice}")
-    if best is default:
-        reasons.append("no per-process candidate beat the script as written by more than the spread measured")
-    else:
-        mine, theirs = fair(best, default)
-        quiet_only = bool(best.quiet_passes and default.quiet_passes)
-        noise = fair_spreads(best, default)
-        reasons.append(f"{best.name}: {median(mine):,.1f} steps/s against {median(theirs):,.1f} as written "
-                       f"({median(mine) / median(theirs):.2f}x; spreads {noise[0]:.0%} and {noise[1]:.0%})"
-                       + (f", in the processes that ran on the machine as it was ({len(mine)} and {len(theirs)})"
-                          if quiet_only else ""))
+    advice += process_advice(procs, default, best)
+    reasons.append(process_reason(best, default))
     inprocess, chosen_knobs, inputs, chosen_input = stage.inprocess, stage.chosen_knobs, stage.inputs, stage.chosen_input
     reasons += stage.reasons
     advice += stage.advice
