@@ -329,6 +329,7 @@ def test_run_tune_tunes_saves_and_says_so(tuned):
     r, d = tuned["run"], tuned["json"]
     assert "Traceback" not in r.stderr, r.stderr[-3000:]
     assert "redline: tuning within 30 s first" in r.stderr and "redline: tuned in" in r.stderr, r.stderr[-3000:]
+    assert "(no choice saved for it yet)" in r.stderr, r.stderr[-3000:]  # not "`redline tune SCRIPT` measures ..."
     assert d["processes"][0]["name"] == "as written" and d["processes"][0]["steps_per_s"]
     assert all(v > 0 for v in d["processes"][0]["steps_per_s"])
     assert d["status"] == "ok" and "settings" in d["chosen"]

@@ -186,7 +186,8 @@ def tune_first(script, args, snapshot) -> dict | None:
             say(f"redline: not tuning: {skip}; running it without a tuned choice")
             found.append(skip)
             return False
-        say(f"redline: tuning within {budget_s:.0f} s first ({why}); its training is predicted to take about "
+        said = "no choice saved for it yet" if why.startswith("not tuned yet") else why  # tuning it now is the fix
+        say(f"redline: tuning within {budget_s:.0f} s first ({said}); its training is predicted to take about "
             f"{training_s:,.0f} s as written; --no-tuned skips this")
         return True
 
