@@ -451,3 +451,22 @@ def test_fits_under_validation_split_count_the_steps_keras_trains(tmp_path):
     assert first["status"] == "ok", first
     assert [f["steps_in_epoch"] for f in first["fits"]] == [20, 20, 20], first["fits"]
     assert longest(first["fits"])["index"] == first["fits"][0]["index"]
+
+
+def test_a_fit_with_early_stopping_makes_the_predicted_training_an_upper_bound():
+    """epochs=100 with EarlyStopping(patience=3), as tutorials write it: the fit may stop at epoch 12, so the training
+    predicted from its epochs (and the runs the tuning takes to pay back) is said as a bound, not as "about"."""
+    import keras
+
+    from redline.tuning.fits import stops_early
+    from redline.tuning.sizing import payback_line
+
+    class Patient(keras.callbacks.EarlyStopping):
+        pass
+
+    assert stops_early([keras.callbacks.EarlyStopping(patience=3)]) and stops_early([Patient()])
+    assert not stops_early([keras.callbacks.ReduceLROnPlateau(), keras.callbacks.History()]) and not stops_early(None)
+    plain, bound = payback_line(100.0, 2.0, 50.0), payback_line(100.0, 1.05, 50.0, early=True)
+    assert "take about 100 s as written" in plain, plain
+    assert "take at most 100 s as written (an EarlyStopping callback may end it sooner)" in bound, bound
+    assert "pays for itself after at least 11 runs" in bound, bound

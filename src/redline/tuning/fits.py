@@ -27,6 +27,13 @@ def size(fit: dict) -> int:
     return int(fit.get("epochs") or 1) * int(fit.get("steps_in_epoch") or 0)
 
 
+def stops_early(callbacks) -> bool:
+    """An EarlyStopping (Keras' own, or a class of the script's built on it) among a fit's callbacks: the fit may end
+    before the epochs it asks for, so the training predicted from them is at most what it runs."""
+    return any(c.__name__ == "EarlyStopping" and c.__module__.startswith("keras")
+               for cb in callbacks or () for c in type(cb).__mro__)
+
+
 def unseen(first: dict) -> str | None:
     """Why the fits the first trial recorded may not be all the script makes (the rest of the script was stopped
     before its end: at the budget, or by the discovery's own watchdog), or None. Fits after them are then neither
@@ -132,4 +139,5 @@ def own_knobs(fits: list, measured: dict, first_rate, rate, per_trial: float, le
     return per_fit, reasons, not_measured
 
 
-__all__ = ["fingerprint", "longest", "others", "own_knobs", "retraced", "size", "unseen", "with_traces"]
+__all__ = ["fingerprint", "longest", "others", "own_knobs", "retraced", "size", "stops_early", "unseen",
+           "with_traces"]

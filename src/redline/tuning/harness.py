@@ -187,6 +187,7 @@ def main(argv=None) -> int:
         """This fit in the trial's list of the script's fits: its fingerprint (``called``: at_call(), taken before a
         measurement built the model) and size."""
         from ..data.rewrite import input_kind, training_part
+        from .fits import stops_early
         from .steps import steps_in_epoch
 
         if measured is None:  # as Keras counts it: under validation_split, the arrays' part it trains on
@@ -198,7 +199,8 @@ def main(argv=None) -> int:
         else:
             steps, epochs = measured["steps_in_epoch"], measured["epochs"]
         state["log"].append({"index": state["fits"], **(called or at_call(model, kw)),
-                             "epochs": epochs, "steps_in_epoch": steps, "measured": measured is not None})
+                             "epochs": epochs, "steps_in_epoch": steps, "measured": measured is not None,
+                             "stops_early": stops_early(kw.get("callbacks"))})
 
     names = ("x", "y", "batch_size", "epochs", "verbose", "callbacks", "validation_split", "validation_data", "shuffle")
 

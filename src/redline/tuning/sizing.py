@@ -90,17 +90,19 @@ def payback(training_s: float | None, ratio: float | None, tuning_s: float) -> d
     return {"saved_s": round(saved, 1), "runs": max(1, math.ceil(tuning_s / saved))}
 
 
-def payback_line(training_s: float | None, ratio: float | None, tuning_s: float) -> str:
+def payback_line(training_s: float | None, ratio: float | None, tuning_s: float, early: bool = False) -> str:
     """The end of tune's last line: the training it serves and when the tuning pays for itself ("" where the training
-    is not known)."""
+    is not known). ``early``: a fit has an EarlyStopping callback, so its epochs, and the figures, are upper bounds."""
     if not training_s:
         return ""
-    line = f"; the script's training is predicted to take about {training_s:,.0f} s as written"
+    line = (f"; the script's training is predicted to take {'at most' if early else 'about'} {training_s:,.0f} s as "
+            "written" + (" (an EarlyStopping callback may end it sooner)" if early else ""))
     paid = payback(training_s, ratio, tuning_s)
     if paid is None:
         return line + (": the choice is predicted to save none of it" if ratio else "")
     return (line + f", ~{paid['saved_s']:,.1f} s less a run at the predicted {ratio:.2f}x: the tuning pays for itself "
-            + ("in the first run" if paid["runs"] == 1 else f"after about {paid['runs']:,} runs"))
+            + ("in the first run" if paid["runs"] == 1 else f"after {'at least' if early else 'about'} "
+               f"{paid['runs']:,} runs"))
 
 
 def decided_line(elapsed_s: float, forecast: tuple[float, float]) -> str:
