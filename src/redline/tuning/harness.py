@@ -30,6 +30,7 @@ import traceback
 from .backend_pin import watch_backend, watch_set_backend
 from .measure import measure_fit
 from .eager_pin import watch as watch_eager
+from .fork_watch import watch as watch_forks
 from .own_loop import OWN_LOOP_S, message, watch as own_loop
 from .recompile import Compiles, strategy_scope
 
@@ -157,6 +158,7 @@ def main(argv=None) -> int:
     threads = watch_threads(bool(trial.get("force_threads")))  # the script's own settings, not the sandbox's
     policy = watch_precision(bool(trial.get("force_precision")))
     watch_eager()  # tf.config.run_functions_eagerly(True): where the script calls it
+    forks = watch_forks()  # processes forked while JAX runs (PyDataset workers): a deadlock waiting to happen
     pin = watch_backend(bool(trial.get("force_backend")))  # outermost: its caller is the script's line
     state = {"fits": 0, "log": [], "result": None, "fitted": {}}  # fitted: model id -> its compiles at its last fit
     complete = trial.get("mode") == "complete"
@@ -208,7 +210,8 @@ def main(argv=None) -> int:
         return {"pinned_backend": pin["pinned"], "pinned_at": pin["line"], "pin_ignored": pin["ignored"],
                 "env_before_keras": sorted(pin["env"]), "threads_set_at": threads["at"],
                 "threads_set": threads["set"], "threads_ignored": threads["ignored"],
-                "precision_set_at": policy["at"], "precision_set": policy["set"], "precision_ignored": policy["ignored"]}
+                "precision_set_at": policy["at"], "precision_set": policy["set"],
+                "precision_ignored": policy["ignored"], "forks_under_jax": forks["forks"]}
 
     def measured(model, kw, settings, t0, emit=None, ends=False) -> dict:
         """This fit's candidates measured (tuning/measure.py), with the trial's bookkeeping around the figures.

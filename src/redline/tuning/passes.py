@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from ..monitoring.contention import lost
 from .choose import MIN_RUNS, ahead_of, better
+from .fork_watch import reason as fork_reason
 from .compare import MIN_GAIN, QUIET, median
 from .result import Candidate
 
@@ -61,6 +62,8 @@ def absorb(cand: Candidate, res: dict, reference: Candidate | None = None) -> No
             cand.detail["budget_ended"] = True
         return
     default = res["candidates"].get("default", {})
+    if res.get("forks_under_jax") and cand.env.get("KERAS_BACKEND") == "jax":  # measured, but not safe to run
+        cand.error = cand.error or fork_reason(res["forks_under_jax"])
     if "behind" in default:  # stopped after its first executions (BEHIND): its figure says enough
         cand.train_runs.append(default["behind"])
         first = ("its first execution, its compile left out" if default.get("first_execution") else
