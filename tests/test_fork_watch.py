@@ -51,3 +51,26 @@ def test_a_backend_candidate_that_forked_under_jax_is_dropped_and_the_script_s_o
     absorb(own, res)  # a script that runs on JAX itself and forks: its own choice, measured as written
     assert jax.error and "forked 28 process(es) while JAX ran" in jax.error and "keras#20619" in jax.error
     assert own.error is None and own.runs == [585.0, 590.0, 580.0]
+
+
+def test_tune_never_chooses_a_backend_whose_trial_forked_under_jax_and_shows_what_it_measured(monkeypatch):
+    """pydataset_workers: JAX read 1.76x in its trial processes and was chosen; the run forks JAX's threads."""
+    import machines as m
+    from redline.cli.tune import text
+    from redline.tuning import search
+
+    def fake(script, args, cand, trial, timeout, **_):
+        if "ladder" in trial:
+            return {"status": "ok", "candidates": {"default": {"steps_per_s": [300.0] * 3, "knobs": {}}}, "inputs": {},
+                    "not_measured": []}
+        jax = cand.env.get("KERAS_BACKEND") == "jax"
+        rate = 585.0 if jax else 330.0
+        return {"status": "ok", "candidates": {"default": {"steps_per_s": [rate, rate * 1.01, rate * 0.99]}},
+                "data": "PyDataset", "backend": "jax" if jax else "tensorflow", "forks_under_jax": 28 if jax else 0,
+                "contention": {"steal": 0.0, "others": 0.0}}
+
+    monkeypatch.setattr(search, "run_trial", fake)
+    r = search.tune("train.py", budget_s=600, snapshot=m.vm_2core(), complete=False)
+    assert r.chosen_process.name != "backend jax", r.chosen_process.name
+    row = next(line for line in text(r).splitlines() if "backend jax" in line and "process" in line)
+    assert "585.0" in row and "1.77x" in row and "dropped: the script forked 28" in row, row  # (the note wraps)

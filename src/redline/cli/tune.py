@@ -67,7 +67,7 @@ def _rows(result) -> list:
     base = result.default.median
 
     def row(c, ref, chosen, stage):
-        if c.error:
+        if c.error and not c.runs:
             said = "not measured" if c.detail.get("budget_ended") else "dropped"
             return (stage, c.name, "-", "-", f"{said}: {short_error(c.error)}")
         if not c.runs:
@@ -81,6 +81,8 @@ def _rows(result) -> list:
         ratio = f"{c.median / ref:.2f}x" if ref else "-"
         note = "CHOSEN" if chosen else ("default" if c is result.default else (f"dropped: {c.dropped}" if c.dropped else
                                                                                "advice only" if c.advice else ""))
+        if c.error:  # measured, then dropped: it fails where the script finishes, or is not safe to run
+            note = f"dropped: {short_error(c.error)}"
         return (stage, c.name, rng, ratio, note)
 
     for c in result.processes:
