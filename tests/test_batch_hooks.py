@@ -8,12 +8,11 @@ import textwrap
 
 import pytest
 
+from tune_helpers import ENV
+
 from redline.tuning.batch_hooks import every_batch
 from redline.tuning.result import Candidate
 
-ENV = {k: v for k, v in os.environ.items() if not k.startswith(("TF_NUM", "OMP_", "MKL_", "KERAS_BACKEND", "TF_CONFIG",
-                                                                   "XDG_CACHE_HOME", "TF_ENABLE_ONEDNN"))}
-ENV["TF_CPP_MIN_LOG_LEVEL"] = "2"
 
 
 def test_only_the_script_s_own_batch_hooks_count():

@@ -9,12 +9,11 @@ import textwrap
 
 import pytest
 
+from tune_helpers import ENV
+
 from redline.tuning.passes import absorb
 from redline.tuning.search import Candidate, run_trial
 
-ENV = {k: v for k, v in os.environ.items() if not k.startswith(("TF_NUM", "OMP_", "MKL_", "KERAS_BACKEND", "TF_CONFIG",
-                                                                   "XDG_CACHE_HOME", "TF_ENABLE_ONEDNN"))}
-ENV["TF_CPP_MIN_LOG_LEVEL"] = "2"
 TRIAL = {"candidates": {"default": {"own": True}}, "rounds": 1, "seconds": 0.1}
 
 FORKS = """

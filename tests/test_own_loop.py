@@ -11,11 +11,10 @@ import time
 
 import pytest
 
+from tune_helpers import ENV
+
 from redline.tuning.search import Candidate, run_trial
 
-ENV = {k: v for k, v in os.environ.items() if not k.startswith(("TF_NUM", "OMP_", "MKL_", "KERAS_BACKEND", "TF_CONFIG",
-                                                                   "XDG_CACHE_HOME", "TF_ENABLE_ONEDNN"))}
-ENV["TF_CPP_MIN_LOG_LEVEL"] = "2"
 TRIAL = {"candidates": {"default": {"own": True}}, "rounds": 1, "seconds": 0.1, "own_loop_s": 1.0}
 needs_tf = pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None, reason="TensorFlow is not installed")
 needs_jax = pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="JAX is not installed")

@@ -9,13 +9,12 @@ import textwrap
 
 import pytest
 
+from tune_helpers import ENV
+
 from redline.tuning.result import Candidate
 
 needs_tf = pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None, reason="TensorFlow is not installed")
 
-ENV = {k: v for k, v in os.environ.items() if not k.startswith(("TF_NUM", "OMP_", "MKL_", "KERAS_BACKEND", "TF_CONFIG",
-                                                                   "XDG_CACHE_HOME", "TF_ENABLE_ONEDNN"))}
-ENV["TF_CPP_MIN_LOG_LEVEL"] = "2"
 
 EAGER = """
 import os
@@ -28,6 +27,19 @@ model.compile("adam", "mse",
               run_eagerly=True)
 model.fit(x, y, batch_size=16, epochs=2, verbose=0)
 """
+
+
+def _trial(tmp_path, monkeypatch, text, cands) -> dict:
+    """One real trial of ``text``: the script's own compile and ``cands``, one round each."""
+    from redline.tuning.search import run_trial
+
+    monkeypatch.setattr(os, "environ", {**ENV})
+    p = tmp_path / "train.py"
+    p.write_text(textwrap.dedent(text))
+    res = run_trial(str(p), [], Candidate("as written"),
+                    {"candidates": {"default": {"own": True}, **cands}, "rounds": 1, "seconds": 0.1}, 120)
+    assert res["status"] == "ok", res
+    return res
 
 
 def test_the_stage_measures_the_graph_as_advice_and_no_knob_under_the_script_s_run_eagerly():
@@ -67,15 +79,7 @@ def test_a_trial_reads_the_script_s_run_eagerly_and_its_line_and_switches_the_mo
 
     from redline.applying.compile_defaults import compile_owner
     from redline.tuning.recompile import Compiles, Recompile
-    from redline.tuning.search import run_trial
-
-    monkeypatch.setattr(os, "environ", {**ENV})
-    p = tmp_path / "train.py"
-    p.write_text(textwrap.dedent(EAGER))
-    trial = {"candidates": {"default": {"own": True}, "run_eagerly=False": {"run_eagerly": False}}, "rounds": 1,
-             "seconds": 0.1}
-    res = run_trial(str(p), [], Candidate("as written"), trial, 120)
-    assert res["status"] == "ok", res
+    res = _trial(tmp_path, monkeypatch, EAGER, {"run_eagerly=False": {"run_eagerly": False}})
     assert res["script_compile"] == {"run_eagerly": True} and res["script_compile_at"] == "train.py:8", res
     assert res["candidates"]["run_eagerly=False"]["steps_per_s"], res["candidates"]
     # the switch itself, in this process: to the graph, then back to the script's own run_eagerly=True (before, the
@@ -113,15 +117,7 @@ model.fit(x, y, batch_size=16, epochs=2, verbose=0)
 def test_tensorflow_s_eager_flag_set_by_the_script_is_read_with_its_line_and_the_graph_measured_against_it(
         tmp_path, monkeypatch):
     from redline.tuning.inprocess import inprocess_stage
-    from redline.tuning.search import run_trial
-
-    monkeypatch.setattr(os, "environ", {**ENV})
-    p = tmp_path / "train.py"
-    p.write_text(textwrap.dedent(FUNCTIONS_EAGER))
-    trial = {"candidates": {"default": {"own": True}, "graph": {"run_functions_eagerly": False}}, "rounds": 1,
-             "seconds": 0.1}
-    res = run_trial(str(p), [], Candidate("as written"), trial, 120)
-    assert res["status"] == "ok", res
+    res = _trial(tmp_path, monkeypatch, FUNCTIONS_EAGER, {"graph": {"run_functions_eagerly": False}})
     assert res["script_compile"] == {"run_functions_eagerly": True} and res["eager_at"] == "train.py:7", res
     assert res["candidates"]["graph"]["steps_per_s"] and res["candidates"]["default"]["steps_per_s"], res
     # the stage: the graph as advice naming the line, no ladder or jit (before: both measured, and no graph)

@@ -9,11 +9,11 @@ import textwrap
 
 import pytest
 
+from tune_helpers import ENV as TUNE_ENV
+
 from redline.tuning.search import Candidate, run_trial
 
-ENV = {k: v for k, v in os.environ.items() if not k.startswith(("TF_NUM", "OMP_", "MKL_", "KERAS_BACKEND", "TF_CONFIG",
-                                                                   "XDG_CACHE_HOME", "TF_ENABLE_ONEDNN", "PYTHONPATH"))}
-ENV["TF_CPP_MIN_LOG_LEVEL"] = "2"
+ENV = {k: v for k, v in TUNE_ENV.items() if k != "PYTHONPATH"}  # the children's path is the trial's to set
 TRIAL = {"candidates": {"default": {"own": True}}, "rounds": 1, "seconds": 0.1}
 
 CHILDREN = """
