@@ -231,20 +231,9 @@ def _read(res: dict, cands: dict) -> Stage:
     for name in list(cands) + [n for n in res["candidates"] if n not in cands]:
         r = res["candidates"].get(name, {})
         knobs = r.get("knobs") if "knobs" in r else _knobs_of(cands.get(name) or _spec_of(name))
-        changed = {k: v for k, v in knobs.items() if k in own and own[k] != v and k != "run_functions_eagerly"}
-        spe = knobs.get("steps_per_execution", own.get("steps_per_execution", 1))
-        why = ([batch_advice(res["batch_callbacks"], spe)]  # the script's callbacks would see 1 batch in spe
-               if res.get("batch_callbacks") and isinstance(spe, int) and spe > 1 and "steps_per_execution" in knobs
-               and spe != own.get("steps_per_execution", 1) else []) + (
-            ["the script passes " + ", ".join(f"{k}={own[k]!r}" for k in changed) + " to Model.compile itself"
-             + (f" ({at})" if at else "") + ": change it there to use "
-             + ", ".join(f"{k}={v!r}" for k, v in changed.items())] if changed else []) + (
-            ["the script calls tf.config.run_functions_eagerly(True) itself"
-             + (f" ({res['eager_at']})" if res.get("eager_at") else "") + ": remove that line"]
-            if own.get("run_functions_eagerly") and knobs.get("run_functions_eagerly") is False else [])
         out.inprocess.append(Candidate(
             name, trial={"knobs": knobs}, runs=list(r.get("steps_per_s", [])), error=r.get("error"), dropped=r.get("dropped"),
-            advice="; ".join(why) or None))
+            advice=_advice(knobs, own, at, res)))
     if res.get("ladder_skip"):
         out.reasons.append(f"steps_per_execution ladder: {res['ladder_skip']}")
     if res.get("ladder"):
@@ -256,6 +245,26 @@ def _read(res: dict, cands: dict) -> Stage:
                               "epoch's steps")
                            + "; every step measured was then compared on medians")
     return out
+
+
+def _advice(knobs: dict, own: dict, at: str | None, res: dict) -> str | None:
+    """Why a candidate of ``knobs`` is advice only, or None: it changes a compile argument the script passes itself
+    (``own``, its compile at ``at``), turns off TensorFlow's eager flag the script set, or sets a steps_per_execution
+    under which the script's per-batch callbacks (``res["batch_callbacks"]``) would see one batch in spe."""
+    why = []
+    spe = knobs.get("steps_per_execution", own.get("steps_per_execution", 1))
+    if (res.get("batch_callbacks") and "steps_per_execution" in knobs and isinstance(spe, int) and spe > 1
+            and spe != own.get("steps_per_execution", 1)):
+        why.append(batch_advice(res["batch_callbacks"], spe))
+    changed = {k: v for k, v in knobs.items() if k in own and own[k] != v and k != "run_functions_eagerly"}
+    if changed:
+        why.append("the script passes " + ", ".join(f"{k}={own[k]!r}" for k in changed) + " to Model.compile itself"
+                   + (f" ({at})" if at else "") + ": change it there to use "
+                   + ", ".join(f"{k}={v!r}" for k, v in changed.items()))
+    if own.get("run_functions_eagerly") and knobs.get("run_functions_eagerly") is False:
+        why.append("the script calls tf.config.run_functions_eagerly(True) itself"
+                   + (f" ({res['eager_at']})" if res.get("eager_at") else "") + ": remove that line")
+    return "; ".join(why) or None
 
 
 def _disagree(inside: Candidate, outside: Candidate, how: str = "", typical=None) -> str | None:
