@@ -17,7 +17,8 @@ def _ending(res: dict) -> str:
         return f"exit code {res.get('exit_code', 0)}"
     if res.get("status") == "incomplete":
         return f"{res.get('error')}" + (f" at {res['where']}" if res.get("where") else "")
-    return res.get("error") or res.get("status") or "no result"
+    said = res.get("error") or res.get("status") or "no result"
+    return " | ".join(line.strip() for line in str(said).splitlines() if line.strip())  # one line: a traceback's too
 
 
 def confirm(default, others: list, best, *, run: Callable[[object], dict], pick: Callable[[list], object],

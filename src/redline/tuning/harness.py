@@ -31,6 +31,7 @@ from .backend_pin import watch_backend, watch_set_backend
 from .measure import measure_fit
 from .eager_pin import watch as watch_eager
 from .fork_watch import watch as watch_forks
+from .no_user import install as no_user
 from .own_loop import OWN_LOOP_S, message, watch as own_loop
 from .recompile import Compiles, strategy_scope
 
@@ -144,6 +145,7 @@ def main(argv=None) -> int:
 
         when_imported("tensorflow", lambda tf: count_sequential_maps(maps))
 
+    no_user()  # the script's input() prompts get Enter: no one is at a trial's keyboard
     opener = io.open  # before the sandbox: the numerics check's shared weights live outside the user's folders
     if trial.get("sandbox"):  # the script's writes kept off the user's folders
         from .sandbox import install as sandbox

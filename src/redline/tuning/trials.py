@@ -47,7 +47,8 @@ class TrialProcess:
             env, fds = {**env, GATE: str(read), ENV: json.dumps({"gate": gate})}, (read,)
         else:
             env = {**env, ENV: json.dumps(trial)}
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, env=env,
                                      start_new_session=True, pass_fds=fds)
         if fds:
             os.close(fds[0])
