@@ -394,6 +394,7 @@ def test_tune_prints_its_table_saves_the_choice_and_writes_its_json(capsys, tmp_
     (["tune", "nope.py"], "does not exist"),
     (["tune", "."], "is a directory"),
     (["tune"], "give the script to tune"),
+    (["tune", "--show", "--json", "{script}"], "--json takes the file to write the result to, and took"),
     (["tune", "--budget", "0", "x.py"], "'0' is not valid"),
     (["tune", "--budget", "-5", "x.py"], "'-5' is not valid"),
     (["tune", "--budget", "soon", "x.py"], "not a number"),

@@ -36,7 +36,10 @@ def register(sub) -> None:
     p.set_defaults(func=main, own_options=long_options(p))
 
 
-def _check_script(script) -> None:
+def _check_script(script, json_file=None) -> None:
+    if script is None and str(json_file or "").endswith(".py"):  # `redline tune --json train.py`: read as its FILE
+        raise UsageError(f"--json takes the file to write the result to, and took {json_file!r} as it, leaving no "
+                         f"script to tune: give both, e.g. redline tune --json result.json {json_file}")
     if script is None:
         raise UsageError("give the script to tune, e.g. redline tune train.py --epochs 3")
     if not os.path.isfile(script):
@@ -142,7 +145,7 @@ def main(args) -> int:
         print(f"redline tune --clear: removed {n} saved file(s) (tuned choices, findings that tuning would not pay) "
               f"from {cache.cache_dir()}")
         return 0
-    _check_script(args.script)
+    _check_script(args.script, args.json)
     note = options_after_script(getattr(args, "own_options", ()), "tune", args.script, args.args)
     if note:
         print(note, file=sys.stderr)
