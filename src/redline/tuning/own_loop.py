@@ -41,9 +41,10 @@ def message(seen: dict, seconds: float | None = None) -> str:
             "settings alone (`redline run --dry-run` shows them)")
 
 
-def watch(keras, script: str, fits: dict, seconds: float, stop) -> dict:
-    """Wrap the steps of Keras' optimizers: the first taken while ``fits["fits"]`` is 0 is recorded (``seen``: "at",
-    "t"), and ``stop(seen)`` is called from a thread where still no fit has begun ``seconds`` later."""
+def watch(keras, script: str, state: dict, seconds: float, stop) -> dict:
+    """Wrap the steps of Keras' optimizers: the first taken while ``state["fits"]`` (the trial's count of fits begun)
+    is 0 is recorded (``seen``: "at", "t"), and ``stop(seen)`` is called from a thread where still no fit has begun
+    ``seconds`` later."""
     seen = {"at": None, "t": None}
     cls = keras.optimizers.Optimizer
 
@@ -53,17 +54,17 @@ def watch(keras, script: str, fits: dict, seconds: float, stop) -> dict:
         def wait():
             deadline = seen["t"] + seconds
             while time.monotonic() < deadline:
-                if fits["fits"]:
+                if state["fits"]:
                     return
                 time.sleep(0.1)
-            if not fits["fits"]:
+            if not state["fits"]:
                 stop(seen)
 
         threading.Thread(target=wait, daemon=True, name="redline-own-loop-watch").start()
 
     def wrapped(original):
         def step(self, *args, **kwargs):
-            if seen["t"] is None and not fits["fits"]:
+            if seen["t"] is None and not state["fits"]:
                 first_step()
             return original(self, *args, **kwargs)
 
