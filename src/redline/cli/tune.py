@@ -186,4 +186,7 @@ def main(args) -> int:
         print(f"  results written to {args.json}")
     path = cache.save(args.script, args.args or (), snapshot, data)
     print(f"  saved for `redline run {args.script}` in {path}")
+    if result.sources:  # an edit there makes the choice stale, as one in the script does (tuning/sources.py)
+        base = os.path.dirname(os.path.abspath(args.script))
+        print("  it rests on these files too: " + ", ".join(os.path.relpath(p, base) for p in result.sources))
     return 0

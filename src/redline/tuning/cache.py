@@ -2,7 +2,8 @@
 
 A choice is applied only while everything it was measured under still holds:
 the script's workload as its code sets it (tuning/workload.py: comments, prints,
-epochs, learning rate and verbose may change), its arguments (where they differ
+epochs, learning rate and verbose may change), and so of its own modules and
+settings files (tuning/sources.py), its arguments (where they differ
 only in the numbers given to --epochs, --lr / --learning-rate or --verbose, the
 choice saved under the others stands), the machine (CPU
 model, usable cores, ISA features, GPUs, driver) and the versions of Keras and
@@ -64,8 +65,10 @@ def _now() -> str:
 
 def save(script: str, args, snapshot, result: dict, environ=os.environ) -> str:
     """Write the choice; UsageError (with the folder) when the cache cannot be written."""
-    entry = {"schema": SCHEMA, "tuned": _now(), "script": script_facts(script, args), "machine": machine_facts(snapshot),
-             "result": result}
+    from .sources import fingerprints
+
+    facts = {**script_facts(script, args), "sources": fingerprints(result.get("sources"))}
+    entry = {"schema": SCHEMA, "tuned": _now(), "script": facts, "machine": machine_facts(snapshot), "result": result}
     return _write(entry_path(script, args, environ), entry, "the tuned choice")
 
 
@@ -148,6 +151,11 @@ def lookup(script: str, args, snapshot, environ=os.environ) -> tuple[dict | None
                           "epochs, learning rate or verbose; run `redline tune` again")
         entry["note"] = ("the script changed since it was tuned, in comments, prints, epochs, learning rate or verbose "
                          "only: the choice stands")
+    from .sources import changed as sources_changed
+
+    moved = sources_changed(entry["script"].get("sources"), script)
+    if moved:  # its own modules and settings files: a model defined in model.py is the workload too
+        return None, f"stale: {moved} ({entry['tuned']}); run `redline tune` again"
     if same_but is not None:
         said = " ".join(same_but) or "no arguments"
         entry["note"] = ((entry["note"] + "; ") if entry.get("note") else "") + (

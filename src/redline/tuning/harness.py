@@ -146,11 +146,11 @@ def main(argv=None) -> int:
         when_imported("tensorflow", lambda tf: count_sequential_maps(maps))
 
     no_user()  # the script's input() prompts get Enter: no one is at a trial's keyboard
-    opener = io.open  # before the sandbox: the numerics check's shared weights live outside the user's folders
+    opener, box = io.open, None  # before the sandbox: the numerics check's shared weights are outside the folders
     if trial.get("sandbox"):  # the script's writes kept off the user's folders
         from .sandbox import install as sandbox
 
-        sandbox(trial["sandbox"]["scratch"], trial["sandbox"]["protect"])
+        box = sandbox(trial["sandbox"]["scratch"], trial["sandbox"]["protect"])
         from .sandbox_children import inherit
 
         inherit(trial["sandbox"]["scratch"], trial["sandbox"]["protect"])  # and in the processes the script starts
@@ -215,6 +215,14 @@ def main(argv=None) -> int:
                 "precision_set_at": policy["at"], "precision_set": policy["set"],
                 "precision_ignored": policy["ignored"], "forks_under_jax": forks["forks"]}
 
+    def sources() -> dict:
+        """The first trial's: the user's modules and settings files the script has used (tuning/sources.py)."""
+        if not trial.get("discover") or box is None:
+            return {}
+        from .sources import seen
+
+        return {"sources": seen(script, trial["sandbox"]["protect"], box.read)}
+
     def measured(model, kw, settings, t0, emit=None, ends=False) -> dict:
         """This fit's candidates measured (tuning/measure.py), with the trial's bookkeeping around the figures.
         ``ends``: the measurement may end the trial itself (a rival judged while its first execution runs)."""
@@ -224,7 +232,7 @@ def main(argv=None) -> int:
         watch = Contention().start()  # how much of the machine the measurement did not have (steal, other processes)
         kept = lambda result: {**result, "status": "ok", "setup_s": round(t0 - started, 2),  # noqa: E731
                                "measure_s": round(time.perf_counter() - t0, 2), "contention": watch.stop(), **pins(),
-                               "fit_index": state["fits"], **maps}
+                               "fit_index": state["fits"], **maps, **sources()}
         with strategy_scope(model):  # where the script built and compiled it (redline builds optimizers, recompiles)
             result = measure_fit(model, state["fit"], kw, settings, state["compiles"], log, opener=opener, emit=emit,
                                  finish=(lambda result: _finish(kept(result))) if ends else None)

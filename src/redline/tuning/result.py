@@ -168,6 +168,7 @@ class TuneResult:
     chosen_input: Candidate | None = None
     advice: list = field(default_factory=list)  # faster settings that change the script's own choices: not applied
     touched: list = field(default_factory=list)  # files in the user's folders that changed during tuning all the same
+    sources: list = field(default_factory=list)  # the user's modules and settings files it used (tuning/sources.py)
     training_s: float | None = None  # the first fit's training as written, predicted from the first trial
     whole: dict | None = None  # the in-process choice against the script's own, in whole epochs (inprocess._judge_whole)
     per_fit: dict = field(default_factory=dict)  # other fits' fingerprints -> their own chosen knobs
@@ -272,7 +273,7 @@ class TuneResult:
                            "settings": self.choice(), "ratio": self.ratio(), "steady_ratio": self.steady_ratio(),
                            "python_wait": self.python_wait(), "predicted_steps_per_s": self.predicted_steps_per_s()},
                 "reasons": self.reasons, "not_measured": self.not_measured, "advice": self.advice,
-                "touched": self.touched, "training_s": self.training_s, "whole": self.whole,
+                "touched": self.touched, "sources": self.sources, "training_s": self.training_s, "whole": self.whole,
                 "payback": payback(self.training_s, self.ratio(), self.elapsed_s)}
 
 

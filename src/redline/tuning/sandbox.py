@@ -22,6 +22,8 @@ import shutil
 import stat
 import threading
 
+from .sources import SETTINGS
+
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 #: set while Sandbox.path works out a path: the calls it makes (os.path.realpath's own os.lstat, the shadow's checks
 #: and copies) go to the real functions, not back through the sandbox
@@ -33,6 +35,7 @@ class Sandbox:
         self.scratch = os.path.realpath(scratch)
         self.roots = sorted({os.path.realpath(p) for p in protect}, key=len, reverse=True)
         self.deleted: set[str] = set()
+        self.read: set[str] = set()  # settings files the script read from the protected folders (tuning/sources.py)
 
     def _inside(self, real: str) -> bool:
         """Under a protected folder, and not under a hidden folder there (caches such as ~/.keras when the working
@@ -72,6 +75,8 @@ class Sandbox:
             return shadow
         if os.path.lexists(shadow) or real in self.deleted:
             return shadow  # what the script wrote, or (deleted) a path that does not exist
+        if real.lower().endswith(SETTINGS):
+            self.read.add(real)
         return path
 
     def install(self) -> None:

@@ -73,7 +73,7 @@ def tune(script: str, args=(), *, budget_s: float | None = 180, allow=(), snapsh
     finally:
         shutil.rmtree(root, ignore_errors=True)
         touched = changes(before, fingerprint(folders, skip=mine))
-    result.touched = touched
+    result.touched, result.sources = touched, result.default.detail.get("sources") or []
     return result
 
 
@@ -177,7 +177,7 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
         else:
             progress(f"trial 1, again: the script as written, measured at fit {top['index']}")
             first = {**run_trial(script, args, default, base_trial, left(), spares=ready),  # they
-                     "fits": fits_seen}  # wait while it measures
+                     "fits": fits_seen, "sources": first.get("sources")}  # wait while it measures
         absorb(default, first)
         maps = first.get("sequential_maps", maps)  # counted up to the fit measured now (its pipeline may be new)
         if default.error:
