@@ -437,6 +437,10 @@ def test_the_last_output_quoted_is_the_script_s_not_the_runtime_s_log_lines():
     tb = {"stdout": "", "stderr": "Traceback (most recent call last):\n  File \"train.py\", line 3\nKeyError: 'x'\n"}
     assert last_output(tb, lines=1) == "KeyError: 'x'" and last_output({}) == ""
     assert len(last_output({"stdout": "y" * 1000})) == 300
+    frames = "".join(f"  File \"<frozen runpy>\", line {n}, in _run_code\n" for n in (291, 98, 88))
+    long = {"stderr": "Traceback (most recent call last):\n" + frames + "  File \"train.py\", line 5, in <module>\n"
+                      "    from .data import load_data\n" + "x" * 250 + "\nImportError: attempted relative import\n"}
+    assert last_output(long) == "x" * 250 + " | ImportError: attempted relative import"  # whole lines, no runpy frames
 
 
 @pytest.mark.slow

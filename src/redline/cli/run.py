@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import runpy
 import sys
 
 from ..applying import compile_defaults, per_fit
 from ..applying.configure import configure_for_script
+from ..applying.entry import MODULE_ENV, execute, package_hint, prepare, resolve, shown
 from ..applying.actions import APPLIED, SKIPPED
 from ..data import rewrite
 from ..detection import detect
@@ -39,7 +39,9 @@ def register(sub) -> None:
                    help="with --tune: time for the trials, or auto (the default): 5%% of the training the script's fits are "
                    "predicted to take, at least 30 s")
     add_plan_options(p)
-    p.add_argument("script", help="the Python file to run")
+    p.add_argument("-m", dest="module", action="store_true",
+                   help="SCRIPT is a module, run as `python -m` runs it: redline run -m pkg.train")
+    p.add_argument("script", help="the Python file to run (with -m: the module)")
     p.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the script")
     p.set_defaults(func=main, own_options=long_options(p))
 
@@ -110,7 +112,7 @@ def _tuned(script, args, snapshot):
     if clash:
         tuned = ", ".join(f"{k}={v}" for k, v in env.items())
         say(f"redline: no tuned choice applied: you set {', '.join(clash)}, and the choice was measured with {tuned}; "
-            f"unset it, or run `redline tune {script}` again with it set")
+            f"unset it, or run `redline tune {args.shown}` again with it set")
         return None
     return entry
 
@@ -173,8 +175,8 @@ def tune_first(script, args, snapshot) -> dict | None:
     say = (lambda msg: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
     kept = cache.skip_found(script, args.args, snapshot, args.budget)
     if kept is not None:  # found by an earlier run of these very bytes: not a first trial again each run
-        say(f"redline: not tuning: {kept['why']} (found by its first trial {kept['found']}; `redline tune {script}` "
-            "tunes it anyway); running it without a tuned choice")
+        say(f"redline: not tuning: {kept['why']} (found by its first trial {kept['found']}; "
+            f"`redline tune {args.shown}` tunes it anyway); running it without a tuned choice")
         return None
     runs = as_script_runs(snapshot, script_backend(script))  # the backend its own line picks, where it has one
     require_backend(runs.runtime.keras_backend, f"Keras backend from {runs.runtime.keras_backend_source}")
@@ -233,11 +235,14 @@ def not_worth(training_s: float, budget_s: float, spent_s: float) -> str | None:
 
 
 def main(args) -> int:
-    script = args.script
+    module = args.script if args.module else None
+    script = args.shown = args.script
+    if module:  # its file, found without importing its package (which may import TensorFlow before the plan)
+        script, args.shown = resolve(module), shown(args.script, module)
     if not os.path.isfile(script):
         what = "is a directory" if os.path.isdir(script) else "does not exist"
         raise UsageError(f"script {script!r} {what}; give the path of a Python file, e.g. redline run train.py --epochs 3")
-    note = options_after_script(getattr(args, "own_options", ()), "run", script, args.args)
+    note = options_after_script(getattr(args, "own_options", ()), "run", args.shown, args.args)
     if note:
         print(note, file=sys.stderr)
     if args.tune and args.no_tuned:
@@ -246,7 +251,12 @@ def main(args) -> int:
     if args.budget is not None and not args.tune:
         raise UsageError(f"--budget {args.budget:g} needs --tune: give redline run --tune --budget SECONDS {script}")
     snapshot = detect()
-    unsaved = tune_first(script, args, snapshot) if args.tune and not args.dry_run else None
+    if module and args.tune and not args.dry_run:  # the trial processes run it as a module too
+        os.environ[MODULE_ENV] = module
+    try:
+        unsaved = tune_first(script, args, snapshot) if args.tune and not args.dry_run else None
+    finally:
+        os.environ.pop(MODULE_ENV, None)
     tuned = None if args.no_tuned or args.dry_run else (unsaved or _tuned(script, args, snapshot))
     if tuned is not None:
         _apply_tuned(tuned, args)  # what the trials measured, and nothing of the plan on top
@@ -254,15 +264,20 @@ def main(args) -> int:
         snapshot = _pinned(script, snapshot, args)
         the_plan = plan(snapshot, compile_defaults=args.compile_defaults, **plan_choices(args))
         if args.dry_run:
-            print(f"redline run --dry-run {script}: the plan (nothing applied, script not run)")
+            print(f"redline run --dry-run {args.shown}: the plan (nothing applied, script not run)")
             print(plan_text(the_plan))
             return 0
         # what needs keras waits for the script's own import of it: a backend it picks in a way its source does not
         # show (its arguments, a settings module) still stands; the summary comes then
         configure_for_script(the_plan, (lambda applied: None) if args.quiet else
                              (lambda applied: print(_summary(applied), file=sys.stderr, flush=True)))
-    sys.argv = [script, *args.args]
-    sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
+    prepare(script, args.args, module)
     args.script_started = True  # from here on, errors are the script's own
-    runpy.run_path(script, run_name="__main__")
+    try:
+        execute(script, module)
+    except ImportError as exc:  # a module of a package run as a file: Python's traceback, then how to run it
+        hint = package_hint(script, exc)
+        if hint and hasattr(exc, "add_note"):  # Python 3.11 and later
+            exc.add_note(hint)
+        raise
     return 0

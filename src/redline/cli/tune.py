@@ -9,6 +9,7 @@ import os
 import re
 import sys
 
+from ..applying.entry import MODULE_ENV, resolve, shown
 from ..errors import UsageError
 from ..outputs import check_output, is_tune_results
 from ..reporting.text import table
@@ -31,7 +32,9 @@ def register(sub) -> None:
     p.add_argument("--json", metavar="FILE", help="also write the full result to FILE")
     p.add_argument("--show", action="store_true", help="show the saved choice for SCRIPT [ARGS] (or say why there is none)")
     p.add_argument("--clear", action="store_true", help="forget the saved choice for SCRIPT [ARGS], or every choice without SCRIPT")
-    p.add_argument("script", nargs="?", help="the Python file to tune")
+    p.add_argument("-m", dest="module", action="store_true",
+                   help="SCRIPT is a module, run as `python -m` runs it: redline tune -m pkg.train")
+    p.add_argument("script", nargs="?", help="the Python file to tune (with -m: the module)")
     p.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the script")
     p.set_defaults(func=main, own_options=long_options(p))
 
@@ -140,24 +143,28 @@ def main(args) -> int:
     from ..tuning import cache
 
     snapshot = detect()
+    module = args.script if args.module and args.script else None
+    said = shown(args.script, module)
+    if module:  # its file, found without importing its package; the trials run it as `python -m` does
+        args.script = resolve(module)
     if args.clear:
         n = cache.clear(args.script, args.args or ())
         print(f"redline tune --clear: removed {n} saved file(s) (tuned choices, findings that tuning would not pay) "
               f"from {cache.cache_dir()}")
         return 0
     _check_script(args.script, args.json)
-    note = options_after_script(getattr(args, "own_options", ()), "tune", args.script, args.args)
+    note = options_after_script(getattr(args, "own_options", ()), "tune", said, args.args)
     if note:
         print(note, file=sys.stderr)
     if args.show:
         entry, why = cache.lookup(args.script, args.args or (), snapshot)
         if entry is None:  # and what `run --tune` (its --budget auto) found, where it found tuning would not pay
             kept = cache.skip_found(args.script, args.args or (), snapshot, None)
-            print(f"redline tune --show {args.script}: no choice applies: {why}" + (
+            print(f"redline tune --show {said}: no choice applies: {why}" + (
                 f"; `redline run --tune` found ({kept['found']}) that tuning would not pay: {kept['why']}" if kept else ""))
             return 0
         r = entry["result"]
-        print(f"redline tune --show {args.script}: tuned {entry['tuned']}, {r['chosen']['settings']}, "
+        print(f"redline tune --show {said}: tuned {entry['tuned']}, {r['chosen']['settings']}, "
               f"ratio {r['chosen']['ratio']}")
         return 0
     allow = [a for a in args.allow.split(",") if a]
@@ -177,7 +184,13 @@ def main(args) -> int:
     def progress(msg):
         print(f"  .. {msg}", file=sys.stderr, flush=True)
 
-    result = tune(args.script, args.args or (), budget_s=args.budget, allow=allow, snapshot=snapshot, progress=progress)
+    if module:
+        os.environ[MODULE_ENV] = module
+    try:
+        result = tune(args.script, args.args or (), budget_s=args.budget, allow=allow, snapshot=snapshot,
+                      progress=progress)
+    finally:
+        os.environ.pop(MODULE_ENV, None)
     print(text(result))
     data = result.to_dict()
     if args.json:
@@ -185,7 +198,7 @@ def main(args) -> int:
             json.dump(data, f, indent=1, default=str)
         print(f"  results written to {args.json}")
     path = cache.save(args.script, args.args or (), snapshot, data)
-    print(f"  saved for `redline run {args.script}` in {path}")
+    print(f"  saved for `redline run {said}` in {path}")
     if result.sources:  # an edit there makes the choice stale, as one in the script does (tuning/sources.py)
         base = os.path.dirname(os.path.abspath(args.script))
         print("  it rests on these files too: " + ", ".join(os.path.relpath(p, base) for p in result.sources))

@@ -22,11 +22,11 @@ import importlib
 import io
 import json
 import os
-import runpy
 import sys
 import time
 import traceback
 
+from ..applying.entry import execute, module_for, package_hint, prepare
 from .backend_pin import watch_backend, watch_set_backend
 from .measure import measure_fit
 from .eager_pin import watch as watch_eager
@@ -129,6 +129,7 @@ def main(argv=None) -> int:
         _gate(json.loads(os.environ.get(ENV, "{}")).get("gate") or {})
     trial = json.loads(os.environ.get(ENV, "{}"))
     script = argv[0]
+    module = module_for(script)  # `redline tune -m pkg.train`: run as `python -m` runs it (applying/entry.py)
     started = time.perf_counter()
     log = (lambda msg: print(msg, file=sys.stderr, flush=True)) if trial.get("verbose") else (lambda msg: None)
     from ..applying.after_import import when_imported
@@ -342,21 +343,20 @@ def main(argv=None) -> int:
             {"status": "own-loop", "error": message(seen, seconds), "own_loop_at": seen["at"]}, 0))
 
     when_imported("keras", on_keras)
-    sys.argv = [script, *argv[1:]]
-    sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
+    prepare(script, argv[1:], module)
     if complete:  # the whole script, its training cut short: how does it end?
         from .completion import outcome
 
         ended = None
         try:
-            runpy.run_path(script, run_name="__main__")
+            execute(script, module)
         except BaseException as exc:  # noqa: BLE001  how the script ended is the result, whatever it was
             ended = exc
             if not isinstance(exc, SystemExit):
                 traceback.print_exc()
         _finish({**outcome(ended, script, counts), "pinned_backend": pin["pinned"], "pin_ignored": pin["ignored"]}, 0)
     try:
-        runpy.run_path(script, run_name="__main__")
+        execute(script, module)
     except SystemExit as exc:
         if state["result"] is not None:
             _end_of_discovery(state, exc, script, counts)
@@ -368,7 +368,9 @@ def main(argv=None) -> int:
         traceback.print_exc()
         if state["result"] is not None:
             _end_of_discovery(state, exc, script, counts)
-        _finish({"status": "script-error", "error": f"{type(exc).__name__}: {exc}"[:500]}, 0)
+        hint = package_hint(script, exc, "tune")  # a module of a package run as a file: -m says how
+        _finish({"status": "script-error", "error": f"{type(exc).__name__}: {exc}"[:500]
+                 + (f" ({hint.removeprefix('redline: ')})" if hint else "")}, 0)
     if state["result"] is not None:
         _end_of_discovery(state, None, script, counts)
     seen = state.get("own_loop") or {}

@@ -195,10 +195,17 @@ _RUNTIME_LOG = re.compile(r"^([IWEF]\d{4} \d\d:\d\d:\d\d|WARNING: All log messag
 
 def last_output(res: dict, lines: int = 8, chars: int = 300) -> str:
     """The last ``lines`` lines a trial's script printed (stdout, then stderr), the runtime's own log lines left out,
-    joined with " | " and cut to their last ``chars`` characters: what an error line quotes of it."""
+    joined with " | ", whole lines up to ``chars`` characters (the last one cut from the left where it alone is
+    longer): what an error line quotes of it. Python's own frames of runpy, which runs the script, are left out."""
     out = [line for line in (res.get("stdout", "") + "\n" + res.get("stderr", "")).splitlines()
-           if line.strip() and not _RUNTIME_LOG.match(line)]
-    return " | ".join(out[-lines:])[-chars:]
+           if line.strip() and not _RUNTIME_LOG.match(line) and not line.lstrip().startswith('File "<frozen runpy>"')]
+    kept = []
+    for line in reversed(out[-lines:]):
+        if kept and len(" | ".join([line, *kept])) > chars:
+            break
+        kept.insert(0, line)
+    text = " | ".join(kept)
+    return text if len(text) <= chars else "..." + text[3 - chars:]
 
 
 __all__ = ["TrialProcess", "last_output", "run_trial", "trial_env"]

@@ -1,0 +1,87 @@
+"""How the user's script runs as ``__main__``: a file, as ``python train.py`` runs it (its folder first on
+``sys.path``), or a module, as ``python -m pkg.train`` runs it (its package imported first, so its relative imports
+work; the working directory first on ``sys.path``). One place for `redline run` and the trial processes.
+
+A trial process learns that its script is a module from MODULE_ENV, which `redline tune` / `run --tune` set for the
+processes they start; the variable is taken out of the environment before the script runs.
+"""
+
+from __future__ import annotations
+
+import os
+import runpy
+import sys
+
+from ..errors import UsageError
+
+#: the module name `redline tune -m NAME` gives its trial processes (their script is NAME's file)
+MODULE_ENV = "REDLINE_RUN_MODULE"
+
+
+def resolve(name: str, search=None) -> str:
+    """The file ``python -m name`` runs: ``name.py``, or ``name/__main__.py`` for a package, under the working
+    directory, then the folders of ``sys.path`` (``search`` instead, where given). Found without importing anything:
+    a package's ``__init__`` may import TensorFlow, which must come after the plan. UsageError where there is none."""
+    parts = name.split(".")
+    if not name or not all(p.isidentifier() for p in parts):
+        raise UsageError(f"-m {name!r} is not a module name; give one as `python -m` takes it, "
+                         "e.g. redline run -m pkg.train")
+    folders = [os.getcwd(), *(p for p in sys.path if p)] if search is None else list(search)
+    for base in folders:
+        path = os.path.join(base, *parts)
+        for candidate in (path + ".py", os.path.join(path, "__main__.py")):
+            if os.path.isfile(candidate):
+                return os.path.abspath(candidate)
+    raise UsageError(f"-m {name!r}: no module of that name under {os.getcwd()} or the installed packages (looked for "
+                     f"{os.path.join(*parts)}.py and {os.path.join(*parts, '__main__.py')}); run it from the folder "
+                     "`python -m` would, or give the script's path instead of -m")
+
+
+def module_for(script: str, environ=os.environ) -> str | None:
+    """In a trial process: the module name its tune gave (MODULE_ENV, then taken out of ``environ``: the script and
+    its children do not see it) where it names ``script``'s file; None for a script run as a file."""
+    name = environ.pop(MODULE_ENV, None)
+    if not name:
+        return None
+    try:
+        same = os.path.realpath(resolve(name)) == os.path.realpath(script)
+    except UsageError:
+        return None
+    return name if same else None
+
+
+def prepare(script: str, args, module: str | None = None) -> None:
+    """``sys.argv`` and ``sys.path`` as Python sets them for the script."""
+    sys.argv = [script, *args]
+    sys.path.insert(0, os.getcwd() if module else os.path.dirname(os.path.abspath(script)))
+
+
+def execute(script: str, module: str | None = None) -> None:
+    """Run the script as ``__main__`` (after prepare())."""
+    if module:
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+    else:
+        runpy.run_path(script, run_name="__main__")
+
+
+def package_hint(script: str, exc: BaseException, command: str = "run") -> str | None:
+    """Where a script run as a file fails on a relative import (``from .model import build``: "attempted relative import
+    with no known parent package"), the -m form that runs it as its package expects; None otherwise."""
+    if not isinstance(exc, ImportError) or "no known parent package" not in str(exc):
+        return None
+    folder, parts = os.path.dirname(os.path.abspath(script)), [os.path.splitext(os.path.basename(script))[0]]
+    while os.path.isfile(os.path.join(folder, "__init__.py")):
+        folder, name = os.path.split(folder)
+        parts.insert(0, name)
+    if len(parts) == 1:
+        return None  # not inside a package: -m would not help
+    return (f"redline: {os.path.basename(script)} is part of the package {'.'.join(parts[:-1])}: run it as a module, "
+            f"from {folder}: redline {command} -m {'.'.join(parts)}")
+
+
+def shown(script: str, module: str | None = None) -> str:
+    """The script as the user gives it on a command line."""
+    return f"-m {module}" if module else script
+
+
+__all__ = ["MODULE_ENV", "execute", "module_for", "package_hint", "prepare", "resolve", "shown"]

@@ -1,0 +1,95 @@
+"""`redline run -m pkg.train` and `redline tune -m pkg.train`: a module of a package, run as `python -m` runs it
+(applying/entry.py), in `run` and in the trial processes; the file form's relative-import failure says how."""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from redline.applying.entry import MODULE_ENV, module_for, package_hint, resolve
+from redline.errors import UsageError
+
+RUN_ENV = {k: v for k, v in os.environ.items() if k not in ("TF_CONFIG", "OMP_NUM_THREADS", MODULE_ENV)}
+
+TRAIN = """
+import json, os, sys
+from .helpers import VALUE
+print("SEEN", json.dumps({"name": __name__, "package": __package__, "argv": sys.argv, "value": VALUE,
+                          "path0": sys.path[0], "env": os.environ.get("REDLINE_RUN_MODULE")}))
+"""
+
+
+def _package(tmp_path, init="", train=TRAIN):
+    pkg = tmp_path / "trainer"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text(init)
+    (pkg / "helpers.py").write_text("VALUE = 42\n")
+    (pkg / "train.py").write_text(train)
+    return pkg
+
+
+def test_resolve_finds_the_file_without_importing_the_package(tmp_path, monkeypatch):
+    pkg = _package(tmp_path, init="raise RuntimeError('imported')\n")  # as a package importing TensorFlow would
+    (pkg / "tool").mkdir()
+    (pkg / "tool" / "__main__.py").write_text("")
+    monkeypatch.chdir(tmp_path)
+    assert resolve("trainer.train") == str(pkg / "train.py")
+    assert resolve("trainer.tool") == str(pkg / "tool" / "__main__.py")
+    assert "trainer" not in sys.modules
+    with pytest.raises(UsageError, match=r"-m 'trainer.nope': no module of that name under .* trainer/nope.py"):
+        resolve("trainer.nope")
+    for bad in ("", "trainer/train.py", "trainer..train", "2fast"):
+        with pytest.raises(UsageError, match="is not a module name"):
+            resolve(bad)
+
+
+def test_a_trial_takes_the_module_name_only_where_it_names_its_script(tmp_path, monkeypatch):
+    pkg = _package(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    env = {MODULE_ENV: "trainer.train"}
+    assert module_for(str(pkg / "train.py"), env) == "trainer.train" and MODULE_ENV not in env  # taken out
+    assert module_for(str(pkg / "helpers.py"), {MODULE_ENV: "trainer.train"}) is None  # another script's
+    assert module_for(str(pkg / "train.py"), {}) is None
+
+
+def test_run_m_runs_the_module_as_python_m_does(tmp_path):
+    _package(tmp_path)
+    r = subprocess.run([sys.executable, "-m", "redline", "run", "--quiet", "--backend", "numpy", "-m", "trainer.train",
+                        "--epochs", "3", "-m", "x"], capture_output=True, text=True, env=RUN_ENV, cwd=tmp_path, timeout=120)
+    assert r.returncode == 0, r.stderr
+    seen = json.loads([x for x in r.stdout.splitlines() if x.startswith("SEEN ")][0][5:])
+    assert seen == {"name": "__main__", "package": "trainer", "argv": [str(tmp_path / "trainer" / "train.py"), "--epochs",
+                    "3", "-m", "x"], "value": 42, "path0": str(tmp_path), "env": None}, seen
+    r = subprocess.run([sys.executable, "-m", "redline", "run", "--quiet", "--backend", "numpy", "-m", "trainer.nope"],
+                       capture_output=True, text=True, env=RUN_ENV, cwd=tmp_path, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "no module of that name" in r.stderr, r.stderr
+
+
+def test_the_file_form_of_a_package_s_module_says_how_to_run_it(tmp_path):
+    pkg = _package(tmp_path)
+    r = subprocess.run([sys.executable, "-m", "redline", "run", "--quiet", "--backend", "numpy", "train.py"],
+                       capture_output=True, text=True, env=RUN_ENV, cwd=pkg, timeout=120)
+    assert r.returncode == 1 and "ImportError: attempted relative import" in r.stderr  # the script's own error
+    assert r.stderr.strip().splitlines()[-1] == (f"redline: train.py is part of the package trainer: run it as a "
+                                                 f"module, from {tmp_path}: redline run -m trainer.train"), r.stderr
+    assert package_hint(str(tmp_path / "alone.py"), ImportError("attempted relative import with no known parent "
+                                                                "package")) is None  # not in a package: no -m to give
+    assert package_hint(str(pkg / "train.py"), ImportError("No module named 'x'")) is None
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None, reason="TensorFlow is not installed")
+def test_a_trial_runs_the_module_with_its_relative_imports(tmp_path, monkeypatch):
+    from redline.tuning.search import Candidate, run_trial
+    from tune_helpers import TINY, trial
+
+    pkg = _package(tmp_path, train="from .helpers import VALUE\n" + TINY)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(MODULE_ENV, "trainer.train")  # as `redline tune -m trainer.train` sets it for its trials
+    res = run_trial(str(pkg / "train.py"), ["a"], Candidate("as written"), trial(), 120)
+    assert res["status"] == "ok", res
+    monkeypatch.delenv(MODULE_ENV)
+    res = run_trial(str(pkg / "train.py"), [], Candidate("as written"), trial(), 120)
+    assert res["status"] == "script-error" and "redline tune -m trainer.train" in res["error"], res
