@@ -28,6 +28,7 @@ import traceback
 
 from ..applying.entry import execute, module_for, package_hint, prepare
 from .backend_pin import watch_backend, watch_set_backend
+from .child_fits import PHASE, tell  # PHASE: the phase lines' prefix, a child's fit's too
 from .measure import measure_fit
 from .eager_pin import watch as watch_eager
 from .fork_watch import watch as watch_forks
@@ -38,9 +39,8 @@ from .recompile import Compiles, strategy_scope
 
 MARK = "REDLINE-TRIAL "
 ENV = "REDLINE_TRIAL"
-#: a line that tells the parent where the trial is: "ready" (a spare, keras imported, waiting for its trial),
-#: "measuring" (from here on, nothing else may take the machine's CPU time)
-PHASE = "REDLINE-PHASE "
+#: PHASE (tuning/child_fits.py) begins a line that tells the parent where the trial is: "ready" (a spare, keras
+#: imported, waiting for its trial), "measuring" (from here on, nothing else may take the machine's CPU time)
 #: a spare's pipe: it reads its trial from there (tuning/spares.py)
 GATE = "REDLINE_TRIAL_GATE"
 
@@ -128,7 +128,7 @@ def main(argv=None) -> int:
     if os.environ.get(GATE):
         _gate(json.loads(os.environ.get(ENV, "{}")).get("gate") or {})
     trial = json.loads(os.environ.get(ENV, "{}"))
-    script = argv[0]
+    script, parent = argv[0], os.getpid()  # parent: the script's own process (a fit in a fork of it is a child's)
     module = module_for(script)  # `redline tune -m pkg.train`: run as `python -m` runs it (applying/entry.py)
     started = time.perf_counter()
     log = (lambda msg: print(msg, file=sys.stderr, flush=True)) if trial.get("verbose") else (lambda msg: None)
@@ -260,6 +260,9 @@ def main(argv=None) -> int:
 
     def fit(model, *args, **kwargs):
         state["fits"] += 1
+        if os.getpid() != parent:  # a forked child's fit (a Pool worker's): the script's own, as written
+            tell()
+            return state["fit"](model, *args, **kwargs)
         kw = {**dict(zip(names, args)), **kwargs}
         x, y = kw.get("x"), kw.get("y")
         t0 = time.perf_counter()
@@ -306,6 +309,9 @@ def main(argv=None) -> int:
         cut_fit = keras.Model.fit
 
         def recorded(model_, *a, **k):
+            if os.getpid() != parent:  # a child forked after the measured fit: its fits are the script's own
+                tell()
+                return plain[0](model_, *a, **k)
             from .fits import size
 
             state["fits"] += 1

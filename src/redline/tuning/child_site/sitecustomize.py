@@ -2,8 +2,8 @@
 children, a Python subprocess): this folder is first on their PYTHONPATH (tuning/sandbox_children.py). Such a child
 is a fresh interpreter, without the sandbox the trial installed in itself, and a spawn child runs the script's
 top-level code again: a script's `logging.basicConfig(filename="train.log")` left an empty train.log in the user's
-folder after a tune. The trial's sandbox (REDLINE_SANDBOX) is installed here too, then whatever sitecustomize this one
-hides is imported, as Python would have."""
+folder after a tune. The trial's sandbox (REDLINE_SANDBOX) is installed here too, and a fit the child makes is told to
+the trial (tuning/child_fits.py); then whatever sitecustomize this one hides is imported, as Python would have."""
 
 import importlib
 import importlib.util
@@ -22,6 +22,9 @@ def _sandbox() -> None:
         return
     box = json.loads(spec)
     install(box["scratch"], box["protect"])
+    from redline.tuning.child_fits import watch
+
+    watch()  # a fit here is the script's own, in a process it started: the trial is told (tuning/child_fits.py)
 
 
 def _hidden() -> None:
