@@ -93,3 +93,45 @@ def test_a_dropped_candidate_s_exception_is_shown_on_one_line_with_its_point_not
                     "'_error_repr'"), said
     long = short_error("RuntimeError: " + "x" * 500)
     assert len(long) == 200 and long.endswith("...")
+
+
+def test_ctrl_c_during_tune_stops_its_trials_in_one_line_and_saves_nothing(tmp_path):
+    import signal
+    import time
+
+    elsewhere = tmp_path / "out"
+    elsewhere.mkdir()
+    script = tmp_path / "project" / "train.py"
+    script.parent.mkdir()
+    script.write_text("import os, sys, time\nopen(os.path.join(sys.argv[1], 'pid'), 'w').write(str(os.getpid()))\n"
+                      "time.sleep(120)\n")
+    env = {**RUN_ENV, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    p = subprocess.Popen([sys.executable, "-m", "redline", "tune", str(script), str(elsewhere)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, env=env,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as a terminal's Ctrl-C
+    deadline = time.monotonic() + 90
+    while not (elsewhere / "pid").exists() or not (elsewhere / "pid").read_text():
+        assert time.monotonic() < deadline and p.poll() is None, "the trial never started"
+        time.sleep(0.1)
+    trial = int((elsewhere / "pid").read_text())
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 130 and "Traceback" not in err, err
+    assert err.strip().splitlines()[-1].startswith("redline tune: interrupted (Ctrl-C); no choice was saved"), err
+    assert not (tmp_path / "cache" / "redline" / "tuned").exists() or not os.listdir(tmp_path / "cache" / "redline" / "tuned")
+    deadline = time.monotonic() + 30
+    while True:  # the trial process is gone
+        try:
+            os.kill(trial, 0)
+        except ProcessLookupError:
+            break
+        assert time.monotonic() < deadline, "the trial process outlived the tune"
+        time.sleep(0.1)
+
+
+def test_the_script_s_own_keyboard_interrupt_is_the_script_s(tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text("raise KeyboardInterrupt\n")
+    r = subprocess.run([sys.executable, "-m", "redline", "run", "--quiet", "--backend", "numpy", str(script)],
+                       capture_output=True, text=True, env=RUN_ENV, timeout=120)
+    assert r.returncode != 130 and "Traceback" in r.stderr and "interrupted (Ctrl-C)" not in r.stderr, r.stderr

@@ -29,3 +29,10 @@ def main(argv=None) -> int:
             raise  # the script's own error: Python reports it as the script would
         sys.stderr.write(f"redline {args.command}: error: {exc}\n")
         return 2
+    except KeyboardInterrupt:
+        if getattr(args, "script_started", False):
+            raise  # the script's own: Python reports it as the script would
+        said = {"tune": "; no choice was saved (its trial processes were stopped, their scratch folders removed)",
+                "run": "; the script had not started (no choice was saved)"}.get(args.command, "")
+        sys.stderr.write(f"redline {args.command}: interrupted (Ctrl-C){said}\n")
+        return 130  # as a shell reports a command stopped by SIGINT
