@@ -1,4 +1,5 @@
-"""`redline run -m pkg.train` and `redline tune -m pkg.train`: a module of a package, run as `python -m` runs it
+"""How the script runs (applying/entry.py): its `__file__` and argv as Python sets them; `redline run -m pkg.train` and
+`redline tune -m pkg.train`: a module of a package, run as `python -m` runs it
 (applying/entry.py), in `run` and in the trial processes; the file form's relative-import failure says how."""
 
 import importlib.util
@@ -93,3 +94,18 @@ def test_a_trial_runs_the_module_with_its_relative_imports(tmp_path, monkeypatch
     monkeypatch.delenv(MODULE_ENV)
     res = run_trial(str(pkg / "train.py"), [], Candidate("as written"), trial(), 120)
     assert res["status"] == "script-error" and "redline tune -m trainer.train" in res["error"], res
+
+
+def test_a_script_s_file_is_absolute_and_its_argv_as_given_as_python_sets_them(tmp_path):
+    """`os.chdir(os.path.dirname(__file__))` with `redline run train.py` in the script's folder: __file__ was
+    "train.py", and os.chdir("") failed where `python train.py` runs."""
+    (tmp_path / "train.py").write_text("import json, os, sys\nos.chdir(os.path.dirname(__file__))\n"
+                                       "print('SEEN', json.dumps([__file__, sys.argv[0]]))\n")
+    seen = {}
+    for how in ("python", "redline"):
+        cmd = [sys.executable, "train.py"] if how == "python" else \
+            [sys.executable, "-m", "redline", "run", "--quiet", "--backend", "numpy", "train.py"]
+        r = subprocess.run(cmd, capture_output=True, text=True, env=RUN_ENV, cwd=tmp_path, timeout=120)
+        assert r.returncode == 0, (how, r.stderr)
+        seen[how] = json.loads([x for x in r.stdout.splitlines() if x.startswith("SEEN ")][0][5:])
+    assert seen["redline"] == seen["python"] == [str(tmp_path / "train.py"), "train.py"], seen

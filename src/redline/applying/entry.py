@@ -8,9 +8,13 @@ processes they start; the variable is taken out of the environment before the sc
 
 from __future__ import annotations
 
+import builtins
+import io
 import os
 import runpy
 import sys
+import types
+import zipfile
 
 from ..errors import UsageError
 
@@ -57,11 +61,29 @@ def prepare(script: str, args, module: str | None = None) -> None:
 
 
 def execute(script: str, module: str | None = None) -> None:
-    """Run the script as ``__main__`` (after prepare())."""
+    """Run the script as ``__main__`` (after prepare()). Its ``__file__`` is an absolute path, as Python (3.9 and
+    later) gives a script it runs (``os.chdir(os.path.dirname(__file__))`` works); ``sys.argv[0]`` stays as given."""
     if module:
         runpy.run_module(module, run_name="__main__", alter_sys=True)
-    else:
+        return
+    path = os.path.abspath(script)
+    if not path.endswith(".py") or zipfile.is_zipfile(path):  # a zip application, compiled code: runpy's way
         runpy.run_path(script, run_name="__main__")
+        return
+    # as runpy.run_path runs a file, but for its names: runpy makes __file__ (and the code's file name) the path as
+    # given and sets sys.argv[0] to it; Python gives the absolute path to the first two and leaves the third as given
+    with io.open_code(path) as f:
+        code = compile(f.read(), path, "exec", dont_inherit=True)
+    main = types.ModuleType("__main__")
+    main.__dict__.update(__file__=path, __cached__=None, __loader__=None, __package__=None, __spec__=None,
+                         __builtins__=builtins)
+    saved = sys.modules.get("__main__")
+    sys.modules["__main__"] = main  # pickling (a spawn child) finds the script's functions here, as under python
+    try:
+        exec(code, main.__dict__)  # noqa: S102  (the user's own script, which is what `run` runs)
+    finally:
+        if saved is not None:
+            sys.modules["__main__"] = saved
 
 
 def package_hint(script: str, exc: BaseException, command: str = "run") -> str | None:
@@ -79,9 +101,22 @@ def package_hint(script: str, exc: BaseException, command: str = "run") -> str |
             f"from {folder}: redline {command} -m {'.'.join(parts)}")
 
 
+def print_script_error(exc: BaseException) -> None:
+    """``exc``'s traceback on stderr from the script's own first frame on, as ``python train.py`` prints it: without
+    the frames of redline and runpy that ran the script."""
+    import traceback
+
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None and (
+            tb.tb_frame.f_code.co_filename.startswith(here + os.sep) or "runpy" in tb.tb_frame.f_code.co_filename):
+        tb = tb.tb_next
+    traceback.print_exception(type(exc), exc, tb)
+
+
 def shown(script: str, module: str | None = None) -> str:
     """The script as the user gives it on a command line."""
     return f"-m {module}" if module else script
 
 
-__all__ = ["MODULE_ENV", "execute", "module_for", "package_hint", "prepare", "resolve", "shown"]
+__all__ = ["MODULE_ENV", "execute", "module_for", "package_hint", "prepare", "print_script_error", "resolve", "shown"]

@@ -19,10 +19,11 @@ import ctypes
 import functools
 import json
 import os
-import runpy
 import signal
 import sys
 import traceback
+
+from ..applying.entry import execute, prepare, print_script_error
 
 ENV = "REDLINE_LAUNCH"
 MARK = "REDLINE-LAUNCH "
@@ -248,10 +249,9 @@ def main(argv=None) -> int:
     except Exception as exc:  # joining the group failed: say where, the launcher reports it with the rank
         _say("setup-failed", rank=cfg["rank"], error=f"{type(exc).__name__}: {exc}"[:600])
         return EXIT_SETUP
-    sys.argv = [script, *argv[1:]]
-    sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
+    prepare(script, argv[1:])
     try:
-        runpy.run_path(script, run_name="__main__")
+        execute(script)
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         if code:
@@ -261,7 +261,7 @@ def main(argv=None) -> int:
         _say("sharding", rank=cfg["rank"], error=str(exc))
         return EXIT_SETUP
     except BaseException as exc:
-        traceback.print_exc()
+        print_script_error(exc)
         if _tf_only(exc):
             _say("tf-only", rank=cfg["rank"], error=f"{type(exc).__name__}: {exc}"[:400])
             return EXIT_TF_ONLY

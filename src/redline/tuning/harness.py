@@ -26,7 +26,7 @@ import sys
 import time
 import traceback
 
-from ..applying.entry import execute, module_for, package_hint, prepare
+from ..applying.entry import execute, module_for, package_hint, prepare, print_script_error
 from .backend_pin import watch_backend, watch_set_backend
 from .child_fits import PHASE, tell  # PHASE: the phase lines' prefix, a child's fit's too
 from .measure import measure_fit
@@ -359,7 +359,7 @@ def main(argv=None) -> int:
         except BaseException as exc:  # noqa: BLE001  how the script ended is the result, whatever it was
             ended = exc
             if not isinstance(exc, SystemExit):
-                traceback.print_exc()
+                print_script_error(exc)
         _finish({**outcome(ended, script, counts), "pinned_backend": pin["pinned"], "pin_ignored": pin["ignored"]}, 0)
     try:
         execute(script, module)
@@ -371,7 +371,7 @@ def main(argv=None) -> int:
             print(exc.code, file=sys.stderr, flush=True)
         _finish({"status": "no-fit", "exit_code": code, "error": f"the script exited with code {code} before calling fit"}, 0)
     except BaseException as exc:  # the script's own error before fit: reported with its traceback, as Python would
-        traceback.print_exc()
+        print_script_error(exc)
         if state["result"] is not None:
             _end_of_discovery(state, exc, script, counts)
         hint = package_hint(script, exc, "tune")  # a module of a package run as a file: -m says how
