@@ -10,7 +10,7 @@ import pytest
 
 import machines as m
 from redline.tuning import cache
-from redline.tuning.sources import changed, fingerprint, fingerprints, seen
+from redline.tuning.sources import changed, fingerprint, fingerprints, project_root, seen
 from tune_helpers import script, trial
 
 MODEL = """
@@ -111,3 +111,17 @@ def test_the_first_trial_reports_the_modules_the_script_imports_and_the_settings
     assert res["sources"] == sorted(os.path.realpath(tmp_path / f) for f in ("config.json", "model.py")), res["sources"]
     later = run_trial(s, [], Candidate("as written"), {**trial(), "sandbox": sandbox_for(s, str(tmp_path.parent))}, 120)
     assert later["status"] == "ok" and "sources" not in later  # the first trial's alone: the others run the same code
+
+
+def test_the_project_s_own_package_counts_wherever_the_script_is_run_from(tmp_path):
+    """scripts/train.py importing src/mypkg/model.py (installed in development mode), run from scripts/."""
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'mypkg'\n")
+    for name in ("scripts/train.py", "src/mypkg/__init__.py", "src/mypkg/model.py"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("")
+    modules = {"mypkg.model": types.SimpleNamespace(__file__=str(tmp_path / "src/mypkg/model.py"))}
+    assert seen(str(tmp_path / "scripts/train.py"), [str(tmp_path / "scripts")], (), modules) == \
+        [os.path.realpath(tmp_path / "src/mypkg/model.py")]
+    (tmp_path / "pyproject.toml").unlink()  # no project around it: its own folders only
+    if project_root(str(tmp_path / "scripts/train.py")) is None:  # (unless the temporary folder is in a project)
+        assert seen(str(tmp_path / "scripts/train.py"), [str(tmp_path / "scripts")], (), modules) == []

@@ -36,11 +36,29 @@ def _under(path: str, roots) -> bool:
     return any(path.startswith(r + os.sep) for r in roots)
 
 
+#: what marks a project's top folder: the user's code may live anywhere under it (``src/mypkg/model.py`` beside
+#: ``scripts/train.py``, installed in development mode)
+PROJECT_MARKS = (".git", "pyproject.toml", "setup.py", "setup.cfg")
+
+
+def project_root(script: str) -> str | None:
+    """The nearest folder at or above ``script``'s that holds one of PROJECT_MARKS; None where none does."""
+    folder = os.path.dirname(os.path.realpath(script))
+    while True:
+        if any(os.path.exists(os.path.join(folder, m)) for m in PROJECT_MARKS):
+            return folder
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return None
+        folder = parent
+
+
 def seen(script: str, roots, reads=(), modules=None) -> list[str]:
     """The files besides ``script`` that this process imported as Python modules or read as settings (``reads``: the
-    paths the sandbox saw opened for reading) under the folders ``roots`` (the script's and the working directory),
-    installed packages left out: real paths, sorted."""
-    roots = [os.path.realpath(r) for r in roots]
+    paths the sandbox saw opened for reading) under the folders ``roots`` (the script's and the working directory) or
+    the script's project (project_root()), installed packages left out: real paths, sorted."""
+    top = project_root(script)
+    roots = [os.path.realpath(r) for r in [*roots, *([top] if top else [])]]
     me, found = os.path.realpath(script), set()
     here = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))  # redline itself (an editable install)
     for module in list((sys.modules if modules is None else modules).values()):
