@@ -38,14 +38,17 @@ def knobs_for(own: dict, chosen: dict, keras_defaults: dict) -> dict:
     return {k: own[k] if k in own else chosen.get(k, keras_defaults[k]) for k in KNOBS}
 
 
-def install(per_fit: dict, kind, *, log=None) -> None:
+def install(per_fit: dict, kind, *, log=None, known=(), kept=()) -> None:
     """Patch keras.Model.compile (to record the script's own arguments) and keras.Model.fit (to set each fit's knobs).
-    ``per_fit``: fingerprint -> knobs; ``kind(x)``: the input's kind as tune named it."""
+    ``per_fit``: fingerprint -> knobs; ``kind(x)``: the input's kind as tune named it. ``known``: the fingerprints of
+    the fits the tune saw (none: not checked); a fit with another (a model built from a data file that changed, an
+    edit tune could not see) runs with its own compile arguments, and the first says so, naming what of the choice
+    was applied before the script started and stays (``kept``)."""
     keras = sys.modules["keras"]
     log = log or (lambda msg: print(msg, file=sys.stderr))
     owner, holder = keras.Model, compile_owner(keras.Model)  # compile patched where Keras defines it (compile_owner)
     compile_, fit = vars(holder)["compile"], owner.fit
-    calls = {}
+    calls, warned = {}, []
     names = ("x", "y", "batch_size")
 
     @functools.wraps(compile_, updated=())  # not the marks of a compile_defaults patch under it
@@ -59,7 +62,16 @@ def install(per_fit: dict, kind, *, log=None) -> None:
         x = kw.get("x")
         k = kind(x)
         bs = kw.get("batch_size") or (32 if k == "arrays" else None)
-        chosen = per_fit.get(fingerprint(self, calls.get(id(self)), k, bs))
+        fp = fingerprint(self, calls.get(id(self)), k, bs)
+        chosen, unseen = per_fit.get(fp), bool(known) and fp not in known
+        if unseen:  # not a fit tune measured: the script's own compile, as written
+            chosen = {}
+            if not warned:
+                warned.append(fp)
+                log(f"redline: this fit of {type(self).__name__} is not one `redline tune` saw (its model, compile "
+                    "arguments, input or batch size differ): it runs with its own compile arguments"
+                    + (f"; {', '.join(kept)}, set before the script started, stays" if kept else "")
+                    + "; run `redline tune` again to tune it")
         if chosen is not None:
             own = {n: v for n, v in calls.get(id(self), ((), {}))[1].items() if n in KNOBS}
             auto = getattr(self, "_resolve_auto_jit_compile", lambda: False)()  # Keras' jit_compile="auto"
@@ -69,8 +81,9 @@ def install(per_fit: dict, kind, *, log=None) -> None:
                 for n, v in want.items():
                     setattr(self, n, v)
                 self.train_function = self.test_function = self.predict_function = None  # built again under them
-                log(f"redline: this fit of {type(self).__name__} runs with "
-                    + ", ".join(f"{n}={v!r}" for n, v in want.items() if now[n] != v) + " (tuned for it)")
+                if not unseen:  # (an unseen fit's line said it above)
+                    log(f"redline: this fit of {type(self).__name__} runs with "
+                        + ", ".join(f"{n}={v!r}" for n, v in want.items() if now[n] != v) + " (tuned for it)")
         return fit(self, *args, **kwargs)
 
     setattr(fit_, _MARK, True)

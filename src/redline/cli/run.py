@@ -136,8 +136,11 @@ def _apply_tuned(entry, args) -> None:
         when_imported("keras", lambda keras: compile_defaults.install(dict(choice.compile), log=log))
     if choice.release:  # on TensorFlow only, as every trial there ran
         when_imported("keras", _release(log))
-    if choice.per_fit:  # after the compile defaults: each fit tuned apart gets its own knobs at its fit
-        when_imported("keras", lambda keras: per_fit.install(dict(choice.per_fit), rewrite.input_kind, log=log))
+    if choice.per_fit or choice.fits:  # after the compile defaults: each fit tuned apart gets its own knobs at its
+        kept = [f"{k}={v}" for k, v in choice.env.items()] + ([f"precision {choice.precision}"] if choice.precision
+                                                               else [])  # fit; one tune never saw, the script's own
+        when_imported("keras", lambda keras: per_fit.install(dict(choice.per_fit), rewrite.input_kind, log=log,
+                                                             known=choice.fits, kept=kept))
     done = choice.parts()  # what was applied, in the words tune used
     if entry.get("note"):
         log(f"redline: {entry['note']}")

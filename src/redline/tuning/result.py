@@ -113,6 +113,7 @@ class Choice:
     input: dict | None = None
     per_fit: dict = field(default_factory=dict)  # fit fingerprint -> its own compile knobs ({}: the script's own)
     release: bool = False  # on TensorFlow, finished tf.data iterators dropped off the epoch loop, as in every trial
+    fits: tuple = ()  # the fingerprints of the fits the tune saw: a fit under `run` with another is not one it measured
 
     @classmethod
     def from_dict(cls, d: dict) -> "Choice":
@@ -121,14 +122,17 @@ class Choice:
         if not all(isinstance(v, dict) for v in parts.values()) or not all(
                 isinstance(v, dict) for v in parts["per_fit"].values()):
             raise ValueError("its env, compile and per_fit must be mappings (per_fit: of fingerprints to mappings)")
+        fits = d.get("fits") or []
+        if not isinstance(fits, list) or not all(isinstance(f, str) for f in fits):
+            raise ValueError("its fits must be a list of fingerprints")
         return cls(env=dict(d.get("env") or {}), parallel_map=d.get("parallel_map"), precision=d.get("precision"),
                    compile=dict(d.get("compile") or {}), input=d.get("input"), per_fit=dict(d.get("per_fit") or {}),
-                   release=bool(d.get("release")))
+                   release=bool(d.get("release")), fits=tuple(fits))
 
     def to_dict(self) -> dict:
         return {"env": dict(self.env), "parallel_map": self.parallel_map, "precision": self.precision,
                 "compile": dict(self.compile), "input": self.input, "per_fit": dict(self.per_fit),
-                "release": self.release}
+                "release": self.release, "fits": list(self.fits)}
 
     def parts(self) -> list:
         """What it changes, in words, in the order run applies it; empty: the script as written."""
@@ -184,7 +188,8 @@ class TuneResult:
                       precision=trial.get("precision"), compile=compile_,
                       input=self.chosen_input.trial["input"] if self.chosen_input else None,
                       per_fit={fp: dict(k) for fp, k in self.per_fit.items() if k or compile_},
-                      release=True)  # every trial on TensorFlow ran so (harness)
+                      release=True,  # every trial on TensorFlow ran so (harness)
+                      fits=tuple(dict.fromkeys(f["fingerprint"] for f in self.fits if f.get("fingerprint"))))
 
     def choice(self) -> dict:
         """chosen() as saved in the tuned-choice file."""
