@@ -106,9 +106,22 @@ CLI_CASES = {
     "run: missing script": (lambda t: (["run", str(t / "train.py")], []), ["does not exist", "path of a Python file"]),
     "run: a directory as script": (lambda t: (["run", str(t)], []), ["is a directory"]),
     "run: no script": (lambda t: (["run"], []), ["required: script"]),
+    **{f"{cmd}: a notebook": (lambda t, cmd=cmd: (lambda nb: ([cmd, nb], [nb]))(notebook(t)),
+                              ["is a Jupyter notebook", "jupyter nbconvert --to script", f"redline {cmd} the .py"])
+       for cmd in ("run", "tune", "diagnose", "launch")},
+    "run -m: a file's name": (lambda t: (["run", "-m", "train.py"], []), ["-m 'train.py' names a file", "-m train,"]),
+    "run -m: not a module name": (lambda t: (["run", "-m", "my-train"], []), ["-m 'my-train' is not a module name"]),
+    "tune -m: no such module": (lambda t: (["tune", "-m", "nosuch_module_here"], []), ["no module of that name"]),
     "run --precision half": (lambda t: (["run", "--precision", "half", __file__], []), ["precision='half'"]),
     "run --backend mxnet": (lambda t: (["run", "--dry-run", "--backend", "mxnet", __file__], []), ["mxnet", "tensorflow, jax, torch"]),
 }
+
+
+def notebook(folder) -> str:
+    """A notebook's JSON, which Python reads as one dict and runs as nothing."""
+    path = folder / "train.ipynb"
+    path.write_text('{"cells": [{"cell_type": "code", "source": ["model.fit(x, y)"]}], "metadata": {}, "nbformat": 4}')
+    return str(path)
 
 
 @pytest.mark.parametrize("name", list(CLI_CASES))

@@ -42,9 +42,11 @@ def test_resolve_finds_the_file_without_importing_the_package(tmp_path, monkeypa
     assert "trainer" not in sys.modules
     with pytest.raises(UsageError, match=r"-m 'trainer.nope': no module of that name under .* trainer/nope.py"):
         resolve("trainer.nope")
-    for bad in ("", "trainer/train.py", "trainer..train", "2fast"):
+    for bad in ("", "trainer..train", "2fast", "my-train"):
         with pytest.raises(UsageError, match="is not a module name"):
             resolve(bad)
+    with pytest.raises(UsageError, match=r"-m 'trainer/train.py' names a file, not a module: give -m trainer.train,"):
+        resolve("trainer/train.py")
 
 
 def test_a_trial_takes_the_module_name_only_where_it_names_its_script(tmp_path, monkeypatch):

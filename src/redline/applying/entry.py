@@ -26,6 +26,9 @@ def resolve(name: str, search=None) -> str:
     """The file ``python -m name`` runs: ``name.py``, or ``name/__main__.py`` for a package, under the working
     directory, then the folders of ``sys.path`` (``search`` instead, where given). Found without importing anything:
     a package's ``__init__`` may import TensorFlow, which must come after the plan. UsageError where there is none."""
+    if name.endswith(".py"):  # `python -m train.py` fails the same way: the module's name has no .py
+        module = name[:-3].replace(os.sep, ".").strip(".")
+        raise UsageError(f"-m {name!r} names a file, not a module: give -m {module}, or the file {name} without -m")
     parts = name.split(".")
     if not name or not all(p.isidentifier() for p in parts):
         raise UsageError(f"-m {name!r} is not a module name; give one as `python -m` takes it, "

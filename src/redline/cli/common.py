@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from ..errors import UsageError
@@ -112,3 +113,16 @@ def options_after_script(options, command: str, script: str, script_args) -> str
 
 __all__ = ["Parser", "UsageError", "add_plan_options", "budget", "fail", "long_options", "options_after_script",
            "plan_choices"]
+
+
+def check_script(script: str, command: str, example: str = "") -> None:
+    """UsageError, in one line, where ``script`` is not a Python file `redline COMMAND` can run: missing, a folder, or
+    a Jupyter notebook (whose JSON Python would read as one dict and run as nothing)."""
+    if not os.path.isfile(script):
+        what = "is a directory" if os.path.isdir(script) else "does not exist"
+        raise UsageError(f"script {script!r} {what}; give the path of a Python file, e.g. redline {command} "
+                         f"train.py{example}")
+    if script.lower().endswith(".ipynb"):
+        raise UsageError(f"{script!r} is a Jupyter notebook, not a Python script; export its code with `jupyter "
+                         f"nbconvert --to script {script}` and give redline {command} the .py it writes, or call "
+                         "redline.tune(model, x, y) in the notebook itself")

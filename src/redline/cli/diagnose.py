@@ -9,6 +9,7 @@ from ..diagnosis.bottleneck import check_probe_args
 from ..outputs import check_output, is_run_record
 from ..errors import UsageError
 from ..reporting.text import diagnosis_text
+from .common import check_script
 from ..workloads import WORKLOADS
 
 HELP = "classify a run as input-, compute- or overhead-bound and say what to change"
@@ -39,9 +40,7 @@ def _diagnose_script(script, args):
     from ..tuning.search import Candidate, ScriptProblem, run_trial
     from ..tuning.trials import last_output
 
-    if not os.path.isfile(script):
-        what = "is a directory" if os.path.isdir(script) else "does not exist"
-        raise UsageError(f"script {script!r} {what}; give the path of a Python file, e.g. redline diagnose train.py")
+    check_script(script, "diagnose")
     check_probe_args(args.seconds, args.repeats)
     if args.save:
         check_output(args.save, "--save", "a run record", replaceable=is_run_record)
@@ -70,7 +69,7 @@ def _diagnose_script(script, args):
 def main(args) -> int:
     if (args.record is None) == (args.workload is None):
         raise UsageError("give a run record (redline diagnose run.jsonl) or --workload NAME, not both and not neither")
-    script = args.record if args.record is not None and args.record.endswith(".py") else None
+    script = args.record if args.record is not None and args.record.lower().endswith((".py", ".ipynb")) else None
     if args.args and script is None:
         raise UsageError(f"arguments {' '.join(args.args)!r} go with a training script (redline diagnose train.py -- ARGS); "
                          "a run record takes none")

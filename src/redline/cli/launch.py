@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
 from ..errors import UsageError
 from ..outputs import check_folder
+from .common import check_script
 
 HELP = "run a training script data-parallel in several processes and hosts (Keras JAX backend, keras.distribution)"
 
@@ -46,9 +46,7 @@ def main(args) -> int:
 
     max_restarts = whole(args.max_restarts, "--max-restarts", 0, "3")
     global_batch = whole(args.global_batch, "--global-batch", 1, "256") if args.global_batch is not None else None
-    if not os.path.isfile(args.script):
-        what = "is a directory" if os.path.isdir(args.script) else "does not exist"
-        raise UsageError(f"script {args.script!r} {what}; give the path of a Python file, e.g. redline launch train.py")
+    check_script(args.script, "launch")
     from ..detection.script import script_backend
 
     pin = script_backend(args.script)

@@ -20,7 +20,7 @@ from ..errors import UsageError
 from ..planning import AUTO, plan
 from ..reporting.text import plan_text, table
 from ..tuning.result import Choice
-from .common import add_plan_options, budget, long_options, options_after_script, plan_choices
+from .common import add_plan_options, budget, check_script, long_options, options_after_script, plan_choices
 
 COMPILE_KNOBS = ("steps_per_execution", "jit_compile")  # applied only as Model.compile defaults
 HELP = "run a Python script under redline's plan, with no change to the script"
@@ -242,9 +242,7 @@ def main(args) -> int:
     script = args.shown = args.script
     if module:  # its file, found without importing its package (which may import TensorFlow before the plan)
         script, args.shown = resolve(module), shown(args.script, module)
-    if not os.path.isfile(script):
-        what = "is a directory" if os.path.isdir(script) else "does not exist"
-        raise UsageError(f"script {script!r} {what}; give the path of a Python file, e.g. redline run train.py --epochs 3")
+    check_script(script, "run", " --epochs 3")
     note = options_after_script(getattr(args, "own_options", ()), "run", args.shown, args.args)
     if note:
         print(note, file=sys.stderr)

@@ -16,7 +16,7 @@ from ..reporting.text import table
 from ..tuning.search import ALLOWABLE
 from ..tuning.sizing import payback_line
 from ..tuning.stall import PRIOR_DROPS, PRIOR_SHARE
-from .common import budget, long_options, options_after_script
+from .common import budget, check_script, long_options, options_after_script
 
 HELP = "measure an unchanged training script under candidate settings and keep the fastest for `redline run`"
 
@@ -45,9 +45,7 @@ def _check_script(script, json_file=None) -> None:
                          f"script to tune: give both, e.g. redline tune --json result.json {json_file}")
     if script is None:
         raise UsageError("give the script to tune, e.g. redline tune train.py --epochs 3")
-    if not os.path.isfile(script):
-        what = "is a directory" if os.path.isdir(script) else "does not exist"
-        raise UsageError(f"script {script!r} {what}; give the path of a Python file, e.g. redline tune train.py")
+    check_script(script, "tune")
 
 
 def short_error(text: str, chars: int = 200) -> str:
