@@ -125,3 +125,15 @@ def test_the_project_s_own_package_counts_wherever_the_script_is_run_from(tmp_pa
     (tmp_path / "pyproject.toml").unlink()  # no project around it: its own folders only
     if project_root(str(tmp_path / "scripts/train.py")) is None:  # (unless the temporary folder is in a project)
         assert seen(str(tmp_path / "scripts/train.py"), [str(tmp_path / "scripts")], (), modules) == []
+
+
+def test_run_tune_s_finding_that_tuning_would_not_pay_is_decided_again_when_a_file_beside_the_script_changes(tmp_path):
+    """The finding rests on the training the first trial predicted: epochs count there, in config.json too."""
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    s, vm = _project(tmp_path), m.vm_2core()
+    sources = [str(tmp_path / "model.py"), str(tmp_path / "config.json")]
+    cache.save_skip(s, [], vm, "its training is predicted to take about 5 s", None, env, sources=sources)
+    assert cache.skip_found(s, [], vm, None, env)["why"].startswith("its training")
+    assert cache.skip_found(s, [], vm, 60.0, env) is None  # another --budget
+    (tmp_path / "config.json").write_text(json.dumps({"batch_size": 16, "epochs": 200, "learning_rate": 0.001}))
+    assert cache.skip_found(s, [], vm, None, env) is None

@@ -209,7 +209,7 @@ def tune_first(script, args, snapshot) -> dict | None:
     if result.status == "skipped":
         if found:
             try:
-                cache.save_skip(script, args.args, snapshot, found[0], args.budget)
+                cache.save_skip(script, args.args, snapshot, found[0], args.budget, sources=result.sources)
             except UsageError as exc:  # the run goes on; the next `run --tune` finds the same with a first trial
                 say(f"redline: {exc}")
         return None

@@ -76,26 +76,40 @@ def skip_path(script: str, args, environ=os.environ) -> str:
     return os.path.join(cache_dir(environ), "skipped", os.path.basename(entry_path(script, args, environ)))
 
 
-def save_skip(script: str, args, snapshot, why: str, budget: float | None, environ=os.environ) -> str:
+def save_skip(script: str, args, snapshot, why: str, budget: float | None, environ=os.environ, sources=()) -> str:
     """`redline run --tune`'s finding that tuning would not pay here (``why``, from its first trial), kept so that the
-    next `run --tune` of the same script bytes, arguments and --budget (None: auto) runs at once instead of paying a
-    first trial again to find the same. UsageError where it cannot be written."""
-    entry = {"schema": SKIP_SCHEMA, "found": _now(), "script": script_facts(script, args),
-             "machine": machine_facts(snapshot), "why": why, "budget": budget}
+    next `run --tune` of the same script bytes (and of ``sources``, the files beside it the first trial saw it use:
+    tuning/sources.py), arguments and --budget (None: auto) runs at once instead of paying a first trial again to find
+    the same. UsageError where it cannot be written."""
+    facts = {**script_facts(script, args), "raw_sources": {p: _raw(p) for p in sources or ()}}
+    entry = {"schema": SKIP_SCHEMA, "found": _now(), "script": facts, "machine": machine_facts(snapshot), "why": why,
+             "budget": budget}
     return _write(skip_path(script, args, environ), entry, "the finding that tuning would not pay")
 
 
 def skip_found(script: str, args, snapshot, budget: float | None, environ=os.environ) -> dict | None:
-    """The kept finding (save_skip) where it still holds: the same script bytes (an edit may change the training it
-    predicts: epochs count there), arguments, --budget, machine and versions; None otherwise."""
+    """The kept finding (save_skip) where it still holds: the same script bytes and those of the files beside it that
+    it uses (an edit may change the training it predicts: epochs count there), arguments, --budget, machine and
+    versions; None otherwise."""
     try:
         with open(skip_path(script, args, environ), encoding="utf-8") as f:
             entry = json.load(f)
         same = (entry["schema"] == SKIP_SCHEMA and entry["budget"] == budget
-                and entry["script"]["sha256"] == script_facts(script, args)["sha256"])
+                and entry["script"]["sha256"] == script_facts(script, args)["sha256"]
+                and all(_raw(p) == was for p, was in (entry["script"].get("raw_sources") or {}).items()))
     except (OSError, ValueError, KeyError, TypeError):  # none kept, or unreadable: the first trial decides again
         return None
     return entry if same and _machine_changed(entry, snapshot) is None else None
+
+
+def _raw(path: str) -> str | None:
+    """sha256 of a file's bytes (an edit to the epochs in config.json may change the training a finding predicted);
+    None where it cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            return _sha(f.read())
+    except OSError:
+        return None
 
 
 def _write(path: str, entry: dict, what: str) -> str:
