@@ -77,6 +77,6 @@ def test_bench_json_check_leaves_no_file(capsys, tmp_path, monkeypatch):
     import redline.cli.bench as cli_bench
 
     monkeypatch.setattr(cli_bench, "bench", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
-    with pytest.raises(KeyboardInterrupt):
-        cli(None, "bench", "--json", str(tmp_path / "r.json"))
+    code, _, err = cli(capsys, "bench", "--json", str(tmp_path / "r.json"))  # stopped: one line, exit 130
+    assert code == 130 and err.strip() == "redline bench: interrupted (Ctrl-C)", err
     assert not (tmp_path / "r.json").exists()
