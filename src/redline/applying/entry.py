@@ -70,7 +70,7 @@ def execute(script: str, module: str | None = None) -> None:
         runpy.run_module(module, run_name="__main__", alter_sys=True)
         return
     path = os.path.abspath(script)
-    if not path.endswith(".py") or zipfile.is_zipfile(path):  # a zip application, compiled code: runpy's way
+    if path.endswith((".pyc", ".pyo")) or zipfile.is_zipfile(path):  # compiled code, a zip application: runpy's way
         runpy.run_path(script, run_name="__main__")
         return
     # as runpy.run_path runs a file, but for its names: runpy makes __file__ (and the code's file name) the path as
