@@ -111,3 +111,19 @@ def test_a_script_s_file_is_absolute_and_its_argv_as_given_as_python_sets_them(t
         assert r.returncode == 0, (how, r.stderr)
         seen[how] = json.loads([x for x in r.stdout.splitlines() if x.startswith("SEEN ")][0][5:])
     assert seen["redline"] == seen["python"] == [str(tmp_path / "train.py"), "train.py"], seen
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None, reason="TensorFlow is not installed")
+def test_diagnose_m_measures_the_module_from_a_folder_that_holds_the_temporary_one(tmp_path):
+    """The record is written in redline's temporary folder; run from a folder above it (from /tmp), the trial's
+    sandbox kept it off that folder and diagnose found no record."""
+    from tune_helpers import TINY
+
+    _package(tmp_path, train="from .helpers import VALUE\n" + TINY)
+    (tmp_path / "tmp").mkdir()
+    r = subprocess.run([sys.executable, "-m", "redline", "diagnose", "--json", "--seconds", "0.3", "--repeats", "1",
+                        "-m", "trainer.train"], capture_output=True, text=True, cwd=tmp_path, timeout=300,
+                       env={**RUN_ENV, "TMPDIR": str(tmp_path / "tmp")})
+    assert r.returncode == 0, r.stderr[-1500:]
+    assert json.loads(r.stdout)["kind"], r.stdout[-500:]
+    assert sorted(os.listdir(tmp_path)) == ["tmp", "trainer"] and os.listdir(tmp_path / "tmp") == []

@@ -9,6 +9,7 @@ from ..diagnosis.bottleneck import check_probe_args
 from ..outputs import check_output, is_run_record
 from ..errors import UsageError
 from ..reporting.text import diagnosis_text
+from ..applying.entry import MODULE_ENV, resolve
 from .common import check_script
 from ..workloads import WORKLOADS
 
@@ -27,12 +28,14 @@ def register(sub) -> None:
     p.add_argument("--repeats", type=int, default=2, help="with --workload: measurements of each throughput, the fastest kept (default 2)")
     p.add_argument("--save", metavar="FILE", help="with --workload: also write the run record to FILE")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("-m", dest="module", action="store_true",
+                   help="SCRIPT is a module, run as `python -m` runs it: redline diagnose -m pkg.train -- ARGS")
     # after `--`, so that redline's own options may still follow a record: redline diagnose train.py --json -- --epochs 3
     p.add_argument("args", nargs="*", metavar="-- ARGS", help="with SCRIPT: the script's own arguments, after --")
     p.set_defaults(func=main)
 
 
-def _diagnose_script(script, args):
+def _diagnose_script(script, args, module=None):
     """The script's first fit measured by redline.diagnose in a trial process; its record read back here."""
     import os
     import tempfile
@@ -51,9 +54,14 @@ def _diagnose_script(script, args):
     root = tempfile.mkdtemp(prefix="redline-diagnose-")
     try:
         record = os.path.join(root, "run.jsonl")
-        res = run_trial(script, list(args.args), Candidate("as written"),
-                        {"mode": "diagnose", "seconds": args.seconds, "repeats": args.repeats, "record": record,
-                         "sandbox_root": root}, timeout=1800)
+        if module:  # the trial runs it as `python -m` does (applying/entry.py)
+            os.environ[MODULE_ENV] = module
+        try:
+            res = run_trial(script, list(args.args), Candidate("as written"),
+                            {"mode": "diagnose", "seconds": args.seconds, "repeats": args.repeats, "record": record,
+                             "sandbox_root": root}, timeout=1800)
+        finally:
+            os.environ.pop(MODULE_ENV, None)
         if res.get("status") != "ok":
             out = last_output(res, lines=6)
             raise ScriptProblem(f"{script!r} cannot be diagnosed: {res.get('error')}"
@@ -69,14 +77,16 @@ def _diagnose_script(script, args):
 def main(args) -> int:
     if (args.record is None) == (args.workload is None):
         raise UsageError("give a run record (redline diagnose run.jsonl) or --workload NAME, not both and not neither")
-    script = args.record if args.record is not None and args.record.lower().endswith((".py", ".ipynb")) else None
+    module = args.record if args.module and args.record is not None else None
+    script = resolve(module) if module else (
+        args.record if args.record is not None and args.record.lower().endswith((".py", ".ipynb")) else None)
     if args.args and script is None:
         raise UsageError(f"arguments {' '.join(args.args)!r} go with a training script (redline diagnose train.py -- ARGS); "
                          "a run record takes none")
     if args.record is not None and args.save and script is None:
         raise UsageError("--save goes with --workload or a script; a run record is already saved")
     if script is not None:
-        diag, path, notes = _diagnose_script(script, args)
+        diag, path, notes = _diagnose_script(script, args, module)
     elif args.workload is not None:
         from ..benchmarking.workload_probe import diagnose_workload
         from ..workloads import get as get_workload

@@ -34,13 +34,17 @@ class Sandbox:
     def __init__(self, scratch: str, protect):
         self.scratch = os.path.realpath(scratch)
         self.roots = sorted({os.path.realpath(p) for p in protect}, key=len, reverse=True)
+        # redline's own folder around the scratch (a diagnose's record, a tune's shared weights), where it lies under a
+        # protected folder without holding one (`redline diagnose` run from /tmp): the trial writes there as it is
+        own = os.path.dirname(self.scratch)
+        self.own = own if not any(r == own or r.startswith(own + os.sep) for r in self.roots) else self.scratch
         self.deleted: set[str] = set()
         self.read: set[str] = set()  # settings files the script read from the protected folders (tuning/sources.py)
 
     def _inside(self, real: str) -> bool:
         """Under a protected folder, and not under a hidden folder there (caches such as ~/.keras when the working
         directory is the home folder: a download the script makes stays where later trials find it)."""
-        if real == self.scratch or real.startswith(self.scratch + os.sep):
+        if real == self.own or real.startswith(self.own + os.sep):  # the scratch, and redline's folder around it
             return False
         for r in self.roots:
             if real == r or real.startswith(r + os.sep):
