@@ -127,3 +127,15 @@ def test_diagnose_m_measures_the_module_from_a_folder_that_holds_the_temporary_o
     assert r.returncode == 0, r.stderr[-1500:]
     assert json.loads(r.stdout)["kind"], r.stdout[-500:]
     assert sorted(os.listdir(tmp_path)) == ["tmp", "trainer"] and os.listdir(tmp_path / "tmp") == []
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="JAX is not installed")
+def test_launch_m_runs_the_module_in_each_worker(tmp_path):
+    _package(tmp_path)
+    r = subprocess.run([sys.executable, "-m", "redline", "launch", "--nproc-per-host", "1", "-m", "trainer.train",
+                        "--x"], capture_output=True, text=True, cwd=tmp_path, timeout=180, env=RUN_ENV)
+    assert r.returncode == 0, r.stderr[-1500:]
+    line = next(x for x in (r.stdout + r.stderr).splitlines() if "SEEN " in x)
+    seen = json.loads(line.split("SEEN ", 1)[1])
+    assert (seen["name"], seen["package"], seen["value"], seen["argv"][1:], seen["env"]) == \
+        ("__main__", "trainer", 42, ["--x"], None), seen

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from ..errors import UsageError
 from ..outputs import check_folder
+from ..applying.entry import MODULE_ENV, resolve, shown
 from .common import check_script
 
 HELP = "run a training script data-parallel in several processes and hosts (Keras JAX backend, keras.distribution)"
@@ -30,7 +32,9 @@ def register(sub) -> None:
     p.add_argument("--all-ranks", action="store_true", help="show every rank's output (default: rank 0's)")
     p.add_argument("--dry-run", action="store_true", help="print the plan for every process and start nothing")
     p.add_argument("--json", action="store_true", help="with --dry-run: the plan as JSON")
-    p.add_argument("script", help="the Python file to run")
+    p.add_argument("-m", dest="module", action="store_true",
+                   help="SCRIPT is a module, run as `python -m` runs it: redline launch -m pkg.train")
+    p.add_argument("script", help="the Python file to run (with -m: the module)")
     p.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the script")
     p.set_defaults(func=main)
 
@@ -46,6 +50,9 @@ def main(args) -> int:
 
     max_restarts = whole(args.max_restarts, "--max-restarts", 0, "3")
     global_batch = whole(args.global_batch, "--global-batch", 1, "256") if args.global_batch is not None else None
+    module = args.script if args.module else None
+    if module:  # its file, found without importing its package; every worker runs it as `python -m` does
+        args.script = resolve(module)
     check_script(args.script, "launch")
     from ..detection.script import script_backend
 
@@ -53,7 +60,7 @@ def main(args) -> int:
     if pin is not None and pin.backend not in (None, "jax"):  # every process runs Keras on JAX, imported first
         raise UsageError(f"{pin.at} sets KERAS_BACKEND={pin.backend!r}, and redline launch runs Keras on JAX "
                          "(keras.distribution) in every process, which would override that line: change it to 'jax' "
-                         f"or drop it, or run the script on one process with redline run {args.script}")
+                         f"or drop it, or run the script on one process with redline run {shown(args.script, module)}")
     snapshot = detect()
     port = None if args.coordinator else free_port(LOOPBACK)
     plan = plan_launch(snapshot, nproc=args.nproc_per_host, hosts=args.hosts, host_rank=args.host_rank,
@@ -80,8 +87,13 @@ def main(args) -> int:
     print(plan.text(), file=sys.stderr, flush=True)
     from ..launching.launcher import launch
 
-    outcome = launch(plan, args.script, args.args or [], checkpoint_dir=checkpoint_dir, max_restarts=max_restarts,
-                     all_ranks=args.all_ranks, global_batch=global_batch)
+    if module:  # the workers take it from their environment (applying/entry.py)
+        os.environ[MODULE_ENV] = module
+    try:
+        outcome = launch(plan, args.script, args.args or [], checkpoint_dir=checkpoint_dir, max_restarts=max_restarts,
+                         all_ranks=args.all_ranks, global_batch=global_batch)
+    finally:
+        os.environ.pop(MODULE_ENV, None)
     for e in outcome.events:
         if e["kind"] == "batch":
             print(f"redline launch: global batch {e['glob']} = {e['per_process']} per process x {e['world']} processes"

@@ -23,7 +23,7 @@ import signal
 import sys
 import traceback
 
-from ..applying.entry import execute, prepare, print_script_error
+from ..applying.entry import execute, module_for, prepare, print_script_error
 
 ENV = "REDLINE_LAUNCH"
 MARK = "REDLINE-LAUNCH "
@@ -249,9 +249,10 @@ def main(argv=None) -> int:
     except Exception as exc:  # joining the group failed: say where, the launcher reports it with the rank
         _say("setup-failed", rank=cfg["rank"], error=f"{type(exc).__name__}: {exc}"[:600])
         return EXIT_SETUP
-    prepare(script, argv[1:])
+    module = module_for(script)  # `redline launch -m pkg.train`
+    prepare(script, argv[1:], module)
     try:
-        execute(script)
+        execute(script, module)
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         if code:
