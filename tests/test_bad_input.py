@@ -111,6 +111,8 @@ CLI_CASES = {
        for cmd in ("run", "tune", "diagnose", "launch")},
     "run -m: a file's name": (lambda t: (["run", "-m", "train.py"], []), ["-m 'train.py' names a file", "-m train,"]),
     "run -m: not a module name": (lambda t: (["run", "-m", "my-train"], []), ["-m 'my-train' is not a module name"]),
+    **{f"{cmd} -m: an empty name": (lambda t, cmd=cmd: ([cmd, "-m", ""], []), ["-m '' is not a module name"])
+       for cmd in ("run", "tune", "diagnose", "launch")},
     "tune -m: no such module": (lambda t: (["tune", "-m", "nosuch_module_here"], []), ["no module of that name"]),
     "run --precision half": (lambda t: (["run", "--precision", "half", __file__], []), ["precision='half'"]),
     "run --backend mxnet": (lambda t: (["run", "--dry-run", "--backend", "mxnet", __file__], []), ["mxnet", "tensorflow, jax, torch"]),

@@ -9,6 +9,7 @@ processes they start; the variable is taken out of the environment before the sc
 from __future__ import annotations
 
 import builtins
+import contextlib
 import io
 import os
 import runpy
@@ -55,6 +56,19 @@ def module_for(script: str, environ=os.environ) -> str | None:
     except UsageError:
         return None
     return name if same else None
+
+
+@contextlib.contextmanager
+def children_run_module(module: str | None):
+    """While it lasts, the processes started (trial processes, launched workers) run ``module`` as `python -m` does:
+    MODULE_ENV set for them (nothing where ``module`` is None), taken out again afterwards."""
+    if module:
+        os.environ[MODULE_ENV] = module
+    try:
+        yield
+    finally:
+        if module:
+            os.environ.pop(MODULE_ENV, None)
 
 
 def prepare(script: str, args, module: str | None = None) -> None:
@@ -122,4 +136,5 @@ def shown(script: str, module: str | None = None) -> str:
     return f"-m {module}" if module else script
 
 
-__all__ = ["MODULE_ENV", "execute", "module_for", "package_hint", "prepare", "print_script_error", "resolve", "shown"]
+__all__ = ["MODULE_ENV", "children_run_module", "execute", "module_for", "package_hint", "prepare", "print_script_error",
+           "resolve", "shown"]

@@ -9,7 +9,7 @@ from ..diagnosis.bottleneck import check_probe_args
 from ..outputs import check_output, is_run_record
 from ..errors import UsageError
 from ..reporting.text import diagnosis_text
-from ..applying.entry import MODULE_ENV, resolve
+from ..applying.entry import children_run_module, resolve
 from .common import check_script
 from ..workloads import WORKLOADS
 
@@ -54,14 +54,10 @@ def _diagnose_script(script, args, module=None):
     root = tempfile.mkdtemp(prefix="redline-diagnose-")
     try:
         record = os.path.join(root, "run.jsonl")
-        if module:  # the trial runs it as `python -m` does (applying/entry.py)
-            os.environ[MODULE_ENV] = module
-        try:
+        with children_run_module(module):  # the trial runs it as `python -m` does
             res = run_trial(script, list(args.args), Candidate("as written"),
                             {"mode": "diagnose", "seconds": args.seconds, "repeats": args.repeats, "record": record,
                              "sandbox_root": root}, timeout=1800)
-        finally:
-            os.environ.pop(MODULE_ENV, None)
         if res.get("status") != "ok":
             out = last_output(res, lines=6)
             raise ScriptProblem(f"{script!r} cannot be diagnosed: {res.get('error')}"
@@ -78,7 +74,7 @@ def main(args) -> int:
     if (args.record is None) == (args.workload is None):
         raise UsageError("give a run record (redline diagnose run.jsonl) or --workload NAME, not both and not neither")
     module = args.record if args.module and args.record is not None else None
-    script = resolve(module) if module else (
+    script = resolve(module) if module is not None else (
         args.record if args.record is not None and args.record.lower().endswith((".py", ".ipynb")) else None)
     if args.args and script is None:
         raise UsageError(f"arguments {' '.join(args.args)!r} go with a training script (redline diagnose train.py -- ARGS); "

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
 from ..errors import UsageError
 from ..outputs import check_folder
-from ..applying.entry import MODULE_ENV, resolve, shown
+from ..applying.entry import children_run_module, resolve, shown
 from .common import check_script
 
 HELP = "run a training script data-parallel in several processes and hosts (Keras JAX backend, keras.distribution)"
@@ -51,7 +50,7 @@ def main(args) -> int:
     max_restarts = whole(args.max_restarts, "--max-restarts", 0, "3")
     global_batch = whole(args.global_batch, "--global-batch", 1, "256") if args.global_batch is not None else None
     module = args.script if args.module else None
-    if module:  # its file, found without importing its package; every worker runs it as `python -m` does
+    if args.module:  # its file, found without importing its package; every worker runs it as `python -m` does
         args.script = resolve(module)
     check_script(args.script, "launch")
     from ..detection.script import script_backend
@@ -87,13 +86,9 @@ def main(args) -> int:
     print(plan.text(), file=sys.stderr, flush=True)
     from ..launching.launcher import launch
 
-    if module:  # the workers take it from their environment (applying/entry.py)
-        os.environ[MODULE_ENV] = module
-    try:
+    with children_run_module(module):  # each worker runs it as `python -m` does
         outcome = launch(plan, args.script, args.args or [], checkpoint_dir=checkpoint_dir, max_restarts=max_restarts,
                          all_ranks=args.all_ranks, global_batch=global_batch)
-    finally:
-        os.environ.pop(MODULE_ENV, None)
     for e in outcome.events:
         if e["kind"] == "batch":
             print(f"redline launch: global batch {e['glob']} = {e['per_process']} per process x {e['world']} processes"

@@ -12,7 +12,7 @@ import sys
 
 from ..applying import compile_defaults, per_fit
 from ..applying.configure import configure_for_script
-from ..applying.entry import MODULE_ENV, execute, package_hint, prepare, resolve, shown
+from ..applying.entry import children_run_module, execute, package_hint, prepare, resolve, shown
 from ..applying.actions import APPLIED, SKIPPED
 from ..data import rewrite
 from ..detection import detect
@@ -240,7 +240,7 @@ def not_worth(training_s: float, budget_s: float, spent_s: float) -> str | None:
 def main(args) -> int:
     module = args.script if args.module else None
     script = args.shown = args.script
-    if module:  # its file, found without importing its package (which may import TensorFlow before the plan)
+    if args.module:  # its file, found without importing its package (which may import TensorFlow before the plan)
         script, args.shown = resolve(module), shown(args.script, module)
     check_script(script, "run", " --epochs 3")
     note = options_after_script(getattr(args, "own_options", ()), "run", args.shown, args.args)
@@ -252,12 +252,8 @@ def main(args) -> int:
     if args.budget is not None and not args.tune:
         raise UsageError(f"--budget {args.budget:g} needs --tune: give redline run --tune --budget SECONDS {script}")
     snapshot = detect()
-    if module and args.tune and not args.dry_run:  # the trial processes run it as a module too
-        os.environ[MODULE_ENV] = module
-    try:
+    with children_run_module(module):  # the trial processes run it as a module too
         unsaved = tune_first(script, args, snapshot) if args.tune and not args.dry_run else None
-    finally:
-        os.environ.pop(MODULE_ENV, None)
     tuned = None if args.no_tuned or args.dry_run else (unsaved or _tuned(script, args, snapshot))
     if tuned is not None:
         _apply_tuned(tuned, args)  # what the trials measured, and nothing of the plan on top

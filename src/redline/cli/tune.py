@@ -9,7 +9,7 @@ import os
 import re
 import sys
 
-from ..applying.entry import MODULE_ENV, resolve, shown
+from ..applying.entry import children_run_module, resolve, shown
 from ..errors import UsageError
 from ..outputs import check_output, is_tune_results
 from ..reporting.text import table
@@ -141,9 +141,9 @@ def main(args) -> int:
     from ..tuning import cache
 
     snapshot = detect()
-    module = args.script if args.module and args.script else None
+    module = args.script if args.module and args.script is not None else None
     said = shown(args.script, module)
-    if module:  # its file, found without importing its package; the trials run it as `python -m` does
+    if module is not None:  # its file, found without importing its package; the trials run it as `python -m` does
         args.script = resolve(module)
     if args.clear:
         n = cache.clear(args.script, args.args or ())
@@ -182,13 +182,9 @@ def main(args) -> int:
     def progress(msg):
         print(f"  .. {msg}", file=sys.stderr, flush=True)
 
-    if module:
-        os.environ[MODULE_ENV] = module
-    try:
+    with children_run_module(module):  # the trial processes run it as `python -m` does
         result = tune(args.script, args.args or (), budget_s=args.budget, allow=allow, snapshot=snapshot,
                       progress=progress)
-    finally:
-        os.environ.pop(MODULE_ENV, None)
     print(text(result))
     data = result.to_dict()
     if args.json:
