@@ -113,6 +113,27 @@ def test_a_script_s_file_is_absolute_and_its_argv_as_given_as_python_sets_them(t
     assert seen["redline"] == seen["python"] == [str(tmp_path / "train.py"), "train.py"], seen
 
 
+def test_an_error_the_script_leaves_uncaught_is_shown_from_its_own_frame_as_python_shows_it(tmp_path):
+    """The traceback under `redline run` began with five frames of redline's (the console script, main, execute):
+    a user read it as redline's failure."""
+    _package(tmp_path, train="def build():\n    raise ValueError('bad shape')\nbuild()\n")
+    shown = {}
+    for how, cmd in (("python", [sys.executable, "-m", "trainer.train"]),
+                     ("redline", [sys.executable, "-m", "redline", "run", "--quiet", "--backend", "numpy", "-m",
+                                  "trainer.train"]),
+                     ("file", [sys.executable, "-m", "redline", "run", "--quiet", "--backend", "numpy",
+                               "trainer/train.py"])):
+        r = subprocess.run(cmd, capture_output=True, text=True, env=RUN_ENV, cwd=tmp_path, timeout=120)
+        assert r.returncode == 1, (how, r.stderr)
+        shown[how] = [line for line in r.stderr.splitlines() if line.startswith(("Traceback", "  File", "ValueError"))]
+    train = str(tmp_path / "trainer" / "train.py")
+    assert shown["redline"] == shown["file"] == ["Traceback (most recent call last):",
+                                                 f'  File "{train}", line 3, in <module>',
+                                                 f'  File "{train}", line 2, in build',
+                                                 "ValueError: bad shape"], shown
+    assert shown["python"][-3:] == shown["redline"][-3:]  # python -m shows runpy's two frames before them
+
+
 @pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None, reason="TensorFlow is not installed")
 def test_diagnose_m_measures_the_module_from_a_folder_that_holds_the_temporary_one(tmp_path):
     """The record is written in redline's temporary folder; run from a folder above it (from /tmp), the trial's

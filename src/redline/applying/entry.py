@@ -118,17 +118,41 @@ def package_hint(script: str, exc: BaseException, command: str = "run") -> str |
             f"from {folder}: redline {command} -m {'.'.join(parts)}")
 
 
+def script_traceback(tb):
+    """``tb`` from the script's own first frame on: without the frames of redline and runpy (and a console script)
+    that ran it, as ``python train.py`` shows a traceback. ``tb`` as given where the script's frame is not in it."""
+    seen, at = tb, None
+    while seen is not None:
+        code = seen.tb_frame.f_code
+        if code is execute.__code__:
+            at = seen.tb_next
+        seen = seen.tb_next
+    while at is not None and at.tb_next is not None and "runpy" in at.tb_frame.f_code.co_filename:
+        at = at.tb_next  # -m, and compiled code run as runpy runs it
+    return at if at is not None else tb
+
+
 def print_script_error(exc: BaseException) -> None:
-    """``exc``'s traceback on stderr from the script's own first frame on, as ``python train.py`` prints it: without
-    the frames of redline and runpy that ran the script."""
+    """``exc``'s traceback on stderr from the script's own first frame on (script_traceback)."""
     import traceback
 
-    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    tb = exc.__traceback__
-    while tb is not None and tb.tb_next is not None and (
-            tb.tb_frame.f_code.co_filename.startswith(here + os.sep) or "runpy" in tb.tb_frame.f_code.co_filename):
-        tb = tb.tb_next
-    traceback.print_exception(type(exc), exc, tb)
+    traceback.print_exception(type(exc), exc, script_traceback(exc.__traceback__))
+
+
+def show_uncaught_from_the_script() -> None:
+    """From here on, an exception the script leaves uncaught is shown by ``sys.excepthook`` from the script's own first
+    frame on. Python's handling stays as it is: the exit status 1 (a KeyboardInterrupt's 130), the atexit handlers; a
+    hook the script sets itself replaces this one, as it replaces Python's. For `redline run`, whose process is the
+    script's."""
+    before = sys.excepthook
+
+    def hook(kind, exc, tb):
+        tb = script_traceback(tb)
+        if isinstance(exc, BaseException):
+            exc.__traceback__ = tb  # Python's own hook shows the exception's traceback, not the one it is given
+        before(kind, exc, tb)
+
+    sys.excepthook = hook
 
 
 def shown(script: str, module: str | None = None) -> str:
@@ -137,4 +161,4 @@ def shown(script: str, module: str | None = None) -> str:
 
 
 __all__ = ["MODULE_ENV", "children_run_module", "execute", "module_for", "package_hint", "prepare", "print_script_error",
-           "resolve", "shown"]
+           "resolve", "script_traceback", "show_uncaught_from_the_script", "shown"]

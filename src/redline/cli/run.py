@@ -12,7 +12,8 @@ import sys
 
 from ..applying import compile_defaults, per_fit
 from ..applying.configure import configure_for_script
-from ..applying.entry import children_run_module, execute, package_hint, prepare, resolve, shown
+from ..applying.entry import (children_run_module, execute, package_hint, prepare, resolve, show_uncaught_from_the_script,
+                              shown)
 from ..applying.actions import APPLIED, SKIPPED
 from ..data import rewrite
 from ..detection import detect
@@ -270,6 +271,7 @@ def main(args) -> int:
                              (lambda applied: print(_summary(applied), file=sys.stderr, flush=True)))
     prepare(script, args.args, module)
     args.script_started = True  # from here on, errors are the script's own
+    show_uncaught_from_the_script()
     try:
         execute(script, module)
     except ImportError as exc:  # a module of a package run as a file: Python's traceback, then how to run it
