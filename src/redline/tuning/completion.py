@@ -12,6 +12,8 @@ import functools
 import os
 import traceback
 
+#: Model.fit's arguments in the order it takes them, as far as a script passes them by position
+FIT_ARGS = ("x", "y", "batch_size", "epochs", "verbose", "callbacks", "validation_split", "validation_data", "shuffle")
 #: steps each cut fit, evaluate and predict runs (at least one execution of the model's steps_per_execution)
 STEPS = 2
 
@@ -51,12 +53,10 @@ def install(keras, counts: dict) -> None:
     """Patch Model.fit / evaluate / predict on ``keras`` to their cut versions; ``counts`` counts the calls."""
     owner = keras.Model
     fit, evaluate, predict = owner.fit, owner.evaluate, owner.predict
-    names = ("x", "y", "batch_size", "epochs", "verbose", "callbacks", "validation_split", "validation_data", "shuffle")
-
     @functools.wraps(fit)
     def cut_fit(model, *args, **kwargs):
         counts["fit"] = counts.get("fit", 0) + 1
-        return fit(model, **cut(model, {**dict(zip(names, args)), **kwargs}))
+        return fit(model, **cut(model, {**dict(zip(FIT_ARGS, args)), **kwargs}))
 
     @functools.wraps(evaluate)
     def cut_evaluate(model, *args, **kwargs):
@@ -90,4 +90,4 @@ def outcome(exc: BaseException | None, script: str, counts: dict) -> dict:
             "calls": counts}
 
 
-__all__ = ["STEPS", "cut", "install", "outcome", "where"]
+__all__ = ["FIT_ARGS", "STEPS", "cut", "install", "outcome", "where"]

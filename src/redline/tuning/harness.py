@@ -28,7 +28,8 @@ import traceback
 
 from ..applying.entry import execute, module_for, package_hint, prepare, print_script_error
 from .backend_pin import watch_backend, watch_set_backend
-from .child_fits import PHASE, tell  # PHASE: the phase lines' prefix, a child's fit's too
+from .completion import FIT_ARGS
+from .child_fits import cut_fit as child_fit, heard as children_fitted, listen as children_tell
 from .measure import measure_fit
 from .eager_pin import watch as watch_eager
 from .fork_watch import watch as watch_forks
@@ -39,8 +40,9 @@ from .recompile import Compiles, strategy_scope
 
 MARK = "REDLINE-TRIAL "
 ENV = "REDLINE_TRIAL"
-#: PHASE (tuning/child_fits.py) begins a line that tells the parent where the trial is: "ready" (a spare, keras
-#: imported, waiting for its trial), "measuring" (from here on, nothing else may take the machine's CPU time)
+#: begins a line that tells the parent where the trial is: "ready" (a spare, keras imported, waiting for its trial),
+#: "measuring" (from here on, nothing else may take the machine's CPU time)
+PHASE = "REDLINE-PHASE "
 #: a spare's pipe: it reads its trial from there (tuning/spares.py)
 GATE = "REDLINE_TRIAL_GATE"
 
@@ -88,6 +90,8 @@ def _finish(result: dict, code: int = 0) -> None:
 
     if installed():  # what the release thread took off the epoch loop in this trial (a wait python would have had)
         result = {**result, "released": stats()}
+    if result.get("status") == "no-fit" and children_fitted():  # it did fit, in processes it started
+        result = {**result, "child_fits": children_fitted()}
     _emit(result)
     os._exit(code)  # the script's own training is not needed: end here, without running its clean-up
 
@@ -155,6 +159,7 @@ def main(argv=None) -> int:
         from .sandbox_children import inherit
 
         inherit(trial["sandbox"]["scratch"], trial["sandbox"]["protect"])  # and in the processes the script starts
+        children_tell(os.path.dirname(os.path.realpath(trial["sandbox"]["scratch"])))  # redline's own folder
     from .precision_pin import watch as watch_precision
     from .threads_pin import watch as watch_threads
 
@@ -207,8 +212,6 @@ def main(argv=None) -> int:
                              "epochs": epochs, "steps_in_epoch": steps, "measured": measured is not None,
                              "stops_early": stops_early(kw.get("callbacks"))})
 
-    names = ("x", "y", "batch_size", "epochs", "verbose", "callbacks", "validation_split", "validation_data", "shuffle")
-
     def pins() -> dict:
         return {"pinned_backend": pin["pinned"], "pinned_at": pin["line"], "pin_ignored": pin["ignored"],
                 "env_before_keras": sorted(pin["env"]), "threads_set_at": threads["at"],
@@ -260,10 +263,9 @@ def main(argv=None) -> int:
 
     def fit(model, *args, **kwargs):
         state["fits"] += 1
-        if os.getpid() != parent:  # a forked child's fit (a Pool worker's): the script's own, as written
-            tell()
-            return state["fit"](model, *args, **kwargs)
-        kw = {**dict(zip(names, args)), **kwargs}
+        if os.getpid() != parent:  # a forked child's fit (a Pool worker's): not measured, cut short
+            return child_fit(state["fit"])(model, *args, **kwargs)
+        kw = {**dict(zip(FIT_ARGS, args)), **kwargs}
         x, y = kw.get("x"), kw.get("y")
         t0 = time.perf_counter()
         owner, original_fit = state["owner"], state["fit"]
@@ -309,13 +311,12 @@ def main(argv=None) -> int:
         cut_fit = keras.Model.fit
 
         def recorded(model_, *a, **k):
-            if os.getpid() != parent:  # a child forked after the measured fit: its fits are the script's own
-                tell()
-                return plain[0](model_, *a, **k)
+            if os.getpid() != parent:  # a child forked after the measured fit: not measured, cut short
+                return child_fit(plain[0])(model_, *a, **k)
             from .fits import size
 
             state["fits"] += 1
-            kw_ = {**dict(zip(names, a)), **k}
+            kw_ = {**dict(zip(FIT_ARGS, a)), **k}
             record(model_, kw_)
             entry = state["log"][-1]
             if trial.get("discover") and size(entry) > max(size(f) for f in state["log"][:-1]):

@@ -13,7 +13,7 @@ import tempfile
 import threading
 import time
 
-from .child_fits import CHILD_FIT, MESSAGE
+from .child_fits import say
 from .harness import ENV, GATE, MARK, PHASE
 
 
@@ -168,8 +168,8 @@ def run_trial(script: str, args: list, cand, trial: dict, timeout: float, spares
     for line in reversed(stdout.splitlines()):
         if line.startswith(MARK):
             out = json.loads(line[len(MARK):])
-            if out.get("status") == "no-fit" and CHILD_FIT in proc.phases:  # it did fit, in processes it started
-                out["error"] = MESSAGE
+            if out.get("status") == "no-fit" and out.get("child_fits"):  # it did fit, in processes it started
+                out["error"] = say(out["child_fits"])
             out["stderr"] = stderr[-3000:]
             out["stdout"] = stdout[: stdout.rfind(MARK)][-3000:]
             return out
