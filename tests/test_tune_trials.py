@@ -178,6 +178,25 @@ def test_rewrites_keep_the_data_and_refuse_what_they_cannot_carry():
     assert opt.options().deterministic is True and opt.options().autotune.enabled is False
 
 
+def test_the_arrays_pipeline_gives_a_two_input_model_its_list_of_arrays_as_two_inputs():
+    """A Siamese network fit on [x1, x2]: tf.data stacked the list into one array, and the model said it "received 1
+    input tensors" (the rewrite was dropped with that error, never measured)."""
+    import keras
+    import numpy as np
+
+    from redline.data.rewrite import rewrite
+
+    a = keras.Input((3,)); b = keras.Input((3,))
+    model = keras.Model([a, b], keras.layers.Dense(1)(keras.layers.concatenate([a, b])))
+    model.compile("sgd", "mse")
+    x1, x2, y = (np.random.default_rng(i).random((12, 3), dtype=np.float32) for i in range(3))
+    ds, _, _, extra = rewrite({"input": "pipeline"}, [x1, x2], y[:, :1], 4, {"shuffle": False, "validation_split": 0.25})
+    (bx1, bx2), by = next(iter(ds))
+    assert np.array_equal(bx1.numpy(), x1[:4]) and np.array_equal(bx2.numpy(), x2[:4]), (bx1, bx2)
+    model.fit(ds, **extra, epochs=1, verbose=0)
+    assert int(model.optimizer.iterations) == extra["steps_per_epoch"] == 3
+
+
 def test_the_arrays_pipeline_carries_validation_split_as_keras_cuts_it():
     """The training part goes through the pipeline, the last part is validated on at the script's batch; where the
     script also passes validation_data, Keras ignores validation_split, and so does the rewrite."""

@@ -92,6 +92,16 @@ def _cut(arrays, split: float) -> tuple:
     return part(slice(None, at)), part(slice(at, None))
 
 
+def _tuples(arrays):
+    """``arrays`` with its lists made tuples: Keras takes a list of arrays as the model's several inputs, tf.data as one
+    array stacked from them (a two-input model was then given one input of shape (2, n, ...))."""
+    if isinstance(arrays, (list, tuple)):
+        return tuple(_tuples(a) for a in arrays)
+    if isinstance(arrays, dict):
+        return {k: _tuples(v) for k, v in arrays.items()}
+    return arrays
+
+
 def rewrite(spec: dict, x, y, batch_size, fit_kwargs: dict) -> tuple:
     """(x, y, batch_size, extra fit kwargs) for ``spec``; Unsupported where it does not apply to this call."""
     how = spec.get("input")
@@ -114,7 +124,7 @@ def rewrite(spec: dict, x, y, batch_size, fit_kwargs: dict) -> tuple:
             return x, y, bs * int(spec["factor"]), {}
         from .pipeline import pipeline
 
-        extra = {}
+        x, y, extra = _tuples(x), _tuples(y), {}
         if split and fit_kwargs.get("validation_data") is None:  # Keras validates on the arrays' last part: so here
             (x, y), validation = _cut((x, y), split)
             extra = {"validation_split": 0.0, "validation_data": validation if validation[1] is not None else validation[0],
