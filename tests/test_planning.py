@@ -34,6 +34,27 @@ def test_this_2core_vm():
     assert all(s.reason for _, s in p.settings())
 
 
+def test_a_printed_plan_is_one_line_a_setting_with_its_value_source_and_reason():
+    """`print(redline.configure())` gave a dataclass repr of some 3,000 characters on one line."""
+    p = plan(m.server_2s_64t())
+    lines = str(p).splitlines()
+    names = [name for name, _ in p.settings()]
+    assert [line.split()[0] for line in lines[:len(names)]] == names
+    intra = lines[names.index("intra_op_threads")]
+    assert intra.split()[1] == "32" and p.intra_op_threads.reason in intra
+    advice = [line for line, (_, s) in zip(lines, p.settings()) if not s.applied]
+    assert advice and all(", advice" in line for line in advice)
+    assert "Setting(" not in str(p) and "Setting(" in repr(p)  # repr stays the fields'
+    import dataclasses
+
+    from redline.applying.actions import Action
+    from redline.applying.configure import AppliedPlan
+
+    applied = AppliedPlan(**{f.name: getattr(p, f.name) for f in dataclasses.fields(p)},
+                          actions=(Action("intra_op_threads", 32, "applied", "tf.config.threading"),))
+    assert str(applied).splitlines()[-1] == "applied: intra_op_threads = 32 (tf.config.threading)"
+
+
 def test_two_socket_server_counts_physical_cores_not_hyperthreads():
     p = plan(m.server_2s_64t())
     assert p.intra_op_threads.value == 32

@@ -32,6 +32,11 @@ class AppliedPlan(Plan):
     def failed(self) -> tuple:
         return tuple(a for a in self.actions if a.status == FAILED)
 
+    def __str__(self) -> str:
+        """The plan's settings (Plan.__str__), then what configure() did with each it acted on."""
+        done = [f"{a.status}: {a.name} = {a.value}" + (f" ({a.detail})" if a.detail else "") for a in self.actions]
+        return "\n".join([super().__str__(), *done])
+
     @property
     def strategy_object(self):
         """The tf.distribute strategy (TensorFlow backend), made on first use."""

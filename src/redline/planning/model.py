@@ -90,6 +90,15 @@ class Plan:
             out["TF_ENABLE_ONEDNN_OPTS"] = "1" if self.onednn.value else "0"
         return out
 
+    def __str__(self) -> str:
+        """One line a setting, as `print(redline.configure())` shows it: name, value, where it came from (advice: not
+        applied), why. The fields stay in repr() and to_dict()."""
+        rows = [(name, "-" if s.value is None else str(s.value), s.source + ("" if s.applied else ", advice"), s.reason)
+                for name, s in self.settings()]
+        width = [max(len(r[i]) for r in rows) for i in range(3)]
+        lines = [f"{n:<{width[0]}}  {v:<{width[1]}}  {src:<{width[2]}}  {why}" for n, v, src, why in rows]
+        return "\n".join([*lines, *(f"note: {n}" for n in self.notes)])
+
     def to_dict(self) -> dict:
         return to_jsonable(self)
 
