@@ -250,6 +250,39 @@ def test_a_choice_whose_own_trial_ran_the_script_to_its_end_is_checked_with_no_b
     assert (best is jax) == kept and (jax.error is None) == kept, reasons
 
 
+FAILS_AFTER_FIT = {"status": "incomplete", "error": "FileNotFoundError: [Errno 2] No such file or directory: "
+                   "'results/summary.txt'", "where": "train.py:10"}
+
+
+@pytest.mark.parametrize("ending, kept", [
+    (FAILS_AFTER_FIT, True),
+    ({**FAILS_AFTER_FIT, "error": "FileNotFoundError: [Errno 2] No such file: 'results/summary.txt'"}, True),
+    ({"status": "incomplete", "error": "NotImplementedError: tf.summary under JAX", "where": "train.py:9"}, False),
+    ({**FAILS_AFTER_FIT, "where": "train.py:12"}, False),
+    ({"status": "complete", "exit_code": 0}, False)])
+def test_where_the_script_as_written_fails_after_fit_a_candidate_must_fail_the_same_way(ending, kept):
+    """A script reading a file that is not there after fit: JAX was "kept unchecked", as if nothing could be known.
+    Under every candidate alike it fails the same way (kept); another exception, or another line, is another ending."""
+    from redline.tuning.confirm import confirm
+
+    default, jax = Candidate("as written"), Candidate("backend jax", {"KERAS_BACKEND": "jax"})
+    best, reasons, unchecked = confirm(default, [jax], jax, run=lambda c: ending, pick=lambda cs: default,
+                                       time_left=lambda: 100.0, per_trial=10.0, reference=FAILS_AFTER_FIT)
+    assert not unchecked and (best is jax) == kept, (reasons, unchecked)
+    assert ("ends under it as written ends" in reasons[0]) == kept and ("dropped" in reasons[0]) != kept, reasons
+
+
+@pytest.mark.parametrize("env, kept", [({"KERAS_BACKEND": "jax"}, False), ({"TF_ENABLE_ONEDNN_OPTS": "0"}, True)])
+def test_with_no_ending_of_the_script_to_compare_another_backend_is_not_kept(env, kept):
+    from redline.tuning.confirm import confirm
+
+    default, best = Candidate("as written"), Candidate("the rival", env)
+    best_, _, unchecked = confirm(default, [best], best, run=lambda c: pytest.fail("nothing to compare with"),
+                                  pick=lambda cs: default, time_left=lambda: 100.0, per_trial=10.0,
+                                  reference={"status": "timeout", "error": "no result within 20 s"})
+    assert (best_ is best) == kept and "no ending to compare with" in unchecked[0], unchecked
+
+
 @pytest.mark.parametrize("env, kept", [({"KERAS_BACKEND": "jax"}, False), ({"TF_ENABLE_ONEDNN_OPTS": "0"}, True)])
 def test_another_backend_is_never_kept_unchecked_where_no_budget_is_left_for_its_check(env, kept):
     """A script with TensorFlow-only code after fit must never get a backend that breaks it: with no time left to

@@ -3,7 +3,8 @@
 The script as written and the chosen per-process candidate each run once more in full, training cut short
 (tuning/completion.py). A candidate that ends otherwise than the script as written (an exception after fit, say
 TensorFlow-only code on JAX, or another exit code) is dropped with the exception and the script's line, and the next
-best is checked in turn. Another backend is never kept unchecked: where the budget leaves no time for its check, the
+best is checked in turn; where the script as written itself fails after fit (a file it reads that is not there), a
+candidate must fail the same way, with the same exception at the same line. Another backend is never kept unchecked: where the budget leaves no time for its check, the
 script as written stays.
 """
 
@@ -21,6 +22,17 @@ def _ending(res: dict) -> str:
     return " | ".join(line.strip() for line in str(said).splitlines() if line.strip())  # one line: a traceback's too
 
 
+def _same_ending(res: dict, ref: dict) -> bool:
+    """``res`` ends as the script as written ends (``ref``): the same exit code, or the same exception at the same line
+    of the script (a file it reads after fit that is not there fails under every candidate alike)."""
+    if res.get("status") != ref.get("status"):
+        return False
+    if res.get("status") == "complete":
+        return res.get("exit_code") == ref.get("exit_code")
+    kind = lambda r: str(r.get("error") or "").split(":", 1)[0]  # noqa: E731  the exception's type
+    return res.get("status") == "incomplete" and (kind(res), res.get("where")) == (kind(ref), ref.get("where"))
+
+
 def confirm(default, others: list, best, *, run: Callable[[object], dict], pick: Callable[[list], object],
             time_left: Callable[[], float], per_trial: float, reference: dict | None = None,
             ended: dict | None = None) -> tuple[object, list, list]:
@@ -36,27 +48,30 @@ def confirm(default, others: list, best, *, run: Callable[[object], dict], pick:
 
     if best is default:
         return best, reasons, unchecked
-    if time_left() < (0 if reference else per_trial) + cost(best):
+    def no_check(why: str):
         if "KERAS_BACKEND" in (getattr(best, "env", None) or {}):  # the one switch that breaks code after fit
             # (TensorFlow-only saving, a GradientTape step): not kept without the check, as a later candidate is not
-            unchecked.append(f"the completion check of '{best.name}': the budget ran out; another backend is not kept "
-                             "unchecked (code after fit may need the script's own): the script as written stays")
+            unchecked.append(f"the completion check of '{best.name}': {why}; another backend is not kept unchecked "
+                             "(code after fit may need the script's own): the script as written stays")
             return default, reasons, unchecked
-        unchecked.append(f"the completion check of '{best.name}': the budget ran out (the choice is kept unchecked)")
+        unchecked.append(f"the completion check of '{best.name}': {why} (the choice is kept unchecked)")
         return best, reasons, unchecked
+
+    if time_left() < (0 if reference else per_trial) + cost(best):
+        return no_check("the budget ran out")
     ref = reference or run(default)
-    if ref.get("status") != "complete":
-        unchecked.append(f"the completion check: the script as written does not finish either under a cut run "
-                         f"({_ending(ref)}), so '{best.name}' was kept unchecked")
-        return best, reasons, unchecked
+    if ref.get("status") not in ("complete", "incomplete"):  # no ending to compare with (a timeout, no result)
+        return no_check(f"the script as written gave no ending to compare with under a cut run ({_ending(ref)})")
     while best is not default:
         if time_left() < cost(best):
             unchecked.append(f"the completion check of '{best.name}': the budget ran out; the script as written stays")
             return default, reasons, unchecked
         res = ended.get(best.name) or run(best)
-        if res.get("status") == "complete" and res.get("exit_code") == ref.get("exit_code"):
-            reasons.append(f"{best.name}: the whole script finishes under it as written does ({_ending(res)}, training "
-                           "cut short)")
+        if _same_ending(res, ref):
+            reasons.append(f"{best.name}: the whole script "
+                           + ("finishes under it as written does" if ref.get("status") == "complete" else
+                              "ends under it as written ends, with the script's own error after fit")
+                           + f" ({_ending(res)}, training cut short)")
             return best, reasons, unchecked
         best.error = f"the script does not finish under it: {_ending(res)}; as written it ends with {_ending(ref)}"
         reasons.append(f"{best.name} dropped: {best.error}")
