@@ -59,3 +59,54 @@ def test_the_script_s_child_processes_write_into_the_trial_s_scratch(tmp_path, m
     assert "READ BACK ['0', '1', 's']" in res["stdout"], res["stdout"][-2000:]
     # before: top.log (spawn), child-*.txt (spawn, forkserver) and sub.txt (every method) in the user's folder
     assert sorted(os.listdir(folder)) == ["train.py"], sorted(os.listdir(folder))
+
+
+NAMED = """
+import keras, numpy as np
+import os
+CKPT = "{ckpt}"                               # as Keras' own ModelCheckpoint example names one: /tmp/ckpt/...
+os.makedirs(os.path.dirname(CKPT), exist_ok=True)
+with open(CKPT, "w") as f:
+    f.write("a trial's model")
+print("READ BACK", open(CKPT).read())
+open("{log}", "a").write("a trial ran\\n")    # a folder without a suffix: the path itself is protected
+x = np.zeros((64, 4), "float32")
+m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+m.compile("sgd", "mse")
+m.fit(x, x[:, :1], epochs=2, verbose=0)
+"""
+
+
+def test_named_folders_are_the_absolute_paths_a_script_names_but_no_system_or_temporary_folder_whole(tmp_path):
+    from redline.tuning.trials import named_folders
+
+    s = tmp_path / "train.py"
+    s.write_text('a = "/tmp/ckpt/checkpoint.model.keras"\nb = "/tmp/backup"\nc = "~/logs/fit"\nd = "/tmp"\n'
+                 'e = "/tmp/run_" + "x"\nf = "/data/train.csv"\ng = "relative/path.txt"\nh = "/usr/lib/x.so"\n')
+    assert named_folders(str(s)) == sorted(["/tmp/ckpt", "/tmp/backup", os.path.expanduser("~/logs/fit"), "/data"])
+    s.write_text('import os\nlog_dir = f"/tmp/tb/run_{os.getpid()}"\nckpt = "/srv/models/run_" + "1"\n')
+    assert named_folders(str(s)) == ["/srv/models", "/tmp/tb"]
+    (tmp_path / "broken.py").write_text("def (:\n")
+    assert named_folders(str(tmp_path / "broken.py")) == []
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None, reason="TensorFlow is not installed")
+def test_a_trial_writes_an_absolute_path_the_script_names_into_its_scratch(tmp_path, monkeypatch):
+    """`redline tune` of a script checkpointing to /tmp/ckpt/checkpoint.model.keras (outside its folder) overwrote the
+    checkpoint a user kept there with a trial's model."""
+    monkeypatch.setattr(os, "environ", {**ENV})
+    folder, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
+    folder.mkdir()
+    (elsewhere / "ckpt").mkdir(parents=True)
+    ckpt = elsewhere / "ckpt" / "checkpoint.model.keras"
+    ckpt.write_text("my best model")
+    p = folder / "train.py"
+    p.write_text(NAMED.replace("{ckpt}", str(ckpt)).replace("{log}", str(elsewhere / "logs")))
+    monkeypatch.chdir(folder)
+    (tmp_path / "scratch").mkdir()
+    res = run_trial(str(p), [], Candidate("as written", {"KERAS_BACKEND": "tensorflow"}),
+                    {**TRIAL, "sandbox_root": str(tmp_path / "scratch")}, 120)
+    assert res["status"] == "ok", (res.get("error"), res.get("stderr", "")[-2000:])
+    assert "READ BACK a trial's model" in res["stdout"], res["stdout"][-2000:]  # the script reads its own write
+    assert ckpt.read_text() == "my best model" and sorted(os.listdir(elsewhere)) == ["ckpt"]
+    assert sorted(os.listdir(elsewhere / "ckpt")) == ["checkpoint.model.keras"]

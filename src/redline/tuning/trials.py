@@ -25,11 +25,48 @@ def trial_env(cand) -> dict:
     return env
 
 
+#: folders a path the script names may not protect as a whole: the root, the temporary folder itself (where
+#: TensorFlow's autograph writes the modules it then imports), the folders that hold the users' homes
+_TOO_WIDE = ("/", "/tmp", "/var/tmp", "/var", "/home", "/root", "/mnt", "/media", "/srv", "/opt")
+#: nor anything in the system's own folders
+_SYSTEM = ("/dev", "/proc", "/sys", "/usr", "/etc", "/bin", "/sbin", "/lib", "/lib64", "/boot", "/run", "/var/lib",
+           "/var/run", "/var/cache")
+
+
+def named_folders(script: str) -> list[str]:
+    """The folders of the absolute paths the script's source names (``"/tmp/ckpt/checkpoint.model.keras"``, as Keras'
+    own ModelCheckpoint example writes; ``"~/logs"``): a trial writes there too, and a checkpoint a user kept at such a
+    path was overwritten by a trial's model. A file's folder, or the path itself where it has no suffix (the folder
+    of a prefix the script adds to: ``"/tmp/run_" + name``); none that covers a system folder, or the temporary
+    folder as a whole."""
+    import ast
+
+    try:
+        with open(script, "rb") as f:
+            tree = ast.parse(f.read())
+    except (OSError, SyntaxError, ValueError):
+        return []
+    prefixes = {id(n.left) for n in ast.walk(tree) if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Add)}
+    prefixes |= {id(v) for n in ast.walk(tree) if isinstance(n, ast.JoinedStr) for v in n.values[:1]}
+    out = set()
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Constant) and isinstance(node.value, str)):
+            continue
+        text = node.value.strip()
+        if not text.startswith(("/", "~/")) or "\n" in text or len(text) > 4096:
+            continue
+        path = os.path.normpath(os.path.expanduser(text))
+        folder = os.path.dirname(path) if id(node) in prefixes or os.path.splitext(path)[1] else path
+        if folder not in _TOO_WIDE and not any(folder == d or folder.startswith(d + "/") for d in _SYSTEM):
+            out.add(folder)
+    return sorted(out)
+
+
 def sandbox_for(script: str, root: str) -> dict:
-    """The sandbox of one trial: a fresh scratch folder under ``root``; the script's folder and the working directory
-    protected."""
+    """The sandbox of one trial: a fresh scratch folder under ``root``; the script's folder, the working directory and
+    the folders of the absolute paths the script names (named_folders) protected."""
     return {"scratch": tempfile.mkdtemp(prefix="trial-", dir=root),
-            "protect": sorted({os.path.dirname(os.path.abspath(script)), os.getcwd()})}
+            "protect": sorted({os.path.dirname(os.path.abspath(script)), os.getcwd(), *named_folders(script)})}
 
 
 class TrialProcess:
