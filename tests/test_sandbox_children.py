@@ -86,6 +86,10 @@ def test_named_folders_are_the_absolute_paths_a_script_names_but_no_system_or_te
     assert named_folders(str(s)) == sorted(["/tmp/ckpt", "/tmp/backup", os.path.expanduser("~/logs/fit"), "/data"])
     s.write_text('import os\nlog_dir = f"/tmp/tb/run_{os.getpid()}"\nckpt = "/srv/models/run_" + "1"\n')
     assert named_folders(str(s)) == ["/srv/models", "/tmp/tb"]
+    (tmp_path / "config.json").write_text('{"output_dir": "/mnt/runs/exp1", "url": "https://example.org/a/b"}')
+    (tmp_path / "train.yaml").write_text("checkpoints: ~/ckpts\nlr: 0.001\n")
+    assert named_folders(str(s)) == sorted(["/srv/models", "/tmp/tb", "/mnt/runs/exp1",
+                                            os.path.expanduser("~/ckpts")])
     (tmp_path / "broken.py").write_text("def (:\n")
     assert named_folders(str(tmp_path / "broken.py")) == []
 

@@ -48,18 +48,37 @@ def named_folders(script: str) -> list[str]:
         return []
     prefixes = {id(n.left) for n in ast.walk(tree) if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Add)}
     prefixes |= {id(v) for n in ast.walk(tree) if isinstance(n, ast.JoinedStr) for v in n.values[:1]}
+    named = [(n.value.strip(), id(n) in prefixes) for n in ast.walk(tree)
+             if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+    named += [(text, False) for text in _in_settings(os.path.dirname(os.path.abspath(script)))]
     out = set()
-    for node in ast.walk(tree):
-        if not (isinstance(node, ast.Constant) and isinstance(node.value, str)):
-            continue
-        text = node.value.strip()
-        if not text.startswith(("/", "~/")) or "\n" in text or len(text) > 4096:
+    for text, prefix in named:
+        if not text.startswith(("/", "~/")) or text.startswith("//") or "\n" in text or len(text) > 4096:
             continue
         path = os.path.normpath(os.path.expanduser(text))
-        folder = os.path.dirname(path) if id(node) in prefixes or os.path.splitext(path)[1] else path
+        folder = os.path.dirname(path) if prefix or os.path.splitext(path)[1] else path
         if folder not in _TOO_WIDE and not any(folder == d or folder.startswith(d + "/") for d in _SYSTEM):
             out.add(folder)
     return sorted(out)
+
+
+def _in_settings(folder: str) -> list[str]:
+    """The absolute paths the settings files in ``folder`` give (``"output_dir": "/mnt/runs/exp1"`` in a config.json
+    the script reads and writes under)."""
+    from .sources import MAX_BYTES, SETTINGS
+
+    out = []
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return out
+    for name in names:
+        path = os.path.join(folder, name)
+        if not name.lower().endswith(SETTINGS) or not os.path.isfile(path) or os.path.getsize(path) > MAX_BYTES:
+            continue
+        with open(path, encoding="utf-8", errors="replace") as f:
+            out += re.findall(r"(?<![\w.:/~])(~?/[\w.\-/]+)", f.read())
+    return out
 
 
 def sandbox_for(script: str, root: str) -> dict:
