@@ -57,7 +57,9 @@ def named_folders(script: str) -> list[str]:
             continue
         path = os.path.normpath(os.path.expanduser(text))
         folder = os.path.dirname(path) if prefix or os.path.splitext(path)[1] else path
-        if folder not in _TOO_WIDE and not any(folder == d or folder.startswith(d + "/") for d in _SYSTEM):
+        hidden = any(part.startswith(".") for part in folder.split(os.sep))  # a cache (~/.keras): as the sandbox
+        # leaves hidden folders alone in the folders it protects, a download there stays for the next trial
+        if folder not in _TOO_WIDE and not hidden and not any(folder == d or folder.startswith(d + "/") for d in _SYSTEM):
             out.add(folder)
     return sorted(out)
 
