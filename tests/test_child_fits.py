@@ -3,6 +3,7 @@ sweep of an hour ran whole in the first trial), and a script whose fits all run 
 one that never called fit; a child that is a script of its own is named, the one to tune."""
 
 import importlib.util
+import os
 
 import pytest
 
@@ -44,10 +45,12 @@ def test_fits_in_the_script_s_pool_workers_are_cut_short_and_named(tmp_path, con
 
 
 DRIVER = """
-import subprocess, sys
+import os, subprocess, sys
 for lr in ("0.001", "0.01"):
-    out = subprocess.run([sys.executable, "train_one.py", "--lr", lr], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "train_one.py", "--lr", lr], capture_output=True, text=True, check=True,
+                         ENV)
     print("CHILD SAID", repr(out.stdout.strip().splitlines()[-1]), flush=True)
+    print("FOLDER", sorted(os.listdir(".")), flush=True)
 """
 TRAIN_ONE = """
 import sys
@@ -58,18 +61,26 @@ model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="
 model.compile(keras.optimizers.Adam(float(sys.argv[2])), "mse")
 model.fit(x, y, batch_size=16, epochs=3, verbose=0)
 print("ITERATIONS", int(model.optimizer.iterations))
+model.save(f"model_{sys.argv[2]}.keras")
 """
 
 
+@pytest.mark.parametrize("env", ["env=None", 'env={"PATH": os.environ["PATH"]}'])
 def test_a_driver_s_python_subprocesses_are_cut_short_unseen_by_it_and_the_one_to_tune_is_named(tmp_path,
-                                                                                                 monkeypatch):
-    """A driver reading its children's captured output: the trial's word from a child must not be in it."""
-    monkeypatch.chdir(tmp_path)  # run from its folder, as `python driver.py` there
-    s = script(tmp_path, DRIVER)
-    (tmp_path / "train_one.py").write_text(TRAIN_ONE)
+                                                                                                 monkeypatch, env):
+    """A driver reading its children's captured output: the trial's word from a child must not be in it. Given an
+    environment of its own, a child ran whole, saved its model in the user's folder, and the trial said the script
+    never called fit."""
+    folder = tmp_path / "work"
+    folder.mkdir()
+    monkeypatch.chdir(folder)  # run from its folder, as `python driver.py` there
+    s = script(folder, DRIVER.replace("ENV", env))
+    (folder / "train_one.py").write_text(TRAIN_ONE)
     res = run_trial(s, [], Candidate("as written"), {**trial(), "discover": True,
                                                      "sandbox": sandbox_for(s, str(tmp_path))}, 150)
     assert res["status"] == "no-fit", res
     assert res["error"] == say([["train_one.py", "--lr", "0.001"], ["train_one.py", "--lr", "0.01"]]), res
     assert res["error"].endswith("; tune the one a process runs, e.g. redline tune train_one.py --lr 0.001"), res
     assert res["stdout"].count("CHILD SAID 'ITERATIONS 2'") == 2, res["stdout"]  # cut short; nothing else in it
+    assert "model_0.01.keras" in res["stdout"]  # the script sees what its children wrote, in the trial's scratch
+    assert sorted(os.listdir(folder)) == ["train.py", "train_one.py"]  # and the user's folder is as it was

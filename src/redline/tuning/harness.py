@@ -156,9 +156,10 @@ def main(argv=None) -> int:
         from .sandbox import install as sandbox
 
         box = sandbox(trial["sandbox"]["scratch"], trial["sandbox"]["protect"])
-        from .sandbox_children import inherit
+        from .sandbox_children import carry, inherit
 
-        inherit(trial["sandbox"]["scratch"], trial["sandbox"]["protect"])  # and in the processes the script starts
+        inherit(trial["sandbox"]["scratch"], trial["sandbox"]["protect"])  # and in the processes the script starts,
+        carry()  # those given an environment of their own too
         children_tell(os.path.dirname(os.path.realpath(trial["sandbox"]["scratch"])))  # redline's own folder
     from .precision_pin import watch as watch_precision
     from .threads_pin import watch as watch_threads

@@ -25,4 +25,40 @@ def inherit(scratch: str, protect, environ=os.environ) -> None:
     environ["PYTHONPATH"] = SITE + (os.pathsep + rest if rest else "")
 
 
-__all__ = ["ENV", "SITE", "inherit"]
+def with_trial(env, environ=os.environ):
+    """A child's own environment (``subprocess.run(..., env={"PATH": ...})``) with the trial's variables added: the
+    sandbox, the children's word to the trial (tuning/child_fits.py) and this folder first on its PYTHONPATH. Without
+    them, a driver's `python train_one.py` children ran whole, wrote their models into the user's folder, and the
+    trial said the script never called fit."""
+    from .child_fits import ENV as TOLD
+
+    if env is None or ENV not in environ:
+        return env
+    env = dict(env)
+    for key in (ENV, TOLD):
+        if key in environ:
+            env.setdefault(key, environ[key])
+    rest = env.get("PYTHONPATH")
+    if SITE not in (rest or "").split(os.pathsep):
+        env["PYTHONPATH"] = SITE + (os.pathsep + rest if rest else "")
+    return env
+
+
+def carry() -> None:
+    """In a trial: every ``subprocess.Popen`` given an environment of its own gets the trial's variables too
+    (with_trial); one given none inherits them already."""
+    import functools
+    import subprocess
+
+    original = subprocess.Popen.__init__
+
+    @functools.wraps(original)
+    def init(self, *args, **kwargs):
+        if kwargs.get("env") is not None:
+            kwargs["env"] = with_trial(kwargs["env"])
+        original(self, *args, **kwargs)
+
+    subprocess.Popen.__init__ = init
+
+
+__all__ = ["ENV", "SITE", "carry", "inherit", "with_trial"]
