@@ -91,6 +91,23 @@ def test_the_first_trial_says_what_the_script_set_before_importing_keras(tmp_pat
     assert res["status"] == "ok", res
     assert res["env_before_keras"] == ["KERAS_BACKEND", "TF_ENABLE_ONEDNN_OPTS"] and res["pinned_backend"] == "tensorflow"
     assert backend_for(res) is False
+    assert (res["onednn_set_at"], res["onednn_set"]) == ("train.py:2", "1")
+
+
+@needs_tf
+@pytest.mark.parametrize("force", [False, True])
+def test_a_trial_that_measures_the_other_onednn_value_ignores_the_script_s_own_line(tmp_path, clean_env, force):
+    from tune_helpers import script, trial
+
+    from redline.tuning.trials import run_trial
+
+    text = ('import os\nos.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"\nprint("ONEDNN", os.environ["TF_ENABLE_ONEDNN_OPTS"])\n'
+            + SAYS)
+    res = run_trial(script(tmp_path, text), [], Candidate("oneDNN on", {"TF_ENABLE_ONEDNN_OPTS": "1"},
+                                                          trial={"force_onednn": True} if force else {}),
+                    trial({"default": {"own": True}}), 120)
+    assert res["status"] == "ok", res
+    assert ("ONEDNN 1" if force else "ONEDNN 0") in res["stdout"], res["stdout"]
 
 
 @needs_tf

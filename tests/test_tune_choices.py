@@ -620,3 +620,43 @@ def test_run_tune_does_not_tune_further_where_the_first_trial_took_the_whole_bud
     result = search.tune("train.py", budget_s=None, snapshot=m.vm_2core(),
                          worth_it=lambda *a: asked.append(a) or not_worth(*a) is None)
     assert asked == [(140.0, 30.0, 95.0)] and result.status == "skipped", asked
+
+
+@pytest.mark.parametrize("machine, script_value, name, fix", [
+    (m.server_2s_64t, "0", "oneDNN on", "remove it"),       # TensorFlow enables it there: the script's "0" turns it off
+    (m.vm_2core, "0", "oneDNN on", "set it to 1"),          # TensorFlow leaves it off there: "0" is its default
+    (m.vm_2core, "1", "oneDNN off", "remove it")])
+def test_a_script_s_own_onednn_line_is_measured_against_the_other_value_as_advice(monkeypatch, machine, script_value,
+                                                                                  name, fix):
+    """mixup with `os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"` at its top (to silence TensorFlow's message): the trial
+    flipped it to "0", which the script's line had set already, and chose "oneDNN off" at 1.14x (noise: the same
+    configuration); "oneDNN on", 1.9x there, was never measured."""
+    from redline.tuning.candidates import process_candidates, script_pins
+
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    pins = script_pins({"onednn_set_at": "mixup.py:2", "onednn_set": script_value})
+    c = next(c for c in process_candidates(machine(), "tensorflow", (), **pins) if c.name.startswith("oneDNN"))
+    assert c.name == name and c.env == {"TF_ENABLE_ONEDNN_OPTS": "0" if script_value == "1" else "1"}
+    assert c.trial == {"force_onednn": True} and c.advice == (
+        f"the script sets TF_ENABLE_ONEDNN_OPTS={script_value} itself (mixup.py:2): {fix} there")
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")  # the user's environment: measured the other way too, as advice
+    c = next(c for c in process_candidates(m.server_2s_64t(), "tensorflow", ()) if c.name.startswith("oneDNN"))
+    assert c.name == "oneDNN on" and c.env == {"TF_ENABLE_ONEDNN_OPTS": "1"}
+    assert c.trial == {"environment": "TF_ENABLE_ONEDNN_OPTS"}
+    assert c.advice == "TF_ENABLE_ONEDNN_OPTS=0 is set in your environment: remove it"
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS")
+    c = next(c for c in process_candidates(m.server_2s_64t(), "tensorflow", ()) if c.name.startswith("oneDNN"))
+    assert c.name == "oneDNN off" and c.advice is None  # nothing set: a candidate like any
+
+
+def test_the_other_onednn_value_ahead_of_the_script_s_line_is_said_as_advice():
+    from redline.tuning.candidates import process_candidates, script_pins
+    from redline.tuning.verdict import process_advice
+
+    pins = script_pins({"onednn_set_at": "mixup.py:2", "onednn_set": "0"})
+    procs = process_candidates(m.server_2s_64t(), "tensorflow", (), **pins)
+    default, onednn = procs[0], next(c for c in procs if c.name == "oneDNN on")
+    default.runs, onednn.runs = [86.0, 87.0], [177.0, 148.8, 181.9]  # mixup, measured (Zen 4)
+    said = process_advice(procs, default, default)
+    assert said == ["oneDNN on: 177.0 steps/s against 86.5 as written (2.05x, 3 against 2 measurements); the script "
+                    "sets TF_ENABLE_ONEDNN_OPTS=0 itself (mixup.py:2): remove it there"], said

@@ -35,12 +35,13 @@ def _set_by_keras_imports() -> bool:
     return False
 
 
-def watch_backend(force: bool) -> dict:
+def watch_backend(force: bool, force_onednn: bool = False) -> dict:
     """Record where the script sets KERAS_BACKEND itself (``os.environ[...] = ...`` before keras is imported: later it
     has no effect); with ``force``, ignore it, so the trial's backend is measured against the script's line (shown as
     advice, never applied). ``setdefault`` is a default, not a pin: it gives way to a backend already set, as it does
-    under ``python script.py``."""
-    seen = {"pinned": None, "line": None, "ignored": False, "env": set()}
+    under ``python script.py``. The same for TF_ENABLE_ONEDNN_OPTS before TensorFlow is imported (a line many scripts
+    carry to silence TensorFlow's oneDNN message), ignored with ``force_onednn``."""
+    seen = {"pinned": None, "line": None, "ignored": False, "env": set(), "onednn": None, "onednn_at": None}
     env_type = type(os.environ)
     setitem, setdefault, delitem = env_type.__setitem__, env_type.setdefault, env_type.__delitem__
     state = {"default": False}
@@ -53,6 +54,12 @@ def watch_backend(force: bool) -> dict:
             seen["pinned"], seen["line"] = str(value), f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"
             if force:
                 seen["ignored"] = True
+                return
+        if (self is os.environ and key == "TF_ENABLE_ONEDNN_OPTS" and not state["default"]
+                and "tensorflow" not in sys.modules and not _set_by_keras_imports()):
+            frame = sys._getframe(1)
+            seen["onednn"], seen["onednn_at"] = str(value), f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"
+            if force_onednn:
                 return
         setitem(self, key, value)
 

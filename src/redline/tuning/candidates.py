@@ -14,14 +14,47 @@ def policy_of(res: dict) -> tuple | None:
     return (res["precision_set_at"], res.get("precision_set")) if res.get("precision_set_at") else None
 
 
+def script_pins(res: dict) -> dict:
+    """process_candidates' keywords from a trial's result: where the script sets its backend, its threads, its dtype
+    policy and oneDNN itself."""
+    return {"pinned": res.get("pinned_at") if res.get("pinned_backend") else None,
+            "threads_at": res.get("threads_set_at"), "policy": policy_of(res),
+            "onednn": (res["onednn_set_at"], res.get("onednn_set")) if res.get("onednn_set_at") else None}
+
+
+def _onednn(snapshot, onednn: tuple | None, environ=os.environ) -> Candidate:
+    """The oneDNN candidate: the other value than the one the script runs with. Where the script sets
+    TF_ENABLE_ONEDNN_OPTS itself (``onednn``: file:line, value), measured with its line ignored, and where the user's
+    environment sets it, measured with the other value: advice either way, with the line to change."""
+    tf_on = snapshot.cpu.has("avx512_vnni") or snapshot.cpu.has("avx512_bf16") or snapshot.cpu.has("amx")
+    given = onednn[1] if onednn else environ.get("TF_ENABLE_ONEDNN_OPTS")
+    word = str(given).strip().lower()
+    on = tf_on if given is None or word not in ("0", "1", "true", "false") else word in ("1", "true")
+    other = "0" if on else "1"
+    name = f"oneDNN {'off' if on else 'on'}"
+    why = f"TensorFlow {'enables' if tf_on else 'leaves off'} oneDNN on this CPU by default"
+    if given is None:
+        return Candidate(name, {"TF_ENABLE_ONEDNN_OPTS": other}, why=why)
+    fix = "remove it" if (other == "1") == tf_on else f"set it to {other}"
+    if onednn:
+        return Candidate(name, {"TF_ENABLE_ONEDNN_OPTS": other}, trial={"force_onednn": True},
+                         why=f"{why}; the script's own TF_ENABLE_ONEDNN_OPTS line ignored in the trial",
+                         advice=f"the script sets TF_ENABLE_ONEDNN_OPTS={given} itself ({onednn[0]}): {fix} there")
+    return Candidate(name, {"TF_ENABLE_ONEDNN_OPTS": other}, trial={"environment": "TF_ENABLE_ONEDNN_OPTS"},
+                     why=f"{why}; the environment's value replaced in the trial",
+                     advice=f"TF_ENABLE_ONEDNN_OPTS={given} is set in your environment: {fix}")
+
+
 def process_candidates(snapshot, backend: str, allow, pinned: str | None = None,
-                       threads_at: str | None = None, policy: tuple | None = None) -> list[Candidate]:
+                       threads_at: str | None = None, policy: tuple | None = None,
+                       onednn: tuple | None = None) -> list[Candidate]:
     """Per-process candidates for this machine, the default (the script as it is) first. ``pinned``: where the script
     sets KERAS_BACKEND itself (file:line); the other backends are then measured against that line, as advice only.
     ``threads_at``: where it sets TensorFlow's thread counts itself (tuning/threads_pin.py); the thread candidates are
     then measured with its line ignored, TensorFlow's own defaults among them, as advice only. ``policy``: (file:line,
     name) where it sets its own dtype policy: the precision candidates, float32 among them, are then measured with
-    its line ignored, as advice only (precision_candidates)."""
+    its line ignored, as advice only (precision_candidates). ``onednn``: (file:line, value) where it sets
+    TF_ENABLE_ONEDNN_OPTS itself: the other value is measured with its line ignored, as advice only (_onednn)."""
     usable = snapshot.cpu.usable
     out = [Candidate("as written", why=f"the script as `python script.py` runs it ({backend} backend, runtime defaults)")]
     for other in ("jax", "torch", "tensorflow"):
@@ -38,11 +71,7 @@ def process_candidates(snapshot, backend: str, allow, pinned: str | None = None,
             continue
         out.append(Candidate(f"backend {other}", {"KERAS_BACKEND": other}, why=f"Keras on {other}"))
     if backend == "tensorflow":
-        tf_on = snapshot.cpu.has("avx512_vnni") or snapshot.cpu.has("avx512_bf16") or snapshot.cpu.has("amx")
-        if "TF_ENABLE_ONEDNN_OPTS" not in os.environ:
-            flip = "0" if tf_on else "1"
-            out.append(Candidate(f"oneDNN {'off' if tf_on else 'on'}", {"TF_ENABLE_ONEDNN_OPTS": flip},
-                                 why=f"TensorFlow {'enables' if tf_on else 'leaves off'} oneDNN on this CPU by default"))
+        out.append(_onednn(snapshot, onednn))
         threads = [Candidate("1 intra-op thread", {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"},
                              why="one thread per op: less hand-over for dispatch-bound steps")]
         if usable < (snapshot.cpu.logical if isinstance(snapshot.cpu.logical, int) else usable):

@@ -168,7 +168,8 @@ def main(argv=None) -> int:
     policy = watch_precision(bool(trial.get("force_precision")))
     watch_eager()  # tf.config.run_functions_eagerly(True): where the script calls it
     forks = watch_forks()  # processes forked while JAX runs (PyDataset workers): a deadlock waiting to happen
-    pin = watch_backend(bool(trial.get("force_backend")))  # outermost: its caller is the script's line
+    pin = watch_backend(bool(trial.get("force_backend")), bool(trial.get("force_onednn")))  # outermost: its caller is
+    # the script's line
     state = {"fits": 0, "log": [], "result": None, "fitted": {}}  # fitted: model id -> its compiles at its last fit
     complete = trial.get("mode") == "complete"
     counts = {}
@@ -218,7 +219,8 @@ def main(argv=None) -> int:
                 "env_before_keras": sorted(pin["env"]), "threads_set_at": threads["at"],
                 "threads_set": threads["set"], "threads_ignored": threads["ignored"],
                 "precision_set_at": policy["at"], "precision_set": policy["set"],
-                "precision_ignored": policy["ignored"], "forks_under_jax": forks["forks"]}
+                "precision_ignored": policy["ignored"], "forks_under_jax": forks["forks"],
+                "onednn_set_at": pin["onednn_at"], "onednn_set": pin["onednn"]}
 
     def sources() -> dict:
         """The first trial's: the user's modules and settings files the script has used (tuning/sources.py)."""

@@ -34,7 +34,7 @@ from .result import Candidate, TuneResult
 from .sizing import (AUTO_FIRST, auto_budget, auto_line, decided_line, need_figures, needed_s, needs_line,
                      predicted_training, stage_s)
 from .spares import Spares, backend_for
-from .candidates import policy_of, process_candidates
+from .candidates import process_candidates, script_pins
 from .trials import last_output, run_trial
 
 ALLOWABLE = ("precision", "batch", "order")
@@ -124,9 +124,7 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
             guessed.close()
         if pinned is not False:
             ready = guessed if pinned is None else closing.enter_context(Spares(script, args, pinned))
-            guess = process_candidates(snapshot, res.get("backend") or backend, allow,
-                                       pinned=res.get("pinned_at") if res.get("pinned_backend") else None,
-                                       threads_at=res.get("threads_set_at"), policy=policy_of(res))
+            guess = process_candidates(snapshot, res.get("backend") or backend, allow, **script_pins(res))
             ready.beside(None, [c for c in guess[1:] if not c.error][:1])
 
     t0 = time.perf_counter()
@@ -198,9 +196,7 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
                           training_s=training_s)
     # the backend the script really runs on: its own KERAS_BACKEND line, where it has one, wins over the environment
     backend = first.get("backend") or backend
-    pinned = first.get("pinned_at") if first.get("pinned_backend") else None
-    procs = process_candidates(snapshot, backend, allow, pinned=pinned, threads_at=first.get("threads_set_at"),
-                               policy=policy_of(first))
+    procs = process_candidates(snapshot, backend, allow, **script_pins(first))
     default.why = procs[0].why
     procs[0] = default
     if "Dataset" in str(first.get("data")) and backend == "tensorflow":  # fit got a tf.data pipeline (e.g. _BatchDataset)

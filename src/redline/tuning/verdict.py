@@ -7,8 +7,9 @@ from .choose import ahead_of
 from .compare import median
 from .result import Candidate, fair, fair_spreads
 
-#: the trial settings under which a candidate is measured against one of the script's own lines (advice only)
-LINES = ("force_backend", "force_threads", "force_precision")
+#: the trial settings under which a candidate is measured against one of the script's own lines, or a variable the
+#: user's environment sets (advice only)
+LINES = ("force_backend", "force_threads", "force_precision", "force_onednn", "environment")
 
 
 def process_advice(procs: list, default: Candidate, best: Candidate) -> list[str]:
