@@ -77,8 +77,11 @@ m.fit(x, x[:, :1], epochs=2, verbose=0)
 """
 
 
-def test_named_folders_are_the_absolute_paths_a_script_names_but_no_system_or_temporary_folder_whole(tmp_path):
+def test_named_folders_are_the_absolute_paths_a_script_names_but_no_system_or_temporary_folder_whole(tmp_path,
+                                                                                                      monkeypatch):
     from redline.tuning.trials import named_folders
+
+    monkeypatch.setenv("HOME", "/home/tester")  # "~" as a user's, whatever the machine's HOME is
 
     s = tmp_path / "train.py"
     s.write_text('a = "/tmp/ckpt/checkpoint.model.keras"\nb = "/tmp/backup"\nc = "~/logs/fit"\nd = "/tmp"\n'
