@@ -86,14 +86,14 @@ def test_named_folders_are_the_absolute_paths_a_script_names_but_no_system_or_te
     s = tmp_path / "train.py"
     s.write_text('a = "/tmp/ckpt/checkpoint.model.keras"\nb = "/tmp/backup"\nc = "~/logs/fit"\nd = "/tmp"\n'
                  'e = "/tmp/run_" + "x"\nf = "/data/train.csv"\ng = "relative/path.txt"\nh = "/usr/lib/x.so"\n')
-    assert named_folders(str(s)) == sorted(["/tmp/ckpt", "/tmp/backup", os.path.expanduser("~/logs/fit"), "/data"])
+    assert named_folders(str(s)) == sorted(["/tmp/ckpt", "/tmp/backup", "/home/tester/logs/fit", "/data"])
     s.write_text('import os\nlog_dir = f"/tmp/tb/run_{os.getpid()}"\nckpt = "/srv/models/run_" + "1"\n'
-                 'data = "~/.keras/datasets/mnist.npz"\n')
-    assert named_folders(str(s)) == ["/srv/models", "/tmp/tb"]
+                 'data = "~/.keras/datasets/mnist.npz"\nsaved = "~/model.keras"\n')
+    assert named_folders(str(s)) == ["/home/tester", "/srv/models", "/tmp/tb"]  # a home: its hidden folders stay out
     (tmp_path / "config.json").write_text('{"output_dir": "/mnt/runs/exp1", "url": "https://example.org/a/b"}')
     (tmp_path / "train.yaml").write_text("checkpoints: ~/ckpts\nlr: 0.001\n")
-    assert named_folders(str(s)) == sorted(["/srv/models", "/tmp/tb", "/mnt/runs/exp1",
-                                            os.path.expanduser("~/ckpts")])
+    assert named_folders(str(s)) == sorted(["/home/tester", "/srv/models", "/tmp/tb", "/mnt/runs/exp1",
+                                            "/home/tester/ckpts"])
     (tmp_path / "broken.py").write_text("def (:\n")
     assert named_folders(str(tmp_path / "broken.py")) == []
 

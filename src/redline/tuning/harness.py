@@ -90,8 +90,9 @@ def _finish(result: dict, code: int = 0) -> None:
 
     if installed():  # what the release thread took off the epoch loop in this trial (a wait python would have had)
         result = {**result, "released": stats()}
-    if result.get("status") == "no-fit" and children_fitted():  # it did fit, in processes it started
-        result = {**result, "child_fits": children_fitted()}
+    told = children_fitted() if result.get("status") == "no-fit" else None
+    if told:  # it did fit, in processes it started
+        result = {**result, "child_fits": told}
     _emit(result)
     os._exit(code)  # the script's own training is not needed: end here, without running its clean-up
 

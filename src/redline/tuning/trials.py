@@ -26,8 +26,9 @@ def trial_env(cand) -> dict:
 
 
 #: folders a path the script names may not protect as a whole: the root, the temporary folder itself (where
-#: TensorFlow's autograph writes the modules it then imports), the folders that hold the users' homes
-_TOO_WIDE = ("/", "/tmp", "/var/tmp", "/var", "/home", "/root", "/mnt", "/media", "/srv", "/opt")
+#: TensorFlow's autograph writes the modules it then imports), the folder of every user's home, the mount points (a
+#: home may: "~/model.keras" protects it, its hidden folders left alone, as where it is the working directory)
+_TOO_WIDE = ("/", "/tmp", "/var/tmp", "/var", "/home", "/mnt", "/media", "/srv", "/opt")
 #: nor anything in the system's own folders
 _SYSTEM = ("/dev", "/proc", "/sys", "/usr", "/etc", "/bin", "/sbin", "/lib", "/lib64", "/boot", "/run", "/var/lib",
            "/var/run", "/var/cache")
