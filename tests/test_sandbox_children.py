@@ -118,3 +118,41 @@ def test_a_trial_writes_an_absolute_path_the_script_names_into_its_scratch(tmp_p
     assert "READ BACK a trial's model" in res["stdout"], res["stdout"][-2000:]  # the script reads its own write
     assert ckpt.read_text() == "my best model" and sorted(os.listdir(elsewhere)) == ["ckpt"]
     assert sorted(os.listdir(elsewhere / "ckpt")) == ["checkpoint.model.keras"]
+
+
+AUTOGRAPH = """
+import numpy as np
+import tensorflow as tf
+import keras
+
+
+@tf.function
+def prep(a, b):
+    if tf.reduce_sum(a) > 0:  # autograph converts this: it writes a module in the temporary folder and imports it
+        a = a * 2.0
+    return a, b
+
+
+x = np.ones((64, 4), "float32")
+ds = tf.data.Dataset.from_tensor_slices((x, x[:, :1])).map(prep).batch(8)
+m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+m.compile("sgd", "mse")
+m.fit(ds, epochs=2, verbose=0)
+"""
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None, reason="TensorFlow is not installed")
+def test_a_trial_s_temporary_files_go_with_its_scratch_where_tmpdir_lies_in_the_user_s_folder(tmp_path, monkeypatch):
+    """TMPDIR=./tmp in the script's folder: autograph's generated module went to the sandbox's shadow and was imported
+    from TMPDIR, and the trial failed ("Using a symbolic `tf.Tensor` as a Python `bool`")."""
+    folder = tmp_path / "work"
+    (folder / "tmp").mkdir(parents=True)
+    monkeypatch.setattr(os, "environ", {**ENV, "TMPDIR": str(folder / "tmp")})
+    p = folder / "train.py"
+    p.write_text(AUTOGRAPH)
+    monkeypatch.chdir(folder)
+    (tmp_path / "scratch").mkdir()
+    res = run_trial(str(p), [], Candidate("as written", {"KERAS_BACKEND": "tensorflow"}),
+                    {**TRIAL, "sandbox_root": str(tmp_path / "scratch")}, 120)
+    assert res["status"] == "ok", (res.get("error"), res.get("stderr", "")[-2000:])
+    assert os.listdir(folder / "tmp") == []  # nothing of the trial's left in the user's temporary folder either

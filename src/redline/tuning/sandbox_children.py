@@ -18,11 +18,22 @@ SITE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "child_site")
 ENV = "REDLINE_SANDBOX"
 
 
-def inherit(scratch: str, protect, environ=os.environ) -> None:
-    """Children started from now on install the sandbox (``scratch``, ``protect``) too."""
-    environ[ENV] = json.dumps({"scratch": scratch, "protect": list(protect)})
-    rest = environ.get("PYTHONPATH")
-    environ["PYTHONPATH"] = SITE + (os.pathsep + rest if rest else "")
+def inherit(scratch: str, protect) -> None:
+    """Children started from now on install the sandbox (``scratch``, ``protect``) too. Where the temporary folder
+    lies in a protected one (TMPDIR=./tmp), the temporary files of this process and its children go to a folder in
+    the scratch instead, which ends with the trial: TensorFlow's autograph wrote the modules it generates into the
+    sandbox's shadow and imported them from TMPDIR, and the trial failed ("Using a symbolic tf.Tensor as a Python
+    bool"). Elsewhere TMPDIR stays: a short path (a forkserver's socket lives there)."""
+    import tempfile
+
+    os.environ[ENV] = json.dumps({"scratch": scratch, "protect": list(protect)})
+    rest = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = SITE + (os.pathsep + rest if rest else "")
+    temp = os.path.realpath(tempfile.gettempdir())
+    if any(temp == r or temp.startswith(r + os.sep) for r in map(os.path.realpath, protect)):
+        temp = os.path.join(scratch, ".trial-tmp")
+        os.makedirs(temp, exist_ok=True)
+        os.environ["TMPDIR"] = tempfile.tempdir = temp
 
 
 def with_trial(env, environ=os.environ):
