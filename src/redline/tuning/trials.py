@@ -79,8 +79,11 @@ def _in_settings(folder: str) -> list[str]:
         path = os.path.join(folder, name)
         if not name.lower().endswith(SETTINGS) or not os.path.isfile(path) or os.path.getsize(path) > MAX_BYTES:
             continue
-        with open(path, encoding="utf-8", errors="replace") as f:
-            out += re.findall(r"(?<![\w.:/~])(~?/[\w.\-/]+)", f.read())
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                out += re.findall(r"(?<![\w.:/~])(~?/[\w.\-/]+)", f.read())
+        except OSError:  # unreadable here: the script cannot read it either
+            continue
     return out
 
 
