@@ -192,9 +192,10 @@ class Sandbox:
         when_imported("numpy", lambda np: _numpy_text(original_open, opener))
         for name, attr in OWN_OPEN:
             when_imported(name, lambda module, _a=attr: _repoint(module, _a, original_open, opener))
-        from .sandbox_tf import install as tensorflow
+        from .sandbox_tf import install as tensorflow, install_jax
 
         when_imported("tensorflow", lambda tf: tensorflow(tf, sb))
+        when_imported("jax", lambda jax: install_jax(jax, sb))
 
 
 def _protected(path, sb) -> str | None:

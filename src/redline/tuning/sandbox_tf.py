@@ -2,8 +2,10 @@
 (tuning/sandbox.py): ``tf.summary`` writers (Keras' TensorBoard callback among them), ``tf.saved_model.save``,
 ``tf.io.write_file`` / ``tf.io.gfile.GFile`` and tf.io.gfile's folder and file operations, TFRecord files and the
 datasets that read them back, a tf.data cache on disk (``Dataset.cache(filename)``), datasets saved, snapshotted and
-loaded back, ``tf.train.Checkpoint`` files and a ``CheckpointManager``'s folder, and file patterns
-(``tf.io.gfile.glob``, ``tf.data.Dataset.list_files``) matched over what the script wrote and deleted."""
+loaded back, ``tf.train.Checkpoint`` files and a ``CheckpointManager``'s folder, file patterns
+(``tf.io.gfile.glob``, ``tf.data.Dataset.list_files``) matched over what the script wrote and deleted, and the
+profilers' traces, TensorFlow's and JAX's (Keras' ``TensorBoard(profile_batch=...)``, ``tf.profiler.experimental``,
+``jax.profiler``), written natively under the folder they are given."""
 
 from __future__ import annotations
 
@@ -96,6 +98,39 @@ def install(tf, sb) -> None:
             setattr(experimental, name, second(getattr(experimental, name), "path") if writing else
                     first(getattr(experimental, name), writing=False))
     _checkpoints(tf, sb, first, second)
+    _profiler(tf, sb)
+
+
+def _profiler(tf, sb) -> None:
+    """``tf.profiler.experimental.start(logdir)`` (Keras' TensorBoard callback on TensorFlow calls it, and the
+    ``Profile`` context manager through its module's own name) with its folder in the shadow."""
+    from tensorflow.python.profiler import profiler_v2
+
+    start = profiler_v2.start
+
+    @functools.wraps(start)
+    def starting(logdir, *args, **kwargs):
+        return start(sb.path(logdir, True) if logdir else logdir, *args, **kwargs)
+
+    profiler_v2.start = starting
+    for m in _api_modules(tf, "profiler.experimental"):
+        m.start = starting
+
+
+def install_jax(jax, sb) -> None:
+    """``jax.profiler.start_trace(log_dir)`` (Keras' TensorBoard callback on JAX, and ``jax.profiler.trace`` through
+    its module's own name) with its folder in the shadow."""
+    import importlib
+
+    own = importlib.import_module("jax._src.profiler")
+    start = own.start_trace
+
+    @functools.wraps(start)
+    def starting(log_dir, *args, **kwargs):
+        return start(sb.path(log_dir, True) if log_dir else log_dir, *args, **kwargs)
+
+    own.start_trace = starting
+    jax.profiler.start_trace = starting
 
 
 def _checkpoints(tf, sb, first, second) -> None:
@@ -216,4 +251,4 @@ def _api_modules(tf, name: str) -> list:
     return list({id(m): m for m in found}.values())
 
 
-__all__ = ["install"]
+__all__ = ["install", "install_jax"]
