@@ -466,6 +466,8 @@ def test_tune_says_after_how_many_runs_its_time_is_repaid_by_the_predicted_gain(
     assert "in the first run" in payback_line(100.0, 4.0, 50.0)
     assert payback_line(60.0, 0.98, 50.0).endswith("the choice is predicted to save none of it")
     assert payback_line(None, 2.0, 50.0) == ""
+    # a training shorter than a second is said in tenths: "about 0 s as written, ~0.3 s less a run" was said before
+    assert "about 0.4 s as written, ~0.3 s less a run" in payback_line(0.4, 4.31, 24.0)
 
 
 def test_budget_auto_is_sized_after_the_first_trial_and_a_run_too_short_to_pay_is_not_tuned(monkeypatch):

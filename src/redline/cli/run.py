@@ -21,6 +21,7 @@ from ..errors import UsageError
 from ..planning import AUTO, plan
 from ..reporting.text import plan_text, table
 from ..tuning.result import Choice
+from ..tuning.sizing import secs
 from .common import add_plan_options, budget, check_script, long_options, options_after_script, plan_choices
 
 COMPILE_KNOBS = ("steps_per_execution", "jit_compile")  # applied only as Model.compile defaults
@@ -194,7 +195,7 @@ def tune_first(script, args, snapshot) -> dict | None:
             return False
         said = "no choice saved for it yet" if why.startswith("not tuned yet") else why  # tuning it now is the fix
         say(f"redline: tuning within {budget_s:.0f} s first ({said}); its training is predicted to take about "
-            f"{training_s:,.0f} s as written; --no-tuned skips this")
+            f"{secs(training_s)} s as written; --no-tuned skips this")
         return True
 
     try:
@@ -230,11 +231,11 @@ def not_worth(training_s: float, budget_s: float, spent_s: float) -> str | None:
     (xception_scratch: 89-117 s, where --budget auto gives its ~140 s of training 30 s), so nothing more would be
     measured and the choice would rest on the script as written alone."""
     if training_s < budget_s:
-        return (f"its training is predicted to take about {training_s:,.0f} s as written, less than tuning would take "
+        return (f"its training is predicted to take about {secs(training_s)} s as written, less than tuning would take "
                 f"({budget_s:.0f} s)")
     if spent_s >= budget_s:
         return (f"its first trial took {spent_s:,.0f} s, the whole of the {budget_s:.0f} s budget for a training of "
-                f"about {training_s:,.0f} s as written, so nothing else could be measured")
+                f"about {secs(training_s)} s as written, so nothing else could be measured")
     return None
 
 

@@ -52,6 +52,11 @@ def needed_s(per_trial: float, candidates: int, stage: float | None = None, winn
     return per_trial * (candidates + 2 * winner) + (2 * per_trial if stage is None else stage)
 
 
+def secs(seconds: float) -> str:
+    """A duration as said in a line: tenths below 10 s (a training of 0.4 s is not "about 0 s"), whole seconds above."""
+    return f"{seconds:,.1f}" if seconds < 9.95 else f"{seconds:,.0f}"
+
+
 def auto_budget(training_s: float | None) -> float:
     """--budget auto: AUTO_SHARE of the predicted training, at least AUTO_MIN seconds."""
     return min(86400.0, max(AUTO_MIN, AUTO_SHARE * (training_s or 0.0)))
@@ -59,7 +64,7 @@ def auto_budget(training_s: float | None) -> float:
 
 def auto_line(budget_s: float, training_s: float | None, first: dict, default: Candidate) -> str:
     """What --budget auto sized the budget at, and from what."""
-    return (f"--budget auto: {budget_s:.0f} s, {AUTO_SHARE:.0%} of the ~{training_s or 0:,.0f} s its training is "
+    return (f"--budget auto: {budget_s:.0f} s, {AUTO_SHARE:.0%} of the ~{secs(training_s or 0)} s its training is "
             f"predicted to take as written ({len(first.get('fits') or []) or 1} fit(s); the one measured: "
             f"{first.get('epochs')} epoch(s) of {first.get('steps_in_epoch')} steps at {default.median or 0:,.1f} "
             f"steps/s), at least {AUTO_MIN:.0f} s")
@@ -95,7 +100,7 @@ def payback_line(training_s: float | None, ratio: float | None, tuning_s: float,
     is not known). ``early``: a fit has an EarlyStopping callback, so its epochs, and the figures, are upper bounds."""
     if not training_s:
         return ""
-    line = (f"; the script's training is predicted to take {'at most' if early else 'about'} {training_s:,.0f} s as "
+    line = (f"; the script's training is predicted to take {'at most' if early else 'about'} {secs(training_s)} s as "
             "written" + (" (an EarlyStopping callback may end it sooner)" if early else ""))
     paid = payback(training_s, ratio, tuning_s)
     if paid is None:
@@ -116,4 +121,4 @@ def decided_line(elapsed_s: float, forecast: tuple[float, float]) -> str:
 
 
 __all__ = ["AUTO_FIRST", "AUTO_MIN", "AUTO_SHARE", "auto_budget", "auto_line", "decided_line", "need_figures",
-           "needed_s", "needs_line", "payback", "payback_line", "predicted_training", "stage_s"]
+           "needed_s", "needs_line", "payback", "payback_line", "predicted_training", "secs", "stage_s"]
