@@ -332,12 +332,12 @@ def test_fast_steps_are_judged_against_the_bar_on_a_run_long_enough_to_time_not_
     from tune_helpers import TINY, script, trial
     from redline.tuning.search import run_trial
 
-    # a bar no rate reaches, but steps of milliseconds: three say nothing against 0.5 s (seconds / 6), so the judgement
+    # a bar no rate reaches, but steps of milliseconds: three say nothing against 0.25 s (seconds / 6), so the judgement
     # waits for the first run sized to time them (at least seconds / 3), and then drops it with that figure
     res = run_trial(script(tmp_path, TINY), [], Candidate("x", JAX),
-                    {**trial({"default": {"own": True}}, seconds=3.0), "behind_below": 1e12}, 120)
+                    {**trial({"default": {"own": True}}, seconds=1.5), "behind_below": 1e12}, 120)
     behind = res["candidates"]["default"]
-    assert res["status"] == "ok" and 0 < behind["behind"] < 1e12 and behind["took_s"] >= 3.0 / 6, behind
+    assert res["status"] == "ok" and 0 < behind["behind"] < 1e12 and behind["took_s"] >= 1.5 / 6, behind
     assert "steps_per_s" not in behind
 
 
