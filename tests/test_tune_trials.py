@@ -320,6 +320,7 @@ def test_the_notebook_api_measures_here_and_restores_the_model():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, timeout=180)
     assert r.returncode == 0, r.stderr[-3000:]
     d = json.loads(r.stdout.strip().splitlines()[-1])
+    assert "Epoch 1/" not in r.stdout and "/step" not in r.stdout, r.stdout[:2000]  # no progress bars of its fits
     assert d["same"] and d["n"] > 4 and d["spe"] == 1        # the model as it was, compiled as it was
     assert d["default_runs"] == 3 and "jit" in d["names"] and "default" in d["text"]
     assert set(d["kwargs"]) <= {"steps_per_execution", "jit_compile"}

@@ -110,7 +110,9 @@ def tune(model, x, y=None, *, batch_size=None, budget_s: float = 60, allow=(), s
              "inputs": {"allow": list(allow), "usable": detect().cpu.usable}}
     with strategy_scope(model):  # where a MirroredStrategy script built it: its optimizer's variables are made there
         try:
-            res = measure_fit(model, owner.fit, {"x": x, "y": y, "batch_size": batch_size}, trial, _Recorded, lambda m: None)
+            # silent: the measurement's fits printed their progress bars (epochs of it) into the notebook's output
+            res = measure_fit(model, owner.fit, {"x": x, "y": y, "batch_size": batch_size, "verbose": 0}, trial, _Recorded,
+                              lambda m: None)
         finally:
             owner.compile(model, **own)  # the model's own compilation back, with the weights and optimizer state it had
     names = list(cands) + [n for n in res["candidates"] if n not in cands]
