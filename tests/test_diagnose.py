@@ -94,3 +94,15 @@ def test_diagnose_needs_a_compiled_model_and_sane_seconds():
         redline.diagnose(compiled(w), x, y, repeats=0)
     with pytest.raises(UsageError, match="cannot read this data"):
         redline.diagnose(compiled(w), x, y[:10], batch_size=16)
+
+
+def test_the_python_ops_of_a_tf_data_pipeline_are_read_from_its_graph():
+    import tensorflow as tf
+
+    from redline.diagnosis.probe import _python_ops
+
+    ds = tf.data.Dataset.from_tensor_slices(np.zeros((8, 4), np.float32))
+    assert _python_ops(ds.map(lambda a: tf.numpy_function(np.negative, [a], tf.float32)).batch(2).prefetch(1)) == [
+        "PyFunc"]
+    assert _python_ops(ds.map(lambda a: tf.py_function(lambda t: t, [a], tf.float32)).batch(2)) == ["EagerPyFunc"]
+    assert _python_ops(ds.map(lambda a: a * 2).batch(2)) == [] and _python_ops(np.zeros(3)) == []

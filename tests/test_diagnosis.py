@@ -56,6 +56,18 @@ def test_input_bound_finding_has_evidence_and_the_pipeline_fix_as_code():
     assert single and "1.05 of 2" in single[0].message
 
 
+def test_a_pipeline_that_calls_python_is_told_the_gil_limits_a_parallel_map():
+    """A map of tf.numpy_function (scipy's rotate, as blog posts augment): "parallel map" alone was the fix, where
+    tune measured a parallel map at 1.04x on such a script."""
+    d = diagnose_measured({**probe(), "pipeline_python_ops": ["PyFunc"]})
+    f = d.findings[0]
+    assert f.code == "input_bound" and "calls Python (PyFunc ops)" in f.evidence, f.evidence
+    assert "tf.numpy_function" in f.fix and "GIL" in f.fix and "redline tune" in f.fix, f.fix
+    single = next(f for f in d.findings if f.code == "input_single_thread")
+    assert "GIL" in single.fix
+    assert "GIL" not in diagnose_measured(probe()).findings[0].fix  # a pipeline of TensorFlow ops: as before
+
+
 def test_generator_input_gets_worker_processes_as_the_fix():
     d = diagnose_measured(probe(adapter="GeneratorDataAdapter"))
     assert "redline.data.generator" in d.findings[0].fix

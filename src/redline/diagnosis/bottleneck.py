@@ -116,8 +116,19 @@ def classify(b: Breakdown) -> tuple[str, str]:
 
 # -- fixes, as code ------------------------------------------------------------
 
-def _pipeline_fix(adapter: str | None, batch: int | None) -> str:
+#: the ops tf.numpy_function and tf.py_function put in a tf.data map: Python, run under the GIL
+PYTHON_OPS = {"PyFunc": "tf.numpy_function", "PyFuncStateless": "tf.numpy_function", "EagerPyFunc": "tf.py_function"}
+
+
+def _pipeline_fix(adapter: str | None, batch: int | None, python_ops=()) -> str:
     b = batch or "BATCH"
+    if adapter == "TFDatasetAdapter" and python_ops:
+        calls = " / ".join(sorted({PYTHON_OPS.get(op, op) for op in python_ops}))
+        return (f"# the pipeline calls Python ({calls}): that code runs under the GIL, so a parallel map gains only as much\n"
+                "# as it releases the GIL (`redline tune train.py` measures a parallel map on this script). Move the work\n"
+                "# into TensorFlow ops or Keras preprocessing layers (a rotation: layers.RandomRotation(0.04)), then:\n"
+                "ds = ds.map(fn, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)\n"
+                "# or run the Python work once before training and .cache() its result")
     if adapter == "TFDatasetAdapter":
         return ("ds = ds.map(fn, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)   # parallel map, overlap with training\n"
                 f"# or build it with redline: ds = redline.data.pipeline((x, y), batch_size={b}, augment=fn); "
@@ -156,7 +167,8 @@ def probe_findings(probe: dict, b: Breakdown, usable: int | None, stalls_s: tupl
         high = s_in >= INPUT_HIGH
         stall_total, wait_total = sum(stalls_s), b.input_s * steps
         saturated = usable and pc is not None and pc >= CPU_SATURATED * usable
-        fix = _pipeline_fix(adapter, B)
+        python_ops = probe.get("pipeline_python_ops") or ()
+        fix = _pipeline_fix(adapter, B, python_ops)
         if saturated:
             where = (f"the pipeline alone already keeps {pc:.2f} of {usable} usable CPUs busy: "
                      "input and model together need more CPU than this machine has")
@@ -187,7 +199,8 @@ def probe_findings(probe: dict, b: Breakdown, usable: int | None, stalls_s: tupl
             "input_bound", ERROR if high else WARNING,
             f"{'highly' if high else 'moderately'} input-bound: the model waits for input {_pct(s_in)} of each step; {where}",
             f"input pipeline alone {_rate(P)} samples/s; model alone on a cached batch {_rate(M)} samples/s; "
-            f"real run {_rate(R)} samples/s (batch {B}); step {1000 * b.step_s:.1f} ms, of which input wait {1000 * b.input_s:.1f} ms",
+            f"real run {_rate(R)} samples/s (batch {B}); step {1000 * b.step_s:.1f} ms, of which input wait {1000 * b.input_s:.1f} ms"
+            + (f"; the pipeline calls Python ({', '.join(sorted(python_ops))} ops)" if python_ops else ""),
             fix,
         ))
     if usable and usable >= 2 and pc is not None and pc <= SINGLE_THREAD_CORES and s_in >= INPUT_MODERATE and P and M and P < M:
@@ -195,8 +208,9 @@ def probe_findings(probe: dict, b: Breakdown, usable: int | None, stalls_s: tupl
             "input_single_thread", WARNING,
             f"the input pipeline runs on one thread: {pc:.2f} of {usable} usable cores busy while it runs alone",
             f"process CPU while iterating the pipeline alone: {pc:.2f} cores; data given to fit as {adapter or 'unknown'}",
-            _pipeline_fix(adapter, B) + ("\n# a Python generator holds the GIL: only worker processes run it in parallel"
-                                         if adapter in ("GeneratorDataAdapter", "PyDatasetAdapter") else ""),
+            _pipeline_fix(adapter, B, probe.get("pipeline_python_ops") or ()) + (
+                "\n# a Python generator holds the GIL: only worker processes run it in parallel"
+                if adapter in ("GeneratorDataAdapter", "PyDatasetAdapter") else ""),
         ))
     s_ov = shares["overhead"]
     if s_ov >= OVERHEAD_HIGH:

@@ -25,7 +25,7 @@ from ..errors import UsageError
 from ..monitoring import record as record_mod
 from ..monitoring.monitor import Monitor
 from ..outputs import check_output, is_run_record
-from .bottleneck import Diagnosis, check_probe_args, diagnose_measured
+from .bottleneck import PYTHON_OPS, Diagnosis, check_probe_args, diagnose_measured
 from .run import summarise_record
 
 
@@ -77,6 +77,23 @@ def _pipeline_alone(adapter, seconds) -> tuple[float, float, object]:
             it = _batches(adapter)
     wall = time.perf_counter() - start
     return samples / wall, _cores_busy(proc, cpu0, wall), first
+
+
+def _python_ops(x) -> list[str]:
+    """The Python ops (tf.numpy_function's PyFunc, tf.py_function's EagerPyFunc) in a tf.data pipeline's functions;
+    empty for other inputs, and where the pipeline's graph cannot be read."""
+    if type(x).__module__.split(".")[0] != "tensorflow" or not hasattr(x, "_as_serialized_graph"):
+        return []
+    import tensorflow as tf
+
+    try:
+        graph = tf.compat.v1.GraphDef()
+        graph.ParseFromString(x._as_serialized_graph(
+            external_state_policy=tf.data.experimental.ExternalStatePolicy.IGNORE).numpy())
+    except (tf.errors.OpError, ValueError, TypeError):  # a pipeline TensorFlow cannot serialise: nothing said of it
+        return []
+    found = {n.op for f in graph.library.function for n in f.node_def} | {n.op for n in graph.node}
+    return sorted(found & set(PYTHON_OPS))
 
 
 def _repeat(batch):
@@ -240,7 +257,7 @@ def diagnose(model, x, y=None, *, batch_size=None, record=None, seconds: float =
             "redline_pipeline": type(getattr(x, "redline", None)).__name__ == "PipelineInfo",
             "pipeline_samples_per_s": round(P, 1), "pipeline_cores_busy": P_cores,
             "model_samples_per_s": round(best["M"], 1), "model_2x_samples_per_s": round(best["M2"], 1),
-            "run_samples_per_s": round(R, 1), "run_cores_busy": R_cores,
+            "run_samples_per_s": round(R, 1), "run_cores_busy": R_cores, "pipeline_python_ops": _python_ops(x),
             "seconds_each": seconds, "repeats": repeats, "backend": keras.backend.backend(),
             "usable_cpus": summary.usable_cpus,
         }
