@@ -109,6 +109,10 @@ CLI_CASES = {
     **{f"{cmd}: a notebook": (lambda t, cmd=cmd: (lambda nb: ([cmd, nb], [nb]))(notebook(t)),
                               ["is a Jupyter notebook", "jupyter nbconvert --to script", f"redline {cmd} the .py"])
        for cmd in ("run", "tune", "diagnose", "launch")},
+    # a script Python cannot compile: one line before any trial (tune said it from a trial's output, with its frames)
+    **{f"{' '.join(cmd)}: a syntax error": (lambda t, cmd=cmd: (lambda s: ([*cmd, s], [s]))(broken(t)),
+                                            ["train.py:2: SyntaxError: '[' was never closed", "`python "])
+       for cmd in (("tune",), ("diagnose",), ("launch",), ("run", "--tune"))},
     "run -m: a file's name": (lambda t: (["run", "-m", "train.py"], []), ["-m 'train.py' names a file", "-m train,"]),
     "run -m: not a module name": (lambda t: (["run", "-m", "my-train"], []), ["-m 'my-train' is not a module name"]),
     **{f"{cmd} -m: an empty name": (lambda t, cmd=cmd: ([cmd, "-m", ""], []), ["-m '' is not a module name"])
@@ -117,6 +121,12 @@ CLI_CASES = {
     "run --precision half": (lambda t: (["run", "--precision", "half", __file__], []), ["precision='half'"]),
     "run --backend mxnet": (lambda t: (["run", "--dry-run", "--backend", "mxnet", __file__], []), ["mxnet", "tensorflow, jax, torch"]),
 }
+
+
+def broken(folder) -> str:
+    path = folder / "train.py"
+    path.write_text("import keras\nx = [1, 2\nprint(x)\n")
+    return str(path)
 
 
 def notebook(folder) -> str:

@@ -134,6 +134,20 @@ def test_an_error_the_script_leaves_uncaught_is_shown_from_its_own_frame_as_pyth
     assert shown["python"][-3:] == shown["redline"][-3:]  # python -m shows runpy's two frames before them
 
 
+def test_a_script_s_syntax_error_under_run_is_shown_as_python_shows_it(tmp_path):
+    """Its compile is redline's: the traceback showed redline's five frames (console script, main, execute) above
+    the file, the line and the caret."""
+    (tmp_path / "train.py").write_text("import os\nx = [1, 2\nprint(x)\n")
+    shown = {}
+    for how in ("python", "redline"):
+        cmd = [sys.executable, "train.py"] if how == "python" else \
+            [sys.executable, "-m", "redline", "run", "--quiet", "--backend", "numpy", "train.py"]
+        r = subprocess.run(cmd, capture_output=True, text=True, env=RUN_ENV, cwd=tmp_path, timeout=120)
+        assert r.returncode == 1, (how, r.stderr)
+        shown[how] = r.stderr.strip().splitlines()
+    assert shown["redline"] == shown["python"] and shown["python"][-1] == "SyntaxError: '[' was never closed", shown
+
+
 @pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None, reason="TensorFlow is not installed")
 def test_diagnose_m_measures_the_module_from_a_folder_that_holds_the_temporary_one(tmp_path):
     """The record is written in redline's temporary folder; run from a folder above it (from /tmp), the trial's

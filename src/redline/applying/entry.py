@@ -121,12 +121,14 @@ def package_hint(script: str, exc: BaseException, command: str = "run") -> str |
 def script_traceback(tb):
     """``tb`` from the script's own first frame on: without the frames of redline and runpy (and a console script)
     that ran it, as ``python train.py`` shows a traceback. ``tb`` as given where the script's frame is not in it."""
-    seen, at = tb, None
+    seen, at, ran = tb, None, False
     while seen is not None:
         code = seen.tb_frame.f_code
         if code is execute.__code__:
-            at = seen.tb_next
+            at, ran = seen.tb_next, True
         seen = seen.tb_next
+    if ran and at is None:  # raised in execute itself: the script's SyntaxError, before any of its code ran
+        return None  # shown as python shows it: the file, the line and the caret, no traceback
     while at is not None and at.tb_next is not None and "runpy" in at.tb_frame.f_code.co_filename:
         at = at.tb_next  # -m, and compiled code run as runpy runs it
     return at if at is not None else tb

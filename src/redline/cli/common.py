@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sys
 
@@ -115,9 +116,10 @@ __all__ = ["Parser", "UsageError", "add_plan_options", "budget", "fail", "long_o
            "plan_choices"]
 
 
-def check_script(script: str, command: str, example: str = "") -> None:
-    """UsageError, in one line, where ``script`` is not a Python file `redline COMMAND` can run: missing, a folder, or
-    a Jupyter notebook (whose JSON Python would read as one dict and run as nothing)."""
+def check_script(script: str, command: str, example: str = "", syntax: bool = True) -> None:
+    """UsageError, in one line, where ``script`` is not a Python file `redline COMMAND` can run: missing, a folder, a
+    Jupyter notebook (whose JSON Python would read as one dict and run as nothing), or (``syntax``) a .py file Python
+    cannot compile (`redline run` leaves that to Python, which shows it as `python` does)."""
     if not os.path.isfile(script):
         what = "is a directory" if os.path.isdir(script) else "does not exist"
         raise UsageError(f"script {script!r} {what}; give the path of a Python file, e.g. redline {command} "
@@ -126,3 +128,11 @@ def check_script(script: str, command: str, example: str = "") -> None:
         raise UsageError(f"{script!r} is a Jupyter notebook, not a Python script; export its code with `jupyter "
                          f"nbconvert --to script {script}` and give redline {command} the .py it writes, or call "
                          "redline.tune(model, x, y) in the notebook itself")
+    if syntax and script.lower().endswith(".py"):
+        with io.open_code(os.path.abspath(script)) as f:
+            source = f.read()
+        try:
+            compile(source, script, "exec", dont_inherit=True)
+        except SyntaxError as e:  # before a trial process starts: one line, not a trial's traceback
+            raise UsageError(f"{script}:{e.lineno}: {type(e).__name__}: {e.msg}; `python {script}` fails the same way: "
+                             "fix that line, then run redline again") from None

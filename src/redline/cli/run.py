@@ -244,7 +244,7 @@ def main(args) -> int:
     script = args.shown = args.script
     if args.module:  # its file, found without importing its package (which may import TensorFlow before the plan)
         script, args.shown = resolve(module), shown(args.script, module)
-    check_script(script, "run", " --epochs 3")
+    check_script(script, "run", " --epochs 3", syntax=bool(args.tune))  # plain run: as python shows it
     note = options_after_script(getattr(args, "own_options", ()), "run", args.shown, args.args)
     if note:
         print(note, file=sys.stderr)
