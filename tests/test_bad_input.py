@@ -412,3 +412,15 @@ def test_the_tune_trace_benchmark_refuses_bad_input_in_one_line(argv, words):
                        text=True, timeout=120)
     assert r.returncode == 2 and words in r.stderr and "Traceback" not in r.stderr, r.stderr
     assert [line for line in r.stderr.splitlines() if "error" in line] == [r.stderr.splitlines()[-1]]
+
+
+def test_a_module_the_script_imports_and_redline_s_python_lacks_names_that_python():
+    """tune said "ModuleNotFoundError: No module named 'pandas'" alone, where redline (installed with pipx, or in a venv
+    of its own) runs the trials with another Python than the user's packages are in."""
+    import sys
+
+    from redline.tuning.trials import missing_module
+
+    said = missing_module("ModuleNotFoundError: No module named 'sklearn.model_selection'")
+    assert sys.executable in said and "install 'sklearn' into it" in said and "environment that has it" in said
+    assert missing_module("ValueError: bad shape") == "" and missing_module(None) == ""

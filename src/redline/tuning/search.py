@@ -35,7 +35,7 @@ from .sizing import (AUTO_FIRST, auto_budget, auto_line, decided_line, need_figu
                      predicted_training, stage_s)
 from .spares import Spares, backend_for
 from .candidates import process_candidates, script_pins
-from .trials import last_output, run_trial
+from .trials import last_output, missing_module, run_trial
 
 ALLOWABLE = ("precision", "batch", "order")
 #: at most this share of the budget is kept back for the in-process stage while the per-process candidates are measured.
@@ -141,7 +141,8 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
     after = first.get("after_fit") if (first.get("after_fit") or {}).get("status") in ("complete", "incomplete") else None
     if first.get("status") in ("script-error", "no-fit", "own-loop"):
         out = last_output(first)
-        said = f"{script!r} cannot be tuned: {first['error']}" + (f" (last output: {out})" if out else "")
+        said = f"{script!r} cannot be tuned: {first['error']}{missing_module(first['error'])}" + (
+            f" (last output: {out})" if out else "")
         raise ScriptProblem(said) if first["status"] == "script-error" else Untunable(said, first["error"])
     absorb(default, first)
     if (first.get("check") or {}).get("steps"):  # every trial checks its loss after as many steps as the first

@@ -258,6 +258,16 @@ _RUNTIME_LOG = re.compile(r"^([IWEF]\d{4} \d\d:\d\d:\d\d|WARNING: All log messag
                           r"|To enable the following instructions: )")
 
 
+def missing_module(error: str) -> str:
+    """Where the script imports a module this Python does not have, which Python the trials run it with: redline's
+    own, often another environment than the one the user's packages are in."""
+    found = re.match(r"ModuleNotFoundError: No module named '([^']+)'", error or "")
+    if not found:
+        return ""
+    return (f"; the trials run it with redline's Python, {sys.executable}: install {found.group(1).split('.')[0]!r} "
+            "into it, or install redline into the environment that has it")
+
+
 def last_output(res: dict, lines: int = 8, chars: int = 300) -> str:
     """The last ``lines`` lines a trial's script printed (stdout, then stderr), the runtime's own log lines left out,
     joined with " | ", whole lines up to ``chars`` characters (the last one cut from the left where it alone is
