@@ -388,6 +388,10 @@ def test_tune_prints_its_table_saves_the_choice_and_writes_its_json(capsys, tmp_
     assert json.loads((tmp_path / "t.json").read_text())["chosen"]["settings"]["env"] == {"KERAS_BACKEND": "jax"}
     entry, why = cache.lookup(s, [], redline.detect())
     assert entry is not None and entry["result"]["chosen"]["settings"]["env"] == {"KERAS_BACKEND": "jax"}, why
+    # --json -: the JSON alone on stdout, for a pipe (a file named "-" was written before); the table on stderr
+    code, out, err = cli(capsys, "tune", "--budget", "40", "--json", "-", s)
+    assert code == 0 and json.loads(out)["chosen"]["settings"]["env"] == {"KERAS_BACKEND": "jax"}, out[:500]
+    assert "Choice:" in err and "saved for `redline run" in err and not (tmp_path / "-").exists()
 
 
 @pytest.mark.parametrize("argv, words", [

@@ -29,7 +29,8 @@ def register(sub) -> None:
                    "predicted to take as written, at least 30 s")
     p.add_argument("--allow", default="", metavar="LIST", help="knobs that change the math, off by default, comma-separated: precision (mixed precision where the "
                    "hardware computes it natively), batch (larger batches), order (a nondeterministic input order)")
-    p.add_argument("--json", metavar="FILE", help="also write the full result to FILE")
+    p.add_argument("--json", metavar="FILE", help="also write the full result to FILE ('-': to stdout, the table then "
+                                                  "to stderr)")
     p.add_argument("--show", action="store_true", help="show the saved choice for SCRIPT [ARGS] (or say why there is none)")
     p.add_argument("--clear", action="store_true", help="forget the saved choice for SCRIPT [ARGS], or every choice without SCRIPT")
     p.add_argument("-m", dest="module", action="store_true",
@@ -170,7 +171,8 @@ def main(args) -> int:
     if bad:
         raise UsageError(f"--allow {','.join(bad)} is not valid: give a comma-separated list of {', '.join(ALLOWABLE)}, "
                          "e.g. --allow precision,batch")
-    if args.json:
+    to_stdout = args.json == "-"  # the JSON alone on stdout, for a pipe; what people read goes to stderr
+    if args.json and not to_stdout:
         check_output(args.json, "--json", "tune results", replaceable=is_tune_results)
     from ..applying import require_backend
     from ..detection.script import as_script_runs, script_backend
@@ -185,15 +187,20 @@ def main(args) -> int:
     with children_run_module(module):  # the trial processes run it as `python -m` does
         result = tune(args.script, args.args or (), budget_s=args.budget, allow=allow, snapshot=snapshot,
                       progress=progress)
-    print(text(result))
+    people = sys.stderr if to_stdout else sys.stdout
+    print(text(result), file=people)
     data = result.to_dict()
-    if args.json:
+    if to_stdout:
+        json.dump(data, sys.stdout, indent=1, default=str)
+        print()
+    elif args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(data, f, indent=1, default=str)
         print(f"  results written to {args.json}")
     path = cache.save(args.script, args.args or (), snapshot, data)
-    print(f"  saved for `redline run {said}` in {path}")
+    print(f"  saved for `redline run {said}` in {path}", file=people)
     if result.sources:  # an edit there makes the choice stale, as one in the script does (tuning/sources.py)
         base = os.path.dirname(os.path.abspath(args.script))
-        print("  it rests on these files too: " + ", ".join(os.path.relpath(p, base) for p in result.sources))
+        print("  it rests on these files too: " + ", ".join(os.path.relpath(p, base) for p in result.sources),
+              file=people)
     return 0
