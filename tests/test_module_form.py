@@ -98,16 +98,21 @@ def test_a_trial_runs_the_module_with_its_relative_imports(tmp_path, monkeypatch
     assert res["status"] == "script-error" and "redline tune -m trainer.train" in res["error"], res
 
 
+def _python_and_run(folder) -> dict:
+    """`python train.py` and `redline run train.py` in ``folder``, each as a finished process."""
+    cmds = {"python": [sys.executable, "train.py"],
+            "redline": [sys.executable, "-m", "redline", "run", "--quiet", "--backend", "numpy", "train.py"]}
+    return {how: subprocess.run(cmd, capture_output=True, text=True, env=RUN_ENV, cwd=folder, timeout=120)
+            for how, cmd in cmds.items()}
+
+
 def test_a_script_s_file_is_absolute_and_its_argv_as_given_as_python_sets_them(tmp_path):
     """`os.chdir(os.path.dirname(__file__))` with `redline run train.py` in the script's folder: __file__ was
     "train.py", and os.chdir("") failed where `python train.py` runs."""
     (tmp_path / "train.py").write_text("import json, os, sys\nos.chdir(os.path.dirname(__file__))\n"
                                        "print('SEEN', json.dumps([__file__, sys.argv[0]]))\n")
     seen = {}
-    for how in ("python", "redline"):
-        cmd = [sys.executable, "train.py"] if how == "python" else \
-            [sys.executable, "-m", "redline", "run", "--quiet", "--backend", "numpy", "train.py"]
-        r = subprocess.run(cmd, capture_output=True, text=True, env=RUN_ENV, cwd=tmp_path, timeout=120)
+    for how, r in _python_and_run(tmp_path).items():
         assert r.returncode == 0, (how, r.stderr)
         seen[how] = json.loads([x for x in r.stdout.splitlines() if x.startswith("SEEN ")][0][5:])
     assert seen["redline"] == seen["python"] == [str(tmp_path / "train.py"), "train.py"], seen
@@ -139,10 +144,7 @@ def test_a_script_s_syntax_error_under_run_is_shown_as_python_shows_it(tmp_path)
     the file, the line and the caret."""
     (tmp_path / "train.py").write_text("import os\nx = [1, 2\nprint(x)\n")
     shown = {}
-    for how in ("python", "redline"):
-        cmd = [sys.executable, "train.py"] if how == "python" else \
-            [sys.executable, "-m", "redline", "run", "--quiet", "--backend", "numpy", "train.py"]
-        r = subprocess.run(cmd, capture_output=True, text=True, env=RUN_ENV, cwd=tmp_path, timeout=120)
+    for how, r in _python_and_run(tmp_path).items():
         assert r.returncode == 1, (how, r.stderr)
         shown[how] = r.stderr.strip().splitlines()
     assert shown["redline"] == shown["python"] and shown["python"][-1] == "SyntaxError: '[' was never closed", shown
