@@ -98,6 +98,32 @@ def test_a_jax_loop_of_stateless_steps_is_stopped_the_same_way(tmp_path, monkeyp
     assert res["status"] == "own-loop" and res["own_loop_at"] == "train.py:22", res
 
 
+#: batch by batch with Keras' own step, as older tutorials (GANs among them) write it
+BATCHES = """
+import os
+os.environ["KERAS_BACKEND"] = "jax"
+import numpy as np
+import keras
+x = np.random.default_rng(0).random((64, 8), dtype=np.float32); y = x.sum(axis=1, keepdims=True)
+model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
+model.compile("adam", "mse")
+for epoch in range(STEPS):
+    for start in range(0, 64, 16):
+        model.train_on_batch(x[start:start + 16], y[start:start + 16])
+print("LOOP DONE", flush=True)
+"""
+
+
+@needs_jax
+def test_a_train_on_batch_loop_is_named_as_such_with_what_would_make_it_tunable(tmp_path, monkeypatch):
+    """It was "a Keras optimizer stepped outside Model.fit": true, but not the words of a script that never touches
+    an optimizer itself."""
+    res = _trial(tmp_path, monkeypatch, BATCHES.replace("STEPS", "10**9"), {**TRIAL, "own_loop_s": 1.0})
+    assert res["status"] == "own-loop" and res["own_loop_at"] == "train.py:11", res
+    assert "batch by batch with Model.train_on_batch (train.py:11)" in res["error"], res["error"]
+    assert "the same batches given to fit" in res["error"], res["error"]
+
+
 @needs_tf
 def test_a_short_loop_that_ends_says_it_trained_in_its_own_loop_and_a_warm_up_loop_before_fit_goes_on(tmp_path,
                                                                                                     monkeypatch):

@@ -36,20 +36,25 @@ def message(seen: dict, seconds: float | None = None) -> str:
     """What the trial found, in words (``seconds``: how long it waited for a fit after the loop's first step)."""
     where = f" ({seen['at']})" if seen.get("at") else ""
     waited = f", and no Model.fit began in the {seconds:.0f} s after" if seconds is not None else ""
-    return (f"it trains in its own loop: a Keras optimizer stepped outside Model.fit{where}{waited}; redline measures "
-            "the steps of Model.fit, so nothing here can be measured; `redline run` runs it with the plan's "
-            "settings alone (`redline run --dry-run` shows them)")
+    how = ("it trains batch by batch with Model.train_on_batch" if seen.get("by") == "train_on_batch" else
+           "it trains in its own loop: a Keras optimizer stepped outside Model.fit")
+    return (f"{how}{where}{waited}; redline measures the steps of Model.fit, so nothing here can be measured"
+            + ("; the same batches given to fit (a tf.data pipeline or a keras.utils.PyDataset of them) can be tuned"
+               if seen.get("by") == "train_on_batch" else "")
+            + "; `redline run` runs it with the plan's settings alone (`redline run --dry-run` shows them)")
 
 
 def watch(keras, script: str, state: dict, seconds: float, stop) -> dict:
     """Wrap the steps of Keras' optimizers: the first taken while ``state["fits"]`` (the trial's count of fits begun)
     is 0 is recorded (``seen``: "at", "t"), and ``stop(seen)`` is called from a thread where still no fit has begun
     ``seconds`` later."""
-    seen = {"at": None, "t": None}
+    seen = {"at": None, "t": None, "by": None}
     cls = keras.optimizers.Optimizer
 
     def first_step():
         seen["t"], seen["at"] = time.monotonic(), _line(script)
+        if any(f.name == "train_on_batch" for f in traceback.extract_stack()):  # Keras' own one-batch step
+            seen["by"] = "train_on_batch"
 
         def wait():
             deadline = seen["t"] + seconds
