@@ -663,3 +663,19 @@ def test_the_other_onednn_value_ahead_of_the_script_s_line_is_said_as_advice():
     said = process_advice(procs, default, default)
     assert said == ["oneDNN on: 177.0 steps/s against 86.5 as written (2.05x, 3 against 2 measurements); the script "
                     "sets TF_ENABLE_ONEDNN_OPTS=0 itself (mixup.py:2): remove it there"], said
+
+
+def test_run_tune_says_which_rivals_its_budget_left_unmeasured():
+    """A ResNet50 of 0.55-s steps under `run --tune`: --budget auto gave it 30 s, its first trial took 25, and the run
+    said "tuned in 25 s" and applied "the script as written", a choice every later `run --tune` reuses, with JAX,
+    oneDNN and threads never measured and nothing said of them."""
+    from redline.cli.run import undecided
+
+    data = {"not_measured": ["backend jax (no trial process): the budget ran out",
+                             "oneDNN off (no trial process): the budget ran out",
+                             "as written (trial process 2 of 3): the budget ran out"],
+            "reasons": ["deciding every candidate needs about 156 s here where no rival leads, 207 s where one does"]}
+    said = undecided(data, "train.py")
+    assert said == ("; the budget left 2 rival(s) unmeasured (backend jax, oneDNN off): `redline tune train.py` "
+                    "(about 156 s) measures them"), said
+    assert undecided({"not_measured": data["not_measured"][2:]}, "train.py") == ""  # every rival had a process

@@ -216,13 +216,27 @@ def tune_first(script, args, snapshot) -> dict | None:
                 say(f"redline: {exc}")
         return None
     data = result.to_dict()
-    say(f"redline: tuned in {result.elapsed_s:.0f} s")
+    say(f"redline: tuned in {result.elapsed_s:.0f} s{undecided(data, args.shown)}")
     try:
         cache.save(script, args.args, snapshot, data)
     except UsageError as exc:
         say(f"redline: {exc}; the choice applies to this run only")
         return {"tuned": "just now (not saved)", "result": data}
     return None  # saved: found by the lookup below, as on any later run
+
+
+def undecided(data: dict, shown: str) -> str:
+    """What the budget left unmeasured, said after "tuned in N s": the rivals that got no trial process at all (a
+    choice saved now is reused by every later `run --tune`, so the user learns here that they were never measured)."""
+    import re
+
+    rivals = [n.split(" (no trial process)")[0] for n in data.get("not_measured") or [] if "(no trial process)" in n]
+    if not rivals:
+        return ""
+    need = next((m.group(1) for r in data.get("reasons") or []
+                 for m in [re.search(r"deciding every candidate needs about ([\d,]+) s", r)] if m), None)
+    return (f"; the budget left {len(rivals)} rival(s) unmeasured ({', '.join(rivals)}): `redline tune {shown}` "
+            + (f"(about {need} s) " if need else "") + "measures them")
 
 
 def not_worth(training_s: float, budget_s: float, spent_s: float) -> str | None:
