@@ -113,6 +113,8 @@ CLI_CASES = {
     **{f"{' '.join(cmd)}: a syntax error": (lambda t, cmd=cmd: (lambda s: ([*cmd, s], [s]))(broken(t)),
                                             ["train.py:2: SyntaxError: '[' was never closed", "`python "])
        for cmd in (("tune",), ("diagnose",), ("launch",), ("run", "--tune"))},
+    "tune: a null byte in the script": (lambda t: (lambda p: (p.write_bytes(b"x = 1\x00\n"), (["tune", str(p)], [str(p)]))[1])(
+        t / "train.py"), ["train.py: ", "source code string cannot contain null bytes"]),
     "run -m: a file's name": (lambda t: (["run", "-m", "train.py"], []), ["-m 'train.py' names a file", "-m train,"]),
     "run -m: not a module name": (lambda t: (["run", "-m", "my-train"], []), ["-m 'my-train' is not a module name"]),
     **{f"{cmd} -m: an empty name": (lambda t, cmd=cmd: ([cmd, "-m", ""], []), ["-m '' is not a module name"])

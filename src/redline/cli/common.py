@@ -133,6 +133,8 @@ def check_script(script: str, command: str, example: str = "", syntax: bool = Tr
             source = f.read()
         try:
             compile(source, script, "exec", dont_inherit=True)
-        except SyntaxError as e:  # before a trial process starts: one line, not a trial's traceback
-            raise UsageError(f"{script}:{e.lineno}: {type(e).__name__}: {e.msg}; `python {script}` fails the same way: "
-                             "fix that line, then run redline again") from None
+        except (SyntaxError, ValueError) as e:  # before a trial process starts: one line, not a trial's traceback
+            # (a null byte: a SyntaxError without a line from Python 3.11.4 on, a ValueError before)
+            where = f"{script}:{e.lineno}" if getattr(e, "lineno", None) else script
+            raise UsageError(f"{where}: {type(e).__name__}: {getattr(e, 'msg', None) or e}; `python {script}` fails "
+                             "the same way: fix that line, then run redline again") from None
