@@ -4,8 +4,10 @@ end and its bad input. The trial process itself: test_tune_trials.py."""
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -269,7 +271,8 @@ def tuned(tmp_path_factory):
     folder, aside = tmp_path_factory.mktemp("tuned"), tmp_path_factory.mktemp("aside")
     (folder / "log.txt").write_text("first run\n")
     (folder / "old.txt").write_text("old")
-    text = DIGEST + 'print("FOLDER", folder_digest(), flush=True)\n' + WRITES + TINY.replace(
+    # and leaves a temporary folder behind, as a script may: one, the real run's, is left afterwards, none of a trial's
+    text = DIGEST + 'print("FOLDER", folder_digest(), flush=True)\n' + WRITES + LEAVES_TEMP + TINY.replace(
         'print("AFTER FIT"', 'open("after.txt", "w").write("x")\nprint("AFTER FIT"').replace(
         "model.fit(x, y, batch_size=16, epochs=2, verbose=0)",
         'stop = keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: setattr(model, "stop_training", True))\n'
@@ -277,13 +280,15 @@ def tuned(tmp_path_factory):
     s = script(folder, text)
     namespace = {}
     exec(DIGEST, namespace)
-    env = {**ENV, "XDG_CACHE_HOME": str(aside / "cache")}
+    # a temporary folder of its own, short as the machine's (a trial's under it must fit a socket's path)
+    env = {**ENV, "XDG_CACHE_HOME": str(aside / "cache"), "TMPDIR": tempfile.mkdtemp(prefix="rl-")}
     cli = lambda *argv: subprocess.run([sys.executable, "-m", "redline", *argv], capture_output=True, text=True,  # noqa: E731
                                        env=env, timeout=300, cwd=folder)
     out = {"before": namespace["folder_digest"](str(folder))}
     out["run"] = cli("run", "--tune", "--budget", "30", s)
     out["show"] = cli("tune", "--show", s)
-    out["folder"] = folder
+    out["folder"], out["temporary"] = folder, sorted(os.listdir(env["TMPDIR"]))
+    shutil.rmtree(env["TMPDIR"])
     saved = glob.glob(str(aside / "cache" / "redline" / "tuned" / "*.json"))
     out["json"] = json.loads(open(saved[0]).read())["result"] if len(saved) == 1 else None
     return out
@@ -304,6 +309,11 @@ def folder_digest(root="."):
     return h.hexdigest()
 """
 
+LEAVES_TEMP = """
+import tempfile
+tempfile.mkdtemp(prefix="script-left-")
+"""
+
 WRITES = """
 import os
 with open("log.txt", "a") as f:
@@ -322,6 +332,8 @@ def test_tune_leaves_the_user_s_folder_byte_identical(tuned):
     assert (tuned["folder"] / "log.txt").read_text() == "first run\nanother run\n"   # that run's own writes, once
     assert not (tuned["folder"] / "old.txt").exists() and (tuned["folder"] / "after.txt").read_text() == "x"
     assert tuned["json"] is not None and tuned["json"]["touched"] == []
+    # the temporary folder: the real run's own leftover, nothing of the trials (theirs were in their scratch folders)
+    assert [n.split("-")[:2] for n in tuned["temporary"]] == [["script", "left"]], tuned["temporary"]
 
 
 @pytest.mark.slow

@@ -6,8 +6,9 @@ scratch folder instead, and reads see the shadow where there is one, so the scri
 Python's ``open`` and ``os.open``, ``os.remove``/``unlink``/``rename``/``replace``/``mkdir``/
 ``makedirs``/``rmdir``/``utime``/``chmod``, ``shutil.rmtree``, ``os.stat``/``lstat``, ``os.path.exists``/``isfile``/``isdir``,
 ``os.listdir``/``walk``/``scandir`` (``glob``, ``pathlib``), and the writers that bypass Python's files: ``h5py.File``
-(Keras weights and checkpoints), TensorFlow's own (tuning/sandbox_tf.py), and the modules that kept their own
-reference to ``open`` (numpy's text files, tarfile, bz2). Trackers run offline or off
+(Keras weights and checkpoints) and the modules that kept their own reference to ``open`` (numpy's text files,
+tarfile, bz2: tuning/sandbox_libs.py), TensorFlow's own (tuning/sandbox_tf.py). Temporary files go to the scratch too.
+Trackers run offline or off
 (``WANDB_MODE=disabled``, MLflow into the scratch folder). The processes the script starts: tuning/sandbox_children.py.
 Anything else that writes from native code is not covered;
 `redline tune` checks the protected folders afterwards and names any file that changed."""
@@ -20,6 +21,7 @@ import io
 import os
 import shutil
 import stat
+import tempfile
 import threading
 
 from .sources import SETTINGS
@@ -85,6 +87,10 @@ class Sandbox:
 
     def install(self) -> None:
         sb = self
+        tmp = os.path.join(sb.scratch, "tmp")  # temporary files (the script's, autograph's): gone with the scratch
+        if len(os.fsencode(tmp)) <= 64:  # where multiprocessing's sockets there (32 bytes more) fit AF_UNIX's 104
+            os.makedirs(tmp, exist_ok=True)
+            os.environ["TMPDIR"] = tempfile.tempdir = tmp
 
         def wrap(fn, writing_of, keep_of=lambda *a, **k: False):
             @functools.wraps(fn)
@@ -187,13 +193,10 @@ class Sandbox:
         os.environ.setdefault("WANDB_MODE", "disabled")
         os.environ.setdefault("MLFLOW_TRACKING_URI", "file://" + os.path.join(sb.scratch, "mlruns"))
         from ..applying.after_import import when_imported
-
-        when_imported("h5py", lambda h5py: _h5py(h5py, sb))
-        when_imported("numpy", lambda np: _numpy_text(original_open, opener))
-        for name, attr in OWN_OPEN:
-            when_imported(name, lambda module, _a=attr: _repoint(module, _a, original_open, opener))
+        from .sandbox_libs import install as libraries
         from .sandbox_tf import install as tensorflow, install_jax
 
+        libraries(sb, original_open, opener)
         when_imported("tensorflow", lambda tf: tensorflow(tf, sb))
         when_imported("jax", lambda jax: install_jax(jax, sb))
 
@@ -313,41 +316,6 @@ def _walking(walk, listdir, isdir, sb):
             yield top, dirs, files
 
     return inner
-
-
-def _numpy_text(original, opener) -> None:
-    """np.savetxt / loadtxt / genfromtxt open a plain file with the io.open numpy kept a reference to at its import
-    (numpy.lib._datasource), past the sandbox's: a script's predictions.csv was rewritten in the user's folder by every
-    trial. That reference becomes the sandbox's."""
-    try:
-        from numpy.lib import _datasource
-    except ImportError:  # a numpy without it: nothing to redirect
-        return
-    openers = getattr(getattr(_datasource, "_file_openers", None), "_file_openers", None)
-    if isinstance(openers, dict) and openers.get(None) is original:
-        openers[None] = opener
-
-
-#: standard modules that open files through builtins.open as they imported it (``from builtins import open as ...``):
-#: tarfile.open and bz2 (which tarfile.open tries on every read) wrote to and read from the user's folder
-OWN_OPEN = (("tarfile", "bltn_open"), ("bz2", "_builtin_open"))
-
-
-def _repoint(module, attr: str, original, opener) -> None:
-    """``module.attr``, the io.open it took at its import, becomes the sandbox's."""
-    if getattr(module, attr, None) is original:
-        setattr(module, attr, opener)
-
-
-def _h5py(h5py, sb) -> None:
-    original = h5py.File.__init__
-
-    @functools.wraps(original)
-    def __init__(self, name, mode="r", *args, **kwargs):
-        writing = any(c in str(mode) for c in "wax+")
-        return original(self, sb.path(name, writing, writing and str(mode) in ("a", "r+")), mode, *args, **kwargs)
-
-    h5py.File.__init__ = __init__
 
 
 def install(scratch: str, protect) -> Sandbox:
