@@ -45,13 +45,16 @@ def run(cmd, env, timeout=600):
     os.close(fd)
     os.unlink(times)
     full = {**env, "PYTHONPATH": TIMING, "REDLINE_EPOCH_TIMES": times, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    with tempfile.TemporaryDirectory(prefix="redline-bench-run-") as cwd:
-        r = subprocess.run(cmd, capture_output=True, text=True, env=full, timeout=timeout, cwd=cwd)
-    if r.returncode != 0 or not os.path.exists(times):
-        return {"error": f"exit {r.returncode}: {r.stderr.strip().splitlines()[-1:] if r.stderr.strip() else ''}"}
-    rate, backend = steady_steps_per_s(times)
-    os.unlink(times)
-    return {"steps_per_s": rate, "backend": backend}
+    try:
+        with tempfile.TemporaryDirectory(prefix="redline-bench-run-") as cwd:
+            r = subprocess.run(cmd, capture_output=True, text=True, env=full, timeout=timeout, cwd=cwd)
+        if r.returncode != 0 or not os.path.exists(times):
+            return {"error": f"exit {r.returncode}: {r.stderr.strip().splitlines()[-1:] if r.stderr.strip() else ''}"}
+        rate, backend = steady_steps_per_s(times)
+        return {"steps_per_s": rate, "backend": backend}
+    finally:
+        if os.path.exists(times):
+            os.unlink(times)
 
 
 def machine(env):

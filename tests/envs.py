@@ -5,7 +5,9 @@ one's site-packages except the named packages' modules and metadata, so both `im
 `importlib.metadata.version(NAME)` fail as on a machine that never installed them.
 """
 
+import atexit
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -25,6 +27,7 @@ def site_without(missing) -> str:
                 continue
             os.symlink(os.path.join(purelib, entry), os.path.join(folder, entry))
         _made[key] = folder
+        atexit.register(shutil.rmtree, folder, True)  # its links only: rmtree does not follow them
     return _made[key]
 
 
@@ -33,6 +36,8 @@ def python_without(missing, args, env=None, timeout=120, cwd=None):
     base = {k: v for k, v in os.environ.items()
             if k not in ("KERAS_BACKEND", "TF_CONFIG", "PYTHONPATH", "OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
                          "TF_NUM_INTEROP_THREADS")}
-    full = {**base, "PYTHONPATH": os.pathsep.join([site_without(missing), SRC]), "TF_CPP_MIN_LOG_LEVEL": "2",
-            "KERAS_HOME": tempfile.mkdtemp(prefix="redline-keras-home-"), **(env or {})}
-    return subprocess.run([sys.executable, "-S", *args], capture_output=True, text=True, env=full, timeout=timeout, cwd=cwd)
+    with tempfile.TemporaryDirectory(prefix="redline-keras-home-") as home:
+        full = {**base, "PYTHONPATH": os.pathsep.join([site_without(missing), SRC]), "TF_CPP_MIN_LOG_LEVEL": "2",
+                "KERAS_HOME": home, **(env or {})}
+        return subprocess.run([sys.executable, "-S", *args], capture_output=True, text=True, env=full, timeout=timeout,
+                              cwd=cwd)
