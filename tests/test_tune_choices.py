@@ -483,7 +483,7 @@ def test_budget_auto_is_sized_after_the_first_trial_and_a_run_too_short_to_pay_i
     monkeypatch.setattr(search, "run_trial", fake)
     asked = []
     result = search.tune("train.py", budget_s=None, snapshot=m.vm_2core(),
-                         worth_it=lambda training, budget, spent: asked.append((training, budget)) or False)
+                         worth_it=lambda training, budget, spent, per_trial: asked.append((training, budget)) or False)
     assert asked == [(1000.0, 50.0)] and result.status == "skipped" and len(seen) == 1
     assert seen[0][1] > 50  # the first trial's own limit is not the budget it is about to size
     result = search.tune("train.py", budget_s=None, snapshot=m.vm_2core(), complete=False)
@@ -611,6 +611,12 @@ def test_run_tune_does_not_tune_further_where_the_first_trial_took_the_whole_bud
     assert "less than tuning would take" in not_worth(20.0, 30.0, 5.0)
     assert "its first trial took 95 s, the whole of the 30 s budget" in not_worth(140.0, 30.0, 95.0)
     assert not_worth(1000.0, 50.0, 20.0) is None
+    # a text classifier that builds its vocabulary in Python (8 s) before 34 s of training: its first trial took 18 s
+    # of --budget auto's 30, another takes as long; the tune measured nothing more and saved "as written" for good,
+    # JAX (4.7x run whole) never tried
+    assert "its first trial took 18 s of the 30 s budget for a training of about 34 s as written, and another trial " \
+           "process takes about 18 s, so nothing else could be measured" in not_worth(34.0, 30.0, 18.0, 18.0)
+    assert not_worth(1000.0, 50.0, 20.0, 18.0) is None  # one more fits (50 - 2 - 20 = 28 s)
     clock, asked = {"t": 0.0}, []
     monkeypatch.setattr(search.time, "perf_counter", lambda: clock["t"])
 
@@ -622,7 +628,7 @@ def test_run_tune_does_not_tune_further_where_the_first_trial_took_the_whole_bud
     monkeypatch.setattr(search, "run_trial", fake)
     result = search.tune("train.py", budget_s=None, snapshot=m.vm_2core(),
                          worth_it=lambda *a: asked.append(a) or not_worth(*a) is None)
-    assert asked == [(140.0, 30.0, 95.0)] and result.status == "skipped", asked
+    assert asked == [(140.0, 30.0, 95.0, 95.0)] and result.status == "skipped", asked
 
 
 @pytest.mark.parametrize("machine, script_value, name, fix", [

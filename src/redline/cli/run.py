@@ -187,10 +187,11 @@ def tune_first(script, args, snapshot) -> dict | None:
     require_backend(runs.runtime.keras_backend, f"Keras backend from {runs.runtime.keras_backend_source}")
     found = []
 
-    def worth_it(training_s: float, budget_s: float, spent_s: float) -> bool:
-        skip = not_worth(training_s, budget_s, spent_s)
+    def worth_it(training_s: float, budget_s: float, spent_s: float, per_trial_s: float = 0.0) -> bool:
+        skip = not_worth(training_s, budget_s, spent_s, per_trial_s)
         if skip:
-            say(f"redline: not tuning: {skip}; running it without a tuned choice")
+            say(f"redline: not tuning: {skip} (`redline tune {args.shown}` tunes it anyway); running it without a tuned "
+                "choice")
             found.append(skip)
             return False
         said = "no choice saved for it yet" if why.startswith("not tuned yet") else why  # tuning it now is the fix
@@ -239,17 +240,22 @@ def undecided(data: dict, shown: str) -> str:
             + (f"(about {need} s) " if need else "") + "measures them")
 
 
-def not_worth(training_s: float, budget_s: float, spent_s: float) -> str | None:
-    """Why `run --tune` should not tune further after the first trial (``spent_s`` seconds of it so far), or None.
-    A training shorter than the tuning would take; or a first trial that already took the whole budget
-    (xception_scratch: 89-117 s, where --budget auto gives its ~140 s of training 30 s), so nothing more would be
-    measured and the choice would rest on the script as written alone."""
+def not_worth(training_s: float, budget_s: float, spent_s: float, per_trial_s: float = 0.0) -> str | None:
+    """Why `run --tune` should not tune further after the first trial (``spent_s`` seconds of it so far; another trial
+    process takes ``per_trial_s``), or None. A training shorter than the tuning would take; or a first trial that left
+    too little of the budget for one more trial process (xception_scratch: 89-117 s, where --budget auto gives its
+    ~140 s of training 30 s; a text classifier that builds its vocabulary in Python: 18 s of 30), so nothing more would
+    be measured and the choice would rest on the script as written alone."""
     if training_s < budget_s:
         return (f"its training is predicted to take about {secs(training_s)} s as written, less than tuning would take "
                 f"({budget_s:.0f} s)")
     if spent_s >= budget_s:
         return (f"its first trial took {spent_s:,.0f} s, the whole of the {budget_s:.0f} s budget for a training of "
                 f"about {secs(training_s)} s as written, so nothing else could be measured")
+    if budget_s - 2 - spent_s < per_trial_s:  # as the trials count what is left: 2 s kept for the result
+        return (f"its first trial took {spent_s:,.0f} s of the {budget_s:.0f} s budget for a training of about "
+                f"{secs(training_s)} s as written, and another trial process takes about {per_trial_s:,.0f} s, so "
+                "nothing else could be measured")
     return None
 
 

@@ -56,7 +56,7 @@ class Untunable(ScriptProblem):
 
 def tune(script: str, args=(), *, budget_s: float | None = 180, allow=(), snapshot=None, seconds: float = 0.8,
          progress: Callable[[str], None] = lambda s: None, complete: bool = True,
-         worth_it: Callable[[float, float, float], bool] | None = None) -> TuneResult:
+         worth_it: Callable[[float, float, float, float], bool] | None = None) -> TuneResult:
     """Measure and choose, every trial in a sandbox of its own (tuning/sandbox.py) under one scratch folder, removed
     afterwards; the user's folders are fingerprinted before and after, and any file that changed all the same is
     named in the result. Raises ScriptProblem when the script fails before fit or never calls it."""
@@ -89,7 +89,7 @@ def as_process(res: dict) -> dict:
 def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, seconds: float, progress,
             sandbox_root: str, complete: bool, worth_it=None, closing: ExitStack) -> TuneResult:
     """tune() without its sandbox bookkeeping. ``budget_s`` None: sized from the first trial (auto_budget);
-    ``worth_it(training_s, budget_s, spent_s)`` False after the first trial: stop there (status "skipped"). ``closing``: where
+    ``worth_it(training_s, budget_s, spent_s, per_trial_s)`` False after the first trial: stop there (status "skipped"). ``closing``: where
     the spares (tuning/spares.py) are ended, whatever happens."""
     from ..detection import detect
 
@@ -190,7 +190,7 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
         budget_s = auto_budget(training_s)
         sizing.append(auto_line(budget_s, training_s, first, default))
         progress(sizing[-1])
-    if worth_it is not None and not worth_it(training_s or 0.0, budget_s, time.perf_counter() - started):
+    if worth_it is not None and not worth_it(training_s or 0.0, budget_s, time.perf_counter() - started, per_trial):
         return TuneResult(script=script, args=args, budget_s=budget_s, elapsed_s=time.perf_counter() - started,
                           default=default, processes=[default], inprocess=[], chosen_process=default, chosen_knobs=None,
                           reasons=sizing, not_measured=[], status="skipped", script_output=first.get("stdout", ""),
