@@ -177,6 +177,22 @@ model.compile("adam", "mse")
 model.fit(ds, epochs=3, verbose=0)
 """
 
+CSV_READERS = """
+import numpy as np
+import tensorflow as tf
+import keras
+with open("data.csv", "w") as f:  # TensorFlow's "Load CSV data" tutorial, with a file the script writes first
+    rows = np.random.default_rng(0).random((256, 4))
+    f.write("a,b,c,label\\n" + "\\n".join(",".join(f"{v:.4f}" for v in row) for row in rows))
+assert len(list(tf.data.TextLineDataset("data.csv"))) == 257 and tf.io.read_file("data.csv").numpy().startswith(b"a,b")
+assert len(list(tf.data.experimental.CsvDataset("data.csv", [0.0] * 4, header=True))) == 256
+ds = tf.data.experimental.make_csv_dataset("data.csv", batch_size=16, label_name="label", num_epochs=1, shuffle=False)
+ds = ds.map(lambda feats, label: (tf.stack(list(feats.values()), axis=1), label))
+model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
+model.compile("adam", "mse")
+model.fit(ds, epochs=3, verbose=0)
+"""
+
 NATIVE_WRITERS = {  # what bypasses Python's files, as scripts use it
     # Dataset.save / load / snapshot: TensorFlow writes and reads the dataset's files itself
     "dataset_save": (DATASET_SAVE, True),
@@ -189,6 +205,10 @@ NATIVE_WRITERS = {  # what bypasses Python's files, as scripts use it
     # files the script wrote (and one it deleted), matched by tf.data.Dataset.list_files, a native glob that saw
     # neither the shadow nor the deletion: "No files matched pattern"
     "list_files": (LIST_FILES, True),
+    # a CSV file the script wrote, read back by TensorFlow's own readers: make_csv_dataset's file pattern (the legacy
+    # gfile.Glob) said "No files match `file_pattern` data.csv" and the tune stopped; TextLineDataset, CsvDataset and
+    # tf.io.read_file of that name read the user's folder
+    "csv_readers": (CSV_READERS, True),
     # Keras' TensorBoard callback makes its writer through ``import tensorflow.summary``, a module object apart from
     # ``tf.summary`` as TensorFlow's import leaves it: the measurement (which runs the script's callbacks) wrote
     # logs/train/events.* into the user's folder (its figures need the tensorboard package: the test extra installs

@@ -1,11 +1,12 @@
 """Inside a trial process: TensorFlow's writers and readers that bypass Python's files, kept in the trial's sandbox
 (tuning/sandbox.py): ``tf.summary`` writers (Keras' TensorBoard callback among them), ``tf.saved_model.save``,
-``tf.io.write_file`` / ``tf.io.gfile.GFile`` and tf.io.gfile's folder and file operations, TFRecord files and the
-datasets that read them back, a tf.data cache on disk (``Dataset.cache(filename)``), datasets saved, snapshotted and
-loaded back, ``tf.train.Checkpoint`` files and a ``CheckpointManager``'s folder, file patterns
-(``tf.io.gfile.glob``, ``tf.data.Dataset.list_files``) matched over what the script wrote and deleted, and the
-profilers' traces, TensorFlow's and JAX's (Keras' ``TensorBoard(profile_batch=...)``, ``tf.profiler.experimental``,
-``jax.profiler``), written natively under the folder they are given."""
+``tf.io.write_file`` / ``read_file`` / ``tf.io.gfile.GFile`` and tf.io.gfile's folder and file operations, TFRecord
+files and the file readers of tf.data (TFRecord, text lines, CSV, fixed-length records), a tf.data cache on disk
+(``Dataset.cache(filename)``), datasets saved, snapshotted and loaded back, ``tf.train.Checkpoint`` files and a
+``CheckpointManager``'s folder, file patterns (``tf.io.gfile.glob``, ``tf.data.Dataset.list_files``) matched over what
+the script wrote and deleted, and the profilers' traces, TensorFlow's and JAX's (Keras'
+``TensorBoard(profile_batch=...)``, ``tf.profiler.experimental``, ``jax.profiler``), written natively under the folder
+they are given."""
 
 from __future__ import annotations
 
@@ -38,13 +39,14 @@ def install(tf, sb) -> None:
     for m in _api_modules(tf, "summary"):
         m.create_file_writer = first(m.create_file_writer)
     for m in _api_modules(tf, "io"):
-        m.write_file = first(m.write_file)
+        m.write_file, m.read_file = first(m.write_file), first(m.read_file, writing=False)
     for m in _api_modules(tf, "saved_model"):
         m.save = second(m.save, "export_dir")
     for m in _api_modules(tf, "io.gfile"):
         m.GFile = _gfile(m.GFile, sb)
         _gfile_ops(m, tf, sb)
-    # TFRecord files, written then read back as the tf.data tutorials do: the writer to the shadow, the reader from it
+    # files written then read back as the tf.data tutorials do (TFRecord, text lines, CSV, fixed-length records): the
+    # writer to the shadow, the readers from it
     writer = tf.io.TFRecordWriter
     writer_init = writer.__init__
 
@@ -53,23 +55,19 @@ def install(tf, sb) -> None:
         return writer_init(self, sb.path(path, True), *args, **kwargs)
 
     writer.__init__ = init
-    reader = tf.data.TFRecordDataset
-    reader_init = reader.__init__
-
-    @functools.wraps(reader_init)
-    def read(self, filenames, *args, **kwargs):
-        if isinstance(filenames, (str, bytes, os.PathLike)):
-            filenames = sb.path(filenames, False)
-        elif isinstance(filenames, (list, tuple)) and all(isinstance(f, (str, bytes, os.PathLike)) for f in filenames):
-            filenames = [sb.path(f, False) for f in filenames]
-        return reader_init(self, filenames, *args, **kwargs)
-
-    reader.__init__ = read
-    # file patterns over what the script wrote (tf.data.Dataset.list_files, tf.io.gfile.glob): native globs that see
-    # neither the shadow nor the deletions; matched here over both, and given on as the files they match
+    for reader in (tf.data.TFRecordDataset, tf.data.TextLineDataset, tf.data.FixedLengthRecordDataset,
+                   tf.data.experimental.CsvDataset):
+        reader.__init__ = _reading(reader.__init__, sb)
+    # file patterns over what the script wrote (tf.data.Dataset.list_files, tf.io.gfile.glob, and the legacy
+    # gfile.Glob make_csv_dataset calls): native globs that see neither the shadow nor the deletions; matched here
+    # over both, and given on as the files they match
     raw_glob = tf.io.gfile.glob
     for m in _api_modules(tf, "io.gfile"):
         m.glob = _globbing(m.glob, sb)
+    from tensorflow.python.platform import gfile as legacy
+
+    for m in {id(m): m for m in [legacy, *_api_modules(tf, "compat.v1.gfile")]}.values():
+        m.Glob = _globbing(legacy.Glob, sb)
     list_files = tf.data.Dataset.list_files
 
     @functools.wraps(list_files)
@@ -178,6 +176,19 @@ def _matches(glob, patterns, sb) -> list | None:
                 out.append(os.fsdecode(hit))
         out.extend(os.fsdecode(h) for h in glob(sb._shadow(real)))
     return sorted(set(out))
+
+
+def _reading(init, sb):
+    """A tf.data file reader's ``__init__(self, filenames, ...)`` with its file names (a name or a list of them, as
+    strings) read from the shadow where the script wrote them."""
+    @functools.wraps(init)
+    def read(self, filenames, *args, **kwargs):
+        if isinstance(filenames, (str, bytes, os.PathLike)):
+            filenames = sb.path(filenames, False)
+        elif isinstance(filenames, (list, tuple)) and all(isinstance(f, (str, bytes, os.PathLike)) for f in filenames):
+            filenames = [sb.path(f, False) for f in filenames]
+        return init(self, filenames, *args, **kwargs)
+    return read
 
 
 def _globbing(glob, sb):
