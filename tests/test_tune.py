@@ -216,6 +216,47 @@ def test_numpy_text_files_and_tar_archives_are_written_in_the_sandbox_and_read_b
     assert (user / "predictions.csv").read_text() == "9\n"
 
 
+SQLITE = """
+import json, os, sqlite3, sys
+from sqlite3 import dbapi2
+from redline.tuning.sandbox import install
+user, scratch = sys.argv[1:]
+install(scratch, [user])
+os.chdir(user)
+db = sqlite3.connect("runs.db")                                # a row a run, as the script's own runs left them
+db.execute("INSERT INTO runs VALUES (2)"); db.commit()
+rows = [r[0] for r in db.execute("SELECT n FROM runs")]
+db.close()
+ro = sqlite3.connect("file:runs.db?mode=ro", uri=True)        # read back through a URI: the trial's copy
+again = [r[0] for r in ro.execute("SELECT n FROM runs")]
+new = dbapi2.connect(os.path.join(user, "new.db"))             # SQLAlchemy's way in (Optuna's and MLflow's storage)
+new.execute("CREATE TABLE t (n)"); new.commit(); new.close()
+mem = sqlite3.connect(":memory:"); mem.execute("CREATE TABLE t (n)")
+print(json.dumps({"rows": rows, "again": again}))
+"""
+
+
+def test_a_sqlite_database_is_written_in_the_sandbox_and_read_back_from_it(tmp_path):
+    """SQLite opens and writes its files natively: a script that kept each run's result in runs.db beside it got a
+    row from every trial that ran its code after fit."""
+    import sqlite3
+
+    user, scratch = tmp_path / "user", tmp_path / "scratch"
+    user.mkdir()
+    scratch.mkdir()
+    db = sqlite3.connect(user / "runs.db")
+    db.execute("CREATE TABLE runs (n)")
+    db.execute("INSERT INTO runs VALUES (1)")
+    db.commit()
+    db.close()
+    before = (user / "runs.db").read_bytes()
+    r = subprocess.run([sys.executable, "-c", SQLITE, str(user), str(scratch)], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads(r.stdout) == {"rows": [1, 2], "again": [1, 2]}
+    assert sorted(p.name for p in user.iterdir()) == ["runs.db"] and (user / "runs.db").read_bytes() == before
+
+
 def test_new_versions_make_a_choice_stale(tmp_path, monkeypatch):
     env = {"XDG_CACHE_HOME": str(tmp_path)}
     s = script(tmp_path, TINY)

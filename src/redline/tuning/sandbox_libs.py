@@ -1,10 +1,12 @@
 """Inside a trial process: the libraries that write files past Python's ``open`` as the sandbox (tuning/sandbox.py)
-wraps it: ``h5py.File`` (Keras weights and checkpoints), and the modules that kept their own reference to ``open``
-(numpy's text files, tarfile, bz2)."""
+wraps it: ``h5py.File`` (Keras weights and checkpoints), SQLite databases (``sqlite3.connect``, and SQLAlchemy's,
+Optuna's and MLflow's through it), and the modules that kept their own reference to ``open`` (numpy's text files,
+tarfile, bz2)."""
 
 from __future__ import annotations
 
 import functools
+import os
 
 from ..applying.after_import import when_imported
 
@@ -13,6 +15,7 @@ def install(sb, original_open, opener) -> None:
     """Each library, once the script imports it, writes through the sandbox ``sb``: ``opener`` in place of the
     ``original_open`` it kept."""
     when_imported("h5py", lambda h5py: _h5py(h5py, sb))
+    when_imported("sqlite3", lambda sqlite3: _sqlite(sqlite3, sb))
     when_imported("numpy", lambda np: _numpy_text(original_open, opener))
     for name, attr in OWN_OPEN:
         when_imported(name, lambda module, _a=attr: _repoint(module, _a, original_open, opener))
@@ -51,3 +54,30 @@ def _h5py(h5py, sb) -> None:
         return original(self, sb.path(name, writing, writing and str(mode) in ("a", "r+")), mode, *args, **kwargs)
 
     h5py.File.__init__ = __init__
+
+
+def _sqlite(sqlite3, sb) -> None:
+    """``sqlite3.connect(path)`` (and ``sqlite3.dbapi2.connect``, which SQLAlchemy calls) on a copy of the database in
+    the shadow: SQLite writes natively, and a script that recorded each run's result in runs.db beside it got a row
+    from every completion trial. A ``file:`` URI keeps its query (``?mode=ro``); ``:memory:`` stays in memory."""
+    import sys
+
+    original = sqlite3.connect
+
+    @functools.wraps(original)
+    def connect(database, *args, **kwargs):
+        if isinstance(database, (str, bytes, os.PathLike)):
+            name = os.fsdecode(os.fspath(database))
+            if kwargs.get("uri") and name.startswith("file:"):
+                path, sep, query = name[5:].partition("?")
+                if path and path != ":memory:":
+                    writing = "mode=ro" not in query
+                    database = "file:" + os.fsdecode(sb.path(path, writing, writing)) + sep + query
+            elif name and name != ":memory:":
+                database = sb.path(name, True, True)  # the database as it was, then the trial's own writes
+        return original(database, *args, **kwargs)
+
+    sqlite3.connect = connect
+    dbapi2 = sys.modules.get("sqlite3.dbapi2")
+    if dbapi2 is not None and dbapi2.connect is original:
+        dbapi2.connect = connect
