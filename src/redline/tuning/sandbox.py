@@ -6,10 +6,10 @@ scratch folder instead, and reads see the shadow where there is one, so the scri
 Python's ``open`` and ``os.open``, ``os.remove``/``unlink``/``rename``/``replace``/``mkdir``/
 ``makedirs``/``rmdir``/``utime``/``chmod``, ``shutil.rmtree``, ``os.stat``/``lstat``, ``os.path.exists``/``isfile``/``isdir``,
 ``os.listdir``/``walk``/``scandir`` (``glob``, ``pathlib``), and the writers that bypass Python's files: ``h5py.File``
-(Keras weights and checkpoints) and the modules that kept their own reference to ``open`` (numpy's text files,
-tarfile, bz2: tuning/sandbox_libs.py), TensorFlow's own (tuning/sandbox_tf.py). Temporary files go to the scratch too.
-Trackers run offline or off
-(``WANDB_MODE=disabled``, MLflow into the scratch folder). The processes the script starts: tuning/sandbox_children.py.
+(Keras weights and checkpoints), SQLite databases and the modules that kept their own reference to ``open`` (numpy's
+text files, tarfile, bz2: tuning/sandbox_libs.py), TensorFlow's own (tuning/sandbox_tf.py). Trackers run offline or off
+(``WANDB_MODE=disabled``, MLflow into the scratch folder). The processes the script starts, and its temporary files:
+tuning/sandbox_children.py.
 Anything else that writes from native code is not covered;
 `redline tune` checks the protected folders afterwards and names any file that changed."""
 
@@ -21,7 +21,6 @@ import io
 import os
 import shutil
 import stat
-import tempfile
 import threading
 
 from .sources import SETTINGS
@@ -87,10 +86,6 @@ class Sandbox:
 
     def install(self) -> None:
         sb = self
-        tmp = os.path.join(sb.scratch, "tmp")  # temporary files (the script's, autograph's): gone with the scratch
-        if len(os.fsencode(tmp)) <= 64:  # where multiprocessing's sockets there (32 bytes more) fit AF_UNIX's 104
-            os.makedirs(tmp, exist_ok=True)
-            os.environ["TMPDIR"] = tempfile.tempdir = tmp
 
         def wrap(fn, writing_of, keep_of=lambda *a, **k: False):
             @functools.wraps(fn)

@@ -18,22 +18,29 @@ SITE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "child_site")
 ENV = "REDLINE_SANDBOX"
 
 
+#: the longest temporary folder a forkserver's socket fits under: AF_UNIX paths end at 104 bytes (macOS; 108 on
+#: Linux), and multiprocessing adds 32 ("/pymp-XXXXXXXX/listener-XXXXXXXX")
+SOCKET_ROOM = 70
+
+
 def inherit(scratch: str, protect) -> None:
-    """Children started from now on install the sandbox (``scratch``, ``protect``) too. Where the temporary folder
-    lies in a protected one (TMPDIR=./tmp), the temporary files of this process and its children go to a folder in
-    the scratch instead, which ends with the trial: TensorFlow's autograph wrote the modules it generates into the
+    """Children started from now on install the sandbox (``scratch``, ``protect``) too. The temporary files of this
+    process and its children go to a folder in the scratch, which ends with the trial: a trial cut short at its
+    decision left TensorFlow's autograph sources (removed only at a normal exit) and the script's own temporary
+    folders in the machine's, one per trial. Where that folder's path is too long for a forkserver's socket, TMPDIR
+    stays, unless it lies in a protected folder (TMPDIR=./tmp): autograph wrote the modules it generates into the
     sandbox's shadow and imported them from TMPDIR, and the trial failed ("Using a symbolic tf.Tensor as a Python
-    bool"). Elsewhere TMPDIR stays: a short path (a forkserver's socket lives there)."""
+    bool")."""
     import tempfile
 
     os.environ[ENV] = json.dumps({"scratch": scratch, "protect": list(protect)})
     rest = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = SITE + (os.pathsep + rest if rest else "")
-    temp = os.path.realpath(tempfile.gettempdir())
-    if any(temp == r or temp.startswith(r + os.sep) for r in map(os.path.realpath, protect)):
-        temp = os.path.join(scratch, ".trial-tmp")
-        os.makedirs(temp, exist_ok=True)
-        os.environ["TMPDIR"] = tempfile.tempdir = temp
+    temp, mine = os.path.realpath(tempfile.gettempdir()), os.path.join(scratch, ".trial-tmp")
+    if len(os.fsencode(mine)) <= SOCKET_ROOM or any(temp == r or temp.startswith(r + os.sep)
+                                                   for r in map(os.path.realpath, protect)):
+        os.makedirs(mine, exist_ok=True)
+        os.environ["TMPDIR"] = tempfile.tempdir = mine
 
 
 def with_trial(env, environ=os.environ):
