@@ -428,6 +428,8 @@ def test_a_forecast_that_every_candidate_was_decided_against_is_said_as_such_not
     said = []
     result = search.tune("train.py", budget_s=120, snapshot=m.vm_2core(), complete=False, progress=said.append)
     assert any("needs about" in s for s in said), said  # the forecast, before the trials
+    forecast = next(s for s in said if "needs about" in s)  # and its figure in the result (`run --tune` names it)
+    assert f"needs about {result.needs_s:,.0f} s here where no rival leads" in forecast, (result.needs_s, forecast)
     assert not result.not_measured, result.not_measured
     assert not any("needs about" in r for r in result.reasons), result.reasons
     line = next((r for r in result.reasons if r.startswith("every candidate was decided in ")), None)

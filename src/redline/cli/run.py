@@ -187,7 +187,7 @@ def tune_first(script, args, snapshot) -> dict | None:
     require_backend(runs.runtime.keras_backend, f"Keras backend from {runs.runtime.keras_backend_source}")
     found = []
 
-    def worth_it(training_s: float, budget_s: float, spent_s: float, per_trial_s: float = 0.0) -> bool:
+    def worth_it(training_s: float, budget_s: float, spent_s: float, per_trial_s: float) -> bool:
         skip = not_worth(training_s, budget_s, spent_s, per_trial_s)
         if skip:
             say(f"redline: not tuning: {skip} (`redline tune {args.shown}` tunes it anyway); running it without a tuned "
@@ -229,15 +229,12 @@ def tune_first(script, args, snapshot) -> dict | None:
 def undecided(data: dict, shown: str) -> str:
     """What the budget left unmeasured, said after "tuned in N s": the rivals that got no trial process at all (a
     choice saved now is reused by every later `run --tune`, so the user learns here that they were never measured)."""
-    import re
-
     rivals = [n.split(" (no trial process)")[0] for n in data.get("not_measured") or [] if "(no trial process)" in n]
     if not rivals:
         return ""
-    need = next((m.group(1) for r in data.get("reasons") or []
-                 for m in [re.search(r"deciding every candidate needs about ([\d,]+) s", r)] if m), None)
+    need = data.get("needs_s")  # the forecast said before the trials (tuning.sizing.need_figures)
     return (f"; the budget left {len(rivals)} rival(s) unmeasured ({', '.join(rivals)}): `redline tune {shown}` "
-            + (f"(about {need} s) " if need else "") + "measures them")
+            + (f"(about {need:,.0f} s) " if need else "") + "measures them")
 
 
 def not_worth(training_s: float, budget_s: float, spent_s: float, per_trial_s: float = 0.0) -> str | None:

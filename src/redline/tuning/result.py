@@ -174,6 +174,7 @@ class TuneResult:
     touched: list = field(default_factory=list)  # files in the user's folders that changed during tuning all the same
     sources: list = field(default_factory=list)  # the user's modules and settings files it used (tuning/sources.py)
     training_s: float | None = None  # the first fit's training as written, predicted from the first trial
+    needs_s: float | None = None  # what deciding every candidate needs where no rival leads, where the budget was short
     whole: dict | None = None  # the in-process choice against the script's own, in whole epochs (inprocess._judge_whole)
     per_fit: dict = field(default_factory=dict)  # other fits' fingerprints -> their own chosen knobs
     fits: list = field(default_factory=list)  # the script's fits as the first trial recorded them (tuning/fits.py)
@@ -279,7 +280,7 @@ class TuneResult:
                            "python_wait": self.python_wait(), "predicted_steps_per_s": self.predicted_steps_per_s()},
                 "reasons": self.reasons, "not_measured": self.not_measured, "advice": self.advice,
                 "touched": self.touched, "sources": self.sources, "training_s": self.training_s, "whole": self.whole,
-                "payback": payback(self.training_s, self.ratio(), self.elapsed_s)}
+                "needs_s": self.needs_s, "payback": payback(self.training_s, self.ratio(), self.elapsed_s)}
 
 
 __all__ = ["Candidate", "Choice", "TuneResult"]

@@ -380,7 +380,7 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
                         chosen_knobs=chosen_knobs, reasons=reasons, not_measured=not_measured,
                         script_output=first.get("stdout", ""), inputs=inputs, chosen_input=chosen_input, advice=advice,
                         training_s=training_s, whole=stage.whole, per_fit=per_fit, fits=fits_seen,
-                        stage_drops=stage.drops)
+                        stage_drops=stage.drops, needs_s=round(forecast[1][0]) if forecast else None)
     said = retraced(result)
     if said:
         result.reasons.append(said)
