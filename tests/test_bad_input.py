@@ -125,6 +125,21 @@ CLI_CASES = {
 }
 
 
+def test_a_script_that_cannot_be_read_is_said_in_one_line(tmp_path, monkeypatch):
+    """Its syntax is checked before any trial: a file without read permission (not testable as root) is said as such."""
+    from redline.cli import common
+
+    s = tmp_path / "train.py"
+    s.write_text("print(1)\n")
+
+    def denied(path):
+        raise PermissionError(13, "Permission denied", path)
+
+    monkeypatch.setattr(common.io, "open_code", denied)
+    with pytest.raises(common.UsageError, match=r"cannot be read \(Permission denied\).*check its permissions"):
+        common.check_script(str(s), "tune")
+
+
 def broken(folder) -> str:
     path = folder / "train.py"
     path.write_text("import keras\nx = [1, 2\nprint(x)\n")

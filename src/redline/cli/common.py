@@ -129,8 +129,12 @@ def check_script(script: str, command: str, example: str = "", syntax: bool = Tr
                          f"nbconvert --to script {script}` and give redline {command} the .py it writes, or call "
                          "redline.tune(model, x, y) in the notebook itself")
     if syntax and script.lower().endswith(".py"):
-        with io.open_code(os.path.abspath(script)) as f:
-            source = f.read()
+        try:
+            with io.open_code(os.path.abspath(script)) as f:
+                source = f.read()
+        except OSError as e:  # unreadable here: no process could run it either
+            raise UsageError(f"script {script!r} cannot be read ({e.strerror or e}); give redline {command} a Python "
+                             "file you can read (check its permissions)") from None
         try:
             compile(source, script, "exec", dont_inherit=True)
         except (SyntaxError, ValueError) as e:  # before a trial process starts: one line, not a trial's traceback
