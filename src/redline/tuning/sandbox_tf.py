@@ -66,8 +66,9 @@ def install(tf, sb) -> None:
         m.glob = _globbing(m.glob, sb)
     from tensorflow.python.platform import gfile as legacy
 
+    legacy_glob = _globbing(legacy.Glob, sb)  # wrapped once, the same function under each name
     for m in {id(m): m for m in [legacy, *_api_modules(tf, "compat.v1.gfile")]}.values():
-        m.Glob = _globbing(legacy.Glob, sb)
+        m.Glob = legacy_glob
     list_files = tf.data.Dataset.list_files
 
     @functools.wraps(list_files)
