@@ -8,7 +8,7 @@ import textwrap
 import pytest
 
 import machines as m
-from redline.tuning.candidates import policy_of, process_candidates
+from redline.tuning.candidates import policy_of, precision_unasked, process_candidates
 from redline.tuning.search import Candidate, run_trial
 
 ENV = {k: v for k, v in os.environ.items() if not k.startswith(("TF_NUM", "OMP_", "MKL_", "KERAS_BACKEND", "TF_CONFIG",
@@ -58,6 +58,13 @@ def test_with_the_script_s_own_policy_every_precision_candidate_is_advice_measur
     assert not [c for c in _names(process_candidates(bf16, "tensorflow", allow=())) if "float" in c]
     chosen = _names(process_candidates(bf16, "tensorflow", allow=("precision",)))["mixed_bfloat16"]
     assert chosen.trial == {"precision": "mixed_bfloat16"} and not chosen.advice and not chosen.error
+    # not admitted on a CPU that computes it natively: the tune says so, with the command that measures it; not where
+    # it was admitted, where the script's own line makes it advice, or where this CPU has no native bfloat16
+    said = precision_unasked(bf16, (), None, "train.py")
+    assert said.startswith("mixed_bfloat16: not measured: this CPU has native bfloat16") and said.endswith(
+        "`redline tune --allow precision train.py`"), said
+    assert precision_unasked(bf16, ("precision",), None, "t.py") is None and precision_unasked(bf16, (), own, "t.py") is None
+    assert precision_unasked(plain, (), None, "t.py") is None
 
 
 @pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None, reason="TensorFlow is not installed")

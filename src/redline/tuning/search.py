@@ -34,7 +34,7 @@ from .result import Candidate, TuneResult
 from .sizing import (AUTO_FIRST, auto_budget, auto_line, decided_line, need_figures, needed_s, needs_line,
                      predicted_training, stage_s)
 from .spares import Spares, backend_for
-from .candidates import process_candidates, script_pins
+from .candidates import precision_unasked, process_candidates, script_pins
 from .trials import last_output, missing_module, run_trial
 
 ALLOWABLE = ("precision", "batch", "order")
@@ -198,6 +198,7 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
     # the backend the script really runs on: its own KERAS_BACKEND line, where it has one, wins over the environment
     backend = first.get("backend") or backend
     procs = process_candidates(snapshot, backend, allow, **script_pins(first))
+    sizing += [w for w in [precision_unasked(snapshot, allow, script_pins(first).get("policy"), script)] if w]
     default.why = procs[0].why
     procs[0] = default
     if "Dataset" in str(first.get("data")) and backend == "tensorflow":  # fit got a tf.data pipeline (e.g. _BatchDataset)
