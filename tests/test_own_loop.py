@@ -148,3 +148,9 @@ def test_run_tune_runs_a_script_of_its_own_loop_without_a_choice_and_remembers_i
         assert r.returncode == 0 and "LOOP DONE" in r.stdout, r.stderr[-2000:]
         assert "not tuning: " in r.stderr and "trains in its own loop" in r.stderr, r.stderr[-2000:]
     assert "found by its first trial" in runs[1].stderr, runs[1].stderr[-2000:]
+    # the kept finding is that it cannot be tuned, not that tuning would not pay: `redline tune` would fail the same way
+    assert "tunes it anyway" not in runs[1].stderr, runs[1].stderr[-2000:]
+    shown = subprocess.run([sys.executable, "-m", "redline", "tune", "--show", str(s)], capture_output=True, text=True,
+                           env=env, timeout=120, cwd=folder)
+    assert "that it cannot be tuned: " in shown.stdout and "would not pay" not in shown.stdout, shown.stdout
+    assert "not tuned yet" not in shown.stdout, shown.stdout

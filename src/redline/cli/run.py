@@ -180,8 +180,9 @@ def tune_first(script, args, snapshot) -> dict | None:
     say = (lambda msg: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
     kept = cache.skip_found(script, args.args, snapshot, args.budget)
     if kept is not None:  # found by an earlier run of these very bytes: not a first trial again each run
-        say(f"redline: not tuning: {kept['why']} (found by its first trial {kept['found']}; "
-            f"`redline tune {args.shown}` tunes it anyway); running it without a tuned choice")
+        anyway = "" if kept.get("untunable") else f"; `redline tune {args.shown}` tunes it anyway"  # nothing to tune
+        say(f"redline: not tuning: {kept['why']} (found by its first trial {kept['found']}{anyway}); running it "
+            "without a tuned choice")
         return None
     runs = as_script_runs(snapshot, script_backend(script))  # the backend its own line picks, where it has one
     require_backend(runs.runtime.keras_backend, f"Keras backend from {runs.runtime.keras_backend_source}")
@@ -205,7 +206,7 @@ def tune_first(script, args, snapshot) -> dict | None:
     except Untunable as exc:  # no fit to measure (its own loop): the script still runs, as `run` without --tune would
         say(f"redline: not tuning: {exc.why}; running it without a tuned choice")
         try:
-            cache.save_skip(script, args.args, snapshot, exc.why, args.budget)
+            cache.save_skip(script, args.args, snapshot, exc.why, args.budget, untunable=True)
         except UsageError as err:  # the run goes on; the next `run --tune` finds the same with a first trial
             say(f"redline: {err}")
         return None

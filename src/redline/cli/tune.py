@@ -159,6 +159,10 @@ def main(args) -> int:
         entry, why = cache.lookup(args.script, args.args or (), snapshot)
         if entry is None:  # and what `run --tune` (its --budget auto) found, where it found tuning would not pay
             kept = cache.skip_found(args.script, args.args or (), snapshot, None)
+            if kept and kept.get("untunable"):  # not "not tuned yet: `redline tune` measures": it cannot
+                print(f"redline tune --show {said}: no choice applies: `redline run --tune` found ({kept['found']}) "
+                      f"that it cannot be tuned: {kept['why']}")
+                return 0
             print(f"redline tune --show {said}: no choice applies: {why}" + (
                 f"; `redline run --tune` found ({kept['found']}) that tuning would not pay: {kept['why']}" if kept else ""))
             return 0

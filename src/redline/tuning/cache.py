@@ -76,14 +76,16 @@ def skip_path(script: str, args, environ=os.environ) -> str:
     return os.path.join(cache_dir(environ), "skipped", os.path.basename(entry_path(script, args, environ)))
 
 
-def save_skip(script: str, args, snapshot, why: str, budget: float | None, environ=os.environ, sources=()) -> str:
-    """`redline run --tune`'s finding that tuning would not pay here (``why``, from its first trial), kept so that the
+def save_skip(script: str, args, snapshot, why: str, budget: float | None, environ=os.environ, sources=(),
+              untunable: bool = False) -> str:
+    """`redline run --tune`'s finding that tuning would not pay here (``why``, from its first trial), or that the
+    script cannot be tuned at all (``untunable``: it never calls Model.fit, or trains in its own loop), kept so that the
     next `run --tune` of the same script bytes (and of ``sources``, the files beside it the first trial saw it use:
     tuning/sources.py), arguments and --budget (None: auto) runs at once instead of paying a first trial again to find
     the same. UsageError where it cannot be written."""
     facts = {**script_facts(script, args), "raw_sources": {p: _raw(p) for p in sources or ()}}
     entry = {"schema": SKIP_SCHEMA, "found": _now(), "script": facts, "machine": machine_facts(snapshot), "why": why,
-             "budget": budget}
+             "budget": budget, "untunable": untunable}
     return _write(skip_path(script, args, environ), entry, "the finding that tuning would not pay")
 
 
