@@ -498,6 +498,25 @@ def test_the_last_output_quoted_is_the_script_s_not_the_runtime_s_log_lines():
     long = {"stderr": "Traceback (most recent call last):\n" + frames + "  File \"train.py\", line 5, in <module>\n"
                       "    from .data import load_data\n" + "x" * 250 + "\nImportError: attempted relative import\n"}
     assert last_output(long) == "x" * 250 + " | ImportError: attempted relative import"  # whole lines, no runpy frames
+    # a file the script could not open fails inside the sandbox's wrapper around open: its frame is redline's, not the
+    # script's, and was quoted as the script's last output
+    import redline
+
+    own = os.path.join(os.path.dirname(redline.__file__), "tuning", "sandbox.py")
+    missing = {"stderr": "Traceback (most recent call last):\n"
+                         "  File \"/work/train.py\", line 8, in <module>\n    d = np.load(a.data)\n        ^^^^^^^^^^^^\n"
+                         "  File \"/venv/numpy/lib/_npyio_impl.py\", line 454, in load\n"
+                         "    fid = stack.enter_context(open(os.fspath(file), \"rb\"))\n"
+                         "                              ^^^^^^^^^^^^^^^^^^^^^^^^^^^\n"
+                         f"  File \"{own}\", line 123, in wrapper\n"
+                         "    return fn(sb.path(path, w, w and keep_of(*args, **kwargs)), *args, **kwargs)\n"
+                         "           ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n"
+                         "FileNotFoundError: [Errno 2] No such file or directory: 'data/xy.npz'\n"}
+    got = last_output(missing)
+    assert "sb.path" not in got and "^^^" not in got and got.endswith(
+        "in load |     fid = stack.enter_context(open(os.fspath(file), \"rb\")) | FileNotFoundError: [Errno 2] No such "
+        "file or directory: 'data/xy.npz'"), got
+    assert 'File "/work/train.py", line 8, in <module> |     d = np.load(a.data)' in got
 
 
 @pytest.mark.slow

@@ -268,12 +268,35 @@ def missing_module(error: str) -> str:
             "into it, or install redline into the environment that has it")
 
 
+#: a traceback's frame line of redline's own code (the sandbox's wrappers around open, np.load's open among them)
+_OWN_FRAME = re.compile(r'^\s*File "' + re.escape(os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep))
+_CARETS = re.compile(r"^\s*[\^~]+\s*$")  # Python 3.11's markers under a frame's source line
+
+
+def _script_lines(text: str) -> list[str]:
+    """``text``'s lines less the runtime's log lines, Python's frames of runpy (which runs the script) and redline's own
+    frames, each with its source line (a file the script could not open failed inside the sandbox's wrapper, whose
+    line was quoted as if it were the script's), and the caret lines under source lines."""
+    out, skipping = [], None
+    for line in text.splitlines():
+        indent = len(line) - len(line.lstrip())
+        if skipping is not None and line.strip() and indent > skipping:
+            continue  # the skipped frame's source line and its carets
+        skipping = None
+        if not line.strip() or _RUNTIME_LOG.match(line) or _CARETS.match(line):
+            continue
+        if line.lstrip().startswith('File "<frozen runpy>"') or _OWN_FRAME.match(line):
+            skipping = indent
+            continue
+        out.append(line)
+    return out
+
+
 def last_output(res: dict, lines: int = 8, chars: int = 300) -> str:
     """The last ``lines`` lines a trial's script printed (stdout, then stderr), the runtime's own log lines left out,
     joined with " | ", whole lines up to ``chars`` characters (the last one cut from the left where it alone is
-    longer): what an error line quotes of it. Python's own frames of runpy, which runs the script, are left out."""
-    out = [line for line in (res.get("stdout", "") + "\n" + res.get("stderr", "")).splitlines()
-           if line.strip() and not _RUNTIME_LOG.match(line) and not line.lstrip().startswith('File "<frozen runpy>"')]
+    longer): what an error line quotes of it. Tracebacks come without runpy's frames and redline's (_script_lines)."""
+    out = _script_lines(res.get("stdout", "") + "\n" + res.get("stderr", ""))
     kept = []
     for line in reversed(out[-lines:]):
         if kept and len(" | ".join([line, *kept])) > chars:
