@@ -552,10 +552,12 @@ def test_run_tune_skips_a_training_shorter_than_the_tuning_and_runs_without_a_tu
     # another --budget, or an edit (epochs count in the training it predicts), decides again with a first trial
     edited = pathlib.Path(short)
     edited.write_text(edited.read_text().replace("epochs=", "epochs=1 + 0 * "))
-    third = subprocess.run([sys.executable, "-m", "redline", "run", "--tune", short], capture_output=True, text=True,
-                           env=env, timeout=300)
+    third = subprocess.run([sys.executable, "-m", "redline", "run", "--tune", short, "--data", "my data"],
+                           capture_output=True, text=True, env=env, timeout=300)
     assert third.returncode == 0 and "not tuning" in third.stderr and "found by its first trial" not in third.stderr, (
         third.stderr[-2000:])
+    # the `redline tune` it suggests names the script's own arguments too: they key the choice it would save
+    assert f"`redline tune {short} --data 'my data'` tunes it anyway" in third.stderr, third.stderr[-2000:]
     cleared = subprocess.run([sys.executable, "-m", "redline", "tune", "--clear", short], capture_output=True,
                              text=True, env=env, timeout=120)
     assert "removed 1 saved file(s)" in cleared.stdout and not os.path.exists(kept[0]), cleared.stdout

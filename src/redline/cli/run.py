@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 
 from ..applying import compile_defaults, per_fit
@@ -114,7 +115,7 @@ def _tuned(script, args, snapshot):
     if clash:
         tuned = ", ".join(f"{k}={v}" for k, v in env.items())
         say(f"redline: no tuned choice applied: you set {', '.join(clash)}, and the choice was measured with {tuned}; "
-            f"unset it, or run `redline tune {args.shown}` again with it set")
+            f"unset it, or run `redline tune {args.tune_shown}` again with it set")
         return None
     return entry
 
@@ -180,7 +181,7 @@ def tune_first(script, args, snapshot) -> dict | None:
     say = (lambda msg: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
     kept = cache.skip_found(script, args.args, snapshot, args.budget)
     if kept is not None:  # found by an earlier run of these very bytes: not a first trial again each run
-        anyway = "" if kept.get("untunable") else f"; `redline tune {args.shown}` tunes it anyway"  # nothing to tune
+        anyway = "" if kept.get("untunable") else f"; `redline tune {args.tune_shown}` tunes it anyway"  # else: cannot
         say(f"redline: not tuning: {kept['why']} (found by its first trial {kept['found']}{anyway}); running it "
             "without a tuned choice")
         return None
@@ -191,8 +192,8 @@ def tune_first(script, args, snapshot) -> dict | None:
     def worth_it(training_s: float, budget_s: float, spent_s: float, per_trial_s: float) -> bool:
         skip = not_worth(training_s, budget_s, spent_s, per_trial_s)
         if skip:
-            say(f"redline: not tuning: {skip} (`redline tune {args.shown}` tunes it anyway); running it without a tuned "
-                "choice")
+            say(f"redline: not tuning: {skip} (`redline tune {args.tune_shown}` tunes it anyway); running it without a "
+                "tuned choice")
             found.append(skip)
             return False
         said = "no choice saved for it yet" if why.startswith("not tuned yet") else why  # tuning it now is the fix
@@ -218,7 +219,7 @@ def tune_first(script, args, snapshot) -> dict | None:
                 say(f"redline: {exc}")
         return None
     data = result.to_dict()
-    say(f"redline: tuned in {result.elapsed_s:.0f} s{undecided(data, args.shown)}")
+    say(f"redline: tuned in {result.elapsed_s:.0f} s{undecided(data, args.tune_shown)}")
     try:
         cache.save(script, args.args, snapshot, data)
     except UsageError as exc:
@@ -263,6 +264,8 @@ def main(args) -> int:
     if args.module:  # its file, found without importing its package (which may import TensorFlow before the plan)
         script, args.shown = resolve(module), shown(args.script, module)
     check_script(script, "run", " --epochs 3", syntax=bool(args.tune))  # plain run: as python shows it
+    # the script with its own arguments, as a `redline tune` the run suggests must name it: they key its choice
+    args.tune_shown = " ".join([args.shown, *map(shlex.quote, args.args)])
     note = options_after_script(getattr(args, "own_options", ()), "run", args.shown, args.args)
     if note:
         print(note, file=sys.stderr)
