@@ -445,6 +445,9 @@ def test_tune_prints_its_table_saves_the_choice_and_writes_its_json(capsys, tmp_
     code, out, err = cli(capsys, "tune", "--budget", "40", "--json", "-", s)
     assert code == 0 and json.loads(out)["chosen"]["settings"]["env"] == {"KERAS_BACKEND": "jax"}, out[:500]
     assert "Choice:" in err and "saved for `redline run" in err and not (tmp_path / "-").exists()
+    # the script's own arguments key the choice: the `redline run` that finds it names them
+    code, out, err = cli(capsys, "tune", "--budget", "40", s, "--data", "my data")
+    assert code == 0 and f"saved for `redline run {s} --data 'my data'`" in out, out
 
 
 @pytest.mark.parametrize("argv, words", [
