@@ -65,6 +65,7 @@ def test_with_the_script_s_own_policy_every_precision_candidate_is_advice_measur
         "`redline tune --allow precision train.py`"), said
     assert precision_unasked(bf16, ("precision",), None, "t.py") is None and precision_unasked(bf16, (), own, "t.py") is None
     assert precision_unasked(plain, (), None, "t.py") is None
+    assert precision_unasked(bf16, (), None, "t.py", ["--lr", "1e-3 x"]).endswith("precision t.py --lr '1e-3 x'`")
 
 
 @pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None, reason="TensorFlow is not installed")

@@ -4,6 +4,7 @@ threads, precision), as this machine and the script's own choices admit them, th
 from __future__ import annotations
 
 import os
+import shlex
 
 from ..detection.runtime import missing_packages
 from .result import Candidate
@@ -130,7 +131,7 @@ def precision_candidates(snapshot, allow, policy: tuple | None) -> list[Candidat
     return out
 
 
-def precision_unasked(snapshot, allow, policy: tuple | None, script: str) -> str | None:
+def precision_unasked(snapshot, allow, policy: tuple | None, script: str, args=()) -> str | None:
     """Where this machine computes a mixed policy natively but ``--allow precision`` did not admit it (and the script
     sets no policy of its own, whose candidates are advice and need no ``--allow``): why it was not measured and the
     command that measures it; else None. A user on a CPU with AMX or AVX512_BF16 learns that the knob exists (a
@@ -139,7 +140,7 @@ def precision_unasked(snapshot, allow, policy: tuple | None, script: str) -> str
     if native is None or "precision" in allow or policy is not None:
         return None
     return (f"{native}: not measured: {why}, but mixed precision changes the numerics, so it is measured only where "
-            f"asked: `redline tune --allow precision {script}`")
+            f"asked: `redline tune --allow precision {' '.join([script, *map(shlex.quote, args)])}`")
 
 
 __all__ = ["native_precision", "policy_of", "precision_candidates", "precision_unasked", "process_candidates"]

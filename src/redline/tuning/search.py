@@ -198,7 +198,7 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
     # the backend the script really runs on: its own KERAS_BACKEND line, where it has one, wins over the environment
     backend = first.get("backend") or backend
     procs = process_candidates(snapshot, backend, allow, **script_pins(first))
-    sizing += [w for w in [precision_unasked(snapshot, allow, script_pins(first).get("policy"), script)] if w]
+    sizing += [w for w in [precision_unasked(snapshot, allow, script_pins(first).get("policy"), script, args)] if w]
     default.why = procs[0].why
     procs[0] = default
     if "Dataset" in str(first.get("data")) and backend == "tensorflow":  # fit got a tf.data pipeline (e.g. _BatchDataset)
