@@ -13,6 +13,7 @@ import contextlib
 import io
 import os
 import runpy
+import shlex
 import sys
 import types
 import zipfile
@@ -162,5 +163,11 @@ def shown(script: str, module: str | None = None) -> str:
     return f"-m {module}" if module else script
 
 
+def with_args(said: str, args=()) -> str:
+    """``said`` (the script as shown()) and the script's own arguments, shell-quoted: what a command redline suggests
+    must name, since the arguments key a tuned choice."""
+    return " ".join([said, *map(shlex.quote, args or ())])
+
+
 __all__ = ["MODULE_ENV", "children_run_module", "execute", "module_for", "package_hint", "prepare", "print_script_error",
-           "resolve", "script_traceback", "show_uncaught_from_the_script", "shown"]
+           "resolve", "script_traceback", "show_uncaught_from_the_script", "shown", "with_args"]

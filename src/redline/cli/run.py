@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import shlex
 import sys
 
 from ..applying import compile_defaults, per_fit
 from ..applying.configure import configure_for_script
 from ..applying.entry import (children_run_module, execute, package_hint, prepare, resolve, show_uncaught_from_the_script,
-                              shown)
+                              shown, with_args)
 from ..applying.actions import APPLIED, SKIPPED
 from ..data import rewrite
 from ..detection import detect
@@ -265,7 +264,7 @@ def main(args) -> int:
         script, args.shown = resolve(module), shown(args.script, module)
     check_script(script, "run", " --epochs 3", syntax=bool(args.tune))  # plain run: as python shows it
     # the script with its own arguments, as a `redline tune` the run suggests must name it: they key its choice
-    args.tune_shown = " ".join([args.shown, *map(shlex.quote, args.args)])
+    args.tune_shown = with_args(args.shown, args.args)
     note = options_after_script(getattr(args, "own_options", ()), "run", args.shown, args.args)
     if note:
         print(note, file=sys.stderr)

@@ -7,10 +7,9 @@ import argparse
 import json
 import os
 import re
-import shlex
 import sys
 
-from ..applying.entry import children_run_module, resolve, shown
+from ..applying.entry import children_run_module, resolve, shown, with_args
 from ..errors import UsageError
 from ..outputs import check_output, is_tune_results
 from ..reporting.text import table
@@ -203,8 +202,7 @@ def main(args) -> int:
             json.dump(data, f, indent=1, default=str)
         print(f"  results written to {args.json}")
     path = cache.save(args.script, args.args or (), snapshot, data)
-    run = " ".join([said, *map(shlex.quote, args.args or ())])  # its arguments key the choice: the same run finds it
-    print(f"  saved for `redline run {run}` in {path}", file=people)
+    print(f"  saved for `redline run {with_args(said, args.args)}` in {path}", file=people)
     if result.sources:  # an edit there makes the choice stale, as one in the script does (tuning/sources.py)
         base = os.path.dirname(os.path.abspath(args.script))
         print("  it rests on these files too: " + ", ".join(os.path.relpath(p, base) for p in result.sources),

@@ -4,8 +4,8 @@ threads, precision), as this machine and the script's own choices admit them, th
 from __future__ import annotations
 
 import os
-import shlex
 
+from ..applying.entry import with_args
 from ..detection.runtime import missing_packages
 from .result import Candidate
 
@@ -140,7 +140,7 @@ def precision_unasked(snapshot, allow, policy: tuple | None, script: str, args=(
     if native is None or "precision" in allow or policy is not None:
         return None
     return (f"{native}: not measured: {why}, but mixed precision changes the numerics, so it is measured only where "
-            f"asked: `redline tune --allow precision {' '.join([script, *map(shlex.quote, args)])}`")
+            f"asked: `redline tune --allow precision {with_args(script, args)}`")
 
 
 __all__ = ["native_precision", "policy_of", "precision_candidates", "precision_unasked", "process_candidates"]
