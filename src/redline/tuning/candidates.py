@@ -135,7 +135,8 @@ def precision_unasked(snapshot, allow, policy: tuple | None, script: str, args=(
     """Where this machine computes a mixed policy natively but ``--allow precision`` did not admit it (and the script
     sets no policy of its own, whose candidates are advice and need no ``--allow``): why it was not measured and the
     command that measures it; else None. A user on a CPU with AMX or AVX512_BF16 learns that the knob exists (a
-    convnet ran 1.59x in mixed_bfloat16 on a 2-core Sapphire Rapids VM) without the tuner changing their numerics."""
+    convnet ran 1.59x in mixed_bfloat16 on a 2-core Emerald Rapids VM with AMX) without the tuner changing their
+    numerics."""
     native, why = native_precision(snapshot)
     if native is None or "precision" in allow or policy is not None:
         return None
