@@ -1,4 +1,5 @@
-"""benchmarks/tune_scripts.py's delivered figure: each epoch after the first with the one iterator drop that is its own."""
+"""benchmarks/tune_scripts.py's delivered figure: each epoch after the first, with the one iterator drop that is its
+own."""
 
 import importlib.util
 import pathlib

@@ -63,7 +63,8 @@ def test_with_the_script_s_own_policy_every_precision_candidate_is_advice_measur
     said = precision_unasked(bf16, (), None, "train.py")
     assert said.startswith("mixed_bfloat16: not measured: this CPU has native bfloat16") and said.endswith(
         "`redline tune --allow precision train.py`"), said
-    assert precision_unasked(bf16, ("precision",), None, "t.py") is None and precision_unasked(bf16, (), own, "t.py") is None
+    assert precision_unasked(bf16, ("precision",), None, "t.py") is None
+    assert precision_unasked(bf16, (), own, "t.py") is None
     assert precision_unasked(plain, (), None, "t.py") is None
     assert precision_unasked(bf16, (), None, "t.py", ["--lr", "1e-3 x"]).endswith("precision t.py --lr '1e-3 x'`")
 
