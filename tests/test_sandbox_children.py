@@ -85,8 +85,11 @@ def test_named_folders_are_the_absolute_paths_a_script_names_but_no_system_or_te
 
     s = tmp_path / "train.py"
     s.write_text('a = "/tmp/ckpt/checkpoint.model.keras"\nb = "/tmp/backup"\nc = "~/logs/fit"\nd = "/tmp"\n'
-                 'e = "/tmp/run_" + "x"\nf = "/data/train.csv"\ng = "relative/path.txt"\nh = "/usr/lib/x.so"\n')
-    assert named_folders(str(s)) == sorted(["/tmp/ckpt", "/tmp/backup", "/home/tester/logs/fit", "/data"])
+                 'e = "/tmp/run_" + "x"\nf = "/data/train.csv"\ng = "relative/path.txt"\nh = "/usr/lib/x.so"\n'
+                 'i = "/tmp/checkpoint.weights.h5"\nj = "/tmp/"\nk = "/"\n')
+    # right in the temporary folder: the paths that begin with the file or the prefix, not the folder
+    assert named_folders(str(s)) == sorted(["/tmp/ckpt", "/tmp/backup", "/home/tester/logs/fit", "/data",
+                                            "/tmp/run_*", "/tmp/checkpoint.weights.h5*"])
     s.write_text('import os\nlog_dir = f"/tmp/tb/run_{os.getpid()}"\nckpt = "/srv/models/run_" + "1"\n'
                  'data = "~/.keras/datasets/mnist.npz"\nsaved = "~/model.keras"\n')
     assert named_folders(str(s)) == ["/home/tester", "/srv/models", "/tmp/tb"]  # a home: its hidden folders stay out
@@ -118,6 +121,48 @@ def test_a_trial_writes_an_absolute_path_the_script_names_into_its_scratch(tmp_p
     assert "READ BACK a trial's model" in res["stdout"], res["stdout"][-2000:]  # the script reads its own write
     assert ckpt.read_text() == "my best model" and sorted(os.listdir(elsewhere)) == ["ckpt"]
     assert sorted(os.listdir(elsewhere / "ckpt")) == ["checkpoint.model.keras"]
+
+
+IN_TMP = """
+import numpy as np
+import keras
+CKPT = "{ckpt}"
+x = np.zeros((64, 4), "float32")
+m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+m.compile("sgd", "mse")
+m.save_weights(CKPT)  # before fit: a timed trial ends in it
+m.load_weights(CKPT)
+open("{ckpt}" + ".log", "w").write("a trial ran")
+print("READ BACK", open(CKPT + ".log").read(), flush=True)
+m.fit(x, x[:, :1], epochs=2, verbose=0, callbacks=[keras.callbacks.ModelCheckpoint(CKPT, save_weights_only=True)])
+"""
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None, reason="TensorFlow is not installed")
+def test_a_trial_writes_a_file_the_script_names_right_in_the_temporary_folder_into_its_scratch(tmp_path, monkeypatch):
+    """The published vision transformer example checkpoints to "/tmp/checkpoint.weights.h5" and loads it back after
+    fit: `redline tune` overwrote the file a user had there with a trial's weights (the temporary folder as a whole
+    cannot be protected)."""
+    import uuid
+
+    monkeypatch.setattr(os, "environ", {**ENV})
+    ckpt = f"/tmp/redline-test-{uuid.uuid4().hex}.weights.h5"
+    p = tmp_path / "train.py"
+    p.write_text(IN_TMP.replace("{ckpt}", ckpt))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "scratch").mkdir()
+    try:
+        with open(ckpt, "w") as f:
+            f.write("my best weights")
+        res = run_trial(str(p), [], Candidate("as written", {"KERAS_BACKEND": "tensorflow"}),
+                        {**TRIAL, "sandbox_root": str(tmp_path / "scratch")}, 120)
+        assert res["status"] == "ok", (res.get("error"), res.get("stderr", "")[-2000:])
+        assert "READ BACK a trial ran" in res["stdout"], res["stdout"][-2000:]  # the script reads its own writes
+        assert open(ckpt).read() == "my best weights" and not os.path.exists(ckpt + ".log")
+    finally:
+        for path in (ckpt, ckpt + ".log"):
+            if os.path.exists(path):
+                os.remove(path)
 
 
 AUTOGRAPH = """
@@ -156,3 +201,20 @@ def test_a_trial_s_temporary_files_go_with_its_scratch_where_tmpdir_lies_in_the_
                     {**TRIAL, "sandbox_root": str(tmp_path / "scratch")}, 120)
     assert res["status"] == "ok", (res.get("error"), res.get("stderr", "")[-2000:])
     assert os.listdir(folder / "tmp") == []  # nothing of the trial's left in the user's temporary folder either
+
+
+def test_tune_s_check_afterwards_reads_the_paths_that_begin_with_a_prefix(tmp_path):
+    """The files a prefix stands for (a checkpoint right in the temporary folder) are in what tune checks afterwards."""
+    from redline.tuning.sandbox import changes, fingerprint
+
+    (tmp_path / "ckpt.weights.h5").write_text("w")
+    (tmp_path / "ckpt.weights.h5.d").mkdir()
+    (tmp_path / "ckpt.weights.h5.d" / "part").write_text("p")
+    (tmp_path / "other.txt").write_text("o")
+    prefix = str(tmp_path / "ckpt.weights.h5") + "*"
+    before = fingerprint([prefix])
+    assert sorted(before) == [str(tmp_path / "ckpt.weights.h5"), str(tmp_path / "ckpt.weights.h5.d" / "part")]
+    (tmp_path / "ckpt.weights.h5").write_text("a trial's weights")
+    (tmp_path / "ckpt.weights.h5.index").write_text("i")
+    assert changes(before, fingerprint([prefix])) == [str(tmp_path / "ckpt.weights.h5"),
+                                                       str(tmp_path / "ckpt.weights.h5.index")]

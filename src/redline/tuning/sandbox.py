@@ -34,7 +34,11 @@ _RESOLVING = threading.local()
 class Sandbox:
     def __init__(self, scratch: str, protect):
         self.scratch = os.path.realpath(scratch)
-        self.roots = sorted({os.path.realpath(p) for p in protect}, key=len, reverse=True)
+        # a folder protects what lies under it; a path ending in "*" (tuning/trials.named_folders: a file the script
+        # names right in the temporary folder, "/tmp/checkpoint.weights.h5") every path that begins with it
+        self.roots = sorted({os.path.realpath(p) for p in protect if not p.endswith("*")}, key=len, reverse=True)
+        self.prefixes = tuple(sorted({os.path.join(os.path.realpath(os.path.dirname(p)), os.path.basename(p[:-1]))
+                                      for p in protect if p.endswith("*")}))
         # redline's own folder around the scratch (a diagnose's record, a tune's shared weights), where it lies under a
         # protected folder without holding one (`redline diagnose` run from /tmp): the trial writes there as it is
         own = os.path.dirname(self.scratch)
@@ -50,7 +54,7 @@ class Sandbox:
         for r in self.roots:
             if real == r or real.startswith(r + os.sep):
                 return not any(part.startswith(".") for part in real[len(r):].split(os.sep)[:-1])
-        return False
+        return real.startswith(self.prefixes)
 
     def _shadow(self, real: str) -> str:
         return self.scratch + real
@@ -334,11 +338,17 @@ def own_outputs(fds=(1, 2)) -> set:
 
 
 def fingerprint(folders, limit: int = 20000, skip=frozenset()) -> dict:
-    """{path: (size, mtime_ns)} of the files under ``folders`` (at most ``limit``): what tune checks afterwards.
-    ``skip``: (device, inode) of files left out (own_outputs())."""
-    out = {}
+    """{path: (size, mtime_ns)} of the files under ``folders`` (at most ``limit``): what tune checks afterwards. An
+    entry ending in "*" stands for the files and folders that begin with it (Sandbox.prefixes). ``skip``: (device,
+    inode) of files left out (own_outputs())."""
+    import glob
+
+    out, paths = {}, []
     for folder in folders:
-        for root, dirs, files in os.walk(folder):
+        paths += glob.glob(glob.escape(folder[:-1]) + "*") if folder.endswith("*") else [folder]
+    for folder in paths:
+        walked = os.walk(folder) if os.path.isdir(folder) else [(os.path.dirname(folder), [], [os.path.basename(folder)])]
+        for root, dirs, files in walked:
             dirs[:] = [d for d in dirs if d not in ("__pycache__", ".git")]
             for f in files:
                 p = os.path.join(root, f)

@@ -63,7 +63,11 @@ def tune(script: str, args=(), *, budget_s: float | None = 180, allow=(), snapsh
     from .sandbox import changes, fingerprint, own_outputs
 
     root = tempfile.mkdtemp(prefix="redline-tune-")
-    folders = sorted({os.path.dirname(os.path.abspath(script)), os.getcwd()})
+    from .trials import named_folders
+
+    # the user's folders, and the files the script names right in the temporary folder (a checkpoint there)
+    folders = sorted({os.path.dirname(os.path.abspath(script)), os.getcwd(),
+                      *(p for p in named_folders(script) if p.endswith("*"))})
     mine = own_outputs()  # tune's own output, redirected into one of those folders
     before = fingerprint(folders, skip=mine)
     try:

@@ -39,7 +39,9 @@ def named_folders(script: str) -> list[str]:
     own ModelCheckpoint example writes; ``"~/logs"``): a trial writes there too, and a checkpoint a user kept at such a
     path was overwritten by a trial's model. A file's folder, or the path itself where it has no suffix (the folder
     of a prefix the script adds to: ``"/tmp/run_" + name``); none that covers a system folder, or the temporary
-    folder as a whole."""
+    folder as a whole. A file or a prefix right in such a folder (``"/tmp/checkpoint.weights.h5"``, as the published
+    vision transformer example checkpoints; ``"/tmp/run_" + name``) is given as itself with "*" added: the paths that
+    begin with it (tuning/sandbox.Sandbox.prefixes)."""
     import ast
 
     try:
@@ -60,8 +62,12 @@ def named_folders(script: str) -> list[str]:
         folder = os.path.dirname(path) if prefix or os.path.splitext(path)[1] else path
         hidden = any(part.startswith(".") for part in folder.split(os.sep))  # a cache (~/.keras): as the sandbox
         # leaves hidden folders alone in the folders it protects, a download there stays for the next trial
-        if folder not in _TOO_WIDE and not hidden and not any(folder == d or folder.startswith(d + "/") for d in _SYSTEM):
+        if hidden or any(folder == d or folder.startswith(d + "/") for d in _SYSTEM):
+            continue
+        if folder not in _TOO_WIDE:
             out.add(folder)
+        elif path not in _TOO_WIDE:  # right in the temporary folder: the path itself, and what begins with it
+            out.add(path + "*")
     return sorted(out)
 
 
