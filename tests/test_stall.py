@@ -99,6 +99,11 @@ def test_the_prediction_counts_python_s_wait_where_the_script_as_written_s_epoch
     assert _result(plain, jax, threads).python_wait() is None
     assert _result(plain, jax, threads).predicted_steps_per_s() == {"python": 50.0, "run": 100.0}
     assert _result(Candidate("as written"), jax).predicted_steps_per_s() is None  # nothing measured as written
+    # the script as written runs on JAX (it pins it): `python` waits for no tf.data iterator, whatever the TensorFlow
+    # candidate's processes dropped
+    on_jax = Candidate("as written", runs=[50.0] * 3, detail={**detail, "backend": "jax"})
+    tf = Candidate("backend tensorflow", runs=[40.0] * 3, detail={"backend": "tensorflow", **threads.detail})
+    assert _result(on_jax, tf).python_wait() is None and _result(on_jax, on_jax, tf).ratio() == pytest.approx(1.0)
 
 
 def test_the_wait_shown_is_the_one_in_the_ratio_where_quiet_processes_are_picked_out():

@@ -214,9 +214,13 @@ class TuneResult:
         """The epoch-start wait `python script.py` pays on TensorFlow and no trial did (tuning.stall): modelled from the
         drops of the tune's TensorFlow processes (the in-process stage's too), where the script's epochs each make an
         iterator the release took, at ``base`` steps/s (unless given, the median the ratio takes for it: fair() against
-        the chosen process, so the wait shown is the one in the ratio); None elsewhere."""
+        the chosen process, so the wait shown is the one in the ratio); None elsewhere, and where the script as written
+        runs on another backend (`python` pays no such wait there: a vision transformer pinned to JAX was predicted
+        1.07x for a run as written from the TensorFlow candidate's drops)."""
         from .stall import python_factor, timed_factor
 
+        if self.default.detail.get("backend", "tensorflow") != "tensorflow":
+            return None
         base = base or median(fair(self.chosen_process, self.default)[1])
         steps = self.default.detail.get("steps_in_epoch")
         timed = timed_factor(steps / base if base and steps else None, self.default.detail.get("python_drops"))
