@@ -144,6 +144,38 @@ def test_a_walk_in_the_sandbox_lists_what_the_script_wrote_where_native_readers_
     assert (user / "data/a/2.txt").read_text() == "old"
 
 
+MISSING = """
+import json, os, sys
+from redline.tuning.sandbox import install
+user, scratch = sys.argv[1:]
+install(scratch, [user, "/nonexistent-redline-test"])
+os.chdir(user)
+out = []
+for path in ("results/x.txt", "/nonexistent-redline-test/x.txt", "made/x.txt"):
+    if path.startswith("made"):
+        os.makedirs("made")
+    try:
+        open(path, "w").write("r")
+        out.append(open(path).read())
+    except OSError as e:
+        out.append(type(e).__name__)
+print(json.dumps(out))
+"""
+
+
+def test_a_write_into_a_folder_that_is_not_there_fails_in_the_sandbox_as_it_does_under_python(tmp_path):
+    """A script that writes its results into a missing folder after fit fails under `python`: in the sandbox the write
+    went to the shadow, and the completion trial said the whole script finished under every candidate."""
+    user, scratch = tmp_path / "user", tmp_path / "scratch"
+    user.mkdir()
+    scratch.mkdir()
+    r = subprocess.run([sys.executable, "-c", MISSING, str(user), str(scratch)], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads(r.stdout) == ["FileNotFoundError", "FileNotFoundError", "r"]  # one the script made: its own
+    assert not os.listdir(user) and not os.path.exists("/nonexistent-redline-test")
+
+
 GLOB_COPY = """
 import glob, json, os, pathlib, shutil, sys
 from redline.tuning.sandbox import install

@@ -46,9 +46,9 @@ def test_a_choice_the_script_does_not_finish_under_is_dropped_with_the_line(monk
     assert any("backend jax dropped" in r for r in result.reasons)
 
 
-def test_where_the_script_does_not_finish_as_written_a_choice_that_ends_the_same_way_is_kept_and_said_so(monkeypatch):
-    """The script fails after fit as written (a results/ folder it reads is not there): a candidate that fails the
-    same way, at the same line, is kept, checked; it was "kept unchecked"."""
+def test_where_the_script_does_not_finish_as_written_it_stays_and_tune_says_so(monkeypatch):
+    """The script fails after fit as written (a results/ folder it reads is not there): JAX, 3x and failing the same
+    way, was kept. Nothing shows a choice finishes where the script finishes: as written stays, and tune says why."""
     from redline.tuning import search
 
     def fake(script, args, cand, trial, timeout, **_):
@@ -63,8 +63,8 @@ def test_where_the_script_does_not_finish_as_written_a_choice_that_ends_the_same
 
     monkeypatch.setattr(search, "run_trial", fake)
     result = search.tune("train.py", budget_s=600, snapshot=m.vm_2core())
-    assert result.chosen_process.name == "backend jax" and not result.not_measured, result.not_measured
-    assert any("backend jax: the whole script ends under it as written ends" in r and "train.py:30" in r
+    assert result.chosen_process.name == "as written" and not result.not_measured, result.not_measured
+    assert any("the script as written fails after fit" in r and "train.py:30" in r and "'backend jax' is not kept" in r
                for r in result.reasons), result.reasons
 
 

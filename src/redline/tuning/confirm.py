@@ -3,9 +3,10 @@
 The script as written and the chosen per-process candidate each run once more in full, training cut short
 (tuning/completion.py). A candidate that ends otherwise than the script as written (an exception after fit, say
 TensorFlow-only code on JAX, or another exit code) is dropped with the exception and the script's line, and the next
-best is checked in turn; where the script as written itself fails after fit (a file it reads that is not there), a
-candidate must fail the same way, with the same exception at the same line. Another backend is never kept unchecked: where the budget leaves no time for its check, the
-script as written stays.
+best is checked in turn. Where the script as written itself fails after fit (a file it reads that is not there, a
+folder it writes into that is not there), no candidate can be shown to finish where the script finishes: the script as
+written stays, and tune says so, with the exception and the line. Another backend is never kept unchecked: where the
+budget leaves no time for its check, the script as written stays.
 """
 
 from __future__ import annotations
@@ -23,14 +24,8 @@ def _ending(res: dict) -> str:
 
 
 def _same_ending(res: dict, ref: dict) -> bool:
-    """``res`` ends as the script as written ends (``ref``): the same exit code, or the same exception at the same line
-    of the script (a file it reads after fit that is not there fails under every candidate alike)."""
-    if res.get("status") != ref.get("status"):
-        return False
-    if res.get("status") == "complete":
-        return res.get("exit_code") == ref.get("exit_code")
-    kind = lambda r: str(r.get("error") or "").split(":", 1)[0]  # noqa: E731  the exception's type
-    return res.get("status") == "incomplete" and (kind(res), res.get("where")) == (kind(ref), ref.get("where"))
+    """``res`` finishes as the script as written finishes (``ref``): with the same exit code."""
+    return res.get("status") == ref.get("status") == "complete" and res.get("exit_code") == ref.get("exit_code")
 
 
 def confirm(default, others: list, best, *, run: Callable[[object], dict], pick: Callable[[list], object],
@@ -57,10 +52,21 @@ def confirm(default, others: list, best, *, run: Callable[[object], dict], pick:
         unchecked.append(f"the completion check of '{best.name}': {why} (the choice is kept unchecked)")
         return best, reasons, unchecked
 
+    def fails(ref: dict):  # the script fails after fit as written: nothing to finish where it finishes
+        best.advice = f"the script as written fails after fit ({_ending(ref)}): fix that line, then tune again"
+        reasons.append(f"the script as written fails after fit ({_ending(ref)}, training cut short): a choice that "
+                       f"needs its own process is kept only where the whole script finishes under it, so "
+                       f"'{best.name}' is not kept and the script as written stays; fix that line and tune again")
+        return default, reasons, unchecked
+
+    if (reference or {}).get("status") == "incomplete":
+        return fails(reference)
     if time_left() < (0 if reference else per_trial) + cost(best):
         return no_check("the budget ran out")
     ref = reference or run(default)
-    if ref.get("status") not in ("complete", "incomplete"):  # no ending to compare with (a timeout, no result)
+    if ref.get("status") == "incomplete":
+        return fails(ref)
+    if ref.get("status") != "complete":  # no ending to compare with (a timeout, no result)
         return no_check(f"the script as written gave no ending to compare with under a cut run ({_ending(ref)})")
     while best is not default:
         if time_left() < cost(best):
@@ -68,10 +74,8 @@ def confirm(default, others: list, best, *, run: Callable[[object], dict], pick:
             return default, reasons, unchecked
         res = ended.get(best.name) or run(best)
         if _same_ending(res, ref):
-            reasons.append(f"{best.name}: the whole script "
-                           + ("finishes under it as written does" if ref.get("status") == "complete" else
-                              "ends under it as written ends, with the script's own error after fit")
-                           + f" ({_ending(res)}, training cut short)")
+            reasons.append(f"{best.name}: the whole script finishes under it as written does ({_ending(res)}, "
+                           "training cut short)")
             return best, reasons, unchecked
         best.error = f"the script does not finish under it: {_ending(res)}; as written it ends with {_ending(ref)}"
         reasons.append(f"{best.name} dropped: {best.error}")

@@ -59,24 +59,30 @@ class Sandbox:
     def _shadow(self, real: str) -> str:
         return self.scratch + real
 
-    def path(self, path, writing: bool, keep: bool = False):
+    def path(self, path, writing: bool, keep: bool = False, strict: bool = False):
         """Where ``path`` really goes: its shadow when writing under a protected folder (a copy of the original first
-        where ``keep``: append, update), the shadow when reading a file the script wrote, else the path itself."""
+        where ``keep``: append, update), the shadow when reading a file the script wrote, else the path itself.
+        ``strict``: a call that needs the folder to be there (``open``, ``os.mkdir``) fails where it is not, as under
+        `python` (a script writing its results into a missing folder after fit "finished" in every trial); writers
+        that make their folders (TensorFlow's, TensorBoard's) make them in the shadow."""
         if isinstance(path, int) or not isinstance(path, (str, bytes, os.PathLike)) or getattr(_RESOLVING, "on", False):
             return path
         _RESOLVING.on = True
         try:
-            return self._path(path, writing, keep)
+            return self._path(path, writing, keep, strict)
         finally:
             _RESOLVING.on = False
 
-    def _path(self, path, writing: bool, keep: bool):
+    def _path(self, path, writing: bool, keep: bool, strict: bool):
         text = os.fsdecode(os.fspath(path))
         real = os.path.realpath(text)
         if not self._inside(real):
             return path
         shadow = self._shadow(real)
         if writing:
+            if strict and not os.path.isdir(os.path.dirname(shadow)) and (
+                    not os.path.isdir(os.path.dirname(real)) or os.path.dirname(real) in self.deleted):
+                raise FileNotFoundError(2, "No such file or directory", text)
             os.makedirs(os.path.dirname(shadow), exist_ok=True)
             if keep and not os.path.exists(shadow) and real not in self.deleted and os.path.isfile(real):
                 shutil.copy2(real, shadow)
@@ -91,13 +97,13 @@ class Sandbox:
     def install(self) -> None:
         sb = self
 
-        def wrap(fn, writing_of, keep_of=lambda *a, **k: False):
+        def wrap(fn, writing_of, keep_of=lambda *a, **k: False, strict=False):
             @functools.wraps(fn)
             def inner(path, *args, **kwargs):
                 if kwargs.get("dir_fd") is not None:  # relative to an open folder (shutil's own walks): as it is
                     return fn(path, *args, **kwargs)
                 w = writing_of(*args, **kwargs)
-                return fn(sb.path(path, w, w and keep_of(*args, **kwargs)), *args, **kwargs)
+                return fn(sb.path(path, w, w and keep_of(*args, **kwargs), strict), *args, **kwargs)
             return inner
 
         def mode_of(mode="r", *a, **k):
@@ -110,10 +116,10 @@ class Sandbox:
             m = str(mode_of(*a, **k))
             return "a" in m or "+" in m and "w" not in m
 
-        original_open, opener = io.open, wrap(io.open, text_writes, text_keeps)
+        original_open, opener = io.open, wrap(io.open, text_writes, text_keeps, strict=True)
         builtins.open = io.open = opener
         os.open = wrap(os.open, lambda flags=0, *a, **k: bool(flags & WRITE_FLAGS),
-                       lambda flags=0, *a, **k: not flags & os.O_TRUNC)
+                       lambda flags=0, *a, **k: not flags & os.O_TRUNC, strict=True)
 
         def gone(fn):
             @functools.wraps(fn)
@@ -153,7 +159,7 @@ class Sandbox:
             return inner
 
         os.rename, os.replace, shutil.move = moves(os.rename), moves(os.replace), moves(shutil.move)
-        os.mkdir = wrap(os.mkdir, lambda *a, **k: True)
+        os.mkdir = wrap(os.mkdir, lambda *a, **k: True, strict=True)
         # a file's times and mode set after it is written (shutil.copy2 / copy / copytree): on the shadow, a copy of
         # the original first where the script has not written it
         os.utime, os.chmod = (wrap(fn, lambda *a, **k: True, lambda *a, **k: True) for fn in (os.utime, os.chmod))

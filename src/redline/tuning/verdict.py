@@ -29,7 +29,7 @@ def process_advice(procs: list, default: Candidate, best: Candidate) -> list[str
 def process_reason(best: Candidate, default: Candidate) -> str:
     """Why ``best`` is the per-process choice, with its figures against the script as written."""
     if best is default:
-        return "no per-process candidate beat the script as written by more than the spread measured"
+        return "no per-process candidate that may be applied beat the script as written by more than the spread measured"
     mine, theirs = fair(best, default)
     quiet_only = bool(best.quiet_passes and default.quiet_passes)
     noise = fair_spreads(best, default)
