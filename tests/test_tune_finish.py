@@ -66,6 +66,9 @@ def test_where_the_script_does_not_finish_as_written_it_stays_and_tune_says_so(m
     assert result.chosen_process.name == "as written" and not result.not_measured, result.not_measured
     assert any("the script as written fails after fit" in r and "train.py:30" in r and "'backend jax' is not kept" in r
                for r in result.reasons), result.reasons
+    # the in-process stage ran in the script as written's process, not in a second one of jax, and says so
+    assert not any("the in-process stage's trial in it" in r for r in result.reasons), result.reasons
+    assert result.inprocess and result.chosen_process is result.default
 
 
 AFTER_FIT = {  # code after fit, as published examples write it: (the code, does it finish on JAX?)

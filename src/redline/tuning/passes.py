@@ -335,7 +335,7 @@ def process_stage(run, default: Candidate, live: list, *, per_trial: float, left
                 second = lone_leader(default, live)
         if second is not None:  # its second process: the in-process stage's trial, which measures it whole as well
             reasons_early.append(f"the per-process candidates were decided after {rep} pass(es) of trial processes, but "
-                                 f"for the second process of '{second.name}': the in-process stage's trial in it")
+                                 f"for '{second.name}', which leads on one process")
             return reasons_early, not_measured, endings, second
         order = [default, *live] if rep == 0 else [*reversed(live), default] if rep % 2 else [*live, default]
 

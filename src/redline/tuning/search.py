@@ -319,6 +319,7 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
         return lambda cand, more, timeout: trial(cand, {**base_trial, **more, **extra}, timeout)
 
     if second is not None and best is second:
+        reasons.append(f"the second process of '{second.name}': the in-process stage's trial in it")
         got = []
 
         def and_whole(cand, more, timeout):  # the stage's trial, also measuring the configuration as a process would
