@@ -62,6 +62,7 @@ def test_two_socket_server_counts_physical_cores_not_hyperthreads():
     assert p.inter_op_threads.value == 2  # one per socket
     assert p.thread_env["OMP_NUM_THREADS"].value == 32
     assert p.precision.value == "mixed_bfloat16"  # AMX / AVX512_BF16
+    assert not p.precision.applied and "`redline tune --allow precision SCRIPT`" in p.precision.reason  # on your script
     assert p.data_threadpool.value == 64
 
 
