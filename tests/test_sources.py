@@ -137,3 +137,17 @@ def test_run_tune_s_finding_that_tuning_would_not_pay_is_decided_again_when_a_fi
     assert cache.skip_found(s, [], vm, 60.0, env) is None  # another --budget
     (tmp_path / "config.json").write_text(json.dumps({"batch_size": 16, "epochs": 200, "learning_rate": 0.001}))
     assert cache.skip_found(s, [], vm, None, env) is None
+
+
+@pytest.mark.parametrize("untunable, said", [(False, "the finding that tuning would not pay"),
+                                             (True, "the finding that the script cannot be tuned")])
+def test_a_finding_that_cannot_be_kept_is_named_as_what_it_is(tmp_path, untunable, said):
+    from redline.errors import UsageError
+
+    (tmp_path / "cache").write_text("a file, not a folder")
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    s = _project(tmp_path)
+    with pytest.raises(UsageError) as err:
+        cache.save_skip(s, [], m.vm_2core(), "the script ended without calling Model.fit", None, env,
+                        untunable=untunable)
+    assert str(err.value).startswith(said + " could not be saved") and "XDG_CACHE_HOME" in str(err.value)
