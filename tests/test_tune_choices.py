@@ -252,6 +252,13 @@ def test_run_applies_exactly_the_choice_and_leaves_the_script_s_backend_alone(tm
     assert r.returncode == 0, r.stderr[-2000:]
     assert "AFTER FIT tensorflow 4 []" in r.stdout and "release True" in r.stdout, r.stdout
     assert "dropped off the training thread" in r.stderr and "nothing else changed" not in r.stderr
+    # --dry-run says what the run applies: the choice, with its prediction and advice, not the plan it leaves off
+    r = _run(s, env, "--dry-run")
+    assert r.returncode == 0 and "AFTER FIT" not in r.stdout and "the tuned choice (nothing applied" in r.stdout, r
+    assert "steps_per_execution=4" in r.stdout and "(predicted 1.50x" in r.stdout and "backend jax" in r.stdout
+    assert "intra_op_threads" not in r.stdout
+    r = _run(s, env, "--dry-run", "--no-tuned")
+    assert r.returncode == 0 and "the plan (nothing applied" in r.stdout and "intra_op_threads" in r.stdout
 
 
 @pytest.mark.slow

@@ -30,7 +30,8 @@ HELP = "run a Python script under redline's plan, with no change to the script"
 
 def register(sub) -> None:
     p = sub.add_parser("run", help=HELP, description=HELP)
-    p.add_argument("--dry-run", action="store_true", help="print the plan and stop")
+    p.add_argument("--dry-run", action="store_true", help="print what the run would apply and stop: the tuned choice "
+                   "where one applies, else the plan")
     p.add_argument("--compile-defaults", action="store_true",
                    help="also give Model.compile redline's steps_per_execution/jit_compile where the script passes none")
     p.add_argument("--quiet", action="store_true", help="no summary")
@@ -143,17 +144,23 @@ def _apply_tuned(entry, args) -> None:
                                                                else [])  # fit; one tune never saw, the script's own
         when_imported("keras", lambda keras: per_fit.install(dict(choice.per_fit), rewrite.input_kind, log=log,
                                                              known=choice.fits, kept=kept))
-    done = choice.parts()  # what was applied, in the words tune used
-    if entry.get("note"):
-        log(f"redline: {entry['note']}")
+    for line in _choice_lines(entry, "applied "):
+        log(f"redline: {line}")
+
+
+def _choice_lines(entry, verb: str = "") -> list[str]:
+    """A saved choice in words: its note, what it applies (in the words tune used), its prediction, and the
+    tuning's advice."""
+    choice = Choice.from_dict(entry["result"]["chosen"]["settings"])
+    done = choice.parts()
     chosen = entry["result"]["chosen"]
     ratio, wait = chosen.get("ratio"), chosen.get("python_wait")
     against = "`python`" if "python_wait" in chosen else "the script as written"  # a choice saved before the wait
-    log(f"redline: applied the choice tuned {entry['tuned']}: {', '.join(done) or 'the script as written'}"
+    return ([entry["note"]] if entry.get("note") else []) + [
+        f"{verb}the choice tuned {entry['tuned']}: {', '.join(done) or 'the script as written'}"
         + (f" (predicted {ratio:.2f}x {against})" if ratio and (done or wait) else "")
-        + ("" if choice.release else "; nothing else changed") + "; --no-tuned ignores it")
-    for line in entry["result"].get("advice") or []:
-        log(f"redline: advice from the tuning (not applied): {line}")
+        + ("" if choice.release else "; nothing else changed") + "; --no-tuned ignores it"] + [
+        f"advice from the tuning (not applied): {line}" for line in entry["result"].get("advice") or []]
 
 
 def _release(log):
@@ -276,7 +283,13 @@ def main(args) -> int:
     snapshot = detect()
     with children_run_module(module):  # the trial processes run it as a module too
         unsaved = tune_first(script, args, snapshot) if args.tune and not args.dry_run else None
-    tuned = None if args.no_tuned or args.dry_run else (unsaved or _tuned(script, args, snapshot))
+    tuned = None if args.no_tuned else (unsaved or _tuned(script, args, snapshot))
+    if tuned is not None and args.dry_run:  # what the run would apply: the choice, not the plan
+        print(f"redline run --dry-run {args.shown}: the tuned choice (nothing applied, script not run; the plan "
+              "applies only with --no-tuned)")
+        for line in _choice_lines(tuned):
+            print(f"  {line}")
+        return 0
     if tuned is not None:
         _apply_tuned(tuned, args)  # what the trials measured, and nothing of the plan on top
     else:
