@@ -156,6 +156,29 @@ def test_a_trial_times_whole_epochs_with_the_script_s_validation_and_callbacks(t
         assert not res.get("python_drops") and "python_drops" not in c.detail  # JAX: no tf.data iterator to time
 
 
+@pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None, reason="TensorFlow is not installed")
+@pytest.mark.parametrize("share_s", [None, 600.0, 1e-4])
+def test_where_epochs_are_too_long_to_measure_whole_the_first_trial_times_a_few_of_python_s_epoch_starts(tmp_path,
+                                                                                                        share_s):
+    """vit_classifier's ~6-s epochs: measured in steps, so `python`'s epoch starts were not timed, and the wait was
+    modelled from drops of fits cut short that never waited (1.10x predicted, 1.41x delivered). Where PY_LONG epochs
+    fit the first trial's share of the budget, it times that many epoch starts, the last epoch cut after its first
+    batch; where they do not, none."""
+    from redline.tuning.search import Candidate as C, run_trial
+
+    settings = {**trial({"default": {"own": True}}, rounds=2, seconds=0.01), "as_run": True, "python_drops": True,
+                **({"python_drops_s": share_s} if share_s else {})}
+    res = run_trial(script(tmp_path, SPLIT), [], C("x", {"KERAS_BACKEND": "tensorflow"}), settings, 180)
+    assert res["status"] == "ok", res
+    assert res["as_run"]["mode"] == "steps", res["as_run"]  # epochs too long for the trial's seconds
+    if share_s == 600.0:
+        timed = res["python_drops"]
+        assert timed["epochs"] == as_run.PY_LONG and len(timed["waits_s"]) >= as_run.PY_LONG, timed  # (validation too)
+        assert min(timed["waits_s"]) >= 0 and timed["wait_s"] >= 0
+    else:
+        assert not res.get("python_drops"), res.get("python_drops")
+
+
 def test_a_trial_without_whole_epochs_is_compared_on_the_reference_s_footing():
     from redline.tuning.passes import absorb as _absorb
 

@@ -243,6 +243,11 @@ def _whole_of(role, cand, train, fit_args, feeds, whole, recompile, keep, log) -
 #: PY_SPAN_S, PY_EPOCHS to PY_MOST. An epoch start waits or not, at random (an autoencoder's 0.4-s epochs: 50-65% of
 #: them, ~0.17 s each, some 0.6 s), so a few epochs in each of two or three processes give the mean
 PY_EPOCHS, PY_MOST, PY_SPAN_S = 3, 6, 2.5
+#: where epochs are too long to be measured whole (mode "steps"), the first trial still times PY_LONG of `python`'s
+#: epoch starts (PY_LONG full epochs, then the first batch of one more), where they take at most PY_LONG_SHARE of the
+#: budget: vit_classifier's ~6-s epochs waited 2.2-4.4 s at 10 of 15 epoch starts under `python` on a 2-core Emerald
+#: Rapids VM, while none of the 7 drops of its trials' fits cut short did, and the wait modelled from them was 0.6 s
+PY_LONG, PY_LONG_SHARE = 2, 0.1
 
 
 def py_epochs(epoch_s: float | None) -> int:
@@ -265,14 +270,15 @@ def drop_waits(made, begins, others, after: float) -> list[float]:
     return out
 
 
-def python_drops(model, fit, fit_args: dict, epochs: int = PY_EPOCHS) -> dict | None:
+def python_drops(model, fit, fit_args: dict, epochs: int = PY_EPOCHS, cut_last: bool = False) -> dict | None:
     """`python`'s epoch-start waits, timed: 1 + ``epochs`` epochs of the script's fit (its validation, callbacks and
     verbose) with the finished iterators left to Keras (applying.iterator_release.as_python), each drop's seconds read
     from when the iterator replacing it was made to the next batch. The release thread that takes them off the loop in
     every trial also times their destructors, but not as `python` meets them: a 2-core Zen 4 VM, an autoencoder's
     0.4-s epochs with validation: 0.11-0.14 s an epoch start under `python`, 0.01 with the release, while the drops
-    the release timed put it at 0.02. {"epochs", "waits_s", "wait_s" (an epoch's, on average)}; None where the
-    release is not in place (another backend) or no epoch after the first ran."""
+    the release timed put it at 0.02. ``cut_last``: the last epoch ends after its first batch (its start is what is
+    timed: epochs of seconds). {"epochs", "waits_s", "wait_s" (an epoch's, on average)}; None where the release is not
+    in place (another backend) or no epoch after the first ran."""
     import keras
 
     from ..applying.iterator_release import as_python
@@ -287,6 +293,11 @@ def python_drops(model, fit, fit_args: dict, epochs: int = PY_EPOCHS) -> dict | 
 
         def on_epoch_begin(self, epoch, logs=None):
             others.append(("epoch_begin", time.perf_counter()))
+            self.epoch = epoch
+
+        def on_train_batch_end(self, batch, logs=None):
+            if cut_last and self.epoch == epochs:
+                self.model.stop_training = True
 
         def on_epoch_end(self, epoch, logs=None):
             others.append(("epoch_end", time.perf_counter()))
@@ -310,5 +321,5 @@ def python_drops(model, fit, fit_args: dict, epochs: int = PY_EPOCHS) -> dict | 
     return {"epochs": ran, "waits_s": [round(w, 4) for w in waits], "wait_s": round(sum(waits) / ran, 4)}
 
 
-__all__ = ["EXTRAS", "PY_EPOCHS", "cycle", "drop_waits", "epoch_rates", "extras", "gain_whole", "measure", "of_default",
+__all__ = ["EXTRAS", "PY_EPOCHS", "PY_LONG", "PY_LONG_SHARE", "cycle", "drop_waits", "epoch_rates", "extras", "gain_whole", "measure", "of_default",
            "overhead", "py_epochs", "python_drops", "validates", "validation_seconds", "whole_pick", "with_overhead"]

@@ -254,12 +254,16 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                 into, lambda: measure({"default": {"own": True, "input": "as written"}}, into, "default"),
                 lambda: recompile({"own": True}), keep, log)
         phase("whole epochs measured")
-        if trial.get("python_drops") and (out.get("as_run") or {}).get("mode") == "epochs" \
+        whole_mode, epoch_s = (out.get("as_run") or {}).get("mode"), (out.get("as_run") or {}).get("epoch_train_s")
+        long_ok = (whole_mode == "steps" and epoch_s and trial.get("python_drops_s")  # epochs of seconds: a few, where
+                   and as_run.PY_LONG * epoch_s <= trial["python_drops_s"])  # they fit the first trial's share
+        if trial.get("python_drops") and (whole_mode == "epochs" or long_ok) \
                 and out["iterator_each_epoch"] and not late():  # `python`'s epoch-start waits, in epochs run as it does
             try:
                 recompile({"own": True})
-                out["python_drops"] = as_run.python_drops(model, fit, fit_args,
-                                                          as_run.py_epochs(out["as_run"].get("epoch_train_s")))
+                out["python_drops"] = (as_run.python_drops(model, fit, fit_args, as_run.PY_LONG, cut_last=True)
+                                       if whole_mode == "steps" else
+                                       as_run.python_drops(model, fit, fit_args, as_run.py_epochs(epoch_s)))
             except Exception as exc:  # noqa: BLE001  the modelled wait (tuning.stall) stands, and the result says why
                 out["python_drops"] = {"why": f"{type(exc).__name__}: {exc}"[:300]}
                 log(f"  python's epoch starts not timed: {type(exc).__name__}: {str(exc)[:120]}")

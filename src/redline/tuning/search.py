@@ -26,6 +26,7 @@ from .passes import (BEHIND, LONE_LEAD, PASSES, absorb, beyond_trace, process_st
 from .first_look import heard, watched
 from .fits import longest, own_knobs, retraced, size, unseen
 from .inprocess import SPE_FLATTENS, inprocess_stage
+from .as_run import PY_LONG_SHARE
 from .ladder import SLOW_TRACE
 from .late import late_cost, late_pass
 from .numerics import judge
@@ -132,7 +133,8 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
             ready.beside(None, [c for c in guess[1:] if not c.error][:1])
 
     t0 = time.perf_counter()
-    first = run_trial(script, args, default, {**base_trial, "discover": True, "python_drops": True}, left(),
+    first = run_trial(script, args, default, {**base_trial, "discover": True, "python_drops": True,
+                                              "python_drops_s": PY_LONG_SHARE * budget_s}, left(),
                       # it records the script's fits
                       spares=guessed, ahead=[c for c in process_candidates(snapshot, backend, allow)[1:] if not c.error][:1],
                       on_result=figures)
