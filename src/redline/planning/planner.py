@@ -170,8 +170,9 @@ def _precision(s: Snapshot, choice, gpus) -> Setting:
             value, why = "float32", f"GPU compute capability {shown} is below 7.0: no tensor cores, so float16 gains little"
     elif s.cpu.has("avx512_bf16") or s.cpu.has("amx"):
         value, why = "mixed_bfloat16", ("this CPU has native bfloat16 instructions (AVX512_BF16/AMX); whether your model runs "
-                                        "faster in it is not measured here: `redline tune --allow precision SCRIPT` measures it on "
-                                        "your script, `redline bench --allow precision` on built-in models")
+                                        "faster in it is not measured here: `redline tune --allow precision SCRIPT` "
+                                        "measures it on your script, `redline bench --allow precision` on built-in "
+                                        "models")
     else:
         value, why = "float32", ("this CPU has no native bfloat16 (no AVX512_BF16/AMX): emulated bfloat16 is many times "
                                  "slower (general rule)")

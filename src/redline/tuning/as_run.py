@@ -321,5 +321,6 @@ def python_drops(model, fit, fit_args: dict, epochs: int = PY_EPOCHS, cut_last: 
     return {"epochs": ran, "waits_s": [round(w, 4) for w in waits], "wait_s": round(sum(waits) / ran, 4)}
 
 
-__all__ = ["EXTRAS", "PY_EPOCHS", "PY_LONG", "PY_LONG_SHARE", "cycle", "drop_waits", "epoch_rates", "extras", "gain_whole", "measure", "of_default",
-           "overhead", "py_epochs", "python_drops", "validates", "validation_seconds", "whole_pick", "with_overhead"]
+__all__ = ["EXTRAS", "PY_EPOCHS", "PY_LONG", "PY_LONG_SHARE", "cycle", "drop_waits", "epoch_rates", "extras",
+           "gain_whole", "measure", "of_default", "overhead", "py_epochs", "python_drops", "validates",
+           "validation_seconds", "whole_pick", "with_overhead"]

@@ -86,8 +86,8 @@ def save_skip(script: str, args, snapshot, why: str, budget: float | None, envir
     facts = {**script_facts(script, args), "raw_sources": {p: _raw(p) for p in sources or ()}}
     entry = {"schema": SKIP_SCHEMA, "found": _now(), "script": facts, "machine": machine_facts(snapshot), "why": why,
              "budget": budget, "untunable": untunable}
-    return _write(skip_path(script, args, environ), entry,
-                  "the finding that the script cannot be tuned" if untunable else "the finding that tuning would not pay")
+    what = "the finding that the script cannot be tuned" if untunable else "the finding that tuning would not pay"
+    return _write(skip_path(script, args, environ), entry, what)
 
 
 def skip_found(script: str, args, snapshot, budget: float | None, environ=os.environ) -> dict | None:

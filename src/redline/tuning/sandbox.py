@@ -353,7 +353,8 @@ def fingerprint(folders, limit: int = 20000, skip=frozenset()) -> dict:
     for folder in folders:
         paths += glob.glob(glob.escape(folder[:-1]) + "*") if folder.endswith("*") else [folder]
     for folder in paths:
-        walked = os.walk(folder) if os.path.isdir(folder) else [(os.path.dirname(folder), [], [os.path.basename(folder)])]
+        walked = (os.walk(folder) if os.path.isdir(folder) else
+                  [(os.path.dirname(folder), [], [os.path.basename(folder)])])  # a file a prefix matched
         for root, dirs, files in walked:
             dirs[:] = [d for d in dirs if d not in ("__pycache__", ".git")]
             for f in files:
