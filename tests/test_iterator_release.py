@@ -1,6 +1,7 @@
 """Finished tf.data iterators dropped off the epoch loop (redline.applying.iterator_release)."""
 
 import pathlib
+import sys
 import threading
 import time
 import types
@@ -112,6 +113,27 @@ def test_the_plan_releases_iterators_on_tensorflow_only():
 
 
 @pytest.mark.slow
+def test_telling_a_fit_s_own_loop_keeps_none_of_the_fit_s_locals_alive():
+    """Before Python 3.13, reading a frame's f_locals left a copy of its locals on it until it returned: read so, a
+    fit's locals held the first epoch's training iterator to the fit's end, and its destructor (with tf.data's wait)
+    fell at the process's exit."""
+    loop, other = types.SimpleNamespace(), types.SimpleNamespace()
+
+    def fit(self):  # the shape of a backend trainer's fit: its epoch loop, and the iterator of an epoch before
+        epoch_iterator = loop
+        iterator = Tracked()
+        ended = weakref.ref(iterator)
+        told = (iterator_release._fits_own(epoch_iterator), iterator_release._fits_own(other))
+        frame = iterator_release.fit_frame(sys._getframe())
+        batch = iterator_release.fit_local(frame, "epoch_iterator")
+        del iterator  # the epoch loop lets go of it: nothing else holds it now
+        return told, batch, ended() is None
+
+    told, batch, ended = fit(types.SimpleNamespace(_eval_epoch_iterator=None))
+    assert told == (True, False) and batch is loop
+    assert ended, "a copy of fit's locals still held the iterator"
+
+
 def test_fits_train_the_same_weights_with_their_iterators_released_off_the_loop():
     import keras
 

@@ -20,7 +20,7 @@ import warnings
 
 import keras
 
-from ..applying.iterator_release import fit_frame
+from ..applying.iterator_release import fit_frame, fit_local
 from ..errors import UsageError
 from ..outputs import check_output, is_run_record
 from . import record as record_mod
@@ -53,7 +53,7 @@ def _data_facts(fit_frame) -> dict:
     """Batch size and the kind of input Keras was given, read from fit's epoch iterator."""
     if fit_frame is None:
         return {"batch_size": None, "data_adapter": None}
-    adapter = getattr(fit_frame.f_locals.get("epoch_iterator"), "data_adapter", None)
+    adapter = getattr(fit_local(fit_frame, "epoch_iterator"), "data_adapter", None)
     try:
         batch = adapter.batch_size if adapter is not None else None
     except (AttributeError, TypeError, ValueError):  # an adapter that cannot tell: the size is left unknown
