@@ -47,18 +47,41 @@ def test_an_object_is_dropped_on_the_release_thread_only_once_nothing_else_holds
         assert _until(lambda: gone() is None), "released within the deadline once only the releaser held it"
         assert Tracked.ended_on == ["redline-iterator-release"] and r.live == [] and len(r.took) == 1
     finally:
-        r.stop()
-    assert not r.thread.is_alive()
+        r.leave()
+    assert _until(lambda: not r.thread.is_alive())
 
 
-def test_stop_lets_go_of_what_is_still_held_where_it_is_called():
+class Blocking:
+    """A destructor that waits (as tf.data's does for its autotune thread) until let go, or 20 s."""
+
+    def __init__(self):
+        self.go, self.done = threading.Event(), []
+
+    def __del__(self):
+        self.go.wait(20)
+        self.done.append(True)
+
+
+def test_at_exit_the_release_in_progress_is_not_waited_for_and_what_is_still_held_is_never_dropped(monkeypatch):
     r = iterator_release._Releaser()
-    obj, Tracked.ended_on = Tracked(), []
-    r.hold(obj)
-    r.stop()
-    assert r.live == [] and not r.thread.is_alive()
-    del obj  # the last reference: dropped here, as Python would without redline
-    assert Tracked.ended_on == [threading.current_thread().name]
+    monkeypatch.setattr(iterator_release, "_releaser", r)
+    busy = Blocking()
+    go, done = busy.go, busy.done
+    r.hold(busy)
+    del busy  # the release thread drops it: its destructor waits for `go`
+    assert _until(lambda: not r.live), "the thread never took it"
+    kept, Tracked.ended_on = Tracked(), []
+    r.hold(kept)  # still held elsewhere (by `kept`) as the process exits
+    iterator_release._at_exit()
+    try:
+        assert done == [], "exit waited for the release in progress"
+        assert r.stopping and r.live == []
+        del kept  # the last reference but the one left to the OS: never dropped
+        assert Tracked.ended_on == []
+    finally:
+        go.set()
+    assert _until(lambda: not r.thread.is_alive())  # it ends after the release in progress, as the process would
+    assert done == [True]
 
 
 def test_the_thread_holds_at_most_held_most_at_once_and_a_further_one_is_left_where_it_is_dropped():
@@ -87,7 +110,7 @@ def test_the_thread_holds_at_most_held_most_at_once_and_a_further_one_is_left_wh
         assert Tracked.ended_on.count("redline-iterator-release") == iterator_release.HELD_MOST + 1
     finally:
         gate.set()
-        r.stop()
+        r.leave()
 
 
 def test_other_backends_are_left_alone():
