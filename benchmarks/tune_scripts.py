@@ -53,18 +53,21 @@ def steady_rate(epochs):
 
 
 def run(cmd, env, timeout=600):
-    """One run in a fresh working folder (scripts save checkpoints where they run), timed by the script's epochs."""
+    """One run in a fresh working folder (scripts save checkpoints where they run), timed by the script's epochs, and
+    its process whole (``wall_s``: start-up, the first epoch, the code after fit and the exit too)."""
     fd, times = tempfile.mkstemp(suffix=".json")
     os.close(fd)
     os.unlink(times)
     full = {**env, "PYTHONPATH": TIMING, "REDLINE_EPOCH_TIMES": times, "TF_CPP_MIN_LOG_LEVEL": "2"}
     try:
         with tempfile.TemporaryDirectory(prefix="redline-bench-run-") as cwd:
+            t0 = time.perf_counter()
             r = subprocess.run(cmd, capture_output=True, text=True, env=full, timeout=timeout, cwd=cwd)
+            wall = time.perf_counter() - t0
         if r.returncode != 0 or not os.path.exists(times):
             return {"error": f"exit {r.returncode}: {r.stderr.strip().splitlines()[-1:] if r.stderr.strip() else ''}"}
         rate, backend = steady_steps_per_s(times)
-        return {"steps_per_s": rate, "backend": backend}
+        return {"steps_per_s": rate, "backend": backend, "wall_s": round(wall, 2)}
     finally:
         if os.path.exists(times):
             os.unlink(times)
@@ -164,8 +167,11 @@ def measure(a, env):
         med = {c: statistics.median([x["steps_per_s"] for x in v if x.get("steps_per_s")] or [float("nan")])
                for c, v in runs.items()}
         ratio = {c: med[c] / med["python"] for c in med}
+        walls = {c: statistics.median([x["wall_s"] for x in v if x.get("wall_s")] or [float("nan")])
+                 for c, v in runs.items()}
         best_plain = max(med["python"], med["KERAS_BACKEND=jax"] if med["KERAS_BACKEND=jax"] == med["KERAS_BACKEND=jax"] else 0)
         row.update({"runs": runs, "median_steps_per_s": med, "ratio": ratio, "vs_better": med["run (tuned)"] / best_plain,
+                    "median_wall_s": walls, "wall_ratio": walls["python"] / walls["run (tuned)"],
                     "predicted": (row["tuned_new"] or {}).get("ratio") if isinstance(row["tuned_new"], dict) else None})
         absolute = (row["tuned_new"] or {}).get("predicted_steps_per_s") if isinstance(row["tuned_new"], dict) else None
         if absolute:  # which side a miss is on: `python`'s epochs, or the tuned run's
@@ -178,14 +184,14 @@ def measure(a, env):
     print()
     cols = list(rows[0]["ratio"]) if rows else []
     print(f"{'script':22s} " + " ".join(f"{c:>17s}" for c in cols) + f" {'vs better':>9s} {'predicted':>9s} "
-          f"{'deliv/pred':>10s} " + " ".join(f"{'tune s ' + w:>10s}" for w in tuners) + "  choice (new | old)")
+          f"{'deliv/pred':>10s} {'wall':>6s} " + " ".join(f"{'tune s ' + w:>10s}" for w in tuners) + "  choice (new | old)")
     for r in rows:
         pred = r.get("predicted")
         vs = f"{r['ratio']['run (tuned)'] / pred:10.2f}" if pred else f"{'-':>10s}"
         ch = " | ".join(str((r[f"tuned_{w}"] or {}).get("settings") if isinstance(r[f"tuned_{w}"], dict) else None)
                         for w in tuners)
         print(f"{r['script']:22s} " + " ".join(f"{r['median_steps_per_s'][c]:10.1f} ({r['ratio'][c]:4.2f}x)" for c in cols)
-              + f" {r['vs_better']:9.2f} {(pred or float('nan')):9.2f} {vs} "
+              + f" {r['vs_better']:9.2f} {(pred or float('nan')):9.2f} {vs} {r['wall_ratio']:5.2f}x"
               + " ".join(f"{r[f'tune_s_{w}']:10.0f}" for w in tuners) + f"  {ch}")
     split = [r for r in rows if r.get("delivered_over_predicted")]
     if split:
@@ -196,7 +202,8 @@ def measure(a, env):
             print(f"  {r['script']:22s} python {d['python']:5.2f}  run (tuned) {d['run (tuned)']:5.2f}")
     print("geometric mean against python: " + ", ".join(f"{c} {g:.2f}x" for c, g in out["geomean"].items() if g)
           + "; median tuning time: " + ", ".join(f"{w} {t:.0f} s" for w, t in out["median_tune_s"].items())
-          + " (steps/s over each script's own epochs after the first, medians of the rounds)")
+          + " (steps/s over each script's own epochs after the first, medians of the rounds; wall: `python`'s whole "
+          "process over the tuned run's, start-up, first epoch and exit included)")
     if a.json:
         with open(a.json, "w") as f:
             json.dump(out, f, indent=1, default=str)
