@@ -512,3 +512,22 @@ def test_jit_is_not_measured_where_keras_runs_the_model_without_xla_whatever_it_
         assert not any(n.endswith("+ jit") for n in res["candidates"]), res["candidates"]
     else:
         assert jit["steps_per_s"] and "XLA" not in jit.get("dropped", ""), jit  # measured (then judged on its figures)
+
+
+def test_a_run_failing_in_the_script_s_own_callback_names_the_script_s_line(tmp_path):
+    """A text generator's epoch-end callback sampled a word past its vocabulary from a model trained a few steps: the
+    candidate's error names the script's line, not only the exception."""
+    s = script(tmp_path, """
+        import numpy as np, keras
+        class Sample(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                words = ["a", "b"]
+                return words[7]
+        x = np.ones((64, 3), "float32"); y = x[:, :1]
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+        model.compile("sgd", "mse")
+        model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[Sample()])
+    """)
+    res = run_trial(s, [], Candidate("as written"), trial(), 120)
+    error = res["candidates"]["default"]["error"]
+    assert error.startswith("IndexError: list index out of range") and "(at train.py:6," in error, res

@@ -4,13 +4,29 @@ from the same weights and optimizer state."""
 
 from __future__ import annotations
 
+import os
+import sys
 import time
+import traceback
 
 from . import first_look, numerics, spe_bound
 from .compare import behind, first_round_cuts
 from .feeds import last_batch
 from .ladder import PRUNE
 from .steps import Steps, fit_shape, same_epochs
+
+
+def said(exc: BaseException) -> str:
+    """A run's exception as its candidate's error says it, with the script's own line it passed through last, where it
+    did: the fit a run makes calls the script's callbacks, and one of them failing (a text generator's callback
+    sampling a word past its vocabulary from a model trained a few steps) is the script's line to look at, not
+    redline's."""
+    main = getattr(sys.modules.get("__main__"), "__file__", None)
+    mine = [f for f in traceback.extract_tb(exc.__traceback__)
+            if main and os.path.abspath(f.filename) == os.path.abspath(main)]
+    at = (f" (at {os.path.basename(mine[-1].filename)}:{mine[-1].lineno}, in the script's code the fit called)"
+          if mine else "")
+    return f"{type(exc).__name__}: {str(exc)[:240]}{at}"
 
 
 class StageRuns:
@@ -166,7 +182,7 @@ class StageRuns:
             self.hosts[name] = spe_bound.host_share(self.marks.begins, self.marks.ends)
             return rate
         except Exception as exc:  # a candidate the backend cannot run (XLA, memory, ...) is dropped, with why
-            into[name] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+            into[name] = {"error": said(exc)}
             log(f"  dropped {name}: {type(exc).__name__}: {str(exc)[:120]}")
             self.recompile.knobs = None
             return None
@@ -206,7 +222,7 @@ class StageRuns:
                     rate, took = self.run(cand, plan[name], self.spe_of(cand))
                 except Exception as exc:  # failed on a later round: dropped as well
                     self.recompile.knobs = None
-                    into[name] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+                    into[name] = {"error": said(exc)}
                     plan.pop(name)
                     continue
                 finally:
