@@ -11,7 +11,7 @@ trains). A standalone ``evaluate`` or ``predict``, or one a callback calls, is l
 and a script that predicts in a loop (a text generator sampling one character a call) would hand the thread
 iterators faster than it drops them; the thread never holds more than HELD_MOST at once either. Nothing else
 changes: the same dataset, the same order, the same batches; only where and when the finished iterator's memory is
-given back (within ~50 ms of its last use, or at the end of the process).
+given back (within ~50 ms of its last use, or by the OS where the process ends first).
 """
 
 from __future__ import annotations
