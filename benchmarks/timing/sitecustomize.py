@@ -3,7 +3,8 @@
 
 It patches keras.Model.fit once keras has been imported (by whatever imports it; a watcher thread polls for it),
 adding a callback that notes each epoch's start and end and the steps in it, and each fit's return; the figures are
-written to the file when the process exits.
+written to the file when the process exits, by the last exit handler to run (registered first), which notes its own
+time too ("exit": what the process did after the script's last line, the other handlers', redline's among them).
 """
 
 import atexit
@@ -14,10 +15,11 @@ import threading
 import time
 
 OUT = os.environ.get("REDLINE_EPOCH_TIMES")
+EPOCHS = []
 
 
 def _patch(keras):
-    epochs = []
+    epochs = EPOCHS
 
     def iterations(model):
         """The optimizer's step count, read at the epoch's edges only: the steps of an epoch whose input has no length
@@ -55,11 +57,12 @@ def _patch(keras):
 
     keras.Model.fit = fit
 
-    def write():
-        with open(OUT, "w") as f:
-            json.dump({"backend": keras.backend.backend(), "epochs": epochs}, f)
 
-    atexit.register(write)
+def _write():
+    keras = sys.modules.get("keras")
+    backend = keras.backend.backend() if hasattr(keras, "backend") else None
+    with open(OUT, "w") as f:
+        json.dump({"backend": backend, "epochs": EPOCHS, "exit": time.perf_counter()}, f)
 
 
 def _watch():
@@ -77,4 +80,5 @@ def _watch():
 
 
 if OUT:
+    atexit.register(_write)
     threading.Thread(target=_watch, daemon=True, name="redline-epoch-times").start()
