@@ -66,7 +66,9 @@ def main():
     bad = [m for m in modes if m not in MODES]
     wrong = ([f"--modes {a.modes!r}: {', '.join(bad)} not among {', '.join(MODES)}"] if bad else []) + (
         [f"{a.script!r} is not a file: give a Python script"] if not os.path.isfile(a.script) else []) + (
-        [f"--repeats {a.repeats}: give 1 or more"] if a.repeats < 1 else [])
+        [f"--repeats {a.repeats}: give 1 or more"] if a.repeats < 1 else []) + (
+        [f"--cache {a.cache!r} is not a folder: give the XDG_CACHE_HOME a `redline tune` ran with"]
+        if a.cache is not None and not os.path.isdir(a.cache) else [])
     if wrong:
         print(f"exit_wait.py: error: {'; '.join(wrong)}", file=sys.stderr)
         sys.exit(2)
