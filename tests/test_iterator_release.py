@@ -135,7 +135,6 @@ def test_the_plan_releases_iterators_on_tensorflow_only():
     assert plan(m.vm_2core(), backend="jax").iterator_release.value is None
 
 
-@pytest.mark.slow
 def test_telling_a_fit_s_own_loop_keeps_none_of_the_fit_s_locals_alive():
     """Before Python 3.13, reading a frame's f_locals left a copy of its locals on it until it returned: read so, a
     fit's locals held the first epoch's training iterator to the fit's end, and its destructor (with tf.data's wait)
@@ -157,6 +156,7 @@ def test_telling_a_fit_s_own_loop_keeps_none_of_the_fit_s_locals_alive():
     assert ended, "a copy of fit's locals still held the iterator"
 
 
+@pytest.mark.slow
 def test_fits_train_the_same_weights_with_their_iterators_released_off_the_loop():
     import keras
 
