@@ -62,7 +62,9 @@ class Blocking:
         self.done.append(True)
 
 
-def test_at_exit_the_release_in_progress_is_not_waited_for_and_what_is_still_held_is_never_dropped(monkeypatch):
+def test_at_exit_the_release_in_progress_is_waited_for_and_what_is_still_held_is_never_dropped(monkeypatch):
+    """A destructor still running as the interpreter finalizes aborted a process (MirroredStrategy: "FATAL: exception
+    not rethrown"): exit waits for it; what the thread holds beyond it is left to the OS."""
     r = iterator_release._Releaser()
     monkeypatch.setattr(iterator_release, "_releaser", r)
     busy = Blocking()
@@ -72,16 +74,12 @@ def test_at_exit_the_release_in_progress_is_not_waited_for_and_what_is_still_hel
     assert _until(lambda: not r.live), "the thread never took it"
     kept, Tracked.ended_on = Tracked(), []
     r.hold(kept)  # still held elsewhere (by `kept`) as the process exits
+    threading.Timer(0.2, go.set).start()
     iterator_release._at_exit()
-    try:
-        assert done == [], "exit waited for the release in progress"
-        assert r.stopping and r.live == []
-        del kept  # the last reference but the one left to the OS: never dropped
-        assert Tracked.ended_on == []
-    finally:
-        go.set()
-    assert _until(lambda: not r.thread.is_alive())  # it ends after the release in progress, as the process would
-    assert done == [True]
+    assert done == [True], "exit did not wait for the release in progress"
+    assert r.stopping and r.live == [] and not r.thread.is_alive()
+    del kept  # the last reference but the one left to the OS: never dropped
+    assert Tracked.ended_on == []
 
 
 def test_the_thread_holds_at_most_held_most_at_once_and_a_further_one_is_left_where_it_is_dropped():

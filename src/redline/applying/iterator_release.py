@@ -29,6 +29,7 @@ from ..planning.planner import RELEASE_OFF, release_off
 
 POLL_S = 0.05  # how often the release thread looks for iterators nothing else holds
 HELD_MOST = 16  # iterators held at once; beyond, a new one is left to Keras
+EXIT_WAIT_S = 60.0  # at exit, the longest wait for the release in progress
 DROPS_KEPT = 200  # stats(): the last releases' (seconds lived, seconds waited, kind)
 _MARK = "__redline_release__"  # on the patched _get_iterator
 _HOLD = "__redline_release_hold__"  # on an epoch loop: whether its iterators go to the release thread
@@ -77,20 +78,21 @@ class _Releaser:
             held.clear()  # the destructor, and tf.data's wait in it, run here
             self.took.append((t0 - born, time.perf_counter() - t0, kind))
 
-    def leave(self) -> None:
-        """At the process's exit: end the thread without waiting for the release in progress, and leave what it still
-        holds to the OS, never dropped. A drop waits for tf.data's autotune thread to wake, up to the iterator's age
-        again: under `python` the last epoch's own iterator is dropped (and waited for) at that epoch's end; here its
-        wait ran on past the script's last line (3.0-3.5 s in 4 of 5 runs of benchmarks/scripts/unet_segmentation.py),
-        for memory the process gives back as it ends. A thread still in a destructor as the interpreter finalizes
-        ends where it next takes the GIL (30 runs of a fit, the release in progress at exit in 21, all ended cleanly,
-        exit code 0)."""
+    def leave(self, timeout: float = EXIT_WAIT_S) -> None:
+        """At the process's exit: end the thread after the release in progress, and leave what it still holds to the
+        OS, never dropped (each drop would wait for tf.data's autotune thread again, for memory the process gives back
+        as it ends). The release in progress is waited for: a thread still in a destructor as the interpreter
+        finalizes is ended where it next takes the GIL, and where TensorFlow's frames catch that unwinding the process
+        aborts ("FATAL: exception not rethrown", exit -6, at the exit of a MirroredStrategy fit); under `python` the
+        same wait falls at the last epoch's end."""
         with self.cond:
             self.stopping = True
             self.cond.notify()
             left, self.live = self.live, []
         if left:
             ctypes.pythonapi.Py_IncRef(ctypes.py_object(left))
+        if self.thread is not None and self.thread is not threading.current_thread():
+            self.thread.join(timeout)
 
 
 _releaser: _Releaser | None = None  # made by the first install()
