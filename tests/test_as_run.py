@@ -40,6 +40,15 @@ def test_a_validation_every_second_epoch_is_counted_once_per_cycle():
     assert as_run.cycle({"validation_freq": 2}) == 2 and as_run.cycle({}) == 1 and as_run.cycle({"validation_freq": [1, 5]}) == 1
 
 
+def test_the_first_epoch_s_extra_is_what_it_took_beyond_a_later_one():
+    """The first epoch traces the test function and meets the shapes a run compiles for: its seconds beyond a later
+    epoch's are a compile's cost, never below 0."""
+    ev = events(4, train_s=1.0, val_s=0.25, first=3.0)
+    assert as_run.first_extra(ev, 100 / as_run.epoch_rates(ev, steps=100)[0]) == pytest.approx(2.0)  # 3.25 - 1.25
+    assert as_run.first_extra(events(4, train_s=1.0, first=0.9), 1.0) == 0.0
+    assert as_run.first_extra([], 1.0) == 0.0
+
+
 def test_the_training_steps_inside_whole_epochs_are_timed_from_the_epoch_s_begin_to_its_validation():
     """Each epoch after the first: its steps over the seconds up to its validation (or its end), whatever the
     validation costs; the first epoch (the trace) is left out."""
@@ -136,6 +145,7 @@ def test_a_trial_times_whole_epochs_with_the_script_s_validation_and_callbacks(t
     assert whole["mode"] in ("epochs", "steps"), whole
     assert len(whole["steps_per_s"]) >= 2 and min(whole["steps_per_s"]) > 0 and whole["overhead_s"] >= 0
     assert whole["validation_s"] and min(whole["validation_s"]) > 0  # the script's validation ran, after the first
+    assert whole["first_extra_s"] >= 0 and res["compile_s"] >= res["trace_s"] >= 0  # what compiling costs a run once
     seen = [line for line in res["stdout"].splitlines() if line.startswith("SEEN")]
     assert any("val_loss" in line for line in seen), res["stdout"][-1500:]  # its callback saw its validation
     c = C("x")
@@ -204,20 +214,31 @@ def test_whole_epochs_that_spread_wide_are_measured_once_more_each_the_other_way
     figures = {"reference": iter([reference, [300.0, 305.0, 295.0]]), "pick": iter([[600.0, 610.0, 590.0]] * 2)}
     calls = []
 
-    def whole(cand, args, train):
+    def whole(cand, args, train, once):
         role = "reference" if cand.get("own") else "pick"
         calls.append(role)
+        assert once == (calls.count(role) == 1) and (recompile.model.train_function is None) == once
         return {"mode": "epochs", "steps_per_s": next(figures[role])}
 
     class Keep:
         def restore(self):
             pass
 
+    class Recompile:  # the model's functions as a recompile puts them back: those it ran before
+        model = type("Model", (), {})()
+
+        def __call__(self, cand):
+            for name in ("train_function", "test_function", "predict_function"):
+                setattr(self.model, name, "traced before")
+
+    recompile = Recompile()
+
     into = {"default": {"steps_per_s": [300.0] * 3}, "spe 8": {"steps_per_s": [600.0] * 3,
                                                               "knobs": {"steps_per_execution": 8}}}
     feeds = {"as written": Feed(None, None, 32, {}, 100, 1.0, False)}
     found = as_run.whole_pick({"inputs": {}}, {"candidates": {}}, {}, into, feeds, "as written", whole,
-                              lambda cand: None, Keep(), lambda msg: None)
+                              recompile, Keep(), lambda msg: None)
+    # each side's first measurement makes its functions anew (its first epoch compiles as a run's), not its second
     assert calls == (["reference", "pick", "pick", "reference"] if again else ["reference", "pick"])
     assert len(found["reference"]["steps_per_s"]) == (6 if again else 3)
     assert found["knobs"] == "spe 8" and len(found["pick"]["steps_per_s"]) == (6 if again else 3)

@@ -351,6 +351,18 @@ def test_k_folds_of_one_unbuilt_model_are_one_fit_as_run_reads_them(tmp_path):
     assert all(f["start_s"] > 0 for f in first["fits"][1:]), first["fits"]  # each run cut short, timed
 
 
+def test_a_compile_choice_serves_every_fit_of_its_fingerprint_and_compiles_once_per_fit_that_traces():
+    from redline.tuning.fits import served
+
+    fits = [{"index": 1, "epochs": 2, "steps_in_epoch": 10, "fingerprint": "frozen"},
+            {"index": 2, "epochs": 10, "steps_in_epoch": 10, "fingerprint": "whole"},
+            {"index": 3, "epochs": 10, "steps_in_epoch": 10, "fingerprint": "whole", "traces": True},
+            {"index": 4, "epochs": 5, "steps_in_epoch": 10, "fingerprint": "whole"}]
+    assert served(fits, 2) == (250, 2) and served(fits, 1) == (20, 1)
+    assert served(fits, 9) == (0, 1)  # not a fit the first trial saw
+    assert served([{"index": 1, "epochs": 3, "steps_in_epoch": None, "fingerprint": "x"}], 1) == (0, 1)  # not known
+
+
 def test_later_fits_that_trace_anew_are_in_the_predicted_gain():
     """kfold: 4 folds of 8 epochs of 188 steps; as written 350 steps/s and a 0.9 s trace per fold; JAX with spe 128
     23x faster epochs, 0.7 s a fold's compile: over the training that is (6016/350 + 3 x 0.9) / (6016/8050 + 3 x 0.7),

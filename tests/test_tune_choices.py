@@ -579,7 +579,7 @@ def test_the_prediction_rests_on_the_choice_measured_in_whole_epochs_and_a_gain_
     whole = {"knobs": "spe 16", "input": None, "reference": {"steps_per_s": [100.0, 104.0, 98.0]},
              "pick": {"steps_per_s": [150.0, 160.0, 155.0]}}
     s = stage()
-    _judge_whole(s, whole)
+    _judge_whole(s, {"whole": whole})
     time_weighted = (3 / (1 / 150 + 1 / 160 + 1 / 155)) / (3 / (1 / 100 + 1 / 104 + 1 / 98))
     assert s.chosen_knobs.name == "spe 16" and s.whole["gain"] == pytest.approx(time_weighted, abs=1e-4)
     result = TuneResult(script="t.py", args=[], budget_s=60, elapsed_s=1, default=Candidate("as written", runs=[50.0] * 3),
@@ -588,11 +588,42 @@ def test_the_prediction_rests_on_the_choice_measured_in_whole_epochs_and_a_gain_
                         reasons=[], not_measured=[], whole=s.whole)
     assert result.ratio() == pytest.approx(2.0 * time_weighted, abs=1e-3)  # not 2.0 x 3.0 (its gain in training steps)
     s = stage()
-    _judge_whole(s, {**whole, "pick": {"steps_per_s": [99.0, 97.0, 101.0]}})  # no faster whole: not applied
+    _judge_whole(s, {"whole": {**whole, "pick": {"steps_per_s": [99.0, 97.0, 101.0]}}})  # no faster whole: not applied
     assert s.chosen_knobs is None and s.whole is None and "does not reach the run" in s.reasons[-1]
     s = stage()
-    _judge_whole(s, {**whole, "knobs": "spe 32"})  # the trial measured another pick whole: nothing to rest on
+    _judge_whole(s, {"whole": {**whole, "knobs": "spe 32"}})  # the trial measured another pick whole: nothing to rest on
     assert s.chosen_knobs.name == "spe 16" and s.whole is None and not s.reasons
+
+
+@pytest.mark.parametrize("steps, compiles, applied", [(100, 1, False), (2000, 1, True), (500, 4, False)])
+def test_a_pick_whose_compile_costs_more_than_it_saves_over_the_training_it_serves_is_not_applied(steps, compiles,
+                                                                                                   applied):
+    """PointNet on a 2-core VM: jit 1.15x in whole epochs, but its first epoch took 20.2 s against 15.6 and the run
+    came out 0.98x. Here: its first epoch, its functions made anew, took 3.5 s more beyond a later one than the
+    script's own (4.0 against 0.5); at 10 against 8 steps/s it saves 0.025 s a step."""
+    from redline.tuning.inprocess import Stage, _judge_whole, once_cost
+
+    res = {"compile_s": 4.5, "candidates": {"default": {"steps_per_s": [8.0] * 3}, "jit": {"compile_s": 6.5}},
+           "whole": {"knobs": "jit", "input": None, "reference": {"steps_per_s": [8.0] * 3, "first_extra_s": 0.5},
+                     "pick": {"steps_per_s": [10.0] * 3, "first_extra_s": 4.0}}}
+    assert once_cost(res, "jit", None) == pytest.approx(3.5)
+    # not measured whole so: its calibration's compile against the script's own (2.0 s here)
+    assert once_cost({**res, "whole": {}}, "jit", None) == pytest.approx(2.0) and once_cost(res, None, "x") == 3.5
+    s = Stage(chosen_knobs=Candidate("jit", trial={"knobs": {"jit_compile": True}}, runs=[10.0] * 3))
+    _judge_whole(s, res, None, (steps, compiles))
+    saving = steps / 8 - steps / 10
+    assert (s.chosen_knobs is not None) == applied == (saving > 3.5 * compiles), s.reasons
+    if not applied:
+        assert s.whole is None and "costs ~3.5 s more once" in s.reasons[-1] and f"~{saving:,.1f} s" in s.reasons[-1]
+        return
+    assert s.whole["once_s"] == pytest.approx(3.5) and "saves ~50.0 s over the 2,000 steps" in s.reasons[-1]
+    fits = [{"index": 1, "epochs": 10, "steps_in_epoch": 200, "fingerprint": "a"}]
+    result = TuneResult(script="t.py", args=[], budget_s=60, elapsed_s=1, default=Candidate("as written", runs=[8.0] * 3),
+                        processes=[], inprocess=[Candidate("default", runs=[8.0] * 3), s.chosen_knobs],
+                        chosen_process=Candidate("as written", runs=[8.0] * 3), chosen_knobs=s.chosen_knobs,
+                        reasons=[], not_measured=[], whole=s.whole, fits=fits)
+    assert result.steady_ratio() == pytest.approx(1.25)
+    assert result.ratio() == pytest.approx(250 / (200 + 3.5))  # the compile counted once in the training it serves
 
 
 def test_whole_epochs_in_two_modes_are_compared_by_what_a_run_of_them_delivers():

@@ -68,6 +68,15 @@ def epoch_rates(events, steps: int, per: int = 1) -> list[float]:
     return out
 
 
+def first_extra(events, epoch_s: float) -> float:
+    """Seconds the first epoch took beyond a later one's ``epoch_s`` (never below 0): what compiling costs in it (the
+    test function, an epoch's smaller last batch), beyond the training step its calibration traced. ``events`` as
+    epoch_rates reads them."""
+    begins = [t for t, kind in events if kind == "epoch_begin"]
+    ends = [t for t, kind in events if kind == "epoch_end"]
+    return max(0.0, ends[0] - begins[0] - epoch_s) if begins and ends else 0.0
+
+
 def train_rates(events, steps: int) -> list[float]:
     """Training steps/s inside each epoch after the first: its ``steps`` over the seconds from its begin to its
     validation (or its end, where it has none), as a run of training steps over several short epochs is timed. Read
@@ -119,11 +128,13 @@ def gain_whole(train_rate: float, steps: int, extra_s: float, gain: float) -> fl
 
 
 def measure(model, fit, fit_args: dict, steps: int | None, train_runs: list, seconds: float, spe: int,
-            steps_callback) -> dict:
+            steps_callback, once: bool = False) -> dict:
     """The script's epochs as they run, in the process and configuration of the trial (see the module's doc).
     ``fit_args``: the script's own fit call; ``steps``: its training steps an epoch; ``train_runs``: steps/s measured
     in steps; ``steps_callback``: tuning.steps.Steps. Returns {"mode", "steps_per_s" (whole epochs), "overhead_s",
-    "validation_s", "epoch_train_s"}; mode None where nothing could be measured, with why."""
+    "validation_s", "epoch_train_s", "first_extra_s" (the first epoch's seconds beyond a later one's)}; mode None where
+    nothing could be measured, with why. ``once``: the first epoch's extra is wanted (the model's functions made anew:
+    what compiling costs a run), so in steps, two short epochs run even where the script does not validate."""
     train = median(train_runs)
     if not steps or not train:
         return {"mode": None, "why": "no training rate or steps an epoch to start from"}
@@ -143,18 +154,22 @@ def measure(model, fit, fit_args: dict, steps: int | None, train_runs: list, sec
                     "train_steps_per_s": [round(r, 3) for r in inside],
                     "overhead_s": round(overhead(median(rates), median(inside) if len(inside) >= 3 else train, steps), 4),
                     "validation_s": [round(v, 4) for v in validation_seconds(marks.events)],
-                    "epoch_train_s": round(epoch_train, 4)}
+                    "epoch_train_s": round(epoch_train, 4),
+                    "first_extra_s": round(first_extra(marks.events, steps / median(rates)), 4)}
         # the script's callbacks stopped training (EarlyStopping, TerminateOnNaN): measured in steps below
-    extra_s, vals = 0.0, []
-    if validates(fit_args):
+    extra_s, vals, first = 0.0, [], None
+    if validates(fit_args) or once:
         m = max(spe, int(train * seconds / 4) // spe * spe)
         marks = steps_callback(None, spe)
         fit(model, **{**kw, "steps_per_epoch": m}, epochs=2, callbacks=[*own, marks])
         vals = validation_seconds(marks.events)
-        extra_s = (median(vals) or 0.0) / cycle(fit_args)
+        extra_s = (median(vals) or 0.0) / cycle(fit_args) if vals else 0.0
+        took = [e - b for b, e in zip(*([t for t, k in marks.events if k == kind] for kind in ("epoch_begin",
+                                                                                                 "epoch_end")))]
+        first = first_extra(marks.events, took[1]) if len(took) >= 2 else None  # two epochs of m steps alike
     return {"mode": "steps", "steps_per_s": [round(with_overhead(r, steps, extra_s), 3) for r in train_runs if r],
             "overhead_s": round(extra_s, 4), "validation_s": [round(v, 4) for v in vals],
-            "epoch_train_s": round(epoch_train, 4)}
+            "epoch_train_s": round(epoch_train, 4), **({"first_extra_s": round(first, 4)} if first is not None else {})}
 
 
 def of_default(whole, into: dict, rounds, recompile, keep, log) -> dict:
@@ -201,8 +216,8 @@ def whole_pick(out: dict, trial: dict, fit_args: dict, into: dict, feeds: dict, 
              ("pick", {**(into[name].get("knobs", {}) if name else {"own": True}), "input": chosen_input},
               (into[name] if name else out["inputs"][chosen_input])["steps_per_s"])]
     t0 = time.perf_counter()
-    for role, cand, train in sides:
-        found[role] = _whole_of(role, cand, train, fit_args, feeds, whole, recompile, keep, log)
+    for role, cand, train in sides:  # each with its functions made anew: its first epoch compiles as a run's does
+        found[role] = _whole_of(role, cand, train, fit_args, feeds, whole, recompile, keep, log, fresh=True)
     took = time.perf_counter() - t0
     if took <= AGAIN_S and max(spread(found[r].get("steps_per_s") or []) for r, _, _ in sides) > AGAIN_SPREAD \
             and all(found[r].get("mode") == "epochs" for r, _, _ in sides):
@@ -221,15 +236,20 @@ AGAIN_SPREAD = 0.25
 AGAIN_S = 10.0
 
 
-def _whole_of(role, cand, train, fit_args, feeds, whole, recompile, keep, log) -> dict:
-    """One side of whole_pick measured in whole epochs: its input as run feeds it, its knobs recompiled in."""
+def _whole_of(role, cand, train, fit_args, feeds, whole, recompile, keep, log, fresh: bool = False) -> dict:
+    """One side of whole_pick measured in whole epochs: its input as run feeds it, its knobs recompiled in. ``fresh``:
+    the model's train, test and predict functions made anew (traced, and under jit_compile compiled, in its first
+    epoch, with the shapes it meets there), so its first_extra_s is what its compile costs a run."""
     f = feeds[cand["input"]]
     args = fit_args if cand["input"] == "as written" else {  # a rewrite: its input, as run feeds it to fit
         **fit_args, "x": f.x, "y": f.y, "batch_size": f.batch_size, **f.kwargs, **(f.validation or {}),
         **({"steps_per_epoch": f.cap} if f.endless and f.cap else {})}
     try:
         recompile(cand)
-        res = whole(cand, args, [r / f.scale for r in train])
+        if fresh:
+            for name in ("train_function", "test_function", "predict_function"):
+                setattr(recompile.model, name, None)
+        res = whole(cand, args, [r / f.scale for r in train], fresh)
         res["steps_per_s"] = [round(r * f.scale, 3) for r in res.get("steps_per_s", [])]
         return res
     except Exception as exc:  # noqa: BLE001  the pick's figure in steps stands, and the result says why
@@ -322,5 +342,5 @@ def python_drops(model, fit, fit_args: dict, epochs: int = PY_EPOCHS, cut_last: 
 
 
 __all__ = ["EXTRAS", "PY_EPOCHS", "PY_LONG", "PY_LONG_SHARE", "cycle", "drop_waits", "epoch_rates", "extras",
-           "gain_whole", "measure", "of_default", "overhead", "py_epochs", "python_drops", "validates",
+           "first_extra", "gain_whole", "measure", "of_default", "overhead", "py_epochs", "python_drops", "validates",
            "validation_seconds", "whole_pick", "with_overhead"]

@@ -47,7 +47,7 @@ def unseen(first: dict) -> str | None:
 
 
 def with_traces(steady: float, fits: list, rate: float | None, trace_s: float | None, chosen_trace_s: float | None,
-                apart: dict | None = None) -> float:
+                apart: dict | None = None, once: float = 0.0) -> float:
     """What a choice that runs epochs ``steady`` x faster than the script as written (``rate``: its steps/s) adds to
     the script's training, where fits after the first trace a step function anew (``fits``: the first trial's, each
     with "traces"; k folds of fresh models, a model recompiled): each such fit's start costs ``trace_s`` as written
@@ -57,17 +57,30 @@ def with_traces(steady: float, fits: list, rate: float | None, trace_s: float | 
     with spe 128, 4.4x over the training, since each fold compiled its model again for ~0.7 s. ``apart``: fingerprint
     -> the ratio a fit of it runs at instead of ``steady`` (one that keeps the script's own compile arguments gets the
     chosen process without the compile knobs: a sweep's wide fits at spe 1 ran 0.15-s epochs where the narrow ones at
-    spe 32 ran 0.02-s). ``steady`` itself where nothing retraces, no fit runs apart, or a figure is missing."""
+    spe 32 ran 0.02-s). ``once``: seconds the choice costs a run beyond the script's own compile, all told (an
+    in-process pick's compile: tuning.inprocess.once_cost). ``steady`` itself where nothing retraces, no fit runs
+    apart, nothing costs once, or a figure is missing."""
     apart = {fp: r for fp, r in (apart or {}).items() if r}
     later = sum(1 for f in fits[1:] if f.get("traces"))
     steps = sum(size(f) for f in fits)
     traced = bool(later and trace_s)
-    if not (steps and rate and steady) or not (traced or any(f.get("fingerprint") in apart for f in fits)):
+    if not (steps and rate and steady) or not (traced or once or any(f.get("fingerprint") in apart for f in fits)):
         return steady
     mine = (chosen_trace_s if chosen_trace_s else trace_s) if traced else 0.0
     theirs = trace_s if traced else 0.0
     runs = sum(size(f) / (rate * apart.get(f.get("fingerprint"), steady)) for f in fits)
-    return (steps / rate + later * theirs) / (runs + later * mine)
+    return (steps / rate + later * theirs) / (runs + later * mine + once)
+
+
+def served(fits: list, index: int) -> tuple[int, int]:
+    """What a compile choice made on fit ``index`` serves: the steps of every fit of its fingerprint (each runs it,
+    tuning.fits' doc), and how many times a run compiles it: that fit's first trace and each later one's that traces
+    anew (a fresh model, a recompile). (0, 1) where the fit is not among ``fits`` or its steps are not known."""
+    fp = next((f.get("fingerprint") for f in fits if f.get("index") == index), None)
+    mine = [f for f in fits if f.get("index") == index or (fp is not None and f.get("fingerprint") == fp)]
+    if not mine or not all(size(f) for f in mine):
+        return 0, 1
+    return sum(size(f) for f in mine), 1 + sum(1 for f in mine[1:] if f.get("traces"))
 
 
 def retraced(result) -> str | None:
@@ -82,7 +95,9 @@ def retraced(result) -> str | None:
     parts = ([f"{later} later fit(s) that trace a step function anew (~{theirs:,.1f} s each as written, "
               f"~{mine or theirs:,.1f} s under the choice)"] if later and theirs else []) + (
         [f"{own} fit(s) that keep the script's own compile arguments at the chosen process's ratio alone"]
-        if own and result.chosen_knobs is not None else [])
+        if own and result.chosen_knobs is not None else []) + (
+        [f"the in-process choice's compile, ~{once:,.1f} s beyond the script's own"]
+        if (once := (result.whole or {}).get("once_s")) and (result.chosen_knobs or result.chosen_input) else [])
     what = " and ".join(parts) or "the script's fits"
     return (f"the prediction counts {what}: {whole:.2f}x over the script's training, where its epochs run "
             f"{steady:.2f}x once traced")
@@ -139,5 +154,5 @@ def own_knobs(fits: list, measured: dict, first_rate, rate, per_trial: float, le
     return per_fit, reasons, not_measured
 
 
-__all__ = ["fingerprint", "longest", "others", "own_knobs", "retraced", "size", "stops_early", "unseen",
-           "with_traces"]
+__all__ = ["fingerprint", "longest", "others", "own_knobs", "retraced", "served", "size", "stops_early",
+           "unseen", "with_traces"]

@@ -45,10 +45,12 @@ class Stage:
 
 
 def inprocess_stage(run, best: Candidate, backend: str, usable: int, allow, left, per_trial: float, progress,
-                    fit: dict | None = None) -> Stage:
+                    served=None, fit: dict | None = None) -> Stage:
     """``run(candidate, trial settings, timeout)``: one trial process; ``best``: the per-process winner. ``fit``: a
     fit other than the one the per-process candidates were measured on (tuning/fits.py): its own knobs only (the
-    input path is chosen once, on the fit that trains longest), and nothing to compare its default with."""
+    input path is chosen once, on the fit that trains longest), and nothing to compare its default with.
+    ``served(fit)``: what a choice for that fit (None: the measured one) serves, tuning.fits.served; where not given,
+    a choice's one-time compile is not weighed against its gain."""
     stage = Stage()
     floor = None  # the trial processes' figure of the configuration, where the stage's pick is judged against it
     backend_best = best.detail.get("backend") or backend
@@ -155,7 +157,7 @@ def inprocess_stage(run, best: Candidate, backend: str, usable: int, allow, left
     elif not eager:  # (under run_eagerly=True none was measured: said above)
         stage.reasons.append("steps_per_execution / jit_compile: no candidate beat the script's own compile arguments "
                              "by more than the spread measured; they stay")
-    _judge_whole(stage, res.get("whole") or {}, floor)
+    _judge_whole(stage, res, floor, served(fit) if served else (0, 1))
     return stage
 
 
@@ -178,11 +180,14 @@ def pick(res: dict, cands: dict) -> str | None:
     return None if win is read.inprocess[0] else win.name
 
 
-def _judge_whole(stage: Stage, whole: dict, floor: float | None = None) -> None:
+def _judge_whole(stage: Stage, res: dict, floor: float | None = None, served: tuple = (0, 1)) -> None:
     """The chosen knobs and input against the script's own compile on its input, in whole epochs as the script runs
     them (measured in the same trial, where its pick is the stage's choice; against ``floor``, the trial processes'
     figure, where given): their ratio is what the choice adds to the run, and where the choice runs whole epochs no
-    faster, its gain in training steps does not reach the run: nothing of it is applied."""
+    faster, its gain in training steps does not reach the run: nothing of it is applied. Nor where what it costs once
+    (once_cost(), each time a run compiles it: ``served``, (steps, compiles) of the fits it serves) is more than
+    it saves over those steps (PointNet: jit 1.15x in whole epochs, 20.2 against 15.6 s in the first, a run of 0.98x)."""
+    whole = res.get("whole") or {}
     chosen = (stage.chosen_knobs.name if stage.chosen_knobs else None,
               stage.chosen_input.name if stage.chosen_input else None)
     if chosen == (None, None) or chosen != (whole.get("knobs"), whole.get("input")):
@@ -201,9 +206,37 @@ def _judge_whole(stage: Stage, whole: dict, floor: float | None = None) -> None:
                              "training steps does not reach the run")
         stage.chosen_knobs = stage.chosen_input = None
         return
-    stage.whole = {"pick": got, "reference": ref, "gain": round(a / b, 4)}
+    steps, compiles = served
+    once = once_cost(res, *chosen) if steps else 0.0
+    cost, saving = compiles * once, steps / b - steps / a
+    pays = (f"; it costs ~{once:,.1f} s more once (its compile{f', {compiles} times' if compiles > 1 else ''}) and "
+            f"saves ~{saving:,.1f} s over the {steps:,} steps it serves") if once else ""
+    if once and saving <= cost:
+        stage.reasons.append(f"{what}: not applied: in whole epochs it ran {a:,.1f} against {b:,.1f} steps/s with the "
+                             f"script's own compile and input ({a / b:.2f}x), but it costs ~{once:,.1f} s more once, "
+                             f"where the script's own compile" + (f" (each of {compiles} times a run compiles it)"
+                                                                 if compiles > 1 else "")
+                             + f", and saves only ~{saving:,.1f} s over the {steps:,} training steps it serves")
+        stage.chosen_knobs = stage.chosen_input = None
+        return
+    stage.whole = {"pick": got, "reference": ref, "gain": round(a / b, 4), **({"once_s": round(cost, 2)} if once else {})}
     stage.reasons.append(f"{what}, in whole epochs as the script runs them: {a:,.1f} against {b:,.1f} steps/s with the "
-                         f"script's own compile and input ({a / b:.2f}x): the prediction rests on this")
+                         f"script's own compile and input ({a / b:.2f}x){pays}: the prediction rests on this")
+
+
+def once_cost(res: dict, knobs: str | None, input_: str | None) -> float:
+    """Seconds the stage's pick (``knobs``, ``input_``: its names) costs a run once beyond the script's own compile,
+    never below 0: its first epoch's extra (as_run.first_extra) beyond the reference's, each measured whole in the
+    same trial with its functions made anew (as_run.whole_pick: the train and test steps traced, and under
+    jit_compile compiled, for the shapes the epoch meets). Where either was not measured so, its calibration's
+    compile against the script's own (the trial's "compile_s": its warm-up beyond its steps and its last batch's
+    shape), which leaves out the test step and reads a compile against a first trace that also built the model."""
+    whole = res.get("whole") or {}
+    pick, ref = ((whole.get(k) or {}).get("first_extra_s") for k in ("pick", "reference"))
+    if pick is not None and ref is not None:
+        return max(0.0, pick - ref)
+    cand = (res.get("candidates") or {}).get(knobs) or {} if knobs else {}
+    return max(0.0, cand["compile_s"] - (res.get("compile_s") or 0.0)) if "compile_s" in cand else 0.0
 
 
 def _read(res: dict, cands: dict) -> Stage:
@@ -294,4 +327,4 @@ def _knobs_of(cand: dict) -> dict:
     return {} if cand.get("own") else {k: cand[k] for k in KNOBS if k in cand}
 
 
-__all__ = ["SPE_FLATTENS", "Stage", "inprocess_stage", "pick"]
+__all__ = ["SPE_FLATTENS", "Stage", "inprocess_stage", "once_cost", "pick"]

@@ -222,6 +222,12 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
         phase("knobs measured")
         # the seconds its step function took to trace beyond its steps: a run of the script pays them once
         out["trace_s"] = round(traced.get("build", 0.0) + traced.get("default", traced.get("as written", 0.0)), 2)
+        # what each candidate's compile costs a run once: its step traced (and compiled) and its last batch's shape
+        own = "default" if "default" in traced else "as written"
+        out["compile_s"] = round(out["trace_s"] + runs.tails.get(own, 0.0), 2)
+        for name, r in into.items():
+            if name in traced and name != "default":
+                r["compile_s"] = round(traced[name] + runs.tails.get(name, 0.0), 2)
         if chosen_input != "as written" and feeds[chosen_input].endless:
             # a repeated rewrite admits only divisors of its epoch's steps: the input as written is measured at the steps
             # its rounds ran best (its own ladder where none: a prime count of batches); the faster of the two stands
@@ -238,8 +244,9 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                 out["input_chosen"], out["input_spec"] = None, None
         out["candidates"] = into
         if trial.get("whole") and not late():  # what the pick makes of the script's epochs whole: what run delivers
-            out["whole"] = as_run.whole_pick(out, trial, fit_args, into, feeds, chosen_input, lambda c, f, ts: as_run.measure(
-                model, fit, f, feeds[c.get("input", "as written")].cap, ts, seconds, spe_of(c), Steps), recompile, keep, log)
+            out["whole"] = as_run.whole_pick(out, trial, fit_args, into, feeds, chosen_input, lambda c, f, ts, once: as_run.measure(
+                model, fit, f, feeds[c.get("input", "as written")].cap, ts, seconds, spe_of(c), Steps, once), recompile,
+                keep, log)
             phase("whole epochs of the pick measured")
         reference = (out.get("whole") or {}).get("reference") or {}
         train = into.get("default", {}).get("steps_per_s")

@@ -207,8 +207,10 @@ class TuneResult:
         base = median(fair(self.chosen_process, self.default)[1])
         plain = self.steady_ratio(knobs=False) if self.chosen_knobs is not None else None  # fits kept at their own
         apart = {fp: plain for fp, knobs in self.per_fit.items() if not knobs} if plain else None
+        once = (self.whole or {}).get("once_s") or 0.0 if self.chosen_knobs or self.chosen_input else 0.0
         return with_traces(steady, self.fits, base, *(c.detail.get("refit_s") or c.detail.get("trace_s")
-                                                      for c in (self.default, self.chosen_process)), apart=apart)
+                                                      for c in (self.default, self.chosen_process)), apart=apart,
+                           once=once)
 
     def python_wait(self, base: float | None = None) -> dict | None:
         """The epoch-start wait `python script.py` pays on TensorFlow and no trial did (tuning.stall): modelled from the

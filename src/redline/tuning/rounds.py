@@ -35,7 +35,8 @@ class StageRuns:
     ``plan``: name -> the steps of its runs in the rounds; ``calib``: name -> its calibration's rate; ``timed``: the
     seconds that rate was read over; ``hosts``: the host's share of a call in its calibration's timed run
     (tuning/spe_bound.py); ``traced``: the seconds its calibration's warm-up spent beyond its steps (a new step
-    function traced). ``epoch_starts``: the runs time the epoch starts they cross (the input path's: an input changes
+    function traced); ``tails``: the seconds of the step compiled ahead for an epoch's smaller last batch, where it
+    was. ``epoch_starts``: the runs time the epoch starts they cross (the input path's: an input changes
     them); the knobs' do not (their epoch starts are the input's: a run of 2 epochs would be timed slower than one of
     1), the whole epochs measure them. ``keep``: the model's state, put back after each run (diagnosis.probe)."""
 
@@ -46,7 +47,7 @@ class StageRuns:
             stage[k] for k in ("trial", "out", "log", "late", "phase", "partial"))
         self.opener, self.seconds, self.rounds = stage["opener"], stage["seconds"], stage["rounds"]
         self.finish = stage.get("finish")  # ends the trial with what ``out`` holds (a process of its own), or None
-        self.plan, self.calib, self.timed, self.hosts, self.traced = {}, {}, {}, {}, {}
+        self.plan, self.calib, self.timed, self.hosts, self.traced, self.tails = {}, {}, {}, {}, {}, {}
         self.epoch_starts, self.marks, self.keep = False, None, None
 
     def run(self, cand, steps, spe, more=()):
@@ -154,7 +155,9 @@ class StageRuns:
             if tail is not None and warm and feed.cap / (warm / feed.scale) <= 2.5 * span:  # the runs will reach
                 # the epoch's smaller last batch (rounds take whole passes where one takes under 2 x span; the warm
                 # rate reads up to a quarter low): its step is compiled now, not in a timed run
+                t_tail = time.perf_counter()
                 self.fit(self.model, tail[0], tail[1], batch_size=feed.batch_size, epochs=1, verbose=0, **tail[2])
+                self.tails[name] = time.perf_counter() - t_tail  # that shape's compile (and a step): a run pays it too
             # the warm executions' rate reads low (3 of 4 by 4)
             whole = bool(warm and alone and alone(warm / feed.scale))
             first = 1.25 * span if whole else span / 3

@@ -24,7 +24,7 @@ from . import spe_bound
 from .passes import (BEHIND, LONE_LEAD, PASSES, absorb, beyond_trace, process_stage, same_backend, settled, start_cap,
                      unfair, whole_run)
 from .first_look import heard, watched
-from .fits import longest, own_knobs, retraced, size, unseen
+from .fits import longest, own_knobs, retraced, served, size, unseen
 from .inprocess import SPE_FLATTENS, inprocess_stage
 from .as_run import PY_LONG_SHARE
 from .ladder import SLOW_TRACE
@@ -314,7 +314,8 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
     best = decide()
     # in-process knobs inside the best process (tuning/inprocess.py); where the lone leader still needs its second
     # process, the stage's trial is that process too: it measures the configuration whole before the knobs
-    stage_args = (backend, snapshot.cpu.usable, allow, left, per_trial, progress)
+    stage_args = (backend, snapshot.cpu.usable, allow, left, per_trial, progress,
+                  lambda f: served(fits_seen, (f or {}).get("index", base_trial.get("fit_index", 1))))
 
     def trial_of(extra):
         """A trial process for the in-process stage, with ``extra`` over the stage's own settings."""
