@@ -28,6 +28,13 @@ JITTER = 0.08  # an epoch's length varies about this much either way between epo
 #: imbalanced_mlp under `python` waited, 3-5 of 10-11 of mnist_convnet's, 9 of 74 of thread_lines' trial drops.
 #: Tens of drops outweigh it.
 PRIOR_SHARE, PRIOR_DROPS = 0.25, 8
+#: `python`'s epoch starts timed (timed_factor) start from TIMED_PRIOR_SHARE as if TIMED_PRIOR_EPOCHS epochs had been
+#: timed, each waiting what expected_wait gives at that share: long epochs are timed twice, and each start waits a
+#: whole autotune period or nothing (vit_classifier, ~6-s epochs on a 2-core Emerald Rapids VM: both timed starts
+#: waited, 4.65 s on average, so tune predicted 1.77x where `run` delivered 1.52x; 10 of 15 waited in a longer count).
+#: The shares of `python`'s epoch starts that waited, measured on these VMs: 27% (imbalanced_mlp), 30-45%
+#: (mnist_convnet), 50-65% (anomaly_autoencoder), 67% (vit_classifier).
+TIMED_PRIOR_SHARE, TIMED_PRIOR_EPOCHS = 0.45, 2
 
 
 def next_wake(life_s: float) -> float:
@@ -85,14 +92,16 @@ def timed_factor(epoch_s: float | None, probes) -> dict | None:
     of the script as written, each {"epochs", "waits_s"}) rather than modelled: the release thread's drops do not meet
     the wait as `python` does (an autoencoder's 0.4-s epochs with validation on a 2-core Zen 4 VM: 20-29% of them
     waited there, 50-65% of `python`'s epoch starts, 0.02 s an epoch modelled against 0.11-0.14 s under `python`).
-    {"factor", "wait_s", "epochs", "processes", "from": "timed", "epoch_s"}; None with no epoch timed."""
+    The mean starts from TIMED_PRIOR_SHARE over TIMED_PRIOR_EPOCHS. {"factor", "wait_s", "epochs", "processes", "from":
+    "timed", "epoch_s"}; None with no epoch timed."""
     probes = [p for p in probes or [] if p.get("epochs")]
     epochs = sum(p["epochs"] for p in probes)
     if not epoch_s or not epochs:
         return None
-    wait = sum(sum(p.get("waits_s") or []) for p in probes) / epochs
+    prior = TIMED_PRIOR_EPOCHS * expected_wait(epoch_s, TIMED_PRIOR_SHARE)
+    wait = (sum(sum(p.get("waits_s") or []) for p in probes) + prior) / (epochs + TIMED_PRIOR_EPOCHS)
     return {"factor": round((epoch_s + wait) / epoch_s, 4), "wait_s": round(wait, 3), "epochs": epochs,
             "processes": len(probes), "from": "timed", "epoch_s": round(epoch_s, 3)}
 
 
-__all__ = ["PRIOR_DROPS", "PRIOR_SHARE", "expected_wait", "lost_share", "next_wake", "python_factor", "timed_factor"]
+__all__ = ["PRIOR_DROPS", "PRIOR_SHARE", "TIMED_PRIOR_EPOCHS", "TIMED_PRIOR_SHARE", "expected_wait", "lost_share", "next_wake", "python_factor", "timed_factor"]
