@@ -570,6 +570,39 @@ def test_run_tune_skips_a_training_shorter_than_the_tuning_and_runs_without_a_tu
     assert "removed 1 saved file(s)" in cleared.stdout and not os.path.exists(kept[0]), cleared.stdout
 
 
+@pytest.mark.parametrize("second, chosen", [(1.10, True), (0.98, False)])
+def test_a_small_jit_lead_is_measured_again_in_another_process_and_chosen_only_where_it_leads_there_too(second, chosen):
+    """PointNet on a 2-core VM: four tunes' stages read jit at 0.93x, 0.99x, 1.03x and 1.12x with tight rounds; its
+    later epochs ran ~1.0x under `run`. A jit pick under CONFIRM_JIT needs a second process's lead."""
+    from redline.tuning.inprocess import CONFIRM_JIT, inprocess_stage
+
+    def res(jit):
+        return {"status": "ok", "steps_in_epoch": 20, "script_compile": {}, "inputs": {}, "input_chosen": None,
+                "candidates": {"default": {"steps_per_s": [2.2, 2.21, 2.19], "knobs": {}},
+                               "jit": {"steps_per_s": [2.2 * jit] * 3, "knobs": {"jit_compile": True}}}}
+
+    got, settings = iter([res(1.12), res(second)]), []
+
+    def run(cand, trial, timeout):
+        settings.append(trial)
+        return next(got)
+
+    best = Candidate("as written", runs=[2.2, 2.21, 2.19], passes=[2.2], train_runs=[2.2, 2.21, 2.19])
+    st = inprocess_stage(run, best, "tensorflow", 2, [], lambda: 100.0, 30.0, lambda line: None)
+    assert 1.12 < CONFIRM_JIT and len(settings) == 2 and list(settings[1]["candidates"]) == ["default", "jit"]
+    assert any("measured again in another process" in r for r in st.reasons), st.reasons
+    assert (st.chosen_knobs is not None and st.chosen_knobs.name == "jit") == chosen, st.reasons
+    if not chosen:
+        assert any("led 1.12x in the stage's first process, 0.98x in its second" in r for r in st.reasons), st.reasons
+    # a lead over CONFIRM_JIT, or too little budget for a second process: one process decides
+    got, settings, left = iter([res(1.12)]), [], iter([100.0] + [20.0] * 9)
+    st = inprocess_stage(run, best, "tensorflow", 2, [], lambda: next(left), 30.0, lambda line: None)
+    assert len(settings) == 1 and st.chosen_knobs.name == "jit"
+    got, settings = iter([res(1.3)]), []
+    st = inprocess_stage(run, best, "tensorflow", 2, [], lambda: 100.0, 30.0, lambda line: None)
+    assert len(settings) == 1 and st.chosen_knobs.name == "jit"
+
+
 def test_the_prediction_rests_on_the_choice_measured_in_whole_epochs_and_a_gain_that_does_not_reach_them_is_dropped():
     from redline.tuning.inprocess import Stage, _judge_whole
 
