@@ -654,9 +654,18 @@ def test_a_pick_whose_compile_costs_more_than_it_saves_over_the_training_it_serv
     result = TuneResult(script="t.py", args=[], budget_s=60, elapsed_s=1, default=Candidate("as written", runs=[8.0] * 3),
                         processes=[], inprocess=[Candidate("default", runs=[8.0] * 3), s.chosen_knobs],
                         chosen_process=Candidate("as written", runs=[8.0] * 3), chosen_knobs=s.chosen_knobs,
-                        reasons=[], not_measured=[], whole=s.whole, fits=fits)
-    assert result.steady_ratio() == pytest.approx(1.25)
-    assert result.ratio() == pytest.approx(250 / (200 + 3.5))  # the compile counted once in the training it serves
+                        reasons=[], not_measured=[], whole=s.whole, fits=fits, training_s=250.0)
+    # the ratio is the epochs' (the first compile, as a run's start, is left out of it, as every ratio leaves it); the
+    # seconds a run saves count it
+    assert result.ratio() == result.steady_ratio() == pytest.approx(1.25) and result.once_s() == pytest.approx(3.5)
+    assert result.to_dict()["payback"]["saved_s"] == pytest.approx(250 * (1 - 1 / 1.25) - 3.5, abs=0.05)
+    from redline.cli.tune import text
+
+    assert "~46.5 s less a run at the predicted 1.25x (its compile's ~3.5 s more counted)" in text(result), text(result)
+    # a later fit of a fresh model of the same fingerprint compiles it again: then it is in the ratio
+    result.fits = fits + [{"index": 2, "epochs": 10, "steps_in_epoch": 200, "fingerprint": "a", "traces": True}]
+    result.default.detail["trace_s"] = 2.0
+    assert result.ratio() == pytest.approx((500 + 2.0) / (400 + 2.0 + 3.5))
 
 
 def test_whole_epochs_in_two_modes_are_compared_by_what_a_run_of_them_delivers():

@@ -57,19 +57,21 @@ def with_traces(steady: float, fits: list, rate: float | None, trace_s: float | 
     with spe 128, 4.4x over the training, since each fold compiled its model again for ~0.7 s. ``apart``: fingerprint
     -> the ratio a fit of it runs at instead of ``steady`` (one that keeps the script's own compile arguments gets the
     chosen process without the compile knobs: a sweep's wide fits at spe 1 ran 0.15-s epochs where the narrow ones at
-    spe 32 ran 0.02-s). ``once``: seconds the choice costs a run beyond the script's own compile, all told (an
-    in-process pick's compile: tuning.inprocess.once_cost). ``steady`` itself where nothing retraces, no fit runs
-    apart, nothing costs once, or a figure is missing."""
+    spe 32 ran 0.02-s). ``once``: seconds an in-process pick's compile costs beyond the script's own
+    (tuning.inprocess.once_cost), in each later fit that traces anew and does not run apart (the first's, as a run's
+    start, is left out here too: sizing.payback counts it). ``steady`` itself where nothing retraces, no fit runs
+    apart, or a figure is missing."""
     apart = {fp: r for fp, r in (apart or {}).items() if r}
     later = sum(1 for f in fits[1:] if f.get("traces"))
     steps = sum(size(f) for f in fits)
     traced = bool(later and trace_s)
-    if not (steps and rate and steady) or not (traced or once or any(f.get("fingerprint") in apart for f in fits)):
+    if not (steps and rate and steady) or not (traced or any(f.get("fingerprint") in apart for f in fits)):
         return steady
     mine = (chosen_trace_s if chosen_trace_s else trace_s) if traced else 0.0
     theirs = trace_s if traced else 0.0
+    picked = sum(1 for f in fits[1:] if f.get("traces") and f.get("fingerprint") not in apart) if traced else 0
     runs = sum(size(f) / (rate * apart.get(f.get("fingerprint"), steady)) for f in fits)
-    return (steps / rate + later * theirs) / (runs + later * mine + once)
+    return (steps / rate + later * theirs) / (runs + later * mine + picked * once)
 
 
 def served(fits: list, index: int) -> tuple[int, int]:
@@ -96,8 +98,9 @@ def retraced(result) -> str | None:
               f"~{mine or theirs:,.1f} s under the choice)"] if later and theirs else []) + (
         [f"{own} fit(s) that keep the script's own compile arguments at the chosen process's ratio alone"]
         if own and result.chosen_knobs is not None else []) + (
-        [f"the in-process choice's compile, ~{once:,.1f} s beyond the script's own"]
-        if (once := (result.whole or {}).get("once_s")) and (result.chosen_knobs or result.chosen_input) else [])
+        [f"the in-process choice's compile, ~{once:,.1f} s beyond the script's own in each"]
+        if later and theirs and (once := (result.whole or {}).get("once_s")) and (result.chosen_knobs
+                                                                                  or result.chosen_input) else [])
     what = " and ".join(parts) or "the script's fits"
     return (f"the prediction counts {what}: {whole:.2f}x over the script's training, where its epochs run "
             f"{steady:.2f}x once traced")

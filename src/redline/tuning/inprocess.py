@@ -238,7 +238,7 @@ def _judge_whole(stage: Stage, res: dict, floor: float | None = None, served: tu
                              + f", and saves only ~{saving:,.1f} s over the {steps:,} training steps it serves")
         stage.chosen_knobs = stage.chosen_input = None
         return
-    stage.whole = {"pick": got, "reference": ref, "gain": round(a / b, 4), **({"once_s": round(cost, 2)} if once else {})}
+    stage.whole = {"pick": got, "reference": ref, "gain": round(a / b, 4), **({"once_s": round(once, 2)} if once else {})}
     stage.reasons.append(f"{what}, in whole epochs as the script runs them: {a:,.1f} against {b:,.1f} steps/s with the "
                          f"script's own compile and input ({a / b:.2f}x){pays}: the prediction rests on this")
 

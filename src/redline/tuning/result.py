@@ -207,10 +207,14 @@ class TuneResult:
         base = median(fair(self.chosen_process, self.default)[1])
         plain = self.steady_ratio(knobs=False) if self.chosen_knobs is not None else None  # fits kept at their own
         apart = {fp: plain for fp, knobs in self.per_fit.items() if not knobs} if plain else None
-        once = (self.whole or {}).get("once_s") or 0.0 if self.chosen_knobs or self.chosen_input else 0.0
         return with_traces(steady, self.fits, base, *(c.detail.get("refit_s") or c.detail.get("trace_s")
                                                       for c in (self.default, self.chosen_process)), apart=apart,
-                           once=once)
+                           once=self.once_s())
+
+    def once_s(self) -> float:
+        """Seconds the in-process choice's compile costs a run beyond the script's own, each time a fit compiles it
+        (tuning.inprocess.once_cost); 0.0 where none was chosen or measured."""
+        return ((self.whole or {}).get("once_s") or 0.0) if self.chosen_knobs or self.chosen_input else 0.0
 
     def python_wait(self, base: float | None = None) -> dict | None:
         """The epoch-start wait `python script.py` pays on TensorFlow and no trial did (tuning.stall): modelled from the
@@ -286,7 +290,7 @@ class TuneResult:
                            "python_wait": self.python_wait(), "predicted_steps_per_s": self.predicted_steps_per_s()},
                 "reasons": self.reasons, "not_measured": self.not_measured, "advice": self.advice,
                 "touched": self.touched, "sources": self.sources, "training_s": self.training_s, "whole": self.whole,
-                "needs_s": self.needs_s, "payback": payback(self.training_s, self.ratio(), self.elapsed_s)}
+                "needs_s": self.needs_s, "payback": payback(self.training_s, self.ratio(), self.elapsed_s, self.once_s())}
 
 
 __all__ = ["Candidate", "Choice", "TuneResult"]

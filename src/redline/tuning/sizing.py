@@ -85,27 +85,33 @@ def need_figures(spent: float, per_trial: float, rivals: int, stage: float) -> t
     return spent + needed_s(per_trial, rivals, stage, winner=False), spent + needed_s(per_trial, rivals, stage)
 
 
-def payback(training_s: float | None, ratio: float | None, tuning_s: float) -> dict | None:
+def payback(training_s: float | None, ratio: float | None, tuning_s: float, once_s: float = 0.0) -> dict | None:
     """What the choice saves one run of the script (its fits' training as written, ``training_s``, at the predicted
-    ``ratio``) and after how many runs that repays ``tuning_s`` of tuning; None where either figure is not known or
-    nothing is predicted saved. A 1.07x gain on a 45-s training saves 2.9 s a run: 178 s of tuning pays after 61 runs."""
+    ``ratio``, less ``once_s``: what its compile costs the run's start beyond the script's own) and after how many runs
+    that repays ``tuning_s`` of tuning; None where either figure is not known or nothing is predicted saved. A 1.07x
+    gain on a 45-s training saves 2.9 s a run: 178 s of tuning pays after 61 runs."""
     if not training_s or not ratio or ratio <= 1.0:
         return None
-    saved = training_s * (1.0 - 1.0 / ratio)
+    saved = training_s * (1.0 - 1.0 / ratio) - once_s
+    if saved <= 0:
+        return None
     return {"saved_s": round(saved, 1), "runs": max(1, math.ceil(tuning_s / saved))}
 
 
-def payback_line(training_s: float | None, ratio: float | None, tuning_s: float, early: bool = False) -> str:
+def payback_line(training_s: float | None, ratio: float | None, tuning_s: float, early: bool = False,
+                 once_s: float = 0.0) -> str:
     """The end of tune's last line: the training it serves and when the tuning pays for itself ("" where the training
-    is not known). ``early``: a fit has an EarlyStopping callback, so its epochs, and the figures, are upper bounds."""
+    is not known). ``early``: a fit has an EarlyStopping callback, so its epochs, and the figures, are upper bounds.
+    ``once_s``: as payback() takes it."""
     if not training_s:
         return ""
     line = (f"; the script's training is predicted to take {'at most' if early else 'about'} {secs(training_s)} s as "
             "written" + (" (an EarlyStopping callback may end it sooner)" if early else ""))
-    paid = payback(training_s, ratio, tuning_s)
+    paid = payback(training_s, ratio, tuning_s, once_s)
     if paid is None:
         return line + (": the choice is predicted to save none of it" if ratio else "")
-    return (line + f", ~{paid['saved_s']:,.1f} s less a run at the predicted {ratio:.2f}x: the tuning pays for itself "
+    return (line + f", ~{paid['saved_s']:,.1f} s less a run at the predicted {ratio:.2f}x"
+            + (f" (its compile's ~{once_s:,.1f} s more counted)" if once_s else "") + ": the tuning pays for itself "
             + ("in the first run" if paid["runs"] == 1 else f"after {'at least' if early else 'about'} "
                f"{paid['runs']:,} runs"))
 
