@@ -215,9 +215,13 @@ def whole_pick(out: dict, trial: dict, fit_args: dict, into: dict, feeds: dict, 
     sides = [("reference", {"own": True, "input": "as written"}, written),
              ("pick", {**(into[name].get("knobs", {}) if name else {"own": True}), "input": chosen_input},
               (into[name] if name else out["inputs"][chosen_input])["steps_per_s"])]
+    # under jit_compile, each side with its functions made anew, so its first epoch compiles as a run's does (XLA's
+    # compile of each step and shape against the script's own trace); other picks trace what the script's own
+    # compile traces, and their first epochs, each function traced once in this process, differ by what they add
+    fresh = bool(name and (into[name].get("knobs") or {}).get("jit_compile"))
     t0 = time.perf_counter()
-    for role, cand, train in sides:  # each with its functions made anew: its first epoch compiles as a run's does
-        found[role] = _whole_of(role, cand, train, fit_args, feeds, whole, recompile, keep, log, fresh=True)
+    for role, cand, train in sides:
+        found[role] = _whole_of(role, cand, train, fit_args, feeds, whole, recompile, keep, log, fresh=fresh)
     took = time.perf_counter() - t0
     if took <= AGAIN_S and max(spread(found[r].get("steps_per_s") or []) for r, _, _ in sides) > AGAIN_SPREAD \
             and all(found[r].get("mode") == "epochs" for r, _, _ in sides):
