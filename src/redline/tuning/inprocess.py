@@ -173,7 +173,7 @@ def inprocess_stage(run, best: Candidate, backend: str, usable: int, allow, left
             ["jit_compile"] if "jit" in cands else [])
         if knobs:
             stage.not_measured.append(f"{' / '.join(knobs)}: the budget ran out before the stage's rounds")
-    elif not eager:  # (under run_eagerly=True none was measured: said above)
+    elif not eager and not confirm:  # (under run_eagerly=True none was measured, and a lead not held: said above)
         stage.reasons.append("steps_per_execution / jit_compile: no candidate beat the script's own compile arguments "
                              "by more than the spread measured; they stay")
     _judge_whole(stage, res, floor, served(fit) if served else (0, 1))
