@@ -129,7 +129,7 @@ def text(result) -> str:
         out.append(f"  not measured: {n}")
     out.append(f"  tuning took {result.elapsed_s:.0f} s of a {result.budget_s:.0f} s budget"
                + payback_line(result.training_s, ratio, result.elapsed_s,
-                              early=any(f.get("stops_early") for f in result.fits or ()), once_s=result.once_s()))
+                              early=any(f.get("stops_early") for f in result.fits or ()), once_s=result.start_cost()))
     if result.touched:
         shown = ", ".join(result.touched[:5]) + (f" and {len(result.touched) - 5} more" if len(result.touched) > 5 else "")
         out.append(f"  WARNING: {len(result.touched)} file(s) in your folders changed while tuning, written by code the "

@@ -97,7 +97,10 @@ def absorb(cand: Candidate, res: dict, reference: Candidate | None = None) -> No
         cand.losses.append(res["check"]["loss"])
         cand.detail["check_steps"] = res["check"]["steps"]
     kept = {k: v for k, v in cand.detail.items() if k in ("check_steps", "whole_epochs", "contention", "rounds",
-                                                          "refit_s", "released", "python_drops", "sources")}
+                                                          "refit_s", "released", "python_drops", "sources",
+                                                          "first_extra")}
+    if whole.get("steps_per_s"):  # per process: its first whole epoch beyond a later one (tuning/payoff.py)
+        kept["first_extra"] = [*kept.get("first_extra", []), whole.get("first_extra_s")]
     if res.get("sources") is not None:  # the first trial's (tuning/sources.py): what the choice rests on
         kept["sources"] = res["sources"]
     refits = [f["start_s"] for f in (res.get("fits") or [])[1:] if f.get("traces") and f.get("start_s") is not None]

@@ -216,6 +216,13 @@ class TuneResult:
         (tuning.inprocess.once_cost); 0.0 where none was chosen or measured."""
         return ((self.whole or {}).get("once_s") or 0.0) if self.chosen_knobs or self.chosen_input else 0.0
 
+    def start_cost(self) -> float:
+        """Seconds a run's start costs under the choice beyond the script as written's: the chosen process's compile
+        (tuning.payoff.process_once) and the in-process pick's (once_s)."""
+        from .payoff import process_once
+
+        return process_once(self.chosen_process, self.default) + self.once_s()
+
     def python_wait(self, base: float | None = None) -> dict | None:
         """The epoch-start wait `python script.py` pays on TensorFlow and no trial did (tuning.stall): modelled from the
         drops of the tune's TensorFlow processes (the in-process stage's too), where the script's epochs each make an
@@ -290,7 +297,7 @@ class TuneResult:
                            "python_wait": self.python_wait(), "predicted_steps_per_s": self.predicted_steps_per_s()},
                 "reasons": self.reasons, "not_measured": self.not_measured, "advice": self.advice,
                 "touched": self.touched, "sources": self.sources, "training_s": self.training_s, "whole": self.whole,
-                "needs_s": self.needs_s, "payback": payback(self.training_s, self.ratio(), self.elapsed_s, self.once_s())}
+                "needs_s": self.needs_s, "payback": payback(self.training_s, self.ratio(), self.elapsed_s, self.start_cost())}
 
 
 __all__ = ["Candidate", "Choice", "TuneResult"]

@@ -1,10 +1,9 @@
 """redline tune: measure the user's unchanged script under candidate settings and choose, within a time budget.
 
-First the per-process candidates (backend, oneDNN, threads, parallel maps), each
-in fresh trial processes, alternating; then the in-process knobs
-(steps_per_execution, jit_compile) inside the best process. A candidate wins
-over the default only when its gain is larger than the spread measured for
-both; otherwise the default stays, and the result says so.
+First the per-process candidates (backend, oneDNN, threads, parallel maps), each in fresh trial processes,
+alternating; then the in-process knobs (steps_per_execution, jit_compile) inside the best process. A candidate wins
+over the default only when its gain is larger than the spread measured for both (and pays for its compile:
+tuning/payoff.py); otherwise the default stays, and the result says so.
 """
 
 from __future__ import annotations
@@ -25,6 +24,7 @@ from .passes import (BEHIND, LONE_LEAD, PASSES, absorb, beyond_trace, process_st
                      unfair, whole_run)
 from .first_look import heard, watched
 from .fits import longest, own_knobs, retraced, served, size, unseen
+from .payoff import drop_unpaid
 from .inprocess import SPE_FLATTENS, inprocess_stage
 from .as_run import PY_LONG_SHARE
 from .ladder import SLOW_TRACE
@@ -287,10 +287,11 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
             why = judge(default.losses, c.losses, default.detail.get("check_steps"))
             if why and not c.error:
                 c.error = f"learns differently: {why}"
-        best = choose(default, [c for c in procs[1:] if not c.advice])
+        rivals = [c for c in procs[1:] if not c.advice and not drop_unpaid(c, default, training_s)]  # (payoff.py)
+        best = choose(default, rivals)
         if complete:  # the whole script must still finish under a choice that needs its own process
             best, confirmed, unchecked = confirm(
-                default, [c for c in procs[1:] if not c.advice], best, pick=lambda cands: choose(default, cands),
+                default, rivals, best, pick=lambda cands: choose(default, cands),
                 run=lambda c: trial(c, {**base_trial, "mode": "complete"}, min(left(), max(60.0, 3 * per_trial))),
                 time_left=left, per_trial=per_trial, reference=after, ended=endings)
             reasons.extend(confirmed)
@@ -312,8 +313,7 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
         return True
 
     best = decide()
-    # in-process knobs inside the best process (tuning/inprocess.py); where the lone leader still needs its second
-    # process, the stage's trial is that process too: it measures the configuration whole before the knobs
+    # in-process knobs inside the best process (tuning/inprocess.py); a lone leader's second process is the stage's
     stage_args = (backend, snapshot.cpu.usable, allow, left, per_trial, progress,
                   lambda f: served(fits_seen, (f or {}).get("index", base_trial.get("fit_index", 1))))
 

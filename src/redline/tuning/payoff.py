@@ -1,0 +1,61 @@
+"""Whether a per-process choice's compile is paid back by what it saves over the script's training.
+
+Another backend compiles where TensorFlow traces (JAX's XLA compile of the train and test steps, at each new shape),
+and a run pays that once, at its start, before any of its faster epochs: on a short training, a candidate whose epochs
+run faster can still lose the run. Each trial process reports what its start cost beyond its steps: the script's own
+step traced (and compiled) in its calibration (``trace_s``), and its first whole epoch beyond a later one
+(``first_extra_s``: the test step, the shapes the epoch meets). The candidate's against the script as written's,
+both from fresh processes as `python` and `redline run` start them, is what the choice costs a run once.
+The in-process stage weighs its own picks the same way (tuning.inprocess.once_cost).
+"""
+
+from __future__ import annotations
+
+from .compare import median
+
+
+def start_s(cand) -> float | None:
+    """Seconds a trial process of ``cand`` spent compiling beyond its steps: its trace and the median of its first
+    epochs' extra (where whole epochs were timed), or None where no trace was reported."""
+    trace = cand.detail.get("trace_s")
+    if trace is None:
+        return None
+    extra = [x for x in cand.detail.get("first_extra") or [] if x is not None]
+    return trace + (median(extra) if extra else 0.0)
+
+
+def process_once(cand, default) -> float:
+    """Seconds ``cand``'s process costs a run once beyond the script as written's (never below 0; 0.0 where either
+    figure is missing, or ``cand`` is the script as written)."""
+    if cand is default:
+        return 0.0
+    mine, theirs = start_s(cand), start_s(default)
+    return max(0.0, mine - theirs) if mine is not None and theirs is not None else 0.0
+
+
+def unpaid(cand, default, training_s: float | None) -> str | None:
+    """Why ``cand`` is not worth its process (its extra compile costs a run more than its faster epochs save over the
+    script's training as written, ``training_s``), or None (no figure says so)."""
+    once = process_once(cand, default)
+    if not once or not training_s or not cand.median or not default.median:
+        return None
+    saved = training_s * (1 - default.median / cand.median)
+    if saved > once:
+        return None
+    return (f"its epochs ran {cand.median / default.median:.2f}x, but its start costs ~{once:,.1f} s more than the "
+            f"script as written's (its step compiled: {start_s(cand):,.1f} against {start_s(default):,.1f} s), and "
+            f"its gain saves only ~{max(0.0, saved):,.1f} s of the script's ~{training_s:,.0f} s of training")
+
+
+def drop_unpaid(cand, default, training_s: float | None) -> bool:
+    """True, with ``cand.dropped`` set to why, where ``cand`` would be chosen over the script as written on its epochs
+    (choose.better) but unpaid() says its start costs more than it saves."""
+    from .choose import better
+
+    why = better(cand, default) and unpaid(cand, default, training_s)
+    if why:
+        cand.dropped = f"not worth its process: {why}"
+    return bool(why)
+
+
+__all__ = ["drop_unpaid", "process_once", "start_s", "unpaid"]
