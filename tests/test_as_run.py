@@ -46,7 +46,7 @@ def test_the_first_epoch_s_extra_is_what_it_took_beyond_a_later_one():
     ev = events(4, train_s=1.0, val_s=0.25, first=3.0)
     assert as_run.first_extra(ev, 100 / as_run.epoch_rates(ev, steps=100)[0]) == pytest.approx(2.0)  # 3.25 - 1.25
     assert as_run.first_extra(events(4, train_s=1.0, first=0.9), 1.0) == 0.0
-    assert as_run.first_extra([], 1.0) == 0.0
+    assert as_run.first_extra([], 1.0) == 0.0 and as_run.epoch_seconds(ev) == pytest.approx([3.25, 1.25, 1.25, 1.25])
 
 
 def test_the_training_steps_inside_whole_epochs_are_timed_from_the_epoch_s_begin_to_its_validation():

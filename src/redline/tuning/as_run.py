@@ -68,13 +68,18 @@ def epoch_rates(events, steps: int, per: int = 1) -> list[float]:
     return out
 
 
-def first_extra(events, epoch_s: float) -> float:
-    """Seconds the first epoch took beyond a later one's ``epoch_s`` (never below 0): what compiling costs in it (the
-    test function, an epoch's smaller last batch), beyond the training step its calibration traced. ``events`` as
-    epoch_rates reads them."""
+def epoch_seconds(events) -> list[float]:
+    """Seconds of each epoch, from its begin to its end (``events`` as epoch_rates reads them)."""
     begins = [t for t, kind in events if kind == "epoch_begin"]
     ends = [t for t, kind in events if kind == "epoch_end"]
-    return max(0.0, ends[0] - begins[0] - epoch_s) if begins and ends else 0.0
+    return [e - b for b, e in zip(begins, ends)]
+
+
+def first_extra(events, epoch_s: float) -> float:
+    """Seconds the first epoch took beyond a later one's ``epoch_s`` (never below 0): what compiling costs in it (the
+    test function, an epoch's smaller last batch; under functions made anew, the training step too)."""
+    took = epoch_seconds(events)
+    return max(0.0, took[0] - epoch_s) if took else 0.0
 
 
 def train_rates(events, steps: int) -> list[float]:
@@ -164,8 +169,7 @@ def measure(model, fit, fit_args: dict, steps: int | None, train_runs: list, sec
         fit(model, **{**kw, "steps_per_epoch": m}, epochs=2, callbacks=[*own, marks])
         vals = validation_seconds(marks.events)
         extra_s = (median(vals) or 0.0) / cycle(fit_args) if vals else 0.0
-        took = [e - b for b, e in zip(*([t for t, k in marks.events if k == kind] for kind in ("epoch_begin",
-                                                                                                 "epoch_end")))]
+        took = epoch_seconds(marks.events)
         first = first_extra(marks.events, took[1]) if len(took) >= 2 else None  # two epochs of m steps alike
     return {"mode": "steps", "steps_per_s": [round(with_overhead(r, steps, extra_s), 3) for r in train_runs if r],
             "overhead_s": round(extra_s, 4), "validation_s": [round(v, 4) for v in vals],
@@ -345,6 +349,6 @@ def python_drops(model, fit, fit_args: dict, epochs: int = PY_EPOCHS, cut_last: 
     return {"epochs": ran, "waits_s": [round(w, 4) for w in waits], "wait_s": round(sum(waits) / ran, 4)}
 
 
-__all__ = ["EXTRAS", "PY_EPOCHS", "PY_LONG", "PY_LONG_SHARE", "cycle", "drop_waits", "epoch_rates", "extras",
-           "first_extra", "gain_whole", "measure", "of_default", "overhead", "py_epochs", "python_drops", "validates",
-           "validation_seconds", "whole_pick", "with_overhead"]
+__all__ = ["EXTRAS", "PY_EPOCHS", "PY_LONG", "PY_LONG_SHARE", "cycle", "drop_waits", "epoch_rates", "epoch_seconds",
+           "extras", "first_extra", "gain_whole", "measure", "of_default", "overhead", "py_epochs", "python_drops",
+           "validates", "validation_seconds", "whole_pick", "with_overhead"]

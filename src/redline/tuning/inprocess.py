@@ -245,9 +245,9 @@ def _judge_whole(stage: Stage, res: dict, floor: float | None = None, served: tu
 
 def once_cost(res: dict, knobs: str | None, input_: str | None) -> float:
     """Seconds the stage's pick (``knobs``, ``input_``: its names) costs a run once beyond the script's own compile,
-    never below 0: its first epoch's extra (as_run.first_extra) beyond the reference's, each measured whole in the
-    same trial with its functions made anew (as_run.whole_pick: the train and test steps traced, and under
-    jit_compile compiled, for the shapes the epoch meets). Where either was not measured so, its calibration's
+    never below 0: its first epoch's extra (as_run.first_extra) beyond the reference's, both measured whole in the
+    same trial (as_run.whole_pick; under jit_compile with their functions made anew, so XLA's compile of the train
+    and test steps for the shapes the epoch meets is in it). Where either was not measured so, its calibration's
     compile against the script's own (the trial's "compile_s": its warm-up beyond its steps and its last batch's
     shape), which leaves out the test step and reads a compile against a first trace that also built the model."""
     whole = res.get("whole") or {}
