@@ -56,6 +56,7 @@ def inprocess_stage(run, best: Candidate, backend: str, usable: int, allow, left
     ``served(fit)``: what a choice for that fit (None: the measured one) serves, tuning.fits.served; where not given,
     a choice's one-time compile is not weighed against its gain."""
     stage = Stage()
+    serves = served(fit) if served else (0, 1)
     floor = None  # the trial processes' figure of the configuration, where the stage's pick is judged against it
     backend_best = best.detail.get("backend") or backend
     cands = {"default": {"own": True}}
@@ -134,8 +135,10 @@ def inprocess_stage(run, best: Candidate, backend: str, usable: int, allow, left
             stage.reasons.append(f"the in-process stage was measured again: {off}")
             first = read
             continue
+        w = _weigh(res, (win.name, read.chosen_input.name if read.chosen_input else None), floor, serves)
         if (not off and attempt == 1 and win.trial.get("knobs", {}).get("jit_compile") and inner.median
-                and win.median < CONFIRM_JIT * inner.median and left() >= per_trial):
+                and win.median < CONFIRM_JIT * inner.median and left() >= per_trial
+                and (w is None or (w["a"] > w["b"] and w["pays"]))):  # (one it cannot pay is not applied: below)
             stage.reasons.append(f"{win.name}: {win.median / inner.median:.2f}x the script's own compile in the stage's "
                                  f"process, under {CONFIRM_JIT}x: measured again in another process, where it must "
                                  "lead again (XLA's gain varies between processes)")
@@ -176,7 +179,7 @@ def inprocess_stage(run, best: Candidate, backend: str, usable: int, allow, left
     elif not eager and not confirm:  # (under run_eagerly=True none was measured, and a lead not held: said above)
         stage.reasons.append("steps_per_execution / jit_compile: no candidate beat the script's own compile arguments "
                              "by more than the spread measured; they stay")
-    _judge_whole(stage, res, floor, served(fit) if served else (0, 1))
+    _judge_whole(stage, res, floor, serves)
     return stage
 
 
@@ -206,18 +209,12 @@ def _judge_whole(stage: Stage, res: dict, floor: float | None = None, served: tu
     faster, its gain in training steps does not reach the run: nothing of it is applied. Nor where what it costs once
     (once_cost(), each time a run compiles it: ``served``, (steps, compiles) of the fits it serves) is more than
     it saves over those steps (PointNet: jit 1.15x in whole epochs, 20.2 against 15.6 s in the first, a run of 0.98x)."""
-    whole = res.get("whole") or {}
     chosen = (stage.chosen_knobs.name if stage.chosen_knobs else None,
               stage.chosen_input.name if stage.chosen_input else None)
-    if chosen == (None, None) or chosen != (whole.get("knobs"), whole.get("input")):
+    w = _weigh(res, chosen, floor, served)
+    if w is None:
         return
-    ref, got = (whole.get(k, {}).get("steps_per_s") for k in ("reference", "pick"))
-    if not ref or not got:
-        return
-    a, b = over_time(got), floor or over_time(ref)  # whole epochs: what a run of them delivers; ``floor``: the trial
-    # processes' figure of the script's own compile, where the stage read it otherwise and its pick beat that figure:
-    # fresh processes, as `python` runs the script (mixup: the stage read 175.5 where they read 149.3 and `python`
-    # 145.4; the pick, 210.2 in the stage, ran 206.9 under `run`: 1.42x delivered, 1.41x against their figure)
+    a, b, once, compiles, saving = (w[k] for k in ("a", "b", "once", "compiles", "saving"))
     what = " and ".join(n for n in chosen if n)
     if a <= b:
         stage.reasons.append(f"{what}: not applied: in whole epochs as the script runs them it ran {a:,.1f} against "
@@ -225,22 +222,42 @@ def _judge_whole(stage: Stage, res: dict, floor: float | None = None, served: tu
                              "training steps does not reach the run")
         stage.chosen_knobs = stage.chosen_input = None
         return
-    steps, compiles = served
-    once = once_cost(res, *chosen) if steps else 0.0
-    cost, saving = compiles * once, steps / b - steps / a
-    pays = (f"; it costs ~{once:,.1f} s more once (its compile{f', {compiles} times' if compiles > 1 else ''}) and "
-            f"saves ~{saving:,.1f} s over the {steps:,} steps it serves") if once else ""
-    if once and saving <= cost:
+    if not w["pays"]:
         stage.reasons.append(f"{what}: not applied: in whole epochs it ran {a:,.1f} against {b:,.1f} steps/s with the "
-                             f"script's own compile and input ({a / b:.2f}x), but it costs ~{once:,.1f} s more once, "
-                             f"where the script's own compile" + (f" (each of {compiles} times a run compiles it)"
-                                                                 if compiles > 1 else "")
-                             + f", and saves only ~{saving:,.1f} s over the {steps:,} training steps it serves")
+                             f"script's own compile and input ({a / b:.2f}x), but its compile costs a run ~{once:,.1f} s "
+                             "more than the script's own" + (f", each of the {compiles} times a run compiles it"
+                                                             if compiles > 1 else "")
+                             + f", and it saves only ~{saving:,.1f} s over the {w['steps']:,} training steps it serves")
         stage.chosen_knobs = stage.chosen_input = None
         return
-    stage.whole = {"pick": got, "reference": ref, "gain": round(a / b, 4), **({"once_s": round(once, 2)} if once else {})}
+    pays = (f"; it costs ~{once:,.1f} s more once (its compile{f', {compiles} times' if compiles > 1 else ''}) and "
+            f"saves ~{saving:,.1f} s over the {w['steps']:,} steps it serves") if once else ""
+    stage.whole = {"pick": w["got"], "reference": w["ref"], "gain": round(a / b, 4),
+                   **({"once_s": round(once, 2)} if once else {})}
     stage.reasons.append(f"{what}, in whole epochs as the script runs them: {a:,.1f} against {b:,.1f} steps/s with the "
                          f"script's own compile and input ({a / b:.2f}x){pays}: the prediction rests on this")
+
+
+def _weigh(res: dict, chosen: tuple, floor: float | None, served: tuple) -> dict | None:
+    """The pick ``chosen`` ((knobs, input) names) against the script's own compile in the trial's whole epochs:
+    {"a", "b" (their steps/s), "got", "ref" (their figures), "once", "compiles", "steps", "saving" (seconds over the
+    steps it serves), "pays" (what it saves is more than its compile costs, each time)}; None where the trial did
+    not measure that pick whole."""
+    whole = res.get("whole") or {}
+    if chosen == (None, None) or chosen != (whole.get("knobs"), whole.get("input")):
+        return None
+    ref, got = (whole.get(k, {}).get("steps_per_s") for k in ("reference", "pick"))
+    if not ref or not got:
+        return None
+    a, b = over_time(got), floor or over_time(ref)  # whole epochs: what a run of them delivers; ``floor``: the trial
+    # processes' figure of the script's own compile, where the stage read it otherwise and its pick beat that figure:
+    # fresh processes, as `python` runs the script (mixup: the stage read 175.5 where they read 149.3 and `python`
+    # 145.4; the pick, 210.2 in the stage, ran 206.9 under `run`: 1.42x delivered, 1.41x against their figure)
+    steps, compiles = served
+    once = once_cost(res, *chosen) if steps else 0.0
+    saving = steps / b - steps / a
+    return {"a": a, "b": b, "got": got, "ref": ref, "once": once, "compiles": compiles, "steps": steps,
+            "saving": saving, "pays": not once or saving > compiles * once}
 
 
 def once_cost(res: dict, knobs: str | None, input_: str | None) -> float:
