@@ -612,6 +612,27 @@ def test_a_small_jit_lead_is_measured_again_in_another_process_and_chosen_only_w
     assert any("its compile costs a run ~5.0 s more" in r for r in st.reasons), st.reasons
 
 
+@pytest.mark.parametrize("jit_rate, chosen", [(5547.0, "spe 32"), (6400.0, "spe 32 + jit")])
+def test_a_jit_pick_gives_way_to_its_twin_without_jit_unless_it_beats_the_twin_beyond_the_spread(jit_rate, chosen):
+    """tf_ops_layer on a 2-core VM: spe 32 + jit at 5,547 against spe 32 at 5,333 steps/s was picked, and then not
+    applied (its compile dearer than its saving over 471 steps): the run kept neither. The stage's rule and the trial's
+    own pick (what it measures whole) agree."""
+    from redline.tuning.inprocess import inprocess_stage, pick
+
+    cands = {"default": {"own": True}, "jit": {"jit_compile": True}}
+    res = {"status": "ok", "steps_in_epoch": 50, "script_compile": {}, "inputs": {}, "input_chosen": None,
+           "candidates": {"default": {"steps_per_s": [1172.0, 1218.0, 1169.0], "knobs": {}},
+                          "jit": {"steps_per_s": [1151.0, 1160.0, 1149.0], "knobs": {"jit_compile": True}},
+                          "spe 32": {"steps_per_s": [5333.0, 5361.0, 5296.0], "knobs": {"steps_per_execution": 32}},
+                          "spe 32 + jit": {"steps_per_s": [jit_rate, jit_rate * 1.01, jit_rate * 0.99],
+                                           "knobs": {"steps_per_execution": 32, "jit_compile": True}}}}
+    assert pick(res, cands) == chosen
+    best = Candidate("as written", runs=[1172.0] * 3, passes=[1172.0], train_runs=[1172.0, 1218.0, 1169.0])
+    st = inprocess_stage(lambda cand, trial, timeout: res, best, "tensorflow", 2, [], lambda: 100.0, 30.0,
+                         lambda line: None)
+    assert st.chosen_knobs is not None and st.chosen_knobs.name == chosen, st.reasons
+
+
 def test_the_prediction_rests_on_the_choice_measured_in_whole_epochs_and_a_gain_that_does_not_reach_them_is_dropped():
     from redline.tuning.inprocess import Stage, _judge_whole
 

@@ -123,7 +123,7 @@ def inprocess_stage(run, best: Candidate, backend: str, usable: int, allow, left
                                  "one process faster than another, not the stage; its second measurement stands")
             off = None
         earlier = a
-        win = choose(inner, [c for c in read.inprocess[1:] if not c.advice])
+        win = choose_knobs(inner, [c for c in read.inprocess[1:] if not c.advice])
         if off and win is not inner and ref and _beyond_theirs(res.get("whole") or {}, win, read, theirs):
             picked = over_time(res["whole"]["pick"]["steps_per_s"])
             stage.reasons.append(f"the in-process stage read the script's own compile in whole epochs at {a:,.1f} "
@@ -198,8 +198,22 @@ def pick(res: dict, cands: dict) -> str | None:
     read = _read(res, cands)
     if not read.inprocess:
         return None
-    win = choose(read.inprocess[0], [c for c in read.inprocess[1:] if not c.advice])
+    win = choose_knobs(read.inprocess[0], [c for c in read.inprocess[1:] if not c.advice])
     return None if win is read.inprocess[0] else win.name
+
+
+def choose_knobs(inner: Candidate, others) -> Candidate:
+    """choose(), but a pick with jit_compile gives way to its twin without it (the same steps_per_execution), where
+    the twin is a choice too and the pick does not beat it beyond the spread: XLA's compile costs a run seconds its
+    gain must pay back, and its gain varies between processes (tf_ops_layer: spe 32 + jit at 5,547 against spe 32 at
+    5,333 steps/s was picked, and then not applied, its compile dearer than what it saved: the run kept neither)."""
+    win = choose(inner, others)
+    knobs = win.trial.get("knobs") or {}
+    if win is inner or knobs.get("jit_compile") is not True:
+        return win
+    plain = {k: v for k, v in knobs.items() if k != "jit_compile"}
+    twin = next((c for c in others if (c.trial.get("knobs") or {}) == plain and choose(inner, [c]) is c), None)
+    return twin if twin is not None and choose(twin, [win]) is twin else win
 
 
 def _judge_whole(stage: Stage, res: dict, floor: float | None = None, served: tuple = (0, 1)) -> None:
@@ -363,4 +377,4 @@ def _knobs_of(cand: dict) -> dict:
     return {} if cand.get("own") else {k: cand[k] for k in KNOBS if k in cand}
 
 
-__all__ = ["CONFIRM_JIT", "SPE_FLATTENS", "Stage", "inprocess_stage", "once_cost", "pick"]
+__all__ = ["CONFIRM_JIT", "SPE_FLATTENS", "Stage", "choose_knobs", "inprocess_stage", "once_cost", "pick"]
