@@ -667,6 +667,24 @@ def test_a_quiet_leader_is_compared_with_a_quiet_process_of_the_script_as_writte
         assert r.ratio() == pytest.approx(80.0 / 39.0, rel=0.02)
 
 
+def test_a_leader_far_beyond_what_a_busy_process_loses_needs_no_quiet_process_of_the_script_as_written(monkeypatch):
+    """tabular_mlp: JAX at 5.3x in quiet processes, the script as written's two busy; a third process of the script as
+    written (12 s of a 65-s tune) changed nothing. At 4x no share of the machine lost explains the lead."""
+    from redline.tuning import search
+
+    calls = []
+
+    def figures(name):
+        r, lost = (20.0, 0.10) if name == "as written" else (80.0, 0.01) if name == "1 intra-op thread" else (10.0, 0.01)
+        return [r, r * 1.02, r * 0.98], lost
+
+    monkeypatch.setattr(search, "run_trial", fake_processes(figures, calls, stage=80.0))
+    r = search.tune("train.py", budget_s=600, snapshot=m.vm_2core(), complete=False)
+    assert calls.count("as written") == 2, calls
+    assert not any(x.startswith("another process of the script as written") for x in r.reasons), r.reasons
+    assert r.chosen_process.name == "1 intra-op thread", r.reasons
+
+
 @pytest.mark.parametrize("jax_lost, second, chosen", [(0.11, 160.0, "backend jax"), (0.11, 96.0, "as written"),
                                                        (0.01, 160.0, "as written"), (None, 160.0, "as written")])
 def test_another_backend_with_no_gain_in_a_process_that_lost_more_of_the_machine_gets_a_second(monkeypatch, jax_lost,
