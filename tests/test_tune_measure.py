@@ -316,11 +316,11 @@ def test_the_ladder_stops_after_a_step_that_gained_nothing_where_little_is_left_
     asked, best, out = ladder({1: 40.2, 2: 48.07, 8: 54.82, 32: 46.18, 128: 46.05})
     assert asked == [2, 8, 32] and best == 8 and "spe 32 gained nothing" in out["ladder_stop"]
     # much left to gain (a large fixed cost an execution): one flat reading is noise, the ladder goes on
-    asked, best, out = ladder({1: 10.0, 2: 18.0, 8: 30.0, 32: 29.0, 128: 40.0})
-    assert asked == [2, 8, 32, 128] and best == 128 and "gained nothing" not in out.get("ladder_stop", "")
+    asked, best, out = ladder({1: 10.0, 2: 18.0, 8: 30.0, 32: 29.0, 94: 40.0})  # (128: over half of 188 steps)
+    assert asked == [2, 8, 32, 94] and best == 94 and "gained nothing" not in out.get("ladder_stop", "")
 
 
-@pytest.mark.parametrize("trace_s, cap, first", [(20.0, 10, 8), (4.0, 10, 2), (20.0, 5, 2)])
+@pytest.mark.parametrize("trace_s, cap, first", [(20.0, 20, 8), (4.0, 20, 2), (20.0, 5, 2)])
 def test_the_ladder_starts_at_8_where_a_new_trace_is_slow(trace_s, cap, first):
     """fine_tune's unfrozen MobileNetV2 took 20 s to trace, spe 2 and spe 8 12-15 s each: where the script's own step
     function took SLOW_TRACE or longer, the ladder starts at 8 (where an epoch has 8 steps), and says why."""
@@ -342,12 +342,15 @@ def test_the_ladder_starts_at_8_where_a_new_trace_is_slow(trace_s, cap, first):
         assert f"took {trace_s:,.1f} s to trace" in out["ladder_start"]
 
 
-@pytest.mark.parametrize("rate, cap, asked", [
-    (1.3, 10, [2, 5]),  # slow_conv: a 7.7-s epoch; spe 8 would time only 2-step last executions in two passes
-    (1.3, 13, [2]),  # a prime count of steps: no divisor up to half but 1: no step past 2
-    (700.0, 157, [2, 8, 32, 128]),  # tf_ops_layer: 0.2-s epochs, passes are cheap: the ladder as before
+@pytest.mark.parametrize("rate, cap, asked, said", [
+    (1.3, 10, [2, 5], "spe 5, not 8"),  # slow_conv: a 7.7-s epoch; spe 8 would time only 2-step last executions
+    (1.3, 13, [2], "no step above 2"),  # a prime count of steps: no divisor up to half but 1: no step past 2
+    # tf_ops_layer: 157 steps of ~0.2 ms; spe 128 timed 0.14 s of each 1.3-s run: short passes too
+    (700.0, 157, [2, 8, 32], "no step above 32"),
+    (700.0, 156, [2, 8, 32, 78], "spe 78, not 128"),
+    (700.0, 600, [2, 8, 32, 128, 300], "spe 300, not 512"),  # up to half an epoch, the ladder as it was
 ])
-def test_a_ladder_step_on_long_passes_keeps_two_whole_executions_an_epoch(rate, cap, asked):
+def test_a_ladder_step_over_finite_data_keeps_two_whole_executions_an_epoch(rate, cap, asked, said):
     from types import SimpleNamespace
 
     from redline.tuning.ladder import climb
@@ -359,12 +362,9 @@ def test_a_ladder_step_on_long_passes_keeps_two_whole_executions_an_epoch(rate, 
         s_ = cand["steps_per_execution"]
         return rate * 101 / (1 + 100 / s_)  # c + o/spe with o = 100 c: every step gains, the ladder goes on
 
-    climb(calibrate, {"default": rate}, {}, SimpleNamespace(cap=cap, endless=False), "as written", 1, 0.05, out,
-          span=0.8)
+    climb(calibrate, {"default": rate}, {}, SimpleNamespace(cap=cap, endless=False), "as written", 1, 0.05, out)
     assert got == asked, got
-    assert ("ladder_pass" in out) == (asked == [2, 5]), out
-    if "ladder_pass" in out:
-        assert out["ladder_pass"].startswith("spe 5, not more: an epoch of 10 steps takes about 3.9 s"), out
+    assert out.get("ladder_pass", "").startswith(said or "@"), out
 
 
 def test_a_run_of_two_long_executions_is_one_pass_where_the_epoch_holds_both():

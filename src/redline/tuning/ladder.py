@@ -15,16 +15,15 @@ LADDER_STEP, LADDER_FLAT = 4, 2
 #: seconds: where the script's own step function took this long to trace (and compile), the ladder starts at
 #: LADDER_STEP x 2 = 8, not 2 (a ladder step is a new trace: 12-15 s each for a MobileNetV2 fine-tuned on TensorFlow)
 SLOW_TRACE = 5.0
-#: an epoch this many times a run's seconds (or longer) is a long pass: a ladder step above half the epoch's steps
-#: would leave one whole execution an epoch, untimed as the one that starts the epoch's iterator, so its runs cross
-#: two whole passes to time two short last executions (slow_conv, 10 steps of 0.77 s an epoch: spe 8 ran 20 s a round
-#: to time 3 s of 2-step executions). There the step is the largest divisor of the epoch's steps up to half of them:
-#: two whole executions an epoch, the second timed, in one pass.
-LONG_PASS = 2.0
+#: over finite data, a ladder step above half an epoch's steps leaves one whole execution an epoch, untimed as the one
+#: that starts the epoch's iterator, so its runs time only the epoch's short last executions (slow_conv, 10 steps of
+#: 0.77 s an epoch: spe 8 ran 20 s a round to time 3 s of 2-step executions; tf_ops_layer, 157 steps of ~0.2 ms: spe
+#: 128 timed 0.14 s of each 1.3-s run, and its calibration took 4.5 s). Such a step becomes the largest divisor of the
+#: epoch's steps up to half of them: two whole executions an epoch, the second timed, in one pass.
 
 
 def climb(calibrate, calib: dict, into: dict, feed, inp: str, own_spe: int, flattens: float, out: dict,
-          trace_s: float = 0.0, span: float = 0.0) -> tuple[list, int]:
+          trace_s: float = 0.0) -> tuple[list, int]:
     """steps_per_execution 2, 8, 32, ...: on while a step gains at least ``flattens`` over the best so far, up to an
     epoch's steps (``feed.cap``). A single calibration run is noisy, so the ladder stops only after LADDER_FLAT flat
     steps in a row, and every step it measured then goes into the interleaved rounds: the choice rests on medians.
@@ -32,8 +31,8 @@ def climb(calibrate, calib: dict, into: dict, feed, inp: str, own_spe: int, flat
     step; a stop on headroom is written to ``out["ladder_stop"]``. ``trace_s``: the seconds the script's own step
     function took to trace; from SLOW_TRACE on, the ladder starts at 8, where an epoch has that many steps: spe 2 would
     cost as long again, and where a step costs c + o/spe, spe 8 gains at least what spe 2 would (where 8 gains
-    nothing, neither does 2); the reason is written to ``out["ladder_start"]``. ``span``: a run's seconds; where an epoch
-    takes LONG_PASS x that, a step above half an epoch's steps becomes its largest divisor up to half (LONG_PASS)."""
+    nothing, neither does 2); the reason is written to ``out["ladder_start"]``. Over finite data, a step above half an
+    epoch's steps becomes its largest divisor up to half (see above); the reason is written to ``out["ladder_pass"]``."""
     best_s, best_rate, steps, flat = 1, calib.get("default") or 0.0, [], 0
     target = 2
     if trace_s >= SLOW_TRACE and (feed.cap or 4096) >= 2 * LADDER_STEP:
@@ -43,17 +42,18 @@ def climb(calibrate, calib: dict, into: dict, feed, inp: str, own_spe: int, flat
                                "spe 2 would (a step's cost shared as c + o/spe)")
     while target <= (feed.cap or 4096):  # capped by the steps of an epoch
         s, target = target, target * LADDER_STEP
-        long_pass = bool(feed.cap and best_rate and span and feed.cap / best_rate >= LONG_PASS * span)
-        if feed.endless or (long_pass and s > feed.cap // 2):  # endless data: epochs of whole executions, so a
-            # divisor of the epoch's steps; long passes: two whole executions an epoch (LONG_PASS)
-            s = divisor_up_to(feed.cap, s if feed.endless else feed.cap // 2)
+        if feed.endless or (feed.cap and s > feed.cap // 2):  # endless data: epochs of whole executions, so a
+            # divisor of the epoch's steps; finite data: two whole executions an epoch (above)
+            wanted, s = s, divisor_up_to(feed.cap, s if feed.endless else feed.cap // 2)
+            if not feed.endless:
+                done = s in (1, own_spe, *(t for t, _ in steps))
+                out["ladder_pass"] = (f"no step above {max([own_spe, *(t for t, _ in steps)])}" if done else
+                                      f"spe {s}, not {wanted}") + (
+                    f": a step above half of an epoch's {feed.cap} steps would leave one whole execution an epoch, not "
+                    "timed (it starts the epoch's iterator), so its runs would time only the epoch's short last "
+                    "executions" + ("" if s > 1 else f"; no divisor of {feed.cap} up to half is left to measure"))
             if s in (1, own_spe, *(t for t, _ in steps)):
                 continue
-            if not feed.endless:
-                out["ladder_pass"] = (f"spe {s}, not more: an epoch of {feed.cap} steps takes about "
-                                      f"{feed.cap / best_rate:,.1f} s, so a step above half of them would leave one "
-                                      "whole execution an epoch, not timed (it starts the epoch's iterator); spe "
-                                      f"{s} runs two, the second timed, in one pass")
         cand = {"steps_per_execution": s, "input": inp}  # jit_compile stays the script's own
         rate = calibrate(f"spe {s}", cand, into, expect=best_rate / s)
         steps.append([s, round(rate or 0.0, 2)])

@@ -178,7 +178,7 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
                     steps, best_s = [], 1
                 else:
                     steps, best_s = climb(calibrate, calib, into, feeds[inp], inp, own_spe, ladder.get("flattens", 0.05),
-                                          out, trace_s=slow, span=seconds)
+                                          out, trace_s=slow)
                 contenders(steps, plan, into, candidates, inp)
                 jit_calib, own_calib = calib.get("jit"), calib.get("default")
                 if best_s > 1 and ladder.get("try_jit") and not no_jit and not (jit_calib and own_calib
