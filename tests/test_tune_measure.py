@@ -111,7 +111,7 @@ def test_a_repeated_input_rewrite_that_locks_out_steps_per_execution_loses_to_th
         compare.beats = lambda runs, base, noise=(): bool(runs) and bool(base)  # any measured rewrite "wins" stage 1
         measure.prefer_as_written = lambda on_rewrite, on_written, rounds: True
         measure.PRUNE = stage_rounds.PRUNE = ladder.PRUNE = 0.0  # every candidate through every round, on any CPU
-        stage_rounds.first_round_cuts = lambda *a: {{}}  # and none cut for no gain in round 1: the rounds count
+        stage_rounds.first_round_cuts = stage_rounds.cannot_win = lambda *a: {{}}  # none cut for no gain: rounds count
         sys.exit(harness.main([{script(tmp_path, PRIME)!r}]))
     """)
     ladder = {"jit_compile": "auto", "try_jit": False, "flattens": 0.05}
@@ -244,7 +244,7 @@ model.fit(x, y, batch_size=16, epochs=3, validation_split=0.25, callbacks=[keras
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["tensorflow", "jax"])
 def test_the_in_process_pick_is_measured_in_whole_epochs_beside_the_script_s_own_compile(tmp_path, backend):
-    """With "whole", the knobs the rounds would choose (made "spe 8" here, whatever this CPU measures) and the script's
+    """With "whole", the knobs the rounds would choose (made "spe 6" here, whatever this CPU measures) and the script's
     own compile are each timed in whole epochs as the script runs them (validation_split, its callback and verbose),
     after the rounds, in the same process; switching back to knobs already run reuses their functions."""
     code = textwrap.dedent(f"""
@@ -255,9 +255,9 @@ def test_the_in_process_pick_is_measured_in_whole_epochs_beside_the_script_s_own
         import redline.tuning.measure as measure
         import redline.tuning.rounds as stage_rounds
         measure.PRUNE = stage_rounds.PRUNE = ladder.PRUNE = 0.0  # every ladder step through every round
-        stage_rounds.first_round_cuts = lambda *a: {{}}  # and none cut for no gain in round 1: the rounds count
+        stage_rounds.first_round_cuts = stage_rounds.cannot_win = lambda *a: {{}}  # none cut for no gain: rounds count
         ladder.LADDER_ROUNDS = 99
-        inprocess.pick = lambda res, cands: "spe 8"
+        inprocess.pick = lambda res, cands: "spe 6"  # (12 steps an epoch: the ladder's 8 is 6, its largest divisor to half)
         sys.exit(harness.main([{script(tmp_path, VALIDATED)!r}]))
     """)
     ladder = {"jit_compile": "auto", "try_jit": False, "flattens": 0.05}
@@ -267,12 +267,12 @@ def test_the_in_process_pick_is_measured_in_whole_epochs_beside_the_script_s_own
     line = next((l for l in reversed(r.stdout.splitlines()) if l.startswith("REDLINE-TRIAL ")), None)  # the last: final
     assert line, r.stderr[-3000:]
     res = json.loads(line[len("REDLINE-TRIAL "):])
-    assert res["steps_in_epoch"] == 12 and res["whole"]["knobs"] == "spe 8" and res["whole"]["input"] is None, res
+    assert res["steps_in_epoch"] == 12 and res["whole"]["knobs"] == "spe 6" and res["whole"]["input"] is None, res
     for role in ("reference", "pick"):
         w = res["whole"][role]
         assert w["mode"] in ("epochs", "steps") and len(w["steps_per_s"]) >= 3 and min(w["steps_per_s"]) > 0, w
         assert w["validation_s"] and all(v > 0 for v in w["validation_s"]), w
-    assert len(res["candidates"]["spe 8"]["steps_per_s"]) == 3 and len(res["candidates"]["default"]["steps_per_s"]) == 3
+    assert len(res["candidates"]["spe 6"]["steps_per_s"]) == 3 and len(res["candidates"]["default"]["steps_per_s"]) == 3
     # runs of several epochs here: the knobs' rounds are timed inside epochs, not across their starts
     timed = [c["epoch_starts_timed"] for c in res["candidates"].values() if c.get("steps_per_s") and "steps" in c]
     assert len(timed) >= 2 and not any(timed), res["candidates"]
@@ -415,6 +415,25 @@ def test_after_the_first_round_a_contender_far_behind_or_with_no_gain_is_not_mea
     assert first_round_cuts({"as written": 50.0, "input: x": 49.0}, "as written", 0.8) == {
         "input: x": "0.98x the input as written in the first round: no gain, not measured again"}
     assert first_round_cuts({"default": 80.0, "spe 8": 81.0}, "default", 0.8) == {}  # ahead: on to the next rounds
+
+
+def test_a_contender_no_round_left_can_make_a_choice_is_not_measured_again():
+    """imbalanced_mlp's input rewrite: 87.1 and 87.8 steps/s against 86.2 and 85.8 as written; its third round could
+    not have made it a choice. Every third round that could, is run; and the cut agrees with the rule it anticipates."""
+    import itertools
+
+    from redline.tuning.compare import beats, cannot_win
+
+    runs = {"as written": [86.2, 85.8], "input: x": [87.1, 87.8], "input: y": [87.1, 92.0]}
+    cut = cannot_win(runs, "as written", 3)
+    assert set(cut) == {"input: x"} and "no round left can make it a gain" in cut["input: x"], cut
+    assert cannot_win(runs, "as written", 4) == {} and cannot_win({"default": [80.0], "spe 2": [79.0]}, "default", 3) == {}
+    assert "the script's own compile" in cannot_win({"default": [100.0, 99.0], "spe 2": [98.0, 103.0]}, "default", 3)[
+        "spe 2"]
+    # the cut is sound: whatever the third rounds read, a cut contender never beats the reference
+    for a, b in itertools.product([50.0, 86.0, 90.0, 200.0], repeat=2):
+        assert not beats([87.1, 87.8, a], [86.2, 85.8, b])
+    assert cannot_win({"as written": [86.2, 85.8, 86.0], "input: x": [87.1, 87.8, 87.0]}, "as written", 3) == {}
 
 
 def test_the_knobs_runs_are_timed_inside_epochs_and_the_input_s_across_their_starts():

@@ -333,7 +333,7 @@ def test_the_measurements_report_what_they_have_after_each_round_so_a_trial_stop
     code = DIRECT + textwrap.dedent("""
         import redline.tuning.measure as measure
         import redline.tuning.rounds as stage_rounds
-        stage_rounds.first_round_cuts = lambda *a: {}  # both candidates through every round, whatever this CPU measures
+        stage_rounds.first_round_cuts = stage_rounds.cannot_win = lambda *a: {}  # both through every round, on any CPU
         parts = []
         trial = {"candidates": {"default": {"own": True}, "spe 4": {"steps_per_execution": 4}}, "rounds": 3,
                  "seconds": 0.05}

@@ -10,7 +10,7 @@ import time
 import traceback
 
 from . import first_look, numerics, spe_bound
-from .compare import behind, first_round_cuts
+from .compare import behind, cannot_win, first_round_cuts
 from .feeds import last_batch
 from .ladder import PRUNE
 from .steps import Steps, fit_shape, same_epochs
@@ -213,6 +213,14 @@ class StageRuns:
                     into[n]["dropped"] = why
                     plan.pop(n)
                 if firsts.keys() - {reference} and not any(n in plan for n in cands if n != reference):
+                    break  # every contender is out: nothing left to compare the reference with
+            elif r > 1:
+                known = {n: into[n]["steps_per_s"] for n in cands
+                         if n in plan and len(into.get(n, {}).get("steps_per_s", [])) == r}
+                for n, why in cannot_win(known, reference, rounds).items():
+                    into[n]["dropped"] = why
+                    plan.pop(n)
+                if reference in known and not any(n in plan for n in cands if n != reference):
                     break  # every contender is out: nothing left to compare the reference with
             for name, cand in cands.items():
                 if name not in plan:
