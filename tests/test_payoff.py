@@ -58,3 +58,33 @@ def test_tune_keeps_the_script_as_written_where_another_backend_s_compile_outwei
     else:  # 3,000 s of training: the compile is paid back, and the seconds a run saves count it
         assert not jax.dropped and result.start_cost() == pytest.approx(8.0)
         assert result.to_dict()["payback"]["saved_s"] == pytest.approx(3000 * (1 - 1 / result.ratio()) - 8.0, abs=0.1)
+
+
+def test_a_rival_whose_start_no_gain_of_its_quiet_process_can_pay_for_is_not_measured_again(monkeypatch):
+    """imbalanced_mlp: JAX 1.12x in its first process, its start 1.9 s dearer against ~4 s of training; a second
+    process of it and one more of the script as written (17 s of an 80-s tune) came to the same verdict. Here JAX at
+    3x, 8 s more compile, 3 s of training: one process of it decides, where its process ran on the machine as it was."""
+    from redline.tuning import search
+    from redline.tuning.payoff import cannot_pay
+
+    calls = []
+
+    def fake(script, args, c, trial, timeout, **_):
+        jax = c.env.get("KERAS_BACKEND") == "jax"
+        calls.append((c.name, "ladder" in trial))
+        r = 300.0 if jax else 100.0 if c.name == "as written" else 50.0
+        res = {"status": "ok", "candidates": {"default": {"steps_per_s": [r, r * 1.01, r * 0.99]}}, "data": "ndarray",
+               "backend": "jax" if jax else "tensorflow", "steps_in_epoch": 100, "epochs": 3,
+               "trace_s": 9.0 if jax else 1.0, "contention": {"steal": 0.0, "others": 0.001}}
+        return {**res, "inputs": {}, "not_measured": []} if "ladder" in trial else res
+
+    monkeypatch.setattr(search, "run_trial", fake)
+    result = search.tune("train.py", budget_s=600, snapshot=m.vm_2core(), complete=False)
+    jax = next(p for p in result.processes if p.name == "backend jax")
+    assert result.chosen_process.name == "as written" and len(jax.passes) == 1, calls
+    assert calls.count(("backend jax", False)) == 1 and ("backend jax", True) not in calls, calls
+    assert jax.dropped.startswith("not worth its process: even at its fastest round") and "~8.0 s more" in jax.dropped
+    # the bound is its best round against the script as written's worst: a gain that could still pay is measured on
+    default, fast = cand("as written", 100.0, 1.0), cand("backend jax", 300.0, 9.0)
+    assert cannot_pay(fast, default, 3.0) and cannot_pay(fast, default, 13.0) is None  # 2/3 of 13 s: 8.7 > 8
+    assert cannot_pay(cand("backend jax", 90.0, 9.0), default, 3.0) is None  # no gain: the other rules say so

@@ -6,27 +6,27 @@ measured so far; after its first process, under PRUNE x the best; or beyond the 
 the one candidate decisively ahead), or once its first process shows no gain over the script as written (under
 MIN_GAIN: a choice needs that gain beyond the spread of both, and two more processes of each rival within noise of
 the script as written were most of the time spent tuning scripts that nothing beats), and so after its second; nor
-is a rival not decisively ahead in its first process where it and the script as written both ran quiet. A rival
-on another backend whose one process lost more of the machine than the script as written's gets a second process
-before no gain drops it (second_chance). A
-rival on the script's own backend whose training steps fall under the prune (no gain, or under PRUNE x the best,
-scaled by the script as written's whole epochs to its steps) is not measured in whole epochs (same_backend). A winner
-needs 2 processes of its own, and the script as written 2 as well (one of its processes may run slow as a whole),
-unless its one process was measured on the machine as it was (quiet: little steal, few other processes); where a
-winner ran quiet in some of its processes and the script as written in none, a third process of the script as written
-is measured, and the two are compared on quiet processes where both have some (result.fair); the
-winner's second may be the in-process stage's trial, which measures the same configuration whole before its knobs:
-one process fewer. A candidate that can only be advice (the script pins its backend itself) is measured in one
-process: its figure is shown, never applied, so it is not in the race, nor in the bar or the prune the racing
+is a rival not decisively ahead in its first process where it and the script as written both ran quiet, nor one
+whose start no gain its quiet processes allow could pay for (payoff.cannot_pay). A rival on another backend whose one
+process lost more of the machine than the script as written's gets a second process before no gain drops it
+(second_chance). A rival on the script's own backend whose training steps fall under the prune (no gain, or under
+PRUNE x the best, scaled by the script as written's whole epochs to its steps) is not measured in whole epochs
+(same_backend). A winner needs 2 processes of its own, and the script as written 2 as well (one of its processes may
+run slow as a whole), unless its one process was measured on the machine as it was (quiet: little steal, few other
+processes); where a winner ran quiet in some of its processes and the script as written in none, a third process of
+the script as written is measured, and the two are compared on quiet processes where both have some (result.fair);
+the winner's second may be the in-process stage's trial, which measures the same configuration whole before its
+knobs: one process fewer. A candidate that can only be advice (the script pins its backend itself) is measured in
+one process: its figure is shown, never applied, so it is not in the race, nor in the bar or the prune the racing
 candidates are held to.
 """
-
 from __future__ import annotations
 
 from ..monitoring.contention import lost
 from .choose import MIN_RUNS, ahead_of, better
 from .fork_watch import reason as fork_reason
 from .compare import MIN_GAIN, QUIET, median
+from .payoff import cannot_pay
 from .result import Candidate
 
 #: trial processes per per-process candidate, and the share of the best median below which a candidate is not measured
@@ -368,7 +368,10 @@ def process_stage(run, default: Candidate, live: list, *, per_trial: float, left
         for c in live:
             if not (top.median and c.median) or c.error or c.advice or c.dropped:
                 continue
-            if rep == 0 and c.median < PRUNE * top.median:
+            unpaid = quiet(c) and cannot_pay(c, default, training_s)  # (tuning/payoff.py)
+            if unpaid:
+                c.dropped, c.detail["unpaid"] = f"not worth its process: {unpaid}", True
+            elif rep == 0 and c.median < PRUNE * top.median:
                 c.dropped = f"{c.median / top.median:.2f}x '{top.name}' in its first trial process: not measured again"
             elif default.median and c.median < (1 + MIN_GAIN) * default.median and len(c.passes) == rep + 1:
                 why = second_chance(c, default, live)  # its one process ran busy, or its rounds spread past a gain

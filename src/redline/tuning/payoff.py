@@ -47,15 +47,36 @@ def unpaid(cand, default, training_s: float | None) -> str | None:
             f"its gain saves only ~{max(0.0, saved):,.1f} s of the script's ~{training_s:,.0f} s of training")
 
 
+def cannot_pay(cand, default, training_s: float | None) -> str | None:
+    """Why no further process of ``cand`` can make it worth its process, or None: even at its fastest round against the
+    script as written's slowest, its gain saves less of the script's training as written (``training_s``) than its start
+    costs beyond the script as written's. Asked after each of its processes (tuning.passes; there only of processes
+    that ran on the machine as it was, since a busy one can run slow as a whole): imbalanced_mlp's JAX, 1.12x with
+    rounds at 81.1-85.2 against 76.1, took a second process and one more of the script as written (17 s of an 80-s
+    tune) to be dropped for a start 1.9 s dearer against ~4 s of training."""
+    once = process_once(cand, default)
+    if not once or not training_s or not cand.runs or not default.runs or min(default.runs) <= 0:
+        return None
+    best = max(cand.runs) / min(default.runs)
+    saved = training_s * (1 - 1 / best) if best > 1 else 0.0
+    if best <= 1 or saved >= once:
+        return None
+    return (f"even at its fastest round against the script as written's slowest ({best:.2f}x) its gain would save "
+            f"~{saved:,.1f} s of the script's ~{training_s:,.0f} s of training, and its start costs ~{once:,.1f} s more "
+            f"(its step compiled: {start_s(cand):,.1f} against {start_s(default):,.1f} s): not measured again")
+
+
 def drop_unpaid(cand, default, training_s: float | None) -> bool:
     """True, with ``cand.dropped`` set to why, where ``cand`` would be chosen over the script as written on its epochs
-    (choose.better) but unpaid() says its start costs more than it saves."""
+    (choose.better) but unpaid() says its start costs more than it saves, or where cannot_pay() dropped it already."""
     from .choose import better
 
+    if cand.detail.get("unpaid"):  # dropped so already, between its processes (tuning.passes)
+        return True
     why = better(cand, default) and unpaid(cand, default, training_s)
     if why:
         cand.dropped = f"not worth its process: {why}"
     return bool(why)
 
 
-__all__ = ["drop_unpaid", "process_once", "start_s", "unpaid"]
+__all__ = ["cannot_pay", "drop_unpaid", "process_once", "start_s", "unpaid"]
