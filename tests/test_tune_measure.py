@@ -185,6 +185,19 @@ def test_knobs_measured_on_a_rewrite_that_lost_keep_their_figures_there_as_the_r
     assert rows["jit"].dropped and not rows["jit"].runs and rows["jit"].trial["knobs"] == {"jit_compile": True}
 
 
+def test_the_note_where_the_input_as_written_stands_gives_the_rewrite_s_best_figure_even_where_no_round_set_is_whole():
+    """tf_ops_layer: the pipeline of 157 batches admits no step above 1 and its jit was cut after a round: the note read
+    "5,655.1 against 0.0 steps/s"."""
+    from redline.tuning.feeds import written_note
+
+    written = {"default": {"steps_per_s": [1130.0] * 3}, "spe 32": {"steps_per_s": [5655.1, 5600.0, 5670.0]}}
+    rewrite = {"default": {"steps_per_s": [1249.3]}, "jit": {"steps_per_s": [1210.0], "dropped": "0.22x"}}
+    note = written_note("input: redline.data pipeline", rewrite, written, 3)
+    assert "5,655.1 against 1,249.3 steps/s at most on the rewrite" in note and "0.0 steps/s" not in note, note
+    rewrite["default"]["steps_per_s"] = [1249.3, 1250.0, 1248.0]
+    assert written_note("input: x", rewrite, written, 3).endswith("(5,655.1 against 1,249.3 steps/s)")
+
+
 def test_which_input_keeps_its_knobs_is_decided_on_medians_measured_every_round():
     from redline.tuning.measure import best_median, prefer_as_written
 

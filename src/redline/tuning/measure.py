@@ -7,7 +7,7 @@ import time
 
 from . import as_run, numerics, spe_bound
 from .feeds import (best_median, fastest_input, feeds_for, input_cannot_matter, prefer_as_written, rewrite_only,
-                    script_input)
+                    script_input, written_note)
 from . import eager_pin
 from .batch_hooks import every_batch
 from .ladder import PRUNE, climb, contenders
@@ -237,9 +237,7 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
             into_w, _ = stage2("as written", only=best or None)
             out["ladder"] = steps  # the ladder that found them
             if prefer_as_written(into, into_w, rounds):
-                out["input_note"] = (f"{chosen_input} beat the input as written at the script's own compile arguments, "
-                                     f"but the input as written with its best steps_per_execution ran faster "
-                                     f"({best_median(into_w, rounds):,.1f} against {best_median(into, rounds):,.1f} steps/s)")
+                out["input_note"] = written_note(chosen_input, into, into_w, rounds)
                 chosen_input, into = "as written", {**into_w, **rewrite_only(into, into_w, chosen_input, rounds)}
                 out["input_chosen"], out["input_spec"] = None, None
         out["candidates"] = into
