@@ -634,7 +634,8 @@ def test_a_jit_pick_gives_way_to_its_twin_without_jit_unless_it_beats_the_twin_b
 
 
 def test_the_prediction_rests_on_the_choice_measured_in_whole_epochs_and_a_gain_that_does_not_reach_them_is_dropped():
-    from redline.tuning.inprocess import Stage, _judge_whole
+    from redline.tuning.inprocess import Stage
+    from redline.tuning.weigh import judge_whole
 
     def stage():
         return Stage(chosen_knobs=Candidate("spe 16", trial={"knobs": {"steps_per_execution": 16}}, runs=[300.0] * 3))
@@ -642,7 +643,7 @@ def test_the_prediction_rests_on_the_choice_measured_in_whole_epochs_and_a_gain_
     whole = {"knobs": "spe 16", "input": None, "reference": {"steps_per_s": [100.0, 104.0, 98.0]},
              "pick": {"steps_per_s": [150.0, 160.0, 155.0]}}
     s = stage()
-    _judge_whole(s, {"whole": whole})
+    judge_whole(s, {"whole": whole})
     time_weighted = (3 / (1 / 150 + 1 / 160 + 1 / 155)) / (3 / (1 / 100 + 1 / 104 + 1 / 98))
     assert s.chosen_knobs.name == "spe 16" and s.whole["gain"] == pytest.approx(time_weighted, abs=1e-4)
     result = TuneResult(script="t.py", args=[], budget_s=60, elapsed_s=1, default=Candidate("as written", runs=[50.0] * 3),
@@ -651,11 +652,41 @@ def test_the_prediction_rests_on_the_choice_measured_in_whole_epochs_and_a_gain_
                         reasons=[], not_measured=[], whole=s.whole)
     assert result.ratio() == pytest.approx(2.0 * time_weighted, abs=1e-3)  # not 2.0 x 3.0 (its gain in training steps)
     s = stage()
-    _judge_whole(s, {"whole": {**whole, "pick": {"steps_per_s": [99.0, 97.0, 101.0]}}})  # no faster whole: not applied
+    judge_whole(s, {"whole": {**whole, "pick": {"steps_per_s": [99.0, 97.0, 101.0]}}})  # no faster whole: not applied
     assert s.chosen_knobs is None and s.whole is None and "does not reach the run" in s.reasons[-1]
     s = stage()
-    _judge_whole(s, {"whole": {**whole, "knobs": "spe 32"}})  # the trial measured another pick whole: nothing to rest on
+    judge_whole(s, {"whole": {**whole, "knobs": "spe 32"}})  # the trial measured another pick whole: nothing to rest on
     assert s.chosen_knobs.name == "spe 16" and s.whole is None and not s.reasons
+
+
+@pytest.mark.parametrize("twin_rate, chosen", [(3100.0, "spe 32"), (1000.0, None)])
+def test_a_jit_pick_whose_compile_does_not_pay_gives_way_to_its_twin_measured_whole_beside_it(twin_rate, chosen):
+    """tf_ops_layer: spe 32 + jit ran 3.09x in whole epochs but its compile cost ~0.7 s against ~0.3 s saved over the
+    471 steps it serves; spe 32, in the rounds too, costs no compile beyond the script's own. The trial measures the
+    twin whole beside the pick, and the twin stands where it pays; where it does not reach the run either, neither."""
+    from redline.tuning.inprocess import Stage, twin
+    from redline.tuning.weigh import judge_whole
+
+    knobs = {"spe 32": {"steps_per_execution": 32}, "spe 32 + jit": {"steps_per_execution": 32, "jit_compile": True}}
+    res = {"candidates": {"default": {"steps_per_s": [1117.0, 1125.0, 1114.0], "knobs": {}},
+                          "spe 32": {"steps_per_s": [5124.0, 4987.0, 5091.0], "knobs": knobs["spe 32"]},
+                          "spe 32 + jit": {"steps_per_s": [5479.0, 5438.0, 5465.0], "knobs": knobs["spe 32 + jit"]}},
+           "whole": {"knobs": "spe 32 + jit", "input": None,
+                     "reference": {"steps_per_s": [1009.0, 1032.0, 985.0], "first_extra_s": 0.4},
+                     "pick": {"steps_per_s": [3113.0, 3120.0, 3110.0], "first_extra_s": 1.1},
+                     "twin": {"knobs": "spe 32", "steps_per_s": [twin_rate] * 3, "first_extra_s": 0.05}}}
+    assert twin(res, {"default": {"own": True}}, "spe 32 + jit") == "spe 32"
+    assert twin(res, {"default": {"own": True}}, "spe 32") is None  # no jit, no twin
+    inprocess = [Candidate(n, trial={"knobs": r["knobs"]}, runs=r["steps_per_s"]) for n, r in res["candidates"].items()]
+    s = Stage(inprocess=inprocess, chosen_knobs=inprocess[2])
+    judge_whole(s, res, None, (471, 1))
+    assert any("spe 32 + jit: not applied" in r and "its compile costs a run ~0.7 s more" in r for r in s.reasons)
+    assert (s.chosen_knobs.name if s.chosen_knobs else None) == chosen, s.reasons
+    if chosen:
+        assert s.whole["gain"] == pytest.approx(3100.0 / (3 / (1 / 1009 + 1 / 1032 + 1 / 985)), abs=1e-3)
+        assert "spe 32, the same without jit_compile, in its place" in s.reasons[-1] and "once" not in s.whole
+    else:
+        assert s.whole is None and s.chosen_input is None
 
 
 @pytest.mark.parametrize("steps, compiles, applied", [(100, 1, False), (2000, 1, True), (500, 4, False)])
@@ -664,7 +695,8 @@ def test_a_pick_whose_compile_costs_more_than_it_saves_over_the_training_it_serv
     """PointNet on a 2-core VM: jit 1.15x in whole epochs, but its first epoch took 20.2 s against 15.6 and the run
     came out 0.98x. Here: its first epoch, its functions made anew, took 3.5 s more beyond a later one than the
     script's own (4.0 against 0.5); at 10 against 8 steps/s it saves 0.025 s a step."""
-    from redline.tuning.inprocess import Stage, _judge_whole, once_cost
+    from redline.tuning.inprocess import Stage
+    from redline.tuning.weigh import judge_whole, once_cost
 
     res = {"compile_s": 4.5, "candidates": {"default": {"steps_per_s": [8.0] * 3}, "jit": {"compile_s": 6.5}},
            "whole": {"knobs": "jit", "input": None, "reference": {"steps_per_s": [8.0] * 3, "first_extra_s": 0.5},
@@ -673,7 +705,7 @@ def test_a_pick_whose_compile_costs_more_than_it_saves_over_the_training_it_serv
     # not measured whole so: its calibration's compile against the script's own (2.0 s here)
     assert once_cost({**res, "whole": {}}, "jit", None) == pytest.approx(2.0) and once_cost(res, None, "x") == 3.5
     s = Stage(chosen_knobs=Candidate("jit", trial={"knobs": {"jit_compile": True}}, runs=[10.0] * 3))
-    _judge_whole(s, res, None, (steps, compiles))
+    judge_whole(s, res, None, (steps, compiles))
     saving = steps / 8 - steps / 10
     assert (s.chosen_knobs is not None) == applied == (saving > 3.5 * compiles), s.reasons
     if not applied:

@@ -207,8 +207,9 @@ def whole_pick(out: dict, trial: dict, fit_args: dict, into: dict, feeds: dict, 
     """The in-process stage's pick (tuning.inprocess.pick: the knobs and input its rounds would choose) and the script's
     own compile on the input as written, each measured in whole epochs as the script runs them (measure() above), one
     after the other in this process: the ratio of the two is what the pick adds to the run, validation and callbacks
-    included. {} where the rounds pick nothing."""
-    from .inprocess import pick
+    included; beside a pick with jit_compile, its twin without it where the rounds make that a choice too ("twin"). {}
+    where the rounds pick nothing."""
+    from .inprocess import pick, twin
 
     name = pick(out, trial["candidates"])
     if name is None and chosen_input == "as written":
@@ -234,6 +235,11 @@ def whole_pick(out: dict, trial: dict, fit_args: dict, into: dict, feeds: dict, 
             if more.get("mode") == "epochs":
                 found[role]["steps_per_s"] = [*found[role]["steps_per_s"], *more["steps_per_s"]]
                 found[role]["again"] = True
+    plain = twin(out, trial["candidates"], name) if fresh else None
+    if plain:  # a jit pick's twin without it, whole too: it stands in the pick's place where XLA's compile does not pay
+        found["twin"] = {"knobs": plain, **_whole_of("twin", {**into[plain].get("knobs", {}), "input": chosen_input},
+                                                     into[plain]["steps_per_s"], fit_args, feeds, whole, recompile,
+                                                     keep, log)}
     return found
 
 

@@ -26,6 +26,7 @@ from .compare import beats, median, over_time, ran_quiet
 from .measure import KNOBS
 from .passes import quiet
 from .result import Candidate
+from .weigh import choose_knobs, judge_whole, twin_of, weigh
 
 #: spe ladder: stop doubling when a step gains less than this.
 SPE_FLATTENS = 0.05
@@ -135,7 +136,7 @@ def inprocess_stage(run, best: Candidate, backend: str, usable: int, allow, left
             stage.reasons.append(f"the in-process stage was measured again: {off}")
             first = read
             continue
-        w = _weigh(res, (win.name, read.chosen_input.name if read.chosen_input else None), floor, serves)
+        w = weigh(res, (win.name, read.chosen_input.name if read.chosen_input else None), floor, serves)
         if (not off and attempt == 1 and win.trial.get("knobs", {}).get("jit_compile") and inner.median
                 and win.median < CONFIRM_JIT * inner.median and left() >= per_trial
                 and (w is None or (w["a"] > w["b"] and w["pays"]))):  # (one it cannot pay is not applied: below)
@@ -179,7 +180,7 @@ def inprocess_stage(run, best: Candidate, backend: str, usable: int, allow, left
     elif not eager and not confirm:  # (under run_eagerly=True none was measured, and a lead not held: said above)
         stage.reasons.append("steps_per_execution / jit_compile: no candidate beat the script's own compile arguments "
                              "by more than the spread measured; they stay")
-    _judge_whole(stage, res, floor, serves)
+    judge_whole(stage, res, floor, serves)
     return stage
 
 
@@ -202,91 +203,13 @@ def pick(res: dict, cands: dict) -> str | None:
     return None if win is read.inprocess[0] else win.name
 
 
-def choose_knobs(inner: Candidate, others) -> Candidate:
-    """choose(), but a pick with jit_compile gives way to its twin without it (the same steps_per_execution), where
-    the twin is a choice too and the pick does not beat it beyond the spread: XLA's compile costs a run seconds its
-    gain must pay back, and its gain varies between processes (tf_ops_layer: spe 32 + jit at 5,547 against spe 32 at
-    5,333 steps/s was picked, and then not applied, its compile dearer than what it saved: the run kept neither)."""
-    win = choose(inner, others)
-    knobs = win.trial.get("knobs") or {}
-    if win is inner or knobs.get("jit_compile") is not True:
-        return win
-    plain = {k: v for k, v in knobs.items() if k != "jit_compile"}
-    twin = next((c for c in others if (c.trial.get("knobs") or {}) == plain and choose(inner, [c]) is c), None)
-    return twin if twin is not None and choose(twin, [win]) is twin else win
-
-
-def _judge_whole(stage: Stage, res: dict, floor: float | None = None, served: tuple = (0, 1)) -> None:
-    """The chosen knobs and input against the script's own compile on its input, in whole epochs as the script runs
-    them (measured in the same trial, where its pick is the stage's choice; against ``floor``, the trial processes'
-    figure, where given): their ratio is what the choice adds to the run, and where the choice runs whole epochs no
-    faster, its gain in training steps does not reach the run: nothing of it is applied. Nor where what it costs once
-    (once_cost(), each time a run compiles it: ``served``, (steps, compiles) of the fits it serves) is more than
-    it saves over those steps (PointNet: jit 1.15x in whole epochs, 20.2 against 15.6 s in the first, a run of 0.98x)."""
-    chosen = (stage.chosen_knobs.name if stage.chosen_knobs else None,
-              stage.chosen_input.name if stage.chosen_input else None)
-    w = _weigh(res, chosen, floor, served)
-    if w is None:
-        return
-    a, b, once, compiles, saving = (w[k] for k in ("a", "b", "once", "compiles", "saving"))
-    what = " and ".join(n for n in chosen if n)
-    if a <= b:
-        stage.reasons.append(f"{what}: not applied: in whole epochs as the script runs them it ran {a:,.1f} against "
-                             f"{b:,.1f} steps/s with the script's own compile and input ({a / b:.2f}x): its gain in "
-                             "training steps does not reach the run")
-        stage.chosen_knobs = stage.chosen_input = None
-        return
-    if not w["pays"]:
-        stage.reasons.append(f"{what}: not applied: in whole epochs it ran {a:,.1f} against {b:,.1f} steps/s with the "
-                             f"script's own compile and input ({a / b:.2f}x), but its compile costs a run ~{once:,.1f} s "
-                             "more than the script's own" + (f", each of the {compiles} times a run compiles it"
-                                                             if compiles > 1 else "")
-                             + f", and it saves only ~{saving:,.1f} s over the {w['steps']:,} training steps it serves")
-        stage.chosen_knobs = stage.chosen_input = None
-        return
-    pays = (f"; it costs ~{once:,.1f} s more once (its compile{f', {compiles} times' if compiles > 1 else ''}) and "
-            f"saves ~{saving:,.1f} s over the {w['steps']:,} steps it serves") if once else ""
-    stage.whole = {"pick": w["got"], "reference": w["ref"], "gain": round(a / b, 4),
-                   **({"once_s": round(once, 2)} if once else {})}
-    stage.reasons.append(f"{what}, in whole epochs as the script runs them: {a:,.1f} against {b:,.1f} steps/s with the "
-                         f"script's own compile and input ({a / b:.2f}x){pays}: the prediction rests on this")
-
-
-def _weigh(res: dict, chosen: tuple, floor: float | None, served: tuple) -> dict | None:
-    """The pick ``chosen`` ((knobs, input) names) against the script's own compile in the trial's whole epochs:
-    {"a", "b" (their steps/s), "got", "ref" (their figures), "once", "compiles", "steps", "saving" (seconds over the
-    steps it serves), "pays" (what it saves is more than its compile costs, each time)}; None where the trial did
-    not measure that pick whole."""
-    whole = res.get("whole") or {}
-    if chosen == (None, None) or chosen != (whole.get("knobs"), whole.get("input")):
-        return None
-    ref, got = (whole.get(k, {}).get("steps_per_s") for k in ("reference", "pick"))
-    if not ref or not got:
-        return None
-    a, b = over_time(got), floor or over_time(ref)  # whole epochs: what a run of them delivers; ``floor``: the trial
-    # processes' figure of the script's own compile, where the stage read it otherwise and its pick beat that figure:
-    # fresh processes, as `python` runs the script (mixup: the stage read 175.5 where they read 149.3 and `python`
-    # 145.4; the pick, 210.2 in the stage, ran 206.9 under `run`: 1.42x delivered, 1.41x against their figure)
-    steps, compiles = served
-    once = once_cost(res, *chosen) if steps else 0.0
-    saving = steps / b - steps / a
-    return {"a": a, "b": b, "got": got, "ref": ref, "once": once, "compiles": compiles, "steps": steps,
-            "saving": saving, "pays": not once or saving > compiles * once}
-
-
-def once_cost(res: dict, knobs: str | None, input_: str | None) -> float:
-    """Seconds the stage's pick (``knobs``, ``input_``: its names) costs a run once beyond the script's own compile,
-    never below 0: its first epoch's extra (as_run.first_extra) beyond the reference's, both measured whole in the
-    same trial (as_run.whole_pick; under jit_compile with their functions made anew, so XLA's compile of the train
-    and test steps for the shapes the epoch meets is in it). Where either was not measured so, its calibration's
-    compile against the script's own (the trial's "compile_s": its warm-up beyond its steps and its last batch's
-    shape), which leaves out the test step and reads a compile against a first trace that also built the model."""
-    whole = res.get("whole") or {}
-    pick, ref = ((whole.get(k) or {}).get("first_extra_s") for k in ("pick", "reference"))
-    if pick is not None and ref is not None:
-        return max(0.0, pick - ref)
-    cand = (res.get("candidates") or {}).get(knobs) or {} if knobs else {}
-    return max(0.0, cand["compile_s"] - (res.get("compile_s") or 0.0)) if "compile_s" in cand else 0.0
+def twin(res: dict, cands: dict, name: str | None) -> str | None:
+    """The twin without jit_compile (weigh.twin_of) of the pick ``name`` in an in-process trial's rounds, or None: it
+    is measured whole beside a jit pick, to stand in its place where the pick's compile does not pay."""
+    read = _read(res, cands)
+    win = next((c for c in read.inprocess if c.name == name), None)
+    found = twin_of(win, read.inprocess[0], [c for c in read.inprocess[1:] if not c.advice]) if win else None
+    return found.name if found else None
 
 
 def _read(res: dict, cands: dict) -> Stage:
@@ -377,4 +300,4 @@ def _knobs_of(cand: dict) -> dict:
     return {} if cand.get("own") else {k: cand[k] for k in KNOBS if k in cand}
 
 
-__all__ = ["CONFIRM_JIT", "SPE_FLATTENS", "Stage", "choose_knobs", "inprocess_stage", "once_cost", "pick"]
+__all__ = ["CONFIRM_JIT", "SPE_FLATTENS", "Stage", "inprocess_stage", "pick", "twin"]
