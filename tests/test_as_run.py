@@ -214,6 +214,7 @@ def test_whole_epochs_that_spread_wide_are_measured_once_more_each_the_other_way
     from redline.tuning.feeds import Feed
 
     monkeypatch.setattr(inprocess, "pick", lambda out, cands: "spe 8")
+    monkeypatch.setattr(inprocess, "twin", lambda out, cands, name: None)  # no twin without jit in the rounds here
     figures = {"reference": iter([reference, [300.0, 305.0, 295.0]]), "pick": iter([[600.0, 610.0, 590.0]] * 2)}
     calls = []
 
@@ -289,3 +290,45 @@ def test_python_s_epochs_run_as_it_runs_them_leave_the_iterators_to_keras_and_ti
     # each counted epoch drops its training and its validation iterators where the next one's first batch begins
     assert len(got["waits_s"]) == 6 and all(w >= 0 for w in got["waits_s"]), got
     assert got["wait_s"] == pytest.approx(sum(got["waits_s"]) / 3, abs=1e-3)
+
+
+def test_a_jit_pick_is_measured_whole_beside_its_twin_without_jit():
+    """tf_ops_layer: spe 32 + jit's compile did not pay over the script's 471 steps, and nothing of the stage was
+    applied; its twin, spe 32, measured whole after it (its functions those its rounds traced), can stand in its place
+    (tuning.weigh.judge_whole)."""
+    from redline.tuning import inprocess
+    from redline.tuning.feeds import Feed
+
+    seen = []
+
+    def whole(cand, args, train, once):
+        seen.append((dict(cand), once))
+        return {"mode": "epochs", "steps_per_s": [300.0 if cand.get("own") else 600.0] * 3, "first_extra_s": 0.1}
+
+    class Recompile:
+        model = type("Model", (), {})()
+
+        def __call__(self, cand):
+            pass
+
+    class Keep:
+        def restore(self):
+            pass
+
+    jit, plain = {"steps_per_execution": 8, "jit_compile": True}, {"steps_per_execution": 8}
+    into = {"default": {"steps_per_s": [300.0] * 3, "knobs": {}}, "spe 8": {"steps_per_s": [590.0] * 3, "knobs": plain},
+            "spe 8 + jit": {"steps_per_s": [650.0, 655.0, 645.0], "knobs": jit}}
+    out = {"inputs": {}, "candidates": into}
+    found = as_run.whole_pick(out, {"candidates": {"default": {"own": True}}}, {}, into,
+                              {"as written": Feed(None, None, 32, {}, 100, 1.0, False)}, "as written", whole,
+                              Recompile(), Keep(), lambda msg: None)
+    assert inprocess.twin(out, {"default": {"own": True}}, "spe 8 + jit") == "spe 8"
+    assert found["knobs"] == "spe 8 + jit" and found["twin"]["knobs"] == "spe 8", found
+    assert [once for _, once in seen] == [True, True, False] and seen[-1][0] == {**plain, "input": "as written"}
+    # a pick without jit: no twin measured
+    seen.clear()
+    into["spe 8 + jit"]["steps_per_s"] = [500.0] * 3
+    found = as_run.whole_pick(out, {"candidates": {"default": {"own": True}}}, {}, into,
+                              {"as written": Feed(None, None, 32, {}, 100, 1.0, False)}, "as written", whole,
+                              Recompile(), Keep(), lambda msg: None)
+    assert found["knobs"] == "spe 8" and "twin" not in found and len(seen) == 2
