@@ -20,6 +20,7 @@ knobs: one process fewer. A candidate that can only be advice (the script pins i
 one process: its figure is shown, never applied, so it is not in the race, nor in the bar or the prune the racing
 candidates are held to.
 """
+
 from __future__ import annotations
 
 from ..monitoring.contention import lost
