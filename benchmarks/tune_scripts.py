@@ -151,6 +151,7 @@ def measure(a, env):
             took, tuned = tune(python, script, a.budget, envs[which],
                                os.path.join(envs[which]["XDG_CACHE_HOME"], name + ".tune.json"), a.allow)
             row[f"tune_s_{which}"], row[f"tuned_{which}"] = round(took, 1), tuned.get("chosen", tuned)
+            row[f"reasons_{which}"] = tuned.get("reasons")  # why it chose so (its --json is removed with the cache)
             print(f"{name}: {which} tuner: {took:.0f} s: {tuned.get('chosen', tuned.get('error'))}", flush=True)
         configs = [("python", [sys.executable, script], env),
                    ("KERAS_BACKEND=jax", [sys.executable, script], {**env, "KERAS_BACKEND": "jax"}),
