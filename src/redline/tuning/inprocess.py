@@ -208,7 +208,8 @@ def twin(res: dict, cands: dict, name: str | None) -> str | None:
     is measured whole beside a jit pick, to stand in its place where the pick's compile does not pay."""
     read = _read(res, cands)
     win = next((c for c in read.inprocess if c.name == name), None)
-    found = twin_of(win, read.inprocess[0], [c for c in read.inprocess[1:] if not c.advice]) if win else None
+    others = [c for c in read.inprocess[1:] if not c.advice]
+    found = twin_of(win, read.inprocess[0], others, strict=False) if win else None
     return found.name if found else None
 
 

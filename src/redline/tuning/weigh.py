@@ -4,19 +4,23 @@ compile, its one-time compile weighed against what it saves over the steps it se
 
 from __future__ import annotations
 
-from .choose import choose
+from .choose import ahead_of, choose
 from .compare import over_time
 from .result import Candidate
 
 
-def twin_of(win: Candidate, inner: Candidate, others) -> Candidate | None:
+def twin_of(win: Candidate, inner: Candidate, others, strict: bool = True) -> Candidate | None:
     """The candidate among ``others`` with ``win``'s knobs less jit_compile (the same steps_per_execution), where
-    ``win`` has jit_compile and the twin beats ``inner`` (the script's own compile) too; else None."""
+    ``win`` has jit_compile and the twin beats ``inner`` (the script's own compile) too: a choice on its rounds
+    (``strict``), or ahead on whatever rounds it ran (not strict: one the rounds cut after their first, under 0.8x of
+    the jit pick, whose whole epochs are then measured: tf_ops_layer in one thread, spe 32 + jit at 7,462 steps/s in
+    the rounds); else None."""
     knobs = win.trial.get("knobs") or {}
     if win is inner or knobs.get("jit_compile") is not True:
         return None
     plain = {k: v for k, v in knobs.items() if k != "jit_compile"}
-    return next((c for c in others if (c.trial.get("knobs") or {}) == plain and choose(inner, [c]) is c), None)
+    ahead = (lambda c: choose(inner, [c]) is c) if strict else (lambda c: bool(c.runs) and ahead_of(c, inner))
+    return next((c for c in others if (c.trial.get("knobs") or {}) == plain and ahead(c)), None)
 
 
 def choose_knobs(inner: Candidate, others) -> Candidate:
@@ -60,7 +64,8 @@ def judge_whole(stage, res: dict, floor: float | None = None, served: tuple = (0
         if w is None or w["a"] <= w["b"] or not w["pays"]:
             stage.chosen_knobs = stage.chosen_input = None
             return
-        stage.chosen_knobs, chosen = twin, (twin.name, chosen[1])
+        stage.chosen_knobs, chosen, twin.dropped = twin, (twin.name, chosen[1]), None  # (a round's cut: its whole
+        # epochs, just weighed, decide it)
         a, b, once, compiles, saving = (w[k] for k in ("a", "b", "once", "compiles", "saving"))
         what = " and ".join(n for n in chosen if n) + ", the same without jit_compile, in its place"
     pays = (f"; it costs ~{once:,.1f} s more once (its compile{f', {compiles} times' if compiles > 1 else ''}) and "
