@@ -45,14 +45,14 @@ def climb(calibrate, calib: dict, into: dict, feed, inp: str, own_spe: int, flat
         if feed.endless or (feed.cap and s > feed.cap // 2):  # endless data: epochs of whole executions, so a
             # divisor of the epoch's steps; finite data: two whole executions an epoch (above)
             wanted, s = s, divisor_up_to(feed.cap, s if feed.endless else feed.cap // 2)
+            done = s in (1, own_spe, *(t for t, _ in steps))
             if not feed.endless:
-                done = s in (1, own_spe, *(t for t, _ in steps))
                 out["ladder_pass"] = (f"no step above {max([own_spe, *(t for t, _ in steps)])}" if done else
                                       f"spe {s}, not {wanted}") + (
                     f": a step above half of an epoch's {feed.cap} steps would leave one whole execution an epoch, not "
                     "timed (it starts the epoch's iterator), so its runs would time only the epoch's short last "
                     "executions" + ("" if s > 1 else f"; no divisor of {feed.cap} up to half is left to measure"))
-            if s in (1, own_spe, *(t for t, _ in steps)):
+            if done:
                 continue
         cand = {"steps_per_execution": s, "input": inp}  # jit_compile stays the script's own
         rate = calibrate(f"spe {s}", cand, into, expect=best_rate / s)
