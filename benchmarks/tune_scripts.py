@@ -62,7 +62,10 @@ def run(cmd, env, timeout=600):
     try:
         with tempfile.TemporaryDirectory(prefix="redline-bench-run-") as cwd:
             t0 = time.perf_counter()
-            r = subprocess.run(cmd, capture_output=True, text=True, env=full, timeout=timeout, cwd=cwd)
+            try:
+                r = subprocess.run(cmd, capture_output=True, text=True, env=full, timeout=timeout, cwd=cwd)
+            except subprocess.TimeoutExpired:  # one slow run (JAX on a large conv net) is a row's figure, not the end
+                return {"error": f"timed out after {timeout} s"}
             wall = time.perf_counter() - t0
         if r.returncode != 0 or not os.path.exists(times):
             return {"error": f"exit {r.returncode}: {r.stderr.strip().splitlines()[-1:] if r.stderr.strip() else ''}"}
@@ -107,10 +110,13 @@ def setup(repeats, prefix, scripts_nargs="*"):
 def tune(python, script, budget, env, out, allow=""):
     """`redline tune` with this interpreter's redline; (seconds it took, its result or the error)."""
     t0 = time.time()
-    tr = subprocess.run([python, "-m", "redline", "tune", "--budget", "auto" if budget is None else str(budget), "--json",
-                         out, *(["--allow", allow] if allow else []), script],
-                        capture_output=True, text=True, env={**env, "TF_CPP_MIN_LOG_LEVEL": "2"},
-                        timeout=(budget or 3600) + 300)
+    try:
+        tr = subprocess.run([python, "-m", "redline", "tune", "--budget", "auto" if budget is None else str(budget),
+                             "--json", out, *(["--allow", allow] if allow else []), script],
+                            capture_output=True, text=True, env={**env, "TF_CPP_MIN_LOG_LEVEL": "2"},
+                            timeout=(budget or 3600) + 300)
+    except subprocess.TimeoutExpired:
+        return time.time() - t0, {"error": f"redline tune did not end {(budget or 3600) + 300} s after its start"}
     took = time.time() - t0
     return took, (json.load(open(out)) if tr.returncode == 0 and os.path.exists(out) else {"error": tr.stderr[-500:]})
 
