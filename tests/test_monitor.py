@@ -189,6 +189,9 @@ def test_contention_is_the_share_of_the_machine_stolen_or_used_by_other_processe
     got = share(NoSteal(1, 1, 1), NoSteal(3, 1, 3), own_s=5.0)
     assert got == {"steal": None, "others": 0.0} and lost(got) == 0.0  # never below 0
     assert lost(None) is None and lost({"steal": None, "others": None}) is None
+    # the kernel's interrupt time serves this process's own threads: not another process's
+    later = T(109, 0, 11, 506, 1, 1, 1, 7, 9, 0)  # as `after`, 2 s of idle time spent in irq and softirq instead
+    assert share(before, later, own_s=6.0) == {"steal": 0.1, "others": 0.2}
 
 
 def test_contention_of_a_real_measurement_is_a_share_between_0_and_1():
