@@ -31,13 +31,18 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TIMING = os.path.join(HERE, "timing")
 
 
+#: a run whose counted epochs took under this many seconds in all is timed over too short a window to call a
+#: delivered/predicted ratio within 15%: an epoch start's wait or a collection pause is a share of it
+SHORT_S = 1.0
+
+
 def steady_steps_per_s(path):
     with open(path) as f:
         data = json.load(f)
-    return steady_rate(data["epochs"]), data["backend"]
+    return steady_rate(data["epochs"]), data["backend"], steady_rate(data["epochs"], seconds=True)
 
 
-def steady_rate(epochs):
+def steady_rate(epochs, seconds=False):
     """Steps/s over a process's epochs after its first (which traces and compiles), each with the one iterator drop
     that is its own. On TensorFlow, `python` drops the last epoch's iterator at each epoch start and at each fit's
     return, and the drop can wait for tf.data's autotune thread: a process of E epochs in all drops E iterators, one
@@ -49,6 +54,8 @@ def steady_rate(epochs):
     for before, e in zip(done, done[1:]):
         steps += e["steps"] or 0
         took += e["end"] - e["begin"] + (before["fit_end"] - before["end"] if "fit_end" in before else 0.0)
+    if seconds:  # the seconds those epochs took: the window the rate is timed over
+        return round(took, 3)
     return steps / took if took > 0 else None
 
 
@@ -69,8 +76,8 @@ def run(cmd, env, timeout=600):
             wall = time.perf_counter() - t0
         if r.returncode != 0 or not os.path.exists(times):
             return {"error": f"exit {r.returncode}: {r.stderr.strip().splitlines()[-1:] if r.stderr.strip() else ''}"}
-        rate, backend = steady_steps_per_s(times)
-        return {"steps_per_s": rate, "backend": backend, "wall_s": round(wall, 2)}
+        rate, backend, timed = steady_steps_per_s(times)
+        return {"steps_per_s": rate, "backend": backend, "wall_s": round(wall, 2), "timed_s": timed}
     finally:
         if os.path.exists(times):
             os.unlink(times)
@@ -206,7 +213,10 @@ def measure(a, env):
               "less its modelled epoch-start wait):")
         for r in split:
             d = r["delivered_over_predicted"]
-            print(f"  {r['script']:22s} python {d['python']:5.2f}  run (tuned) {d['run (tuned)']:5.2f}")
+            timed = [x.get("timed_s") for c in ("python", "run (tuned)") for x in r["runs"][c] if x.get("timed_s")]
+            short = (f"  (timed over {min(timed):.2f}-{max(timed):.2f} s of epochs a run: under {SHORT_S:.0f} s, too "
+                     "short a window to call 15%)" if timed and min(timed) < SHORT_S else "")
+            print(f"  {r['script']:22s} python {d['python']:5.2f}  run (tuned) {d['run (tuned)']:5.2f}{short}")
     print("geometric mean against python: " + ", ".join(f"{c} {g:.2f}x" for c, g in out["geomean"].items() if g)
           + "; median tuning time: " + ", ".join(f"{w} {t:.0f} s" for w, t in out["median_tune_s"].items())
           + " (steps/s over each script's own epochs after the first, medians of the rounds; wall: `python`'s whole "

@@ -23,6 +23,7 @@ def test_one_fit_counts_the_drops_at_its_later_epochs_starts_and_not_its_return(
     # 4 epochs of 1 s; the starts of epochs 2-4 waited 0.5 s each (inside their begin-to-end), the return 2 s more
     epochs = [epoch(0, 3.0), epoch(3, 1.5), epoch(4.5, 1.5), epoch(6, 1.5, fit_end=2.0)]
     assert tune_scripts.steady_rate(epochs) == pytest.approx(30 / 4.5)  # not 30 / 6.5: 4 drops over 3 epochs
+    assert tune_scripts.steady_rate(epochs, seconds=True) == pytest.approx(4.5)  # the window that rate is timed over
 
 
 def test_a_fit_s_first_epoch_owns_the_drop_at_the_return_of_the_fit_before():
