@@ -19,6 +19,21 @@ def test_bad_input_from_a_real_process_has_no_traceback():
     assert r.stderr.startswith("redline doctor: error: intra_threads=0 is not valid")
 
 
+def test_a_subcommand_imports_its_own_module_only_and_help_lists_them_all():
+    # `redline run`'s start is a script's start: the tuner's, the benchmark's and the reports' modules stay unimported
+    probe = ("import sys\nfrom redline.cli import main\ntry:\n    main(['run', '--help'])\nexcept SystemExit:\n    pass\n"
+             "print(sorted(m for m in sys.modules if m.startswith('redline.cli.')))")
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=RUN_ENV)
+    assert r.returncode == 0, r.stderr[-2000:]
+    loaded = r.stdout.strip().splitlines()[-1]
+    assert "redline.cli.run" in loaded and "redline.cli.tune" not in loaded and "redline.cli.bench" not in loaded, loaded
+    r = subprocess.run([sys.executable, "-m", "redline", "--help"], capture_output=True, text=True, env=RUN_ENV)
+    assert r.returncode == 0 and all(c in r.stdout for c in ("doctor", "run", "tune", "launch", "data-service", "bench",
+                                                              "diagnose", "report")), r.stdout
+    r = subprocess.run([sys.executable, "-m", "redline", "bogus"], capture_output=True, text=True, env=RUN_ENV)
+    assert r.returncode == 2 and "invalid choice: 'bogus'" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
 def test_doctor_on_this_machine(capsys):
     code, out, _ = cli(capsys, "doctor")
     assert code in (0, 1)
