@@ -249,3 +249,54 @@ def test_an_imported_keras_decides_the_backend(monkeypatch):
     fake = SimpleNamespace(backend=SimpleNamespace(backend=lambda: "torch"))
     monkeypatch.setitem(sys.modules, "keras", fake)
     assert keras_backend({"KERAS_BACKEND": "jax"}) == ("torch", "imported")
+
+
+def test_the_tensorflow_distribution_is_the_one_that_ships_the_package(monkeypatch):
+    import importlib.metadata as real
+
+    from redline.detection import runtime
+
+    class Dist:
+        def __init__(self, top):
+            self.top = top
+
+        def read_text(self, name):
+            return self.top if name == "top_level.txt" else None
+
+    def fake(installed, owners):
+        class Md:
+            PackageNotFoundError = real.PackageNotFoundError
+
+            @staticmethod
+            def distribution(name):
+                if name not in installed:
+                    raise real.PackageNotFoundError(name)
+                return Dist(installed[name])
+
+            @staticmethod
+            def packages_distributions():
+                assert owners is not None, "every distribution's files read where a lookup by name finds the package"
+                return owners
+
+        monkeypatch.setattr(runtime, "md", Md)
+
+    # a meta-package named tensorflow that installs tensorflow-intel: the one with the files
+    # (found by name: every installed distribution's files are not read, ~0.03 s of each `redline run`'s start)
+    fake({"tensorflow": "", "tensorflow-intel": "tensorflow\n"}, None)
+    assert runtime._tf_distribution() == "tensorflow-intel"
+    # a name not in the list: every distribution's files are read, as before
+    fake({}, {"tensorflow": ["tensorflow_custom_build"]})
+    assert runtime._tf_distribution() == "tensorflow-custom-build"
+    fake({}, {})
+    assert isinstance(runtime._tf_distribution(), NotAvailable)
+
+
+def test_the_tensorflow_distribution_found_by_name_is_the_one_its_files_name():
+    import importlib.metadata as md
+
+    from redline.detection import runtime
+
+    owners = md.packages_distributions().get("tensorflow", [])
+    expected = owners[0].replace("_", "-").lower() if owners else None
+    got = runtime._tf_distribution()
+    assert (None if isinstance(got, NotAvailable) else got) == expected

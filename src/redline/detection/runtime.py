@@ -66,7 +66,20 @@ def keras_backend(env: Mapping[str, str]) -> tuple[str, str]:
     return "tensorflow", "default"
 
 
+#: the distributions that ship TensorFlow's `tensorflow` package, looked up by name first: reading every installed
+#: distribution's file list (packages_distributions) took ~0.03 s of each `redline run`'s start, one lookup 0.5 ms
+TF_DISTRIBUTIONS = ("tensorflow", "tensorflow-cpu", "tensorflow-intel", "tensorflow-macos", "tensorflow-aarch64",
+                    "tensorflow-rocm", "tensorflow-gpu", "intel-tensorflow", "tf-nightly", "tf-nightly-cpu")
+
+
 def _tf_distribution():
+    for name in TF_DISTRIBUTIONS:  # one that ships the package itself (not a meta-package naming another one)
+        try:
+            top = md.distribution(name).read_text("top_level.txt") or ""
+        except md.PackageNotFoundError:
+            continue
+        if "tensorflow" in top.split():
+            return name
     try:
         names = md.packages_distributions().get("tensorflow", [])
     except Exception as exc:  # metadata of unrelated packages can be broken in odd ways
