@@ -274,7 +274,7 @@ def test_the_in_process_pick_is_measured_in_whole_epochs_beside_the_script_s_own
         sys.exit(harness.main([{script(tmp_path, VALIDATED)!r}]))
     """)
     ladder = {"jit_compile": "auto", "try_jit": False, "flattens": 0.05}
-    t = {**trial(rounds=3, seconds=0.1), "ladder": ladder, "whole": True}
+    t = {**trial(rounds=3, seconds=0.1), "ladder": ladder, "whole": True, "as_run": True}
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                        env={**ENV, "REDLINE_TRIAL": json.dumps(t), "KERAS_BACKEND": backend})
     line = next((l for l in reversed(r.stdout.splitlines()) if l.startswith("REDLINE-TRIAL ")), None)  # the last: final
@@ -285,6 +285,11 @@ def test_the_in_process_pick_is_measured_in_whole_epochs_beside_the_script_s_own
         w = res["whole"][role]
         assert w["mode"] in ("epochs", "steps") and len(w["steps_per_s"]) >= 3 and min(w["steps_per_s"]) > 0, w
         assert w["validation_s"] and all(v > 0 for v in w["validation_s"]), w
+        # epochs this short: each side's functions made anew, so its first epoch traces as a run's does
+        assert w.get("fresh") is (True if w["mode"] == "epochs" else None), w
+    # the reference stands as this process's epochs as run, without the trace its first epoch had made anew
+    assert res["as_run"]["steps_per_s"] == res["whole"]["reference"]["steps_per_s"], res["as_run"]
+    assert "first_extra_s" not in res["as_run"] or res["whole"]["reference"]["mode"] != "epochs", res["as_run"]
     assert len(res["candidates"]["spe 6"]["steps_per_s"]) == 3 and len(res["candidates"]["default"]["steps_per_s"]) == 3
     # runs of several epochs here: the knobs' rounds are timed inside epochs, not across their starts
     timed = [c["epoch_starts_timed"] for c in res["candidates"].values() if c.get("steps_per_s") and "steps" in c]

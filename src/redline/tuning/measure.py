@@ -244,15 +244,18 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
         if trial.get("whole") and not late():  # what the pick makes of the script's epochs whole: what run delivers
             out["whole"] = as_run.whole_pick(out, trial, fit_args, into, feeds, chosen_input, lambda c, f, ts, once: as_run.measure(
                 model, fit, f, feeds[c.get("input", "as written")].cap, ts, seconds, spe_of(c), Steps, once), recompile,
-                keep, log)
+                keep, log, short=as_run.whole_epochs(fit_args, steps_epoch, median((into.get("default") or {}).get(
+                    "steps_per_s") or []), seconds))
             phase("whole epochs of the pick measured")
         reference = (out.get("whole") or {}).get("reference") or {}
         train = into.get("default", {}).get("steps_per_s")
         if trial.get("prune_train_below") and train and median(train) < trial["prune_train_below"]:
             out["pruned"] = True  # no gain in its training steps where the epoch's rest runs the same code: not measured
             # whole (tuning/passes.py); its figure is its steps with the script as written's epoch overhead
-        if trial.get("as_run") and reference.get("steps_per_s"):  # measured just now, the same way: not again
-            out["as_run"] = reference
+        if trial.get("as_run") and reference.get("steps_per_s"):  # measured just now, the same way: not again; its
+            # first epoch's extra, where its functions were made anew, has the trace the trial already reports
+            # (trace_s): not this process's start beside the others' (tuning/payoff.py)
+            out["as_run"] = {k: v for k, v in reference.items() if not (k == "first_extra_s" and reference.get("fresh"))}
         elif trial.get("as_run") and train and not late() and not out.get("pruned"):
             out["as_run"] = as_run.of_default(lambda: as_run.measure(
                 model, fit, fit_args, steps_epoch, into["default"]["steps_per_s"], seconds, spe_of({"own": True}), Steps),
