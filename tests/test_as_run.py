@@ -202,13 +202,12 @@ def test_a_trial_without_whole_epochs_is_compared_on_the_reference_s_footing():
     assert "estimated" in late.detail["whole_epochs"] and ref.runs == [50.0] * 3
 
 
-@pytest.mark.parametrize("reference, again, jit, short", [([149.0, 336.0, 263.0], True, False, False),
-                                                          ([290.0, 310.0, 300.0], False, False, False),
-                                                          ([149.0, 336.0, 263.0], True, True, False),
-                                                          ([290.0, 310.0, 300.0], False, False, True),
-                                                          ([149.0, 336.0, 263.0], True, False, True)])
+@pytest.mark.parametrize("reference, again, jit", [([149.0, 336.0, 263.0], True, False),
+                                                   ([290.0, 310.0, 300.0], False, False),
+                                                   ([149.0, 336.0, 263.0], True, True),
+                                                   ([290.0, 310.0, 300.0], False, True)])
 def test_whole_epochs_that_spread_wide_are_measured_once_more_each_the_other_way_round(monkeypatch, reference, again,
-                                                                                      jit, short):
+                                                                                      jit):
     """thread_lines at spe 1 on a 2-core VM: its script's own compile read 149, 336 and 263 steps/s in three cycles
     (its epochs run in two modes), and the prediction rested on their harmonic mean. Where either side spreads past
     AGAIN_SPREAD, each is measured once more, in the other order, and the figures pooled; where both are tight, not."""
@@ -223,9 +222,8 @@ def test_whole_epochs_that_spread_wide_are_measured_once_more_each_the_other_way
     def whole(cand, args, train, once):
         role = "reference" if cand.get("own") else "pick"
         calls.append(role)
-        # under jit, and for any pick where epochs are short (a training short enough for a pick's trace to count),
-        # each side's first measurement makes its functions anew (its first epoch traces and compiles as a run's)
-        assert once == ((jit or short) and calls.count(role) == 1) and (recompile.model.train_function is None) == once
+        # under jit, each side's first measurement makes its functions anew (its first epoch compiles as a run's)
+        assert once == (jit and calls.count(role) == 1) and (recompile.model.train_function is None) == once
         return {"mode": "epochs", "steps_per_s": next(figures[role]), "first_extra_s": 0.5 if once else 0.01}
 
     class Keep:
@@ -246,11 +244,11 @@ def test_whole_epochs_that_spread_wide_are_measured_once_more_each_the_other_way
                                                                         **({"jit_compile": True} if jit else {})}}}
     feeds = {"as written": Feed(None, None, 32, {}, 100, 1.0, False)}
     found = as_run.whole_pick({"inputs": {}}, {"candidates": {}}, {}, into, feeds, "as written", whole,
-                              recompile, Keep(), lambda msg: None, short=short)
+                              recompile, Keep(), lambda msg: None)
     assert calls == (["reference", "pick", "pick", "reference"] if again else ["reference", "pick"])
     # the first epoch's extra kept is the first measurement's (made anew where it was), and marked so
-    assert found["reference"]["first_extra_s"] == (0.5 if jit or short else 0.01)
-    assert found["reference"].get("fresh", False) == (jit or short) == found["pick"].get("fresh", False)
+    assert found["reference"]["first_extra_s"] == (0.5 if jit else 0.01)
+    assert found["reference"].get("fresh", False) == jit == found["pick"].get("fresh", False)
     assert len(found["reference"]["steps_per_s"]) == (6 if again else 3)
     assert found["knobs"] == "spe 8" and len(found["pick"]["steps_per_s"]) == (6 if again else 3)
 

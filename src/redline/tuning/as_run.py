@@ -203,15 +203,12 @@ def of_default(whole, into: dict, rounds, recompile, keep, log) -> dict:
     return got
 
 
-def whole_pick(out: dict, trial: dict, fit_args: dict, into: dict, feeds: dict, chosen_input: str, whole, recompile, keep, log,
-               short: bool = False) -> dict:
+def whole_pick(out: dict, trial: dict, fit_args: dict, into: dict, feeds: dict, chosen_input: str, whole, recompile, keep, log) -> dict:
     """The in-process stage's pick (tuning.inprocess.pick: the knobs and input its rounds would choose) and the script's
     own compile on the input as written, each measured in whole epochs as the script runs them (measure() above), one
     after the other in this process: the ratio of the two is what the pick adds to the run, validation and callbacks
     included; beside a pick with jit_compile, its twin without it where the rounds make that a choice too ("twin"). {}
-    where the rounds pick nothing. ``short``: the script's epochs are short enough to be measured whole (whole_epochs),
-    so its training may be short enough for a pick's once-cost to matter: any knob pick's sides are measured with
-    their functions made anew."""
+    where the rounds pick nothing."""
     from .inprocess import pick, twin
 
     name = pick(out, trial["candidates"])
@@ -224,12 +221,12 @@ def whole_pick(out: dict, trial: dict, fit_args: dict, into: dict, feeds: dict, 
              ("pick", {**(into[name].get("knobs", {}) if name else {"own": True}), "input": chosen_input},
               (into[name] if name else out["inputs"][chosen_input])["steps_per_s"])]
     # under jit_compile, each side with its functions made anew, so its first epoch compiles as a run's does (XLA's
-    # compile of each step and shape against the script's own trace); so for any knob pick where epochs are short: a
-    # steps_per_execution pick traces its loop of steps (tf_ops_layer, spe 32: its first epoch under `run` took 0.85 s
-    # against `python`'s 0.61, which the functions traced before in this process had counted as ~0 s). Long epochs
-    # keep the functions the rounds traced: a trace anew costs a large model seconds a side, and its training dwarfs it
-    jit = bool(name and (into[name].get("knobs") or {}).get("jit_compile"))
-    fresh = jit or bool(name and short)
+    # compile of each step and shape against the script's own trace); other picks trace what the script's own
+    # compile traces, and their first epochs, each function traced once in this process, differ by what they add.
+    # (A steps_per_execution pick made anew too read kfold's spe 32 on JAX at ~0.3 s more a fold, 4 folds against
+    # the ~0.8 s it saves, and kept it off, where the tuner without that, choosing spe 94, ran 1.24x faster in 5
+    # interleaved runs, wall 6.6 against 7.2 s: the stage's first epoch pays once what a run's later folds do not)
+    fresh = jit = bool(name and (into[name].get("knobs") or {}).get("jit_compile"))
     t0 = time.perf_counter()
     for role, cand, train in sides:
         found[role] = _whole_of(role, cand, train, fit_args, feeds, whole, recompile, keep, log, fresh=fresh)

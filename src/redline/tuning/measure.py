@@ -244,8 +244,7 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
         if trial.get("whole") and not late():  # what the pick makes of the script's epochs whole: what run delivers
             out["whole"] = as_run.whole_pick(out, trial, fit_args, into, feeds, chosen_input, lambda c, f, ts, once: as_run.measure(
                 model, fit, f, feeds[c.get("input", "as written")].cap, ts, seconds, spe_of(c), Steps, once), recompile,
-                keep, log, short=as_run.whole_epochs(fit_args, steps_epoch, median((into.get("default") or {}).get(
-                    "steps_per_s") or []), seconds))
+                keep, log)
             phase("whole epochs of the pick measured")
         reference = (out.get("whole") or {}).get("reference") or {}
         train = into.get("default", {}).get("steps_per_s")

@@ -41,8 +41,8 @@ def judge_whole(stage, res: dict, floor: float | None = None, served: tuple = (0
     (once_cost(), each time a run compiles it: ``served``, (steps, compiles) of the fits it serves) is more than
     it saves over those steps (PointNet: jit 1.15x in whole epochs, 20.2 against 15.6 s in the first, a run of 0.98x).
     Where a jit pick is not applied so and its twin without jit (twin_of) was measured whole beside it, the twin stands
-    in its place where it does pay (tf_ops_layer: spe 32 + jit saved ~0.3 s against ~0.7 s of compile; spe 32 ~0.3 s
-    against ~0.2 s of trace beyond the script's own). ``stage``: tuning.inprocess.Stage."""
+    in its place where it does pay (tf_ops_layer: spe 32 + jit saved ~0.3 s against ~0.7 s of compile; spe 32 costs no
+    compile beyond the script's own). ``stage``: tuning.inprocess.Stage."""
     chosen = (stage.chosen_knobs.name if stage.chosen_knobs else None,
               stage.chosen_input.name if stage.chosen_input else None)
     w = weigh(res, chosen, floor, served)
@@ -103,9 +103,8 @@ def weigh(res: dict, chosen: tuple, floor: float | None, served: tuple, role: st
 def once_cost(res: dict, knobs: str | None, input_: str | None, role: str = "pick") -> float:
     """Seconds the stage's pick (``knobs``, ``input_``: its names) costs a run once beyond the script's own compile,
     never below 0: its first epoch's extra (as_run.first_extra) beyond the reference's, both measured whole in the
-    same trial (as_run.whole_pick; under jit_compile, and for any pick where epochs are short, with their functions
-    made anew, so XLA's compile of the train and test steps for the shapes the epoch meets, or a steps_per_execution
-    loop's trace, is in it). Where either was not measured so, its calibration's
+    same trial (as_run.whole_pick; under jit_compile with their functions made anew, so XLA's compile of the train
+    and test steps for the shapes the epoch meets is in it). Where either was not measured so, its calibration's
     compile against the script's own (the trial's "compile_s": its warm-up beyond its steps and its last batch's
     shape), which leaves out the test step and reads a compile against a first trace that also built the model.
     ``role``: "twin", a jit pick's twin measured whole beside it (its functions those its rounds traced)."""
