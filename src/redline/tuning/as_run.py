@@ -226,7 +226,7 @@ def whole_pick(out: dict, trial: dict, fit_args: dict, into: dict, feeds: dict, 
     # (A steps_per_execution pick made anew too read kfold's spe 32 on JAX at ~0.3 s more a fold, 4 folds against
     # the ~0.8 s it saves, and kept it off, where the tuner without that, choosing spe 94, ran 1.24x faster in 5
     # interleaved runs, wall 6.6 against 7.2 s: the stage's first epoch pays once what a run's later folds do not)
-    fresh = jit = bool(name and (into[name].get("knobs") or {}).get("jit_compile"))
+    fresh = bool(name and (into[name].get("knobs") or {}).get("jit_compile"))
     t0 = time.perf_counter()
     for role, cand, train in sides:
         found[role] = _whole_of(role, cand, train, fit_args, feeds, whole, recompile, keep, log, fresh=fresh)
@@ -238,7 +238,7 @@ def whole_pick(out: dict, trial: dict, fit_args: dict, into: dict, feeds: dict, 
             if more.get("mode") == "epochs":
                 found[role]["steps_per_s"] = [*found[role]["steps_per_s"], *more["steps_per_s"]]
                 found[role]["again"] = True
-    plain = twin(out, trial["candidates"], name) if jit else None
+    plain = twin(out, trial["candidates"], name) if fresh else None
     if plain:  # a jit pick's twin without it, whole too: it stands in the pick's place where XLA's compile does not pay
         found["twin"] = {"knobs": plain, **_whole_of("twin", {**into[plain].get("knobs", {}), "input": chosen_input},
                                                      into[plain]["steps_per_s"], fit_args, feeds, whole, recompile,
