@@ -139,6 +139,10 @@ def test_a_spare_stopped_while_importing_then_resumed_runs_its_trial_as_a_fresh_
         running.on_phase("measuring")
         assert _until(lambda: _state(spare.proc.pid) == "T", 10), "a spare still importing is stopped while a trial measures"
         assert "ready" not in spare.phases
+        running.on_phase("measured")  # a later fit timed in the rest of the script: the spare goes on
+        assert _until(lambda: _state(spare.proc.pid) not in ("T", None), 10)
+        running.on_phase("measuring")  # the next one: stopped again (milliseconds into its import of seconds)
+        assert _until(lambda: _state(spare.proc.pid) == "T", 10) and "ready" not in spare.phases
         # a trial of another candidate: once it has its figures, the spare goes on while the rest of its script runs
         rest = script(tmp_path, SAYS + "import time\ntime.sleep(2)  # the rest of the script, after fit\n", "rest.py")
         seen = []
@@ -306,3 +310,40 @@ def test_a_variable_is_the_script_s_unless_a_package_keras_imports_set_it_or_imp
     assert frames("__main__", "tensorflow", "google.protobuf") is False  # called, not imported: not its import
     assert frames("__main__") is False  # the script's own line
     assert frames("__main__", "importlib._bootstrap", "myconfig") is False  # the script's own helper module
+
+
+TWO_FITS = SAYS + """
+model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4), keras.layers.Dense(1)])  # a new model: traces anew
+model.compile("adam", "mse")
+model.fit(x, y, batch_size=16, epochs=3, verbose=0)
+"""
+
+
+@needs_tf
+def test_a_trial_says_when_it_times_a_later_fit_so_its_spares_pause_for_it(tmp_path, clean_env):
+    """The rest of the script runs cut short once the trial has its figures, and a later fit that traces anew is timed
+    there (what its start costs a run): the spares, importing on the same cores, pause for it (kfold's later folds on
+    JAX read 0.82-0.86 s a fold with them importing, 0.59-0.66 s without, 0.64 s in runs)."""
+    from tune_helpers import script, trial
+
+    from redline.tuning.trials import run_trial
+
+    said = []
+
+    class Heard:  # stands in for Spares: what the running trial said, in order
+        def take(self, cand):
+            return None
+
+        def beside(self, running, ahead):
+            running.on_phase = said.append
+
+        def resume(self):
+            pass
+
+    s = script(tmp_path, TWO_FITS)
+    res = run_trial(s, [], Candidate("as written"), {**trial({"default": {"own": True}}), "follow": True}, 120,
+                    spares=Heard())
+    assert res["status"] == "ok" and res["after_fit"]["status"] == "complete", res.get("after_fit")
+    later = said[said.index("figures") + 1:]  # then the trial's last word (how the script ended): figures too
+    assert later[:2] == ["measuring", "measured"] and "measuring" not in later[2:], said
+    assert "measuring" in said[:said.index("figures")]

@@ -326,10 +326,14 @@ def main(argv=None) -> int:
             if trial.get("discover") and size(entry) > max(size(f) for f in state["log"][:-1]):
                 later(model_, kw_, plain)
                 return cut_fit(model_, *a, **k)
-            t = time.perf_counter()
-            out = cut_fit(model_, *a, **k)
-            entry["start_s"] = round(time.perf_counter() - t, 3)  # its trace, if it traces, and a few steps: what
-            return out  # such a fit costs a run beyond its epochs (tuning.fits.with_traces)
+            _phase("measuring")  # timed: a spare still importing is paused meanwhile (tuning/spares.py)
+            try:
+                t = time.perf_counter()
+                out = cut_fit(model_, *a, **k)
+                entry["start_s"] = round(time.perf_counter() - t, 3)  # its trace, if it traces, and a few steps:
+            finally:  # what such a fit costs a run beyond its epochs (tuning.fits.with_traces)
+                _phase("measured")
+            return out
 
         keras.Model.fit = recorded
         return cut_fit(model, **kw)

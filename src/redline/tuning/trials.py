@@ -139,6 +139,8 @@ class TrialProcess:
                         continue
                     self.phases.add("figures")
                     if not res.get("partial"):
+                        if self.on_phase is not None:  # said before the result is read: the spares go on first
+                            self.on_phase("figures")
                         self.results.put(res)
                 continue
             parts.append(line[:at])  # what the script printed on that line before it
@@ -178,7 +180,8 @@ def run_trial(script: str, args: list, cand, trial: dict, timeout: float, spares
     The harness stops measuring 2 s before ``timeout`` and reports what it has; the process is killed at ``timeout``.
     With ``spares`` (tuning/spares.py), a spare already started for ``cand`` runs the trial, and one is started for
     each of ``ahead``, the trials expected next, while this one starts up; those this trial's measurement paused go on
-    as soon as it has its figures. ``on_result(result)``: called then too (the rest of the script may still run).
+    as soon as it has its figures, and pause again while the rest of its script times a later fit (tuning/spares.py).
+    ``on_result(result)``: called once it has its figures (the rest of the script may still run).
     ``trial["measure_by"]`` (read here, not passed on): seconds after which a trial that has no figures yet is ended,
     with status "slow-start" (its start alone makes it lose: tuning/passes.py)."""
     measure_by = trial.get("measure_by")
@@ -210,8 +213,6 @@ def run_trial(script: str, args: list, cand, trial: dict, timeout: float, spares
             finally:  # here, on this thread: the hook may start processes (a spare's parent is the thread that starts it)
                 while not proc.results.empty():
                     res = proc.results.get()
-                    if spares is not None:  # measured: what the trial runs after it (the rest of the script, cut
-                        spares.resume()  # short) is not timed, so the spares it paused go on importing meanwhile
                     if on_result is not None:
                         on_result(res)
     finally:
