@@ -98,3 +98,14 @@ def test_other_inputs_are_cut_by_steps():
     x, _ = _arrays(100)
     got = cut(MODEL, {"x": iter([x]), "validation_data": iter([x])})  # a generator, as a script may pass one
     assert got["steps_per_epoch"] == 2 and got["validation_steps"] == 2
+
+
+def test_a_tail_that_would_copy_too_much_is_cut_by_steps(monkeypatch):
+    from redline.tuning import completion
+
+    x, y = _arrays(3000)
+    monkeypatch.setattr(completion, "TAIL_BYTES", (2 * 16 + 8) * (x[0].nbytes + y[0].nbytes) - 1)
+    got = cut(MODEL, {"x": x, "y": y, "batch_size": 16})
+    assert got["x"] is x and got["steps_per_epoch"] == 2
+    monkeypatch.setattr(completion, "TAIL_BYTES", (2 * 16 + 8) * (x[0].nbytes + y[0].nbytes))
+    assert len(cut(MODEL, {"x": x, "y": y, "batch_size": 16})["x"]) == 40

@@ -18,6 +18,8 @@ import traceback
 FIT_ARGS = ("x", "y", "batch_size", "epochs", "verbose", "callbacks", "validation_split", "validation_data", "shuffle")
 #: steps each cut fit, evaluate and predict runs (at least one execution of the model's steps_per_execution)
 STEPS = 2
+#: the most a cut fit copies to keep the data's last batch (_with_tail): beyond it, steps_per_epoch cuts it instead
+TAIL_BYTES = 256 * 2**20
 
 
 def _steps(model) -> int:
@@ -83,11 +85,14 @@ def _with_tail(data, batch: int, steps: int):
     """``data`` (x, y, sample_weight as numpy arrays) cut to ``steps`` full batches and the data's last, partial
     batch, as each of the script's epochs ends: that batch's shape compiles a step function of its own (a later fold's
     fit on JAX: 0.31 s cut to 2 batches, 0.56-0.58 s with its last batch, as its first epoch costs beyond a later one
-    in a run). None where the data is no such arrays or has no partial batch, or fewer samples than that."""
+    in a run). None where the data is no such arrays or has no partial batch, has fewer samples than that, or where
+    the copy would take more than TAIL_BYTES."""
     import numpy as np
 
     n = _rows(data)
     if not n or not batch or not n % batch or n <= steps * batch + n % batch:
+        return None
+    if sum(a.nbytes for v in data for a in _leaves(v)) / n * (steps * batch + n % batch) > TAIL_BYTES:
         return None
     rows = np.r_[0:steps * batch, n - n % batch:n]
     return tuple(_take(v, rows) for v in data)
@@ -168,4 +173,4 @@ def outcome(exc: BaseException | None, script: str, counts: dict) -> dict:
             "calls": counts}
 
 
-__all__ = ["FIT_ARGS", "STEPS", "cut", "install", "outcome", "where"]
+__all__ = ["FIT_ARGS", "STEPS", "TAIL_BYTES", "cut", "install", "outcome", "where"]
