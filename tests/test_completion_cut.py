@@ -66,7 +66,8 @@ def test_a_cut_fit_on_arrays_keeps_the_data_s_last_partial_batch_as_each_epoch_o
     fit keeps it, so a later fit's start is timed as a run pays it."""
     x, y = _arrays(3000)
     vx, vy = _arrays(1000)
-    got = cut(MODEL, {"x": x, "y": y, "batch_size": 16, "epochs": 8, "validation_data": (vx, vy)})
+    got = cut(MODEL, {"x": x, "y": y, "batch_size": 16, "epochs": 8, "validation_data": (vx, vy),
+                      "steps_per_epoch": 150, "validation_steps": 50})  # the script's own: each cut batch once
     assert "steps_per_epoch" not in got and "validation_steps" not in got, got.keys()
     assert len(got["x"]) == len(got["y"]) == 2 * 16 + 3000 % 16
     assert (got["x"][:32] == x[:32]).all() and (got["x"][32:] == x[-8:]).all() and (got["y"][32:] == y[-8:]).all()

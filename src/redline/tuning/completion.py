@@ -116,8 +116,9 @@ def cut(model, kw: dict) -> dict:
         kw.update(x=data[0], y=data[1], sample_weight=data[2], validation_split=0.0,
                   validation_data=val if val[2] is not None else val[:2])
     tail = _with_tail(data, batch, steps)
-    if tail is not None:
+    if tail is not None:  # each batch once (a steps_per_epoch of the script's own would run out of data)
         kw.update(x=tail[0], y=tail[1], sample_weight=tail[2])
+        kw.pop("steps_per_epoch", None)
     else:
         kw["steps_per_epoch"] = steps
     if kw.get("validation_data") is not None or kw.get("validation_split"):
@@ -126,6 +127,7 @@ def cut(model, kw: dict) -> dict:
         val_tail = _with_tail((*val, None)[:3], kw.get("validation_batch_size") or batch, steps) if val else None
         if val_tail is not None:
             kw["validation_data"] = val_tail if len(val) == 3 else val_tail[:2]
+            kw.pop("validation_steps", None)
         else:
             kw["validation_steps"] = steps
         kw["epochs"] = _validated_by(initial, kw.get("validation_freq", 1), asked)
