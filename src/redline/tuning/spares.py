@@ -5,8 +5,9 @@ training: 2.5-5 s of a trial that measures for 3-4. A spare is the next trial's 
 one starts up: it imports keras under the environment its trial will have, says "ready", and waits on a pipe for
 the trial itself (its candidate's settings, deadline, sandbox), which it then runs exactly as a fresh trial process
 would. A spare never takes CPU time from a measurement: from the moment the running trial says "measuring" until it
-has its figures, a spare not yet ready is stopped (SIGSTOP), and a ready one only waits on its pipe. A spare the tune did not
-use ends with it, and (on Linux) with its parent process however that ends, stopped or not.
+has its figures (or, in the rest of its script, until a later fit it times has run: "measured"), a spare not yet
+ready is stopped (SIGSTOP), and a ready one only waits on its pipe. A spare the tune did not use ends with it, and
+(on Linux) with its parent process however that ends, stopped or not.
 
 Only a script whose first trial showed that importing keras early changes nothing gets spares
 (:func:`backend_for`): the script sets no environment variable before it imports keras, other than its own
