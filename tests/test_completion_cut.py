@@ -110,3 +110,38 @@ def test_a_tail_that_would_copy_too_much_is_cut_by_steps(monkeypatch):
     assert got["x"] is x and got["steps_per_epoch"] == 2
     monkeypatch.setattr(completion, "TAIL_BYTES", (2 * 16 + 8) * (x[0].nbytes + y[0].nbytes))
     assert len(cut(MODEL, {"x": x, "y": y, "batch_size": 16})["x"]) == 40
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_a_cut_fit_on_arrays_trains_its_full_batches_and_the_last_one_and_validates_on_keras(backend):
+    """On a real model: two inputs by name, sample weights and validation_split, as a script may pass them: the cut
+    fit runs 3 training steps (2 full batches, then the smaller last one) and validates."""
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec(backend) is None:
+        pytest.skip(f"{backend} is not installed")
+    code = """
+import numpy as np, keras
+from redline.tuning.completion import cut
+rng = np.random.default_rng(0)
+x = {"a": rng.random((1003, 4), dtype=np.float32), "b": rng.random((1003, 2), dtype=np.float32)}
+y = (x["a"].sum(axis=1) > 2).astype("int32")
+a, b = keras.Input((4,), name="a"), keras.Input((2,), name="b")
+model = keras.Model([a, b], keras.layers.Dense(2, activation="softmax")(keras.layers.Concatenate()([a, b])))
+model.compile("adam", "sparse_categorical_crossentropy")
+seen = []
+class Shapes(keras.callbacks.Callback):
+    def on_train_batch_end(self, batch, logs=None):
+        seen.append(int(keras.ops.convert_to_numpy(self.model.optimizer.iterations)))
+kw = cut(model, {"x": x, "y": y, "sample_weight": np.ones(1003, "float32"),
+                 "batch_size": 64, "epochs": 5, "validation_split": 0.2, "verbose": 0, "callbacks": [Shapes()]})
+h = model.fit(**kw)
+print("ROWS", len(kw["x"]["a"]), len(kw["validation_data"][0]["a"]), "STEPS", seen[-1],
+      "VAL", len(h.history["val_loss"]))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         env={**ENV, "KERAS_BACKEND": backend})
+    assert out.returncode == 0, out.stderr[-2000:]
+    # floor(1003 * 0.8) = 802 training samples (802 % 64 = 34 in the last batch), 201 validation (201 % 64 = 9)
+    assert "ROWS 162 137 STEPS 3 VAL 1" in out.stdout, out.stdout[-500:]
