@@ -109,8 +109,8 @@ def cut(model, kw: dict) -> dict:
     batch = kw.get("batch_size") or 32  # Keras' default
     data = (kw.get("x"), kw.get("y"), kw.get("sample_weight"))
     split, n = kw.get("validation_split"), _rows(data)
-    if split and kw.get("validation_data") is None and n and 0 < int(math.floor(n * (1.0 - split))) < n:
-        at = int(math.floor(n * (1.0 - split)))  # Keras' own split
+    at = int(math.floor(n * (1.0 - split))) if split and n else 0  # Keras' own split
+    if kw.get("validation_data") is None and 0 < at < n:
         val = tuple(_take(v, slice(at, n)) for v in data)
         data = tuple(_take(v, slice(0, at)) for v in data)
         kw.update(x=data[0], y=data[1], sample_weight=data[2], validation_split=0.0,
