@@ -88,11 +88,18 @@ def test_validation_split_is_split_off_as_keras_splits_it_before_the_cut():
     assert len(vx[0]) == 64 + 1001 % 32 and (vx[0][-(1001 % 32):] == x[-(1001 % 32):]).all() and len(vw) == len(vx[0])
 
 
-@pytest.mark.parametrize("n, batch", [(3200, 32), (34, 16)])  # no partial batch; 2 batches and it: all
-def test_arrays_without_a_partial_batch_or_too_few_to_cut_are_cut_by_steps(n, batch):
-    x, y = _arrays(n)
-    got = cut(MODEL, {"x": x, "y": y, "batch_size": batch, "validation_data": (x, y)})
+def test_arrays_without_a_partial_batch_are_cut_by_steps():
+    x, y = _arrays(3200)
+    got = cut(MODEL, {"x": x, "y": y, "batch_size": 32, "validation_data": (x, y)})
     assert got["x"] is x and got["steps_per_epoch"] == 2 and got["validation_steps"] == 2
+
+
+def test_arrays_of_no_more_than_the_steps_and_their_last_batch_run_whole():
+    """34 samples in batches of 16: 2 batches and the last one of 2 are all of it; 2 steps would leave that out."""
+    x, y = _arrays(34)
+    got = cut(MODEL, {"x": x, "y": y, "batch_size": 16, "validation_data": (x, y), "steps_per_epoch": 2})
+    assert got["x"] is x and "steps_per_epoch" not in got and "validation_steps" not in got, got.keys()
+    assert got["validation_data"][0] is x
 
 
 def test_other_inputs_are_cut_by_steps():
@@ -102,13 +109,13 @@ def test_other_inputs_are_cut_by_steps():
 
 
 def test_a_tail_that_would_copy_too_much_is_cut_by_steps(monkeypatch):
-    from redline.tuning import completion
+    from redline.tuning import tails
 
     x, y = _arrays(3000)
-    monkeypatch.setattr(completion, "TAIL_BYTES", (2 * 16 + 8) * (x[0].nbytes + y[0].nbytes) - 1)
+    monkeypatch.setattr(tails, "TAIL_BYTES", (2 * 16 + 8) * (x[0].nbytes + y[0].nbytes) - 1)
     got = cut(MODEL, {"x": x, "y": y, "batch_size": 16})
     assert got["x"] is x and got["steps_per_epoch"] == 2
-    monkeypatch.setattr(completion, "TAIL_BYTES", (2 * 16 + 8) * (x[0].nbytes + y[0].nbytes))
+    monkeypatch.setattr(tails, "TAIL_BYTES", (2 * 16 + 8) * (x[0].nbytes + y[0].nbytes))
     assert len(cut(MODEL, {"x": x, "y": y, "batch_size": 16})["x"]) == 40
 
 
