@@ -88,3 +88,58 @@ def test_a_rival_whose_start_no_gain_of_its_quiet_process_can_pay_for_is_not_mea
     default, fast = cand("as written", 100.0, 1.0), cand("backend jax", 300.0, 9.0)
     assert cannot_pay(fast, default, 3.0) and cannot_pay(fast, default, 13.0) is None  # 2/3 of 13 s: 8.7 > 8
     assert cannot_pay(cand("backend jax", 90.0, 9.0), default, 3.0) is None  # no gain: the other rules say so
+
+
+def folds(name, rate, trace, refit, retraces=3):
+    c = cand(name, rate, trace, [0.2])
+    c.detail.update(refit_s=refit, retraces=retraces)
+    return c
+
+
+def test_each_later_fit_that_traces_anew_pays_its_start_again_under_the_choice():
+    """kfold_dataset: a fresh model per fold on tf.data; JAX ran its epochs 1.62x, but each of its 3 later folds
+    started ~2.6 s against ~0.8 s as written, and the run delivered 0.82x `python`. Its first start alone (1.0 s more)
+    looked paid by the ~1.6 s its epochs save of ~4.2 s of training."""
+    from redline.tuning.payoff import cannot_pay, once_s
+
+    default, jax = folds("as written", 100.0, 1.0, 0.8), folds("backend jax", 162.0, 2.0, 2.6)
+    assert once_s(jax, default) == pytest.approx(1.0 + 3 * 1.8)
+    assert unpaid(folds("backend jax", 162.0, 2.0, 2.6, 0), folds("as written", 100.0, 1.0, 0.8, 0), 4.2) is None
+    why = unpaid(jax, default, 4.2)
+    assert why and "~6.4 s more" in why and "each of its 3 later fit(s) that trace anew ~2.6 against ~0.8 s" in why
+    assert cannot_pay(jax, default, 4.2) and unpaid(jax, default, 60.0) is None  # ~23 s saved of 60: paid
+    assert once_s(folds("oneDNN off", 110.0, 1.0, 0.5), default) == 0.0  # cheaper later starts: never below 0
+    assert once_s(default, default) == 0.0
+
+
+def test_a_process_records_how_many_of_the_script_s_later_fits_trace_anew():
+    from redline.tuning.passes import absorb
+
+    res = {"status": "ok", "candidates": {"default": {"steps_per_s": [100.0, 101.0, 99.0]}},
+           "fits": [{"traces": True}, {"traces": True, "start_s": 0.7}, {"traces": False}, {"traces": True,
+                                                                                             "start_s": 0.9}]}
+    c = Candidate("as written")
+    absorb(c, res)
+    assert c.detail["retraces"] == 2 and c.detail["refit_s"] == pytest.approx(0.8)
+
+
+def test_tune_keeps_the_script_as_written_where_another_backend_s_later_fits_start_dearer_than_it_saves(monkeypatch):
+    """4 folds of fresh models, 3 epochs of 100 steps each (12 s as written): JAX's epochs 1.62x (~4.6 s saved), its
+    first start 1 s dearer and each of its 3 later folds' 2.6 against 0.8 s (6.4 s in all): as written stays."""
+    from redline.tuning import search
+
+    def fake(script, args, c, trial, timeout, **_):
+        jax = c.env.get("KERAS_BACKEND") == "jax"
+        r = 162.0 if jax else 100.0 if c.name == "as written" else 50.0
+        fits = [{"index": i + 1, "epochs": 3, "steps_in_epoch": 100, "fingerprint": "fold", "traces": True,
+                 **({"start_s": 2.6 if jax else 0.8} if i else {})} for i in range(4)]
+        res = {"status": "ok", "candidates": {"default": {"steps_per_s": [r, r * 1.01, r * 0.99]}}, "data": "ndarray",
+               "backend": "jax" if jax else "tensorflow", "steps_in_epoch": 100, "epochs": 3, "fits": fits,
+               "trace_s": 2.0 if jax else 1.0, "contention": {"steal": 0.0, "others": 0.001}}
+        return {**res, "inputs": {}, "not_measured": []} if "ladder" in trial else res
+
+    monkeypatch.setattr(search, "run_trial", fake)
+    result = search.tune("train.py", budget_s=600, snapshot=m.vm_2core(), complete=False)
+    jax = next(p for p in result.processes if p.name == "backend jax")
+    assert result.chosen_process.name == "as written", [(p.name, p.dropped) for p in result.processes]
+    assert jax.dropped.startswith("not worth its process") and "each of its 3 later fit(s)" in jax.dropped, jax.dropped
