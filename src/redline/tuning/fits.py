@@ -106,6 +106,27 @@ def retraced(result) -> str | None:
             f"{steady:.2f}x once traced")
 
 
+def settle(result):
+    """``result`` (a tuning.result.TuneResult) as it is saved: retraced()'s reason where it applies, and the script
+    as written kept, nothing applied, where the choice is predicted to run the script's training slower than the
+    script as written (the whole ratio under 1.0: what its fits' starts cost beyond what its epochs save). The
+    process choice weighs those starts (tuning/payoff.py) and the in-process pick its own compile
+    (inprocess.judge_whole), but each on its own: kfold_dataset's JAX + spe 8 + the input rewrite was saved at a
+    predicted 0.63x and delivered 0.82x `python`."""
+    said = retraced(result)
+    if said:
+        result.reasons.append(said)
+    whole = result.ratio()
+    picked = [c.name for c in (result.chosen_process, result.chosen_knobs, result.chosen_input)
+              if c is not None and c is not result.default]
+    if whole is not None and whole < 1.0 and picked:
+        result.reasons.append(f"{' and '.join(picked)}: not applied: predicted {whole:.2f}x the script as written over "
+                              "its training, its fits' starts costing more than its epochs save; the script as "
+                              "written stays")
+        result.chosen_process, result.chosen_knobs, result.chosen_input, result.per_fit = result.default, None, None, {}
+    return result
+
+
 def longest(fits: list) -> dict | None:
     """The fit that trains longest; the earliest of equals (k folds of one model: the first)."""
     return max(fits, key=size) if fits else None
@@ -157,5 +178,5 @@ def own_knobs(fits: list, measured: dict, first_rate, rate, per_trial: float, le
     return per_fit, reasons, not_measured
 
 
-__all__ = ["fingerprint", "longest", "others", "own_knobs", "retraced", "served", "size", "stops_early",
+__all__ = ["fingerprint", "longest", "others", "own_knobs", "retraced", "served", "settle", "size", "stops_early",
            "unseen", "with_traces"]

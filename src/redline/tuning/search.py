@@ -23,7 +23,7 @@ from . import spe_bound
 from .passes import (BEHIND, LONE_LEAD, PASSES, absorb, beyond_trace, process_stage, same_backend, settled, start_cap,
                      unfair, whole_run)
 from .first_look import heard, watched
-from .fits import longest, own_knobs, retraced, served, size, unseen
+from .fits import longest, own_knobs, served, settle, size, unseen
 from .payoff import drop_unpaid
 from .inprocess import SPE_FLATTENS, inprocess_stage
 from .as_run import PY_LONG_SHARE
@@ -390,10 +390,7 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
                         script_output=first.get("stdout", ""), inputs=inputs, chosen_input=chosen_input, advice=advice,
                         training_s=training_s, whole=stage.whole, per_fit=per_fit, fits=fits_seen,
                         stage_drops=stage.drops, needs_s=round(forecast[1][0]) if forecast else None)
-    said = retraced(result)
-    if said:
-        result.reasons.append(said)
-    return result
+    return settle(result)  # (a choice predicted to lose over the training is not applied)
 
 
 __all__ = ["ALLOWABLE", "BEHIND", "MIN_RUNS", "SPE_FLATTENS", "Candidate", "ScriptProblem", "TuneResult", "Untunable",
