@@ -510,3 +510,23 @@ def test_a_choice_predicted_to_lose_over_the_training_is_not_applied(steps, kept
         assert before < 0.7 and r.chosen_input is None and r.per_fit == {} and r.chosen().env == {}
         assert any(x.startswith("backend jax and spe 8: not applied: predicted") for x in r.reasons), r.reasons
         assert r.ratio() == pytest.approx(1.0)
+
+
+def test_each_side_of_a_multi_fit_prediction_counts_the_later_fits_starts_as_the_ratio_does():
+    """kfold: the benchmark's delivered steps/s count each later fold's start (epochs after a run's first); the
+    predicted sides were the epochs' alone, so the tuned side read 0.16 of its prediction where the ratio read 0.96."""
+    from redline.tuning.result import Candidate, TuneResult
+
+    default = Candidate("as written", runs=[100.0] * 3, passes=[100.0], detail={"refit_s": 0.5, "trace_s": 1.0})
+    jax = Candidate("backend jax", {"KERAS_BACKEND": "jax"}, runs=[400.0] * 3, passes=[400.0],
+                    detail={"refit_s": 0.7, "trace_s": 2.0})
+    folds = [{"index": i + 1, "epochs": 4, "steps_in_epoch": 100, "fingerprint": "fold", "traces": True}
+             for i in range(4)]
+    r = TuneResult(script="s.py", args=[], budget_s=60, elapsed_s=50, default=default, processes=[default, jax],
+                   inprocess=[], chosen_process=jax, chosen_knobs=None, reasons=[], not_measured=[], fits=folds)
+    got = r.predicted_steps_per_s()
+    python = 1600 / (1600 / 100 + 3 * 0.5)  # 16 s of epochs and 1.5 s of later starts
+    assert got["python"] == pytest.approx(python, abs=1e-2) and got["run"] == pytest.approx(python * r.ratio(), abs=0.05)
+    assert got["run"] == pytest.approx(1600 / (1600 / 400 + 3 * 0.7), rel=1e-3)  # 4 s and 2.1 s under the choice
+    r.fits = folds[:1]  # one fit: its trace is a run's start, left out as the benchmark leaves out the first epoch
+    assert r.predicted_steps_per_s() == {"python": 100.0, "run": 400.0}

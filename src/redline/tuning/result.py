@@ -245,16 +245,25 @@ class TuneResult:
                              bool(self.default.detail.get("iterator_each_epoch")))
 
     def predicted_steps_per_s(self) -> dict | None:
-        """The steps/s behind steady_ratio(): {"python": the script as written's epochs under `python` (its trial
-        processes' figures, less its modelled epoch-start wait), "run": the choice's under `redline run`}; None where
-        steady_ratio() is. What a benchmark compares with delivered figures, to tell which side a miss is on."""
+        """The steps/s behind ratio(): {"python": the script as written's epochs under `python` (its trial processes'
+        figures, less its modelled epoch-start wait; over the script's training where later fits trace anew, each
+        such fit's start counted as ratio() counts it), "run": the choice's under `redline run`, at ratio() to it};
+        None where steady_ratio() is. What a benchmark compares with delivered figures (epochs after a run's first,
+        each later fit's start included), to tell which side a miss is on."""
+        from .fits import size
+
         steady = self.steady_ratio()
         base = median(fair(self.chosen_process, self.default)[1])
         if not steady or not base:
             return None
         wait = self.python_wait(base)
         python = base / (wait["factor"] if wait else 1.0)
-        return {"python": round(python, 3), "run": round(python * steady, 3)}
+        later = sum(1 for f in self.fits[1:] if f.get("traces"))
+        steps, theirs = sum(size(f) for f in self.fits), self.default.detail.get("refit_s") or self.default.detail.get(
+            "trace_s")
+        if later and steps and theirs:
+            python = steps / (steps / python + later * theirs)
+        return {"python": round(python, 3), "run": round(python * (self.ratio() or steady), 3)}
 
     def steady_ratio(self, knobs: bool = True) -> float | None:
         """The choice's epochs against the script as written's under `python` (its epoch-start waits included: see
