@@ -121,6 +121,8 @@ def test_a_process_records_how_many_of_the_script_s_later_fits_trace_anew():
     c = Candidate("as written")
     absorb(c, res)
     assert c.detail["retraces"] == 2 and c.detail["refit_s"] == pytest.approx(0.8)
+    absorb(c, {**res, "fits": res["fits"][:1]})  # a later process that stopped after the fit it measured
+    assert c.detail["retraces"] == 2 and c.detail["refit_s"] == pytest.approx(0.8)
 
 
 def test_tune_keeps_the_script_as_written_where_another_backend_s_later_fits_start_dearer_than_it_saves(monkeypatch):

@@ -110,8 +110,8 @@ def absorb(cand: Candidate, res: dict, reference: Candidate | None = None) -> No
     refits = [f["start_s"] for f in (res.get("fits") or [])[1:] if f.get("traces") and f.get("start_s") is not None]
     if refits:  # later fits that traced anew, each run cut short in this process: what such a fit's start costs
         kept["refit_s"] = round(median(refits), 3)
-    if res.get("fits"):  # how many of the script's later fits trace anew (tuning/payoff.py)
-        kept["retraces"] = sum(1 for f in res["fits"][1:] if f.get("traces"))
+    if res.get("fits"):  # how many of the script's later fits trace anew, as far as any process saw (tuning/payoff.py)
+        kept["retraces"] = max(kept.get("retraces", 0), sum(1 for f in res["fits"][1:] if f.get("traces")))
     if res.get("released"):  # per process: the waits its finished tf.data iterators took off the epoch loop
         kept["released"] = [*kept.get("released", []), res["released"]]
     if (res.get("python_drops") or {}).get("epochs"):  # per process: its epochs' starts timed as `python` runs them
