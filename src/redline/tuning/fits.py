@@ -92,7 +92,9 @@ def retraced(result) -> str | None:
     if not steady or not whole or abs(whole / steady - 1) < 0.005:
         return None
     later = sum(1 for f in result.fits[1:] if f.get("traces"))
-    mine, theirs = (c.detail.get("refit_s") or c.detail.get("trace_s") for c in (result.chosen_process, result.default))
+    from .payoff import refit_s
+
+    mine, theirs = refit_s(result.chosen_process), refit_s(result.default)
     own = sum(1 for f in result.fits if result.per_fit.get(f.get("fingerprint"), True) == {})
     parts = ([f"{later} later fit(s) that trace a step function anew (~{theirs:,.1f} s each as written, "
               f"~{mine or theirs:,.1f} s under the choice)"] if later and theirs else []) + (

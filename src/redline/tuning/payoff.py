@@ -36,7 +36,7 @@ def process_once(cand, default) -> float:
     return max(0.0, mine - theirs) if mine is not None and theirs is not None else 0.0
 
 
-def _refit(cand) -> float | None:
+def refit_s(cand) -> float | None:
     """Seconds a later fit that traces anew costs at its start in ``cand``'s process (as tuning.fits.with_traces)."""
     return cand.detail.get("refit_s") or cand.detail.get("trace_s")
 
@@ -46,7 +46,7 @@ def once_s(cand, default) -> float:
     at each of the script's later fits that trace anew (the script as written's first trial counted them), each at
     its own process's figure; never below 0."""
     n, once = int(default.detail.get("retraces") or 0), process_once(cand, default)
-    mine, theirs = _refit(cand), _refit(default)
+    mine, theirs = refit_s(cand), refit_s(default)
     if cand is default or not n or mine is None or theirs is None:
         return once
     return max(0.0, once + n * (mine - theirs))
@@ -54,7 +54,7 @@ def once_s(cand, default) -> float:
 
 def _cost(cand, default, once: float) -> str:
     n = int(default.detail.get("retraces") or 0)
-    later = (f", and each of its {n} later fit(s) that trace anew ~{_refit(cand):,.1f} against ~{_refit(default):,.1f} s"
+    later = (f", and each of its {n} later fit(s) that trace anew ~{refit_s(cand):,.1f} against ~{refit_s(default):,.1f} s"
              if n and once > process_once(cand, default) else "")
     return (f"its start costs ~{once:,.1f} s more (its step compiled: {start_s(cand) or 0.0:,.1f} against "
             f"{start_s(default) or 0.0:,.1f} s{later})")
@@ -106,4 +106,4 @@ def drop_unpaid(cand, default, training_s: float | None) -> bool:
     return bool(why)
 
 
-__all__ = ["cannot_pay", "drop_unpaid", "once_s", "process_once", "start_s", "unpaid"]
+__all__ = ["cannot_pay", "drop_unpaid", "once_s", "process_once", "refit_s", "start_s", "unpaid"]

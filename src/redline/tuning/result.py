@@ -200,6 +200,7 @@ class TuneResult:
         """What the choice adds to the script's training: steady_ratio() over its fits, where fits after the first
         trace anew (tuning.fits.with_traces)."""
         from .fits import with_traces
+        from .payoff import refit_s
 
         steady = self.steady_ratio()
         if not steady or not self.fits:
@@ -207,8 +208,7 @@ class TuneResult:
         base = median(fair(self.chosen_process, self.default)[1])
         plain = self.steady_ratio(knobs=False) if self.chosen_knobs is not None else None  # fits kept at their own
         apart = {fp: plain for fp, knobs in self.per_fit.items() if not knobs} if plain else None
-        return with_traces(steady, self.fits, base, *(c.detail.get("refit_s") or c.detail.get("trace_s")
-                                                      for c in (self.default, self.chosen_process)), apart=apart,
+        return with_traces(steady, self.fits, base, refit_s(self.default), refit_s(self.chosen_process), apart=apart,
                            once=self.once_s())
 
     def once_s(self) -> float:
@@ -251,6 +251,7 @@ class TuneResult:
         None where steady_ratio() is. What a benchmark compares with delivered figures (epochs after a run's first,
         each later fit's start included), to tell which side a miss is on."""
         from .fits import size
+        from .payoff import refit_s
 
         steady = self.steady_ratio()
         base = median(fair(self.chosen_process, self.default)[1])
@@ -259,8 +260,7 @@ class TuneResult:
         wait = self.python_wait(base)
         python = base / (wait["factor"] if wait else 1.0)
         later = sum(1 for f in self.fits[1:] if f.get("traces"))
-        steps, theirs = sum(size(f) for f in self.fits), self.default.detail.get("refit_s") or self.default.detail.get(
-            "trace_s")
+        steps, theirs = sum(size(f) for f in self.fits), refit_s(self.default)
         if later and steps and theirs:
             python = steps / (steps / python + later * theirs)
         return {"python": round(python, 3), "run": round(python * (self.ratio() or steady), 3)}
