@@ -6,6 +6,7 @@ and later fits went unseen."""
 import importlib.util
 import types
 
+import numpy as np
 import pytest
 
 from redline.tuning.completion import cut
@@ -86,6 +87,25 @@ def test_validation_split_is_split_off_as_keras_splits_it_before_the_cut():
     assert (got["x"][1][-(at % 32):] == x[at - at % 32:at]).all()
     vx, vy, vw = got["validation_data"]
     assert len(vx[0]) == 64 + 1001 % 32 and (vx[0][-(1001 % 32):] == x[-(1001 % 32):]).all() and len(vw) == len(vx[0])
+
+
+def test_a_dataframe_and_a_series_are_cut_as_arrays_are_by_position_not_by_their_index():
+    """The tutorials' regression fits a pandas DataFrame of features and a Series of labels, both with the shuffled
+    index DataFrame.sample leaves: Keras slices them by position, so the cut keeps the same rows (iloc) and the last
+    partial batch, and the validation Keras would split off."""
+    pd = pytest.importorskip("pandas")
+    x, y = _arrays(4001)
+    order = np.random.default_rng(0).permutation(4001)
+    frame = pd.DataFrame(x, index=order, columns=["a", "b", "c"])
+    labels = pd.Series(y[:, 0], index=order)
+    got = cut(MODEL, {"x": frame, "y": labels, "batch_size": 32, "validation_split": 0.25})
+    at = 3000  # Keras' training samples, by position
+    assert isinstance(got["x"], pd.DataFrame) and isinstance(got["y"], pd.Series), type(got["x"])
+    assert len(got["x"]) == len(got["y"]) == 64 + at % 32 and "steps_per_epoch" not in got
+    assert (got["x"].to_numpy()[-(at % 32):] == x[at - at % 32:at]).all()
+    assert (got["y"].to_numpy()[:64] == y[:64, 0]).all()
+    vx, vy = got["validation_data"][:2]
+    assert len(vx) == len(vy) == 64 + 1001 % 32 and (vx.to_numpy()[-(1001 % 32):] == x[-(1001 % 32):]).all()
 
 
 def test_arrays_without_a_partial_batch_are_cut_by_steps():

@@ -39,6 +39,11 @@ kinds = [("arrays", (x, y), 4, None, False), ("dataset", (ds.batch(4), None), No
          ("unknown cardinality", (ds.filter(lambda a, b: True).batch(4), None), None, None, False),
          ("repeated", (ds.take(48 * 4).batch(4).repeat(), None), None, 48, True), ("pydataset", (Batches(), None), None, None, False),
          ("generator", (endless(), None), None, None, False)]
+try:  # a pandas DataFrame and Series, as the tutorials' regression fits them: Keras reads them as arrays
+    import pandas as pd
+    kinds.insert(1, ("dataframe", (pd.DataFrame(x), pd.Series(y[:, 0])), 4, None, False))
+except ImportError:
+    pass
 model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
 for kind, (xi, yi), bs, own, is_endless in kinds:
     cap = own or steps_in_epoch(xi, yi, bs)
@@ -61,7 +66,7 @@ for kind, (xi, yi), bs, own, is_endless in kinds:
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["tensorflow", "jax"])
 def test_steps_are_counted_as_run_for_every_kind_of_input(backend):
-    """47 batches an epoch, as arrays, tf.data of known and unknown cardinality, a PyDataset; a repeated tf.data input
+    """47 batches an epoch, as arrays, a pandas DataFrame, tf.data of known and unknown cardinality, a PyDataset; a repeated tf.data input
     with the script's 48 steps an epoch; an endless generator. The harness's runs (fit_shape) with steps_per_execution
     1, 8 or 32 count exactly the steps Keras ran (the optimizer's iterations), where an epoch's last execution stops at
     the end of the data; on JAX too, where batch-end callbacks run on a thread pool after the next batch-begin."""
@@ -70,12 +75,13 @@ def test_steps_are_counted_as_run_for_every_kind_of_input(backend):
     r = subprocess.run([sys.executable, "-c", KINDS], capture_output=True, text=True, env={**ENV, "KERAS_BACKEND": backend},
                        timeout=400)
     caps = dict(line.split()[1:] for line in r.stdout.splitlines() if line.startswith("CAP"))
+    frames = importlib.util.find_spec("pandas") is not None
     assert caps == {"arrays": "47", "dataset": "47", "unknown_cardinality": "47", "repeated": "48", "pydataset": "47",
-                    "generator": "None"}, r.stderr[-2000:]
+                    "generator": "None", **({"dataframe": "47"} if frames else {})}, r.stderr[-2000:]
     counted = [(line.split()[1], *map(int, line.split()[2:])) for line in r.stdout.splitlines() if line.startswith("COUNTED")]
     # per counted kind spe 1 and 8 at 16 and 141 steps, 32 at 16 (2 whole passes); the repeated input: spe 1 and 8 (32
     # does not divide 48); the generator: each spe at 16 steps
-    assert len(counted) == 4 * 5 + 4 + 3, r.stderr[-2000:]
+    assert len(counted) == (4 + frames) * 5 + 4 + 3, r.stderr[-2000:]
     for kind, spe, steps, done, its, executions, epochs in counted:  # a new optimizer each compile: this fit's iterations
         # Keras on TensorFlow counts one optimizer iteration more per epoch over data of unknown cardinality (it does
         # so under the script too: 47 batch ends and 48 iterations in a plain fit), without a batch to train on

@@ -5,6 +5,8 @@ traced and compiled for that shape in every run (each later fit of a fresh model
 0.31 s cut to 2 batches, 0.56-0.58 s with its last batch, as a run pays it). A fit cut short (the completion trial,
 the later fits a trial times) keeps that batch where the input says what it is: numpy arrays (their length), and a
 tf.data pipeline whose last batching step is known (its batch size, its input's cardinality, no drop_remainder).
+pandas DataFrames and Series count as arrays: Keras takes them as it takes numpy arrays (the tutorials' regression
+fits its DataFrame of features as it is).
 """
 
 from __future__ import annotations
@@ -20,14 +22,26 @@ ONE_TO_ONE = ("_PrefetchDataset", "_MapDataset", "_ParallelMapDataset", "CacheDa
 BATCHING = ("_BatchDataset", "_ParallelBatchDataset", "_PaddedBatchDataset")
 
 
+def _frame(v) -> bool:
+    """``v`` is a pandas DataFrame or Series (read here without importing pandas)."""
+    return type(v).__module__.split(".")[0] == "pandas" and hasattr(v, "iloc")
+
+
+def _nbytes(a) -> int:
+    """The bytes of an array's, a DataFrame's or a Series' values."""
+    import numpy as np
+
+    return int(np.sum(a.memory_usage(index=False))) if _frame(a) else a.nbytes
+
+
 def leaves(v) -> list | None:
-    """The numpy arrays ``v`` holds (an array, or lists, tuples and dicts of them, None among them); None where it
-    holds anything else (a tf.data.Dataset, a generator, a tensor, a DataFrame)."""
+    """The numpy arrays, pandas DataFrames and Series ``v`` holds (one, or lists, tuples and dicts of them, None among
+    them); None where it holds anything else (a tf.data.Dataset, a generator, a tensor)."""
     import numpy as np
 
     if v is None:
         return []
-    if isinstance(v, np.ndarray):
+    if isinstance(v, np.ndarray) or _frame(v):
         return [v] if v.ndim else None
     parts = list(v.values()) if isinstance(v, dict) else list(v) if isinstance(v, (list, tuple)) else None
     if parts is None:
@@ -49,7 +63,7 @@ def take(v, rows):
         return {k: take(x, rows) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
         return type(v)(take(x, rows) for x in v)
-    return v[rows]
+    return v.iloc[rows] if _frame(v) else v[rows]
 
 
 def rows(data) -> int | None:
@@ -72,7 +86,7 @@ def arrays(data, batch: int, steps: int):
         return None
     if n <= steps * batch + n % batch:
         return data
-    if sum(a.nbytes for v in data for a in leaves(v)) / n * (steps * batch + n % batch) > TAIL_BYTES:
+    if sum(_nbytes(a) for v in data for a in leaves(v)) / n * (steps * batch + n % batch) > TAIL_BYTES:
         return None
     at = np.r_[0:steps * batch, n - n % batch:n]
     return tuple(take(v, at) for v in data)
