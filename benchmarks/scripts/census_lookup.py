@@ -25,12 +25,14 @@ for name in ["age", "hours"]:
     inp = keras.Input(shape=(1,), name=name)
     norm = layers.Normalization()
     norm.adapt(train[name].to_numpy().reshape(-1, 1))
-    inputs[name], _ = inp, encoded.append(norm(inp))
+    inputs[name] = inp
+    encoded.append(norm(inp))
 for name in ["education", "sector"]:
     inp = keras.Input(shape=(1,), name=name, dtype="string")
     lookup = layers.StringLookup(output_mode="one_hot")
     lookup.adapt(train[name].to_numpy())
-    inputs[name], _ = inp, encoded.append(lookup(inp))
+    inputs[name] = inp
+    encoded.append(lookup(inp))
 x = layers.concatenate(encoded)
 x = layers.Dense(64, activation="relu")(x)
 x = layers.Dropout(0.2)(x)
