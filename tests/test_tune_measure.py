@@ -67,9 +67,10 @@ for kind, (xi, yi), bs, own, is_endless in kinds:
 @pytest.mark.parametrize("backend", ["tensorflow", "jax"])
 def test_steps_are_counted_as_run_for_every_kind_of_input(backend):
     """47 batches an epoch, as arrays, a pandas DataFrame, tf.data of known and unknown cardinality, a PyDataset; a
-    repeated tf.data input with the script's 48 steps an epoch; an endless generator. The harness's runs (fit_shape) with steps_per_execution
-    1, 8 or 32 count exactly the steps Keras ran (the optimizer's iterations), where an epoch's last execution stops at
-    the end of the data; on JAX too, where batch-end callbacks run on a thread pool after the next batch-begin."""
+    repeated tf.data input with the script's 48 steps an epoch; an endless generator. The harness's runs (fit_shape)
+    with steps_per_execution 1, 8 or 32 count exactly the steps Keras ran (the optimizer's iterations), where an epoch's
+    last execution stops at the end of the data; on JAX too, where batch-end callbacks run on a thread pool after the
+    next batch-begin."""
     if importlib.util.find_spec(backend) is None:
         pytest.skip(f"{backend} is not installed")
     r = subprocess.run([sys.executable, "-c", KINDS], capture_output=True, text=True, env={**ENV, "KERAS_BACKEND": backend},

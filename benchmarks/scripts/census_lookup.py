@@ -1,5 +1,6 @@
 # Structured data from a pandas DataFrame: numeric columns normalized, string columns through StringLookup, one
-# functional model with an input per column, fed through tf.data from dict(DataFrame) as the structured-data tutorial does.
+# functional model with an input per column, fed through tf.data from the DataFrame's columns as the structured-data
+# tutorial does.
 import numpy as np
 import pandas as pd
 import keras
