@@ -145,3 +145,49 @@ def test_tune_keeps_the_script_as_written_where_another_backend_s_later_fits_sta
     jax = next(p for p in result.processes if p.name == "backend jax")
     assert result.chosen_process.name == "as written", [(p.name, p.dropped) for p in result.processes]
     assert jax.dropped.startswith("not worth its process") and "each of its 3 later fit(s)" in jax.dropped, jax.dropped
+
+
+def test_a_rival_whose_best_gain_cannot_repay_another_pass_is_not_worth_it():
+    """1.22x at its best (120 against 98 steps/s): ~0.7 s saved of 4 s of training a run, where another pass of trial
+    processes takes 16 s of tuning (23 runs to repay); on 400 s of training it repays that in under one."""
+    from redline.tuning.payoff import REPAY_RUNS, not_worth_a_pass
+
+    default = Candidate("as written", runs=[98.0, 100.0, 102.0])
+    thread = Candidate("1 intra-op thread", runs=[110.0, 115.0, 120.0])
+    why = not_worth_a_pass(thread, default, 4.0, 16.0)
+    assert why and "(1.22x)" in why and "~0.7 s of the script's ~4 s" in why and "about 22 runs" in why, why
+    assert not_worth_a_pass(thread, default, 400.0, 16.0) is None
+    assert not_worth_a_pass(thread, default, None, 16.0) is None and not_worth_a_pass(thread, default, 4.0, 0.0) is None
+    behind = Candidate("oneDNN off", runs=[90.0, 92.0, 95.0])  # no gain at its best: no number of runs repays a pass
+    assert "no number of runs" in not_worth_a_pass(behind, default, 4.0, 16.0)
+    assert REPAY_RUNS * 4.0 * (1 - 98 / 120) < 16.0  # (the figures above sit on the intended side of the rule)
+
+
+@pytest.mark.parametrize("training_s, cut", [(4.0, True), (400.0, False)])
+def test_the_passes_stop_measuring_a_rival_whose_gain_cannot_repay_them(training_s, cut):
+    """The script's own backend, one thread: 1.15x within the noise, on a busy machine (so one process of each cannot
+    decide it). On a 4-s training it is dropped after its first process; on 400 s it gets its next passes."""
+    from redline.tuning.passes import process_stage
+
+    busy = {"steal": 0.05, "others": 0.0}
+    figures = {"as written": [98.0, 100.0, 102.0], "1 intra-op thread": [105.0, 115.0, 130.0]}
+    calls = []
+
+    def run(c, extra, timeout, ahead=None):
+        calls.append(c.name)
+        return {"status": "ok", "candidates": {"default": {"steps_per_s": figures[c.name]}}, "contention": busy,
+                "backend": "tensorflow"}
+
+    from redline.tuning.passes import absorb
+
+    default = Candidate("as written")
+    absorb(default, run(default, {}, 60.0))
+    thread = Candidate("1 intra-op thread", env={"TF_NUM_INTRAOP_THREADS": "1"})
+    process_stage(run, default, [thread], per_trial=8.0, left=lambda: 500.0, progress=lambda s: None,
+                  training_s=training_s)
+    assert (len(thread.passes) == 1) == cut and len(default.passes) == (1 if cut else 3), (calls, thread.dropped)
+    if cut:
+        assert thread.dropped.startswith("not worth another pass: even at its fastest round") and "(1.33x)" in (
+            thread.dropped), thread.dropped
+    else:
+        assert not (thread.dropped or "").startswith("not worth another pass")

@@ -7,9 +7,10 @@ the one candidate decisively ahead), or once its first process shows no gain ove
 MIN_GAIN: a choice needs that gain beyond the spread of both, and two more processes of each rival within noise of
 the script as written were most of the time spent tuning scripts that nothing beats), and so after its second; nor
 is a rival not decisively ahead in its first process where it and the script as written both ran quiet, nor one
-whose start no gain its quiet processes allow could pay for (payoff.cannot_pay). A rival on another backend whose one
-process lost more of the machine than the script as written's gets a second process before no gain drops it
-(second_chance). A rival on the script's own backend whose training steps fall under the prune (no gain, or under
+whose start no gain its quiet processes allow could pay for (payoff.cannot_pay), nor one not ahead whose best gain
+would take more than payoff.REPAY_RUNS runs to repay another pass (payoff.not_worth_a_pass). A rival on another
+backend whose one process lost more of the machine than the script as written's gets a second process before no gain
+drops it (second_chance). A rival on the script's own backend whose training steps fall under the prune (no gain, or under
 PRUNE x the best, scaled by the script as written's whole epochs to its steps) is not measured in whole epochs
 (same_backend). A winner needs 2 processes of its own, and the script as written 2 as well (one of its processes may
 run slow as a whole), unless its one process was measured on the machine as it was (quiet: little steal, few other
@@ -27,7 +28,7 @@ from ..monitoring.contention import lost
 from .choose import MIN_RUNS, ahead_of, better
 from .fork_watch import reason as fork_reason
 from .compare import MIN_GAIN, QUIET, median
-from .payoff import cannot_pay
+from .payoff import cannot_pay, not_worth_a_pass
 from .result import Candidate
 
 #: trial processes per per-process candidate, and the share of the best median below which a candidate is not measured
@@ -372,10 +373,14 @@ def process_stage(run, default: Candidate, live: list, *, per_trial: float, left
             if not (top.median and c.median) or c.error or c.advice or c.dropped:
                 continue
             unpaid = quiet(c) and cannot_pay(c, default, training_s)  # (tuning/payoff.py)
+            small = rep < PASSES - 1 and not ahead_of(c, default) and not_worth_a_pass(c, default, training_s,
+                                                                                     2 * per_trial)
             if unpaid:
                 c.dropped, c.detail["unpaid"] = f"not worth its process: {unpaid}", True
             elif rep == 0 and c.median < PRUNE * top.median:
                 c.dropped = f"{c.median / top.median:.2f}x '{top.name}' in its first trial process: not measured again"
+            elif small:
+                c.dropped = f"not worth another pass: {small}"
             elif default.median and c.median < (1 + MIN_GAIN) * default.median and len(c.passes) == rep + 1:
                 why = second_chance(c, default, live)  # its one process ran busy, or its rounds spread past a gain
                 if why:

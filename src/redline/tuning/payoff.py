@@ -74,6 +74,37 @@ def unpaid(cand, default, training_s: float | None) -> str | None:
             f"saves only ~{max(0.0, saved):,.1f} s of the script's ~{training_s:,.0f} s of training")
 
 
+#: another pass of trial processes is spent on a rival only where its gain, at its best, repays that pass's tuning
+#: within this many runs: census_lookup (~4 s of training) measured '1 intra-op thread' (1.15-1.21x, rounds spread
+#: 28%) and the script as written in 3 processes each, 109-129 s tunes where its others took 57-67 s, for at most
+#: ~0.7 s a run
+REPAY_RUNS = 10
+
+
+def best_saving(cand, default, training_s: float | None) -> tuple[float, float] | None:
+    """(its fastest round against the script as written's slowest, the seconds of ``training_s`` that saves), or None
+    where a figure is missing."""
+    if not training_s or not cand.runs or not default.runs or min(default.runs) <= 0:
+        return None
+    best = max(cand.runs) / min(default.runs)
+    return best, (training_s * (1 - 1 / best) if best > 1 else 0.0)
+
+
+def not_worth_a_pass(cand, default, training_s: float | None, pass_s: float) -> str | None:
+    """Why another pass of trial processes (``pass_s``: the rival's process and one of the script as written) is not
+    spent on ``cand``, or None: even at its fastest round against the script as written's slowest, what it would save
+    of the script's training a run repays the pass in more than REPAY_RUNS runs. For rivals not yet ahead beyond the
+    noise: one that is goes on (its next process may be the in-process stage's own)."""
+    got = best_saving(cand, default, training_s)
+    if got is None or pass_s <= 0 or got[1] * REPAY_RUNS >= pass_s:
+        return None
+    best, saved = got
+    runs = f"about {pass_s / saved:,.0f} runs" if saved > 0 else "no number of runs"
+    return (f"even at its fastest round against the script as written's slowest ({best:.2f}x) it would save "
+            f"~{saved:,.1f} s of the script's ~{training_s:,.0f} s of training a run, so another pass to decide it "
+            f"(~{pass_s:,.0f} s of tuning) would take {runs} to repay (more than {REPAY_RUNS}): not measured again")
+
+
 def cannot_pay(cand, default, training_s: float | None) -> str | None:
     """Why no further process of ``cand`` can make it worth its process, or None: even at its fastest round against the
     script as written's slowest, its gain saves less of the script's training as written (``training_s``) than its
@@ -81,11 +112,10 @@ def cannot_pay(cand, default, training_s: float | None) -> str | None:
     only of processes that ran on the machine as it was, since a busy one can run slow as a whole): imbalanced_mlp's
     JAX, 1.12x with rounds at 81.1-85.2 against 76.1, took a second process and one more of the script as written
     (17 s of an 80-s tune) to be dropped for a start 1.9 s dearer against ~4 s of training."""
-    once = once_s(cand, default)
-    if not once or not training_s or not cand.runs or not default.runs or min(default.runs) <= 0:
+    once, got = once_s(cand, default), best_saving(cand, default, training_s)
+    if not once or got is None:
         return None
-    best = max(cand.runs) / min(default.runs)
-    saved = training_s * (1 - 1 / best) if best > 1 else 0.0
+    best, saved = got
     if best <= 1 or saved >= once:
         return None
     return (f"even at its fastest round against the script as written's slowest ({best:.2f}x) its gain would save "
@@ -106,4 +136,5 @@ def drop_unpaid(cand, default, training_s: float | None) -> bool:
     return bool(why)
 
 
-__all__ = ["cannot_pay", "drop_unpaid", "once_s", "process_once", "refit_s", "start_s", "unpaid"]
+__all__ = ["REPAY_RUNS", "best_saving", "cannot_pay", "drop_unpaid", "not_worth_a_pass", "once_s", "process_once",
+           "refit_s", "start_s", "unpaid"]
