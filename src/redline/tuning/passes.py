@@ -10,9 +10,9 @@ is a rival not decisively ahead in its first process where it and the script as 
 whose start no gain its quiet processes allow could pay for (payoff.cannot_pay), nor one not ahead whose best gain
 would take more than payoff.REPAY_RUNS runs to repay another pass (payoff.not_worth_a_pass). A rival on another
 backend whose one process lost more of the machine than the script as written's gets a second process before no gain
-drops it (second_chance). A rival on the script's own backend whose training steps fall under the prune (no gain, or under
-PRUNE x the best, scaled by the script as written's whole epochs to its steps) is not measured in whole epochs
-(same_backend). A winner needs 2 processes of its own, and the script as written 2 as well (one of its processes may
+drops it (second_chance). A rival on the script's own backend whose training steps fall under the prune (no gain,
+or under PRUNE x the best, scaled by the script as written's whole epochs to its steps) is not measured in whole
+epochs (same_backend). A winner needs 2 processes of its own, and the script as written 2 as well (one of its processes may
 run slow as a whole), unless its one process was measured on the machine as it was (quiet: little steal, few other
 processes); where a winner ran quiet in some of its processes and the script as written in none, a third process of
 the script as written is measured, and the two are compared on quiet processes where both have some (result.fair);
