@@ -1,25 +1,24 @@
-"""The per-process stage of tune: the settings that need a fresh process, each measured in trial processes, in
-passes that alternate direction, until nothing is left that another process could decide.
+"""The per-process stage of tune: the settings that need a fresh process, each measured in trial processes, in passes
+that alternate direction, until nothing is left that another process could decide.
 
-A rival is dropped once it is decisively behind (after its first executions, under BEHIND x the fastest rate
-measured so far; after its first process, under PRUNE x the best; or beyond the spread of the script as written or of
-the one candidate decisively ahead), or once its first process shows no gain over the script as written (under
-MIN_GAIN: a choice needs that gain beyond the spread of both, and two more processes of each rival within noise of
-the script as written were most of the time spent tuning scripts that nothing beats), and so after its second; nor
-is a rival not decisively ahead in its first process where it and the script as written both ran quiet, nor one
-whose start no gain its quiet processes allow could pay for (payoff.cannot_pay), nor one not ahead whose best gain
-would take more than payoff.REPAY_RUNS runs to repay another pass (payoff.not_worth_a_pass). A rival on another
-backend whose one process lost more of the machine than the script as written's gets a second process before no gain
-drops it (second_chance). A rival on the script's own backend whose training steps fall under the prune (no gain,
-or under PRUNE x the best, scaled by the script as written's whole epochs to its steps) is not measured in whole
-epochs (same_backend). A winner needs 2 processes of its own, and the script as written 2 as well (one of its processes may
-run slow as a whole), unless its one process was measured on the machine as it was (quiet: little steal, few other
-processes); where a winner ran quiet in some of its processes and the script as written in none, a third process of
-the script as written is measured, and the two are compared on quiet processes where both have some (result.fair);
-the winner's second may be the in-process stage's trial, which measures the same configuration whole before its
-knobs: one process fewer. A candidate that can only be advice (the script pins its backend itself) is measured in
-one process: its figure is shown, never applied, so it is not in the race, nor in the bar or the prune the racing
-candidates are held to.
+A rival is dropped once it is decisively behind (after its first executions, under BEHIND x the fastest rate measured
+so far; after its first process, under PRUNE x the best; or beyond the spread of the script as written or of the one
+candidate decisively ahead), or once its first process shows no gain over the script as written (under MIN_GAIN: a
+choice needs that gain beyond the spread of both, and two more processes of each rival within noise of the script as
+written were most of the time spent tuning scripts that nothing beats), and so after its second; nor is a rival not
+decisively ahead in its first process where it and the script as written both ran quiet, nor one whose start no gain
+its quiet processes allow could pay for (payoff.cannot_pay), nor one not ahead whose best gain would take more than
+payoff.REPAY_RUNS runs to repay another pass (payoff.not_worth_a_pass). A rival on another backend whose one process
+lost more of the machine than the script as written's gets a second process before no gain drops it (second_chance).
+A rival on the script's own backend whose training steps fall under the prune (no gain, or under PRUNE x the best,
+scaled by the script as written's whole epochs to its steps) is not measured in whole epochs (same_backend). A winner
+needs 2 processes of its own, and the script as written 2 as well (one of its processes may run slow as a whole),
+unless its one process was measured on the machine as it was (quiet: little steal, few other processes); where a
+winner ran quiet in some of its processes and the script as written in none, a third process of the script as written
+is measured, and the two are compared on quiet processes where both have some (result.fair); the winner's second may
+be the in-process stage's trial, which measures the same configuration whole before its knobs: one process fewer. A
+candidate that can only be advice (the script pins its backend itself) is measured in one process: its figure is
+shown, never applied, so it is not in the race, nor in the bar or the prune the racing candidates are held to.
 """
 
 from __future__ import annotations
