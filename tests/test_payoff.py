@@ -149,7 +149,7 @@ def test_tune_keeps_the_script_as_written_where_another_backend_s_later_fits_sta
 
 def test_a_rival_whose_best_gain_cannot_repay_another_pass_is_not_worth_it():
     """1.22x at its best (120 against 98 steps/s): ~0.7 s saved of 4 s of training a run, where another pass of trial
-    processes takes 16 s of tuning (23 runs to repay); on 400 s of training it repays that in under one."""
+    processes takes 16 s of tuning (22 runs to repay); on 400 s of training it repays that in under one."""
     from redline.tuning.payoff import REPAY_RUNS, not_worth_a_pass
 
     default = Candidate("as written", runs=[98.0, 100.0, 102.0])
