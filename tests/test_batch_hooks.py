@@ -41,6 +41,7 @@ def test_only_the_script_s_own_batch_hooks_count():
             SavesEachBatch("m.keras")]
     assert every_batch(theirs + mine) == ["LossHistory.on_batch_end", "LambdaCallback.on_train_batch_end",
                                           "SavesEachBatch.on_train_batch_end"]
+    assert every_batch(mine[0]) == ["LossHistory.on_batch_end"]  # one callback bare, as Keras takes it
 
 
 def test_with_such_a_callback_every_steps_per_execution_is_advice_and_jit_stays_a_choice():

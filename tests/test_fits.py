@@ -477,6 +477,7 @@ def test_a_fit_with_early_stopping_makes_the_predicted_training_an_upper_bound()
         pass
 
     assert stops_early([keras.callbacks.EarlyStopping(patience=3)]) and stops_early([Patient()])
+    assert stops_early(keras.callbacks.EarlyStopping(verbose=1, patience=2))  # one, bare, as Keras takes it
     assert not stops_early([keras.callbacks.ReduceLROnPlateau(), keras.callbacks.History()]) and not stops_early(None)
     plain, bound = payback_line(100.0, 2.0, 50.0), payback_line(100.0, 1.05, 50.0, early=True)
     assert "take about 100 s as written" in plain, plain

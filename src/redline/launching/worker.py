@@ -183,7 +183,8 @@ def install_fit(cfg: dict) -> None:
         if rank != 0:
             kw["verbose"] = 0  # one progress bar: rank 0's
         if backup is not None:
-            kw["callbacks"] = [*(kw.get("callbacks") or []), backup.callback()]
+            # one callback, a list or a tuple, as Keras' CallbackList reads them
+            kw["callbacks"] = [*(keras.tree.flatten(kw["callbacks"]) if kw.get("callbacks") else []), backup.callback()]
         return original(model, **kw)
 
     owner.fit = fit

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import time
 
+from .batch_hooks import callback_list
 from .compare import median, spread
 
 #: the fit arguments that add to training what a user's epoch costs
@@ -39,7 +40,7 @@ EPOCH_SPAN = 6
 def extras(fit_args: dict) -> dict:
     """The script's validation, callbacks (a new list, the same objects) and verbose, as its fit call passes them."""
     out = {k: fit_args[k] for k in EXTRAS if fit_args.get(k) is not None}
-    out["callbacks"] = list(out.get("callbacks") or [])
+    out["callbacks"] = callback_list(out.get("callbacks"))
     out.setdefault("verbose", "auto")
     return out
 

@@ -18,6 +18,16 @@ HOOKS = ("on_batch_begin", "on_batch_end", "on_train_batch_begin", "on_train_bat
          "on_test_batch_end", "on_predict_batch_begin", "on_predict_batch_end")
 
 
+def callback_list(callbacks) -> list:
+    """A fit's ``callbacks`` as Keras reads them: one callback, a list or a tuple (nested ones flattened) or none
+    (its CallbackList flattens what it is given; the simple-audio tutorial passes one EarlyStopping bare)."""
+    if not callbacks:
+        return []
+    import keras
+
+    return list(keras.tree.flatten(callbacks))
+
+
 def _keras_own(cls) -> bool:
     module = getattr(cls, "__module__", "") or ""
     return module == "keras" or module.startswith(("keras.", "redline.", "tf_keras.", "tensorflow."))
@@ -27,7 +37,7 @@ def every_batch(callbacks) -> list[str]:
     """"Class.hook" for each batch hook of ``callbacks`` that the script wrote (its own class, or a function given to
     LambdaCallback), in the order given; empty where none."""
     found = []
-    for cb in callbacks or ():
+    for cb in callback_list(callbacks):
         own = vars(cb) if hasattr(cb, "__dict__") else {}
         for hook in HOOKS:
             if callable(own.get(hook)):  # LambdaCallback(on_train_batch_end=...): an attribute of the instance

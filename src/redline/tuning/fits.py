@@ -13,6 +13,8 @@ its own knobs (applying/per_fit.py).
 
 from __future__ import annotations
 
+from .batch_hooks import callback_list
+
 
 def fingerprint(model, compile_call, x, batch_size) -> str:
     """What one training step of this fit costs depends on (applying.per_fit.fingerprint, which run uses too)."""
@@ -31,7 +33,7 @@ def stops_early(callbacks) -> bool:
     """An EarlyStopping (Keras' own, or a class of the script's built on it) among a fit's callbacks: the fit may end
     before the epochs it asks for, so the training predicted from them is at most what it runs."""
     return any(c.__name__ == "EarlyStopping" and c.__module__.startswith("keras")
-               for cb in callbacks or () for c in type(cb).__mro__)
+               for cb in callback_list(callbacks) for c in type(cb).__mro__)
 
 
 def unseen(first: dict) -> str | None:
