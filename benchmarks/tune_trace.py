@@ -1,13 +1,14 @@
 """Where one `redline tune` spends its time: each trial process's wall time against the seconds it measured.
 
-    python benchmarks/tune_trace.py [--budget 180] SCRIPT
+    python benchmarks/tune_trace.py [--budget 180] [--verbose] SCRIPT
 
 Runs one tune of SCRIPT in this process (tuning.search.tune, its choice cached as `redline tune` caches it: set
 XDG_CACHE_HOME to keep it apart) and prints, per trial process: its candidate, its kind (first, follow: the rest of
 the script runs after its figures, plain, stage), its wall time, its set-up (the script's code up to fit, after
 keras was imported), its measurement, and "other": the wall time that was not measurement (imports not done ahead,
 the rest of the script, process start and end); then each per-process candidate's figures or why it was dropped.
-The last line is the whole as JSON, after "RESULT ", with what was not measured.
+With --verbose, the in-process stage's own log of its phases too. The last line is the whole as JSON, after
+"RESULT ", with what was not measured.
 Run two redline installs alternately (their own python) to compare tuners.
 """
 
@@ -23,6 +24,7 @@ def main() -> None:
     from redline.cli.common import budget
 
     p.add_argument("--budget", type=budget, default=180.0, help="seconds (30 to 86400) or auto, as redline tune takes")
+    p.add_argument("--verbose", action="store_true", help="print the in-process stage's own log of its phases")
     p.add_argument("script")
     a = p.parse_args()
     if not os.path.isfile(a.script):
@@ -36,6 +38,8 @@ def main() -> None:
 
     def traced(script, args, cand, trial, timeout, **kw):
         t0 = time.perf_counter()
+        if a.verbose and "ladder" in trial:
+            trial = {**trial, "verbose": True}
         res = run_trial(script, args, cand, trial, timeout, **kw)
         wall, measured = time.perf_counter() - t0, res.get("measure_s") or 0.0
         kind = ("stage" if "ladder" in trial else "first" if trial.get("discover") else
@@ -45,6 +49,8 @@ def main() -> None:
                      "contention": res.get("contention")})
         print(f"[{t0 - started:6.1f} s] {cand.name:22s} {kind:6s} wall {wall:5.1f}  set-up {res.get('setup_s')}  "
               f"measured {measured}  other {wall - measured:5.1f}", flush=True)
+        if trial.get("verbose"):
+            print("\n".join("    " + line for line in (res.get("stderr") or "").splitlines()), flush=True)
         return res
 
     search.run_trial = traced
