@@ -52,7 +52,8 @@ def child(script: str, mode: str, epochs: int) -> None:
             events.append((time.perf_counter(), "end"))
 
     def fit(self, x=None, y=None, **kw):
-        kw["callbacks"], kw["epochs"] = [*(kw.get("callbacks") or []), Starts()], max(int(kw.get("epochs", 1)), epochs)
+        own = keras.tree.flatten(kw["callbacks"]) if kw.get("callbacks") else []  # one, a list or a tuple: as Keras
+        kw["callbacks"], kw["epochs"] = [*own, Starts()], max(int(kw.get("epochs", 1)), epochs)
         if pipeline:
             from redline.data.rewrite import rewrite
 

@@ -45,7 +45,8 @@ def _patch(keras):
     original = keras.Model.fit
 
     def fit(self, *args, **kwargs):
-        kwargs["callbacks"] = list(kwargs.get("callbacks") or []) + [EpochTimes()]
+        own = kwargs.get("callbacks")  # one callback, a list or a tuple, as Keras' CallbackList reads them
+        kwargs["callbacks"] = (keras.tree.flatten(own) if own else []) + [EpochTimes()]
         first = len(epochs)
         history = original(self, *args, **kwargs)
         if len(epochs) > first and "end" in epochs[-1]:
