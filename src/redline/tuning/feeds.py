@@ -123,10 +123,23 @@ def best_median(found: dict, rounds: int) -> float:
     return max((median(r["steps_per_s"]) for r in found.values() if len(r.get("steps_per_s", [])) >= rounds), default=0.0)
 
 
+def rewrite_best(on_rewrite: dict, rounds: int) -> float:
+    """The rewrite's figure the input as written must beat: its best median of a candidate measured every round; where
+    none was (its rivals all dropped in their calibration, so its own compile's calibration is its one figure), the
+    best figure of a candidate not dropped. The rewrite already beat the input as written over the input rounds."""
+    from .compare import median
+
+    return best_median(on_rewrite, rounds) or max(
+        (median(r["steps_per_s"]) for r in on_rewrite.values() if r.get("steps_per_s") and not r.get("dropped")),
+        default=0.0)
+
+
 def prefer_as_written(on_rewrite: dict, on_written: dict, rounds: int) -> bool:
     """After the knob search ran on a repeated rewrite and on the input as written: True where the input as written,
-    with its best knobs, ran faster."""
-    return best_median(on_written, rounds) > best_median(on_rewrite, rounds)
+    with its best knobs measured every round, ran faster than the rewrite (rewrite_best). The TF tutorial on
+    imbalanced data: the rewrite's one figure, 66.9 steps/s, counted as 0 against 16.2 as written, and the input as
+    written stood where the rewrite ran its epochs 3.4x faster."""
+    return best_median(on_written, rounds) > rewrite_best(on_rewrite, rounds)
 
 
 def written_note(rewrite: str, on_rewrite: dict, on_written: dict, rounds: int) -> str:
