@@ -18,7 +18,8 @@ if not data_dir.exists():
     for i, word in enumerate(["down", "go", "left", "no", "right", "stop", "up", "yes"]):
         (data_dir / word).mkdir(parents=True)
         for j in range(200):
-            wave = 0.3 * np.sin(2 * np.pi * (200 + 60 * i + rng.uniform(-20, 20)) * t) + 0.2 * rng.standard_normal(16000)
+            tone = np.sin(2 * np.pi * (200 + 60 * i + rng.uniform(-20, 20)) * t)
+            wave = 0.3 * tone + 0.2 * rng.standard_normal(16000)
             wav = tf.audio.encode_wav(wave[:, None].astype("float32"), 16000)
             tf.io.write_file(str(data_dir / word / f"{j:04d}.wav"), wav)
 
