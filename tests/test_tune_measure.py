@@ -472,6 +472,28 @@ def test_a_contender_no_round_left_can_make_a_choice_is_not_measured_again():
     assert cannot_win({"as written": [86.2, 85.8, 86.0], "input: x": [87.1, 87.8, 87.0]}, "as written", 3) == {}
 
 
+def test_a_contender_whose_own_spread_already_rules_out_a_choice_is_not_measured_again():
+    """mnist_convnet's input rewrite: 53.04 and 47.43 steps/s against 49.86 and 48.86 as written, level within 6%
+    either way; a choice needs a gain beyond its own spread (11% already), so its third round could not make one.
+    The cut is sound on any two rounds: whatever the third rounds read, a cut contender never beats the reference."""
+    import itertools
+    import random
+
+    from redline.tuning.compare import beats, cannot_win
+
+    cut = cannot_win({"as written": [49.86, 48.86], "input: x": [53.04, 47.43]}, "as written", 3)
+    assert "no round left can make it a gain" in cut["input: x"], cut
+    # a contender clearly ahead in both rounds is still measured
+    assert cannot_win({"as written": [49.86, 48.86], "input: x": [60.1, 58.3]}, "as written", 3) == {}
+    rng, cuts, grid = random.Random(3), 0, [0.5 * k for k in range(60, 260)]
+    for _ in range(300):
+        own, mine = [rng.uniform(40, 60) for _ in range(2)], [rng.uniform(40, 70) for _ in range(2)]
+        if cannot_win({"as written": own, "input: x": mine}, "as written", 3):
+            cuts += 1
+            assert not any(beats([*mine, a], [*own, b]) for a, b in itertools.product(grid, grid[::7])), (own, mine)
+    assert 50 < cuts < 300  # the check ran on cut and uncut pairs alike
+
+
 def test_the_knobs_runs_are_timed_inside_epochs_and_the_input_s_across_their_starts():
     """Executions of 10 steps every 0.1 s, and each epoch's start 0.4 s more (its iterator): across the starts a run of
     2 epochs reads slower than one of 1; inside them both read 100 steps/s."""

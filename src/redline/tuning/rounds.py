@@ -145,6 +145,7 @@ class StageRuns:
                 name, into, bar)) if bar and n_warm == 2 * spe and keras.backend.backend() == "jax" else None  # slow
             # steps: a verdict after the first execution, or while it still runs
             warm, warm_took = self.warm_up(cand, feed, spe, n_warm, [look] if look else [])
+            self.phase(f"  warm-up of {name}: {n_warm} steps, {warm or 0:,.2f} steps/s after its first execution")
             if look is not None and look.behind is not None:  # (a loss check it cut short is not reported: the
                 # trial reports a check only beside the default's figures)
                 into[name] = {"behind": round(look.behind, 3), "bar": bar, "took_s": round(look.step_s, 3),
@@ -182,6 +183,7 @@ class StageRuns:
             else:
                 self.size(name, rate, feed, spe, span, passes)
             calib[name], self.timed[name] = rate, took
+            self.phase(f"  {name} calibrated: {rate:,.2f} steps/s over {took:.2f} s; {self.plan[name]} steps a round")
             self.hosts[name] = spe_bound.host_share(self.marks.begins, self.marks.ends)
             return rate
         except Exception as exc:  # a candidate the backend cannot run (XLA, memory, ...) is dropped, with why
@@ -241,6 +243,7 @@ class StageRuns:
                 rec = into.setdefault(name, {"steps_per_s": [], "steps": plan[name], "knobs": self.knobs_of(cand),
                                              "epoch_starts_timed": self.epoch_starts})
                 rec["steps_per_s"].append(round(rate, 3))
+                self.phase(f"  round {r + 1}, {name}: {plan[name]} steps, {rate:,.2f} steps/s over {took:.2f} s")
                 rec.setdefault("seconds", []).append(round(took, 3))
             self.partial()
 
