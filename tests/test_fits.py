@@ -18,10 +18,11 @@ base = keras.Sequential([keras.Input((16,)), keras.layers.Dense(32, activation="
 model = keras.Sequential([base, keras.layers.Dense(1)])
 base.trainable = False  # a frozen base first, as the transfer-learning guides do
 model.compile("adam", "mse")
-model.fit(x, y, batch_size=32, epochs=2, verbose=0)
-base.trainable = True  # then the whole model, for longer, at a lower learning rate
-model.compile(keras.optimizers.Adam(1e-4), "mse")
-model.fit(x, y, batch_size=32, epochs=10, verbose=0)
+history = model.fit(x, y, batch_size=32, epochs=2, verbose=0)
+base.trainable = True  # then the whole model, for longer, at a lower learning rate, going on from the first fit's
+model.compile(keras.optimizers.Adam(1e-4), "mse")  # epochs as TensorFlow's transfer-learning tutorial does
+print("GOES ON FROM", len(history.epoch), flush=True)
+model.fit(x, y, batch_size=32, epochs=2 + 10, initial_epoch=len(history.epoch), verbose=0)
 print("DONE", flush=True)
 """
 
@@ -47,6 +48,8 @@ def test_the_first_trial_records_every_fit_and_a_later_trial_measures_the_longes
     assert [(f["index"], f["epochs"], f["steps_in_epoch"]) for f in fits] == [(1, 2, 16), (2, 10, 16)], fits
     assert fits[0]["fingerprint"] != fits[1]["fingerprint"]  # the base trains in the second: another workload
     assert first["after_fit"]["status"] == "complete" and "DONE" in first["stdout"]  # the rest ran, cut short
+    # the first fit cut short still hands the script the epochs it asked for (its next fit's 10 are a run's 10)
+    assert "GOES ON FROM 2" in first["stdout"], first["stdout"][-2000:]
     # fit 2 trains longer than every fit before it: measured in this trial too, with the loss checked after as many
     # steps from the weights the first fit saved (the same model: its weights fit)
     later = first["later"]

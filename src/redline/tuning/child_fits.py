@@ -77,12 +77,12 @@ def say(children: list) -> str:
 
 def cut_fit(original, own_script: bool = False):
     """``original`` (Keras' fit) as a child of a trial calls it: tell(), then the fit cut short."""
-    from .completion import FIT_ARGS, cut
+    from .completion import FIT_ARGS, run_cut
 
     @functools.wraps(original)
     def fit(model, *args, **kwargs):
         tell(own_script)
-        return original(model, **cut(model, {**dict(zip(FIT_ARGS, args)), **kwargs}))
+        return run_cut(original, model, {**dict(zip(FIT_ARGS, args)), **kwargs})
 
     return fit
 

@@ -84,6 +84,20 @@ def cut(model, kw: dict) -> dict:
     return kw
 
 
+def run_cut(fit, model, kw: dict):
+    """``fit`` (Keras' own) on ``kw`` cut short (cut()), its History's epochs those the script's own fit runs
+    (``initial_epoch`` up to ``epochs``): a script that goes on from where its first fit ended, as TensorFlow's
+    transfer-learning tutorial does (``initial_epoch=len(history.epoch)``, or the Keras guide's
+    ``history.epoch[-1]``), starts its next fit where it would in a run, so the trial sees that fit's epochs as the
+    run has them (a cut fit of 3 epochs read as 1 made a second fit of 5 epochs read as 7). The metrics stay as they
+    were measured."""
+    history = fit(model, **cut(model, kw))
+    initial, asked = int(kw.get("initial_epoch") or 0), int(kw.get("epochs") or 1)
+    if isinstance(getattr(history, "epoch", None), list) and asked > initial:
+        history.epoch = list(range(initial, asked))
+    return history
+
+
 def install(keras, counts: dict) -> None:
     """Patch Model.fit / evaluate / predict on ``keras`` to their cut versions; ``counts`` counts the calls."""
     owner = keras.Model
@@ -91,7 +105,7 @@ def install(keras, counts: dict) -> None:
     @functools.wraps(fit)
     def cut_fit(model, *args, **kwargs):
         counts["fit"] = counts.get("fit", 0) + 1
-        return fit(model, **cut(model, {**dict(zip(FIT_ARGS, args)), **kwargs}))
+        return run_cut(fit, model, {**dict(zip(FIT_ARGS, args)), **kwargs})
 
     @functools.wraps(evaluate)
     def cut_evaluate(model, *args, **kwargs):
@@ -125,4 +139,4 @@ def outcome(exc: BaseException | None, script: str, counts: dict) -> dict:
             "calls": counts}
 
 
-__all__ = ["FIT_ARGS", "STEPS", "cut", "install", "outcome", "where"]
+__all__ = ["FIT_ARGS", "STEPS", "cut", "install", "outcome", "run_cut", "where"]

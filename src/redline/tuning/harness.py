@@ -275,10 +275,10 @@ def main(argv=None) -> int:
         owner, original_fit = state["owner"], state["fit"]
         called = at_call(model, kw)  # k folds of one unbuilt model: one fingerprint, the measured fold's too
         if state["fits"] < fit_index and trial.get("mode") != "diagnose":  # a fit before the one measured: cut short
-            from .completion import cut
+            from .completion import run_cut
 
             record(model, kw, called=called)
-            return original_fit(model, **cut(model, kw))
+            return run_cut(original_fit, model, kw)
         if trial.get("mode") == "diagnose":
             owner.fit = original_fit  # diagnose() runs fit itself
             from ..diagnosis.probe import diagnose
