@@ -34,6 +34,36 @@ def test_the_longest_fit_is_the_one_measured_and_equals_stay_the_first():
     assert size({"epochs": 3, "steps_in_epoch": None}) == 0 and longest([]) is None
 
 
+def test_a_fit_whose_own_steps_make_it_train_longest_is_the_one_measured_and_each_fit_counts_at_its_own_step():
+    """TensorFlow's overfit-and-underfit tutorial: seven models, each 40 epochs of 20 steps; the first (16 units)
+    steps in 1.8 ms, the 4 x 512 network in ~20 ms (read off its steps cut short). Measured: the one that trains ~10x
+    longer, not the first of equal steps; within LONGER of the first, or a step time unknown, the first still; the
+    predicted training counts each fit at its own step time where it is not the measured fit's workload."""
+    from redline.tuning.fits import LONGER, own_knobs, train_s
+    from redline.tuning.sizing import predicted_training
+
+    tiny = {"index": 1, "epochs": 40, "steps_in_epoch": 20, "step_s": 0.0018, "fingerprint": "tiny"}
+    large = {"index": 4, "epochs": 40, "steps_in_epoch": 20, "step_s": 0.02, "fingerprint": "large"}
+    assert train_s(large) == pytest.approx(16.0) and longest([tiny, large]) is large
+    assert longest([tiny, {**large, "step_s": 0.0018 * LONGER * 0.9}]) is tiny  # a rough step time: not 2x
+    assert longest([tiny, {**large, "step_s": None}]) is tiny  # not every step time known: by steps
+    assert longest([{**tiny, "epochs": 400}, large]) is not large  # 10x the steps outweigh it
+    # the fits' training as written: the measured fit's workload at its measured rate, another at its own step time
+    C = lambda runs: Candidate("d", runs=runs)  # noqa: E731
+    first = {"steps_in_epoch": 20, "epochs": 40, "fit_index": 1, "fits": [tiny, {**tiny, "index": 2}, large]}
+    assert predicted_training(first, C([400.0] * 3)) == pytest.approx(800 / 400 * 2 + 16.0)
+    # another fit of ~16 s of training is worth its own stage where a trial process takes 10 s; at fit 1's rate
+    # (555 steps/s: 1.4 s) it was not
+    import types
+
+    staged, none = [], types.SimpleNamespace(inprocess=[], chosen_knobs=None, not_measured=[])
+    per_fit, reasons, _ = own_knobs([tiny, large], tiny, 555.0, 555.0, 10.0, lambda: 100.0,
+                                    lambda f: staged.append(f["index"]) or none)
+    assert staged == [4], reasons
+    per_fit, reasons, _ = own_knobs([tiny, large], tiny, 555.0, 555.0, 20.0, lambda: 100.0, lambda f: None)
+    assert staged == [4] and "from its steps cut short in the first trial" in reasons[0], reasons
+
+
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="JAX is not installed")
 def test_the_first_trial_records_every_fit_and_a_later_trial_measures_the_longest(tmp_path):
     from redline.tuning.search import run_trial
@@ -50,6 +80,8 @@ def test_the_first_trial_records_every_fit_and_a_later_trial_measures_the_longes
     assert first["after_fit"]["status"] == "complete" and "DONE" in first["stdout"]  # the rest ran, cut short
     # the first fit cut short still hands the script the epochs it asked for (its next fit's 10 are a run's 10)
     assert "GOES ON FROM 2" in first["stdout"], first["stdout"][-2000:]
+    # each fit's seconds a step: the measured one's from its rounds, the other's off its steps cut short
+    assert all(0 < f["step_s"] < 1 for f in fits), fits
     # fit 2 trains longer than every fit before it: measured in this trial too, with the loss checked after as many
     # steps from the weights the first fit saved (the same model: its weights fit)
     later = first["later"]

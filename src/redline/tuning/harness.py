@@ -213,7 +213,12 @@ def main(argv=None) -> int:
             steps, epochs = measured["steps_in_epoch"], measured["epochs"]
         state["log"].append({"index": state["fits"], **(called or at_call(model, kw)),
                              "epochs": epochs, "steps_in_epoch": steps, "measured": measured is not None,
-                             "stops_early": stops_early(kw.get("callbacks"))})
+                             "stops_early": stops_early(kw.get("callbacks")), **step_of(measured)})
+
+    def step_of(measured) -> dict:
+        """A measured fit's seconds a training step (the median of its rounds), as fits.longest reads it."""
+        rates = ((measured or {}).get("candidates") or {}).get("default", {}).get("steps_per_s") or []
+        return {"step_s": round(1 / sorted(rates)[len(rates) // 2], 6)} if rates and min(rates) > 0 else {}
 
     def pins() -> dict:
         return {"pinned_backend": pin["pinned"], "pinned_at": pin["line"], "pin_ignored": pin["ignored"],
@@ -257,6 +262,7 @@ def main(argv=None) -> int:
         try:  # the loss checked after as many steps as at the first fit, as every later trial of the tune does
             check = (state["result"].get("check") or {}).get("steps") or trial.get("check_steps")
             state["result"]["later"] = measured(model, kw, {**trial, "check_steps": check}, t0)
+            state["log"][-1].update(step_of(state["result"]["later"]))
         except Exception as exc:  # noqa: BLE001  not measured here: the tune measures it in a trial process of its own
             state["result"]["later"] = {"status": "failed", "fit_index": state["fits"],
                                         "error": f"{type(exc).__name__}: {exc}"[:500]}
@@ -317,7 +323,7 @@ def main(argv=None) -> int:
         def recorded(model_, *a, **k):
             if os.getpid() != parent:  # a child forked after the measured fit: not measured, cut short
                 return child_fit(plain[0])(model_, *a, **k)
-            from .fits import size
+            from .fits import size, timed_cut
 
             state["fits"] += 1
             kw_ = {**dict(zip(FIT_ARGS, a)), **k}
@@ -328,12 +334,9 @@ def main(argv=None) -> int:
                 return cut_fit(model_, *a, **k)
             _phase("measuring")  # timed: a spare still importing is paused meanwhile (tuning/spares.py)
             try:
-                t = time.perf_counter()
-                out = cut_fit(model_, *a, **k)
-                entry["start_s"] = round(time.perf_counter() - t, 3)  # its trace, if it traces, and a few steps:
-            finally:  # what such a fit costs a run beyond its epochs (tuning.fits.with_traces)
+                return timed_cut(cut_fit, model_, kw_, entry)  # its start and its step's time
+            finally:
                 _phase("measured")
-            return out
 
         keras.Model.fit = recorded
         return cut_fit(model, **kw)

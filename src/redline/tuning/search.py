@@ -164,13 +164,15 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
     first_rate = default.median  # the first fit's steps/s (default measures a later fit below, where one trains longest)
     maps = first.get("sequential_maps")  # None: not counted
     top = longest(fits_seen)
-    if top is not None and top["index"] != fits_seen[0]["index"] and size(top) > size(fits_seen[0]):
-        # a later fit trains longest (a frozen base, then the whole model): that one is measured, in every trial
+    if top is not None and top["index"] != fits_seen[0]["index"]:
+        # a later fit trains longest (a frozen base, then the whole model; a larger model): that one is measured, in
+        # every trial
         f0 = fits_seen[0]
-        sizing.append(f"the script makes {len(fits_seen)} fits; fit {top['index']} trains longest ({top['epochs']} "
-                      f"epoch(s) of {top['steps_in_epoch']} steps, against {f0['epochs']} of {f0['steps_in_epoch']} for the "
-                      "first): it is the one measured, the fits before it cut short in every trial; each other fit "
-                      "gets compile knobs of its own at the end, budget permitting")
+        steps = lambda f: f"{f['epochs']} epoch(s) of {f['steps_in_epoch']} steps" + (  # noqa: E731
+            f" at ~{f['step_s'] * 1000:,.1f} ms a step" if size(top) <= size(f0) else "")
+        sizing.append(f"the script makes {len(fits_seen)} fits; fit {top['index']} trains longest ({steps(top)}, "
+                      f"against {steps(f0)} for the first): it is the one measured, the fits before it cut short in "
+                      "every trial; each other fit gets compile knobs of its own at the end, budget permitting")
         base_trial["fit_index"] = top["index"]
         default = Candidate("as written")
         later = first.get("later") or {}

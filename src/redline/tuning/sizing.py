@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 
-from .fits import size
+from .fits import size, train_s
 from .ladder import SLOW_TRACE
 from .result import Candidate
 
@@ -16,12 +16,14 @@ AUTO_SHARE, AUTO_MIN, AUTO_FIRST = 0.05, 30.0, 300.0
 
 
 def predicted_training(first: dict, default: Candidate) -> float | None:
-    """Seconds the script's fits train as written: epochs x steps an epoch / steps per second measured (the other fits
-    the first trial recorded at the rate of the one measured)."""
+    """Seconds the script's fits train as written: epochs x steps an epoch / steps per second measured; the other fits
+    the first trial recorded at the rate of the one measured where they share its fingerprint (or their own step time
+    is not known), else at their own step time (fits.train_s: their steps cut short there, training steps alone)."""
     steps, epochs, rate = first.get("steps_in_epoch"), first.get("epochs") or 1, default.median
     fits = first.get("fits") or []
-    if len(fits) > 1 and rate and all(size(f) for f in fits):  # every fit, at the rate of the one measured
-        return sum(size(f) for f in fits) / rate
+    if len(fits) > 1 and rate and all(size(f) for f in fits):
+        mine = next((f.get("fingerprint") for f in fits if f.get("index") == first.get("fit_index")), None)
+        return sum(size(f) / rate if f.get("fingerprint") == mine or not train_s(f) else train_s(f) for f in fits)
     return epochs * steps / rate if steps and rate else None
 
 
