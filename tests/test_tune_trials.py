@@ -43,6 +43,20 @@ def test_the_first_fit_is_intercepted_and_the_script_s_output_and_argv_kept(tmp_
         assert len(rec["steps_per_s"]) == rounds and min(rec["steps_per_s"]) > 0, rec
 
 
+def test_a_result_and_a_phase_stand_on_lines_of_their_own_after_output_without_a_newline(capfd):
+    """TensorFlow's overfit-and-underfit tutorial prints a dot an epoch without a newline (EpochDots); the result
+    written after it went on the dot's line, the parent found no result, and the trial read "failed"."""
+    from redline.tuning import harness, trials
+
+    print(".", end="", flush=True)
+    harness._phase("measuring")
+    print("..", end="", flush=True)
+    harness._emit({"status": "ok", "candidates": {}})
+    out = capfd.readouterr().out
+    assert trials._result_line(out) == {"status": "ok", "candidates": {}}, out
+    assert harness.PHASE + "measuring" in out.splitlines()
+
+
 MIRRORED = """
 import numpy as np
 import tensorflow as tf

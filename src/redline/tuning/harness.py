@@ -50,12 +50,13 @@ GATE = "REDLINE_TRIAL_GATE"
 def _emit(result: dict) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
-    os.write(1, (MARK + json.dumps(result, default=str) + "\n").encode())
+    os.write(1, ("\n" + MARK + json.dumps(result, default=str) + "\n").encode())  # a line of its own, whatever the
+    # script printed last without a newline (the TF tutorials' EpochDots: a dot an epoch, end="")
 
 
 def _phase(name: str) -> None:
     sys.stdout.flush()
-    os.write(1, (PHASE + name + "\n").encode())
+    os.write(1, ("\n" + PHASE + name + "\n").encode())
 
 
 def _gate(spec: dict) -> None:
