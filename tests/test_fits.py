@@ -45,6 +45,8 @@ def test_a_fit_whose_own_steps_make_it_train_longest_is_the_one_measured_and_eac
     tiny = {"index": 1, "epochs": 40, "steps_in_epoch": 20, "step_s": 0.0018, "fingerprint": "tiny"}
     large = {"index": 4, "epochs": 40, "steps_in_epoch": 20, "step_s": 0.02, "fingerprint": "large"}
     assert train_s(large) == pytest.approx(16.0) and longest([tiny, large]) is large
+    # of one workload's fits (dropout and L2 change no weight), the earliest, whichever step read slowest
+    assert longest([tiny, large, {**large, "index": 7, "step_s": 0.022}]) is large
     assert longest([tiny, {**large, "step_s": 0.0018 * LONGER * 0.9}]) is tiny  # a rough step time: not 2x
     assert longest([tiny, {**large, "step_s": None}]) is tiny  # not every step time known: by steps
     assert longest([{**tiny, "epochs": 400}, large]) is not large  # 10x the steps outweigh it

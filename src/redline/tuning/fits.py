@@ -175,13 +175,15 @@ def settle(result):
 def longest(fits: list) -> dict | None:
     """The fit that trains longest: the most steps, the earliest of equals (k folds of one model: the first); but where
     every fit's step time is known (train_s) and another's makes it LONGER x that one's seconds, that other. Seven
-    models of 40 epochs of 20 steps each: the 4 x 512 network trains ~10x the 16-unit one, which comes first."""
+    models of 40 epochs of 20 steps each: the 4 x 512 network trains ~10x the 16-unit one, which comes first; of its
+    workload's fits (the same fingerprint and steps: the same network with dropout or L2), the earliest."""
     if not fits:
         return None
     top = max(fits, key=size)
     timed = [train_s(f) for f in fits]
     if all(timed) and max(timed) > LONGER * train_s(top):
-        return fits[timed.index(max(timed))]
+        top = fits[timed.index(max(timed))]  # the earliest of its workload: fewer fits cut short before it in a trial
+        return next(f for f in fits if f.get("fingerprint") == top.get("fingerprint") and size(f) == size(top))
     return top
 
 
