@@ -206,7 +206,8 @@ def own_knobs(fits: list, measured: dict, first_rate, rate, per_trial: float, le
     per_fit, reasons, not_measured = {}, [], []
     for f in others(fits, measured):
         what = f"fit {f['index']} ({f['epochs']} epoch(s) of {f['steps_in_epoch']} steps)"
-        own_rate = (f["index"] == fits[0]["index"] and first_rate) or (f.get("step_s") and 1 / f["step_s"])
+        first = f["index"] == fits[0]["index"] and first_rate
+        own_rate = first or (f.get("step_s") and 1 / f["step_s"])
         r = own_rate or rate
         short = bool(r) and size(f) / r < per_trial  # no choice could win back what measuring it costs
         if short or left() < per_trial:
@@ -214,8 +215,7 @@ def own_knobs(fits: list, measured: dict, first_rate, rate, per_trial: float, le
             if short:
                 reasons.append(f"{what}: its own steps_per_execution / jit_compile not measured: it trains about "
                                f"{size(f) / r:,.1f} s as written (at {r:,.1f} steps/s"
-                               + ("" if f["index"] == fits[0]["index"] and first_rate else
-                                  ", from its steps cut short in the first trial" if own_rate else
+                               + ("" if first else ", from its steps cut short in the first trial" if own_rate else
                                   f", fit {measured.get('index', 1)}'s rate")
                                + f"), less than a trial process of the script takes here (~{per_trial:,.0f} s): no "
                                "choice could win that back; it keeps the script's own compile arguments")

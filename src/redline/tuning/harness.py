@@ -218,8 +218,10 @@ def main(argv=None) -> int:
 
     def step_of(measured) -> dict:
         """A measured fit's seconds a training step (the median of its rounds), as fits.longest reads it."""
+        from .compare import median
+
         rates = ((measured or {}).get("candidates") or {}).get("default", {}).get("steps_per_s") or []
-        return {"step_s": round(1 / sorted(rates)[len(rates) // 2], 6)} if rates and min(rates) > 0 else {}
+        return {"step_s": round(1 / median(rates), 6)} if rates and min(rates) > 0 else {}
 
     def pins() -> dict:
         return {"pinned_backend": pin["pinned"], "pinned_at": pin["line"], "pin_ignored": pin["ignored"],
