@@ -97,6 +97,21 @@ def test_the_script_s_extras_are_kept_and_its_callbacks_copied():
     assert as_run.validates({"validation_split": 0.2}) and not as_run.validates({"validation_split": 0.0})
 
 
+def test_epochs_measured_in_steps_over_arrays_train_the_batch_a_run_trains():
+    """An epoch too long to run whole is measured in a few steps (steps_per_epoch): over arrays the script gives no
+    batch size, Keras would then split them into that many batches (2,048 samples in 2 steps: batches of 1,024)."""
+    calls = []
+
+    class Marks:
+        events = events(2, train_s=1.0, val_s=0.25)
+
+    x = np.zeros((2048, 3), "float32")
+    got = as_run.measure(object(), lambda model, **kw: calls.append(kw), {"x": x, "y": x, "validation_data": (x, x)},
+                         64, [1.0] * 3, 1.0, 1, lambda *a: Marks())
+    assert got["mode"] == "steps" and calls and all(c["batch_size"] == 32 for c in calls), calls
+    assert calls[0]["steps_per_epoch"] < 64
+
+
 def test_the_training_part_of_a_validation_split_is_cut_as_keras_cuts_it():
     from redline.data.rewrite import training_part
 

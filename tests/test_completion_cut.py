@@ -114,6 +114,22 @@ def test_arrays_without_a_partial_batch_are_cut_by_steps():
     assert got["x"] is x and got["steps_per_epoch"] == 2 and got["validation_steps"] == 2
 
 
+def test_arrays_cut_by_steps_train_and_validate_the_batches_keras_gives_them_in_a_run():
+    """Given a step count and no batch size, Keras splits arrays into that many batches: the distillation example's
+    fits (2,048 samples, no batch_size) cut to 2 steps trained batches of 1,024 (a step 2.0 s, a run's 0.08 s)."""
+    x, y = _arrays(2048)
+    got = cut(MODEL, {"x": x, "y": y, "validation_data": (x[:512], y[:512])})
+    assert got["steps_per_epoch"] == 2 and got["validation_steps"] == 2 and got["batch_size"] == 32, got.keys()
+    assert got["validation_batch_size"] == 32  # as a run validates: Keras' own, not the validation steps' split
+    assert cut(MODEL, {"x": x, "y": y, "batch_size": 64})["batch_size"] == 64  # the script's own stands
+    # the script's own steps_per_epoch and no batch size: a run trains batches of ceil(2048 / 10), the last of 203
+    got = cut(MODEL, {"x": x, "y": y, "steps_per_epoch": 10})
+    assert got["batch_size"] == 205 and len(got["x"]) == 2 * 205 + 203 and "steps_per_epoch" not in got
+    # data of another kind trains as it comes; arrays it validates on get Keras' own batch
+    got = cut(MODEL, {"x": iter([x]), "validation_data": (x[:512], y[:512])})
+    assert "batch_size" not in got and got["validation_batch_size"] == 32, got.keys()
+
+
 def test_arrays_of_no_more_than_the_steps_and_their_last_batch_run_whole():
     """34 samples in batches of 16: 2 batches and the last one of 2 are all of it; 2 steps would leave that out."""
     x, y = _arrays(34)
@@ -166,9 +182,27 @@ kw = cut(model, {"x": x, "y": y, "sample_weight": np.ones(1003, "float32"),
 h = model.fit(**kw)
 print("ROWS", len(kw["x"]["a"]), len(kw["validation_data"][0]["a"]), "STEPS", seen[-1],
       "VAL", len(h.history["val_loss"]))
+# no batch size, no partial batch: fit, evaluate and predict cut by steps run the batches of 32 a run runs
+class Seen(keras.metrics.Metric):
+    def __init__(self):
+        super().__init__(name="seen")
+        self.n = self.add_variable(shape=(), initializer="zeros", name="n")
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        self.n.assign_add(keras.ops.cast(keras.ops.shape(y_true)[0], "float32"))
+    def result(self):
+        return self.n * 1.0
+from redline.tuning import completion
+completion.install(keras, {})
+x2 = {"a": rng.random((2048, 4), dtype=np.float32), "b": rng.random((2048, 2), dtype=np.float32)}
+y2 = (x2["a"].sum(axis=1) > 2).astype("int32")
+model.compile("adam", "sparse_categorical_crossentropy", metrics=[Seen()])
+h = model.fit(x2, y2, validation_data=(x2, y2), verbose=0)
+print("SEEN", int(h.history["seen"][0]), int(h.history["val_seen"][0]),
+      "EVAL", int(model.evaluate(x2, y2, verbose=0, return_dict=True)["seen"]), "PRED", len(model.predict(x2, verbose=0)))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                          env={**ENV, "KERAS_BACKEND": backend})
     assert out.returncode == 0, out.stderr[-2000:]
     # floor(1003 * 0.8) = 802 training samples (802 % 64 = 34 in the last batch), 201 validation (201 % 64 = 9)
     assert "ROWS 162 137 STEPS 3 VAL 1" in out.stdout, out.stdout[-500:]
+    assert "SEEN 64 64 EVAL 64 PRED 64" in out.stdout, out.stdout[-500:]  # 2 steps of 32 each (2 of 1,024 before)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import time
 
+from . import tails
 from .batch_hooks import callback_list
 from .compare import median, spread
 
@@ -167,7 +168,7 @@ def measure(model, fit, fit_args: dict, steps: int | None, train_runs: list, sec
     if validates(fit_args) or once:
         m = max(spe, int(train * seconds / 4) // spe * spe)
         marks = steps_callback(None, spe)
-        fit(model, **{**kw, "steps_per_epoch": m}, epochs=2, callbacks=[*own, marks])
+        fit(model, **{**tails.batched(kw), "steps_per_epoch": m}, epochs=2, callbacks=[*own, marks])
         vals = validation_seconds(marks.events)
         extra_s = (median(vals) or 0.0) / cycle(fit_args) if vals else 0.0
         took = epoch_seconds(marks.events)

@@ -46,10 +46,9 @@ def cut(model, kw: dict) -> dict:
     input keeps the last, smaller batch its epochs end with where it says what that is (tuning/tails.py: numpy
     arrays, validation_split's share split off first as Keras splits it, the last samples; a batched tf.data
     pipeline); any other is cut by steps_per_epoch and validation_steps."""
-    kw, steps = dict(kw), _steps(model)
+    kw, steps, own_batch = dict(kw), _steps(model), kw.get("batch_size")
     initial, asked = int(kw.get("initial_epoch") or 0), int(kw.get("epochs") or 1)  # Keras' default: 1 epoch
     kw["epochs"] = initial + 1
-    batch = kw.get("batch_size") or 32  # Keras' default
     data = (kw.get("x"), kw.get("y"), kw.get("sample_weight"))
     split, n = kw.get("validation_split"), tails.rows(data)
     at = int(math.floor(n * (1.0 - split))) if split and n else 0  # Keras' own split
@@ -58,6 +57,10 @@ def cut(model, kw: dict) -> dict:
         data = tuple(tails.take(v, slice(0, at)) for v in data)
         kw.update(x=data[0], y=data[1], sample_weight=data[2], validation_split=0.0,
                   validation_data=val if val[2] is not None else val[:2])
+    kw = tails.batched(kw)  # cut by steps, arrays train (and validate) the batches of a run
+    if own_batch is None:
+        kw = tails.batched(kw, "validation_batch_size", "validation_data", "validation_steps")
+    batch = kw.get("batch_size") or tails.KERAS_BATCH
     tail = tails.arrays(data, batch, steps)
     ds = tails.dataset(kw.get("x"), steps) if tail is None and kw.get("steps_per_epoch") is None else None
     if tail is not None:  # each batch once (a steps_per_epoch of the script's own would run out of data)
@@ -110,12 +113,14 @@ def install(keras, counts: dict) -> None:
     @functools.wraps(evaluate)
     def cut_evaluate(model, *args, **kwargs):
         counts["evaluate"] = counts.get("evaluate", 0) + 1
-        return evaluate(model, *args, **{**kwargs, "steps": _steps(model)})
+        kw = tails.batched({**dict(zip(("x", "y", "batch_size"), args)), **kwargs})
+        return evaluate(model, **{**kw, "steps": _steps(model)})
 
     @functools.wraps(predict)
     def cut_predict(model, *args, **kwargs):
         counts["predict"] = counts.get("predict", 0) + 1
-        return predict(model, *args, **{**kwargs, "steps": _steps(model)})
+        kw = tails.batched({**dict(zip(("x", "batch_size"), args)), **kwargs})
+        return predict(model, **{**kw, "steps": _steps(model)})
 
     owner.fit, owner.evaluate, owner.predict = cut_fit, cut_evaluate, cut_predict
 

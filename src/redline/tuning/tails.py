@@ -11,10 +11,13 @@ fits its DataFrame of features as it is).
 
 from __future__ import annotations
 
+import math
 import sys
 
 #: the most a cut fit copies to keep the arrays' last batch: beyond it, the fit is cut by steps instead
 TAIL_BYTES = 256 * 2**20
+#: the batch Keras gives arrays where a call passes none
+KERAS_BATCH = 32
 #: tf.data steps (class names) that keep one batch an element, between a pipeline's batching and its end
 ONE_TO_ONE = ("_PrefetchDataset", "_MapDataset", "_ParallelMapDataset", "CacheDataset", "_OptionsDataset",
               "_ShuffleDataset")
@@ -53,6 +56,29 @@ def leaves(v) -> list | None:
             return None
         out += got
     return out
+
+
+def batched(kw: dict, key: str = "batch_size", x: str = "x", steps: str = "steps_per_epoch") -> dict:
+    """``kw`` (a fit, evaluate or predict call's arguments by name) with the batch Keras gives arrays made explicit
+    under ``key`` where its input (``kw[x]``) is arrays and the call passes no batch size: ``ceil(n / kw[steps])``
+    where the call gives a step count, else 32. A call cut short by steps then trains the batches of a run: given a
+    step count and no batch size, Keras splits arrays into that many batches, so the knowledge-distillation example's
+    fits (2,048 samples, no batch_size) cut to 2 steps trained batches of 1,024, a step 2.0 s where a run's takes
+    0.08 s, and a predict cut to 2 steps of 60,000 images would have run batches of 30,000."""
+    from ..data.rewrite import input_kind
+
+    if kw.get(key) is not None or kw.get(x) is None or input_kind(kw[x]) != "arrays":
+        return kw
+    n, own = _length(kw[x]), kw.get(steps)
+    return {**kw, key: math.ceil(n / int(own)) if own and n else KERAS_BATCH}
+
+
+def _length(v) -> int | None:
+    """The samples in ``v``: its first array's (as Keras counts them), through dicts, lists and tuples."""
+    while isinstance(v, (dict, list, tuple)) and v:
+        v = next(iter(v.values())) if isinstance(v, dict) else v[0]
+    shape = getattr(v, "shape", None)
+    return int(shape[0]) if shape else None
 
 
 def take(v, rows):
