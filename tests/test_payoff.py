@@ -20,14 +20,18 @@ def test_a_start_costs_its_trace_and_its_first_epochs_extra_beyond_the_script_as
     assert process_once(Candidate("x", detail={}), default) == 0.0  # a figure missing: nothing said
 
 
-@pytest.mark.parametrize("training_s, paid", [(10.0, False), (15.2, False), (15.4, True), (300.0, True)])
+@pytest.mark.parametrize("training_s, paid", [(10.0, False), (15.4, False), (17.7, False), (18.0, True),
+                                               (300.0, True)])
 def test_a_faster_process_whose_start_costs_more_than_it_saves_is_not_worth_it(training_s, paid):
-    """1.5x epochs save a third of the training; the JAX start costs 5.1 s more: paid from ~15.3 s of training."""
+    """1.5x epochs save a third of the training; the JAX start costs 5.1 s more. Paid where the run is at least
+    MIN_GAIN faster, compile included: T / (T / 1.5 + 5.1) >= 1.05 from ~17.85 s of training (from ~15.3 s the
+    saving outweighs the compile, a gain of less than 5%: Keras' training guide predicted 1.04x, delivered 0.96x)."""
     default, jax = cand("as written", 100.0, 2.0, [0.6]), cand("backend jax", 150.0, 6.0, [1.7])
     why = unpaid(jax, default, training_s)
     assert (why is None) == paid
     if why:
         assert "its start costs ~5.1 s more" in why and f"~{training_s / 3:,.1f} s of the script's" in why
+        assert ("less than the 5% of the run a choice needs" in why) == (training_s / 3 > 5.1), why
     assert unpaid(jax, default, None) is None
 
 

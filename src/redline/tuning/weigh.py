@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from .choose import ahead_of, choose
 from .compare import over_time
+from .payoff import margin
 from .result import Candidate
 
 
@@ -97,7 +98,7 @@ def weigh(res: dict, chosen: tuple, floor: float | None, served: tuple, role: st
     once = once_cost(res, *chosen, role=role) if steps else 0.0
     saving = steps / b - steps / a
     return {"a": a, "b": b, "got": got, "ref": ref, "once": once, "compiles": compiles, "steps": steps,
-            "saving": saving, "pays": not once or saving > compiles * once}
+            "saving": saving, "pays": not once or saving > compiles * once + margin(steps / b)}
 
 
 def once_cost(res: dict, knobs: str | None, input_: str | None, role: str = "pick") -> float:
