@@ -436,6 +436,35 @@ def test_a_fit_kept_at_the_script_s_own_compile_counts_at_the_process_ratio_alon
     assert with_traces(12.8, fits, rate, None, None, apart={"wide": None}) == 12.8  # its ratio not known: the same
 
 
+def test_a_fit_of_another_workload_counts_at_its_own_step_time_in_the_predicted_gain():
+    """Keras' training guide: the measured fit runs 532 steps/s as written and its pick 1.96x; a custom-metric fit kept
+    at its own compile trains 3 epochs of 235 steps at 202 steps/s (its steps cut short). Counted at 532 it hid
+    2.2 s of the run from the choice's gain (predicted 1.55x, delivered 1.30x)."""
+    from redline.tuning.fits import with_traces
+    from redline.tuning.sizing import fit_seconds
+
+    fits = [{"index": 1, "epochs": 3, "steps_in_epoch": 235, "fingerprint": "metric", "step_s": 1 / 202},
+            {"index": 2, "epochs": 20, "steps_in_epoch": 188, "fingerprint": "main", "step_s": 1 / 600}]
+    written = fit_seconds(fits, 2, 532.0)  # the measured fit at its measured (whole-epoch) rate, not its step time
+    assert written == pytest.approx([705 / 202, 3760 / 532])
+    got = with_traces(1.96, fits, 532.0, None, None, apart={"metric": 1.0}, written=written)
+    assert got == pytest.approx(sum(written) / (705 / 202 + 3760 / 532 / 1.96))
+    assert got < with_traces(1.96, fits, 532.0, None, None, apart={"metric": 1.0})  # each at 532: more
+    assert fit_seconds(fits, 2, None) is None and fit_seconds(fits[:1], 1, 532.0) is None
+    # the tune's prediction: the measured fit's index as its trial processes report it (passes.absorb)
+    from redline.tuning.passes import absorb
+    from redline.tuning.result import Candidate, TuneResult
+
+    default, jax = Candidate("as written"), Candidate("backend jax")
+    for cand, rate, refit in ((default, 532.0, 0.5), (jax, 532.0 * 1.96, 1.5)):  # fit 2 traces anew in each
+        absorb(cand, {"status": "ok", "candidates": {"default": {"steps_per_s": [rate] * 3}}, "fit_index": 2,
+                      "fits": [{"traces": True}, {"traces": True, "start_s": refit}]})
+    r = TuneResult("s.py", [], 60, 1, default, [default, jax], [], jax, None, [], [],
+                   fits=[{**f, "traces": True} for f in fits])
+    assert default.detail["fit_index"] == 2 and r.ratio() == pytest.approx(
+        (sum(written) + 0.5) / (sum(written) / 1.96 + 1.5))
+
+
 def test_the_start_cap_of_a_two_fit_script_keeps_both_fits_traces_in_its_run(monkeypatch):
     """fine_tune: its first trial measures fit 1 (its trace in that measurement) and then fit 2 ("later"). The run it
     predicts for the start cap is that process less what each measurement took beyond its trace, plus the training:

@@ -90,7 +90,7 @@ def unseen(first: dict) -> str | None:
 
 
 def with_traces(steady: float, fits: list, rate: float | None, trace_s: float | None, chosen_trace_s: float | None,
-                apart: dict | None = None, once: float = 0.0) -> float:
+                apart: dict | None = None, once: float = 0.0, written: list | None = None) -> float:
     """What a choice that runs epochs ``steady`` x faster than the script as written (``rate``: its steps/s) adds to
     the script's training, where fits after the first trace a step function anew (``fits``: the first trial's, each
     with "traces"; k folds of fresh models, a model recompiled): each such fit's start costs ``trace_s`` as written
@@ -102,7 +102,10 @@ def with_traces(steady: float, fits: list, rate: float | None, trace_s: float | 
     chosen process without the compile knobs: a sweep's wide fits at spe 1 ran 0.15-s epochs where the narrow ones at
     spe 32 ran 0.02-s). ``once``: seconds an in-process pick's compile costs beyond the script's own
     (tuning.inprocess.once_cost), in each later fit that traces anew and does not run apart (the first's, as a run's
-    start, is left out here too: sizing.payback counts it). ``steady`` itself where nothing retraces, no fit runs
+    start, is left out here too: sizing.payback counts it). ``written``: each fit's seconds as written
+    (sizing.fit_seconds: a fit of another workload at its own step time), else each at ``rate`` (Keras' training
+    guide: a custom-metric fit kept at its own compile trains at 202 steps/s where the measured fit runs 532; counted
+    at 532, it hid that much of the run from the choice's gain). ``steady`` itself where nothing retraces, no fit runs
     apart, or a figure is missing."""
     apart = {fp: r for fp, r in (apart or {}).items() if r}
     later = sum(1 for f in fits[1:] if f.get("traces"))
@@ -113,8 +116,9 @@ def with_traces(steady: float, fits: list, rate: float | None, trace_s: float | 
     mine = (chosen_trace_s if chosen_trace_s else trace_s) if traced else 0.0
     theirs = trace_s if traced else 0.0
     picked = sum(1 for f in fits[1:] if f.get("traces") and f.get("fingerprint") not in apart) if traced else 0
-    runs = sum(size(f) / (rate * apart.get(f.get("fingerprint"), steady)) for f in fits)
-    return (steps / rate + later * theirs) / (runs + later * mine + picked * once)
+    written = written if written and len(written) == len(fits) else [size(f) / rate for f in fits]
+    runs = sum(w / apart.get(f.get("fingerprint"), steady) for f, w in zip(fits, written))
+    return (sum(written) + later * theirs) / (runs + later * mine + picked * once)
 
 
 def served(fits: list, index: int) -> tuple[int, int]:

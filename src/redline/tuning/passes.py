@@ -122,7 +122,7 @@ def absorb(cand: Candidate, res: dict, reference: Candidate | None = None) -> No
         kept["rounds"] = [*kept.get("rounds", []), len(runs)]
     cand.detail = {**kept, **{k: res.get(k) for k in ("backend", "steps_in_epoch", "batch_size", "data", "setup_s",
                                                       "measure_s", "pinned_backend", "pinned_at", "script_compile",
-                                                      "trace_s", "iterator_each_epoch")}}
+                                                      "trace_s", "iterator_each_epoch", "fit_index")}}
 
 
 def quiet(cand: Candidate) -> bool:

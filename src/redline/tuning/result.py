@@ -201,6 +201,7 @@ class TuneResult:
         trace anew (tuning.fits.with_traces)."""
         from .fits import with_traces
         from .payoff import refit_s
+        from .sizing import fit_seconds
 
         steady = self.steady_ratio()
         if not steady or not self.fits:
@@ -208,8 +209,9 @@ class TuneResult:
         base = median(fair(self.chosen_process, self.default)[1])
         plain = self.steady_ratio(knobs=False) if self.chosen_knobs is not None else None  # fits kept at their own
         apart = {fp: plain for fp, knobs in self.per_fit.items() if not knobs} if plain else None
+        written = fit_seconds(self.fits, self.default.detail.get("fit_index"), base)  # each at its own step time
         return with_traces(steady, self.fits, base, refit_s(self.default), refit_s(self.chosen_process), apart=apart,
-                           once=self.once_s())
+                           once=self.once_s(), written=written)
 
     def once_s(self) -> float:
         """Seconds the in-process choice's compile costs a run beyond the script's own, each time a fit compiles it

@@ -20,11 +20,20 @@ def predicted_training(first: dict, default: Candidate) -> float | None:
     the first trial recorded at the rate of the one measured where they share its fingerprint (or their own step time
     is not known), else at their own step time (fits.train_s: their steps cut short there, training steps alone)."""
     steps, epochs, rate = first.get("steps_in_epoch"), first.get("epochs") or 1, default.median
-    fits = first.get("fits") or []
-    if len(fits) > 1 and rate and all(size(f) for f in fits):
-        mine = next((f.get("fingerprint") for f in fits if f.get("index") == first.get("fit_index")), None)
-        return sum(size(f) / rate if f.get("fingerprint") == mine or not train_s(f) else train_s(f) for f in fits)
+    written = fit_seconds(first.get("fits") or [], first.get("fit_index"), rate)
+    if written:
+        return sum(written)
     return epochs * steps / rate if steps and rate else None
+
+
+def fit_seconds(fits: list, fit_index: int | None, rate: float | None) -> list | None:
+    """Each fit's seconds as written (for predicted_training and the predicted gain, fits.with_traces): a fit of the
+    measured one's fingerprint (``fit_index``'s) at its measured ``rate``, another at its own step time (train_s);
+    None where there is one fit, no rate, or a fit's steps are not known."""
+    if len(fits) < 2 or not rate or not all(size(f) for f in fits):
+        return None
+    mine = next((f.get("fingerprint") for f in fits if f.get("index") == fit_index), None)
+    return [size(f) / rate if f.get("fingerprint") == mine or not train_s(f) else train_s(f) for f in fits]
 
 
 def stage_s(per_trial: float, step_s: float | None, epoch_steps: int | None, seconds: float,
