@@ -22,7 +22,8 @@ history = model.fit(x, y, batch_size=32, epochs=2, verbose=0)
 base.trainable = True  # then the whole model, for longer, at a lower learning rate, going on from the first fit's
 model.compile(keras.optimizers.Adam(1e-4), "mse")  # epochs as TensorFlow's transfer-learning tutorial does
 print("GOES ON FROM", len(history.epoch), flush=True)
-model.fit(x, y, batch_size=32, epochs=2 + 10, initial_epoch=len(history.epoch), verbose=0)
+stop = keras.callbacks.EarlyStopping(monitor="loss", patience=3)
+model.fit(x, y, batch_size=32, epochs=2 + 10, initial_epoch=len(history.epoch), verbose=0, callbacks=[stop])
 print("DONE", flush=True)
 """
 
@@ -79,6 +80,8 @@ def test_the_first_trial_records_every_fit_and_a_later_trial_measures_the_longes
     fits = first["fits"]
     assert [(f["index"], f["epochs"], f["steps_in_epoch"]) for f in fits] == [(1, 2, 16), (2, 10, 16)], fits
     assert fits[0]["fingerprint"] != fits[1]["fingerprint"]  # the base trains in the second: another workload
+    # its EarlyStopping (patience 3) may end the second after 4 of its 10 epochs: what a costlier compile must repay
+    assert fits[1]["stops_early"] and fits[1]["least_epochs"] == 4 and "least_epochs" not in fits[0], fits
     assert first["after_fit"]["status"] == "complete" and "DONE" in first["stdout"]  # the rest ran, cut short
     # the first fit cut short still hands the script the epochs it asked for (its next fit's 10 are a run's 10)
     assert "GOES ON FROM 2" in first["stdout"], first["stdout"][-2000:]
@@ -321,7 +324,7 @@ TWO_FITS = FINE_TUNE.replace("model.compile(\"adam\", \"mse\")\n", """model.comp
 class Show(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         print("FIT RUNS WITH", self.model.steps_per_execution, flush=True)
-""").replace("verbose=0)", "verbose=0, callbacks=[Show()])")
+""").replace("verbose=0)", "verbose=0, callbacks=[Show()])").replace("callbacks=[stop])", "callbacks=[stop, Show()])")
 
 
 @pytest.mark.slow
@@ -463,6 +466,42 @@ def test_a_fit_of_another_workload_counts_at_its_own_step_time_in_the_predicted_
                    fits=[{**f, "traces": True} for f in fits])
     assert default.detail["fit_index"] == 2 and r.ratio() == pytest.approx(
         (sum(written) + 0.5) / (sum(written) / 1.96 + 1.5))
+
+
+def test_an_early_stopping_fit_is_weighed_at_the_fewest_epochs_it_can_run():
+    """Keras' training guide: 20 epochs asked with EarlyStopping(patience=2), the runs stopped after 4; JAX's faster
+    epochs, weighed against 20 beside 12 later fits' dearer compiles, were predicted 1.11x and delivered 0.81x."""
+    import keras
+
+    from redline.tuning.fits import least_epochs, size, train_s
+    from redline.tuning.sizing import fit_seconds
+
+    class Mine(keras.callbacks.EarlyStopping):
+        pass
+
+    assert least_epochs([keras.callbacks.EarlyStopping(patience=2)], 20) == 3
+    assert least_epochs([keras.callbacks.EarlyStopping(patience=0)], 20) == 2  # Keras stops after its 2nd at least
+    assert least_epochs([Mine(patience=3, start_from_epoch=5)], 20) == 9
+    assert least_epochs([keras.callbacks.EarlyStopping(patience=9)], 4) == 4
+    assert least_epochs([keras.callbacks.History()], 20) is None and least_epochs(None, 20) is None
+    f = {"index": 2, "epochs": 20, "least_epochs": 3, "steps_in_epoch": 188, "fingerprint": "main", "step_s": 0.002}
+    assert size(f) == 3760 and size(f, least=True) == 564 and train_s(f, least=True) == pytest.approx(1.128)
+    other = {"index": 1, "epochs": 2, "steps_in_epoch": 235, "fingerprint": "other", "step_s": 0.003}
+    assert fit_seconds([other, f], 2, 532.0, least=True) == pytest.approx([1.41, 564 / 532])
+    assert fit_seconds([other, f], 2, 532.0) == pytest.approx([1.41, 3760 / 532])
+    # the predicted gain weighs the choice's dearer compile at each later fit against that training
+    from redline.tuning.passes import absorb
+    from redline.tuning.result import Candidate, TuneResult
+
+    default, jax = Candidate("as written"), Candidate("backend jax")
+    for cand, rate, refit in ((default, 532.0, 0.5), (jax, 532.0 * 3.8, 1.4)):
+        absorb(cand, {"status": "ok", "candidates": {"default": {"steps_per_s": [rate] * 3}}, "fit_index": 2,
+                      "fits": [{"traces": True}, {"traces": True, "start_s": refit}]})
+    r = TuneResult("s.py", [], 60, 1, default, [default, jax], [], jax, None, [], [],
+                   fits=[{**other, "traces": True}, {**f, "traces": True}])
+    sure, asked = [1.41, 564 / 532], [1.41, 3760 / 532]
+    assert r.ratio() == pytest.approx((sum(sure) + 0.5) / (sum(sure) / 3.8 + 1.4))  # 1.45x, where 20 epochs: 2.47x
+    assert r.ratio() < (sum(asked) + 0.5) / (sum(asked) / 3.8 + 1.4)
 
 
 def test_the_start_cap_of_a_two_fit_script_keeps_both_fits_traces_in_its_run(monkeypatch):

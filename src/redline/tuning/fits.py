@@ -30,15 +30,17 @@ def fingerprint(model, compile_call, x, batch_size) -> str:
     return of(model, compile_call, input_kind(x), batch_size)
 
 
-def size(fit: dict) -> int:
-    """Steps the fit trains as the script asks (0 where the steps of an epoch are not known)."""
-    return int(fit.get("epochs") or 1) * int(fit.get("steps_in_epoch") or 0)
+def size(fit: dict, least: bool = False) -> int:
+    """Steps the fit trains as the script asks (0 where the steps of an epoch are not known); ``least``: where an
+    EarlyStopping callback may end it, the fewest it can run (``least_epochs``: least_epochs())."""
+    epochs = (least and fit.get("least_epochs")) or fit.get("epochs") or 1
+    return int(epochs) * int(fit.get("steps_in_epoch") or 0)
 
 
-def train_s(fit: dict) -> float | None:
-    """Seconds the fit trains as the script asks, at its step time (``step_s``: measured, or read off its few steps
-    cut short); None where either is not known."""
-    return size(fit) * fit["step_s"] if fit.get("step_s") and size(fit) else None
+def train_s(fit: dict, least: bool = False) -> float | None:
+    """Seconds the fit trains as the script asks (``least``: as size() counts it), at its step time (``step_s``:
+    measured, or read off its few steps cut short); None where either is not known."""
+    return size(fit, least) * fit["step_s"] if fit.get("step_s") and size(fit) else None
 
 
 def timed_cut(cut_fit, model, kw: dict, entry: dict):
@@ -75,6 +77,18 @@ def stops_early(callbacks) -> bool:
     before the epochs it asks for, so the training predicted from them is at most what it runs."""
     return any(c.__name__ == "EarlyStopping" and c.__module__.startswith("keras")
                for cb in callback_list(callbacks) for c in type(cb).__mro__)
+
+
+def least_epochs(callbacks, epochs: int) -> int | None:
+    """The fewest of its ``epochs`` a fit can run under Keras' EarlyStopping callbacks (the script's own classes built
+    on it too), or None where it has none: its first epoch counted (from ``start_from_epoch``) the best, then
+    ``patience`` epochs (at least one) without a gain. A choice whose compile costs more than the script's is weighed
+    against this training, which a run may well stop at: Keras' training guide asks 20 epochs with patience 2, and
+    its runs stopped after 4 (a JAX choice weighed against 20 was predicted 1.11x and delivered 0.81x)."""
+    least = [int(getattr(cb, "start_from_epoch", 0) or 0) + max(int(getattr(cb, "patience", 0) or 0), 1) + 1
+             for cb in callback_list(callbacks)
+             if any(c.__name__ == "EarlyStopping" and c.__module__.startswith("keras") for c in type(cb).__mro__)]
+    return min(epochs, *least) if least else None
 
 
 def unseen(first: dict) -> str | None:
@@ -240,4 +254,4 @@ def own_knobs(fits: list, measured: dict, first_rate, rate, per_trial: float, le
 
 
 __all__ = ["LONGER", "fingerprint", "longest", "others", "own_knobs", "retraced", "served", "settle", "size",
-           "stops_early", "timed_cut", "train_s", "unseen", "with_traces"]
+           "least_epochs", "stops_early", "timed_cut", "train_s", "unseen", "with_traces"]

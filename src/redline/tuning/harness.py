@@ -201,7 +201,7 @@ def main(argv=None) -> int:
         """This fit in the trial's list of the script's fits: its fingerprint (``called``: at_call(), taken before a
         measurement built the model) and size."""
         from ..data.rewrite import input_kind, training_part
-        from .fits import stops_early
+        from .fits import least_epochs, stops_early
         from .steps import steps_in_epoch
 
         if measured is None:  # as Keras counts it: under validation_split, the arrays' part it trains on
@@ -214,7 +214,8 @@ def main(argv=None) -> int:
             steps, epochs = measured["steps_in_epoch"], measured["epochs"]
         state["log"].append({"index": state["fits"], **(called or at_call(model, kw)),
                              "epochs": epochs, "steps_in_epoch": steps, "measured": measured is not None,
-                             "stops_early": stops_early(kw.get("callbacks")), **step_of(measured)})
+                             "stops_early": stops_early(kw.get("callbacks")), **step_of(measured),
+                             **({"least_epochs": least} if (least := least_epochs(kw.get("callbacks"), epochs)) else {})})
 
     def step_of(measured) -> dict:
         """A measured fit's seconds a training step (the median of its rounds), as fits.longest reads it."""

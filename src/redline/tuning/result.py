@@ -209,7 +209,8 @@ class TuneResult:
         base = median(fair(self.chosen_process, self.default)[1])
         plain = self.steady_ratio(knobs=False) if self.chosen_knobs is not None else None  # fits kept at their own
         apart = {fp: plain for fp, knobs in self.per_fit.items() if not knobs} if plain else None
-        written = fit_seconds(self.fits, self.default.detail.get("fit_index"), base)  # each at its own step time
+        # each fit at its own step time; an EarlyStopping fit at the fewest epochs it runs: the gain that is sure
+        written = fit_seconds(self.fits, self.default.detail.get("fit_index"), base, least=True)
         return with_traces(steady, self.fits, base, refit_s(self.default), refit_s(self.chosen_process), apart=apart,
                            once=self.once_s(), written=written)
 

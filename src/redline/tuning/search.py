@@ -193,6 +193,7 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
         if (first.get("check") or {}).get("steps"):
             base_trial["check_steps"] = first["check"]["steps"]
     training_s = predicted_training(first, default)
+    sure_s = predicted_training(first, default, least=True)  # what a choice's compile is weighed against (payoff)
     run_s = whole_run(first_wall, training_s, beyond)  # for passes.start_cap
     if auto:
         budget_s = auto_budget(training_s)
@@ -278,7 +279,7 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
                       "the script's own backend, whose trial process costs about what the first trial's did, go first")
     reasons_early, not_measured, endings, second = process_stage(
         lambda cand, extra, timeout, ahead=None: trial(cand, {**base_trial, **extra}, timeout, ahead), default, live,
-        per_trial=per_trial, left=lambda: left() - reserve, progress=progress, training_s=training_s,
+        per_trial=per_trial, left=lambda: left() - reserve, progress=progress, training_s=sure_s,
         run_s=run_s)
     reasons, advice = [*sizing, *reasons_early], []
 
@@ -289,7 +290,7 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
             why = judge(default.losses, c.losses, default.detail.get("check_steps"))
             if why and not c.error:
                 c.error = f"learns differently: {why}"
-        rivals = [c for c in procs[1:] if not c.advice and not drop_unpaid(c, default, training_s)]  # (payoff.py)
+        rivals = [c for c in procs[1:] if not c.advice and not drop_unpaid(c, default, sure_s)]  # (payoff.py)
         best = choose(default, rivals)
         if complete:  # the whole script must still finish under a choice that needs its own process
             best, confirmed, unchecked = confirm(
@@ -382,7 +383,7 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
         lambda cand, extra, timeout, ahead=None: trial(cand, {**base_trial, **extra, "follow": False, "check": False},
                                                        timeout, ahead),
         default, live, best, not_measured, per_trial=min(per_trial, max((w for _, w in walls), default=per_trial)),
-        left=left, progress=progress, training_s=training_s, run_s=run_s, cost_of=late_cost(walls, per_trial))
+        left=left, progress=progress, training_s=sure_s, run_s=run_s, cost_of=late_cost(walls, per_trial))
     reasons += said
     if forecast and not not_measured and forecast[0] in reasons:  # decided after all: the forecast said otherwise
         reasons[reasons.index(forecast[0])] = decided_line(time.perf_counter() - started, forecast[1])

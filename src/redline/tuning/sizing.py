@@ -15,25 +15,30 @@ from .result import Candidate
 AUTO_SHARE, AUTO_MIN, AUTO_FIRST = 0.05, 30.0, 300.0
 
 
-def predicted_training(first: dict, default: Candidate) -> float | None:
+def predicted_training(first: dict, default: Candidate, least: bool = False) -> float | None:
     """Seconds the script's fits train as written: epochs x steps an epoch / steps per second measured; the other fits
     the first trial recorded at the rate of the one measured where they share its fingerprint (or their own step time
     is not known), else at their own step time (fits.train_s: their steps cut short there, training steps alone)."""
     steps, epochs, rate = first.get("steps_in_epoch"), first.get("epochs") or 1, default.median
-    written = fit_seconds(first.get("fits") or [], first.get("fit_index"), rate)
+    fits = first.get("fits") or []
+    written = fit_seconds(fits, first.get("fit_index"), rate, least)
     if written:
         return sum(written)
+    if least and fits and fits[0].get("least_epochs"):  # one fit, which an EarlyStopping callback may end early
+        epochs = fits[0]["least_epochs"]
     return epochs * steps / rate if steps and rate else None
 
 
-def fit_seconds(fits: list, fit_index: int | None, rate: float | None) -> list | None:
+def fit_seconds(fits: list, fit_index: int | None, rate: float | None, least: bool = False) -> list | None:
     """Each fit's seconds as written (for predicted_training and the predicted gain, fits.with_traces): a fit of the
     measured one's fingerprint (``fit_index``'s) at its measured ``rate``, another at its own step time (train_s);
+    ``least``: a fit an EarlyStopping callback may end early at the fewest epochs it can run (fits.least_epochs).
     None where there is one fit, no rate, or a fit's steps are not known."""
     if len(fits) < 2 or not rate or not all(size(f) for f in fits):
         return None
     mine = next((f.get("fingerprint") for f in fits if f.get("index") == fit_index), None)
-    return [size(f) / rate if f.get("fingerprint") == mine or not train_s(f) else train_s(f) for f in fits]
+    return [size(f, least) / rate if f.get("fingerprint") == mine or not train_s(f) else train_s(f, least)
+            for f in fits]
 
 
 def stage_s(per_trial: float, step_s: float | None, epoch_steps: int | None, seconds: float,
