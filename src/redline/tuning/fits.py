@@ -75,8 +75,12 @@ def timed_cut(cut_fit, model, kw: dict, entry: dict):
 def stops_early(callbacks) -> bool:
     """An EarlyStopping (Keras' own, or a class of the script's built on it) among a fit's callbacks: the fit may end
     before the epochs it asks for, so the training predicted from them is at most what it runs."""
-    return any(c.__name__ == "EarlyStopping" and c.__module__.startswith("keras")
-               for cb in callback_list(callbacks) for c in type(cb).__mro__)
+    return any(map(_early_stopping, callback_list(callbacks)))
+
+
+def _early_stopping(cb) -> bool:
+    """``cb`` is Keras' EarlyStopping, or a class of the script's built on it."""
+    return any(c.__name__ == "EarlyStopping" and c.__module__.startswith("keras") for c in type(cb).__mro__)
 
 
 def least_epochs(callbacks, epochs: int) -> int | None:
@@ -86,8 +90,7 @@ def least_epochs(callbacks, epochs: int) -> int | None:
     against this training, which a run may well stop at: Keras' training guide asks 20 epochs with patience 2, and
     its runs stopped after 4 (a JAX choice weighed against 20 was predicted 1.11x and delivered 0.81x)."""
     least = [int(getattr(cb, "start_from_epoch", 0) or 0) + max(int(getattr(cb, "patience", 0) or 0), 1) + 1
-             for cb in callback_list(callbacks)
-             if any(c.__name__ == "EarlyStopping" and c.__module__.startswith("keras") for c in type(cb).__mro__)]
+             for cb in callback_list(callbacks) if _early_stopping(cb)]
     return min(epochs, *least) if least else None
 
 
