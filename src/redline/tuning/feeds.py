@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from .steps import steps_in_epoch
+from .tails import KERAS_BATCH
 
 
 class Feed(NamedTuple):
@@ -31,7 +32,7 @@ def script_input(fit_args: dict) -> tuple:
     x, y = fit_args.get("x"), fit_args.get("y")
     batch_size = fit_args.get("batch_size")
     if batch_size is None and y is not None or (batch_size is None and hasattr(x, "__array__")):
-        batch_size = 32  # Keras' own default for arrays
+        batch_size = KERAS_BATCH  # Keras' own default for arrays
     kind = input_kind(x)
     extra = {k: v for k, v in fit_args.items() if k in ("shuffle", "class_weight", "sample_weight") and v is not None}
     split = fit_args.get("validation_split")
