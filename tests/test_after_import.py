@@ -24,3 +24,26 @@ def test_hooks_wait_for_the_import_and_follow_a_module_imported_anew(tmp_path, m
     when_imported("redline_probe_mod", lambda m: later.append(m.VALUE))  # already imported: now
     assert later == [again.VALUE]
     del sys.modules["redline_probe_mod"]
+
+
+def test_a_clocked_import_is_timed_where_it_falls(tmp_path, monkeypatch):
+    """clock(name): the seconds spent importing ``name`` (its own imports included) inside a span of
+    time.perf_counter(), where it fell; nothing outside it, and nothing for a module not clocked."""
+    import time
+
+    from redline.applying.after_import import clock, import_seconds
+
+    (tmp_path / "redline_slow_mod.py").write_text("import time\ntime.sleep(0.2)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(sys, "meta_path", list(sys.meta_path))
+    monkeypatch.delitem(sys.modules, "redline_slow_mod", raising=False)
+    clock("redline_slow_mod")
+    t0 = time.perf_counter()
+    importlib.import_module("redline_slow_mod")
+    t1 = time.perf_counter()
+    assert 0.2 <= import_seconds("redline_slow_mod", t0, t1) <= t1 - t0
+    assert import_seconds("redline_slow_mod", t1, t1 + 60) == 0.0 and import_seconds("redline_slow_mod", 0, t0) == 0.0
+    half = import_seconds("redline_slow_mod", t0, t0 + 0.1)
+    assert 0 < half <= 0.1
+    assert import_seconds("redline_not_clocked", t0, t1) == 0.0
+    del sys.modules["redline_slow_mod"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.abc
 import importlib.util
 import sys
+import time
 from typing import Callable
 
 
@@ -26,7 +27,11 @@ class _Loader(importlib.abc.Loader):
         return self.inner.create_module(spec)
 
     def exec_module(self, module):
-        self.inner.exec_module(module)
+        t0 = time.perf_counter()
+        try:
+            self.inner.exec_module(module)
+        finally:
+            self.finder.spans.append((t0, time.perf_counter()))
         for hook in list(self.finder.hooks):  # the finder stays: a later import (after set_backend) runs them again
             hook(module)
 
@@ -37,7 +42,7 @@ class _Finder(importlib.abc.MetaPathFinder):
     a probe such as ``importlib.util.find_spec("keras")`` (TensorFlow makes one) imports nothing."""
 
     def __init__(self, name: str):
-        self.name, self.hooks, self.busy = name, [], False
+        self.name, self.hooks, self.busy, self.spans = name, [], False, []
 
     def find_spec(self, fullname, path=None, target=None):
         if fullname != self.name or self.busy:
@@ -66,9 +71,21 @@ def when_imported(name: str, hook: Callable) -> None:
         hook(module)
 
 
+def clock(name: str) -> None:
+    """Time ``name``'s imports from now on (import_seconds), running nothing after them."""
+    when_imported(name, lambda module: None)
+
+
+def import_seconds(name: str, start: float, end: float) -> float:
+    """Seconds of the ``time.perf_counter()`` span [start, end] spent importing ``name`` (its own module and all it
+    imports), as timed since clock() or when_imported() of it: 0.0 where it was not imported then, or not watched."""
+    finder = next((f for f in sys.meta_path if isinstance(f, _Finder) and f.name == name), None)
+    return sum(max(0.0, min(end, t1) - max(start, t0)) for t0, t1 in (finder.spans if finder else ()))
+
+
 def pending(name: str) -> bool:
     """Hooks are waiting for ``name``'s first import."""
     return name not in sys.modules and any(isinstance(f, _Finder) and f.name == name for f in sys.meta_path)
 
 
-__all__ = ["pending", "when_imported"]
+__all__ = ["clock", "import_seconds", "pending", "when_imported"]

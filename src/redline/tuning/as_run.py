@@ -26,6 +26,7 @@ import time
 from . import tails
 from .batch_hooks import callback_list
 from .compare import median, spread
+from .steps import untimed
 
 #: the fit arguments that add to training what a user's epoch costs
 EXTRAS = ("validation_data", "validation_split", "validation_freq", "validation_steps", "validation_batch_size",
@@ -81,7 +82,10 @@ def first_extra(events, epoch_s: float) -> float:
     """Seconds the first epoch took beyond a later one's ``epoch_s`` (never below 0): what compiling costs in it (the
     test function, an epoch's smaller last batch; under functions made anew, the training step too)."""
     took = epoch_seconds(events)
-    return max(0.0, took[0] - epoch_s) if took else 0.0
+    if not took:
+        return 0.0
+    begin = next(t for t, kind in events if kind == "epoch_begin")
+    return max(0.0, took[0] - untimed(begin, begin + took[0]) - epoch_s)
 
 
 def train_rates(events, steps: int) -> list[float]:

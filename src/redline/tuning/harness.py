@@ -36,6 +36,7 @@ from .fork_watch import watch as watch_forks
 from .no_user import install as no_user
 from .own_loop import OWN_LOOP_S, message, watch as own_loop
 from .recompile import Compiles, strategy_scope
+from .steps import untimed
 
 
 MARK = "REDLINE-TRIAL "
@@ -138,9 +139,10 @@ def main(argv=None) -> int:
     module = module_for(script)  # `redline tune -m pkg.train`: run as `python -m` runs it (applying/entry.py)
     started = time.perf_counter()
     log = (lambda msg: print(msg, file=sys.stderr, flush=True)) if trial.get("verbose") else (lambda msg: None)
-    from ..applying.after_import import when_imported
+    from ..applying.after_import import clock, when_imported
     from ..applying.iterator_release import install as release
 
+    clock("tensorflow")  # Keras on JAX imports it at its first model save: not a compile (tuning/steps.untimed)
     if trial.get("parallel_map"):  # when the script imports TensorFlow (which imports keras): not before
         from ..data.rewrite import parallel_maps
 
@@ -249,6 +251,7 @@ def main(argv=None) -> int:
         watch = Contention().start()  # how much of the machine the measurement did not have (steal, other processes)
         kept = lambda result: {**result, "status": "ok", "setup_s": round(t0 - started, 2),  # noqa: E731
                                "measure_s": round(time.perf_counter() - t0, 2), "contention": watch.stop(), **pins(),
+                               "tf_import_s": round(untimed(t0, time.perf_counter()), 2),  # left out of its compile
                                "fit_index": state["fits"], **maps, **sources()}
         with strategy_scope(model):  # where the script built and compiled it (redline builds optimizers, recompiles)
             result = measure_fit(model, state["fit"], kw, settings, state["compiles"], log, opener=opener, emit=emit,

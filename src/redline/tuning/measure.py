@@ -13,7 +13,7 @@ from .batch_hooks import every_batch
 from .ladder import PRUNE, climb, contenders
 from .recompile import Recompile, build_optimizer, jit_unsupported
 from .rounds import StageRuns
-from .steps import Steps
+from .steps import Steps, untimed
 
 #: the compile arguments the in-process stage varies; a candidate names those it sets, the rest stay the script's own.
 #: PRUNE (tuning/ladder.py): under that share of the best first round, best calibration (a ladder step) or, for jit
@@ -86,7 +86,8 @@ def measure_fit(model, fit, fit_args: dict, trial: dict, compiles, log, opener=o
         if not (model.built and build_optimizer(model, log)):  # a model built at its construction needs no step: its
             # optimizer is built as fit builds it, the calibration's warm-up traces the step (a step of seconds spared)
             run({"own": True}, 1, 1)  # one step builds the model and its optimizer
-            traced["build"] = time.perf_counter() - t_start  # the script's own step function, traced
+            now = time.perf_counter()  # the script's own step function, traced
+            traced["build"] = now - t_start - untimed(t_start, now)
     with _KeepState(model) as keep:
         runs.keep = keep
         chosen_input = "as written"

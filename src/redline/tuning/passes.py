@@ -122,7 +122,8 @@ def absorb(cand: Candidate, res: dict, reference: Candidate | None = None) -> No
         kept["rounds"] = [*kept.get("rounds", []), len(runs)]
     cand.detail = {**kept, **{k: res.get(k) for k in ("backend", "steps_in_epoch", "batch_size", "data", "setup_s",
                                                       "measure_s", "pinned_backend", "pinned_at", "script_compile",
-                                                      "trace_s", "iterator_each_epoch", "fit_index")}}
+                                                      "trace_s", "iterator_each_epoch", "fit_index",
+                                                      "tf_import_s")}}
 
 
 def quiet(cand: Candidate) -> bool:

@@ -13,7 +13,7 @@ from . import first_look, numerics, spe_bound
 from .compare import behind, cannot_win, first_round_cuts
 from .feeds import last_batch
 from .ladder import PRUNE
-from .steps import Steps, fit_shape, same_epochs
+from .steps import Steps, fit_shape, same_epochs, untimed
 
 
 def said(exc: BaseException) -> str:
@@ -151,14 +151,16 @@ class StageRuns:
                 into[name] = {"behind": round(look.behind, 3), "bar": bar, "took_s": round(look.step_s, 3),
                               "first_execution": True}
                 return None
-            self.traced[name] = time.perf_counter() - t0 - (n_warm / (warm / feed.scale) if warm else 0.0)
+            now = time.perf_counter()
+            self.traced[name] = now - t0 - untimed(t0, now) - (n_warm / (warm / feed.scale) if warm else 0.0)
             tail = last_batch(feed)
             if tail is not None and warm and feed.cap / (warm / feed.scale) <= 2.5 * span:  # the runs will reach
                 # the epoch's smaller last batch (rounds take whole passes where one takes under 2 x span; the warm
                 # rate reads up to a quarter low): its step is compiled now, not in a timed run
                 t_tail = time.perf_counter()
                 self.fit(self.model, tail[0], tail[1], batch_size=feed.batch_size, epochs=1, verbose=0, **tail[2])
-                self.tails[name] = time.perf_counter() - t_tail  # that shape's compile (and a step): a run pays it too
+                now = time.perf_counter()  # that shape's compile (and a step): a run pays it too
+                self.tails[name] = now - t_tail - untimed(t_tail, now)
             # the warm executions' rate reads low (3 of 4 by 4)
             whole = bool(warm and alone and alone(warm / feed.scale))
             first = 1.25 * span if whole else span / 3

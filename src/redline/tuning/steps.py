@@ -7,6 +7,17 @@ import threading
 import time
 
 
+def untimed(start: float, end: float) -> float:
+    """Seconds of the ``time.perf_counter()`` span [start, end] that importing TensorFlow took. Keras on JAX imports
+    it lazily, at its first model save (a ModelCheckpoint's first epoch end): 2.4 s inside one JAX trial's warm-up
+    and not another's, so the compile a JAX process was charged read 0.7 to 3.5 s in tunes of one script. A run pays
+    that import either way: at its start on TensorFlow, where it is never timed, and mid-run on JAX, where Keras'
+    own import was ~2 s shorter; so no timed start cost counts it (the harness clocks it: applying.after_import)."""
+    from ..applying.after_import import import_seconds
+
+    return import_seconds("tensorflow", start, end)
+
+
 @functools.lru_cache(maxsize=None)
 def _steps_callback():
     import keras
