@@ -106,6 +106,8 @@ def setup(repeats, prefix, scripts_nargs="*"):
     ap.add_argument("--allow", default="", help="tune_scripts.py: passed to redline tune (e.g. precision)")
     ap.add_argument("--old", help="tune_scripts.py: the python of another redline install (an earlier commit's venv): "
                     "its tune and its tuned run are measured beside this one's, interleaved")
+    ap.add_argument("--no-jax", action="store_true", help="tune_scripts.py: leave `KERAS_BACKEND=jax python` out, "
+                    "where its steps are several times slower (a depthwise convnet's 1.2 s against 0.2 s a step)")
     ap.add_argument("--confirm", type=int, default=5, help="tune_grid.py: fresh rounds of the tuned choice and the "
                     "grid's best alone (0: none)")
     a = ap.parse_args()
@@ -167,7 +169,8 @@ def measure(a, env):
             row[f"reasons_{which}"] = tuned.get("reasons")  # why it chose so (its --json is removed with the cache)
             print(f"{name}: {which} tuner: {took:.0f} s: {tuned.get('chosen', tuned.get('error'))}", flush=True)
         configs = [("python", [sys.executable, script], env),
-                   ("KERAS_BACKEND=jax", [sys.executable, script], {**env, "KERAS_BACKEND": "jax"}),
+                   *([] if a.no_jax else [("KERAS_BACKEND=jax", [sys.executable, script],
+                                           {**env, "KERAS_BACKEND": "jax"})]),
                    *([] if a.old else [("run --no-tuned", [sys.executable, "-m", "redline", "run", "--quiet", "--no-tuned",
                                                             script], env)]),
                    ("run (tuned)", [sys.executable, "-m", "redline", "run", "--quiet", script], envs["new"]),
@@ -183,7 +186,8 @@ def measure(a, env):
         ratio = {c: med[c] / med["python"] for c in med}
         walls = {c: statistics.median([x["wall_s"] for x in v if x.get("wall_s")] or [float("nan")])
                  for c, v in runs.items()}
-        best_plain = max(med["python"], med["KERAS_BACKEND=jax"] if med["KERAS_BACKEND=jax"] == med["KERAS_BACKEND=jax"] else 0)
+        jax = med.get("KERAS_BACKEND=jax", float("nan"))
+        best_plain = max(med["python"], jax if jax == jax else 0)
         row.update({"runs": runs, "median_steps_per_s": med, "ratio": ratio, "vs_better": med["run (tuned)"] / best_plain,
                     "median_wall_s": walls, "wall_ratio": walls["python"] / walls["run (tuned)"],
                     "predicted": (row["tuned_new"] or {}).get("ratio") if isinstance(row["tuned_new"], dict) else None})
