@@ -584,6 +584,11 @@ def test_a_fit_with_early_stopping_makes_the_predicted_training_an_upper_bound()
     assert stops_early([keras.callbacks.EarlyStopping(patience=3)]) and stops_early([Patient()])
     assert stops_early(keras.callbacks.EarlyStopping(verbose=1, patience=2))  # one, bare, as Keras takes it
     assert not stops_early([keras.callbacks.ReduceLROnPlateau(), keras.callbacks.History()]) and not stops_early(None)
+    # where its patience outlasts the fit, it cannot end it early (imbalanced_mlp: patience 50 over 12 epochs)
+    assert stops_early([keras.callbacks.EarlyStopping(patience=3)], 12)
+    assert not stops_early([keras.callbacks.EarlyStopping(patience=50)], 12)
+    assert not stops_early([keras.callbacks.EarlyStopping(patience=2, start_from_epoch=9)], 12)  # 9 + 2 + 1
+    assert stops_early([keras.callbacks.EarlyStopping(patience=1, start_from_epoch=9)], 12)
     plain, bound = payback_line(100.0, 2.0, 50.0), payback_line(100.0, 1.05, 50.0, early=True)
     assert "take about 100 s as written" in plain, plain
     assert "take at most 100 s as written (an EarlyStopping callback may end it sooner)" in bound, bound

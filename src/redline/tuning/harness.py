@@ -216,7 +216,7 @@ def main(argv=None) -> int:
             steps, epochs = measured["steps_in_epoch"], measured["epochs"]
         state["log"].append({"index": state["fits"], **(called or at_call(model, kw)),
                              "epochs": epochs, "steps_in_epoch": steps, "measured": measured is not None,
-                             "stops_early": stops_early(kw.get("callbacks")), **step_of(measured),
+                             "stops_early": stops_early(kw.get("callbacks"), epochs), **step_of(measured),
                              **({"least_epochs": least} if (least := least_epochs(kw.get("callbacks"), epochs)) else {})})
 
     def step_of(measured) -> dict:
