@@ -393,3 +393,36 @@ def test_a_jit_pick_is_measured_whole_beside_its_twin_without_jit():
                               {"as written": Feed(None, None, 32, {}, 100, 1.0, False)}, "as written", whole,
                               Recompile(), Keep(), lambda msg: None)
     assert found["knobs"] == "spe 8" and "twin" not in found and len(seen) == 2
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="JAX is not installed")
+def test_on_jax_an_epoch_s_validation_begins_after_its_training_steps_end():
+    """Keras on JAX calls the validation's begin while the epoch's last steps still run (async dispatch): a trial
+    read 2 steps of training as validation. The boundary the measurements read waits for the steps: here 4 steps of
+    large matmuls: at the validation's begin, the model's variables (the last step's results) are ready."""
+    import json
+    import subprocess
+    import sys
+
+    from tune_helpers import ENV
+
+    code = """
+import json, time, numpy as np, keras
+from redline.tuning.steps import Steps
+model = keras.Sequential([keras.Input((512,)), keras.layers.Dense(2048), keras.layers.Dense(2048), keras.layers.Dense(1)])
+model.compile("sgd", "mse")
+x = np.ones((1024, 512), "float32")
+marks = Steps(None, 1)
+ready = []
+class Probe(keras.callbacks.Callback):  # after the trial's callback: whether the steps' results are in at that point
+    async_safe = True  # as the trial's callbacks are: Keras runs batch ends on its thread pool, and dispatch runs ahead
+    def on_test_begin(self, logs=None):
+        ready.append(all(v.value.is_ready() for v in self.model.variables))
+model.fit(x, x[:, :1], batch_size=256, epochs=2, verbose=0, validation_data=(x[:16], x[:16, :1]), callbacks=[marks, Probe()])
+print(json.dumps({"ready": ready, "test_begins": sum(k == "test_begin" for _, k in marks.events)}))
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180,
+                       env={**ENV, "KERAS_BACKEND": "jax"})
+    assert r.returncode == 0, r.stderr[-2000:]
+    d = json.loads(r.stdout.strip().splitlines()[-1])
+    assert d == {"ready": [True, True], "test_begins": 2}, d
