@@ -170,7 +170,7 @@ def test_a_trial_times_whole_epochs_with_the_script_s_validation_and_callbacks(t
     if importlib.util.find_spec(backend) is None:
         pytest.skip(f"{backend} is not installed")
     from redline.tuning.search import Candidate as C, run_trial
-    from redline.tuning.passes import absorb as _absorb
+    from redline.tuning.absorb import absorb as _absorb
 
     # one callback given bare on JAX, as the simple-audio tutorial passes its EarlyStopping: Keras takes it as a list;
     # on TensorFlow, a checkpoint each epoch (Keras on JAX would import TensorFlow at its first save: below)
@@ -248,7 +248,7 @@ def test_where_epochs_are_too_long_to_measure_whole_the_first_trial_times_a_few_
 
 
 def test_a_trial_without_whole_epochs_is_compared_on_the_reference_s_footing():
-    from redline.tuning.passes import absorb as _absorb
+    from redline.tuning.absorb import absorb as _absorb
 
     ref = Candidate("as written")
     _absorb(ref, {"status": "ok", "steps_in_epoch": 100, "candidates": {"default": {"steps_per_s": [100.0] * 3}},

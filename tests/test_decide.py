@@ -823,7 +823,7 @@ def test_compared_on_quiet_processes_the_spread_is_theirs_too():
     machine lost) 18.6-18.8; the script as written's quiet one 20.6. Compared on quiet processes, JAX is ahead beyond
     their spread; the busy processes' spread is not theirs."""
     from redline.tuning.choose import better
-    from redline.tuning.passes import absorb
+    from redline.tuning.absorb import absorb
 
     def cand(name, processes):
         c = Candidate(name)
@@ -1135,7 +1135,7 @@ def test_a_later_process_the_budget_ends_leaves_the_candidate_s_figures_and_is_s
     assert jax_.error is None and jax_.runs[:3] == [85.0, 120.0, 150.0], (jax_.error, jax_.runs)
     assert "backend jax (trial process 2 of 3): no result within 22 s (the budget)" in r.not_measured, r.not_measured
     # with no figures yet, a process the budget ended is all there is: the candidate says so as its error
-    from redline.tuning.passes import absorb
+    from redline.tuning.absorb import absorb
 
     alone = Candidate("backend jax")
     absorb(alone, {"status": "timeout", "error": "no result within 9 s (the budget)"})

@@ -455,7 +455,7 @@ def test_a_fit_of_another_workload_counts_at_its_own_step_time_in_the_predicted_
     assert got < with_traces(1.96, fits, 532.0, None, None, apart={"metric": 1.0})  # each at 532: more
     assert fit_seconds(fits, 2, None) is None and fit_seconds(fits[:1], 1, 532.0) is None
     # the tune's prediction: the measured fit's index as its trial processes report it (passes.absorb)
-    from redline.tuning.passes import absorb
+    from redline.tuning.absorb import absorb
     from redline.tuning.result import Candidate, TuneResult
 
     default, jax = Candidate("as written"), Candidate("backend jax")
@@ -490,7 +490,7 @@ def test_an_early_stopping_fit_is_weighed_at_the_fewest_epochs_it_can_run():
     assert fit_seconds([other, f], 2, 532.0, least=True) == pytest.approx([1.41, 564 / 532])
     assert fit_seconds([other, f], 2, 532.0) == pytest.approx([1.41, 3760 / 532])
     # the predicted gain weighs the choice's dearer compile at each later fit against that training
-    from redline.tuning.passes import absorb
+    from redline.tuning.absorb import absorb
     from redline.tuning.result import Candidate, TuneResult
 
     default, jax = Candidate("as written"), Candidate("backend jax")
@@ -533,7 +533,7 @@ def test_the_start_cap_of_a_two_fit_script_keeps_both_fits_traces_in_its_run(mon
 def test_a_later_fit_s_start_is_read_from_the_trial_that_ran_it_cut_short():
     """A later fit that traces anew, run cut short in a trial process, gives that configuration's refit_s; kept
     across its processes where a later one (the stage's trial) ran no later fit."""
-    from redline.tuning.passes import absorb
+    from redline.tuning.absorb import absorb
 
     c = Candidate("backend jax")
     fits = [{"index": 1, "traces": True}, {"index": 2, "traces": True, "start_s": 0.6},

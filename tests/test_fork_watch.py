@@ -11,7 +11,7 @@ import pytest
 
 from tune_helpers import ENV
 
-from redline.tuning.passes import absorb
+from redline.tuning.absorb import absorb
 from redline.tuning.search import Candidate, run_trial
 
 TRIAL = {"candidates": {"default": {"own": True}}, "rounds": 1, "seconds": 0.1}

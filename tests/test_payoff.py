@@ -117,7 +117,7 @@ def test_each_later_fit_that_traces_anew_pays_its_start_again_under_the_choice()
 
 
 def test_a_process_records_how_many_of_the_script_s_later_fits_trace_anew():
-    from redline.tuning.passes import absorb
+    from redline.tuning.absorb import absorb
 
     res = {"status": "ok", "candidates": {"default": {"steps_per_s": [100.0, 101.0, 99.0]}},
            "fits": [{"traces": True}, {"traces": True, "start_s": 0.7}, {"traces": False}, {"traces": True,
@@ -189,7 +189,7 @@ def test_the_passes_stop_measuring_a_rival_whose_gain_cannot_repay_them(training
         return {"status": "ok", "candidates": {"default": {"steps_per_s": figures[c.name]}}, "contention": busy,
                 "backend": "tensorflow"}
 
-    from redline.tuning.passes import absorb
+    from redline.tuning.absorb import absorb
 
     default = Candidate("as written")
     absorb(default, run(default, {}, 60.0))

@@ -46,15 +46,15 @@ def test_the_first_fit_is_intercepted_and_the_script_s_output_and_argv_kept(tmp_
 def test_a_result_and_a_phase_stand_on_lines_of_their_own_after_output_without_a_newline(capfd):
     """TensorFlow's overfit-and-underfit tutorial prints a dot an epoch without a newline (EpochDots); the result
     written after it went on the dot's line, the parent found no result, and the trial read "failed"."""
-    from redline.tuning import harness, trials
+    from redline.tuning import trials, wire
 
     print(".", end="", flush=True)
-    harness._phase("measuring")
+    wire.phase("measuring")
     print("..", end="", flush=True)
-    harness._emit({"status": "ok", "candidates": {}})
+    wire.emit({"status": "ok", "candidates": {}})
     out = capfd.readouterr().out
     assert trials._result_line(out) == {"status": "ok", "candidates": {}}, out
-    assert harness.PHASE + "measuring" in out.splitlines()
+    assert wire.PHASE + "measuring" in out.splitlines()
 
 
 MIRRORED = """
@@ -89,7 +89,7 @@ def test_a_script_that_cannot_run_on_a_backend_is_dropped_with_the_reason(tmp_pa
     res = run_trial(script(tmp_path, TF_OPS), [], Candidate("jax", {"KERAS_BACKEND": "jax"}), trial(), 120)
     assert res["status"] in ("failed", "script-error") and res["error"], res  # it fails where it meets tf ops
     c = Candidate("jax")
-    from redline.tuning.passes import absorb as _absorb
+    from redline.tuning.absorb import absorb as _absorb
 
     _absorb(c, res)
     assert c.error and not c.runs
@@ -611,7 +611,7 @@ def test_the_watch_judges_a_running_execution_only_after_its_backend_compile_and
     settle(watch)
     assert heard == [] and not watch.judged, heard
     # what the tune says of it: the figure is the most the rival could still be
-    from redline.tuning.passes import absorb
+    from redline.tuning.absorb import absorb
     from redline.tuning.result import Candidate
 
     jax = Candidate("backend jax")
@@ -725,7 +725,7 @@ def test_a_trial_killed_at_its_deadline_returns_the_last_partial_result_and_says
     import subprocess as sp
 
     from redline.tuning import trials
-    from redline.tuning.harness import MARK
+    from redline.tuning.wire import MARK
 
     part = {"status": "ok", "partial": True, "candidates": {"default": {"steps_per_s": [10.0]}}, "not_measured": []}
 

@@ -52,7 +52,7 @@ def robust_spread(runs) -> float:
 
 
 def behind(rate, took, bar, span, again) -> tuple:
-    """A rival's first run long enough to time (``rate`` steps/s in ``took`` s) against ``bar`` (tuning/passes.BEHIND x
+    """A rival's first run long enough to time (``rate`` steps/s in ``took`` s) against ``bar`` (tuning/absorb.BEHIND x
     the fastest rate so far; None: no bar): (rate, took, out). Under the bar, it is out on the better of that run and
     one more (``again()``: (rate, took)) where the run took at most 4 x ``span``, else on that run alone (a run of
     seconds-long steps is not repeated). A one-time cost can land in any first run: JAX's first executions after its

@@ -1,6 +1,6 @@
 """A rival's verdict from its first execution, where the backend says how much of it was compile.
 
-A rival with a bar (tuning/passes.BEHIND x the fastest rate so far) warms up in 2 executions where its steps are slow:
+A rival with a bar (tuning/absorb.BEHIND x the fastest rate so far) warms up in 2 executions where its steps are slow:
 the first traces and compiles, the second is timed, and a rival under the bar is out after it. JAX reports the
 seconds it spends tracing, lowering and compiling (``jax.monitoring``), so its first execution's step is that
 execution less those seconds: where that alone puts the rival far under its bar, the second execution is not run

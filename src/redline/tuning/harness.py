@@ -18,7 +18,6 @@ always writes.
 
 from __future__ import annotations
 
-import importlib
 import io
 import json
 import os
@@ -29,7 +28,7 @@ import traceback
 from ..applying.entry import execute, module_for, package_hint, prepare, print_script_error
 from .backend_pin import watch_backend, watch_set_backend
 from .completion import FIT_ARGS
-from .child_fits import cut_fit as child_fit, heard as children_fitted, listen as children_tell
+from .child_fits import cut_fit as child_fit, listen as children_tell
 from .measure import measure_fit
 from .eager_pin import watch as watch_eager
 from .fork_watch import watch as watch_forks
@@ -37,66 +36,7 @@ from .no_user import install as no_user
 from .own_loop import OWN_LOOP_S, message, watch as own_loop
 from .recompile import Compiles, strategy_scope
 from .steps import untimed
-
-
-MARK = "REDLINE-TRIAL "
-ENV = "REDLINE_TRIAL"
-#: begins a line that tells the parent where the trial is: "ready" (a spare, keras imported, waiting for its trial),
-#: "measuring" (from here on, nothing else may take the machine's CPU time)
-PHASE = "REDLINE-PHASE "
-#: a spare's pipe: it reads its trial from there (tuning/spares.py)
-GATE = "REDLINE_TRIAL_GATE"
-
-
-def _emit(result: dict) -> None:
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.write(1, ("\n" + MARK + json.dumps(result, default=str) + "\n").encode())  # a line of its own, whatever the
-    # script printed last without a newline (the TF tutorials' EpochDots: a dot an epoch, end="")
-
-
-def _phase(name: str) -> None:
-    sys.stdout.flush()
-    os.write(1, ("\n" + PHASE + name + "\n").encode())
-
-
-def _gate(spec: dict) -> None:
-    """A spare: import keras now, under the backend its script will fix (then the environment as it was), say so, and
-    wait for the trial on the gate's pipe; end where the pipe closes without one (the tune needed no such trial)."""
-    fd = int(os.environ.pop(GATE))
-    if sys.platform.startswith("linux"):  # maybe stopped while it waits (tuning/spares.py): it ends with its parent
-        import ctypes
-        import signal
-
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    if os.getppid() != spec.get("parent", os.getppid()):  # the parent ended before that took hold
-        os._exit(0)
-    had = os.environ.get("KERAS_BACKEND")
-    if spec.get("backend"):
-        os.environ["KERAS_BACKEND"] = spec["backend"]
-    importlib.import_module("keras")  # what every trial of the script imports first, whatever it trains
-    if had is None:
-        os.environ.pop("KERAS_BACKEND", None)
-    else:
-        os.environ["KERAS_BACKEND"] = had
-    _phase("ready")
-    with os.fdopen(fd) as pipe:
-        line = pipe.readline()
-    if not line.strip():
-        os._exit(0)
-    os.environ[ENV] = line.strip()
-
-
-def _finish(result: dict, code: int = 0) -> None:
-    from ..applying.iterator_release import installed, stats
-
-    if installed():  # what the release thread took off the epoch loop in this trial (a wait python would have had)
-        result = {**result, "released": stats()}
-    told = children_fitted() if result.get("status") == "no-fit" else None
-    if told:  # it did fit, in processes it started
-        result = {**result, "child_fits": told}
-    _emit(result)
-    os._exit(code)  # the script's own training is not needed: end here, without running its clean-up
+from .wire import ENV, GATE, emit as _emit, finish as _finish, gate as _gate, phase as _phase
 
 
 #: seconds the first trial gives the rest of the script (training cut short) to show its other fits

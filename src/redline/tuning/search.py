@@ -20,8 +20,8 @@ from .confirm import confirm
 from .choose import MIN_RUNS, better, choose
 from .compare import median
 from . import spe_bound
-from .passes import (BEHIND, LONE_LEAD, PASSES, absorb, beyond_trace, process_stage, same_backend, settled, start_cap,
-                     unfair, whole_run)
+from .absorb import BEHIND, absorb
+from .passes import LONE_LEAD, PASSES, beyond_trace, process_stage, same_backend, settled, start_cap, unfair, whole_run
 from .first_look import heard, watched
 from .fits import longest, own_knobs, served, settle, size, unseen
 from .payoff import drop_unpaid

@@ -14,7 +14,7 @@ import threading
 import time
 
 from .child_fits import say
-from .harness import ENV, GATE, MARK, PHASE
+from .wire import ENV, GATE, MARK, PHASE
 
 
 def trial_env(cand) -> dict:
