@@ -1,9 +1,9 @@
 """The trial process's lines to its parent (tuning/trials.py reads them), and a spare's gate.
 
 A trial process writes its progress and its result on stdout, each on a line of its own among whatever the script
-prints: PHASE lines say where it is ("ready", "measuring", "figures", "measured"), a MARK line carries a result (the
-last one stands). A spare (tuning/spares.py) imports keras, says "ready", and reads its trial from the pipe GATE
-names.
+prints: PHASE lines say where it is ("ready", "measuring", "figures", "measured", ...), a MARK line carries a
+result (the last one stands). A spare (tuning/spares.py) imports keras, says "ready", and reads its trial from the
+pipe GATE names.
 """
 
 from __future__ import annotations
