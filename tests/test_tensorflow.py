@@ -44,6 +44,7 @@ def test_configure_sets_the_planned_threads():
     assert d["omp"] == "1"
     assert d["statuses"]["intra_op_threads"] == "applied"
     assert d["statuses"]["iterator_release"] == "applied"  # keras brought up here, its epoch loop patched
+    assert d["statuses"]["build_ahead"] == "applied"  # and its trainer
     # the inter-op pool is applied only where TensorFlow's default would oversubscribe (a quota, hyperthreads)
     import redline
 

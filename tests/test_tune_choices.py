@@ -36,7 +36,9 @@ model.fit(x, y, batch_size=16, epochs=1, verbose=0)
 print("AFTER FIT", keras.backend.backend(), model.steps_per_execution,
       sorted(k + "=" + v for k, v in os.environ.items() if k.startswith(("TF_NUM", "OMP_", "MKL_", "TF_ENABLE_ONEDNN"))),
       "release", getattr(getattr(getattr(sys.modules.get("keras.src.backend.tensorflow.trainer"), "TFEpochIterator", None),
-                                 "_get_iterator", None), "__redline_release__", False))
+                                 "_get_iterator", None), "__redline_release__", False),
+      "ahead", getattr(vars(getattr(sys.modules.get("keras.src.backend.tensorflow.trainer"), "TensorFlowTrainer",
+                                    object)).get("_maybe_symbolic_build"), "__redline_build_ahead__", False))
 """
 
 TRIAL = {"candidates": {"default": {"own": True}}, "rounds": 1, "seconds": 0.1}
@@ -244,14 +246,15 @@ def test_run_applies_exactly_the_choice_and_leaves_the_script_s_backend_alone(tm
         assert "AFTER FIT tensorflow 4 []" in r.stdout, r.stdout        # no thread or oneDNN variable of the plan's
         assert "advice from the tuning (not applied): backend jax" in r.stderr
         assert "chose" not in r.stderr and "nothing else changed" in r.stderr
-        assert "release False" in r.stdout  # a choice saved without it was measured without it
+        assert "release False" in r.stdout and "ahead False" in r.stdout  # saved without: measured without
     # a choice tuned now: every trial on TensorFlow dropped its finished iterators off the epoch loop, and so does run
     cache.save(s, [], redline.detect(), {**choice, "chosen": {**choice["chosen"], "settings": {
-        **choice["chosen"]["settings"], "release": True}}}, env)
+        **choice["chosen"]["settings"], "release": True, "build_ahead": True}}}, env)
     r = _run(s, env)
     assert r.returncode == 0, r.stderr[-2000:]
-    assert "AFTER FIT tensorflow 4 []" in r.stdout and "release True" in r.stdout, r.stdout
+    assert "AFTER FIT tensorflow 4 []" in r.stdout and "release True ahead True" in r.stdout, r.stdout
     assert "dropped off the training thread" in r.stderr and "nothing else changed" not in r.stderr
+    assert "built before its first traced step" in r.stderr
     # --dry-run says what the run applies: the choice, with its prediction and advice, not the plan it leaves off
     r = _run(s, env, "--dry-run")
     assert r.returncode == 0 and "AFTER FIT" not in r.stdout and "the tuned choice (nothing applied" in r.stdout, r

@@ -112,6 +112,14 @@ def _apply_keras(plan: Plan, log) -> list[Action]:
         why_not = iterator_release.install(keras)
         actions.append(Action("iterator_release", True, SKIPPED if why_not else APPLIED,
                               why_not or "Keras' TensorFlow epoch loop patched (redline.applying.iterator_release)"))
+    if plan.build_ahead.value and plan.build_ahead.applied:
+        import keras
+
+        from . import build_ahead
+
+        why_not = build_ahead.install(keras)
+        actions.append(Action("build_ahead", True, SKIPPED if why_not else APPLIED,
+                              why_not or "Keras' TensorFlow trainer patched (redline.applying.build_ahead)"))
     knobs = {name: s.value for name, s in (("steps_per_execution", plan.steps_per_execution), ("jit_compile", plan.jit_compile)) if s.applied}
     if knobs:
         compile_defaults.install(knobs, log=log)

@@ -139,6 +139,8 @@ def _apply_tuned(entry, args) -> None:
         when_imported("keras", lambda keras: compile_defaults.install(dict(choice.compile), log=log))
     if choice.release:  # on TensorFlow only, as every trial there ran
         when_imported("keras", _release(log))
+    if choice.build_ahead:  # on TensorFlow only, as every trial there ran
+        when_imported("keras", _build_ahead(log))
     if choice.per_fit or choice.fits:  # after the compile defaults: each fit tuned apart gets its own knobs at its
         kept = [f"{k}={v}" for k, v in choice.env.items()] + ([f"precision {choice.precision}"] if choice.precision
                                                                else [])  # fit; one tune never saw, the script's own
@@ -159,7 +161,7 @@ def _choice_lines(entry, verb: str = "") -> list[str]:
     return ([entry["note"]] if entry.get("note") else []) + [
         f"{verb}the choice tuned {entry['tuned']}: {', '.join(done) or 'the script as written'}"
         + (f" (predicted {ratio:.2f}x {against})" if ratio and (done or wait) else "")
-        + ("" if choice.release else "; nothing else changed") + "; --no-tuned ignores it"] + [
+        + ("" if choice.release or choice.build_ahead else "; nothing else changed") + "; --no-tuned ignores it"] + [
         f"advice from the tuning (not applied): {line}" for line in entry["result"].get("advice") or []]
 
 
@@ -169,6 +171,16 @@ def _release(log):
 
         if not installed() and install(keras) is None:
             log("redline: each epoch's finished tf.data iterator is dropped off the training thread, as in the trials")
+    return at_import
+
+
+def _build_ahead(log):
+    def at_import(keras) -> None:
+        from ..applying.build_ahead import install, installed
+
+        if not installed() and install(keras) is None:
+            log("redline: a model's state is built before its first traced step, as in the trials (TensorFlow traces "
+                "it once, not twice)")
     return at_import
 
 

@@ -62,6 +62,8 @@ class Plan:
     jit_compile: Setting
     #: True: each epoch's finished tf.data iterator is dropped off the training thread (TensorFlow); None elsewhere.
     iterator_release: Setting = Setting(None, AUTO, "not planned")
+    #: True: a model's state is built before its first traced step, as Keras does under a strategy (TensorFlow).
+    build_ahead: Setting = Setting(None, AUTO, "not planned")
     cluster: Cluster | None = None
     notes: tuple = field(default=())
 

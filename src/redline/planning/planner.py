@@ -225,8 +225,21 @@ def _validate_jit(v):
 RELEASE_OFF = "REDLINE_ITERATOR_RELEASE"
 
 
+#: set to 0 (or false, no, off), Keras on TensorFlow builds a model's state in its first traced step, as without
+#: redline (redline.applying.build_ahead)
+BUILD_AHEAD_OFF = "REDLINE_BUILD_AHEAD"
+
+
+def _off(env, name: str) -> bool:
+    return str(env.get(name, "")).strip().lower() in ("0", "false", "no", "off")
+
+
 def release_off(env) -> bool:
-    return str(env.get(RELEASE_OFF, "")).strip().lower() in ("0", "false", "no", "off")
+    return _off(env, RELEASE_OFF)
+
+
+def build_ahead_off(env) -> bool:
+    return _off(env, BUILD_AHEAD_OFF)
 
 
 def _iterator_release(backend: str, env: dict) -> Setting:
@@ -238,6 +251,18 @@ def _iterator_release(backend: str, env: dict) -> Setting:
     return Setting(True, AUTO, "Keras drops each epoch's tf.data iterator at the next epoch's start, where its destructor "
                    "waits for tf.data's autotune thread (0.3-2.5 s at some epoch starts measured): dropped on a thread "
                    "of its own instead; the data, its order and the numerics are unchanged")
+
+
+def _build_ahead(backend: str, env: dict) -> Setting:
+    if backend != "tensorflow":
+        return Setting(None, AUTO, f"Keras on {backend} builds a model's state before its first step itself")
+    if build_ahead_off(env):
+        return Setting(False, ENVIRONMENT, f"{BUILD_AHEAD_OFF}={env[BUILD_AHEAD_OFF]} is set: Keras builds a model's "
+                       "state in its first traced step")
+    return Setting(True, AUTO, "Keras on TensorFlow builds the optimizer's slots, the compiled metrics and an unbuilt "
+                   "model in its first traced step, so tf.function traces it twice (seconds on a large model, at "
+                   "each fit after a new compile): built before it from the input's shapes, as Keras does on JAX and "
+                   "under a strategy; the same variables and initial values, the numerics unchanged")
 
 
 def plan(
@@ -318,6 +343,7 @@ def plan(
         steps_per_execution=_compile_knob("steps_per_execution", steps_per_execution, gpus, compile_defaults, _validate_spe),
         jit_compile=_compile_knob("jit_compile", jit_compile, gpus, compile_defaults, _validate_jit),
         iterator_release=_iterator_release(backend_s.value, s.env),
+        build_ahead=_build_ahead(backend_s.value, s.env),
         cluster=cluster,
         notes=tuple(notes),
     )

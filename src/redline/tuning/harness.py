@@ -80,6 +80,7 @@ def main(argv=None) -> int:
     started = time.perf_counter()
     log = (lambda msg: print(msg, file=sys.stderr, flush=True)) if trial.get("verbose") else (lambda msg: None)
     from ..applying.after_import import clock, when_imported
+    from ..applying.build_ahead import install as build_ahead
     from ..applying.iterator_release import install as release
 
     clock("tensorflow")  # Keras on JAX imports it at its first model save: not a compile (tuning/steps.untimed)
@@ -293,6 +294,7 @@ def main(argv=None) -> int:
         again where keras.config.set_backend imports it anew."""
         watch_set_backend(keras, pin, bool(trial.get("force_backend")))
         release(keras)  # as `redline run` runs a tuned choice on TensorFlow: each finished iterator off the loop
+        build_ahead(keras)  # and a model's state built before its first traced step
         if trial.get("precision"):
             keras.mixed_precision.set_global_policy(trial["precision"])
         if complete:

@@ -113,6 +113,7 @@ class Choice:
     input: dict | None = None
     per_fit: dict = field(default_factory=dict)  # fit fingerprint -> its own compile knobs ({}: the script's own)
     release: bool = False  # on TensorFlow, finished tf.data iterators dropped off the epoch loop, as in every trial
+    build_ahead: bool = False  # on TensorFlow, a model's state built before its first traced step, as in every trial
     fits: tuple = ()  # the fingerprints of the fits the tune saw: a fit under `run` with another is not one it measured
 
     @classmethod
@@ -127,12 +128,12 @@ class Choice:
             raise ValueError("its fits must be a list of fingerprints")
         return cls(env=dict(d.get("env") or {}), parallel_map=d.get("parallel_map"), precision=d.get("precision"),
                    compile=dict(d.get("compile") or {}), input=d.get("input"), per_fit=dict(d.get("per_fit") or {}),
-                   release=bool(d.get("release")), fits=tuple(fits))
+                   release=bool(d.get("release")), build_ahead=bool(d.get("build_ahead")), fits=tuple(fits))
 
     def to_dict(self) -> dict:
         return {"env": dict(self.env), "parallel_map": self.parallel_map, "precision": self.precision,
                 "compile": dict(self.compile), "input": self.input, "per_fit": dict(self.per_fit),
-                "release": self.release, "fits": list(self.fits)}
+                "release": self.release, "build_ahead": self.build_ahead, "fits": list(self.fits)}
 
     def parts(self) -> list:
         """What it changes, in words, in the order run applies it; empty: the script as written."""
@@ -189,7 +190,7 @@ class TuneResult:
                       precision=trial.get("precision"), compile=compile_,
                       input=self.chosen_input.trial["input"] if self.chosen_input else None,
                       per_fit={fp: dict(k) for fp, k in self.per_fit.items() if k or compile_},
-                      release=True,  # every trial on TensorFlow ran so (harness)
+                      release=True, build_ahead=True,  # every trial on TensorFlow ran so (harness)
                       fits=tuple(dict.fromkeys(f["fingerprint"] for f in self.fits if f.get("fingerprint"))))
 
     def choice(self) -> dict:

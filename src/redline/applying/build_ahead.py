@@ -1,0 +1,122 @@
+"""The training step traced once, not twice, on TensorFlow.
+
+Keras on TensorFlow without a distribution strategy leaves a model's unbuilt state (its layers' weights where the
+model has no input shape, the compiled loss and metrics, the optimizer's slots) to its first traced step
+(``TensorFlowTrainer._maybe_symbolic_build`` returns at once). ``tf.function`` then traces that step twice: once
+making the variables, once more to check that a call makes none. On JAX and torch, and on TensorFlow under a
+strategy, Keras builds that state before the first step instead (``Trainer._symbolic_build``, from the input's
+shapes), and the step is traced once. A script that compiles again between its fits (fine-tuning: a frozen base, then
+the whole model, each with a new optimizer) pays the second trace at each fit: 6-7 s of a 15-s first step on a
+fine-tuning script on a 2-core Zen 4 VM (benchmarks/results/build-ahead-*.txt).
+
+``install()`` has ``fit`` and ``evaluate`` build it ahead there too, as Keras does under a strategy: from the input's
+shapes (the element spec of the tf.data pipeline Keras made of it: no batch is read), with Keras' own
+``_symbolic_build``. The variables are the same, made in the same order with the same initial values (zeros for
+the optimizer's and the metrics', the layers' initializers in layer order), so the numbers trained are the same.
+Where it cannot (an input whose spec is not plain tensors, a model Keras cannot build from shapes alone), it leaves
+the build to the first step, as Keras does; ``stats()`` says how often each happened.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import os
+import sys
+
+from ..planning.planner import BUILD_AHEAD_OFF, build_ahead_off
+
+_MARK = "__redline_build_ahead__"
+#: what Keras' _symbolic_build raises where a model cannot be built from shapes alone (its own words: "Unable to
+#: automatically build the model"), or an input it cannot read shapes from
+_CANNOT = (ValueError, RuntimeError, TypeError, NotImplementedError, AttributeError)
+_stats = {"built": 0, "ready": 0, "left": {}}
+
+
+def _unbuilt(model) -> bool:
+    """Something the first step would build: the model's layers, its compiled loss or metrics, its optimizer."""
+    parts = (getattr(model, "_compile_metrics", None), getattr(model, "_compile_loss", None),
+             getattr(model, "optimizer", None))
+    return (not all(layer.built for layer in model._flatten_layers())
+            or any(p is not None and not p.built for p in parts))
+
+
+def _shapes(iterator):
+    """The input's batch as Keras would read its shapes (tensor specs, batch size None where it varies), from the
+    tf.data pipeline the epoch iterator made; None where it has no plain-tensor spec (ragged, sparse, an optional)."""
+    import tensorflow as tf
+
+    dataset = getattr(iterator, "_distributed_dataset", None)
+    spec = getattr(dataset, "element_spec", None)
+    if spec is None:
+        return None
+    flat = tf.nest.flatten(spec)
+    if not flat or not all(isinstance(s, tf.TensorSpec) for s in flat):
+        return None
+    return spec
+
+
+def _build(model, iterator, data_batch) -> None:
+    if not _unbuilt(model):
+        _stats["ready"] += 1
+        return
+    batch = data_batch if data_batch is not None else _shapes(iterator)
+    if batch is None:
+        _left("the input has no plain tensor spec")
+        return
+    try:
+        model._symbolic_build(data_batch=batch)
+    except _CANNOT as exc:  # the first step builds it, as Keras does without a strategy (and says why, if it fails)
+        _left(f"{type(exc).__name__}: {str(exc).splitlines()[0][:100] if str(exc) else ''}")
+        return
+    _stats["built"] += 1
+
+
+def _left(why: str) -> None:
+    _stats["left"][why] = _stats["left"].get(why, 0) + 1
+
+
+def install(keras=None) -> str | None:
+    """Patch Keras' TensorFlow trainer so that ``fit``, ``evaluate``, ``train_on_batch`` and ``test_on_batch`` build
+    what is unbuilt before the first step where no strategy does. Returns None where it is in place (now or before),
+    else why not (BUILD_AHEAD_OFF set to 0 in the environment; another backend, where Keras does it already; a Keras
+    without that hook)."""
+    if build_ahead_off(os.environ):
+        return f"{BUILD_AHEAD_OFF}={os.environ[BUILD_AHEAD_OFF]} is set"
+    keras = keras if keras is not None else sys.modules.get("keras")
+    backend = keras.backend.backend() if keras is not None else None
+    if backend != "tensorflow":
+        return f"Keras on {backend} builds before the first step itself"
+    try:
+        cls = importlib.import_module("keras.src.backend.tensorflow.trainer").TensorFlowTrainer
+        original = vars(cls)["_maybe_symbolic_build"]
+        cls._symbolic_build  # noqa: B018  (Keras' own build from shapes, used below)
+    except (ImportError, AttributeError, KeyError) as exc:
+        return f"this Keras has no TensorFlowTrainer._maybe_symbolic_build to hook ({exc})"
+    if getattr(original, _MARK, False):
+        return None
+
+    @functools.wraps(original)
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        if getattr(self, "_distribute_strategy", None) is None:  # under a strategy, Keras builds it itself
+            _build(self, iterator, data_batch)
+        return original(self, iterator=iterator, data_batch=data_batch)
+
+    setattr(_maybe_symbolic_build, _MARK, True)
+    cls._maybe_symbolic_build = _maybe_symbolic_build
+    return None
+
+
+def installed() -> bool:
+    """The imported Keras' TensorFlow trainer is patched (install())."""
+    cls = getattr(sys.modules.get("keras.src.backend.tensorflow.trainer"), "TensorFlowTrainer", None)
+    return bool(getattr(vars(cls).get("_maybe_symbolic_build") if cls else None, _MARK, False))
+
+
+def stats() -> dict:
+    """In this process: the fits and evaluations built ahead, those that found everything built already, and those
+    left to their first step (by why)."""
+    return {"built": _stats["built"], "ready": _stats["ready"], "left": dict(_stats["left"])}
+
+
+__all__ = ["install", "installed", "stats"]
