@@ -9,7 +9,10 @@ finalization). Timed by benchmarks/timing/sitecustomize.py; each run in a fresh 
 here where the difference went (a release waited for at exit: 14.8 s after a 30-s fit in 3 of 6 runs of
 unet_segmentation.py before 1ad1bcc).
 
-    python benchmarks/exit_wait.py [--repeats 5] [--modes python,run,run-norel] [--cache DIR] SCRIPT
+    python benchmarks/exit_wait.py [--repeats 5] [--modes python,run,run-norel,run-noahead] [--cache DIR] SCRIPT
+
+run-norel: `redline run` with the iterator release off; run-noahead: with the build ahead off (the first traced
+step builds the model's state, as under `python`: redline.applying.build_ahead).
 """
 
 import argparse
@@ -23,7 +26,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MODES = {"python": ([], {}), "run": (["-m", "redline", "run"], {}),
-         "run-norel": (["-m", "redline", "run"], {"REDLINE_ITERATOR_RELEASE": "0"})}
+         "run-norel": (["-m", "redline", "run"], {"REDLINE_ITERATOR_RELEASE": "0"}),
+         "run-noahead": (["-m", "redline", "run"], {"REDLINE_BUILD_AHEAD": "0"})}
 
 
 def one(script: str, mode: str, cache_dir: str | None = None) -> dict:
