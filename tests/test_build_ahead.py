@@ -127,3 +127,39 @@ def test_what_cannot_be_built_from_shapes_is_left_to_the_first_step():
         trainer._maybe_symbolic_build = original
     assert np.isfinite(history.history["loss"][0])  # trained, its state built in the first step as Keras does
     assert sum(left.values()) - before >= 1 and any("TrainingOnly" in why for why in left), left
+
+
+@pytest.mark.slow
+def test_a_model_is_looked_over_once_per_compile_even_with_a_layer_it_never_calls():
+    keras = _keras_on_tensorflow()
+
+    class Unused(keras.Model):  # a layer made and never called: unbuilt for good
+        def __init__(self):
+            super().__init__()
+            self.dense, self.spare = keras.layers.Dense(1), keras.layers.Dense(3)
+
+        def call(self, v):
+            return self.dense(v)
+
+    x = np.random.default_rng(2).random((32, 4), dtype=np.float32)
+    y = x.sum(axis=1)
+    trainer = __import__("keras.src.backend.tensorflow.trainer", fromlist=["TensorFlowTrainer"]).TensorFlowTrainer
+    original = vars(trainer)["_maybe_symbolic_build"]
+    try:
+        assert build_ahead.install(keras) is None
+        model = Unused()
+        model.compile("sgd", "mse")
+        before = build_ahead.stats()
+        for _ in range(4):
+            model.train_on_batch(x, y)
+        model.fit(x, y, epochs=1, verbose=0)
+        once = build_ahead.stats()
+        model.compile("adam", "mse")  # a new optimizer: looked over again
+        model.train_on_batch(x, y)
+        again = build_ahead.stats()
+    finally:
+        trainer._maybe_symbolic_build = original
+    tries = lambda s: s["built"] + s["ready"] + sum(s["left"].values())  # noqa: E731
+    assert tries(once) - tries(before) == 1, (before, once)
+    assert tries(again) - tries(once) == 1 and again["built"] - once["built"] == 1, (once, again)
+    assert not model.spare.built and model.optimizer.built

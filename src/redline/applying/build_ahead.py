@@ -23,6 +23,7 @@ import functools
 import importlib
 import os
 import sys
+import weakref
 
 from ..planning.planner import BUILD_AHEAD_OFF, build_ahead_off
 
@@ -31,14 +32,20 @@ _MARK = "__redline_build_ahead__"
 #: automatically build the model"), or an input it cannot read shapes from
 _CANNOT = (ValueError, RuntimeError, TypeError, NotImplementedError, AttributeError)
 _stats = {"built": 0, "ready": 0, "left": {}}
+_seen = weakref.WeakKeyDictionary()  # model -> its compile's _state() when it was last looked at
+
+
+def _state(model) -> tuple:
+    """What a new compile replaces: the optimizer, the compiled metrics and loss (their ids)."""
+    return tuple(id(getattr(model, n, None)) for n in ("optimizer", "_compile_metrics", "_compile_loss"))
 
 
 def _unbuilt(model) -> bool:
     """Something the first step would build: the model's layers, its compiled loss or metrics, its optimizer."""
     parts = (getattr(model, "_compile_metrics", None), getattr(model, "_compile_loss", None),
              getattr(model, "optimizer", None))
-    return (not all(layer.built for layer in model._flatten_layers())
-            or any(p is not None and not p.built for p in parts))
+    return (any(p is not None and not p.built for p in parts)
+            or not all(layer.built for layer in model._flatten_layers()))
 
 
 def _shapes(iterator):
@@ -57,6 +64,11 @@ def _shapes(iterator):
 
 
 def _build(model, iterator, data_batch) -> None:
+    """Once per model and compile (_seen): a loop of train_on_batch calls looks its models' layers over once, and a
+    layer the model never calls (unbuilt for good) does not make each call build again."""
+    if _seen.get(model) == _state(model):
+        return
+    _seen[model] = _state(model)
     if not _unbuilt(model):
         _stats["ready"] += 1
         return
