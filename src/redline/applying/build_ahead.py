@@ -14,7 +14,8 @@ shapes (the element spec of the tf.data pipeline Keras made of it: no batch is r
 ``_symbolic_build``. The variables are the same, made in the same order with the same initial values (zeros for
 the optimizer's and the metrics', the layers' initializers in layer order), so the numbers trained are the same.
 Where it cannot (an input whose spec is not plain tensors, a model Keras cannot build from shapes alone), it leaves
-the build to the first step, as Keras does; ``stats()`` says how often each happened.
+the build to the first step, as Keras does; so too a model of the script's own class not built yet (its layers may
+take other tensors than the input); ``stats()`` says how often each happened.
 """
 
 from __future__ import annotations
@@ -72,6 +73,9 @@ def _build(model, iterator, data_batch) -> None:
     if not _unbuilt(model):
         _stats["ready"] += 1
         return
+    if not model.built and not _sequential(model):
+        _left("a model of its own class not built yet: its first step builds its layers")
+        return
     batch = data_batch if data_batch is not None else _shapes(iterator)
     if batch is None:
         _left("the input has no plain tensor spec")
@@ -82,6 +86,18 @@ def _build(model, iterator, data_batch) -> None:
         _left(f"{type(exc).__name__}: {str(exc).splitlines()[0][:100] if str(exc) else ''}")
         return
     _stats["built"] += 1
+
+
+def _sequential(model) -> bool:
+    """A keras.Sequential with Keras' own call and train_step: its first step builds its layers from the input's shape
+    symbolically, as _symbolic_build does. A model class of the script's own may call its layers on other tensors
+    than the input (a GAN's generator on noise): built from the input ahead, a layer could take the wrong shape."""
+    import keras
+
+    from keras.src.backend.tensorflow.trainer import TensorFlowTrainer
+
+    return (isinstance(model, keras.Sequential) and type(model).call is keras.Sequential.call
+            and type(model).train_step is TensorFlowTrainer.train_step)
 
 
 def _left(why: str) -> None:
