@@ -187,3 +187,38 @@ def test_a_model_is_looked_over_once_per_compile_even_with_a_layer_it_never_call
     assert tries(once) - tries(before) == 1, (before, once)
     assert tries(again) - tries(once) == 1 and again["built"] - once["built"] == 1, (once, again)
     assert not model.spare.built and model.optimizer.built
+
+
+@pytest.mark.slow
+def test_python_s_extra_trace_is_timed_without_changing_the_model():
+    keras = _keras_on_tensorflow()
+    from redline.tuning.fits import python_extra_s
+
+    x = np.random.default_rng(3).random((64, 8), dtype=np.float32)
+    y = x.sum(axis=1)
+
+    def model_():
+        model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(32, activation="relu"), keras.layers.Dense(1)])
+        model.compile("adam", "mse", metrics=["mae"])
+        return model
+
+    plain = model_()
+    plain.fit(x, y, epochs=1, verbose=0)
+    assert python_extra_s(plain) is None  # nothing built ahead: the first step built it, as under `python`
+    trainer = __import__("keras.src.backend.tensorflow.trainer", fromlist=["TensorFlowTrainer"]).TensorFlowTrainer
+    original = vars(trainer)["_maybe_symbolic_build"]
+    try:
+        assert build_ahead.install(keras) is None
+        model = model_()
+        model.fit(x, y, epochs=1, verbose=0)
+        optimizer, weights = model.optimizer, [w.numpy().copy() for w in model.weights]
+        steps = int(optimizer.iterations.numpy())
+        extra = python_extra_s(model)
+        assert extra is not None and 0.0 <= extra < 60.0
+        assert model.optimizer is optimizer and int(optimizer.iterations.numpy()) == steps == 2
+        for a, b in zip(weights, model.weights, strict=True):
+            np.testing.assert_array_equal(a, b.numpy())
+        model.fit(x, y, epochs=1, verbose=0)  # trains on, as before
+        assert int(optimizer.iterations.numpy()) == 4
+    finally:
+        trainer._maybe_symbolic_build = original

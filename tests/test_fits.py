@@ -391,6 +391,25 @@ def test_k_folds_of_one_unbuilt_model_are_one_fit_as_run_reads_them(tmp_path):
     assert all(f["start_s"] > 0 for f in first["fits"][1:]), first["fits"]  # each run cut short, timed
 
 
+@pytest.mark.slow
+def test_the_first_trial_on_tensorflow_times_python_s_second_trace_once_at_a_later_fit(tmp_path):
+    """Every trial on TensorFlow builds a fit's state ahead (applying/build_ahead.py) and traces its step once;
+    `python` traces it twice at each fit after a new model or compile: the first trial times that once, at the first
+    later fit that traces anew, for the prediction's `python` side."""
+    from redline.tuning.absorb import absorb
+    from redline.tuning.search import run_trial
+
+    first = run_trial(script(tmp_path, KFOLD), [], Candidate("as written", {"KERAS_BACKEND": "tensorflow"}),
+                      {**trial({"default": {"own": True}}), "discover": True, "python_drops": True}, 180)
+    assert first["status"] == "ok" and first["backend"] == "tensorflow", first
+    timed = [f for f in first["fits"] if "python_extra_s" in f]
+    assert len(timed) == 1 and timed[0] is first["fits"][1] and timed[0]["traces"], first["fits"]
+    assert 0.0 <= timed[0]["python_extra_s"] < 60.0
+    c = Candidate("as written")
+    absorb(c, first)
+    assert c.detail["python_extra_s"] == timed[0]["python_extra_s"]
+
+
 def test_a_compile_choice_serves_every_fit_of_its_fingerprint_and_compiles_once_per_fit_that_traces():
     from redline.tuning.fits import served
 
@@ -641,3 +660,27 @@ def test_each_side_of_a_multi_fit_prediction_counts_the_later_fits_starts_as_the
     assert got["run"] == pytest.approx(1600 / (1600 / 400 + 3 * 0.7), rel=1e-3)  # 4 s and 2.1 s under the choice
     r.fits = folds[:1]  # one fit: its trace is a run's start, left out as the benchmark leaves out the first epoch
     assert r.predicted_steps_per_s() == {"python": 100.0, "run": 400.0}
+
+
+def test_python_s_second_trace_at_each_later_fit_is_on_python_s_side_only():
+    """fine_tune: the unfrozen fit, compiled again, traced once in the trials and under `redline run` (its state built
+    ahead), twice under `python`: the tuned run read 1.02 of its predicted steps/s, `python` ~0.9 of its own."""
+    from redline.tuning.result import Candidate, TuneResult
+
+    def result(backend):
+        default = Candidate("as written", runs=[100.0] * 3, passes=[100.0],
+                            detail={"refit_s": 0.5, "trace_s": 1.0, "python_extra_s": 2.0, "backend": backend})
+        folds = [{"index": i + 1, "epochs": 4, "steps_in_epoch": 100, "fingerprint": "fold", "traces": True}
+                 for i in range(4)]
+        return TuneResult(script="s.py", args=[], budget_s=60, elapsed_s=50, default=default, processes=[default],
+                          inprocess=[], chosen_process=default, chosen_knobs=None, reasons=[], not_measured=[],
+                          fits=folds)
+
+    r = result("tensorflow")
+    python = 1600 / (1600 / 100 + 3 * (0.5 + 2.0))  # 16 s of epochs, 3 later starts of 0.5 s, 2 s more each
+    run = 1600 / (1600 / 100 + 3 * 0.5)  # as written under run: each later start once traced
+    assert r.python_extra() == 2.0 and r.ratio() == pytest.approx(run / python)
+    assert r.predicted_steps_per_s() == {"python": pytest.approx(python, abs=1e-3), "run": pytest.approx(run, abs=0.05)}
+    jax = result("jax")  # the script as written runs on JAX: Keras builds ahead under `python` too
+    assert jax.python_extra() == 0.0 and jax.ratio() == pytest.approx(1.0)
+    assert "2.0 s more under `python`" in (__import__("redline.tuning.fits", fromlist=["retraced"]).retraced(r) or "")

@@ -33,7 +33,7 @@ _MARK = "__redline_build_ahead__"
 #: automatically build the model"), or an input it cannot read shapes from
 _CANNOT = (ValueError, RuntimeError, TypeError, NotImplementedError, AttributeError)
 _stats = {"built": 0, "ready": 0, "left": {}}
-_seen = weakref.WeakKeyDictionary()  # model -> its compile's _state() when it was last looked at
+_seen = weakref.WeakKeyDictionary()  # model -> (its compile's _state() when last looked at, the specs it built from)
 
 
 def _state(model) -> tuple:
@@ -67,9 +67,9 @@ def _shapes(iterator):
 def _build(model, iterator, data_batch) -> None:
     """Once per model and compile (_seen): a loop of train_on_batch calls looks its models' layers over once, and a
     layer the model never calls (unbuilt for good) does not make each call build again."""
-    if _seen.get(model) == _state(model):
+    if (_seen.get(model) or (None,))[0] == _state(model):
         return
-    _seen[model] = _state(model)
+    _seen[model] = (_state(model), None)
     if not _unbuilt(model):
         _stats["ready"] += 1
         return
@@ -86,6 +86,15 @@ def _build(model, iterator, data_batch) -> None:
         _left(f"{type(exc).__name__}: {str(exc).splitlines()[0][:100] if str(exc) else ''}")
         return
     _stats["built"] += 1
+    _seen[model] = (_state(model), batch if data_batch is None else None)  # a batch of train_on_batch's: not kept
+
+
+def built_from(model):
+    """The input's tensor specs (as ``fit`` and ``evaluate`` read them) that the state of ``model``'s current compile
+    was built from ahead, or None where it was not (nothing unbuilt, left to the first step, not looked at, or built
+    from a batch ``train_on_batch`` was given): where `python` traces the first step twice and this process once."""
+    seen = _seen.get(model)
+    return seen[1] if seen is not None and seen[0] == _state(model) else None
 
 
 def _sequential(model) -> bool:
@@ -147,4 +156,4 @@ def stats() -> dict:
     return {"built": _stats["built"], "ready": _stats["ready"], "left": dict(_stats["left"])}
 
 
-__all__ = ["install", "installed", "stats"]
+__all__ = ["built_from", "install", "installed", "stats"]

@@ -63,7 +63,7 @@ def absorb(cand: Candidate, res: dict, reference: Candidate | None = None) -> No
         cand.detail["check_steps"] = res["check"]["steps"]
     kept = {k: v for k, v in cand.detail.items() if k in ("check_steps", "whole_epochs", "contention", "rounds",
                                                           "refit_s", "released", "python_drops", "sources",
-                                                          "first_extra", "retraces")}
+                                                          "first_extra", "retraces", "python_extra_s")}
     if whole.get("steps_per_s"):  # per process: its first whole epoch beyond a later one (tuning/payoff.py)
         kept["first_extra"] = [*kept.get("first_extra", []), whole.get("first_extra_s")]
     if res.get("sources") is not None:  # the first trial's (tuning/sources.py): what the choice rests on
@@ -71,6 +71,9 @@ def absorb(cand: Candidate, res: dict, reference: Candidate | None = None) -> No
     refits = [f["start_s"] for f in (res.get("fits") or [])[1:] if f.get("traces") and f.get("start_s") is not None]
     if refits:  # later fits that traced anew, each run cut short in this process: what such a fit's start costs
         kept["refit_s"] = round(median(refits), 3)
+    extras = [f["python_extra_s"] for f in (res.get("fits") or []) if f.get("python_extra_s") is not None]
+    if extras:  # the first trial's: what `python` pays more at a later fit's start (tuning/fits.python_extra_s)
+        kept["python_extra_s"] = round(median(extras), 3)
     if res.get("fits"):  # how many of the script's later fits trace anew, as far as any process saw (tuning/payoff.py)
         kept["retraces"] = max(kept.get("retraces", 0), sum(1 for f in res["fits"][1:] if f.get("traces")))
     if res.get("released"):  # per process: the waits its finished tf.data iterators took off the epoch loop

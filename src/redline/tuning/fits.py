@@ -72,6 +72,40 @@ def timed_cut(cut_fit, model, kw: dict, entry: dict):
     return out
 
 
+def python_extra_s(model) -> float | None:
+    """Seconds `python script.py` spends at this fit's start beyond a trial (and `redline run`): Keras on TensorFlow
+    builds what a new compile left unbuilt in its first traced step, so tf.function traces that step twice and lifts
+    the new variables' initializers out of it, where the trial built that state ahead and traced once
+    (applying/build_ahead.py). Timed here without running a step: the model's ``train_step`` traced from the shapes it
+    was built from, once as the trial traced it, once with a new, unbuilt optimizer of the same configuration in
+    place of the built one (put back after: no variable, weight or step count changes); the difference. None where
+    nothing was built ahead for the model's current compile (JAX, the build off, nothing unbuilt) or either trace
+    fails (an optimizer with no configuration to copy, a train_step that needs more than shapes)."""
+    from ..applying.build_ahead import built_from
+
+    spec, optimizer = built_from(model), getattr(model, "optimizer", None)
+    if spec is None or optimizer is None:
+        return None
+    import tensorflow as tf
+
+    def traced() -> float:
+        step = tf.function(tf.autograph.experimental.do_not_convert(model.train_step), reduce_retracing=True)
+        t = time.perf_counter()
+        step.get_concrete_function(spec)
+        return time.perf_counter() - t
+
+    try:
+        once = traced()
+        model.optimizer = type(optimizer).from_config(optimizer.get_config())
+        try:
+            twice = traced()
+        finally:
+            model.optimizer = optimizer
+    except (ValueError, TypeError, RuntimeError, NotImplementedError, KeyError, AttributeError):  # no figure: the
+        return None  # prediction goes without it
+    return round(max(0.0, twice - once), 3)
+
+
 def stops_early(callbacks, epochs: int | None = None) -> bool:
     """An EarlyStopping (Keras' own, or a class of the script's built on it) among a fit's callbacks that can end it
     before its ``epochs`` (any, where not given): the training predicted from them is then at most what it runs.
@@ -109,7 +143,8 @@ def unseen(first: dict) -> str | None:
 
 
 def with_traces(steady: float, fits: list, rate: float | None, trace_s: float | None, chosen_trace_s: float | None,
-                apart: dict | None = None, once: float = 0.0, written: list | None = None) -> float:
+                apart: dict | None = None, once: float = 0.0, written: list | None = None,
+                python_extra: float = 0.0) -> float:
     """What a choice that runs epochs ``steady`` x faster than the script as written (``rate``: its steps/s) adds to
     the script's training, where fits after the first trace a step function anew (``fits``: the first trial's, each
     with "traces"; k folds of fresh models, a model recompiled): each such fit's start costs ``trace_s`` as written
@@ -124,8 +159,9 @@ def with_traces(steady: float, fits: list, rate: float | None, trace_s: float | 
     start, is left out here too: sizing.payback counts it). ``written``: each fit's seconds as written
     (sizing.fit_seconds: a fit of another workload at its own step time), else each at ``rate`` (Keras' training
     guide: a custom-metric fit kept at its own compile trains at 202 steps/s where the measured fit runs 532; counted
-    at 532, it hid that much of the run from the choice's gain). ``steady`` itself where nothing retraces, no fit runs
-    apart, or a figure is missing."""
+    at 532, it hid that much of the run from the choice's gain). ``python_extra``: what `python` pays more at each
+    such start (python_extra_s: its second trace, where every run under redline builds ahead). ``steady`` itself
+    where nothing retraces, no fit runs apart, or a figure is missing."""
     apart = {fp: r for fp, r in (apart or {}).items() if r}
     later = sum(1 for f in fits[1:] if f.get("traces"))
     steps = sum(size(f) for f in fits)
@@ -133,7 +169,7 @@ def with_traces(steady: float, fits: list, rate: float | None, trace_s: float | 
     if not (steps and rate and steady) or not (traced or any(f.get("fingerprint") in apart for f in fits)):
         return steady
     mine = (chosen_trace_s if chosen_trace_s else trace_s) if traced else 0.0
-    theirs = trace_s if traced else 0.0
+    theirs = trace_s + python_extra if traced else 0.0
     picked = sum(1 for f in fits[1:] if f.get("traces") and f.get("fingerprint") not in apart) if traced else 0
     written = written if written and len(written) == len(fits) else [size(f) / rate for f in fits]
     runs = sum(w / apart.get(f.get("fingerprint"), steady) for f, w in zip(fits, written))
@@ -162,8 +198,11 @@ def retraced(result) -> str | None:
 
     mine, theirs = refit_s(result.chosen_process), refit_s(result.default)
     own = sum(1 for f in result.fits if result.per_fit.get(f.get("fingerprint"), True) == {})
+    extra = result.python_extra()
     parts = ([f"{later} later fit(s) that trace a step function anew (~{theirs:,.1f} s each as written, "
-              f"~{mine or theirs:,.1f} s under the choice)"] if later and theirs else []) + (
+              f"~{mine or theirs:,.1f} s under the choice"
+              + (f"; ~{extra:,.1f} s more under `python`, which traces each twice" if extra else "") + ")"]
+             if later and theirs else []) + (
         [f"{own} fit(s) that keep the script's own compile arguments at the chosen process's ratio alone"]
         if own and result.chosen_knobs is not None else []) + (
         [f"the in-process choice's compile, ~{once:,.1f} s beyond the script's own in each"]

@@ -211,6 +211,7 @@ def main(argv=None) -> int:
             check = (state["result"].get("check") or {}).get("steps") or trial.get("check_steps")
             state["result"]["later"] = measured(model, kw, {**trial, "check_steps": check}, t0)
             state["log"][-1].update(step_of(state["result"]["later"]))
+            python_extra(model, state["log"][-1])
         except Exception as exc:  # noqa: BLE001  not measured here: the tune measures it in a trial process of its own
             state["result"]["later"] = {"status": "failed", "fit_index": state["fits"],
                                         "error": f"{type(exc).__name__}: {exc}"[:500]}
@@ -218,6 +219,16 @@ def main(argv=None) -> int:
             owner.fit, owner.evaluate, owner.predict = cuts
             state["watch"] = time.monotonic() + float(trial.get("discover_s", DISCOVER_S))
         _emit({**state["result"], "fits": state["log"]})  # the spares this measurement paused go on
+
+    def python_extra(model, entry) -> None:
+        """The first trial, at the first later fit that traces anew: what `python` pays more at its start than this
+        process, which built its state ahead (tuning/fits.python_extra_s), on the fit's record."""
+        from .fits import python_extra_s
+
+        if trial.get("python_drops") and entry.get("traces") and not any("python_extra_s" in f for f in state["log"]):
+            extra = python_extra_s(model)
+            if extra is not None:
+                entry["python_extra_s"] = extra
 
     def fit(model, *args, **kwargs):
         state["fits"] += 1
@@ -282,9 +293,11 @@ def main(argv=None) -> int:
                 return cut_fit(model_, *a, **k)
             _phase("measuring")  # timed: a spare still importing is paused meanwhile (tuning/spares.py)
             try:
-                return timed_cut(cut_fit, model_, kw_, entry)  # its start and its step's time
+                out = timed_cut(cut_fit, model_, kw_, entry)  # its start and its step's time
+                python_extra(model_, entry)
             finally:
                 _phase("measured")
+            return out
 
         keras.Model.fit = recorded
         return cut_fit(model, **kw)

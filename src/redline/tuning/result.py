@@ -213,7 +213,14 @@ class TuneResult:
         # each fit at its own step time; an EarlyStopping fit at the fewest epochs it runs: the gain that is sure
         written = fit_seconds(self.fits, self.default.detail.get("fit_index"), base, least=True)
         return with_traces(steady, self.fits, base, refit_s(self.default), refit_s(self.chosen_process), apart=apart,
-                           once=self.once_s(), written=written)
+                           once=self.once_s(), written=written, python_extra=self.python_extra())
+
+    def python_extra(self) -> float:
+        """Seconds `python` pays more than any run under redline at each later fit that traces anew, where the script
+        as written runs on TensorFlow: its second trace (tuning.fits.python_extra_s, timed in the first trial)."""
+        if self.default.detail.get("backend", "tensorflow") != "tensorflow":
+            return 0.0
+        return float(self.default.detail.get("python_extra_s") or 0.0)
 
     def once_s(self) -> float:
         """Seconds the in-process choice's compile costs a run beyond the script's own, each time a fit compiles it
@@ -266,7 +273,7 @@ class TuneResult:
         later = sum(1 for f in self.fits[1:] if f.get("traces"))
         steps, theirs = sum(size(f) for f in self.fits), refit_s(self.default)
         if later and steps and theirs:
-            python = steps / (steps / python + later * theirs)
+            python = steps / (steps / python + later * (theirs + self.python_extra()))
         return {"python": round(python, 3), "run": round(python * (self.ratio() or steady), 3)}
 
     def steady_ratio(self, knobs: bool = True) -> float | None:
