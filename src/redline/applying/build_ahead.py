@@ -26,7 +26,7 @@ import os
 import sys
 import weakref
 
-from ..planning.planner import BUILD_AHEAD_OFF, build_ahead_off
+from ..planning.planner import BUILD_AHEAD_OFF, patch_off
 
 _MARK = "__redline_build_ahead__"
 #: what Keras' _symbolic_build raises where a model cannot be built from shapes alone (its own words: "Unable to
@@ -118,12 +118,10 @@ def install(keras=None) -> str | None:
     what is unbuilt before the first step where no strategy does. Returns None where it is in place (now or before),
     else why not (BUILD_AHEAD_OFF set to 0 in the environment; another backend, where Keras does it already; a Keras
     without that hook)."""
-    if build_ahead_off(os.environ):
-        return f"{BUILD_AHEAD_OFF}={os.environ[BUILD_AHEAD_OFF]} is set"
     keras = keras if keras is not None else sys.modules.get("keras")
-    backend = keras.backend.backend() if keras is not None else None
-    if backend != "tensorflow":
-        return f"Keras on {backend} builds before the first step itself"
+    why = patch_off(keras.backend.backend() if keras is not None else None, os.environ, BUILD_AHEAD_OFF)
+    if why is not None:
+        return why
     try:
         cls = importlib.import_module("keras.src.backend.tensorflow.trainer").TensorFlowTrainer
         original = vars(cls)["_maybe_symbolic_build"]

@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 
-from ..planning.planner import RELEASE_OFF, release_off
+from ..planning.planner import RELEASE_OFF, patch_off
 
 POLL_S = 0.05  # how often the release thread looks for iterators nothing else holds
 HELD_MOST = 16  # iterators held at once; beyond, a new one is left to Keras
@@ -234,12 +234,10 @@ def install(keras=None) -> str | None:
     where it is in place (now or before), else why not (REDLINE_ITERATOR_RELEASE=0 in the environment; another
     backend; a Keras without that loop). The variable reaches tune's trial processes too, so a choice tuned with it
     set was measured without the release, and `redline run` under it runs without it."""
-    if release_off(os.environ):
-        return f"{RELEASE_OFF}={os.environ[RELEASE_OFF]} is set"
     keras = keras if keras is not None else sys.modules.get("keras")
-    backend = keras.backend.backend() if keras is not None else None
-    if backend != "tensorflow":
-        return f"Keras runs on {backend}, which makes no tf.data iterator per epoch"
+    why = patch_off(keras.backend.backend() if keras is not None else None, os.environ, RELEASE_OFF)
+    if why is not None:
+        return why
     try:
         trainer = importlib.import_module("keras.src.backend.tensorflow.trainer")
         cls = trainer.TFEpochIterator

@@ -223,46 +223,46 @@ def _validate_jit(v):
 #: set to 0 (or false, no, off), each epoch's tf.data iterator is dropped where Keras drops it
 #: (redline.applying.iterator_release)
 RELEASE_OFF = "REDLINE_ITERATOR_RELEASE"
-
-
 #: set to 0 (or false, no, off), Keras on TensorFlow builds a model's state in its first traced step, as without
 #: redline (redline.applying.build_ahead)
 BUILD_AHEAD_OFF = "REDLINE_BUILD_AHEAD"
 
 
-def _off(env, name: str) -> bool:
-    return str(env.get(name, "")).strip().lower() in ("0", "false", "no", "off")
+def patch_off(backend: str | None, env, var: str) -> str | None:
+    """Why a patch of Keras' TensorFlow trainer (the iterator release, the build ahead) is not in place, or None where
+    it is: another backend, or ``var`` set to 0 (false, no, off) in ``env``. The plan and the patch's install() both
+    ask it."""
+    if backend != "tensorflow":
+        return f"Keras runs on {backend}"
+    if str(env.get(var, "")).strip().lower() in ("0", "false", "no", "off"):
+        return f"{var}={env[var]} is set"
+    return None
 
 
-def release_off(env) -> bool:
-    return _off(env, RELEASE_OFF)
-
-
-def build_ahead_off(env) -> bool:
-    return _off(env, BUILD_AHEAD_OFF)
+def _tensorflow_patch(backend: str, env: dict, var: str, elsewhere: str, off: str, on: str) -> Setting:
+    why = patch_off(backend, env, var)
+    if why is None:
+        return Setting(True, AUTO, on)
+    return Setting(None, AUTO, elsewhere) if backend != "tensorflow" else Setting(False, ENVIRONMENT, f"{why}: {off}")
 
 
 def _iterator_release(backend: str, env: dict) -> Setting:
-    if backend != "tensorflow":
-        return Setting(None, AUTO, f"{backend} makes no tf.data iterator per epoch")
-    if release_off(env):
-        return Setting(False, ENVIRONMENT, f"{RELEASE_OFF}={env[RELEASE_OFF]} is set: each iterator is dropped where "
-                       "Keras drops it")
-    return Setting(True, AUTO, "Keras drops each epoch's tf.data iterator at the next epoch's start, where its destructor "
-                   "waits for tf.data's autotune thread (0.3-2.5 s at some epoch starts measured): dropped on a thread "
-                   "of its own instead; the data, its order and the numerics are unchanged")
+    return _tensorflow_patch(
+        backend, env, RELEASE_OFF, f"{backend} makes no tf.data iterator per epoch",
+        "each iterator is dropped where Keras drops it",
+        "Keras drops each epoch's tf.data iterator at the next epoch's start, where its destructor waits for tf.data's "
+        "autotune thread (0.3-2.5 s at some epoch starts measured): dropped on a thread of its own instead; the data, "
+        "its order and the numerics are unchanged")
 
 
 def _build_ahead(backend: str, env: dict) -> Setting:
-    if backend != "tensorflow":
-        return Setting(None, AUTO, f"Keras on {backend} builds a model's state before its first step itself")
-    if build_ahead_off(env):
-        return Setting(False, ENVIRONMENT, f"{BUILD_AHEAD_OFF}={env[BUILD_AHEAD_OFF]} is set: Keras builds a model's "
-                       "state in its first traced step")
-    return Setting(True, AUTO, "Keras on TensorFlow builds the optimizer's slots, the compiled metrics and an unbuilt "
-                   "model in its first traced step, so tf.function traces it twice (seconds on a large model, at "
-                   "each fit after a new compile): built before it from the input's shapes, as Keras does on JAX and "
-                   "under a strategy; the same variables and initial values, the numerics unchanged")
+    return _tensorflow_patch(
+        backend, env, BUILD_AHEAD_OFF, f"Keras on {backend} builds a model's state before its first step itself",
+        "Keras builds a model's state in its first traced step",
+        "Keras on TensorFlow builds the optimizer's slots, the compiled metrics and an unbuilt model in its first "
+        "traced step, so tf.function traces it twice (seconds on a large model, at each fit after a new compile): "
+        "built before it from the input's shapes, as Keras does on JAX and under a strategy; the same variables and "
+        "initial values, the numerics unchanged")
 
 
 def plan(
