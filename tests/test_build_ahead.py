@@ -27,6 +27,15 @@ def test_redline_build_ahead_0_turns_it_off_in_the_plan_and_in_install(monkeypat
     assert "REDLINE_BUILD_AHEAD=off" in build_ahead.install(fake)
 
 
+def test_the_variable_reaches_the_plan_through_detection(monkeypatch):
+    """`redline run --dry-run` shows the plan of the snapshot detection takes: the variable must be in it."""
+    import redline
+
+    monkeypatch.setenv("REDLINE_BUILD_AHEAD", "no")
+    off = plan(redline.detect(), backend="tensorflow").build_ahead
+    assert off.value is False and "REDLINE_BUILD_AHEAD=no" in off.reason
+
+
 def _keras_on_tensorflow():
     import keras
 
