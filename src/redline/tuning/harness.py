@@ -211,13 +211,14 @@ def main(argv=None) -> int:
             check = (state["result"].get("check") or {}).get("steps") or trial.get("check_steps")
             state["result"]["later"] = measured(model, kw, {**trial, "check_steps": check}, t0)
             state["log"][-1].update(step_of(state["result"]["later"]))
-            python_extra(model, state["log"][-1])
         except Exception as exc:  # noqa: BLE001  not measured here: the tune measures it in a trial process of its own
             state["result"]["later"] = {"status": "failed", "fit_index": state["fits"],
                                         "error": f"{type(exc).__name__}: {exc}"[:500]}
         finally:
             owner.fit, owner.evaluate, owner.predict = cuts
             state["watch"] = time.monotonic() + float(trial.get("discover_s", DISCOVER_S))
+        if state["result"]["later"].get("status") == "ok":  # not inside the measurement: its figures stand whatever
+            python_extra(model, state["log"][-1])  # this timing meets
         _emit({**state["result"], "fits": state["log"]})  # the spares this measurement paused go on
 
     def python_extra(model, entry) -> None:
