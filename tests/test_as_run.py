@@ -206,6 +206,9 @@ def test_a_trial_times_whole_epochs_with_the_script_s_validation_and_callbacks(t
     # TensorFlow imported inside the measurement is clocked apart from the compile figures: none where the run's
     # backend imported it at its start
     assert res["tf_import_s"] == 0.0 and c.detail["tf_import_s"] == 0.0, res["tf_import_s"]
+    # what the process paid for TensorFlow's import in all: at its start on TensorFlow; nothing on JAX over arrays,
+    # where neither the script nor the harness imports it (a JAX run starts that much sooner: tuning/payoff.py)
+    assert (res["tf_s"] > 0) == (backend == "tensorflow") and c.detail["tf_s"] == [res["tf_s"]], res["tf_s"]
 
 
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None or importlib.util.find_spec("tensorflow") is None,
@@ -221,6 +224,7 @@ def test_a_jax_trial_clocks_the_tensorflow_import_its_first_checkpoint_makes(tmp
                     {**trial({"default": {"own": True}}, rounds=2), "as_run": True}, 180)
     assert res["status"] == "ok" and res["backend"] == "jax", res.get("error")
     assert 0 < res["tf_import_s"] <= res["measure_s"], res["tf_import_s"]
+    assert res["tf_s"] >= res["tf_import_s"], res["tf_s"]  # the process paid it there, and a run of it pays it too
 
 
 @pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None, reason="TensorFlow is not installed")

@@ -52,6 +52,23 @@ def test_a_script_that_reads_its_validation_history_finishes_in_the_completion_t
     res = run_trial(s, [], Candidate("as written"), trial, 120)
     assert res["status"] == "complete" and res["exit_code"] == 0 and res["calls"]["fit"] == 2, res
     assert "VAL 8 1" in res["stdout"] and "VAL 16 1" in res["stdout"], res["stdout"][-500:]
+    assert res["tf_s"] > 0, res  # the script's import of keras on TensorFlow: what its process paid for it
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None or importlib.util.find_spec("tensorflow") is None,
+                    reason="JAX and TensorFlow are needed")
+@pytest.mark.parametrize("saves", [False, True])
+def test_the_completion_trial_says_whether_the_whole_script_imported_tensorflow_on_jax(tmp_path, monkeypatch, saves):
+    """A JAX run over numpy arrays never imports TensorFlow, unless the script does something that needs it after
+    fit: Keras' model saving on JAX imports it (tuning/payoff.unpaid_at_end takes the credit back there)."""
+    text = SWEEP + ('model.save("m.keras")\n' if saves else "")
+    monkeypatch.chdir(tmp_path)
+    trial = {"candidates": {"default": {"own": True}}, "rounds": 1, "seconds": 0.1, "mode": "complete",
+             "sandbox_root": str(tmp_path.parent)}
+    monkeypatch.setattr("os.environ", {**ENV, "KERAS_BACKEND": "jax"})
+    res = run_trial(script(tmp_path, text), [], Candidate("backend jax", {"KERAS_BACKEND": "jax"}), trial, 120)
+    assert res["status"] == "complete" and res["exit_code"] == 0, res
+    assert (res["tf_s"] > 0) == saves, res["tf_s"]
 
 
 def _arrays(n, width=3):

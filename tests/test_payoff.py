@@ -202,3 +202,62 @@ def test_the_passes_stop_measuring_a_rival_whose_gain_cannot_repay_them(training
             thread.dropped), thread.dropped
     else:
         assert not (thread.dropped or "").startswith("not worth another pass")
+
+
+def test_a_run_that_never_imports_tensorflow_is_credited_the_import_the_script_as_written_pays():
+    """transformer_block: JAX's epochs 1.64x over ~2 s of training, its step compiled in 2.2 s against TensorFlow's
+    1.0; but a JAX run over numpy arrays never imports TensorFlow, which the script as written pays ~2.3 s for at its
+    start. Counted, JAX's start costs nothing more; where the script imports it after all, it costs 1.2 s again."""
+    from redline.tuning.payoff import tf_s, unpaid_at_end
+
+    default, jax = cand("as written", 100.0, 1.0), cand("backend jax", 164.0, 2.2)
+    assert process_once(jax, default) == pytest.approx(1.2) and unpaid(jax, default, 2.0)  # no import figures
+    default.detail["tf_s"], jax.detail["tf_s"] = [2.2, 2.3, 2.4], [0.0]
+    assert tf_s(default) == pytest.approx(2.3) and process_once(jax, default) == 0.0 and not unpaid(jax, default, 2.0)
+    assert process_once(default, jax) == pytest.approx(1.1)  # TensorFlow where the script as written is on JAX
+    assert process_once(cand("x", 1.0, 1.0), default) == 0.0  # no import figure: its compile alone
+    # the whole script, run on to its end under JAX, imported it (a model saved after fit): the credit is gone
+    why = unpaid_at_end(jax, default, {"status": "complete", "tf_s": 2.4}, {"status": "complete", "tf_s": 2.3}, 2.0)
+    assert jax.detail["tf_end_s"] == 2.4 and process_once(jax, default) == pytest.approx(1.3), jax.detail
+    assert why.startswith("not worth its process: its epochs ran 1.64x") and "TensorFlow imported in 2.4 against 2.3" \
+        in why, why
+    other = cand("jax", 164.0, 2.2)
+    other.detail["tf_s"] = [0.0]  # an ending that says nothing of the import leaves the credit
+    assert unpaid_at_end(other, default, {"status": "complete"}, {}, 2.0) is None and "tf_end_s" not in other.detail
+
+
+@pytest.mark.parametrize("later, chosen", [(None, "backend jax"), ("follow", "as written"),
+                                           ("completion", "as written")])
+def test_tune_chooses_a_backend_whose_run_skips_tensorflow_s_import_unless_the_script_imports_it_after_fit(
+        monkeypatch, later, chosen):
+    """A JAX process that never imports TensorFlow pays for its dearer compile with the import it skips; where the
+    rest of the script imports TensorFlow (seen after its measurement, or in its completion trial), it does not."""
+    from redline.tuning import search
+
+    modes = []
+
+    def fake(script, args, c, trial, timeout, **_):
+        jax = c.env.get("KERAS_BACKEND") == "jax"
+        mode = trial.get("mode") or ("ladder" if "ladder" in trial else "follow" if trial.get("follow") else "first")
+        modes.append((c.name, mode))
+        tf = (2.4 if later else 0.0) if jax else 2.3
+        if mode == "complete":
+            return {"status": "complete", "exit_code": 0, "tf_s": tf}
+        if mode == "ladder":
+            return {"status": "ok", "candidates": {"default": {"steps_per_s": [100.0] * 3, "knobs": {}}},
+                    "inputs": {}, "not_measured": []}
+        r = 164.0 if jax else 100.0 if c.name == "as written" else 50.0
+        ending = {"status": "complete", "exit_code": 0, "tf_s": tf}
+        return {"status": "ok", "candidates": {"default": {"steps_per_s": [r, r * 1.01, r * 0.99]}}, "data": "ndarray",
+                "backend": "jax" if jax else "tensorflow", "steps_in_epoch": 100, "epochs": 2,
+                "trace_s": 2.2 if jax else 1.0, "tf_s": 0.0 if jax else 2.3,
+                **({"after_fit": ending} if mode == "first" or later != "completion" else {})}
+
+    monkeypatch.setattr(search, "run_trial", fake)
+    result = search.tune("train.py", budget_s=600, snapshot=m.vm_2core())
+    jax = next(p for p in result.processes if p.name == "backend jax")
+    assert result.chosen_process.name == chosen, (jax.dropped, result.reasons)
+    assert (("backend jax", "complete") in modes) == (later == "completion"), modes
+    if later:
+        assert jax.dropped.startswith("not worth its process") and "TensorFlow imported in 2.4 against 2.3" in \
+            jax.dropped, jax.dropped

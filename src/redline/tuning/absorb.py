@@ -63,7 +63,8 @@ def absorb(cand: Candidate, res: dict, reference: Candidate | None = None) -> No
         cand.detail["check_steps"] = res["check"]["steps"]
     kept = {k: v for k, v in cand.detail.items() if k in ("check_steps", "whole_epochs", "contention", "rounds",
                                                           "refit_s", "released", "python_drops", "sources",
-                                                          "first_extra", "retraces", "python_extra_s")}
+                                                          "first_extra", "retraces", "python_extra_s", "tf_s",
+                                                          "tf_end_s")}
     if whole.get("steps_per_s"):  # per process: its first whole epoch beyond a later one (tuning/payoff.py)
         kept["first_extra"] = [*kept.get("first_extra", []), whole.get("first_extra_s")]
     if res.get("sources") is not None:  # the first trial's (tuning/sources.py): what the choice rests on
@@ -76,6 +77,10 @@ def absorb(cand: Candidate, res: dict, reference: Candidate | None = None) -> No
         kept["python_extra_s"] = round(median(extras), 3)
     if res.get("fits"):  # how many of the script's later fits trace anew, as far as any process saw (tuning/payoff.py)
         kept["retraces"] = max(kept.get("retraces", 0), sum(1 for f in res["fits"][1:] if f.get("traces")))
+    if res.get("tf_s") is not None:  # per process: what it paid importing TensorFlow by its figures (payoff.tf_s)
+        kept["tf_s"] = [*kept.get("tf_s", []), res["tf_s"]]
+    if (res.get("after_fit") or {}).get("tf_s") is not None:  # and by the script's end, the rest run cut short
+        kept["tf_end_s"] = max(kept.get("tf_end_s", 0.0), res["after_fit"]["tf_s"])
     if res.get("released"):  # per process: the waits its finished tf.data iterators took off the epoch loop
         kept["released"] = [*kept.get("released", []), res["released"]]
     if (res.get("python_drops") or {}).get("epochs"):  # per process: its epochs' starts timed as `python` runs them

@@ -30,13 +30,15 @@ def _same_ending(res: dict, ref: dict) -> bool:
 
 def confirm(default, others: list, best, *, run: Callable[[object], dict], pick: Callable[[list], object],
             time_left: Callable[[], float], per_trial: float, reference: dict | None = None,
-            ended: dict | None = None) -> tuple[object, list, list]:
+            ended: dict | None = None, recheck: Callable | None = None) -> tuple[object, list, list]:
     """(the choice that finishes where the script finishes, reasons, what was not checked). ``run(cand)`` runs a
     completion trial; ``pick(candidates)`` chooses among the survivors (the default where none beats it);
     ``reference``: how the script as written ended where a trial already ran it to the end (the first trial does),
     so it is not run again; ``ended``: candidate name -> how the script ended after its measurement (the rest run cut
-    short in its own trial process): such a candidate needs no time of the budget to be checked."""
-    reasons, unchecked, ended = [], [], ended or {}
+    short in its own trial process): such a candidate needs no time of the budget to be checked; ``recheck(cand,
+    its ending, the script as written's)``: why a candidate that finishes is still not kept, given what the whole
+    script did (payoff.unpaid_at_end), or None."""
+    reasons, unchecked, ended, withdrawn = [], [], ended or {}, []
 
     def cost(cand) -> float:
         return 0.0 if cand.name in ended else per_trial
@@ -74,12 +76,18 @@ def confirm(default, others: list, best, *, run: Callable[[object], dict], pick:
             return default, reasons, unchecked
         res = ended.get(best.name) or run(best)
         if _same_ending(res, ref):
-            reasons.append(f"{best.name}: the whole script finishes under it as written does ({_ending(res)}, "
-                           "training cut short)")
-            return best, reasons, unchecked
-        best.error = f"the script does not finish under it: {_ending(res)}; as written it ends with {_ending(ref)}"
-        reasons.append(f"{best.name} dropped: {best.error}")
-        best = pick([c for c in others if not c.error])
+            why = recheck(best, res, ref) if recheck else None
+            if not why:
+                reasons.append(f"{best.name}: the whole script finishes under it as written does ({_ending(res)}, "
+                               "training cut short)")
+                return best, reasons, unchecked
+            best.dropped = why
+            withdrawn.append(best)
+            reasons.append(f"{best.name} dropped after its completion check: {why}")
+        else:
+            best.error = f"the script does not finish under it: {_ending(res)}; as written it ends with {_ending(ref)}"
+            reasons.append(f"{best.name} dropped: {best.error}")
+        best = pick([c for c in others if not c.error and c not in withdrawn])
     return best, reasons, unchecked
 
 

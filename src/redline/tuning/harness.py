@@ -35,7 +35,7 @@ from .fork_watch import watch as watch_forks
 from .no_user import install as no_user
 from .own_loop import OWN_LOOP_S, message, watch as own_loop
 from .recompile import Compiles, strategy_scope
-from .steps import untimed
+from .steps import tf_paid, untimed
 from .wire import ENV, GATE, emit as _emit, finish as _finish, gate as _gate, phase as _phase
 
 
@@ -193,6 +193,7 @@ def main(argv=None) -> int:
         kept = lambda result: {**result, "status": "ok", "setup_s": round(t0 - started, 2),  # noqa: E731
                                "measure_s": round(time.perf_counter() - t0, 2), "contention": watch.stop(), **pins(),
                                "tf_import_s": round(untimed(t0, time.perf_counter()), 2),  # left out of its compile
+                               "tf_s": tf_paid(),  # and what the process paid for it in all (tuning/payoff.py)
                                "fit_index": state["fits"], **maps, **sources()}
         with strategy_scope(model):  # where the script built and compiled it (redline builds optimizers, recompiles)
             result = measure_fit(model, state["fit"], kw, settings, state["compiles"], log, opener=opener, emit=emit,

@@ -24,7 +24,7 @@ from .absorb import BEHIND, absorb
 from .passes import LONE_LEAD, PASSES, beyond_trace, process_stage, same_backend, settled, start_cap, unfair, whole_run
 from .first_look import heard, watched
 from .fits import longest, own_knobs, served, settle, size, unseen
-from .payoff import drop_unpaid
+from .payoff import drop_unpaid, unpaid_at_end
 from .inprocess import SPE_FLATTENS, inprocess_stage
 from .as_run import PY_LONG_SHARE
 from .ladder import SLOW_TRACE
@@ -296,7 +296,8 @@ def _search(script: str, args=(), *, budget_s: float | None, allow, snapshot, se
             best, confirmed, unchecked = confirm(
                 default, rivals, best, pick=lambda cands: choose(default, cands),
                 run=lambda c: trial(c, {**base_trial, "mode": "complete"}, min(left(), max(60.0, 3 * per_trial))),
-                time_left=left, per_trial=per_trial, reference=after, ended=endings)
+                time_left=left, per_trial=per_trial, reference=after, ended=endings,
+                recheck=lambda c, res, ref: unpaid_at_end(c, default, res, ref, sure_s))
             reasons.extend(confirmed)
             not_measured.extend(unchecked)
         return best

@@ -18,6 +18,14 @@ def untimed(start: float, end: float) -> float:
     return import_seconds("tensorflow", start, end)
 
 
+def tf_paid() -> float:
+    """Seconds this process has spent importing TensorFlow so far (as the harness clocks it from its start): a run
+    pays that once, on TensorFlow at its start, and not at all where its backend and the script never import it
+    (Keras on JAX over numpy arrays: transformer_block's JAX process started ~2.3 s sooner for it). What a process of
+    a candidate costs a run once (tuning/payoff.py) counts it."""
+    return round(untimed(0.0, time.perf_counter()), 2)
+
+
 def settle(model) -> None:
     """Wait for the training steps already dispatched to end. On JAX, Keras calls the validation's begin while the
     epoch's last steps still run (async dispatch): timed per epoch, a plain JAX run of timeseries_transformer trained
