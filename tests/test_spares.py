@@ -156,6 +156,9 @@ def test_a_spare_stopped_while_importing_then_resumed_runs_its_trial_as_a_fresh_
     assert "KERAS BEFORE THE SCRIPT True" in res["stdout"]  # imported ahead, in the spare
     assert res["candidates"]["default"]["steps_per_s"] and res["env_before_keras"] == []
     assert _state(spare.proc.pid) is None
+    # TensorFlow's import: timed in a fresh process, as a run pays it; not in the spare, which imported it beside
+    # other processes and stopped meanwhile (tuning/steps.tf_paid)
+    assert other["tf_s"] > 0 and other["after_fit"]["tf_s"] >= other["tf_s"] and res["tf_s"] is None, res["tf_s"]
 
 
 @needs_tf

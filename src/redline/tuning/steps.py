@@ -18,12 +18,17 @@ def untimed(start: float, end: float) -> float:
     return import_seconds("tensorflow", start, end)
 
 
-def tf_paid() -> float:
+def tf_paid() -> float | None:
     """Seconds this process has spent importing TensorFlow so far (as the harness clocks it from its start): a run
     pays that once, on TensorFlow at its start, and not at all where its backend and the script never import it
     (Keras on JAX over numpy arrays: transformer_block's JAX process started ~2.3 s sooner for it). What a process of
-    a candidate costs a run once (tuning/payoff.py) counts it."""
-    return round(untimed(0.0, time.perf_counter()), 2)
+    a candidate costs a run once (tuning/payoff.py) counts it. None where it was imported before the clock started
+    (a spare imports keras, and with it TensorFlow, ahead of its trial, beside other processes and maybe stopped
+    meanwhile: tuning/spares.py), so not timed as a run pays it."""
+    import sys
+
+    paid = untimed(0.0, time.perf_counter())
+    return None if "tensorflow" in sys.modules and not paid else round(paid, 2)
 
 
 def settle(model) -> None:
