@@ -36,3 +36,12 @@ def test_a_fit_s_first_epoch_owns_the_drop_at_the_return_of_the_fit_before():
     # an epoch cut short before its end (an exception) is no figure; nothing measured: none
     assert tune_scripts.steady_rate([epoch(0, 3.0), {"begin": 3, "steps": 10}]) is None
     assert tune_scripts.steady_rate([]) is None
+
+
+def test_the_whole_training_counts_the_time_between_fits_that_the_epochs_leave_out():
+    # two fits: 2 epochs, then 3; between them 1.75 s outside any epoch (a model built and compiled, fit's set-up);
+    # from the first epoch's end (3.0) to the last fit's return (8 + 1 + 9)
+    epochs = [epoch(0, 3.0), epoch(3, 1.0, fit_end=0.25), epoch(6, 2.0), epoch(8, 1.0), epoch(9, 1.0, fit_end=0.5)]
+    assert tune_scripts.training_span(epochs) == pytest.approx(10.5 - 3.0)
+    assert tune_scripts.steady_rate(epochs, seconds=True) == pytest.approx(5.25)  # the epochs alone: 2.25 s less
+    assert tune_scripts.training_span([epoch(0, 3.0, fit_end=0.5)]) is None  # one epoch: nothing after the first
