@@ -7,7 +7,10 @@ better of the first two. Each is timed over the script's own epochs, the first (
 fit's last counted up to the fit's return (where Keras drops its last iterator), by
 benchmarks/timing/sitecustomize.py. Medians of steps/s and the ratios to `python s.py` are printed and written, with
 the ratio tune predicted beside the one `redline run` delivered, and each side of it (the steps/s predicted for
-`python` and for the tuned run, against those delivered): which side a miss is on.
+`python` and for the tuned run, against those delivered): which side a miss is on. Beside the epochs, the whole
+training after the first epoch (to the last fit's return) is timed too, with its ratio against the prediction: a
+script of many fits pays time between its epochs (a fold's model built and compiled, fit's set-up, evaluate) that
+the epochs alone leave out and the prediction counts.
 
     python benchmarks/tune_scripts.py [--repeats 5] [--budget 180] [--json FILE] [--old PYTHON] [SCRIPT ...]
 
