@@ -8,6 +8,7 @@ from __future__ import annotations
 from ..monitoring.contention import lost
 from .compare import median
 from .fork_watch import reason as fork_reason
+from .payoff import ended
 from .result import Candidate
 
 #: a rival whose first executions run under this share of the fastest training rate measured so far (the script as
@@ -79,8 +80,6 @@ def absorb(cand: Candidate, res: dict, reference: Candidate | None = None) -> No
         kept["retraces"] = max(kept.get("retraces", 0), sum(1 for f in res["fits"][1:] if f.get("traces")))
     if res.get("tf_s") is not None:  # per process: what it paid importing TensorFlow by its figures (payoff.tf_s)
         kept["tf_s"] = [*kept.get("tf_s", []), res["tf_s"]]
-    if (res.get("after_fit") or {}).get("tf_s") is not None:  # and by the script's end, the rest run cut short
-        kept["tf_end_s"] = max(kept.get("tf_end_s", 0.0), res["after_fit"]["tf_s"])
     if res.get("released"):  # per process: the waits its finished tf.data iterators took off the epoch loop
         kept["released"] = [*kept.get("released", []), res["released"]]
     if (res.get("python_drops") or {}).get("epochs"):  # per process: its epochs' starts timed as `python` runs them
@@ -93,6 +92,7 @@ def absorb(cand: Candidate, res: dict, reference: Candidate | None = None) -> No
                                                       "measure_s", "pinned_backend", "pinned_at", "script_compile",
                                                       "trace_s", "iterator_each_epoch", "fit_index",
                                                       "tf_import_s")}}
+    ended(cand, res.get("after_fit") or {})  # and by the script's end, the rest run cut short (payoff.tf_s)
 
 
 __all__ = ["BEHIND", "absorb"]

@@ -138,10 +138,8 @@ def outcome(exc: BaseException | None, script: str, counts: dict) -> dict:
     then (tuning/steps.tf_paid: code after fit can import it where the measured fit did not)."""
     from .steps import tf_paid
 
-    if exc is None:
-        return {"status": "complete", "exit_code": 0, "calls": counts, "tf_s": tf_paid()}
-    if isinstance(exc, SystemExit):
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    if exc is None or isinstance(exc, SystemExit):
+        code = 0 if exc is None or exc.code is None else exc.code if isinstance(exc.code, int) else 1
         return {"status": "complete", "exit_code": code, "calls": counts, "tf_s": tf_paid()}
     return {"status": "incomplete", "error": f"{type(exc).__name__}: {exc}"[:500], "where": where(exc, script),
             "calls": counts}

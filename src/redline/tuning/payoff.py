@@ -37,6 +37,14 @@ def start_s(cand) -> float | None:
     return trace + (median(extra) if extra else 0.0)
 
 
+def ended(cand, ending: dict) -> None:
+    """How the whole script ended under ``cand`` (the rest run cut short, or a completion trial) into its figures:
+    what its process had paid for TensorFlow's import by then, where it said (code after fit can import it where
+    the measured fit did not)."""
+    if ending.get("tf_s") is not None:
+        cand.detail["tf_end_s"] = max(cand.detail.get("tf_end_s") or 0.0, ending["tf_s"])
+
+
 def tf_s(cand) -> float | None:
     """Seconds a run of ``cand`` spends importing TensorFlow: the median over its trial processes of what each had
     paid by its figures, or more where the script, run on to its end (cut short), imported it later (a model saved
@@ -182,17 +190,16 @@ def drop_unpaid(cand, default, training_s: float | None) -> bool:
     return bool(why)
 
 
-def unpaid_at_end(cand, default, ended: dict, ref: dict, training_s: float | None) -> str | None:
+def unpaid_at_end(cand, default, ending: dict, ref: dict, training_s: float | None) -> str | None:
     """After a completion trial: why ``cand`` is not worth its process once TensorFlow's import is counted where the
-    whole script (``ended`` under it, ``ref`` as written) imported it after the measured fit, or None. A JAX
+    whole script (``ending`` under it, ``ref`` as written) imported it after the measured fit, or None. A JAX
     candidate credited with a run that never imports TensorFlow loses that credit where the script saves a model, or
     calls tf.* code, after training."""
-    for who, res in ((cand, ended), (default, ref)):
-        if res.get("tf_s") is not None:
-            who.detail["tf_end_s"] = max(who.detail.get("tf_end_s") or 0.0, res["tf_s"])
+    ended(cand, ending)
+    ended(default, ref)
     why = unpaid(cand, default, training_s)
     return f"not worth its process: {why}" if why else None
 
 
-__all__ = ["REPAY_RUNS", "best_saving", "cannot_pay", "drop_unpaid", "not_worth_a_pass", "once_s", "process_once",
+__all__ = ["REPAY_RUNS", "best_saving", "cannot_pay", "drop_unpaid", "ended", "not_worth_a_pass", "once_s", "process_once",
            "refit_s", "start_s", "tf_s", "unpaid", "unpaid_at_end", "with_tf"]
