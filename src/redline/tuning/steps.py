@@ -24,10 +24,14 @@ def tf_paid() -> float | None:
     (Keras on JAX over numpy arrays: transformer_block's JAX process started ~2.3 s sooner for it). What a process of
     a candidate costs a run once (tuning/payoff.py) counts it. None where it was imported before the clock started
     (a spare imports keras, and with it TensorFlow, ahead of its trial, beside other processes and maybe stopped
-    meanwhile: tuning/spares.py), so not timed as a run pays it."""
+    meanwhile: tuning/spares.py), so not timed as a run pays it. The import's CPU time, not its wall time: the first
+    trial's process imports beside the first rival's spare, where its wall time (5.43 s once, against 3.06 s alone)
+    made a credit of 2.8 s of an import that costs a run alone about 3.3 s of CPU on either side."""
     import sys
 
-    paid = untimed(0.0, time.perf_counter())
+    from ..applying.after_import import import_cpu_seconds
+
+    paid = import_cpu_seconds("tensorflow")
     return None if "tensorflow" in sys.modules and not paid else round(paid, 2)
 
 
