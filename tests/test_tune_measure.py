@@ -280,18 +280,16 @@ def test_the_in_process_pick_is_measured_in_whole_epochs_beside_the_script_s_own
         import sys
         import redline.tuning.harness as harness
         import redline.tuning.inprocess as inprocess
-        import redline.tuning.ladder as ladder
         import redline.tuning.measure as measure
         import redline.tuning.rounds as stage_rounds
-        measure.PRUNE = stage_rounds.PRUNE = ladder.PRUNE = 0.0  # every ladder step through every round
+        measure.PRUNE = stage_rounds.PRUNE = 0.0  # both through every round
         stage_rounds.first_round_cuts = stage_rounds.cannot_win = lambda *a: {{}}  # none cut for no gain: rounds count
-        ladder.LADDER_ROUNDS = 99
-        inprocess.pick = lambda res, cands: {picked!r}  # (12 steps an epoch: the ladder's 8 is 6, its largest divisor to half)
+        inprocess.pick = lambda res, cands: {picked!r}  # (12 steps an epoch: 6 divides it)
         sys.exit(harness.main([{script(tmp_path, VALIDATED)!r}]))
     """)
-    ladder = {"jit_compile": "auto", "try_jit": False, "flattens": 0.05}
-    t = {**trial({"default": {"own": True}, "jit": {"jit_compile": True}}, rounds=3, seconds=0.1), "ladder": ladder,
-         "whole": True, "as_run": True}
+    # the pick among candidates given, not found by the ladder (a ladder of every step through every round was 10 s)
+    cands = {"default": {"own": True}, picked: {"jit_compile": True} if picked == "jit" else {"steps_per_execution": 6}}
+    t = {**trial(cands, rounds=3, seconds=0.1), "whole": True, "as_run": True}
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                        env={**ENV, "REDLINE_TRIAL": json.dumps(t), "KERAS_BACKEND": backend})
     line = next((l for l in reversed(r.stdout.splitlines()) if l.startswith("REDLINE-TRIAL ")), None)  # the last: final
