@@ -240,21 +240,22 @@ def test_run_applies_exactly_the_choice_and_leaves_the_script_s_backend_alone(tm
     choice = {"chosen": {"settings": {"env": {}, "compile": {"steps_per_execution": 4}}, "ratio": 1.5},
               "advice": ["backend jax: 300.0 steps/s against 100.0 as written (3.00x); the script sets KERAS_BACKEND"]}
     cache.save(s, [], redline.detect(), choice, env)
-    for outside in ({}, {"KERAS_BACKEND": "jax"}):  # the script's own line wins over the environment, as under python
-        r = _run(s, {**env, **outside})
+    r = _run(s, env)
+    assert "release False" in r.stdout and "ahead False" in r.stdout, r.stdout  # saved without: measured without
+    assert "nothing else changed" in r.stderr, r.stderr[-2000:]
+    # a choice tuned now: every trial on TensorFlow dropped its finished iterators off the epoch loop, and so does run;
+    # run under KERAS_BACKEND=jax: the script's own line wins over the environment, as under python
+    cache.save(s, [], redline.detect(), {**choice, "chosen": {**choice["chosen"], "settings": {
+        **choice["chosen"]["settings"], "release": True, "build_ahead": True}}}, env)
+    released = _run(s, {**env, "KERAS_BACKEND": "jax"})
+    assert "release True ahead True" in released.stdout, released.stdout
+    assert "dropped off the training thread" in released.stderr and "nothing else changed" not in released.stderr
+    assert "built before its first traced step" in released.stderr
+    for r in (r, released):
         assert r.returncode == 0, r.stderr[-2000:]
         assert "AFTER FIT tensorflow 4 []" in r.stdout, r.stdout        # no thread or oneDNN variable of the plan's
         assert "advice from the tuning (not applied): backend jax" in r.stderr
-        assert "chose" not in r.stderr and "nothing else changed" in r.stderr
-        assert "release False" in r.stdout and "ahead False" in r.stdout  # saved without: measured without
-    # a choice tuned now: every trial on TensorFlow dropped its finished iterators off the epoch loop, and so does run
-    cache.save(s, [], redline.detect(), {**choice, "chosen": {**choice["chosen"], "settings": {
-        **choice["chosen"]["settings"], "release": True, "build_ahead": True}}}, env)
-    r = _run(s, env)
-    assert r.returncode == 0, r.stderr[-2000:]
-    assert "AFTER FIT tensorflow 4 []" in r.stdout and "release True ahead True" in r.stdout, r.stdout
-    assert "dropped off the training thread" in r.stderr and "nothing else changed" not in r.stderr
-    assert "built before its first traced step" in r.stderr
+        assert "chose" not in r.stderr
     # --dry-run says what the run applies: the choice, with its prediction and advice, not the plan it leaves off
     r = _run(s, env, "--dry-run")
     assert r.returncode == 0 and "AFTER FIT" not in r.stdout and "the tuned choice (nothing applied" in r.stdout, r
@@ -539,36 +540,40 @@ def test_run_tune_skips_a_training_shorter_than_the_tuning_and_runs_without_a_tu
     # on the user's JAX (the decision does not depend on the backend; a JAX process starts in half TensorFlow's time)
     env = {**ENV, "XDG_CACHE_HOME": str(tmp_path / "cache"), "KERAS_BACKEND": "jax"}
     short = script(tmp_path, LONG.replace("EPOCHS", "2"), "short.py")
-    r = subprocess.run([sys.executable, "-m", "redline", "run", "--tune", short], capture_output=True, text=True, env=env,
-                       timeout=300)
+    args = ["--data", "my data"]
+    r = subprocess.run([sys.executable, "-m", "redline", "run", "--tune", short, *args], capture_output=True, text=True,
+                       env=env, timeout=300)
     assert r.returncode == 0 and "AFTER FIT jax 1" in r.stdout, r.stderr[-2000:]
     assert "not tuning: its training is predicted to take about" in r.stderr and "without a tuned choice" in r.stderr
-    shown = subprocess.run([sys.executable, "-m", "redline", "tune", "--show", short], capture_output=True, text=True,
-                           env=env, timeout=120)
+    # the `redline tune` it suggests names the script's own arguments too: they key the choice it would save
+    assert f"`redline tune {short} --data 'my data'` tunes it anyway" in r.stderr, r.stderr[-2000:]
+    shown = subprocess.run([sys.executable, "-m", "redline", "tune", "--show", short, *args], capture_output=True,
+                           text=True, env=env, timeout=120)
     assert "not tuned yet" in shown.stdout, shown.stdout  # no choice saved
     # the finding is kept: the next `run --tune` of the same bytes runs at once, without a first trial again (a 12-s
     # script ran 22 s under `run --tune` each time, a first trial of 10 s each run)
     kept = [os.path.join(d, f) for d, _, fs in os.walk(tmp_path / "cache") for f in fs if "skipped" in d]
     assert len(kept) == 1, kept
-    again = subprocess.run([sys.executable, "-m", "redline", "run", "--tune", short], capture_output=True, text=True,
-                           env=env, timeout=300)
+    again = subprocess.run([sys.executable, "-m", "redline", "run", "--tune", short, *args], capture_output=True,
+                           text=True, env=env, timeout=300)
     assert again.returncode == 0 and "AFTER FIT jax 1" in again.stdout, again.stderr[-2000:]
     assert "not tuning: its training is predicted to take about" in again.stderr, again.stderr[-2000:]
     assert "found by its first trial" in again.stderr, again.stderr[-2000:]
-    shown = subprocess.run([sys.executable, "-m", "redline", "tune", "--show", short], capture_output=True, text=True,
-                           env=env, timeout=120)
+    shown = subprocess.run([sys.executable, "-m", "redline", "tune", "--show", short, *args], capture_output=True,
+                           text=True, env=env, timeout=120)
     assert "no choice applies" in shown.stdout and "that tuning would not pay: its training is predicted" in (
         shown.stdout), shown.stdout
-    # another --budget, or an edit (epochs count in the training it predicts), decides again with a first trial
-    edited = pathlib.Path(short)
-    edited.write_text(edited.read_text().replace("epochs=", "epochs=1 + 0 * "))
-    third = subprocess.run([sys.executable, "-m", "redline", "run", "--tune", short, "--data", "my data"],
-                           capture_output=True, text=True, env=env, timeout=300)
-    assert third.returncode == 0 and "not tuning" in third.stderr and "found by its first trial" not in third.stderr, (
-        third.stderr[-2000:])
-    # the `redline tune` it suggests names the script's own arguments too: they key the choice it would save
-    assert f"`redline tune {short} --data 'my data'` tunes it anyway" in third.stderr, third.stderr[-2000:]
-    cleared = subprocess.run([sys.executable, "-m", "redline", "tune", "--clear", short], capture_output=True,
+    # other arguments, or an edit (epochs count in the training it predicts), are not that finding: `run --tune` would
+    # decide again with a first trial (as the first run above did)
+    source = pathlib.Path(short).read_text()
+    for edit, other_args in ((False, ["--data", "other"]), (True, args)):
+        if edit:
+            pathlib.Path(short).write_text(source.replace("epochs=", "epochs=1 + 0 * "))
+        shown = subprocess.run([sys.executable, "-m", "redline", "tune", "--show", short, *other_args],
+                               capture_output=True, text=True, env=env, timeout=120)
+        assert "that tuning would not pay" not in shown.stdout, (edit, shown.stdout)
+    pathlib.Path(short).write_text(source)
+    cleared = subprocess.run([sys.executable, "-m", "redline", "tune", "--clear", short, *args], capture_output=True,
                              text=True, env=env, timeout=120)
     assert "removed 1 saved file(s)" in cleared.stdout and not os.path.exists(kept[0]), cleared.stdout
 
