@@ -384,18 +384,18 @@ def test_a_lone_candidate_s_calibration_run_is_its_first_round_and_the_script_s_
         # a round: up to 5 tries for one that is (3 fell short each in one fresh-clone run under the suite's load)
         for name, trial in [*[("alone", {"candidates": {"default": {"own": True}}, "rounds": 3, "seconds": 0.3})] * 5,
                             ("stage", {"candidates": {"default": {"own": True}, "spe 4": {"steps_per_execution": 4}},
-                                       "rounds": 2, "seconds": 0.3, "inputs": {"allow": [], "usable": 2}}),
+                                       "rounds": 2, "seconds": 0.1, "inputs": {"allow": [], "usable": 2}}),
                             # its one rival dropped in its calibration (more steps an execution than an epoch has)
                             ("nothing left", {"candidates": {"default": {"own": True},
                                                              "spe huge": {"steps_per_execution": 10**6}},
-                                              "rounds": 3, "seconds": 0.3}),
+                                              "rounds": 3, "seconds": 0.1}),
                             # the input rewrites bounded without a run (the input read alone, here said by the test)
                             ("bounded", {"candidates": {"default": {"own": True}, "spe 4": {"steps_per_execution": 4}},
-                                         "rounds": 2, "seconds": 0.3, "inputs": {"allow": [], "usable": 2}}),
+                                         "rounds": 2, "seconds": 0.1, "inputs": {"allow": [], "usable": 2}}),
                             # the ladder bounded by the host's share of a call (here said by the test)
                             ("ladder bounded", {"candidates": {"default": {"own": True},
                                                                "spe 4": {"steps_per_execution": 4}},
-                                                "ladder": {"flattens": 0.05}, "rounds": 2, "seconds": 0.3})]:
+                                                "ladder": {"flattens": 0.05}, "rounds": 2, "seconds": 0.1})]:
             if name in out and any("is round 1" in e for e in out[name]["events"]):
                 continue
             if name == "bounded":
