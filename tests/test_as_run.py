@@ -224,7 +224,9 @@ def test_a_jax_trial_clocks_the_tensorflow_import_its_first_checkpoint_makes(tmp
                     {**trial({"default": {"own": True}}, rounds=2), "as_run": True}, 180)
     assert res["status"] == "ok" and res["backend"] == "jax", res.get("error")
     assert 0 < res["tf_import_s"] <= res["measure_s"], res["tf_import_s"]
-    assert res["tf_s"] >= res["tf_import_s"], res["tf_s"]  # the process paid it there, and a run of it pays it too
+    # the process paid it there, and a run of it pays it too: its CPU time (tuning/steps.tf_paid), which one thread
+    # cannot spend faster than the wall clock runs (the import fell inside the measurement: its wall time is all there)
+    assert 0 < res["tf_s"] <= res["tf_import_s"] + 0.02, (res["tf_s"], res["tf_import_s"])
 
 
 @pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None, reason="TensorFlow is not installed")

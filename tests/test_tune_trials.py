@@ -657,7 +657,7 @@ def test_where_the_loss_check_runs_as_many_steps_as_the_warm_up_it_is_the_warm_u
                             ("rival", {{"check": True, "check_steps": 20, "behind_below": 0.001}}),
                             ("epoch", {{"check": True, "check_steps": 64}})):
             calls.clear()
-            trial = {{"candidates": {{"default": {{"own": True}}}}, "rounds": 2, "seconds": 0.2,
+            trial = {{"candidates": {{"default": {{"own": True}}}}, "rounds": 2, "seconds": 0.1,
                      "weights": {str(tmp_path / "w.npz")!r}, **extra}}
             res = measure_fit(model, fit, {{"x": x, "y": y, "batch_size": 16}}, trial, Compiles, lambda m: None)
             out[name] = {{"fits": list(calls), "check": res.get("check")}}
