@@ -317,16 +317,15 @@ def test_redline_run_applies_a_tuned_input_path(tmp_path):
     env = {**ENV, "XDG_CACHE_HOME": str(tmp_path / "cache"), "KERAS_BACKEND": "jax"}
     result = {"chosen": {"settings": {"env": {}, "compile": {}, "input": {"input": "batch", "factor": 2}}, "ratio": 1.5}}
     cache.save(s, [], redline.detect(), result, env)
-    r = subprocess.run([sys.executable, "-m", "redline", "run", s], capture_output=True, text=True, env=env, timeout=180)
-    assert r.returncode == 7, r.stderr[-2000:]
-    assert "STEPS 16" in r.stdout and "2x larger batch" in r.stderr    # 512 rows at 32 a step, not 16
-    r = subprocess.run([sys.executable, "-m", "redline", "run", "--no-tuned", s], capture_output=True, text=True, env=env,
-                       timeout=180)
-    assert "STEPS 32" in r.stdout
     with open(s, "a") as f:  # an edit that does not change the workload: the choice still applies, and run says why
         f.write("# tried a longer run\nprint('done')\n")
     r = subprocess.run([sys.executable, "-m", "redline", "run", s], capture_output=True, text=True, env=env, timeout=180)
-    assert "STEPS 16" in r.stdout and "the choice stands" in r.stderr, r.stderr[-2000:]
+    assert r.returncode == 7, r.stderr[-2000:]
+    assert "STEPS 16" in r.stdout and "2x larger batch" in r.stderr    # 512 rows at 32 a step, not 16
+    assert "the choice stands" in r.stderr, r.stderr[-2000:]
+    r = subprocess.run([sys.executable, "-m", "redline", "run", "--no-tuned", s], capture_output=True, text=True, env=env,
+                       timeout=180)
+    assert "STEPS 32" in r.stdout
 
 
 # -- the command, end to end, and its bad input ----------------------------------------------------------------------
