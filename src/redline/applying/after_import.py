@@ -85,8 +85,8 @@ def import_seconds(name: str, start: float, end: float) -> float:
 def import_cpu_seconds(name: str) -> float:
     """CPU seconds the importing thread spent in ``name``'s imports since clock() or when_imported() of it: what the
     import costs whatever else the machine runs. Its wall time (import_seconds) reads longer beside other busy
-    processes (TensorFlow's, 3.1-3.6 s here alone, read 4.8-5.4 s beside a process importing too, its CPU time
-    3.3-3.4 s either way), and longer still in a process stopped meanwhile."""
+    processes (TensorFlow's on a 2-core VM: 3.4-4.4 s alone and 4.8-4.9 s beside two busy processes, its CPU time
+    3.3-3.6 s either way), and longer still in a process stopped meanwhile."""
     return sum((cpu for _, _, cpu in _spans(name)), 0.0)
 
 
