@@ -47,7 +47,7 @@ def test_a_clocked_import_is_timed_where_it_falls(tmp_path, monkeypatch):
     importlib.import_module("redline_slow_mod")
     t1 = time.perf_counter()
     assert 0.3 <= import_seconds("redline_slow_mod", t0, t1) <= t1 - t0
-    assert 0.1 <= import_cpu_seconds("redline_slow_mod") <= import_seconds("redline_slow_mod", t0, t1) - 0.19
+    assert 0.1 <= import_cpu_seconds("redline_slow_mod") <= import_seconds("redline_slow_mod", t0, t1) - 0.15
     assert import_cpu_seconds("redline_not_clocked") == 0.0
     assert import_seconds("redline_slow_mod", t1, t1 + 60) == 0.0 and import_seconds("redline_slow_mod", 0, t0) == 0.0
     start, end, _ = next(f for f in sys.meta_path if getattr(f, "name", None) == "redline_slow_mod").spans[0]
@@ -74,6 +74,6 @@ def test_tensorflow_s_import_is_paid_in_cpu_seconds_not_in_the_wall_time_it_took
         before, paid, took = r.stdout.split()
         assert float(before) == 0.0 and float(took) >= 0.6, r.stdout
         if mode == "clocked":
-            assert 0.1 <= float(paid) <= float(took) - 0.49, r.stdout
+            assert 0.1 <= float(paid) <= float(took) - 0.45, r.stdout  # the 0.5 s asleep is not in it
         else:
             assert paid == "None", r.stdout
