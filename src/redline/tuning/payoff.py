@@ -55,9 +55,10 @@ def tf_s(cand) -> float | None:
 
 def with_tf(cand, default) -> tuple[float, float] | None:
     """(``cand``'s, the script as written's) seconds of TensorFlow's import, where both processes said: one import,
-    as a run pays it, for each side that imports it at all, at the least of their figures (the one least slowed by
-    processes beside it: the script as written's first trial imported it in 5.4 s beside a spare, where a JAX run
-    that imported it to save a model after fit took 2.6; taken apart, that run was credited 2.8 s it never saves)."""
+    as a run pays it, for each side that imports it at all, at the least of their figures (the script as written's
+    first trial imported it in 5.4 s of wall time beside a spare, where a JAX run that imported it to save a model
+    after fit took 2.6; taken apart, that run was credited 2.8 s it never saves. The figures are CPU seconds now,
+    steps.tf_paid, which processes beside it slow far less; the least still stands for both)."""
     mine, theirs = tf_s(cand), tf_s(default)
     if mine is None or theirs is None:
         return None
