@@ -6,10 +6,17 @@ examples do) must therefore be the one that imports keras first: redline's patch
 ``Model.compile`` wait for that import instead of making it. ``keras.config.set_backend`` removes keras from
 ``sys.modules`` and imports it again, a new ``keras.Model`` with it: the hooks run again on each later import, so the
 patches follow the backend the script switched to.
+
+A watched import runs with Python's cyclic garbage collector paused (``gc.disable()``, then put back as it was):
+importing TensorFlow creates hundreds of thousands of objects that all live on, and the collections they set off
+free nothing. Measured on a 2-core Zen 4 VM: ``import keras`` on TensorFlow 3.4-3.5 CPU-s with the collector
+paused against 4.0-4.4 s with it running, ~1,000 collections during the import; on JAX 1.9 against 2.1 s; the peak
+memory 2.5 MB higher. Reference counting frees as always; the cycles an import leaves are collected after it.
 """
 
 from __future__ import annotations
 
+import gc
 import importlib.abc
 import importlib.util
 import sys
@@ -27,11 +34,15 @@ class _Loader(importlib.abc.Loader):
         return self.inner.create_module(spec)
 
     def exec_module(self, module):
+        collecting = gc.isenabled()  # False inside another watched import (keras imports tensorflow), or the user's
+        gc.disable()
         t0, c0 = time.perf_counter(), time.thread_time()
         try:
             self.inner.exec_module(module)
         finally:
             self.finder.spans.append((t0, time.perf_counter(), time.thread_time() - c0))
+            if collecting:
+                gc.enable()
         for hook in list(self.finder.hooks):  # the finder stays: a later import (after set_backend) runs them again
             hook(module)
 
