@@ -10,8 +10,9 @@ patches follow the backend the script switched to.
 A watched import runs with Python's cyclic garbage collector paused (``gc.disable()``, then put back as it was):
 importing TensorFlow creates hundreds of thousands of objects that all live on, and the collections they set off
 free nothing. Measured on a 2-core Zen 4 VM: ``import keras`` on TensorFlow 3.4-3.5 CPU-s with the collector
-paused against 4.0-4.4 s with it running (~1,000 collections during the import, 0.8-1.0 s of them); on JAX 1.9 against 2.1 s; the peak
-memory 2.5 MB higher. Reference counting frees as always; the cycles an import leaves are collected after it.
+paused against 4.0-4.4 s with it running (~1,000 collections during the import, 0.8-1.0 s of them); on JAX 1.9
+against 2.1 s; the peak memory 2.5 MB higher. Reference counting frees as always; the cycles an import leaves are
+collected after it.
 """
 
 from __future__ import annotations
