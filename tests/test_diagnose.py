@@ -83,6 +83,20 @@ def test_diagnose_leaves_the_weights_as_they_were():
     assert m.history is history
 
 
+def test_a_measurement_sized_for_more_steps_than_its_seconds_hold_stops_after_its_cap():
+    """A step count sized at a quiet moment runs on a loaded machine for as long as the machine takes (this test's
+    own diagnose above took 42-66 s of a suite, ~8 s alone): each measurement stops CAP x its seconds after its first
+    step. 100,000 steps of the tiny model are minutes of work on any machine; 0.2 s x CAP holds far fewer."""
+    from redline.diagnosis import probe
+
+    w = get("tiny")
+    x, y = w.make_data(0)
+    m = compiled(w)
+    rate, n = probe._model_alone(m, (x[:16], y[:16]), 0.2, 1, n=100_000)
+    assert n == 100_000 and rate > 0
+    assert 0 < int(keras.ops.convert_to_numpy(m.optimizer.iterations)) < 100_000
+
+
 def test_diagnose_needs_a_compiled_model_and_sane_seconds():
     w = get("tiny")
     x, y = w.make_data(0)

@@ -96,6 +96,10 @@ def _python_ops(x) -> list[str]:
     return sorted(found & set(PYTHON_OPS))
 
 
+#: a measurement sized for ``seconds`` stops after CAP x that, however many steps it was sized for
+CAP = 3
+
+
 def _repeat(batch):
     """The model alone: one batch, fed again and again at no input cost."""
     if keras.backend.backend() == "tensorflow":
@@ -119,16 +123,22 @@ def _double(batch):
 
 
 class _Marks(keras.callbacks.Callback):
-    """Batch-end times, to time steps without fit's own set-up and the first (tracing) step."""
+    """Batch-end times, to time steps without fit's own set-up and the first (tracing) step. With ``cap``: the fit
+    stops once ``cap`` seconds have passed since the first batch end. A step count sized from a short calibration runs
+    for as long as the machine then takes: a tiny model calibrated at a quiet moment ran 5-8x its seconds on a loaded
+    2-core machine (a diagnose of 0.5-s measurements, ~8 s when quiet, took 42-66 s)."""
 
     async_safe = True
 
-    def __init__(self):
+    def __init__(self, cap: float | None = None):
         super().__init__()
-        self.marks = []
+        self.marks, self.cap = [], cap
 
     def on_train_batch_end(self, batch, logs=None):
-        self.marks.append((batch, time.perf_counter()))
+        now = time.perf_counter()
+        self.marks.append((batch, now))
+        if self.cap is not None and now - self.marks[0][1] > self.cap:
+            self.model.stop_training = True  # Keras ends the epoch and the fit after this step
 
     def steady_rate(self) -> tuple[float, float]:
         """(steps/s, seconds) from the first batch end to the last."""
@@ -137,8 +147,8 @@ class _Marks(keras.callbacks.Callback):
         return ((s1 - s0) / (t1 - t0) if t1 > t0 else 0.0), t1 - t0
 
 
-def _steady_rate(model, data, steps) -> tuple[float, float]:
-    marks = _Marks()
+def _steady_rate(model, data, steps, cap=None) -> tuple[float, float]:
+    marks = _Marks(cap)
     model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=[marks], shuffle=False)
     return marks.steady_rate()
 
@@ -151,15 +161,15 @@ def _model_alone(model, batch, seconds, spe, n=None) -> tuple[float, int]:
     if n is None:
         _steady_rate(model, data, 3 * spe)  # tracing
         n = 8 * spe
-        rate, took = _steady_rate(model, data, n)
+        rate, took = _steady_rate(model, data, n, CAP * seconds)
         while took < seconds / 8 and n < 1_000_000:
             n *= 4
-            rate, took = _steady_rate(model, data, n)
+            rate, took = _steady_rate(model, data, n, CAP * seconds)
         if took >= seconds:
             return rate * _leading(batch), n
         n = int(rate * seconds) + 2 * spe
         n -= n % spe
-    rate, _ = _steady_rate(model, data, n)
+    rate, _ = _steady_rate(model, data, n, CAP * seconds)
     return rate * _leading(batch), n
 
 
@@ -209,7 +219,8 @@ def diagnose(model, x, y=None, *, batch_size=None, record=None, seconds: float =
 
     Each of the four throughputs is measured ``repeats`` times, interleaved,
     and the fastest kept (a slow spell on a shared machine only slows a run
-    down). Takes about 5 x ``seconds`` x ``repeats`` plus tracing. ``record``: also write the run
+    down). Takes about 5 x ``seconds`` x ``repeats`` plus tracing (each measurement stopped at CAP x its seconds
+    where the machine slows down after its calibration). ``record``: also write the run
     record (Monitor's, plus the probe's figures) there, for
     ``redline diagnose``/``redline report``. The model's weights and
     optimizer state are restored afterwards.
@@ -275,7 +286,8 @@ def _real_run(model, x, y, batch_size, epochs, n, path, B, plan, nvml, seconds) 
     proc = psutil.Process()
     monitor = Monitor(path, interval=min(0.5, max(0.05, seconds / 10)), batch_size=B, plan=plan, nvml=nvml)
     cpu0, start = proc.cpu_times(), time.perf_counter()
-    model.fit(x, y, batch_size=batch_size, epochs=epochs, steps_per_epoch=n, verbose=0, callbacks=[monitor], shuffle=_shuffles(x))
+    model.fit(x, y, batch_size=batch_size, epochs=epochs, steps_per_epoch=n, verbose=0,
+              callbacks=[monitor, _Marks(CAP * 2 * seconds)], shuffle=_shuffles(x))  # sized for 2 x seconds
     cores = _cores_busy(proc, cpu0, time.perf_counter() - start)
     rec = record_mod.load(path)
     steps = summarise_record(rec).steps
