@@ -124,9 +124,9 @@ def _double(batch):
 
 class _Marks(keras.callbacks.Callback):
     """Batch-end times, to time steps without fit's own set-up and the first (tracing) step. With ``cap``: the fit
-    stops once ``cap`` seconds have passed since the first batch end. A step count sized from a short calibration runs
-    for as long as the machine then takes: a tiny model calibrated at a quiet moment ran 5-8x its seconds on a loaded
-    2-core machine (a diagnose of 0.5-s measurements, ~8 s when quiet, took 42-66 s)."""
+    stops once ``cap`` seconds have passed since the first batch end. A step count sized from a short calibration ran
+    for as long as the machine then took, unbounded: a calibration at a quiet moment can size a run far past its
+    seconds on a machine that slows down (a suite's diagnose of 0.5-s measurements, ~6-9 s alone, took 42-66 s)."""
 
     async_safe = True
 
