@@ -86,7 +86,8 @@ def test_diagnose_leaves_the_weights_as_they_were():
 def test_a_measurement_sized_for_more_steps_than_its_seconds_hold_stops_after_its_cap():
     """A step count sized at a quiet moment runs on a loaded machine for as long as the machine takes (this test's
     own diagnose above took 42-66 s of a suite, ~8 s alone): each measurement stops CAP x its seconds after its first
-    step. 100,000 steps of the tiny model are over a minute of work (75 s on a 2-core Zen 4); 0.2 s x CAP holds far fewer."""
+    step. 100,000 steps of the tiny model are over a minute of work (75 s on a 2-core Zen 4); 0.2 s x CAP holds far
+    fewer."""
     from redline.diagnosis import probe
 
     w = get("tiny")
