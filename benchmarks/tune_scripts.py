@@ -231,14 +231,16 @@ def measure(a, env):
     print()
     cols = list(rows[0]["ratio"]) if rows else []
     print(f"{'script':22s} " + " ".join(f"{c:>17s}" for c in cols) + f" {'vs better':>9s} {'predicted':>9s} "
-          f"{'deliv/pred':>10s} {'wall':>6s} {'vs better wall':>14s} " + " ".join(f"{'tune s ' + w:>10s}" for w in tuners) + "  choice (new | old)")
+          f"{'deliv/pred':>10s} {'wall':>6s} {'vs better wall':>14s} "
+          + " ".join(f"{'tune s ' + w:>10s}" for w in tuners) + "  choice (new | old)")
     for r in rows:
         pred = r.get("predicted")
         vs = f"{r['ratio']['run (tuned)'] / pred:10.2f}" if pred else f"{'-':>10s}"
         ch = " | ".join(str((r[f"tuned_{w}"] or {}).get("settings") if isinstance(r[f"tuned_{w}"], dict) else None)
                         for w in tuners)
         print(f"{r['script']:22s} " + " ".join(f"{r['median_steps_per_s'][c]:10.1f} ({r['ratio'][c]:4.2f}x)" for c in cols)
-              + f" {r['vs_better']:9.2f} {(pred or float('nan')):9.2f} {vs} {r['wall_ratio']:5.2f}x {r['vs_better_wall']:14.2f} "
+              + f" {r['vs_better']:9.2f} {(pred or float('nan')):9.2f} {vs} {r['wall_ratio']:5.2f}x"
+              + f" {r['vs_better_wall']:14.2f} "
               + " ".join(f"{r[f'tune_s_{w}']:10.0f}" for w in tuners) + f"  {ch}")
     split = [r for r in rows if r.get("delivered_over_predicted")]
     if split:
